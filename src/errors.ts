@@ -1,0 +1,68 @@
+/**
+ * Errors with stable codes.
+ *
+ * Every failure a caller can act on is a `MeshkvError` whose `code` comes from the table below. The code is
+ * the contract (it travels in JSON, the SDK rebuilds typed errors from it); the message is for people and may
+ * change. Misuse of an API by the programmer throws `TypeError` or `RangeError` instead (convention 5).
+ *
+ * The table is append only: codes are part of the wire format of the client API.
+ */
+
+/** append only: the codes are on the wire. */
+export const ERROR_CODES = {
+  // --- generic ---
+  INVALID_ARGUMENT: "A value given to an API was malformed or out of range",
+  INTERNAL: "A bug: an invariant did not hold",
+  CLOSED: "The object was used after it was closed",
+  TIMEOUT: "An operation did not finish within its deadline",
+  LIMIT_EXCEEDED: "A named limit was exceeded; the message names the limit",
+  UNSUPPORTED: "The runtime or configuration does not support the operation",
+  // --- files (translated from ENOENT, Deno.errors.NotFound, ...) ---
+  NOT_FOUND: "A file or directory does not exist",
+  ALREADY_EXISTS: "A file or directory exists where a new one was to be created",
+  IS_DIRECTORY: "A file operation was given a directory",
+  NOT_DIRECTORY: "A directory operation was given a file",
+  NOT_EMPTY: "A directory to remove is not empty",
+  PERMISSION_DENIED: "The operating system refused access",
+  IO_ERROR: "Any other input/output failure reported by the operating system",
+  CORRUPTION: "Stored bytes failed a checksum or format check; the details name the file and offset",
+  // --- network ---
+  CONNECT_FAILED: "A connection to a peer or server could not be opened",
+  CONNECTION_CLOSED: "A connection closed before the operation completed",
+  ADDRESS_IN_USE: "The port to listen on is taken",
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface MeshkvErrorOptions {
+  cause?: unknown;
+  details?: Record<string, unknown>;
+}
+
+/** The one error type for failures with a stable code. */
+export class MeshkvError extends Error {
+  override readonly name = "MeshkvError" as const;
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: MeshkvErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  toJSON(): { code: ErrorCode; message: string } & Record<string, unknown> {
+    return { ...this.details, code: this.code, message: this.message };
+  }
+}
+
+/** True when `value` is a MeshkvError, optionally with the given code. */
+export function isMeshkvError(value: unknown, code?: ErrorCode): value is MeshkvError {
+  if (!(value instanceof MeshkvError)) return false;
+  return code === undefined || value.code === code;
+}
+
+/** True when `code` is one of the codes in the table (used when decoding errors from the wire). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === "string" && Object.hasOwn(ERROR_CODES, code);
+}

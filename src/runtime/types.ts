@@ -1,0 +1,189 @@
+/**
+ * The runtime seam: every interface the rest of meshkv uses to reach the outside world.
+ *
+ * Everything that differs between Deno, Bun and Node (files, sockets, timers, the process) sits behind these
+ * interfaces, after Hono's `src/adapter/*` and deno std's `fs/_utils.ts`. `node.ts`, `deno.ts`, `bun.ts` and
+ * `memory.ts` implement them; `detect.ts` picks one. No other folder may touch `Deno.*`, `Bun.*`, `node:*` or
+ * `process`, and no other folder reads the clock or draws random numbers except through `Clock` and `Random`
+ * (design conventions 2 and 3). That is what lets the simulation run the same code on a manual clock.
+ *
+ * Bytes are `Uint8Array` only. Native errors are translated inside each adapter into `MeshkvError` codes
+ * (`NOT_FOUND`, `ALREADY_EXISTS`, `IS_DIRECTORY`, `NOT_DIRECTORY`, `NOT_EMPTY`, `PERMISSION_DENIED`,
+ * `IO_ERROR`, `CLOSED`).
+ */
+
+// ---------------------------------------------------------------------------------------------------------
+// Files
+
+export interface OpenOptions {
+  /** Create the file when it does not exist (default false: a missing file is `NOT_FOUND`). */
+  create?: boolean;
+  /** With `create`, fail with `ALREADY_EXISTS` when the file exists. */
+  exclusive?: boolean;
+  /** Cut the file to zero bytes on open. */
+  truncate?: boolean;
+  /** Open for reading only (default false: read and write). */
+  readOnly?: boolean;
+}
+
+/** An open file. Operations on one handle may be issued concurrently; each adapter keeps them correct. */
+export interface FileHandle {
+  readonly path: string;
+  /**
+   * Reads up to `length` bytes at `offset`. Returns fewer bytes when the file ends first, and an empty array
+   * when `offset` is at or past the end (reading past the end is not an error; callers that need exactly
+   * `length` bytes check the length).
+   */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Writes all of `data` at `offset`, extending the file when needed. */
+  write(offset: number, data: Uint8Array): Promise<void>;
+  /** Writes all of `data` at the current end of the file; returns the offset it was written at. */
+  append(data: Uint8Array): Promise<number>;
+  /** Makes the file's data durable (fdatasync). */
+  sync(): Promise<void>;
+  /** The file's current size in bytes, including writes not yet synced. */
+  size(): Promise<number>;
+  /** Cuts or extends the file to `size` bytes. */
+  truncate(size: number): Promise<void>;
+  /** Closes the handle; later calls fail with `CLOSED`. Closing twice is allowed. */
+  close(): Promise<void>;
+}
+
+export interface FileInfo {
+  readonly isFile: boolean;
+  readonly isDirectory: boolean;
+  readonly size: number;
+}
+
+export interface FileSystem {
+  open(path: string, options?: OpenOptions): Promise<FileHandle>;
+  /** Reads a whole file. */
+  readFile(path: string): Promise<Uint8Array>;
+  /** Information about a path, or `NOT_FOUND`. */
+  stat(path: string): Promise<FileInfo>;
+  /** Renames atomically, replacing `to` when it is an existing file. */
+  rename(from: string, to: string): Promise<void>;
+  /** Removes a file or an empty directory (`recursive` removes a tree). Missing paths are `NOT_FOUND`. */
+  remove(path: string, options?: { recursive?: boolean }): Promise<void>;
+  /** The names (not paths) in a directory, sorted. */
+  list(dir: string): Promise<string[]>;
+  /** Makes a directory; `recursive` makes parents and accepts an existing directory. */
+  mkdir(path: string, options?: { recursive?: boolean }): Promise<void>;
+  /** Makes the directory's entries (creations, renames, removals) durable. */
+  syncDir(path: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Time and randomness
+
+/** An opaque timer handle, only for passing back to `clearTimeout`/`clearInterval`. */
+export type TimerHandle = { readonly __timer: unique symbol };
+
+export interface Clock {
+  /** Wall-clock time in milliseconds since the Unix epoch. May jump; use it for timestamps, not durations. */
+  now(): number;
+  /** Monotonic milliseconds (fractional) from an arbitrary origin, for measuring durations and deadlines. */
+  monotonic(): number;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+  setInterval(fn: () => void, ms: number): TimerHandle;
+  clearInterval(handle: TimerHandle): void;
+  /** Resolves after `ms`; rejects with the signal's reason when `signal` aborts first. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** A seedable pseudo-random source. Same seed, same sequence, on every runtime. */
+export interface Random {
+  readonly seed: number;
+  /** A float in [0, 1). */
+  next(): number;
+  /** An integer in [0, n). */
+  int(n: number): number;
+  /** `n` random bytes. */
+  bytes(n: number): Uint8Array;
+  /** An independent source derived from this one (for giving each simulated node its own stream). */
+  fork(): Random;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sockets and servers
+
+/**
+ * A message-oriented, binary, bidirectional connection (a WebSocket on real runtimes, a queue pair in
+ * memory). Messages and the close event that arrive before handlers are attached are buffered and delivered
+ * when `setHandlers` is called, so no frame is lost between accept and setup.
+ */
+export interface PeerSocket {
+  /** Where the other end is, for logs (`127.0.0.1:53122`). */
+  readonly remote: string;
+  /** Bytes queued for sending and not yet handed to the operating system. */
+  readonly bufferedAmount: number;
+  readonly isOpen: boolean;
+  /** Queues a binary message. Sending on a closed socket throws `MeshkvError` `CONNECTION_CLOSED`. */
+  send(data: Uint8Array): void;
+  /** Closes with a WebSocket close code (1000 normal, 1002 protocol error, 1008 policy, 1009 too big). */
+  close(code?: number, reason?: string): void;
+  setHandlers(handlers: SocketHandlers): void;
+}
+
+export interface SocketHandlers {
+  message(data: Uint8Array): void;
+  close(code: number, reason: string): void;
+}
+
+export interface WebSocketOptions {
+  /** The path that accepts upgrades (e.g. `/mesh`); other paths go to `fetch`. */
+  path: string;
+  /** Messages larger than this close the connection with code 1009. */
+  maxMessageBytes: number;
+  onOpen(socket: PeerSocket): void;
+}
+
+export interface ServeOptions {
+  hostname: string;
+  /** 0 picks a free port; the chosen one is on the returned server. */
+  port: number;
+  fetch(request: Request): Response | Promise<Response>;
+  websocket?: WebSocketOptions;
+}
+
+export interface RunningServer {
+  readonly hostname: string;
+  readonly port: number;
+  /** Stops accepting, closes open WebSockets and resolves when the port is free. */
+  close(): Promise<void>;
+}
+
+export interface DialOptions {
+  maxMessageBytes: number;
+  /** Give up (with `CONNECT_FAILED`) when the connection is not open after this long. */
+  timeoutMs: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The bundle
+
+export type RuntimeName = "node" | "deno" | "bun" | "memory";
+
+export type SignalName = "SIGINT" | "SIGTERM";
+
+/** Everything one runtime provides. `detect.ts` returns the one for the runtime we are on. */
+export interface Runtime {
+  readonly name: RuntimeName;
+  /** The runtime's own version (`20.20.2`, `2.9.6`, `1.4.5`). */
+  readonly version: string;
+  readonly fs: FileSystem;
+  readonly clock: Clock;
+  /** A seeded source; without a seed, one drawn from the operating system's entropy. */
+  random(seed?: number): Random;
+  serve(options: ServeOptions): Promise<RunningServer>;
+  dial(url: string, options: DialOptions): Promise<PeerSocket>;
+  /** Command-line arguments after the script. */
+  args(): string[];
+  env(name: string): string | undefined;
+  /** Runs `fn` on the signal; returns a function that removes the listener. */
+  onSignal(signal: SignalName, fn: () => void): () => void;
+  exit(code: number): never;
+  /** Resident memory of this process in bytes, for stats and benchmarks. */
+  memoryRss(): number;
+}

@@ -1,0 +1,37 @@
+/**
+ * The real clock, the same on Deno, Bun and Node: they all provide the web timer and `performance` globals.
+ * Timers keep the process alive, as in the runtimes themselves: long-lived owners (a node, an engine) clear
+ * theirs on close, which is what lets a process end cleanly.
+ */
+import type { Clock, TimerHandle } from "./types.ts";
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  monotonic: () => performance.now(),
+  setTimeout(fn, ms) {
+    return globalThis.setTimeout(fn, ms) as unknown as TimerHandle;
+  },
+  clearTimeout(handle) {
+    globalThis.clearTimeout(handle as unknown as number);
+  },
+  setInterval(fn, ms) {
+    return globalThis.setInterval(fn, ms) as unknown as TimerHandle;
+  },
+  clearInterval(handle) {
+    globalThis.clearInterval(handle as unknown as number);
+  },
+  sleep(ms, signal) {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const t = globalThis.setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        globalThis.clearTimeout(t);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  },
+};

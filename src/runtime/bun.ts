@@ -1,0 +1,130 @@
+/**
+ * The Bun adapter: HTTP and WebSockets through `Bun.serve` and its `websocket` handler, the standard
+ * `WebSocket` client for dialing, and files through Bun's native `node:fs` (the fastest positional file I/O
+ * Bun has: `Bun.file`/`Bun.write` cannot write at an offset or fsync).
+ */
+import { MeshkvError } from "../errors.ts";
+import { nodeFileSystem } from "./_node_fs.ts";
+import { createRandom } from "./_random.ts";
+import { BufferedSocket, toBytes } from "./_socket.ts";
+import { systemClock } from "./_system_clock.ts";
+import { dialWeb } from "./_web_socket.ts";
+import type { Runtime, RunningServer, ServeOptions } from "./types.ts";
+
+interface BunServerWebSocket {
+  data: { remote: string; socket?: BufferedSocket };
+  send(data: Uint8Array): number;
+  close(code?: number, reason?: string): void;
+  getBufferedAmount(): number;
+}
+interface BunServer {
+  port: number;
+  upgrade(req: Request, o: { data: { remote: string } }): boolean;
+  requestIP(req: Request): { address: string; port: number } | null;
+  stop(closeActive?: boolean): Promise<void> | void;
+}
+interface BunApi {
+  version: string;
+  argv: string[];
+  env: Record<string, string | undefined>;
+  serve(o: {
+    hostname: string;
+    port: number;
+    fetch(req: Request, server: BunServer): Response | Promise<Response> | undefined;
+    websocket: {
+      maxPayloadLength: number;
+      open(ws: BunServerWebSocket): void;
+      message(ws: BunServerWebSocket, msg: string | Uint8Array): void;
+      close(ws: BunServerWebSocket, code: number, reason: string): void;
+    };
+  }): BunServer;
+}
+interface ProcessLike {
+  argv: string[];
+  on(sig: string, fn: () => void): void;
+  off(sig: string, fn: () => void): void;
+  exit(code: number): never;
+  memoryUsage: { rss(): number };
+}
+
+const B = (globalThis as unknown as { Bun: BunApi }).Bun;
+const P = (globalThis as unknown as { process: ProcessLike }).process;
+
+async function serve(options: ServeOptions): Promise<RunningServer> {
+  const ws = options.websocket;
+  const open = new Set<BufferedSocket>();
+  let server: BunServer;
+  try {
+    server = B.serve({
+      hostname: options.hostname,
+      port: options.port,
+      fetch(req, srv) {
+        if (ws && req.headers.get("upgrade")?.toLowerCase() === "websocket") {
+          if (new URL(req.url).pathname !== ws.path) return new Response("Not Found", { status: 404 });
+          const ip = srv.requestIP(req);
+          if (srv.upgrade(req, { data: { remote: ip ? `${ip.address}:${ip.port}` : "unknown" } })) return undefined;
+          return new Response("Upgrade failed", { status: 400 });
+        }
+        return options.fetch(req);
+      },
+      websocket: {
+        // Bun closes over-long messages itself; leave one byte of headroom so our own check reports it.
+        maxPayloadLength: (ws?.maxMessageBytes ?? 1024) + 1,
+        open(sws) {
+          const socket = new BufferedSocket(
+            sws.data.remote,
+            {
+              send: (data) => void sws.send(data),
+              close: (code, reason) => sws.close(code, reason),
+              bufferedAmount: () => sws.getBufferedAmount(),
+            },
+            ws?.maxMessageBytes ?? 1024,
+          );
+          sws.data.socket = socket;
+          open.add(socket);
+          ws?.onOpen(socket);
+        },
+        message(sws, msg) {
+          sws.data.socket?._message(toBytes(msg));
+        },
+        close(sws, code, reason) {
+          const s = sws.data.socket;
+          if (s) {
+            open.delete(s);
+            s._closed(code, reason);
+          }
+        },
+      },
+    });
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    const code = e.code === "EADDRINUSE" || /in use/i.test(e.message ?? "") ? "ADDRESS_IN_USE" : "IO_ERROR";
+    throw new MeshkvError(code, `Cannot listen on ${options.hostname}:${options.port}: ${e.message ?? ""}`, { cause: err });
+  }
+  return {
+    hostname: options.hostname,
+    port: server.port,
+    async close() {
+      for (const s of open) s.close(1001, "Server closing");
+      await server.stop(true);
+    },
+  };
+}
+
+export const bunRuntime: Runtime = {
+  name: "bun",
+  version: B?.version ?? "unknown",
+  fs: nodeFileSystem,
+  clock: systemClock,
+  random: createRandom,
+  serve,
+  dial: dialWeb,
+  args: () => P.argv.slice(2),
+  env: (name) => B.env[name],
+  onSignal(signal, fn) {
+    P.on(signal, fn);
+    return () => P.off(signal, fn);
+  },
+  exit: (code) => P.exit(code),
+  memoryRss: () => P.memoryUsage.rss(),
+};

@@ -1,0 +1,104 @@
+/**
+ * The Node adapter: files on `node:fs/promises`, HTTP through `@hono/node-server`, WebSockets through `ws`
+ * (Node 20 has no WebSocket server and no stable client global). Upgrades on the mesh path are taken from the
+ * HTTP server's `upgrade` event, so the client API and the mesh share one port, as on Deno and Bun.
+ */
+import { serve as honoServe } from "@hono/node-server";
+import type { IncomingMessage, Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import process from "node:process";
+import type { Duplex } from "node:stream";
+import { WebSocket, WebSocketServer } from "ws";
+import { MeshkvError } from "../errors.ts";
+import { translateNodeError, nodeFileSystem } from "./_node_fs.ts";
+import { createRandom } from "./_random.ts";
+import { BufferedSocket, toBytes } from "./_socket.ts";
+import { systemClock } from "./_system_clock.ts";
+import type { DialOptions, PeerSocket, Runtime, RunningServer, ServeOptions } from "./types.ts";
+
+function wrapWs(ws: WebSocket, remote: string, maxMessageBytes: number): BufferedSocket {
+  const socket = new BufferedSocket(
+    remote,
+    {
+      send: (data) => ws.send(data, { binary: true }),
+      close: (code, reason) => ws.close(code, reason),
+      bufferedAmount: () => ws.bufferedAmount,
+    },
+    maxMessageBytes,
+  );
+  ws.on("message", (data) => socket._message(toBytes(data)));
+  ws.on("close", (code, reason) => socket._closed(code, reason.toString()));
+  // Errors are followed by close; the close carries the outcome, so nothing more to do here.
+  ws.on("error", () => {});
+  return socket;
+}
+
+async function serve(options: ServeOptions): Promise<RunningServer> {
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = honoServe({ fetch: (req) => options.fetch(req), port: options.port, hostname: options.hostname }) as Server;
+    s.once("listening", () => resolve(s));
+    s.once("error", (err) => reject(translateNodeError(err, `${options.hostname}:${options.port}`)));
+  });
+  const ws = options.websocket;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: ws?.maxMessageBytes ?? 0 });
+  server.on("upgrade", (req: IncomingMessage, sock: Duplex, head: Buffer) => {
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    if (!ws || path !== ws.path) {
+      sock.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
+      return;
+    }
+    wss.handleUpgrade(req, sock, head, (client) => {
+      const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+      ws.onOpen(wrapWs(client, remote, ws.maxMessageBytes));
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    hostname: options.hostname,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function dial(url: string, options: DialOptions): Promise<PeerSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { maxPayload: options.maxMessageBytes, handshakeTimeout: options.timeoutMs });
+    const fail = (err: unknown) => {
+      ws.removeAllListeners();
+      ws.on("error", () => {});
+      ws.terminate();
+      reject(new MeshkvError("CONNECT_FAILED", `Cannot connect: ${url}`, { cause: err, details: { url } }));
+    };
+    ws.once("error", fail);
+    ws.once("unexpected-response", (_req, res) => fail(new Error(`HTTP ${res.statusCode}`)));
+    ws.once("open", () => {
+      ws.off("error", fail);
+      const u = new URL(url);
+      resolve(wrapWs(ws, u.host, options.maxMessageBytes));
+    });
+  });
+}
+
+export const nodeRuntime: Runtime = {
+  name: "node",
+  version: process.versions.node,
+  fs: nodeFileSystem,
+  clock: systemClock,
+  random: createRandom,
+  serve,
+  dial,
+  args: () => process.argv.slice(2),
+  env: (name) => process.env[name],
+  onSignal(signal, fn) {
+    process.on(signal, fn);
+    return () => process.off(signal, fn);
+  },
+  exit: (code) => process.exit(code),
+  memoryRss: () => process.memoryUsage.rss(),
+};

@@ -30,6 +30,10 @@ export const ERROR_CODES = {
   CONNECT_FAILED: "A connection to a peer or server could not be opened",
   CONNECTION_CLOSED: "A connection closed before the operation completed",
   ADDRESS_IN_USE: "The port to listen on is taken",
+  // --- cluster core (src/core) ---
+  BAD_CONTEXT: "A causal context token from a client was malformed, truncated or from an unknown format version",
+  QUORUM_UNMET: "Too few replicas answered to meet the consistency level; details carry the counts",
+  CLOCK_SKEW: "A peer's hybrid logical clock is further ahead of the local clock than the allowed drift",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,174 @@
+/**
+ * Small byte helpers for the core's hand-rolled formats: a growable writer, a bounds-checked reader,
+ * unsigned LEB128 varints (as in protobuf, up to 2^53 - 1 so every JavaScript safe integer round-trips), and
+ * strict base64url without padding (RFC 4648 section 5).
+ *
+ * The reader never reads past its input: a short or malformed input throws `FormatError`, which each caller
+ * turns into its own `MeshkvError` code (`CORRUPTION` for disk and wire bytes, `BAD_CONTEXT` for tokens).
+ */
+
+/** Thrown by `ByteReader` and `fromBase64Url`; callers translate it. */
+export class FormatError extends Error {
+  override readonly name = "FormatError" as const;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+export class ByteWriter {
+  #buf = new Uint8Array(64);
+  #len = 0;
+
+  #room(n: number): void {
+    if (this.#len + n <= this.#buf.length) return;
+    const next = new Uint8Array(Math.max(this.#buf.length * 2, this.#len + n));
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
+  }
+
+  u8(v: number): void {
+    this.#room(1);
+    this.#buf[this.#len++] = v;
+  }
+
+  u32(v: number): void {
+    this.#room(4);
+    this.#buf[this.#len++] = v >>> 24;
+    this.#buf[this.#len++] = (v >>> 16) & 0xff;
+    this.#buf[this.#len++] = (v >>> 8) & 0xff;
+    this.#buf[this.#len++] = v & 0xff;
+  }
+
+  /** An unsigned LEB128 varint; `v` must be a safe non-negative integer. */
+  varint(v: number): void {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`Varint out of range: ${v}`);
+    this.#room(8);
+    while (v >= 0x80) {
+      this.#buf[this.#len++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.#buf[this.#len++] = v;
+  }
+
+  bytes(data: Uint8Array): void {
+    this.varint(data.length);
+    this.#room(data.length);
+    this.#buf.set(data, this.#len);
+    this.#len += data.length;
+  }
+
+  string(text: string): void {
+    this.bytes(encoder.encode(text));
+  }
+
+  finish(): Uint8Array {
+    return this.#buf.slice(0, this.#len);
+  }
+}
+
+export class ByteReader {
+  readonly #buf: Uint8Array;
+  #pos = 0;
+
+  constructor(buf: Uint8Array) {
+    this.#buf = buf;
+  }
+
+  get offset(): number {
+    return this.#pos;
+  }
+
+  get done(): boolean {
+    return this.#pos === this.#buf.length;
+  }
+
+  u8(): number {
+    if (this.#pos >= this.#buf.length) throw new FormatError(`Unexpected end of input at offset ${this.#pos}`);
+    return this.#buf[this.#pos++]!;
+  }
+
+  u32(): number {
+    return ((this.u8() << 24) | (this.u8() << 16) | (this.u8() << 8) | this.u8()) >>> 0;
+  }
+
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.u8();
+      value += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) {
+        // A trailing zero byte would give one number two encodings; reject it to keep formats canonical.
+        if (b === 0 && i > 0) throw new FormatError(`Non-canonical varint at offset ${this.#pos - 1}`);
+        if (!Number.isSafeInteger(value)) throw new FormatError(`Varint too large at offset ${this.#pos}`);
+        return value;
+      }
+      scale *= 0x80;
+    }
+    throw new FormatError(`Varint too long at offset ${this.#pos}`);
+  }
+
+  bytes(max: number): Uint8Array {
+    const n = this.varint();
+    if (n > max) throw new FormatError(`Length ${n} over the limit ${max} at offset ${this.#pos}`);
+    if (this.#pos + n > this.#buf.length) throw new FormatError(`Unexpected end of input at offset ${this.#pos}`);
+    const out = this.#buf.subarray(this.#pos, this.#pos + n);
+    this.#pos += n;
+    return out;
+  }
+
+  string(maxBytes: number): string {
+    const at = this.#pos;
+    try {
+      return decoder.decode(this.bytes(maxBytes));
+    } catch (e) {
+      if (e instanceof FormatError) throw e;
+      throw new FormatError(`Invalid UTF-8 at offset ${at}`);
+    }
+  }
+}
+
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const LOOKUP = new Int8Array(128).fill(-1);
+for (let i = 0; i < ALPHABET.length; i++) LOOKUP[ALPHABET.charCodeAt(i)] = i;
+
+/** base64url without padding. */
+export function toBase64Url(bytes: Uint8Array): string {
+  let out = "";
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += ALPHABET[n >>> 18]! + ALPHABET[(n >>> 12) & 63]! + ALPHABET[(n >>> 6) & 63]! + ALPHABET[n & 63]!;
+  }
+  const rest = bytes.length - i;
+  if (rest === 1) {
+    const n = bytes[i]! << 16;
+    out += ALPHABET[n >>> 18]! + ALPHABET[(n >>> 12) & 63]!;
+  } else if (rest === 2) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
+    out += ALPHABET[n >>> 18]! + ALPHABET[(n >>> 12) & 63]! + ALPHABET[(n >>> 6) & 63]!;
+  }
+  return out;
+}
+
+/** Strict base64url: only the URL-safe alphabet, no padding, and unused trailing bits must be zero. */
+export function fromBase64Url(text: string): Uint8Array {
+  if (text.length % 4 === 1) throw new FormatError("Impossible base64url length");
+  const out = new Uint8Array(Math.floor((text.length * 3) / 4));
+  let bits = 0;
+  let acc = 0;
+  let o = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const v = c < 128 ? LOOKUP[c]! : -1;
+    if (v < 0) throw new FormatError(`Character outside base64url at position ${i}`);
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >>> bits) & 0xff;
+    }
+  }
+  if ((acc & ((1 << bits) - 1)) !== 0) throw new FormatError("Non-zero trailing bits in base64url");
+  return out;
+}

@@ -20,6 +20,7 @@
 import { MeshkvError } from "../errors.ts";
 import { ByteReader, ByteWriter, FormatError, fromBase64Url, toBase64Url } from "./_bytes.ts";
 import { murmur3 } from "./_hash.ts";
+import { NODE_ID_BYTES_MAX } from "./ring.ts";
 import type { DvvEntry, DvvSet, VersionVector, VvEntry } from "./version.ts";
 
 /** append only: the numbers are on the wire/disk. */
@@ -33,7 +34,6 @@ export const CONTEXT_SEED = 0x6d6b7663; // "mkvc"
 export const CONTEXT_TOKEN_CHARS_MAX = 8192;
 /** Most entries in a version vector or DVVSet read from outside. */
 export const VERSION_ENTRIES_MAX = 1024;
-export const NODE_ID_BYTES_MAX = 128;
 /** Largest single value inside an encoded DVVSet. */
 export const VALUE_BYTES_MAX = 64 * 1024 * 1024;
 
@@ -80,6 +80,20 @@ export function decodeSet(bytes: Uint8Array): DvvSet<Uint8Array> {
     if (!(e instanceof FormatError)) throw e;
     throw new MeshkvError("CORRUPTION", `Invalid version set: ${e.message}`, { cause: e, details: { offset: r.offset } });
   }
+}
+
+/**
+ * The bytes that identify the versions a set holds (node, counter and value count per entry; no values and no
+ * timestamps), so two replicas holding the same versions give the same digest. Hash trees hash these.
+ */
+export function versionDigest(set: DvvSet<unknown>): Uint8Array {
+  const w = new ByteWriter();
+  for (const e of set.entries) {
+    w.string(e.node);
+    w.varint(e.counter);
+    w.varint(e.values.length);
+  }
+  return w.finish();
 }
 
 /** The opaque, URL-safe token for a causal context. */

@@ -15,9 +15,20 @@ export class FormatError extends Error {
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
 
+// One shared scratch buffer for writers: allocating typed arrays over 64 bytes costs ~0.5 µs on V8, so a
+// writer borrows this one and allocates only the exact result in `finish()`. A writer created while another
+// holds it (never the case today; encoders are synchronous and not nested) gets a buffer of its own.
+let shared: Uint8Array | null = new Uint8Array(4096);
+const EMPTY = new Uint8Array(0);
+
 export class ByteWriter {
-  #buf = new Uint8Array(64);
+  #buf: Uint8Array;
   #len = 0;
+
+  constructor() {
+    this.#buf = shared ?? new Uint8Array(256);
+    shared = null;
+  }
 
   #room(n: number): void {
     if (this.#len + n <= this.#buf.length) return;
@@ -58,11 +69,28 @@ export class ByteWriter {
   }
 
   string(text: string): void {
-    this.bytes(encoder.encode(text));
+    // Reserve the worst case, write in place, then fill in the length (one byte when under 128 bytes).
+    this.#room(text.length * 3 + 8);
+    const start = this.#len;
+    const small = text.length * 3 < 0x80;
+    const at = start + (small ? 1 : 0);
+    if (small) {
+      const { written } = encoder.encodeInto(text, this.#buf.subarray(at));
+      this.#buf[start] = written;
+      this.#len = at + written;
+    } else {
+      this.bytes(encoder.encode(text));
+    }
   }
 
+  /** The bytes written, as a new array; the writer must not be used afterwards. */
   finish(): Uint8Array {
-    return this.#buf.slice(0, this.#len);
+    const out = this.#buf.slice(0, this.#len);
+    // Return the buffer for the next writer, unless it grew very large (keep the shared one small).
+    if (this.#buf.length <= 1 << 20) shared = this.#buf;
+    this.#buf = EMPTY;
+    this.#len = 0;
+    return out;
   }
 }
 

@@ -68,10 +68,17 @@ function opsPerSecond(fn: (i: number) => unknown, batch = 1000, ms = 400): numbe
   return rates[Math.floor(rates.length / 2)]!;
 }
 
-function time<T>(fn: () => T): [T, number] {
-  const t = performance.now();
-  const out = fn();
-  return [out, performance.now() - t];
+/** The result of `fn` and the median time in ms over `runs` runs. */
+function time<T>(fn: () => T, runs = 1): [T, number] {
+  const times: number[] = [];
+  let out: T;
+  do {
+    const t = performance.now();
+    out = fn();
+    times.push(performance.now() - t);
+  } while (times.length < runs);
+  times.sort((a, b) => a - b);
+  return [out, times[Math.floor(times.length / 2)]!];
 }
 
 const nodesOf = (n: number): RingNode[] => Array.from({ length: n }, (_, i) => ({ id: `node-${i}`, capacity: 1 }));
@@ -105,9 +112,9 @@ function balance(): void {
   for (const n of [3, 10, 30, 100]) {
     for (const partitions of new Set([256, recommendedPartitions(n + 1)])) {
       const nodes = nodesOf(n);
-      const [{ ring }, claimMs] = time(() => claim(null, nodes, { partitions }));
+      const [{ ring }, claimMs] = time(() => claim(null, nodes, { partitions }), 5);
       const counts = [...ownedCounts(ring).values()];
-      const [join, joinMs] = time(() => planJoin(ring, nodes, { id: "joiner", capacity: 1 }));
+      const [join, joinMs] = time(() => planJoin(ring, nodes, { id: "joiner", capacity: 1 }), 5);
       const after = [...ownedCounts(join.ring).values()];
       const leave = planLeave(join.ring, [...nodes, { id: "joiner", capacity: 1 }], "node-0");
       rows.push({
@@ -118,8 +125,8 @@ function balance(): void {
         "moved on join": join.moves.length,
         "ideal (P/(n+1))": partitions / (n + 1),
         "moved on leave": leave.moves.length,
-        "claim ms": claimMs,
-        "join plan ms": joinMs,
+        "claim ms (median of 5)": claimMs,
+        "join plan ms (median of 5)": joinMs,
       });
     }
   }

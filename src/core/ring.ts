@@ -211,23 +211,8 @@ export function claim(current: Ring | null, nodes: readonly RingNode[], options:
     assert(best, "claim: the floors of all shares exceed the partition count");
     releaseWorst(best, 1);
   }
-  // 4. Decide how many each node receives: up to its floor, then leftovers by largest remaining deficit.
-  let spare = pool.length;
-  for (const q of quotas.values()) {
-    q.receive = Math.max(0, q.floor - q.count);
-    spare -= q.receive;
-  }
-  const byDeficit = [...quotas.values()].sort((a, b) =>
-    (b.share - b.count - b.receive) - (a.share - a.count - a.receive) || (a.id < b.id ? -1 : 1)
-  );
-  for (const q of byDeficit) {
-    if (spare === 0) break;
-    if (q.count + q.receive < q.ceil) {
-      q.receive++;
-      spare--;
-    }
-  }
-  assert(spare === 0, "claim: partitions left over after every node reached its ceiling");
+  // 4. Decide how many each node receives, then which partitions.
+  decideReceives(quotas, pool.length);
   assign(pool.sort((a, b) => a - b), owners, quotas, window);
 
   const moves: Move[] = [];
@@ -246,6 +231,26 @@ export function claim(current: Ring | null, nodes: readonly RingNode[], options:
     mine.sort((a, b) => b.score - a.score || b.p - a.p);
     for (let i = 0; i < count; i++) release(mine[i]!.p);
   }
+}
+
+/** How many pooled partitions each node receives: up to its floor, then leftovers by largest deficit. */
+function decideReceives(quotas: ReadonlyMap<string, Quota>, pooled: number): void {
+  let spare = pooled;
+  for (const q of quotas.values()) {
+    q.receive = Math.max(0, q.floor - q.count);
+    spare -= q.receive;
+  }
+  const byDeficit = [...quotas.values()].sort((a, b) =>
+    (b.share - b.count - b.receive) - (a.share - a.count - a.receive) || (a.id < b.id ? -1 : 1)
+  );
+  for (const q of byDeficit) {
+    if (spare === 0) break;
+    if (q.count + q.receive < q.ceil) {
+      q.receive++;
+      spare--;
+    }
+  }
+  assert(spare === 0, "claim: partitions left over after every node reached its ceiling");
 }
 
 /** Gives each pooled partition to a receiver, keeping neighbours distinct and spreading receivers evenly. */

@@ -1,0 +1,97 @@
+/**
+ * Point reads in tables, and turning records into the `Entry` objects callers get.
+ *
+ * A lookup searches level 0 newest first, then one table per deeper level (found by binary search on the
+ * tables' key ranges), and asks each table's bloom filter first, so most tables that do not hold the key cost
+ * no I/O at all. The first table that has the key has its newest version: newer data is always higher up.
+ */
+import { compareRange } from "./_bytes.ts";
+import { ENTRY_FLAG } from "./_format.ts";
+import type { Rec } from "./_record.ts";
+import type { Version } from "./_version.ts";
+import { bloomHash } from "./bloom.ts";
+import type { TableReader } from "./table_reader.ts";
+import type { Entry } from "./types.ts";
+
+export interface ReadCounters {
+  bloomChecks: number;
+  bloomNegatives: number;
+}
+
+function inRange(t: TableReader, ikey: Uint8Array): boolean {
+  const { smallest, largest } = t.meta;
+  return compareRange(smallest, 0, smallest.length, ikey, 0, ikey.length) <= 0 &&
+    compareRange(largest, 0, largest.length, ikey, 0, ikey.length) >= 0;
+}
+
+/** The table of a sorted level whose range may hold `ikey`, or null. */
+function tableFor(level: readonly TableReader[], ikey: Uint8Array): TableReader | null {
+  let lo = 0;
+  let hi = level.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const l = level[mid]!.meta.largest;
+    if (compareRange(l, 0, l.length, ikey, 0, ikey.length) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  const t = level[lo];
+  if (t === undefined) return null;
+  const s = t.meta.smallest;
+  return compareRange(s, 0, s.length, ikey, 0, ikey.length) <= 0 ? t : null;
+}
+
+export async function lookupTables(v: Version, ikey: Uint8Array, counters: ReadCounters): Promise<Rec | null> {
+  const hash = bloomHash(ikey, 0, ikey.length);
+  const levels = v.levels;
+  for (let l = 0; l < levels.length; l++) {
+    const level = levels[l]!;
+    if (level.length === 0) continue;
+    if (l === 0) {
+      for (const t of level) {
+        if (!inRange(t, ikey)) continue;
+        counters.bloomChecks++;
+        if (!t.mayContain(hash)) {
+          counters.bloomNegatives++;
+          continue;
+        }
+        const r = await t.get(ikey);
+        if (r !== null) return r;
+      }
+      continue;
+    }
+    const t = tableFor(level, ikey);
+    if (t === null) continue;
+    counters.bloomChecks++;
+    if (!t.mayContain(hash)) {
+      counters.bloomNegatives++;
+      continue;
+    }
+    const r = await t.get(ikey);
+    if (r !== null) return r;
+  }
+  return null;
+}
+
+/** Whether a reader sees `r`: not in a dropped partition, not expired, and a live value unless tombstones are asked for. */
+export function visible(r: Rec, now: number, drops: ReadonlyMap<number, number>, tombstones: boolean): boolean {
+  if (drops.size > 0) {
+    const d = drops.get((r.buf[r.keyStart]! << 8) | r.buf[r.keyStart + 1]!);
+    if (d !== undefined && r.seq <= d) return false;
+  }
+  if (r.flags & ENTRY_FLAG.tombstone) return tombstones;
+  return r.expiresAt === 0 || r.expiresAt > now;
+}
+
+/** Copies a record out into an `Entry` the caller owns. */
+export function toEntry(r: Rec, keysOnly: boolean): Entry {
+  const b = r.buf;
+  return {
+    partition: (b[r.keyStart]! << 8) | b[r.keyStart + 1]!,
+    key: b.slice(r.keyStart + 2, r.keyEnd),
+    value: keysOnly ? new Uint8Array(0) : b.slice(r.valueStart, r.valueEnd),
+    meta: b.slice(r.metaStart, r.metaEnd),
+    expiresAt: r.expiresAt === 0 ? null : r.expiresAt,
+    tombstone: (r.flags & ENTRY_FLAG.tombstone) !== 0,
+    seq: r.seq,
+  };
+}

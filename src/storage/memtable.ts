@@ -1,0 +1,262 @@
+/**
+ * The memtable: the newest writes, kept sorted in memory until they are flushed to a table (O'Neil 1996's C0
+ * component).
+ *
+ * It is a sorted array of chunks (at most `CHUNK` records each), a flat B-tree of height two: an insert binary
+ * searches the chunk list, then the chunk, then splices into a small array. In V8 and JavaScriptCore that beats
+ * a skip list of linked node objects (fewer objects, no pointer chasing, cheap appends for ascending keys), and
+ * it keeps one `Rec` per entry pointing into the log batch buffer that carried it (see `_record.ts`).
+ *
+ * Several versions of one key may be present, newest first; readers pick the newest at or below their snapshot
+ * sequence. Records are only ever added, so a cursor that notices a change re-seeks past the key it was on and
+ * loses nothing: that is how iterators stay consistent while writes go on.
+ */
+import { compareRange } from "./_bytes.ts";
+import type { Rec } from "./_record.ts";
+import { compareRecs } from "./_record.ts";
+import type { Source } from "./_source.ts";
+
+const CHUNK = 256;
+/** Bytes charged per record beyond its encoding: the `Rec` object and its array slot. */
+export const RECORD_OVERHEAD_BYTES = 96;
+
+export class Memtable {
+  #chunks: Rec[][] = [[]];
+  /** Changes whenever records move between positions (every insert). */
+  version = 0;
+  count = 0;
+  bytes = 0;
+  minSeq = Infinity;
+  maxSeq = 0;
+  /** The highest log segment number holding records of this memtable. */
+  readonly id: number;
+
+  constructor(id: number) {
+    this.id = id;
+  }
+
+  /** Adds a record; `size` is its encoded size (for the byte limit). */
+  add(rec: Rec, size: number): void {
+    this.version++;
+    this.count++;
+    this.bytes += size + RECORD_OVERHEAD_BYTES;
+    if (rec.seq < this.minSeq) this.minSeq = rec.seq;
+    if (rec.seq > this.maxSeq) this.maxSeq = rec.seq;
+    const chunks = this.#chunks;
+    const lastChunk = chunks[chunks.length - 1]!;
+    const last = lastChunk[lastChunk.length - 1];
+    if (last === undefined || compareRecs(last, rec) < 0) {
+      if (lastChunk.length < CHUNK) lastChunk.push(rec);
+      else chunks.push([rec]);
+      return;
+    }
+    const [ci, i] = this.#lowerBound(rec.buf, rec.keyStart, rec.keyEnd, rec.seq);
+    const chunk = chunks[ci]!;
+    chunk.splice(i, 0, rec);
+    if (chunk.length > CHUNK) chunks.splice(ci + 1, 0, chunk.splice(CHUNK >>> 1));
+  }
+
+  /** The first position whose record sorts at or after (key, seq): key ascending, seq descending. */
+  #lowerBound(key: Uint8Array, start: number, end: number, seq: number): [number, number] {
+    const chunks = this.#chunks;
+    let lo = 0;
+    let hi = chunks.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = chunks[mid]!;
+      if (cmp(c[c.length - 1]!, key, start, end, seq) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const chunk = chunks[lo]!;
+    let a = 0;
+    let b = chunk.length;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (cmp(chunk[mid]!, key, start, end, seq) < 0) a = mid + 1;
+      else b = mid;
+    }
+    return [lo, a];
+  }
+
+  /** The newest version of `ikey` with a sequence at or below `snapshot`, or null. */
+  get(ikey: Uint8Array, snapshot: number): Rec | null {
+    const [ci, i] = this.#lowerBound(ikey, 0, ikey.length, snapshot);
+    const r = this.#at(ci, i);
+    if (r === null) return null;
+    return compareRange(r.buf, r.keyStart, r.keyEnd, ikey, 0, ikey.length) === 0 ? r : null;
+  }
+
+  #at(ci: number, i: number): Rec | null {
+    const chunk = this.#chunks[ci];
+    if (chunk === undefined) return null;
+    if (i < chunk.length) return chunk[i]!;
+    return this.#chunks[ci + 1]?.[0] ?? null;
+  }
+
+  /** All records in order (every version), for flushing a frozen memtable. */
+  *records(): IterableIterator<Rec> {
+    for (const chunk of this.#chunks) yield* chunk;
+  }
+
+  /** A cursor over the newest version of each key at or below `snapshot`. */
+  cursor(snapshot: number, reverse: boolean): Source {
+    return new MemtableCursor(this, snapshot, reverse);
+  }
+
+  /** @internal position helpers for the cursor. */
+  _seek(key: Uint8Array, seq: number): [number, number] {
+    const [ci, i] = this.#lowerBound(key, 0, key.length, seq);
+    return this._normalize(ci, i);
+  }
+
+  _normalize(ci: number, i: number): [number, number] {
+    const chunks = this.#chunks;
+    while (ci < chunks.length && i >= chunks[ci]!.length) {
+      ci++;
+      i = 0;
+    }
+    return [ci, i];
+  }
+
+  _get(ci: number, i: number): Rec | undefined {
+    return this.#chunks[ci]?.[i];
+  }
+
+  _prev(ci: number, i: number): [number, number] {
+    if (i > 0) return [ci, i - 1];
+    while (ci > 0) {
+      ci--;
+      const n = this.#chunks[ci]!.length;
+      if (n > 0) return [ci, n - 1];
+    }
+    return [-1, -1];
+  }
+
+  _end(): [number, number] {
+    return [this.#chunks.length, 0];
+  }
+}
+
+function cmp(r: Rec, key: Uint8Array, start: number, end: number, seq: number): number {
+  const c = compareRange(r.buf, r.keyStart, r.keyEnd, key, start, end);
+  return c !== 0 ? c : seq - r.seq;
+}
+
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+
+class MemtableCursor implements Source {
+  #m: Memtable;
+  #snapshot: number;
+  #reverse: boolean;
+  #ci = 0;
+  #i = 0;
+  #version = -1;
+  rec: Rec | null = null;
+
+  constructor(m: Memtable, snapshot: number, reverse: boolean) {
+    this.#m = m;
+    this.#snapshot = snapshot;
+    this.#reverse = reverse;
+  }
+
+  seek(target: Uint8Array | null): void {
+    const m = this.#m;
+    this.#version = m.version;
+    if (!this.#reverse) {
+      [this.#ci, this.#i] = target === null ? m._normalize(0, 0) : m._seek(target, MAX_SEQ);
+      this.#settleForward();
+    } else {
+      const [ci, i] = target === null ? m._end() : m._seek(target, MAX_SEQ);
+      [this.#ci, this.#i] = m._prev(ci, i);
+      this.#settleReverse();
+    }
+  }
+
+  next(): void {
+    const cur = this.rec;
+    if (cur === null) return;
+    const m = this.#m;
+    const key = cur.key();
+    if (this.#version !== m.version) {
+      // Records were inserted: find our place again, just past the key we were on.
+      this.#version = m.version;
+      if (!this.#reverse) [this.#ci, this.#i] = m._seek(key, -1);
+      else [this.#ci, this.#i] = m._prev(...m._seek(key, MAX_SEQ));
+    } else if (!this.#reverse) {
+      [this.#ci, this.#i] = m._normalize(this.#ci, this.#i + 1);
+      this.#skipKey(key);
+    } else {
+      [this.#ci, this.#i] = m._prev(this.#ci, this.#i);
+      this.#skipKeyBack(key);
+    }
+    if (!this.#reverse) this.#settleForward();
+    else this.#settleReverse();
+  }
+
+  #skipKey(key: Uint8Array): void {
+    const m = this.#m;
+    for (;;) {
+      const r = m._get(this.#ci, this.#i);
+      if (r === undefined || compareRange(r.buf, r.keyStart, r.keyEnd, key, 0, key.length) !== 0) return;
+      [this.#ci, this.#i] = m._normalize(this.#ci, this.#i + 1);
+    }
+  }
+
+  #skipKeyBack(key: Uint8Array): void {
+    const m = this.#m;
+    for (;;) {
+      const r = m._get(this.#ci, this.#i);
+      if (r === undefined || compareRange(r.buf, r.keyStart, r.keyEnd, key, 0, key.length) !== 0) return;
+      [this.#ci, this.#i] = m._prev(this.#ci, this.#i);
+    }
+  }
+
+  /** From the current position, moves to the first record visible in the snapshot (newest of its key). */
+  #settleForward(): void {
+    const m = this.#m;
+    for (;;) {
+      const r = m._get(this.#ci, this.#i);
+      if (r === undefined) {
+        this.rec = null;
+        return;
+      }
+      if (r.seq <= this.#snapshot) {
+        this.rec = r;
+        return;
+      }
+      [this.#ci, this.#i] = m._normalize(this.#ci, this.#i + 1);
+    }
+  }
+
+  /** Walking backwards we meet a key's oldest version first: go to its first version, take the newest visible. */
+  #settleReverse(): void {
+    const m = this.#m;
+    for (;;) {
+      const r = m._get(this.#ci, this.#i);
+      if (r === undefined) {
+        this.rec = null;
+        return;
+      }
+      // Find the run of this key: walk back to its newest version.
+      let best: Rec | null = null;
+      let ci = this.#ci;
+      let i = this.#i;
+      let bestPos: [number, number] = [ci, i];
+      for (;;) {
+        const x = m._get(ci, i);
+        if (x === undefined || compareRange(x.buf, x.keyStart, x.keyEnd, r.buf, r.keyStart, r.keyEnd) !== 0) break;
+        if (x.seq <= this.#snapshot) {
+          best = x;
+          bestPos = [ci, i];
+        }
+        [ci, i] = m._prev(ci, i);
+      }
+      if (best !== null) {
+        this.rec = best;
+        [this.#ci, this.#i] = bestPos;
+        return;
+      }
+      [this.#ci, this.#i] = [ci, i];
+    }
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * Reads one table: verifies the footer, loads the index and the bloom filter into memory, and serves point
+ * lookups and cursors, reading data blocks through the block cache.
+ *
+ * Every block is checked against its CRC32C right after it is read, before anything decodes it; a mismatch is
+ * a CORRUPTION error naming the file and the block's offset, and the bad bytes are never cached or returned.
+ */
+import { isMeshkvError, type MeshkvError } from "../errors.ts";
+import type { FileHandle, FileSystem } from "../runtime/types.ts";
+import { compareRange, readU32, readU64 } from "./_bytes.ts";
+import { corruption } from "./_corruption.ts";
+import { crc32c, maskCrc } from "./_crc32c.ts";
+import {
+  BLOCK_TRAILER_BYTES, COMPRESSION, FOOTER_BYTES, TABLE_FORMAT_VERSION, TABLE_MAGIC_HI, TABLE_MAGIC_LO, tableName,
+} from "./_format.ts";
+import { Rec } from "./_record.ts";
+import type { Source } from "./_source.ts";
+import { Block } from "./block.ts";
+import { BlockCache } from "./block_cache.ts";
+import { bloomMayContain } from "./bloom.ts";
+import { decompressBlock } from "./compression.ts";
+import type { TableMeta } from "./table_writer.ts";
+
+export class TableReader {
+  readonly meta: TableMeta;
+  readonly path: string;
+  #file: FileHandle;
+  #cache: BlockCache;
+  #filter: Uint8Array;
+  /** The last key of each data block, and where the block is. */
+  #lastKeys: Uint8Array[];
+  #offsets: number[];
+  #sizes: number[];
+  /** Versions and cursors using this table; its file is deleted when this reaches zero after it left the tree. */
+  refs = 0;
+  obsolete = false;
+
+  private constructor(meta: TableMeta, path: string, file: FileHandle, cache: BlockCache, filter: Uint8Array, index: Block) {
+    this.meta = meta;
+    this.path = path;
+    this.#file = file;
+    this.#cache = cache;
+    this.#filter = filter;
+    this.#lastKeys = [];
+    this.#offsets = [];
+    this.#sizes = [];
+    const r = new Rec();
+    for (let i = 0; i < index.count; i++) {
+      index.decode(i, r);
+      const v = r.value();
+      if (v.length !== 12) throw corruption("Table index entry is malformed", path, index.offset);
+      this.#lastKeys.push(r.key().slice());
+      this.#offsets.push(readU64(v, 0));
+      this.#sizes.push(readU32(v, 8));
+    }
+  }
+
+  static async open(fs: FileSystem, dir: string, meta: TableMeta, cache: BlockCache): Promise<TableReader> {
+    const path = `${dir}/${tableName(meta.number)}`;
+    const file = await fs.open(path, { readOnly: true });
+    try {
+      const size = await file.size();
+      if (size < FOOTER_BYTES) throw corruption("Table is shorter than its footer", path, 0);
+      const footerAt = size - FOOTER_BYTES;
+      const f = await file.read(footerAt, FOOTER_BYTES);
+      if (f.length !== FOOTER_BYTES || readU32(f, 44) !== TABLE_MAGIC_LO || readU32(f, 48) !== TABLE_MAGIC_HI) {
+        throw corruption("Table footer has no magic number", path, footerAt);
+      }
+      if (readU32(f, 40) !== maskCrc(crc32c(f, 0, 40))) throw corruption("Table footer failed its checksum", path, footerAt);
+      const version = readU32(f, 36);
+      if (version !== TABLE_FORMAT_VERSION) throw corruption(`Table format version ${version} is not supported`, path, footerAt);
+      const indexOff = readU64(f, 0);
+      const indexSize = readU32(f, 8);
+      const filterOff = readU64(f, 12);
+      const filterSize = readU32(f, 20);
+      if (filterOff > indexOff || indexOff + indexSize + BLOCK_TRAILER_BYTES !== footerAt) {
+        throw corruption("Table footer points outside the table", path, footerAt);
+      }
+      const tail = await file.read(filterOff, footerAt - filterOff);
+      const filter = checkBlock(tail, 0, filterSize, path, filterOff);
+      const indexData = checkBlock(tail, indexOff - filterOff, indexSize, path, indexOff);
+      const index = new Block(indexData, path, indexOff);
+      return new TableReader(meta, path, file, cache, filter.slice(), index);
+    } catch (e) {
+      await file.close().catch(() => {});
+      throw e;
+    }
+  }
+
+  get blockCount(): number {
+    return this.#lastKeys.length;
+  }
+
+  mayContain(hash: number): boolean {
+    return bloomMayContain(this.#filter, hash);
+  }
+
+  /** Memory held outside the block cache: index keys and filter. */
+  get residentBytes(): number {
+    let n = this.#filter.length + this.#lastKeys.length * 48;
+    for (const k of this.#lastKeys) n += k.length;
+    return n;
+  }
+
+  /** The first block whose last key is at or after `key` (`blockCount` when none). */
+  findBlock(key: Uint8Array): number {
+    let lo = 0;
+    let hi = this.#lastKeys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const k = this.#lastKeys[mid]!;
+      if (compareRange(k, 0, k.length, key, 0, key.length) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The verified block `i`, from the cache or the file. */
+  block(i: number): Block | Promise<Block> {
+    const offset = this.#offsets[i]!;
+    const key = BlockCache.key(this.meta.number, offset);
+    const hit = this.#cache.get(key);
+    if (hit !== undefined) return hit;
+    return this.#load(i, offset, key);
+  }
+
+  async #load(i: number, offset: number, key: number): Promise<Block> {
+    const size = this.#sizes[i]!;
+    const raw = await this.#file.read(offset, size + BLOCK_TRAILER_BYTES);
+    if (raw.length !== size + BLOCK_TRAILER_BYTES) throw corruption("Table block is cut short", this.path, offset);
+    let data = checkBlock(raw, 0, size, this.path, offset);
+    if (raw[size] === COMPRESSION.deflate) {
+      try {
+        data = await decompressBlock(data);
+      } catch (e) {
+        throw corruption("Table block does not decompress", this.path, offset, { cause: String(e) });
+      }
+    }
+    const block = new Block(data, this.path, offset);
+    this.#cache.set(key, block);
+    return block;
+  }
+
+  /** The record for `ikey` in this table (a fresh Rec), or null. The caller checked the bloom filter. */
+  async get(ikey: Uint8Array): Promise<Rec | null> {
+    const bi = this.findBlock(ikey);
+    if (bi >= this.#lastKeys.length) return null;
+    const b = this.block(bi);
+    const block = b instanceof Block ? b : await b;
+    const i = block.seek(ikey);
+    if (i >= block.count || block.compareKey(i, ikey) !== 0) return null;
+    return block.decode(i, new Rec());
+  }
+
+  /** A cursor; with `onCorrupt`, blocks that fail their checks are reported and skipped instead of thrown. */
+  cursor(reverse: boolean, onCorrupt?: (e: MeshkvError) => void): Source {
+    return new TableCursor(this, reverse, onCorrupt);
+  }
+
+  evict(): void {
+    this.#cache.evictTable(this.meta.number, this.#offsets);
+  }
+
+  async close(): Promise<void> {
+    await this.#file.close().catch(() => {});
+  }
+}
+
+/** Checks the trailer of the block stored at `data[at, at + size)`; returns the block's bytes. */
+function checkBlock(data: Uint8Array, at: number, size: number, file: string, offset: number): Uint8Array {
+  if (at < 0 || at + size + BLOCK_TRAILER_BYTES > data.length) throw corruption("Table block is cut short", file, offset);
+  const kind = data[at + size]!;
+  if (kind !== COMPRESSION.none && kind !== COMPRESSION.deflate) {
+    throw corruption(`Table block has unknown compression ${kind}`, file, offset);
+  }
+  const stored = readU32(data, at + size + 1);
+  if (maskCrc(crc32c(data, at, at + size + 1)) !== stored) throw corruption("Table block failed its checksum", file, offset);
+  return data.subarray(at, at + size);
+}
+
+/** Walks one table in either direction, block by block. */
+export class TableCursor implements Source {
+  #t: TableReader;
+  #reverse: boolean;
+  #bi = 0;
+  #block: Block | null = null;
+  #i = 0;
+  #rec = new Rec();
+  #onCorrupt: ((e: MeshkvError) => void) | undefined;
+  rec: Rec | null = null;
+
+  constructor(t: TableReader, reverse: boolean, onCorrupt?: (e: MeshkvError) => void) {
+    this.#t = t;
+    this.#reverse = reverse;
+    this.#onCorrupt = onCorrupt;
+  }
+
+  seek(target: Uint8Array | null): void | Promise<void> {
+    const t = this.#t;
+    if (!this.#reverse) {
+      const bi = target === null ? 0 : t.findBlock(target);
+      return this.#enter(bi, (b) => (target === null ? 0 : b.seek(target)));
+    }
+    let bi = target === null ? t.blockCount - 1 : t.findBlock(target);
+    if (bi >= t.blockCount) bi = t.blockCount - 1;
+    return this.#enter(bi, (b) => (target === null ? b.count - 1 : b.seek(target) - 1));
+  }
+
+  next(): void | Promise<void> {
+    if (this.rec === null) return;
+    const step = this.#reverse ? -1 : 1;
+    this.#i += step;
+    if (this.#block !== null && this.#i >= 0 && this.#i < this.#block.count) {
+      this.rec = this.#block.decode(this.#i, this.#rec);
+      return;
+    }
+    return this.#enter(this.#bi + step, (b) => (this.#reverse ? b.count - 1 : 0));
+  }
+
+  /** Loads block `bi` and positions at `pick(block)`, moving on to neighbour blocks when out of range. */
+  #enter(bi: number, pick: (b: Block) => number): void | Promise<void> {
+    if (bi < 0 || bi >= this.#t.blockCount) {
+      this.rec = null;
+      this.#block = null;
+      return;
+    }
+    let b: Block | Promise<Block>;
+    try {
+      b = this.#t.block(bi);
+      if (b instanceof Block) return this.#place(bi, b, pick);
+    } catch (e) {
+      return this.#skip(e, bi);
+    }
+    return b.then((blk) => this.#place(bi, blk, pick), (e: unknown) => this.#skip(e, bi));
+  }
+
+  /** A damaged block: throw, or (for compaction) report it and go on with the next block. */
+  #skip(e: unknown, bi: number): void | Promise<void> {
+    if (this.#onCorrupt === undefined || !isMeshkvError(e, "CORRUPTION")) throw e;
+    this.#onCorrupt(e);
+    const step = this.#reverse ? -1 : 1;
+    return this.#enter(bi + step, (x) => (this.#reverse ? x.count - 1 : 0));
+  }
+
+  #place(bi: number, b: Block, pick: (b: Block) => number): void | Promise<void> {
+    this.#bi = bi;
+    this.#block = b;
+    this.#i = pick(b);
+    if (this.#i >= 0 && this.#i < b.count) {
+      try {
+        this.rec = b.decode(this.#i, this.#rec);
+      } catch (e) {
+        return this.#skip(e, bi);
+      }
+      return;
+    }
+    const step = this.#reverse ? -1 : 1;
+    return this.#enter(bi + step, (x) => (this.#reverse ? x.count - 1 : 0));
+  }
+}

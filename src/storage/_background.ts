@@ -16,7 +16,7 @@ import type { Recovered } from "./_recover.ts";
 import { Version } from "./_version.ts";
 import type { BlockCache } from "./block_cache.ts";
 import { flushMemtable, type JobContext, runCompaction } from "./compaction.ts";
-import { type CompactionPlan, pickCompaction } from "./compaction_policy.ts";
+import { type CompactionPlan, overlapping, pickCompaction } from "./compaction_policy.ts";
 import { writeManifest } from "./manifest.ts";
 import { Memtable } from "./memtable.ts";
 import type { Settings } from "./options.ts";
@@ -41,6 +41,7 @@ export class Background {
   #manifest: Promise<unknown> = Promise.resolve();
   #flushing: Promise<void> | null = null;
   #compacting: Promise<void> | null = null;
+  #manual = false;
   #waiters: (() => void)[] = [];
   #removals = new Set<Promise<void>>();
   #stopped = false;
@@ -119,7 +120,7 @@ export class Background {
   }
 
   isIdle(): boolean {
-    return this.imm.length === 0 && !this.#flushing && !this.#compacting && this.#plan() === null;
+    return this.imm.length === 0 && !this.#flushing && !this.#compacting && !this.#manual && this.#plan() === null;
   }
 
   mustStall(): boolean {
@@ -183,11 +184,43 @@ export class Background {
   // --- compactions --------------------------------------------------------------------------------------
 
   #plan(): CompactionPlan | null {
+    if (this.#manual) return null;
     return pickCompaction(this.version.metas(), this.s, this.#pointers, new Set());
   }
 
-  async #compactOne(): Promise<void> {
-    const plan = this.#plan();
+  /**
+   * Manual compaction: merges every level into the next, down to one level below the deepest that holds
+   * data, so overwritten values, tombstones and expired values anywhere are dropped (subject to the hook).
+   */
+  async compactAll(): Promise<void> {
+    this.#manual = true;
+    try {
+      while (this.#compacting) await this.#compacting;
+      const levels = this.version.levels;
+      let deepest = 0;
+      for (let l = 0; l < levels.length; l++) if (levels[l]!.length > 0) deepest = l;
+      const target = Math.min(levels.length - 1, deepest + 1);
+      for (let l = 0; l < target; l++) {
+        for (;;) {
+          if (this.error) throw this.error;
+          const metas = this.version.metas();
+          const level = metas[l]!;
+          if (level.length === 0) break;
+          const inputs = l === 0 ? [...level].reverse() : [level[0]!];
+          const lo = inputs.reduce((a, t) => (compareBytes(t.smallest, a) < 0 ? t.smallest : a), inputs[0]!.smallest);
+          const hi = inputs.reduce((a, t) => (compareBytes(t.largest, a) > 0 ? t.largest : a), inputs[0]!.largest);
+          await this.#compactOne({ level: l, inputs, overlaps: overlapping(metas[l + 1]!, lo, hi), move: false, score: 0 });
+          this.#notify();
+        }
+      }
+    } finally {
+      this.#manual = false;
+      this.kick();
+    }
+  }
+
+  async #compactOne(chosen?: CompactionPlan): Promise<void> {
+    const plan = chosen ?? this.#plan();
     if (plan === null) return;
     const v = this.version.ref();
     try {

@@ -217,6 +217,15 @@ export class Engine {
     await this.#bg.waitFor(() => this.#bg.imm.length === 0);
   }
 
+  /**
+   * Flushes, then merges every level down into one sorted run, dropping overwritten values, dropped partitions
+   * and (where `tombstonePurgeable` agrees) tombstones and expired values. Costs a rewrite of all data.
+   */
+  async compact(): Promise<void> {
+    await this.flush();
+    await this.#bg.compactAll();
+  }
+
   /** Waits until no flush or compaction is pending (for tests and benchmarks). */
   async idle(): Promise<void> {
     this.#checkOpen();

@@ -9,7 +9,9 @@ import { bytes, rejectsWith, text } from "../_helpers.ts";
 
 export function fileSystemSuite(name: string, make: () => Promise<{ fs: FileSystem; dir: string; cleanup(): Promise<void> }>) {
   const s = suite<{ fs: FileSystem; dir: string; cleanup(): Promise<void> }>(`FileSystem conformance: ${name}`);
-  s.before.each(async (ctx) => Object.assign(ctx, await make()));
+  s.before.each(async (ctx) => {
+    Object.assign(ctx, await make());
+  });
   s.after.each(async (ctx) => ctx.cleanup());
 
   s("a created file reads back what was written at offsets", async ({ fs, dir }) => {

@@ -1,0 +1,75 @@
+/**
+ * The `meshkv` command. Runs the same on every runtime: `npx meshkv …` (Node, through bin.mjs),
+ * `deno task start …` / `deno run -A src/cli/main.ts …`, `bun run start …` / `bun src/cli/main.ts …`.
+ */
+import { isMeshkvError } from "../errors.ts";
+import { detectRuntime } from "../runtime/detect.ts";
+import type { Runtime } from "../runtime/types.ts";
+import { VERSION } from "../version.ts";
+import { helpText, parseFlags } from "./args.ts";
+import { START_FLAGS, startNode } from "./start.ts";
+
+const USAGE = `meshkv ${VERSION}: a leaderless, multi-region key-value store
+
+Usage: meshkv <command> [flags]
+
+Commands:
+  start      Run a node in this process
+  version    Print the version
+  help       Show this help (or: meshkv <command> --help)`;
+
+async function start(rt: Runtime, argv: string[]): Promise<number> {
+  const { flags } = parseFlags(argv, START_FLAGS);
+  if (flags.help) {
+    console.log(helpText("start", "Run a meshkv node in this process until SIGINT or SIGTERM.", START_FLAGS));
+    return 0;
+  }
+  const node = await startNode(rt, flags);
+  console.log(`meshkv ${VERSION} node ${node.nodeId} listening on ${node.url} (${rt.name} ${rt.version})`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    rt.onSignal("SIGINT", stop);
+    rt.onSignal("SIGTERM", stop);
+  });
+  await node.stop();
+  console.log(`meshkv node ${node.nodeId} stopped`);
+  return 0;
+}
+
+export async function main(rt: Runtime, argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "start":
+        return await start(rt, rest);
+      case "version":
+      case "--version":
+        console.log(VERSION);
+        return 0;
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        console.log(USAGE);
+        return 0;
+      default:
+        console.error(`Unknown command: ${command}\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    if (isMeshkvError(err, "INVALID_ARGUMENT")) {
+      console.error(`meshkv: ${err.message}`);
+      return 2;
+    }
+    if (isMeshkvError(err)) {
+      console.error(`meshkv: ${err.code}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+if ((import.meta as { main?: boolean }).main || (globalThis as { __meshkvBin?: boolean }).__meshkvBin) {
+  const rt = await detectRuntime();
+  rt.exit(await main(rt, rt.args()));
+}

@@ -1,0 +1,211 @@
+/**
+ * Project rules that the compiler cannot enforce, as pure functions over file texts. `project.test.ts` runs
+ * them over the tree and also feeds them known-bad samples, so a rule that stops catching violations fails too.
+ * Every violation names its rule and the fix.
+ */
+
+export interface SourceFile {
+  /** Repository-relative path with forward slashes, e.g. `src/core/ring.ts`. */
+  path: string;
+  text: string;
+}
+
+export interface Violation {
+  rule: string;
+  path: string;
+  line: number;
+  message: string;
+}
+
+/**
+ * Blanks out comments and the contents of string literals with spaces, keeping every offset and line, so rules
+ * see only code and positions still match the original text.
+ */
+export function codeOnly(src: string): string {
+  const out = src.split("");
+  const blank = (from: number, to: number) => {
+    for (let k = from; k < to && k < out.length; k++) if (out[k] !== "\n") out[k] = " ";
+  };
+  let i = 0;
+  const n = src.length;
+  while (i < n) {
+    const c = src[i]!;
+    const next = src[i + 1];
+    if (c === "/" && next === "/") {
+      const start = i;
+      while (i < n && src[i] !== "\n") i++;
+      blank(start, i);
+    } else if (c === "/" && next === "*") {
+      const start = i;
+      i += 2;
+      while (i < n && !(src[i] === "*" && src[i + 1] === "/")) i++;
+      i += 2;
+      blank(start, i);
+    } else if (c === '"' || c === "'" || c === "`") {
+      const start = ++i;
+      while (i < n && src[i] !== c) i += src[i] === "\\" ? 2 : 1;
+      blank(start, i);
+      i++;
+    } else {
+      i++;
+    }
+  }
+  return out.join("");
+}
+
+function lineOf(text: string, index: number): number {
+  let line = 1;
+  for (let i = 0; i < index && i < text.length; i++) if (text[i] === "\n") line++;
+  return line;
+}
+
+function scan(file: SourceFile, text: string, pattern: RegExp, rule: string, message: (m: string) => string): Violation[] {
+  const out: Violation[] = [];
+  const re = new RegExp(pattern.source, pattern.flags.includes("g") ? pattern.flags : pattern.flags + "g");
+  for (const m of text.matchAll(re)) out.push({ rule, path: file.path, line: lineOf(text, m.index ?? 0), message: message(m[0]) });
+  return out;
+}
+
+const isTs = (f: SourceFile) => f.path.endsWith(".ts");
+const inRuntime = (f: SourceFile) => f.path.startsWith("src/runtime/");
+const inSrc = (f: SourceFile) => f.path.startsWith("src/") || f.path === "mod.ts";
+
+/** Only `src/runtime/` may touch `Deno.*`, `Bun.*`, `node:*` or `process`. */
+export function checkRuntimeIsolation(files: SourceFile[]): Violation[] {
+  const fix = "add what you need to the Runtime interface in src/runtime/types.ts and implement it in each adapter";
+  const globals = /\bDeno\.\w+|\bBun\.\w+|(?<![\w.$])process\b/;
+  const imports = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["']node:[\w/]+["']/;
+  return files
+    .filter((f) => inSrc(f) && !inRuntime(f) && /\.(ts|mjs|js)$/.test(f.path))
+    .flatMap((f) => [
+      ...scan(f, codeOnly(f.text), globals, "runtime-isolation", (m) => `\`${m}\` outside src/runtime/: ${fix}`),
+      ...scan(f, f.text, imports, "runtime-isolation", (m) => `\`${m}\` outside src/runtime/: ${fix}`),
+    ]);
+}
+
+/** Folders exempt from the time and randomness rule, with the reason. */
+export const AMBIENT_TIME_EXEMPT: Record<string, string> = {
+  "src/client/": "the SDK runs in browsers and edge workers without our runtime adapters; it only measures latency and sets request timeouts",
+};
+
+/** No direct time or randomness outside `src/runtime/`: take a `Clock` or `Random` instead. */
+export function checkAmbientTime(files: SourceFile[]): Violation[] {
+  const pattern = /\bDate\.now\s*\(|\bperformance\.now\s*\(|\bMath\.random\s*\(|(?<![\w.$])set(?:Timeout|Interval)\s*\(|\bglobalThis\.set(?:Timeout|Interval)\b|\bnew\s+Date\s*\(\s*\)/;
+  return files
+    .filter((f) => inSrc(f) && !inRuntime(f) && isTs(f) && !Object.keys(AMBIENT_TIME_EXEMPT).some((p) => f.path.startsWith(p)))
+    .flatMap((f) =>
+      scan(f, codeOnly(f.text), pattern, "no-ambient-time", (m) => `\`${m.trim()}\` outside src/runtime/: use the injected Clock (clock.now(), clock.monotonic(), clock.setTimeout) or Random (random.next()) so the simulation can control it`),
+    );
+}
+
+/** Relative imports end in `.ts` (so Deno and type stripping resolve them). */
+export function checkImportExtensions(files: SourceFile[]): Violation[] {
+  const pattern = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["'](\.{1,2}\/[^"']*)["']/g;
+  const out: Violation[] = [];
+  for (const f of files.filter(isTs)) {
+    const code = codeOnly(f.text);
+    for (const m of f.text.matchAll(pattern)) {
+      const spec = m[1]!;
+      const at = m.index ?? 0;
+      if (code[at] === " ") continue; // inside a string or comment
+      if (!spec.endsWith(".ts")) {
+        out.push({ rule: "ts-import-extension", path: f.path, line: lineOf(f.text, at), message: `Relative import "${spec}" must name the file with its .ts extension` });
+      }
+    }
+  }
+  return out;
+}
+
+/** No `enum`, `namespace` or constructor parameter properties: the source must run by type stripping. */
+export function checkErasableSyntax(files: SourceFile[]): Violation[] {
+  return files.filter(isTs).flatMap((f) => {
+    const code = codeOnly(f.text);
+    return [
+      ...scan(f, code, /\b(?:const\s+)?enum\s+\w+\s*\{/, "erasable-syntax", () => "`enum` is not erasable: use an `as const` object and a union type"),
+      ...scan(f, code, /\b(?:namespace|module)\s+[\w.]+\s*\{/, "erasable-syntax", () => "`namespace` is not erasable: use a module"),
+      ...scan(f, code, /\bconstructor\s*\((?:[^)]*,)?\s*(?:public|private|protected|readonly)\s+\w+\s*[:?,)=]/, "erasable-syntax", () => "Constructor parameter properties are not erasable: declare the field and assign it in the constructor"),
+    ];
+  });
+}
+
+/** `deno.json` and `package.json` declare the same export map, and every target exists. */
+export function checkExportMaps(denoJson: string, packageJson: string, exists: (path: string) => boolean): Violation[] {
+  const deno = (JSON.parse(denoJson).exports ?? {}) as Record<string, string>;
+  const pkg = (JSON.parse(packageJson).exports ?? {}) as Record<string, string>;
+  const out: Violation[] = [];
+  const keys = new Set([...Object.keys(deno), ...Object.keys(pkg)]);
+  for (const k of keys) {
+    if (deno[k] !== pkg[k]) {
+      out.push({ rule: "export-maps-agree", path: "deno.json", line: 1, message: `Export "${k}" is ${JSON.stringify(deno[k])} in deno.json but ${JSON.stringify(pkg[k])} in package.json: make them the same` });
+    } else if (deno[k] && !exists(deno[k]!.replace(/^\.\//, ""))) {
+      out.push({ rule: "export-maps-agree", path: "deno.json", line: 1, message: `Export "${k}" points at ${deno[k]}, which does not exist` });
+    }
+  }
+  for (const must of [".", "./client"]) {
+    if (!keys.has(must)) out.push({ rule: "export-maps-agree", path: "deno.json", line: 1, message: `Export map lacks "${must}"` });
+  }
+  return out;
+}
+
+/** Bare imports the client entry may use: it runs anywhere fetch does. */
+export const CLIENT_ALLOWED_PACKAGES = new Set(["superjson"]);
+
+function resolveRelative(from: string, spec: string): string {
+  const parts = from.split("/").slice(0, -1);
+  for (const p of spec.split("/")) {
+    if (p === "..") parts.pop();
+    else if (p !== ".") parts.push(p);
+  }
+  return parts.join("/");
+}
+
+/** The client entry imports nothing from the server: every file it reaches is in `src/client/`. */
+export function checkClientIsolation(files: SourceFile[], entry = "src/client/mod.ts"): Violation[] {
+  const byPath = new Map(files.map((f) => [f.path, f]));
+  const out: Violation[] = [];
+  const seen = new Set<string>();
+  const queue = [entry];
+  const pattern = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["']([^"']+)["']/g;
+  while (queue.length) {
+    const path = queue.pop()!;
+    if (seen.has(path)) continue;
+    seen.add(path);
+    const f = byPath.get(path);
+    if (!f) continue;
+    for (const m of f.text.matchAll(pattern)) {
+      const spec = m[1]!;
+      const line = lineOf(f.text, m.index ?? 0);
+      if (spec.startsWith(".")) {
+        const target = resolveRelative(path, spec);
+        if (!target.startsWith("src/client/")) {
+          out.push({ rule: "client-isolation", path, line, message: `The client imports ${target}, outside src/client/: the SDK must not pull in server code; copy the small piece it needs into src/client/` });
+        } else queue.push(target);
+      } else {
+        const pkg = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!;
+        if (!CLIENT_ALLOWED_PACKAGES.has(pkg)) {
+          out.push({ rule: "client-isolation", path, line, message: `The client imports "${spec}": only web globals and ${[...CLIENT_ALLOWED_PACKAGES].join(", ")} are allowed` });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Every test file runs its suites; a file that never calls `.run()` silently tests nothing. */
+export function checkTestsRun(files: SourceFile[]): Violation[] {
+  return files
+    .filter((f) => f.path.endsWith(".test.ts") && !/\.run\(\s*\)/.test(codeOnly(f.text)))
+    .map((f) => ({ rule: "tests-run", path: f.path, line: 1, message: "Test file never calls test.run() or suite.run(): its tests would not execute" }));
+}
+
+export function allChecks(files: SourceFile[], denoJson: string, packageJson: string, exists: (p: string) => boolean): Violation[] {
+  return [
+    ...checkRuntimeIsolation(files),
+    ...checkAmbientTime(files),
+    ...checkImportExtensions(files),
+    ...checkErasableSyntax(files),
+    ...checkExportMaps(denoJson, packageJson, exists),
+    ...checkClientIsolation(files),
+    ...checkTestsRun(files),
+  ];
+}

@@ -1,0 +1,96 @@
+/**
+ * Starts meshkv as a real process on a chosen runtime, the way a user does (`npx meshkv`, `deno task start`,
+ * `bun run start`), and waits for its "listening on" line. Used by every test that needs real processes.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { repoRoot } from "./_helpers.ts";
+
+/**
+ * Deno's `node:child_process` reports every child it sent a signal to as killed by that signal, even when the
+ * child handled it and exited with 0 (seen on Deno 2.9). There the exit status is unknown (`null`) and tests
+ * check the child's own "stopped" line instead.
+ */
+export const HOST_MISREPORTS_SIGNAL_EXIT = (globalThis as { Deno?: unknown }).Deno !== undefined;
+
+export type RuntimeKind = "node" | "deno" | "bun";
+
+export function commandFor(runtime: RuntimeKind, args: string[]): [string, string[]] {
+  const bin = (n: string) => join(repoRoot, "node_modules", ".bin", n);
+  switch (runtime) {
+    case "node":
+      return ["node", [join(repoRoot, "src/cli/bin.mjs"), ...args]];
+    case "deno":
+      return [bin("deno"), ["run", "-A", "--quiet", join(repoRoot, "src/cli/main.ts"), ...args]];
+    case "bun":
+      return [bin("bun"), [join(repoRoot, "src/cli/main.ts"), ...args]];
+  }
+}
+
+export interface NodeProcess {
+  child: ChildProcess;
+  url: string;
+  output(): string;
+  /** SIGINT and wait for exit; returns the exit code. */
+  stop(signal?: "SIGINT" | "SIGTERM"): Promise<number | null>;
+  kill9(): Promise<void>;
+}
+
+/** Runs the CLI to completion and returns its exit code and output. */
+export function runCli(runtime: RuntimeKind, args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [cmd, argv] = commandFor(runtime, args);
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`meshkv ${args.join(" ")} on ${runtime} did not finish in ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export function startProcess(runtime: RuntimeKind, args: string[], timeoutMs = 20_000): Promise<NodeProcess> {
+  const [cmd, argv] = commandFor(runtime, args);
+  const child = spawn(cmd, argv, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+  let out = "";
+  const exited = new Promise<number | null>((r) => child.on("exit", (code, sig) => r(code ?? (sig && !HOST_MISREPORTS_SIGNAL_EXIT ? 128 : null))));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`meshkv on ${runtime} did not start in ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
+    const onData = (d: Buffer) => {
+      out += d;
+      const m = /listening on (http:\/\/[\w.:[\]-]+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({
+          child,
+          url: m[1]!,
+          output: () => out,
+          async stop(signal = "SIGINT") {
+            child.kill(signal);
+            return await exited;
+          },
+          async kill9() {
+            child.kill("SIGKILL");
+            await exited;
+          },
+        });
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", (d) => (out += d));
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`meshkv on ${runtime} exited with ${code} before listening:\n${out}`));
+    });
+  });
+}

@@ -1,0 +1,69 @@
+/**
+ * `meshkv start` as a real process on the runtime running this test file (the suite runs on all three).
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { realRuntime, tempDir } from "../_helpers.ts";
+import { HOST_MISREPORTS_SIGNAL_EXIT, runCli, startProcess, type RuntimeKind } from "../_process.ts";
+
+const rt = await realRuntime();
+const kind = rt.name as RuntimeKind;
+
+test(`meshkv start on ${kind} serves /health with node id, runtime and version, and stops on SIGINT`, async () => {
+  const data = await tempDir(rt.fs, "cli");
+  const node = await startProcess(kind, ["start", "--port", "0", "--data", data, "--id", "alpha"]);
+  try {
+    const res = await fetch(`${node.url}/health`);
+    assert.is(res.status, 200);
+    const body = await res.json();
+    assert.is(body.status, "ok");
+    assert.is(body.nodeId, "alpha");
+    assert.is(body.runtime, kind);
+    assert.type(body.runtimeVersion, "string");
+    assert.is(body.version, "0.1.0");
+    const missing = await fetch(`${node.url}/nope`);
+    assert.is(missing.status, 404);
+    assert.is((await missing.json()).error.code, "NOT_FOUND");
+  } finally {
+    const code = await node.stop();
+    assert.is(code, HOST_MISREPORTS_SIGNAL_EXIT ? null : 0, node.output());
+  }
+  assert.match(node.output(), /node alpha stopped/);
+  await rt.fs.remove(data, { recursive: true });
+});
+
+test(`meshkv start on ${kind} keeps its node id in the data directory across restarts`, async () => {
+  const data = await tempDir(rt.fs, "cli");
+  const first = await startProcess(kind, ["start", "--port", "0", "--data", data]);
+  const id1 = (await (await fetch(`${first.url}/health`)).json()).nodeId;
+  await first.stop();
+  const second = await startProcess(kind, ["start", "--port", "0", "--data", data]);
+  const id2 = (await (await fetch(`${second.url}/health`)).json()).nodeId;
+  await second.stop();
+  assert.match(id1, /^n-[0-9a-f]{8}$/);
+  assert.is(id2, id1);
+  const clash = await runCli(kind, ["start", "--port", "0", "--data", data, "--id", "other"]);
+  assert.is(clash.code, 2);
+  assert.match(clash.stderr, /belongs to node/);
+  await rt.fs.remove(data, { recursive: true });
+});
+
+test(`meshkv on ${kind} rejects bad flags with a clear message and exit status 2`, async () => {
+  const cases: [string[], RegExp][] = [
+    [["start", "--port", "abc"], /--port takes a whole number/],
+    [["start", "--port", "70000"], /--port must be between 0 and 65535/],
+    [["start", "--bogus"], /Unknown flag --bogus/],
+    [["start", "--id", "bad id!"], /Node id must be/],
+    [["frobnicate"], /Unknown command: frobnicate/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await runCli(kind, args);
+    assert.is(r.code, 2, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, message);
+  }
+  const help = await runCli(kind, ["start", "--help"]);
+  assert.is(help.code, 0);
+  for (const flag of ["--id", "--host", "--port", "--data"]) assert.ok(help.stdout.includes(flag), `help lists ${flag}`);
+});
+
+test.run();

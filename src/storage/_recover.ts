@@ -40,6 +40,9 @@ export interface Recovered {
 
 export async function recover(fs: FileSystem, dir: string, settings: Settings, cache: BlockCache): Promise<Recovered> {
   await fs.mkdir(dir, { recursive: true });
+  // The directory's own entry must be durable too, or a crash could take the whole store with it.
+  const cut = dir.lastIndexOf("/");
+  await fs.syncDir(cut > 0 ? dir.slice(0, cut) : cut === 0 ? "/" : ".");
   const report: RecoveryReport = { replayedRecords: 0, truncated: [], corruption: [], removedFiles: [] };
   const state: ManifestState = (await readManifest(fs, dir)) ??
     { nextNumber: 1, lastSeq: 0, flushedSeq: 0, levels: [], drops: new Map() };

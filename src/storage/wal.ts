@@ -147,9 +147,14 @@ export class WalWriter {
       while (this.#queue.length > 0 && !this.#error) {
         const group = this.#queue;
         this.#queue = [];
-        if (this.#rollRequested || (this.#current !== null && this.#current.bytes >= this.#o.segmentBytes)) {
-          this.#rollRequested = false;
-          await this.#roll();
+        try {
+          if (this.#rollRequested || (this.#current !== null && this.#current.bytes >= this.#o.segmentBytes)) {
+            this.#rollRequested = false;
+            await this.#roll();
+          }
+        } catch (e) {
+          for (const q of group) q.waiter?.reject(e);
+          throw e;
         }
         await this.#writeGroup(group);
       }

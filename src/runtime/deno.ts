@@ -221,8 +221,8 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
       const ws = options.websocket;
       if (ws && req.headers.get("upgrade")?.toLowerCase() === "websocket") {
         if (new URL(req.url).pathname !== ws.path) return new Response("Not Found", { status: 404 });
-        const { socket, response } = D.upgradeWebSocket(req);
         const remote = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
+        const { socket, response } = D.upgradeWebSocket(req);
         socket.addEventListener("open", () => {
           open.add(socket);
           ws.onOpen(wrapWebSocket(socket, remote, ws.maxMessageBytes));

@@ -1,0 +1,232 @@
+/**
+ * Storage engine benchmark (issue 4): batched random inserts, awaited single puts, random point reads and a
+ * full ordered scan on the runtime's real file system, with ops/s, p50/p99 latency, bytes on disk and peak
+ * resident memory. On Node the same work also runs against classic-level (LevelDB) in a separate process, so
+ * each engine's memory is its own, and the table prints our/their ratio.
+ *
+ *   node --import tsx bench/storage.ts [--quick]
+ *   node_modules/.bin/deno run -A bench/storage.ts [--quick]
+ *   node_modules/.bin/bun bench/storage.ts [--quick]
+ *
+ * Both engines run with their default settings except durability: meshkv uses `none`, LevelDB `sync: false`
+ * (both hand writes to the OS without fsync before acknowledging), so the comparison is like for like.
+ */
+import { detectRuntime } from "../src/runtime/detect.ts";
+import type { FileSystem, Runtime } from "../src/runtime/types.ts";
+import { openEngine } from "../src/storage/mod.ts";
+
+interface Row {
+  name: string;
+  ops: number;
+  seconds: number;
+  p50?: number;
+  p99?: number;
+}
+
+interface Result {
+  engine: string;
+  rows: Row[];
+  diskBytes: number;
+  peakRssBytes: number;
+  notes: string[];
+}
+
+interface Work {
+  inserts: number;
+  puts: number;
+  reads: number;
+  batch: number;
+}
+
+const g = globalThis as unknown as { Deno?: unknown; Bun?: unknown };
+const rt: Runtime = await detectRuntime();
+const args = rt.args();
+const quick = args.includes("--quick");
+const work: Work = quick
+  ? { inserts: 100_000, puts: 20_000, reads: 50_000, batch: 100 }
+  : { inserts: 1_000_000, puts: 200_000, reads: 500_000, batch: 100 };
+const KEY_BYTES = 16;
+const VALUE_BYTES = 100;
+const clock = rt.clock;
+
+/** Keys for every insert and put, in one buffer (a million small arrays would weigh on the heap we measure). */
+function makeKeys(count: number, seed: number): Uint8Array {
+  return rt.random(seed).bytes(count * KEY_BYTES);
+}
+
+function percentile(sorted: Float64Array, q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
+}
+
+class Meter {
+  peak = 0;
+  sample(): void {
+    const rss = rt.memoryRss();
+    if (rss > this.peak) this.peak = rss;
+  }
+}
+
+async function timed(name: string, n: number, meter: Meter, op: (i: number) => Promise<unknown>): Promise<Row> {
+  const lat = new Float64Array(n);
+  const start = clock.monotonic();
+  for (let i = 0; i < n; i++) {
+    const t = clock.monotonic();
+    await op(i);
+    lat[i] = clock.monotonic() - t;
+    if ((i & 1023) === 0) meter.sample();
+  }
+  const seconds = (clock.monotonic() - start) / 1000;
+  lat.sort();
+  return { name, ops: n, seconds, p50: percentile(lat, 0.5) * 1000, p99: percentile(lat, 0.99) * 1000 };
+}
+
+async function diskBytes(fs: FileSystem, dir: string): Promise<number> {
+  let n = 0;
+  for (const name of await fs.list(dir)) {
+    const st = await fs.stat(`${dir}/${name}`);
+    n += st.isDirectory ? await diskBytes(fs, `${dir}/${name}`) : st.size;
+  }
+  return n;
+}
+
+async function tempDir(label: string): Promise<string> {
+  const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+  const dir = `${root}/.tmp/bench-${label}-${rt.random().int(1e9)}`;
+  await rt.fs.mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/** The common workload, over a tiny adapter so both engines run exactly the same loop. */
+interface Adapter {
+  batch(keys: Uint8Array[], values: Uint8Array[]): Promise<void>;
+  put(key: Uint8Array, value: Uint8Array): Promise<void>;
+  get(key: Uint8Array): Promise<unknown>;
+  scan(): Promise<number>;
+}
+
+async function workload(db: Adapter, meter: Meter): Promise<Row[]> {
+  const keys = makeKeys(work.inserts + work.puts, 42);
+  const values = rt.random(7).bytes(1 << 20);
+  const valueAt = (i: number) => {
+    const at = (i * 7919) % ((1 << 20) - VALUE_BYTES);
+    return values.subarray(at, at + VALUE_BYTES);
+  };
+  const keyAt = (i: number) => keys.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES);
+  const rows: Row[] = [];
+  const batches = work.inserts / work.batch;
+  const inserts = await timed(`${work.inserts.toLocaleString("en")} random inserts, batches of ${work.batch}`, batches, meter, (b) => {
+    const ks: Uint8Array[] = [];
+    const vs: Uint8Array[] = [];
+    for (let j = 0; j < work.batch; j++) {
+      ks.push(keyAt(b * work.batch + j));
+      vs.push(valueAt(b * work.batch + j));
+    }
+    return db.batch(ks, vs);
+  });
+  rows.push({ ...inserts, ops: work.inserts, name: `${inserts.name} (latency per batch)` });
+  rows.push(await timed(`${work.puts.toLocaleString("en")} awaited single puts`, work.puts, meter, (i) => db.put(keyAt(work.inserts + i), valueAt(i))));
+  const rnd = rt.random(99);
+  const total = work.inserts + work.puts;
+  rows.push(await timed(`${work.reads.toLocaleString("en")} random point reads`, work.reads, meter, (_) => db.get(keyAt(rnd.int(total)))));
+  const start = clock.monotonic();
+  const n = await db.scan();
+  meter.sample();
+  rows.push({ name: `full ordered scan (${n.toLocaleString("en")} entries)`, ops: n, seconds: (clock.monotonic() - start) / 1000 });
+  return rows;
+}
+
+async function runMeshkv(): Promise<Result> {
+  const dir = await tempDir("meshkv");
+  const meter = new Meter();
+  const e = await openEngine(rt.fs, `${dir}/db`, { clock, durability: "none" });
+  const db: Adapter = {
+    batch: (ks, vs) => e.batch(ks.map((key, i) => ({ type: "put", partition: 0, key, value: vs[i]! }))),
+    put: (k, v) => e.put(0, k, v),
+    get: (k) => e.get(0, k),
+    async scan() {
+      let n = 0;
+      for await (const _ of e.iterate({ partition: 0 })) n++;
+      return n;
+    },
+  };
+  const rows = await workload(db, meter);
+  const st = e.stats();
+  await e.close();
+  const bytes = await diskBytes(rt.fs, dir);
+  await rt.fs.remove(dir, { recursive: true });
+  return {
+    engine: "meshkv",
+    rows,
+    diskBytes: bytes,
+    peakRssBytes: meter.peak,
+    notes: [
+      `write amplification ${st.writeAmplification.toFixed(2)}, space amplification ${st.spaceAmplification.toFixed(2)}`,
+      `levels ${st.levels.map((l) => l.tables).join("/")}, flushes ${st.flushes}, compactions ${st.compactions}, trivial moves ${st.trivialMoves}, stalls ${st.writeStalls}`,
+      `cache hit rate ${(st.cacheHits / Math.max(1, st.cacheHits + st.cacheMisses) * 100).toFixed(1)}%, bloom skipped ${st.bloomNegatives} of ${st.bloomChecks} table probes`,
+    ],
+  };
+}
+
+async function runLevelDb(): Promise<Result> {
+  const { ClassicLevel } = await import("classic-level");
+  const dir = await tempDir("leveldb");
+  const meter = new Meter();
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: "view", valueEncoding: "view" });
+  await db.open();
+  const adapter: Adapter = {
+    batch: (ks, vs) => db.batch(ks.map((key, i) => ({ type: "put", key, value: vs[i]! }))),
+    put: (k, v) => db.put(k, v),
+    get: (k) => db.get(k),
+    async scan() {
+      let n = 0;
+      for await (const _ of db.iterator()) n++;
+      return n;
+    },
+  };
+  const rows = await workload(adapter, meter);
+  await db.close();
+  const bytes = await diskBytes(rt.fs, dir);
+  await rt.fs.remove(dir, { recursive: true });
+  return { engine: "leveldb", rows, diskBytes: bytes, peakRssBytes: meter.peak, notes: [] };
+}
+
+const fmt = (n: number, d = 0) => n.toLocaleString("en", { maximumFractionDigits: d, minimumFractionDigits: d });
+const mib = (b: number) => `${fmt(b / 1048576, 1)} MiB`;
+
+function print(ours: Result, theirs: Result | null): void {
+  console.log(`\n## Storage engine (${rt.name} ${rt.version}${quick ? ", --quick" : ""})\n`);
+  const head = ["workload", "meshkv ops/s", "p50 µs", "p99 µs"];
+  if (theirs) head.push("LevelDB ops/s", "p50 µs", "p99 µs", "ours/theirs");
+  console.log(`| ${head.join(" | ")} |`);
+  console.log(`|${head.map(() => "---").join("|")}|`);
+  const lat = (x?: number) => (x === undefined ? "" : fmt(x, 1));
+  ours.rows.forEach((r, i) => {
+    const cells = [r.name, fmt(r.ops / r.seconds), lat(r.p50), lat(r.p99)];
+    const t = theirs?.rows[i];
+    if (t) cells.push(fmt(t.ops / t.seconds), lat(t.p50), lat(t.p99), fmt((r.ops / r.seconds) / (t.ops / t.seconds), 2));
+    console.log(`| ${cells.join(" | ")} |`);
+  });
+  const extra = (name: string, a: string, b: string, ratio: number) =>
+    console.log(`| ${[name, a, "", "", ...(theirs ? [b, "", "", fmt(ratio, 2)] : [])].join(" | ")} |`);
+  extra("bytes on disk", mib(ours.diskBytes), mib(theirs?.diskBytes ?? 0), ours.diskBytes / (theirs?.diskBytes ?? 1));
+  extra("peak RSS", mib(ours.peakRssBytes), mib(theirs?.peakRssBytes ?? 0), ours.peakRssBytes / (theirs?.peakRssBytes ?? 1));
+  console.log("");
+  for (const n of ours.notes) console.log(`- meshkv: ${n}`);
+}
+
+if (args.includes("--engine=leveldb")) {
+  console.log(JSON.stringify(await runLevelDb()));
+} else {
+  const ours = await runMeshkv();
+  let theirs: Result | null = null;
+  if (!g.Deno && !g.Bun) {
+    // LevelDB in its own process, so neither engine's memory counts against the other.
+    const { execFileSync } = await import("node:child_process");
+    const self = new URL(import.meta.url).pathname;
+    const out = execFileSync(rt.name === "node" ? "node" : "node", ["--import", "tsx", self, "--engine=leveldb", ...(quick ? ["--quick"] : [])], {
+      encoding: "utf8", maxBuffer: 1 << 24,
+    });
+    theirs = JSON.parse(out.trim().split("\n").pop()!) as Result;
+  }
+  print(ours, theirs);
+}

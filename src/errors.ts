@@ -34,6 +34,13 @@ export const ERROR_CODES = {
   BAD_CONTEXT: "A causal context token from a client was malformed, truncated or from an unknown format version",
   QUORUM_UNMET: "Too few replicas answered to meet the consistency level; details carry the counts",
   CLOCK_SKEW: "A peer's hybrid logical clock is further ahead of the local clock than the allowed drift",
+  // --- client API (src/http) ---
+  KEY_NOT_FOUND: "The key has no value: never written, deleted or expired",
+  KEY_EXISTS: "A create-only write (If-None-Match: *) found a value already stored under the key",
+  STALE_CONTEXT: "A strict write's causal context does not cover what is stored: re-read and retry",
+  UNAUTHORIZED: "The request carries no bearer token, or one the node does not know",
+  FORBIDDEN: "The bearer token lacks the scope the route needs (read, write or admin)",
+  NODE_LEAVING: "The node is leaving the cluster and hands its data off: use another node",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

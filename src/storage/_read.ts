@@ -40,34 +40,50 @@ function tableFor(level: readonly TableReader[], ikey: Uint8Array): TableReader 
   return compareRange(s, 0, s.length, ikey, 0, ikey.length) <= 0 ? t : null;
 }
 
-export async function lookupTables(v: Version, ikey: Uint8Array, counters: ReadCounters): Promise<Rec | null> {
-  const hash = bloomHash(ikey, 0, ikey.length);
+/**
+ * The newest record for `ikey` in the tables of `v`, or null. The answer is synchronous while every block it
+ * needs is in the cache; only a cache miss turns it into a promise (one file read per table that has to be
+ * read), so a cached read costs no promise and no trip through the event loop.
+ */
+export function lookupTables(v: Version, ikey: Uint8Array, counters: ReadCounters): Rec | null | Promise<Rec | null> {
+  return probe(v, ikey, bloomHash(ikey, 0, ikey.length), counters, 0, 0);
+}
+
+/** Searches from level `level` (and, in level 0, from table `from`) on. */
+function probe(
+  v: Version, ikey: Uint8Array, hash: number, counters: ReadCounters, level: number, from: number,
+): Rec | null | Promise<Rec | null> {
   const levels = v.levels;
-  for (let l = 0; l < levels.length; l++) {
-    const level = levels[l]!;
-    if (level.length === 0) continue;
+  for (let l = level; l < levels.length; l++) {
+    const tables = levels[l]!;
+    if (tables.length === 0) continue;
     if (l === 0) {
-      for (const t of level) {
+      for (let i = l === level ? from : 0; i < tables.length; i++) {
+        const t = tables[i]!;
         if (!inRange(t, ikey)) continue;
         counters.bloomChecks++;
         if (!t.mayContain(hash)) {
           counters.bloomNegatives++;
           continue;
         }
-        const r = await t.get(ikey);
-        if (r !== null) return r;
+        const r = t.get(ikey);
+        if (r === null) continue;
+        if (r instanceof Promise) return r.then((x) => x ?? probe(v, ikey, hash, counters, 0, i + 1));
+        return r;
       }
       continue;
     }
-    const t = tableFor(level, ikey);
+    const t = tableFor(tables, ikey);
     if (t === null) continue;
     counters.bloomChecks++;
     if (!t.mayContain(hash)) {
       counters.bloomNegatives++;
       continue;
     }
-    const r = await t.get(ikey);
-    if (r !== null) return r;
+    const r = t.get(ikey);
+    if (r === null) continue;
+    if (r instanceof Promise) return r.then((x) => x ?? probe(v, ikey, hash, counters, l + 1, 0));
+    return r;
   }
   return null;
 }

@@ -139,22 +139,48 @@ export class Engine {
     return Promise.resolve();
   }
 
-  /** The entry for (partition, key), or undefined when absent, deleted or expired. */
-  async get(partition: number, key: Key, options?: GetOptions): Promise<Entry | undefined> {
-    this.#checkOpen();
-    const ikey = checkKey(partition, key, this.#s);
-    const bg = this.#bg;
-    let r: Rec | null = bg.mem.get(ikey, MAX_SEQ);
-    for (let i = 0; r === null && i < bg.imm.length; i++) r = bg.imm[i]!.get(ikey, MAX_SEQ);
-    if (r === null) {
+  /**
+   * The entry for (partition, key), or undefined when absent, deleted or expired. Memtable hits and cached
+   * blocks answer without awaiting anything; only a block read from the file waits.
+   */
+  get(partition: number, key: Key, options?: GetOptions): Promise<Entry | undefined> {
+    try {
+      this.#checkOpen();
+      const ikey = checkKey(partition, key, this.#s);
+      const tombstones = options?.includeTombstones === true;
+      const bg = this.#bg;
+      let r: Rec | null = bg.mem.get(ikey, MAX_SEQ);
+      for (let i = 0; r === null && i < bg.imm.length; i++) r = bg.imm[i]!.get(ikey, MAX_SEQ);
+      if (r !== null) return Promise.resolve(this.#entry(r, tombstones));
       const v = bg.version.ref();
+      let found: Rec | null | Promise<Rec | null>;
       try {
-        r = await lookupTables(v, ikey, bg);
-      } finally {
+        found = lookupTables(v, ikey, bg);
+      } catch (e) {
         v.unref();
+        throw e;
       }
+      if (!(found instanceof Promise)) {
+        v.unref();
+        return Promise.resolve(this.#entry(found, tombstones));
+      }
+      return found.then(
+        (x) => {
+          v.unref();
+          return this.#entry(x, tombstones);
+        },
+        (e: unknown) => {
+          v.unref();
+          throw e;
+        },
+      );
+    } catch (e) {
+      return Promise.reject(e);
     }
-    if (r === null || !visible(r, this.#clock.now(), bg.drops, options?.includeTombstones === true)) return undefined;
+  }
+
+  #entry(r: Rec | null, tombstones: boolean): Entry | undefined {
+    if (r === null || !visible(r, this.#clock.now(), this.#bg.drops, tombstones)) return undefined;
     return toEntry(r, false);
   }
 

@@ -141,15 +141,16 @@ export class TableReader {
     return block;
   }
 
-  /** The record for `ikey` in this table (a fresh Rec), or null. The caller checked the bloom filter. */
-  async get(ikey: Uint8Array): Promise<Rec | null> {
+  /**
+   * The record for `ikey` in this table (a fresh Rec), or null. The caller checked the bloom filter. Synchronous
+   * when the block is cached; a promise only when the block has to be read.
+   */
+  get(ikey: Uint8Array): Rec | null | Promise<Rec | null> {
     const bi = this.findBlock(ikey);
     if (bi >= this.#lastKeys.length) return null;
     const b = this.block(bi);
-    const block = b instanceof Block ? b : await b;
-    const i = block.seek(ikey);
-    if (i >= block.count || block.compareKey(i, ikey) !== 0) return null;
-    return block.decode(i, new Rec());
+    if (b instanceof Block) return findIn(b, ikey);
+    return b.then((blk) => findIn(blk, ikey));
   }
 
   /** A cursor; with `onCorrupt`, blocks that fail their checks are reported and skipped instead of thrown. */
@@ -164,6 +165,12 @@ export class TableReader {
   async close(): Promise<void> {
     await this.#file.close().catch(() => {});
   }
+}
+
+function findIn(block: Block, ikey: Uint8Array): Rec | null {
+  const i = block.seek(ikey);
+  if (i >= block.count || block.compareKey(i, ikey) !== 0) return null;
+  return block.decode(i, new Rec());
 }
 
 /** Checks the trailer of the block stored at `data[at, at + size)`; returns the block's bytes. */

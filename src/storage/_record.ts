@@ -1,8 +1,8 @@
 /**
  * The record: one stored version of one key, and its encoding (shared by log batches and table blocks).
  *
- * A `Rec` does not own bytes: it points into a buffer (a log batch, a table block) by offsets. The memtable
- * keeps the log batch buffer alive and one small `Rec` per entry instead of three `Uint8Array` views, and a
+ * A `Rec` does not own bytes: it points into a buffer (a log batch, the memtable's arena, a table block) by
+ * offsets. The memtable keeps its arena and one small `Rec` per entry instead of three `Uint8Array` views, and a
  * block cursor re-points one `Rec` as it walks, so scans and merges allocate nothing per entry.
  *
  * Encoding (LevelDB's varint style): `varint ikeyLen | ikey | [varint seq] | flags u8 | [expiresAt u64] |

@@ -5,7 +5,13 @@
  * It is a sorted array of chunks (at most `CHUNK` records each), a flat B-tree of height two: an insert binary
  * searches the chunk list, then the chunk, then splices into a small array. In V8 and JavaScriptCore that beats
  * a skip list of linked node objects (fewer objects, no pointer chasing, cheap appends for ascending keys), and
- * it keeps one `Rec` per entry pointing into the log batch buffer that carried it (see `_record.ts`).
+ * it keeps one `Rec` per entry pointing into its arena (see `_record.ts` and below).
+ *
+ * Records are copied into the memtable's own arena, chunks of `ARENA_CHUNK_BYTES` that records are packed
+ * into, instead of keeping alive the log frame each write arrived in. A frame then dies young (the log writes
+ * it and lets go), and an entry costs its bytes and one `Rec`, not a separate `ArrayBuffer` per write: with
+ * awaited single puts that was three times the bytes the memtable counted (the buffer, its view objects and
+ * the allocator's headers), and the memtable limit did not bound memory.
  *
  * Several versions of one key may be present, newest first; readers pick the newest at or below their snapshot
  * sequence. Records are only ever added, so a cursor that notices a change re-seeks past the key it was on and
@@ -17,11 +23,15 @@ import { compareRecs } from "./_record.ts";
 import type { Source } from "./_source.ts";
 
 const CHUNK = 256;
-/** Bytes charged per record beyond its encoding: the `Rec` object and its array slot. */
-export const RECORD_OVERHEAD_BYTES = 96;
+/** Bytes charged per record beyond its encoding: the `Rec` object (ten fields) and its array slot. */
+export const RECORD_OVERHEAD_BYTES = 120;
+/** The arena grows in chunks of this size; a record larger than a quarter of it gets a buffer of its own. */
+const ARENA_CHUNK_BYTES = 256 * 1024;
 
 export class Memtable {
   #chunks: Rec[][] = [[]];
+  #arena: Uint8Array = new Uint8Array(0);
+  #arenaPos = 0;
   /** Changes whenever records move between positions (every insert). */
   version = 0;
   count = 0;
@@ -35,8 +45,12 @@ export class Memtable {
     this.id = id;
   }
 
-  /** Adds a record; `size` is its encoded size (for the byte limit). */
+  /**
+   * Adds a record, copying its bytes into the arena (the caller's buffer is not kept). `size` is its encoded
+   * size, counted against the byte limit.
+   */
   add(rec: Rec, size: number): void {
+    this.#own(rec);
     this.version++;
     this.count++;
     this.bytes += size + RECORD_OVERHEAD_BYTES;
@@ -54,6 +68,35 @@ export class Memtable {
     const chunk = chunks[ci]!;
     chunk.splice(i, 0, rec);
     if (chunk.length > CHUNK) chunks.splice(ci + 1, 0, chunk.splice(CHUNK >>> 1));
+  }
+
+  /** Moves the record's bytes (key through value, which are contiguous) into the arena. */
+  #own(rec: Rec): void {
+    const start = rec.keyStart;
+    const n = rec.valueEnd - start;
+    let buf: Uint8Array;
+    let at: number;
+    if (n > ARENA_CHUNK_BYTES >>> 2) {
+      buf = rec.buf.slice(start, rec.valueEnd);
+      at = 0;
+    } else {
+      if (this.#arenaPos + n > this.#arena.length) {
+        this.#arena = new Uint8Array(ARENA_CHUNK_BYTES);
+        this.#arenaPos = 0;
+      }
+      buf = this.#arena;
+      at = this.#arenaPos;
+      buf.set(rec.buf.subarray(start, rec.valueEnd), at);
+      this.#arenaPos += n;
+    }
+    const shift = at - start;
+    rec.buf = buf;
+    rec.keyStart += shift;
+    rec.keyEnd += shift;
+    rec.metaStart += shift;
+    rec.metaEnd += shift;
+    rec.valueStart += shift;
+    rec.valueEnd += shift;
   }
 
   /** The first position whose record sorts at or after (key, seq): key ascending, seq descending. */

@@ -21,6 +21,8 @@ interface Row {
   seconds: number;
   p50?: number;
   p99?: number;
+  /** Peak resident memory of the process at the end of this workload (including earlier ones). */
+  peakRss?: number;
 }
 
 interface Result {
@@ -77,7 +79,8 @@ async function timed(name: string, n: number, meter: Meter, op: (i: number) => P
   }
   const seconds = (clock.monotonic() - start) / 1000;
   lat.sort();
-  return { name, ops: n, seconds, p50: percentile(lat, 0.5) * 1000, p99: percentile(lat, 0.99) * 1000 };
+  meter.sample();
+  return { name, ops: n, seconds, p50: percentile(lat, 0.5) * 1000, p99: percentile(lat, 0.99) * 1000, peakRss: meter.peak };
 }
 
 async function diskBytes(fs: FileSystem, dir: string): Promise<number> {
@@ -131,7 +134,7 @@ async function workload(db: Adapter, meter: Meter): Promise<Row[]> {
   const start = clock.monotonic();
   const n = await db.scan();
   meter.sample();
-  rows.push({ name: `full ordered scan (${n.toLocaleString("en")} entries)`, ops: n, seconds: (clock.monotonic() - start) / 1000 });
+  rows.push({ name: `full ordered scan (${n.toLocaleString("en")} entries)`, ops: n, seconds: (clock.monotonic() - start) / 1000, peakRss: meter.peak });
   return rows;
 }
 
@@ -162,6 +165,7 @@ async function runMeshkv(): Promise<Result> {
     notes: [
       `write amplification ${st.writeAmplification.toFixed(2)}, space amplification ${st.spaceAmplification.toFixed(2)}`,
       `levels ${st.levels.map((l) => l.tables).join("/")}, flushes ${st.flushes}, compactions ${st.compactions}, trivial moves ${st.trivialMoves}, stalls ${st.writeStalls}`,
+      `peak RSS after each workload: ${rows.map((r) => mib(r.peakRss ?? 0)).join(", ")}`,
       `cache hit rate ${(st.cacheHits / Math.max(1, st.cacheHits + st.cacheMisses) * 100).toFixed(1)}%, bloom skipped ${st.bloomNegatives} of ${st.bloomChecks} table probes`,
     ],
   };
@@ -219,7 +223,7 @@ if (args.includes("--engine=leveldb")) {
 } else {
   const ours = await runMeshkv();
   let theirs: Result | null = null;
-  if (!g.Deno && !g.Bun) {
+  if (!g.Deno && !g.Bun && !args.includes("--no-leveldb")) {
     // LevelDB in its own process, so neither engine's memory counts against the other.
     const { execFileSync } = await import("node:child_process");
     const self = new URL(import.meta.url).pathname;

@@ -41,6 +41,10 @@ export const ERROR_CODES = {
   UNAUTHORIZED: "The request carries no bearer token, or one the node does not know",
   FORBIDDEN: "The bearer token lacks the scope the route needs (read, write or admin)",
   NODE_LEAVING: "The node is leaving the cluster and hands its data off: use another node",
+  // --- mesh (src/mesh) ---
+  PROTOCOL_ERROR: "A peer sent a frame that breaks the mesh protocol (garbage, wrong type, unknown field shape)",
+  AUTH_FAILED: "A mesh handshake failed: wrong cluster secret, cluster name or protocol version",
+  OVERLOADED: "A bound on in-flight requests or queued bytes on a peer link was reached: retry later",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -82,10 +82,11 @@ export async function runCompaction(
   ctx: JobContext, plan: CompactionPlan, inputs: TableReader[], overlaps: TableReader[],
   deeper: readonly (readonly TableReader[])[], now: number, onCorrupt: (e: MeshkvError) => void,
 ): Promise<CompactionResult> {
+  const ahead = ctx.settings.ioStepBytes;
   const sources: Source[] = plan.level === 0
-    ? inputs.map((t) => t.cursor(false, onCorrupt))
-    : [new LevelCursor(inputs, false, onCorrupt)];
-  sources.push(new LevelCursor(overlaps, false, onCorrupt));
+    ? inputs.map((t) => t.cursor(false, onCorrupt, ahead))
+    : [new LevelCursor(inputs, false, onCorrupt, ahead)];
+  sources.push(new LevelCursor(overlaps, false, onCorrupt, ahead));
   const merge = new MergeCursor(sources, false);
   const result: CompactionResult = { outputs: [], bytesRead: 0, bytesWritten: 0, dropped: 0 };
   for (const t of [...inputs, ...overlaps]) result.bytesRead += t.meta.bytes;

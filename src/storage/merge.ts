@@ -91,12 +91,14 @@ export class LevelCursor implements Source {
   #ti = -1;
   #cur: Source | null = null;
   #onCorrupt: ((e: MeshkvError) => void) | undefined;
+  #readahead: number;
   rec: Rec | null = null;
 
-  constructor(tables: readonly TableReader[], reverse: boolean, onCorrupt?: (e: MeshkvError) => void) {
+  constructor(tables: readonly TableReader[], reverse: boolean, onCorrupt?: (e: MeshkvError) => void, readaheadBytes = 0) {
     this.#tables = tables;
     this.#reverse = reverse;
     this.#onCorrupt = onCorrupt;
+    this.#readahead = readaheadBytes;
   }
 
   /** The first table whose largest key is at or after `key`. */
@@ -128,7 +130,7 @@ export class LevelCursor implements Source {
       return;
     }
     this.#ti = ti;
-    const cur = this.#tables[ti]!.cursor(this.#reverse, this.#onCorrupt);
+    const cur = this.#tables[ti]!.cursor(this.#reverse, this.#onCorrupt, this.#readahead);
     this.#cur = cur;
     const p = cur.seek(target);
     if (p) return p.then(() => this.#settle());

@@ -129,13 +129,7 @@ export class TableReader {
     const raw = await this.#file.read(offset, size + BLOCK_TRAILER_BYTES);
     if (raw.length !== size + BLOCK_TRAILER_BYTES) throw corruption("Table block is cut short", this.path, offset);
     let data = checkBlock(raw, 0, size, this.path, offset);
-    if (raw[size] === COMPRESSION.deflate) {
-      try {
-        data = await decompressBlock(data);
-      } catch (e) {
-        throw corruption("Table block does not decompress", this.path, offset, { cause: String(e) });
-      }
-    }
+    if (raw[size] === COMPRESSION.deflate) data = await this.#inflate(data, offset);
     const block = new Block(data, this.path, offset);
     this.#cache.set(key, block);
     return block;
@@ -153,9 +147,48 @@ export class TableReader {
     return b.then((blk) => findIn(blk, ikey));
   }
 
-  /** A cursor; with `onCorrupt`, blocks that fail their checks are reported and skipped instead of thrown. */
-  cursor(reverse: boolean, onCorrupt?: (e: MeshkvError) => void): Source {
-    return new TableCursor(this, reverse, onCorrupt);
+  /**
+   * A cursor; with `onCorrupt`, blocks that fail their checks are reported and skipped instead of thrown.
+   * With `readaheadBytes` (compaction), a forward cursor reads runs of blocks of about that size in one file
+   * read each and leaves the block cache alone (LevelDB's `fill_cache = false`): a compaction reads every
+   * block once, so caching them would only push out the blocks that point reads need.
+   */
+  cursor(reverse: boolean, onCorrupt?: (e: MeshkvError) => void, readaheadBytes = 0): Source {
+    return new TableCursor(this, reverse, onCorrupt, readaheadBytes);
+  }
+
+  /**
+   * Blocks `first`, `first + 1`, ... read with one file read of at most `maxBytes` (at least one block),
+   * each verified; a block that fails its checks is its CORRUPTION error in the result. Nothing is cached.
+   */
+  async readRun(first: number, maxBytes: number): Promise<(Block | MeshkvError)[]> {
+    const offsets = this.#offsets;
+    const sizes = this.#sizes;
+    const start = offsets[first]!;
+    let last = first;
+    while (last + 1 < offsets.length && offsets[last + 1]! + sizes[last + 1]! + BLOCK_TRAILER_BYTES - start <= maxBytes) last++;
+    const raw = await this.#file.read(start, offsets[last]! + sizes[last]! + BLOCK_TRAILER_BYTES - start);
+    const out: (Block | MeshkvError)[] = [];
+    for (let i = first; i <= last; i++) {
+      const offset = offsets[i]!;
+      try {
+        let data = checkBlock(raw, offset - start, sizes[i]!, this.path, offset);
+        if (raw[offset - start + sizes[i]!] === COMPRESSION.deflate) data = await this.#inflate(data, offset);
+        out.push(new Block(data, this.path, offset));
+      } catch (e) {
+        if (!isMeshkvError(e, "CORRUPTION")) throw e;
+        out.push(e);
+      }
+    }
+    return out;
+  }
+
+  async #inflate(data: Uint8Array, offset: number): Promise<Uint8Array> {
+    try {
+      return await decompressBlock(data);
+    } catch (e) {
+      throw corruption("Table block does not decompress", this.path, offset, { cause: String(e) });
+    }
   }
 
   evict(): void {
@@ -194,12 +227,17 @@ export class TableCursor implements Source {
   #i = 0;
   #rec = new Rec();
   #onCorrupt: ((e: MeshkvError) => void) | undefined;
+  #readahead: number;
+  /** With readahead: the run of blocks read last, starting at block `#aheadFirst`. */
+  #ahead: (Block | MeshkvError)[] = [];
+  #aheadFirst = 0;
   rec: Rec | null = null;
 
-  constructor(t: TableReader, reverse: boolean, onCorrupt?: (e: MeshkvError) => void) {
+  constructor(t: TableReader, reverse: boolean, onCorrupt?: (e: MeshkvError) => void, readaheadBytes = 0) {
     this.#t = t;
     this.#reverse = reverse;
     this.#onCorrupt = onCorrupt;
+    this.#readahead = reverse ? 0 : readaheadBytes;
   }
 
   seek(target: Uint8Array | null): void | Promise<void> {
@@ -229,8 +267,10 @@ export class TableCursor implements Source {
     if (bi < 0 || bi >= this.#t.blockCount) {
       this.rec = null;
       this.#block = null;
+      this.#ahead = [];
       return;
     }
+    if (this.#readahead > 0) return this.#enterAhead(bi, pick);
     let b: Block | Promise<Block>;
     try {
       b = this.#t.block(bi);
@@ -239,6 +279,17 @@ export class TableCursor implements Source {
       return this.#skip(e, bi);
     }
     return b.then((blk) => this.#place(bi, blk, pick), (e: unknown) => this.#skip(e, bi));
+  }
+
+  #enterAhead(bi: number, pick: (b: Block) => number): void | Promise<void> {
+    const b = this.#ahead[bi - this.#aheadFirst];
+    if (b instanceof Block) return this.#place(bi, b, pick);
+    if (b !== undefined) return this.#skip(b, bi);
+    return this.#t.readRun(bi, this.#readahead).then((run) => {
+      this.#ahead = run;
+      this.#aheadFirst = bi;
+      return this.#enterAhead(bi, pick);
+    }, (e: unknown) => this.#skip(e, bi));
   }
 
   /** A damaged block: throw, or (for compaction) report it and go on with the next block. */

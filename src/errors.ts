@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   PROTOCOL_ERROR: "A peer sent a frame that breaks the mesh protocol (garbage, wrong type, unknown field shape)",
   AUTH_FAILED: "A mesh handshake failed: wrong cluster secret, cluster name or protocol version",
   OVERLOADED: "A bound on in-flight requests or queued bytes on a peer link was reached: retry later",
+  // --- storage (src/storage) ---
+  LOCKED: "The store's LOCK is held by another engine (in this process, or a live process); the details name its owner",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

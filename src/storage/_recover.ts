@@ -12,6 +12,7 @@ import { decodeLogRecord } from "./_batch.ts";
 import { corruption } from "./_corruption.ts";
 import { MANIFEST_TEMP_NAME, parseFileName, tableName } from "./_format.ts";
 import type { BlockCache } from "./block_cache.ts";
+import type { BrokenLock } from "./_lock.ts";
 import { type ManifestState, readManifest } from "./manifest.ts";
 import { Memtable } from "./memtable.ts";
 import type { Settings } from "./options.ts";
@@ -28,6 +29,8 @@ export interface RecoveryReport {
   corruption: MeshkvError[];
   /** Leftover files deleted (tables no manifest names, a half-written manifest). */
   removedFiles: string[];
+  /** A `LOCK` taken over at open (left by a crashed engine, or broken on request), or null. */
+  brokenLock: BrokenLock | null;
 }
 
 export interface Recovered {
@@ -43,7 +46,7 @@ export async function recover(fs: FileSystem, dir: string, settings: Settings, c
   // The directory's own entry must be durable too, or a crash could take the whole store with it.
   const cut = dir.lastIndexOf("/");
   await fs.syncDir(cut > 0 ? dir.slice(0, cut) : cut === 0 ? "/" : ".");
-  const report: RecoveryReport = { replayedRecords: 0, truncated: [], corruption: [], removedFiles: [] };
+  const report: RecoveryReport = { replayedRecords: 0, truncated: [], corruption: [], removedFiles: [], brokenLock: null };
   const state: ManifestState = (await readManifest(fs, dir)) ??
     { nextNumber: 1, lastSeq: 0, flushedSeq: 0, levels: [], drops: new Map() };
   while (state.levels.length < settings.levelsMax) state.levels.push([]);

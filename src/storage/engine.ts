@@ -30,6 +30,7 @@ import type { Source } from "./_source.ts";
 import type { DeleteOptions, Entry, EngineStats, GetOptions, IterateOptions, Key, PutOptions, BatchOp } from "./types.ts";
 import { WalWriter } from "./wal.ts";
 import { engineStats } from "./_stats.ts";
+import { acquireLock, type StoreLock } from "./_lock.ts";
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 const noop = (): void => {};
@@ -39,19 +40,30 @@ export async function openEngine(fs: FileSystem, dir: string, options: EngineOpt
   if (!fs || typeof fs.open !== "function") throw invalid("Invalid file system: not a FileSystem");
   if (typeof dir !== "string" || dir.length === 0) throw invalid("Invalid directory: a non-empty string");
   const settings = normalizeOptions(options);
-  const cache = new BlockCache(settings.cacheBytes);
-  const rec = await recover(fs, dir, settings, cache);
-  const bg = new Background(fs, dir, settings, cache, rec);
-  const wal = new WalWriter({
-    fs, dir, clock: settings.clock, durability: settings.durability, syncIntervalMs: settings.syncIntervalMs,
-    segmentBytes: settings.walSegmentBytes, newNumber: () => bg.newNumber(), segments: rec.segments,
+  await fs.mkdir(dir, { recursive: true });
+  // The lock comes first: recovery deletes files, which must never happen under another engine's feet.
+  const { lock, broken } = await acquireLock(fs, dir, settings.clock, {
+    owner: settings.lockOwner, ownerAlive: settings.lockOwnerAlive, breakLock: settings.breakLock,
   });
-  bg.wal = wal;
-  await wal.open();
-  await bg.installNothing();
-  for (const e of rec.report.corruption) bg.reportCorruption(e);
-  bg.kick();
-  return new Engine(settings, bg, wal, rec.report);
+  try {
+    const cache = new BlockCache(settings.cacheBytes);
+    const rec = await recover(fs, dir, settings, cache);
+    rec.report.brokenLock = broken;
+    const bg = new Background(fs, dir, settings, cache, rec);
+    const wal = new WalWriter({
+      fs, dir, clock: settings.clock, durability: settings.durability, syncIntervalMs: settings.syncIntervalMs,
+      segmentBytes: settings.walSegmentBytes, newNumber: () => bg.newNumber(), segments: rec.segments,
+    });
+    bg.wal = wal;
+    await wal.open();
+    await bg.installNothing();
+    for (const e of rec.report.corruption) bg.reportCorruption(e);
+    bg.kick();
+    return new Engine(settings, bg, wal, rec.report, lock);
+  } catch (e) {
+    await lock.release();
+    throw e;
+  }
 }
 
 export class Engine {
@@ -63,9 +75,11 @@ export class Engine {
   #wal: WalWriter;
   #closed = false;
   #closing: Promise<void> | null = null;
+  #lock: StoreLock;
 
   /** @internal use `openEngine`. */
-  constructor(settings: Settings, bg: Background, wal: WalWriter, report: RecoveryReport) {
+  constructor(settings: Settings, bg: Background, wal: WalWriter, report: RecoveryReport, lock: StoreLock) {
+    this.#lock = lock;
     this.#s = settings;
     this.#clock = settings.clock;
     this.#bg = bg;
@@ -269,8 +283,12 @@ export class Engine {
     this.#closed = true;
     this.#closing = (async () => {
       await this.#bg.stop();
-      await this.#wal.close();
-      await this.#bg.close();
+      try {
+        await this.#wal.close();
+        await this.#bg.close();
+      } finally {
+        await this.#lock.release();
+      }
     })();
     return this.#closing;
   }

@@ -59,10 +59,20 @@ export interface EngineOptions {
   tombstonePurgeable?: (info: TombstoneInfo) => boolean;
   /** Called with each CORRUPTION error found in the background or in recovery (the engine keeps serving). */
   onCorruption?: (error: MeshkvError) => void;
+  /** Written into the `LOCK` file (e.g. the server's pid and host) and passed to `lockOwnerAlive` by a later opener. */
+  lockOwner?: string;
+  /**
+   * Whether the process named by a `LOCK` file's owner still runs. Given (the server passes a pid check), a
+   * `LOCK` left by a crashed process is taken over at open; without it such a `LOCK` fails with `LOCKED`.
+   */
+  lockOwnerAlive?: (owner: string) => boolean | Promise<boolean>;
+  /** Take over a `LOCK` held by another process (only when it is known that no process uses the store). */
+  breakLock?: boolean;
 }
 
-export type Settings = Required<Omit<EngineOptions, "onCorruption">> & {
+export type Settings = Required<Omit<EngineOptions, "onCorruption" | "lockOwnerAlive">> & {
   onCorruption: ((error: MeshkvError) => void) | null;
+  lockOwnerAlive: ((owner: string) => boolean | Promise<boolean>) | null;
 };
 
 const KiB = 1024;
@@ -92,6 +102,8 @@ export const DEFAULTS = {
   metaBytesMax: 64 * KiB,
   batchOpsMax: 10_000,
   batchBytesMax: 16 * MiB,
+  lockOwner: "",
+  breakLock: false,
 } as const;
 
 function invalid(name: string, value: unknown, rule: string): MeshkvError {
@@ -149,5 +161,14 @@ export function normalizeOptions(options: EngineOptions): Settings {
   if (typeof purge !== "function") throw invalid("tombstonePurgeable", purge, "a function");
   const onCorruption = out.onCorruption ?? null;
   if (onCorruption !== null && typeof onCorruption !== "function") throw invalid("onCorruption", onCorruption, "a function");
-  return { ...(out as Omit<Settings, "tombstonePurgeable" | "onCorruption">), tombstonePurgeable: purge as Settings["tombstonePurgeable"], onCorruption: onCorruption as Settings["onCorruption"] } as Settings;
+  if (typeof out.lockOwner !== "string") throw invalid("lockOwner", out.lockOwner, "a string");
+  if (typeof out.breakLock !== "boolean") throw invalid("breakLock", out.breakLock, "a boolean");
+  const alive = out.lockOwnerAlive ?? null;
+  if (alive !== null && typeof alive !== "function") throw invalid("lockOwnerAlive", alive, "a function");
+  return {
+    ...(out as Omit<Settings, "tombstonePurgeable" | "onCorruption" | "lockOwnerAlive">),
+    tombstonePurgeable: purge as Settings["tombstonePurgeable"],
+    onCorruption: onCorruption as Settings["onCorruption"],
+    lockOwnerAlive: alive as Settings["lockOwnerAlive"],
+  } as Settings;
 }

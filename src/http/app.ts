@@ -2,27 +2,82 @@
  * The Hono application a node serves: the client API, the admin API, metrics and health (design section 3).
  * It is built from plain values and interfaces, so tests drive it through `app.request()` without sockets,
  * and every runtime serves the same app through its adapter.
+ *
+ * The data routes call a `KvBackend` (`backend.ts`): the single-node backend today, the cluster coordinator
+ * later. Errors become JSON through the one status table in `errors.ts`; time comes from the injected
+ * `Clock` (request latencies, watch heartbeats), never from ambient globals, so the simulation controls it.
+ * Without a backend the node serves `/health` and `/metrics`, and the data routes answer 501.
  */
 import { Hono } from "hono";
-import { VERSION } from "../version.ts";
+import { cors } from "hono/cors";
+import { systemClock } from "../runtime/_system_clock.ts";
+import type { Clock } from "../runtime/types.ts";
+import { registerAdminRoutes, type NodeInfo } from "./admin_routes.ts";
+import { type AuthConfig, TokenChecker } from "./auth.ts";
+import type { KvBackend } from "./backend.ts";
+import { registerBatchRoute } from "./batch_route.ts";
+import type { AppEnv, Deps } from "./_deps.ts";
+import { asMeshkvError, errorResponseParts } from "./errors.ts";
+import { HEADERS, registerKvRoutes } from "./kv_routes.ts";
+import { Metrics } from "./metrics.ts";
+import { registerWatchRoute } from "./watch_route.ts";
 
-export interface NodeInfo {
-  nodeId: string;
-  runtime: string;
-  runtimeVersion: string;
+export type { NodeInfo } from "./admin_routes.ts";
+
+export interface AppOptions extends NodeInfo {
+  /** Serves the data and admin routes; absent or null: only `/health` and `/metrics`. */
+  backend?: KvBackend | null;
+  /** Bearer tokens; null or absent: no authentication (the CLI then listens on loopback only). */
+  auth?: AuthConfig | null;
+  /** Time source for latencies and heartbeats (default: the system clock). */
+  clock?: Clock;
+  /** Member list for `/v1/admin/members` from the mesh, when it runs; otherwise the backend's. */
+  members?: () => unknown;
+  /** Called with every unexpected (non-MeshkvError) failure, which the client sees as 500 INTERNAL. */
+  onError?: (error: unknown) => void;
 }
 
-export function createApp(info: NodeInfo): Hono {
-  const app = new Hono();
-  app.get("/health", (c) =>
-    c.json({
-      status: "ok",
-      nodeId: info.nodeId,
-      runtime: info.runtime,
-      runtimeVersion: info.runtimeVersion,
-      version: VERSION,
+export function createApp(options: AppOptions): Hono<AppEnv> {
+  const deps: Deps = {
+    backend: options.backend ?? null,
+    auth: options.auth ? new TokenChecker(options.auth) : null,
+    clock: options.clock ?? systemClock,
+    metrics: new Metrics(),
+  };
+  const app = new Hono<AppEnv>();
+
+  app.use("*", async (c, next) => {
+    const started = deps.clock.monotonic();
+    c.set("op", "other");
+    c.set("level", "default");
+    await next();
+    deps.metrics.observe(c.get("op"), c.get("level"), c.res.status, (deps.clock.monotonic() - started) / 1000);
+  });
+  app.use(
+    "/v1/*",
+    cors({
+      origin: "*",
+      allowMethods: ["GET", "PUT", "DELETE", "POST", "OPTIONS"],
+      allowHeaders: ["Authorization", "Content-Type", "If-None-Match", "Last-Event-ID", HEADERS.context],
+      exposeHeaders: [HEADERS.context, HEADERS.siblings, HEADERS.expiresAt],
+      maxAge: 600,
     }),
   );
+
+  registerAdminRoutes(app, deps, options, options.members);
+  registerKvRoutes(app, deps);
+  registerBatchRoute(app, deps);
+  registerWatchRoute(app, deps);
+
   app.notFound((c) => c.json({ error: { code: "NOT_FOUND", message: `No route: ${c.req.method} ${c.req.path}` } }, 404));
+  app.onError((err, c) => {
+    const e = asMeshkvError(err);
+    if (e.code === "INTERNAL") options.onError?.(err);
+    if (e.code === "QUORUM_UNMET") deps.metrics.quorumFailure(c.get("op") ?? "other");
+    const { status, body } = errorResponseParts(e);
+    const headers: Record<string, string> = {};
+    if (status === 401) headers["www-authenticate"] = 'Bearer realm="meshkv"';
+    return c.json(body, status as 400, headers);
+  });
   return app;
 }

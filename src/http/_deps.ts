@@ -1,0 +1,41 @@
+/**
+ * What every route module gets from `createApp`: the backend, the token checker, the clock, the metrics, and
+ * the Hono environment the routes share (the operation and level each request reports to `/metrics`).
+ */
+import type { Context, Hono } from "hono";
+import type { Clock } from "../runtime/types.ts";
+import type { KvBackend } from "./backend.ts";
+import type { Scope, TokenChecker } from "./auth.ts";
+import type { Metrics } from "./metrics.ts";
+import { MeshkvError } from "../errors.ts";
+
+export interface AppEnv {
+  Variables: {
+    /** The operation name for metrics (`get`, `put`, `list`, ...). */
+    op: string;
+    /** The consistency level's text, or `default`. */
+    level: string;
+  };
+}
+
+export type AppContext = Context<AppEnv>;
+export type App = Hono<AppEnv>;
+
+export interface Deps {
+  backend: KvBackend | null;
+  auth: TokenChecker | null;
+  clock: Clock;
+  metrics: Metrics;
+}
+
+/** Names the request for metrics and checks its token's scope. */
+export function begin(c: AppContext, deps: Deps, op: string, scope: Scope): void {
+  c.set("op", op);
+  deps.auth?.check(c.req.header("authorization"), scope);
+}
+
+/** The backend, or UNSUPPORTED when the node was started without one (it then serves /health only). */
+export function backendOf(deps: Deps): KvBackend {
+  if (!deps.backend) throw new MeshkvError("UNSUPPORTED", "This node serves no data: it was started without a storage backend");
+  return deps.backend;
+}

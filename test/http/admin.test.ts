@@ -1,0 +1,116 @@
+/**
+ * Admin API, /metrics, /health and authentication scopes, through `app.request()`.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { constantTimeEqual, TokenChecker } from "../../src/http/auth.ts";
+import { createApp } from "../../src/http/app.ts";
+import type { KvBackend } from "../../src/http/backend.ts";
+import { expectError, harness, TOKENS } from "./_setup.ts";
+
+const put = (body: string): RequestInit => ({ method: "PUT", body, headers: { "content-type": "text/plain" } });
+
+test("admin status, ring and members describe the single node", async () => {
+  const h = await harness();
+  const status = await (await h.req("/v1/admin/status")).json();
+  assert.is(status.nodeId, "n1");
+  assert.is(status.mode, "single-node");
+  assert.is(status.version, "0.1.0");
+  assert.equal(status.hints, { pending: 0, bytes: 0 });
+  assert.type(status.storage.sequence, "number");
+  const ring = await (await h.req("/v1/admin/ring")).json();
+  assert.equal(ring.owners, [{ partition: 0, nodes: ["n1"] }]);
+  const members = await (await h.req("/v1/admin/members")).json();
+  assert.is(members.members[0].id, "n1");
+  assert.is(members.members[0].status, "up");
+  await h.close();
+});
+
+test("a members() function given to the app (from the mesh) answers /v1/admin/members", async () => {
+  const h = await harness({ app: { members: () => [{ id: "n1" }, { id: "n2", status: "suspect" }] } });
+  assert.equal((await (await h.req("/v1/admin/members")).json()).members, [{ id: "n1" }, { id: "n2", status: "suspect" }]);
+  await h.close();
+});
+
+test("join validates its body only where the backend supports joining; leave is 501 on a single node", async () => {
+  const h = await harness();
+  const err = await expectError(await h.req("/v1/admin/join", { method: "POST", body: "{}" }), 501, "UNSUPPORTED");
+  assert.match(String(err.message), "single node");
+  await expectError(await h.req("/v1/admin/leave", { method: "POST" }), 501, "UNSUPPORTED");
+  const joined: string[][] = [];
+  (h.backend as KvBackend).join = async (seeds: readonly string[]) => (joined.push([...seeds]), { joined: true });
+  await expectError(await h.req("/v1/admin/join", { method: "POST", body: '{"seeds":[]}' }), 400, "INVALID_ARGUMENT");
+  assert.equal(await (await h.req("/v1/admin/join", { method: "POST", body: '{"seeds":["a:1"]}' })).json(), { joined: true });
+  assert.equal(joined, [["a:1"]]);
+  await h.close();
+});
+
+test("/metrics counts requests and latencies per operation, level and status, with storage gauges", async () => {
+  const h = await harness();
+  await h.req("/v1/kv/k?consistency=quorum", put("v"));
+  await h.req("/v1/kv/k?consistency=quorum");
+  await h.req("/v1/kv/k?r=1");
+  await h.req("/v1/kv/missing");
+  const res = await h.req("/metrics");
+  assert.is(res.status, 200);
+  assert.match(res.headers.get("content-type")!, "text/plain; version=0.0.4");
+  const text = await res.text();
+  assert.match(text, 'meshkv_http_requests_total{op="put",level="quorum",status="201"} 1');
+  assert.match(text, 'meshkv_http_requests_total{op="get",level="quorum",status="200"} 1');
+  assert.match(text, 'meshkv_http_requests_total{op="get",level="r=1",status="200"} 1');
+  assert.match(text, 'meshkv_http_requests_total{op="get",level="default",status="404"} 1');
+  assert.match(text, '# TYPE meshkv_http_request_duration_seconds histogram');
+  assert.match(text, 'meshkv_http_request_duration_seconds_count{op="get",level="quorum"} 1');
+  assert.match(text, 'meshkv_http_request_duration_seconds_bucket{op="get",level="quorum",le="+Inf"} 1');
+  assert.match(text, "# TYPE meshkv_storage_table_bytes gauge");
+  assert.match(text, "meshkv_hints_pending 0");
+  assert.match(text, "meshkv_anti_entropy_repairs_total 0");
+  for (const line of text.trim().split("\n")) assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [\d.e+-]+|\w+(\{[^}]*\})? NaN)$/, line);
+  await h.close();
+});
+
+test("/health is open and says ok; without a backend the node serves health and answers 501 on data routes", async () => {
+  const h = await harness({ auth: true });
+  const health = await h.req("/health", { token: null });
+  assert.is(health.status, 200);
+  assert.is((await health.json()).ready, true);
+  await h.close();
+  const bare = createApp({ nodeId: "solo", runtime: "node", runtimeVersion: "20" });
+  const body = await (await bare.request("/health")).json();
+  assert.is(body.status, "ok");
+  assert.is(body.nodeId, "solo");
+  await expectError(await bare.request("/v1/kv/k"), 501, "UNSUPPORTED");
+  assert.is((await bare.request("/metrics")).status, 200);
+});
+
+test("scopes nest: read reads, write also writes, admin also administers; 401 carries WWW-Authenticate", async () => {
+  const h = await harness({ auth: true });
+  assert.is((await h.req("/v1/kv/k", { ...put("v"), token: TOKENS.write })).status, 201);
+  assert.is((await h.req("/v1/kv/k", { token: TOKENS.read })).status, 200);
+  assert.is((await h.req("/v1/kv", { token: TOKENS.read })).status, 200);
+  assert.is((await h.req("/metrics", { token: TOKENS.read })).status, 200);
+  await expectError(await h.req("/v1/kv/k", { method: "DELETE", token: TOKENS.read }), 403, "FORBIDDEN");
+  await expectError(await h.req("/v1/admin/ring", { token: TOKENS.read }), 403, "FORBIDDEN");
+  assert.is((await h.req("/v1/kv/k", { method: "DELETE", token: TOKENS.admin })).status, 204);
+  assert.is((await h.req("/v1/admin/ring", { token: TOKENS.admin })).status, 200);
+  const missing = await h.req("/v1/kv/k", { token: null });
+  assert.match(missing.headers.get("www-authenticate")!, "Bearer");
+  await expectError(missing, 401, "UNAUTHORIZED");
+  await expectError(await h.req("/v1/kv/k", { token: null, headers: { authorization: `Basic ${TOKENS.admin}` } }), 401, "UNAUTHORIZED");
+  await expectError(await h.req("/v1/watch", { token: null }), 401, "UNAUTHORIZED");
+  await expectError(await h.req("/metrics", { token: null }), 401, "UNAUTHORIZED");
+  await h.close();
+});
+
+test("tokens compare in constant time over the longer length and must be long enough to configure", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  assert.ok(constantTimeEqual(enc("abc"), enc("abc")));
+  assert.not.ok(constantTimeEqual(enc("abc"), enc("abd")));
+  assert.not.ok(constantTimeEqual(enc("abc"), enc("abcd")));
+  assert.not.ok(constantTimeEqual(enc(""), enc("a")));
+  assert.throws(() => new TokenChecker({ tokens: [{ token: "short", scope: "read" }] }), /16 to 512 characters/);
+  assert.throws(() => new TokenChecker({ tokens: [{ token: "x".repeat(20), scope: "root" as "read" }] }), /unknown scope/);
+  assert.throws(() => new TokenChecker({ tokens: [] }), /non-empty/);
+});
+
+test.run();

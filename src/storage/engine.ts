@@ -33,7 +33,7 @@ import { engineStats } from "./_stats.ts";
 import { acquireLock, type StoreLock } from "./_lock.ts";
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
-const noop = (): void => {};
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Opens (creating when needed) the engine whose files live in `dir`, recovering from the log. */
 export async function openEngine(fs: FileSystem, dir: string, options: EngineOptions): Promise<Engine> {
@@ -146,11 +146,16 @@ export class Engine {
       mem.add(r, size);
     }
     bg.userBytesWritten += bytes;
-    const done = this.#wal.submit(frame, bg.lastSeq);
+    const wal = this.#wal;
+    if (this.#s.durability === "none" && wal.queuedBytes + frame.length <= this.#s.walQueueBytesMax) {
+      // Nobody waits for this frame: no promise per write (the log keeps an error; the next write reports it).
+      wal.enqueue(frame, bg.lastSeq);
+      if (mem.bytes >= this.#s.memtableBytes) bg.freeze();
+      return RESOLVED;
+    }
+    const done = wal.submit(frame, bg.lastSeq);
     if (mem.bytes >= this.#s.memtableBytes) bg.freeze();
-    if (this.#s.durability !== "none" || this.#wal.queuedBytes > this.#s.walQueueBytesMax) return done;
-    done.catch(noop); // the log keeps the error; the next write reports it
-    return Promise.resolve();
+    return done;
   }
 
   /**

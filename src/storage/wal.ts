@@ -45,6 +45,9 @@ interface Waiter {
   reject: (e: unknown) => void;
 }
 
+/** The size of the buffer group writes are gathered in. */
+const GROUP_BUFFER_BYTES = 1024 * 1024;
+
 interface Queued {
   frame: Uint8Array;
   maxSeq: number;
@@ -75,6 +78,7 @@ export class WalWriter {
   #current: Segment | null = null;
   #old: Segment[];
   #queue: Queued[] = [];
+  #groupBuffer: Uint8Array | null = null;
   #queuedBytes = 0;
   #loop: Promise<void> | null = null;
   #rollRequested = false;
@@ -124,6 +128,16 @@ export class WalWriter {
       this.#queuedBytes += frame.length;
       this.#loop ??= this.#run();
     });
+  }
+
+  /**
+   * Queues a sealed frame without a promise (durability `none`): nobody waits for it, so it costs no promise
+   * and no waiter. A write error is kept in `error` and reported to the next writer.
+   */
+  enqueue(frame: Uint8Array, maxSeq: number): void {
+    this.#queue.push({ frame, maxSeq, waiter: null });
+    this.#queuedBytes += frame.length;
+    this.#loop ??= this.#run();
   }
 
   /** The next record goes to a new segment (called when the memtable is frozen). */
@@ -177,7 +191,14 @@ export class WalWriter {
     if (group.length === 1) {
       data = group[0]!.frame;
     } else {
-      data = new Uint8Array(bytes);
+      // One reused buffer for groups up to GROUP_BUFFER_BYTES (the append is awaited before the next group),
+      // rather than a new buffer of up to walQueueBytesMax per group write.
+      if (bytes <= GROUP_BUFFER_BYTES) {
+        this.#groupBuffer ??= new Uint8Array(GROUP_BUFFER_BYTES);
+        data = this.#groupBuffer.subarray(0, bytes);
+      } else {
+        data = new Uint8Array(bytes);
+      }
       let at = 0;
       for (const q of group) {
         data.set(q.frame, at);

@@ -1,0 +1,278 @@
+/**
+ * Gossip membership and failure detection on the mesh (SWIM, Das, Gupta and Motivala 2002; heartbeat gossip
+ * after van Renesse et al. 1998; HashiCorp memberlist). The decisions are `src/core/membership.ts`; this file
+ * only acts on them: it runs rounds on the injected clock, sends digests to random peers, probes suspects
+ * directly and through helpers, joins through seeds, leaves gracefully and reports changes as events.
+ *
+ * A round: raise our heartbeat; run `decide` with the probe results gathered since the last round; probe
+ * new suspects (a direct ping plus `indirectProbes` helpers pinging on our behalf, in parallel; the suspect is
+ * `down` only when none of them reached it); push our digest to `fanout` random live members, plus one member
+ * we consider down, so a member declared down by mistake learns it and refutes with a higher incarnation.
+ * Until another member is known, each round also asks the seeds for their tables (push-pull).
+ */
+import {
+  createTable, decide, digest, leave as leaveTable, type MemberInfo, type MemberStatus, type MemberTable, mergeTables,
+  MEMBERS_MAX, type ProbeResult, tick, toInfo, validateMember,
+} from "../core/membership.ts";
+import { MeshkvError } from "../errors.ts";
+import type { Logger } from "../mesh/link.ts";
+import type { Mesh } from "../mesh/mesh.ts";
+import type { Clock, Random, TimerHandle } from "../runtime/types.ts";
+import { gossipSettings, type GossipSettings } from "./settings.ts";
+
+export type MemberEventType = "joined" | "alive" | "suspect" | "down" | "left";
+export interface MemberEvent {
+  type: MemberEventType;
+  member: MemberInfo;
+  /** Monotonic ms on this node's clock. */
+  at: number;
+}
+
+/** A member as the admin API shows it. */
+export interface MemberView extends MemberInfo {
+  self: boolean;
+  /** Since this node last saw the member's heartbeat rise. */
+  lastHeartbeatAgoMs: number;
+  /** Since the member's status last changed in this node's table. */
+  statusAgeMs: number;
+}
+
+export interface SelfInfo {
+  id: string;
+  address: string;
+  datacenter: string;
+  rack?: string;
+  capacity: number;
+  /** Start above the incarnation a previous run may have reached (default 0: refutation catches up). */
+  incarnation?: number;
+}
+
+export interface GossipOptions {
+  mesh: Mesh;
+  clock: Clock;
+  random: Random;
+  self: SelfInfo;
+  /** `host:port` of nodes to join through; our own address is skipped. */
+  seeds?: readonly string[];
+  settings?: Partial<GossipSettings>;
+  log?: Logger;
+}
+
+export interface GossipStats {
+  rounds: number;
+  digestsSent: number;
+  digestsReceived: number;
+  probes: number;
+}
+
+const LIVE: ReadonlySet<MemberStatus> = new Set(["alive", "suspect"]);
+
+export class Gossip {
+  readonly settings: GossipSettings;
+  readonly stats: GossipStats = { rounds: 0, digestsSent: 0, digestsReceived: 0, probes: 0 };
+  #o: GossipOptions;
+  #id: string;
+  #table: MemberTable;
+  #listeners = new Set<(e: MemberEvent) => void>();
+  #probes = new Map<string, ProbeResult>();
+  #probing = new Set<string>();
+  #seedsBusy = new Set<string>();
+  #timer: TimerHandle | undefined;
+  #unregister: (() => void)[] = [];
+  #running = false;
+  #joined: boolean;
+
+  constructor(o: GossipOptions) {
+    this.#o = o;
+    this.#id = o.self.id;
+    this.settings = gossipSettings(o.settings);
+    const { id, address, datacenter, capacity, rack, incarnation } = o.self;
+    this.#table = createTable({ id, address, datacenter, capacity, ...(rack === undefined ? {} : { rack }), ...(incarnation === undefined ? {} : { incarnation }) }, o.clock.monotonic());
+    this.#joined = this.#seeds().length === 0;
+  }
+
+  get id(): string {
+    return this.#id;
+  }
+  /** True once this node has exchanged tables with another member (or has no seeds to join through). */
+  get joined(): boolean {
+    return this.#joined;
+  }
+  get table(): MemberTable {
+    return this.#table;
+  }
+
+  /** Registers the mesh handlers, contacts the seeds and starts the rounds at a random phase. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    const m = this.#o.mesh;
+    this.#unregister.push(
+      m.onRequest("ping", () => ({ id: this.#id, incarnation: this.#table.get(this.#id)!.incarnation })),
+      m.onRequest("pingReq", (body) => this.#onPingReq(body)),
+      m.onRequest("sync", (body, from) => {
+        this.#absorb(body, from.nodeId);
+        return { members: digest(this.#table) };
+      }),
+      m.onMessage("gossip", (body, from) => this.#absorb(body, from.nodeId)),
+    );
+    this.#contactSeeds();
+    const first = Math.floor(this.#o.random.next() * this.settings.gossipIntervalMs);
+    this.#timer = this.#o.clock.setTimeout(() => {
+      this.#timer = this.#o.clock.setInterval(() => this.#round(), this.settings.gossipIntervalMs);
+      this.#round();
+    }, first);
+  }
+
+  /** Stops rounds and handlers without telling anyone (a crash, or the last step of `leave`). */
+  stop(): void {
+    this.#running = false;
+    if (this.#timer !== undefined) {
+      this.#o.clock.clearTimeout(this.#timer);
+      this.#o.clock.clearInterval(this.#timer);
+    }
+    this.#timer = undefined;
+    for (const u of this.#unregister.splice(0)) u();
+  }
+
+  /** Marks this node `left`, pushes that to live members (waiting up to one probe deadline), then stops. */
+  async leave(): Promise<void> {
+    if (!this.#running) return;
+    this.#apply(leaveTable(this.#table, this.#id, this.#o.clock.monotonic()));
+    const payload = { members: digest(this.#table) };
+    const targets = this.#pick(this.#liveOthers(), this.settings.fanout * 2);
+    await Promise.allSettled(targets.map((t) => this.#o.mesh.request(t, "sync", payload, { timeoutMs: this.settings.probeTimeoutMs })));
+    this.stop();
+  }
+
+  /** Observes member changes; returns a function that stops observing. */
+  on(listener: (e: MemberEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  members(): MemberView[] {
+    const now = this.#o.clock.monotonic();
+    return [...this.#table.values()]
+      .map((m) => ({
+        id: m.id, address: m.address, datacenter: m.datacenter, ...(m.rack === undefined ? {} : { rack: m.rack }), capacity: m.capacity,
+        heartbeat: m.heartbeat, incarnation: m.incarnation, status: m.status, self: m.id === this.#id,
+        lastHeartbeatAgoMs: Math.round(now - m.lastHeartbeatChangeAt), statusAgeMs: Math.round(now - m.statusChangedAt),
+      }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  #seeds(): string[] {
+    return [...new Set(this.#o.seeds ?? [])].filter((s) => s !== this.#o.self.address);
+  }
+
+  #liveOthers(): string[] {
+    return [...this.#table.values()].filter((m) => m.id !== this.#id && LIVE.has(m.status)).map((m) => m.id);
+  }
+
+  /** Up to `n` distinct random elements (partial Fisher-Yates on a copy). */
+  #pick(from: string[], n: number): string[] {
+    const a = [...from];
+    const k = Math.min(n, a.length);
+    for (let i = 0; i < k; i++) {
+      const j = i + this.#o.random.int(a.length - i);
+      [a[i], a[j]] = [a[j]!, a[i]!];
+    }
+    return a.slice(0, k);
+  }
+
+  #round(): void {
+    if (!this.#running) return;
+    this.stats.rounds++;
+    const clock = this.#o.clock;
+    const now = clock.monotonic();
+    const probes = this.#probes;
+    this.#probes = new Map();
+    const d = decide(tick(this.#table, this.#id, now), this.#id, now, { suspicionMs: this.settings.suspicionMs }, probes);
+    this.#apply(d.table);
+    for (const id of d.probeIndirectly) if (!this.#probing.has(id)) this.#probe(id);
+    const targets = this.#pick(this.#liveOthers(), this.settings.fanout);
+    const down = [...this.#table.values()].filter((m) => m.status === "down" && now - m.statusChangedAt < this.settings.downGossipMs).map((m) => m.id);
+    targets.push(...this.#pick(down, 1));
+    const payload = { members: digest(this.#table) };
+    for (const t of targets) {
+      this.stats.digestsSent++;
+      this.#o.mesh.send(t, "gossip", payload).catch(() => {});
+    }
+    if (!this.#joined || this.#liveOthers().length === 0) this.#contactSeeds();
+  }
+
+  #probe(id: string): void {
+    this.#probing.add(id);
+    this.stats.probes++;
+    const { mesh } = this.#o;
+    const t = this.settings.probeTimeoutMs;
+    const helpers = this.#pick(this.#liveOthers().filter((h) => h !== id), this.settings.indirectProbes);
+    const attempts = [
+      mesh.request(id, "ping", null, { timeoutMs: t }).then(() => true, () => false),
+      ...helpers.map((h) => mesh.request(h, "pingReq", { target: id }, { timeoutMs: 2 * t }).then((r) => (r as { ok?: unknown })?.ok === true, () => false)),
+    ];
+    Promise.all(attempts).then((results) => {
+      this.#probing.delete(id);
+      if (this.#running) this.#probes.set(id, { indirect: results.some(Boolean) ? "ok" : "failed" });
+    });
+  }
+
+  async #onPingReq(body: unknown): Promise<{ ok: boolean }> {
+    const target = (body as { target?: unknown } | null)?.target;
+    if (typeof target !== "string" || target === "" || target.length > 128) throw new MeshkvError("INVALID_ARGUMENT", "pingReq needs a target node id");
+    if (target === this.#id) return { ok: true };
+    try {
+      await this.#o.mesh.request(target, "ping", null, { timeoutMs: this.settings.probeTimeoutMs });
+      return { ok: true };
+    } catch {
+      return { ok: false };
+    }
+  }
+
+  #contactSeeds(): void {
+    const { mesh } = this.#o;
+    for (const seed of this.#seeds()) {
+      if (this.#seedsBusy.has(seed)) continue;
+      this.#seedsBusy.add(seed);
+      mesh.connect(seed)
+        .then((peer) => mesh.request(peer, "sync", { members: digest(this.#table) }, { timeoutMs: this.settings.probeTimeoutMs * 2 }).then((reply) => this.#absorb(reply, peer)))
+        .catch((err: Error) => this.#o.log?.("debug", `Seed ${seed} not reachable: ${err.message}`))
+        .finally(() => this.#seedsBusy.delete(seed));
+    }
+  }
+
+  /** Merges a digest from a peer (untrusted input: a malformed one is dropped with a log line). */
+  #absorb(body: unknown, from: string): void {
+    if (!this.#running) return;
+    const members = (body as { members?: unknown } | null)?.members;
+    let infos: MemberInfo[];
+    try {
+      if (!Array.isArray(members) || members.length > MEMBERS_MAX) throw new MeshkvError("PROTOCOL_ERROR", "Gossip digest must be an array of at most MEMBERS_MAX members");
+      infos = members.map(validateMember);
+      this.#apply(mergeTables(this.#table, infos, this.#o.clock.monotonic(), this.#id));
+    } catch (err) {
+      this.#o.log?.("warn", `Dropped gossip from ${from}: ${(err as Error).message}`);
+      return;
+    }
+    this.stats.digestsReceived++;
+    if (infos.some((m) => m.id !== this.#id)) this.#joined = true;
+  }
+
+  #apply(next: MemberTable): void {
+    const prev = this.#table;
+    this.#table = next;
+    const at = this.#o.clock.monotonic();
+    for (const m of next.values()) {
+      const old = prev.get(m.id);
+      if (m.id !== this.#id && (!old || old.address !== m.address)) this.#o.mesh.setAddress(m.id, m.address);
+      let type: MemberEventType | null = null;
+      if (!old) type = LIVE.has(m.status) && m.id !== this.#id ? "joined" : null;
+      else if (old.status !== m.status) type = m.status;
+      if (type) {
+        const e: MemberEvent = { type, member: toInfo(m), at };
+        for (const l of this.#listeners) l(e);
+      }
+    }
+  }
+}

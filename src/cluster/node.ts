@@ -1,0 +1,92 @@
+/**
+ * A running cluster node: one server for the client API and the mesh (same port, path `/mesh`), the mesh, and
+ * gossip membership on top. `meshkv start` builds one on the real runtime; the simulation builds many on a
+ * simulated network. The replication layer (next issue) registers its handlers on `node.mesh` and reads
+ * `node.gossip` for the member table.
+ */
+import type { Authenticator } from "../mesh/auth.ts";
+import type { Logger } from "../mesh/link.ts";
+import { Mesh } from "../mesh/mesh.ts";
+import type { RegionDelays } from "../mesh/regions.ts";
+import type { MeshSettings } from "../mesh/settings.ts";
+import type { Random, RunningServer, Runtime } from "../runtime/types.ts";
+import { Gossip } from "./gossip.ts";
+import type { GossipSettings } from "./settings.ts";
+
+export interface ClusterNodeOptions {
+  runtime: Runtime;
+  id: string;
+  /** Address to listen on. */
+  host: string;
+  /** Port for the client API and the mesh (0 picks one). */
+  port: number;
+  /** `host:port` peers should dial (default: host and the port listened on; `0.0.0.0` becomes 127.0.0.1). */
+  advertise?: string;
+  /** Nodes only talk to nodes of the same cluster name (default "meshkv"). */
+  cluster?: string;
+  secret?: string;
+  auth?: Authenticator;
+  datacenter?: string;
+  rack?: string;
+  capacity?: number;
+  seeds?: readonly string[];
+  incarnation?: number;
+  gossip?: Partial<GossipSettings>;
+  mesh?: Partial<MeshSettings>;
+  regionDelays?: RegionDelays;
+  tls?: boolean;
+  random?: Random;
+  /** The HTTP handler served on the same port (the Hono app); 404 when absent. */
+  fetch?: (request: Request) => Response | Promise<Response>;
+  log?: Logger;
+}
+
+export interface ClusterNode {
+  readonly id: string;
+  /** `http://host:port` of the client API. */
+  readonly url: string;
+  /** `host:port` peers dial. */
+  readonly address: string;
+  readonly mesh: Mesh;
+  readonly gossip: Gossip;
+  /** Leaves gracefully (peers see `left`), then closes links and the server. */
+  stop(): Promise<void>;
+  /** Stops at once without telling peers (they must detect it). */
+  kill(): Promise<void>;
+}
+
+export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNode> {
+  const rt = o.runtime;
+  const random = o.random ?? rt.random();
+  const mesh = new Mesh({
+    nodeId: o.id, cluster: o.cluster ?? "meshkv", datacenter: o.datacenter ?? "dc1", runtime: rt, random: random.fork(),
+    ...(o.secret === undefined ? {} : { secret: o.secret }), ...(o.auth === undefined ? {} : { auth: o.auth }),
+    ...(o.mesh === undefined ? {} : { settings: o.mesh }), ...(o.regionDelays === undefined ? {} : { regionDelays: o.regionDelays }),
+    ...(o.tls === undefined ? {} : { tls: o.tls }), ...(o.log === undefined ? {} : { log: o.log }),
+  });
+  const fetch = o.fetch ?? (() => new Response(JSON.stringify({ error: { code: "NOT_FOUND", message: "No route" } }), { status: 404 }));
+  const server: RunningServer = await rt.serve({ hostname: o.host, port: o.port, fetch, websocket: mesh.websocket() });
+  const host = server.hostname === "0.0.0.0" || server.hostname === "::" ? "127.0.0.1" : server.hostname;
+  const address = o.advertise ?? `${host.includes(":") ? `[${host}]` : host}:${server.port}`;
+  mesh.setSelfAddress(address);
+  const gossip = new Gossip({
+    mesh, clock: rt.clock, random: random.fork(),
+    self: { id: o.id, address, datacenter: o.datacenter ?? "dc1", capacity: o.capacity ?? 1, ...(o.rack === undefined ? {} : { rack: o.rack }), ...(o.incarnation === undefined ? {} : { incarnation: o.incarnation }) },
+    seeds: o.seeds ?? [], ...(o.gossip === undefined ? {} : { settings: o.gossip }), ...(o.log === undefined ? {} : { log: o.log }),
+  });
+  gossip.start();
+  let stopped = false;
+  const shut = async (graceful: boolean) => {
+    if (stopped) return;
+    stopped = true;
+    if (graceful) await gossip.leave();
+    gossip.stop();
+    mesh.close();
+    await server.close();
+  };
+  return {
+    id: o.id, url: `http://${address}`, address, mesh, gossip,
+    stop: () => shut(true),
+    kill: () => shut(false),
+  };
+}

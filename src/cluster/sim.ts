@@ -1,0 +1,136 @@
+/**
+ * The deterministic cluster simulation (after TigerBeetle's VOPR): many nodes on one `SimNetwork` and one
+ * `ManualClock`, each with its own stream from one seed, so a failing run replays exactly from its seed.
+ * Tests and `bench/gossip.ts` drive it; later issues add storage and replication to the same harness.
+ * Nodes authenticate with the synchronous HMAC (`pureAuthenticator`) so handshakes stay on the manual clock.
+ */
+import type { MemberStatus } from "../core/membership.ts";
+import { pureAuthenticator } from "../mesh/auth.ts";
+import { SimNetwork, type LinkConditions } from "../mesh/sim_net.ts";
+import { createMemoryRuntime, ManualClock, SeededRandom } from "../runtime/memory.ts";
+import type { Random } from "../runtime/types.ts";
+import type { MemberEvent } from "./gossip.ts";
+import { startClusterNode, type ClusterNode } from "./node.ts";
+import { gossipSettings, type GossipSettings } from "./settings.ts";
+
+export interface SimClusterOptions {
+  seed: number;
+  /** Nodes started at once (ids n01, n02, …). */
+  size: number;
+  gossip?: Partial<GossipSettings>;
+  link?: Partial<LinkConditions>;
+  /** How many of the first nodes every node uses as seeds (default 1). */
+  seedCount?: number;
+  datacenters?: readonly string[];
+}
+
+export interface ObservedEvent extends MemberEvent {
+  observer: string;
+}
+
+const PORT = 7000;
+
+export class SimCluster {
+  readonly seed: number;
+  readonly clock: ManualClock;
+  readonly net: SimNetwork;
+  readonly settings: GossipSettings;
+  readonly nodes = new Map<string, ClusterNode>();
+  readonly events: ObservedEvent[] = [];
+  #random: Random;
+  #o: SimClusterOptions;
+  #incarnations = new Map<string, number>();
+
+  constructor(o: SimClusterOptions) {
+    this.#o = o;
+    this.seed = o.seed;
+    this.clock = new ManualClock();
+    this.#random = new SeededRandom(o.seed);
+    this.net = new SimNetwork({ clock: this.clock, random: this.#random.fork(), ...(o.link === undefined ? {} : { defaults: o.link }) });
+    this.settings = gossipSettings(o.gossip);
+  }
+
+  static async create(o: SimClusterOptions): Promise<SimCluster> {
+    const c = new SimCluster(o);
+    for (let i = 1; i <= o.size; i++) await c.start(SimCluster.nodeId(i));
+    return c;
+  }
+
+  static nodeId(i: number): string {
+    return `n${String(i).padStart(2, "0")}`;
+  }
+
+  seeds(): string[] {
+    const n = this.#o.seedCount ?? 1;
+    return Array.from({ length: n }, (_, i) => `${SimCluster.nodeId(i + 1)}:${PORT}`);
+  }
+
+  /** Starts (or restarts) node `id` on host `id`. */
+  async start(id: string): Promise<ClusterNode> {
+    const index = Number(id.slice(1)) - 1;
+    const dcs = this.#o.datacenters ?? ["dc1"];
+    const base = createMemoryRuntime({ clock: this.clock, seed: this.#random.int(2 ** 31) });
+    const node = await startClusterNode({
+      runtime: this.net.runtime(id, base), id, host: id, port: PORT, random: this.#random.fork(),
+      auth: pureAuthenticator("sim-secret"), datacenter: dcs[index % dcs.length]!, seeds: this.seeds(),
+      gossip: this.settings, mesh: { requestTimeoutMs: 1000, handshakeTimeoutMs: 1000, connectTimeoutMs: 1000, backoffBaseMs: 50, backoffMaxMs: 1000 },
+    });
+    node.gossip.on((e) => this.events.push({ ...e, observer: id }));
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  /** kill -9: the host vanishes from the network and the node stops without a word. */
+  async crash(id: string): Promise<void> {
+    const node = this.nodes.get(id);
+    if (!node) throw new RangeError(`No running node ${id}`);
+    this.net.crash(id);
+    this.nodes.delete(id);
+    await node.kill();
+  }
+
+  async restart(id: string): Promise<ClusterNode> {
+    return await this.start(id);
+  }
+
+  /** Moves simulated time forward, firing every timer and message due. */
+  async run(ms: number, stepMs = 50): Promise<void> {
+    for (let t = 0; t < ms; t += stepMs) await this.clock.advance(Math.min(stepMs, ms - t));
+  }
+
+  /** Runs until `check()` holds (checked every `stepMs`) or `limitMs` passes; returns the time taken or null. */
+  async runUntil(check: () => boolean, limitMs: number, stepMs = 50): Promise<number | null> {
+    const start = this.clock.monotonic();
+    while (this.clock.monotonic() - start < limitMs) {
+      if (check()) return this.clock.monotonic() - start;
+      await this.clock.advance(stepMs);
+    }
+    return check() ? this.clock.monotonic() - start : null;
+  }
+
+  /** Status of `subject` in `observer`'s table. */
+  statusOf(observer: string, subject: string): MemberStatus | undefined {
+    return this.nodes.get(observer)?.gossip.table.get(subject)?.status;
+  }
+
+  /** Every running node knows every id in `ids` (default: the running nodes) with the given status. */
+  allSee(status: MemberStatus, ids: readonly string[] = [...this.nodes.keys()]): boolean {
+    for (const n of this.nodes.values()) for (const id of ids) if (n.gossip.table.get(id)?.status !== status) return false;
+    return true;
+  }
+
+  /** Every running node has the same member ids with the same statuses and incarnations. */
+  converged(): boolean {
+    let ref: string | null = null;
+    for (const n of this.nodes.values()) {
+      const sig = [...n.gossip.table.values()].map((m) => `${m.id}:${m.status}:${m.incarnation}`).sort().join(",");
+      if (ref === null) ref = sig;
+      else if (sig !== ref) return false;
+    }
+    return true;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const id of [...this.nodes.keys()]) await this.crash(id);
+  }
+}

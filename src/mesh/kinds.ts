@@ -1,0 +1,56 @@
+/**
+ * The mesh wire vocabulary: protocol version, frame types and message kinds.
+ *
+ * A frame is a msgpack array whose first element is its type. The handshake frames (`hello`, `auth`) come
+ * first on every connection; after them only `request`, `response`, `error` and `oneway` frames flow.
+ * Message kinds name what a request or one-way message is about (gossip, probes, and the replication
+ * messages later issues add). Both tables are append only: the numbers are on the wire, so a number is never
+ * reused or renumbered. A peer that speaks another protocol version is refused in the handshake.
+ */
+
+/** The version both ends must speak; checked in the handshake before any other frame is accepted. */
+export const PROTOCOL_VERSION = 1;
+
+/** append only: the numbers are on the wire. */
+export const FRAME_TYPES = {
+  /** `[1, protocolVersion, cluster, nodeId, nonce, address, datacenter, role]` */
+  hello: 1,
+  /** `[2, proof]`: HMAC over both nonces, proving the sender knows the cluster secret */
+  auth: 2,
+  /** `[3, requestId, kind, body]` */
+  request: 3,
+  /** `[4, requestId, body]` */
+  response: 4,
+  /** `[5, requestId, code, message]`: the handler failed; `code` is an `ErrorCode` */
+  error: 5,
+  /** `[6, kind, body]`: no reply expected */
+  oneway: 6,
+} as const;
+export type FrameType = keyof typeof FRAME_TYPES;
+
+/** append only: the numbers are on the wire. Later issues add replication kinds at the end. */
+export const MESSAGE_KINDS = {
+  /** Request: is the receiver alive? Replies `{ id, incarnation }`. */
+  ping: 1,
+  /** Request: ping `{ target }` on the sender's behalf (SWIM indirect probe). Replies `{ ok }`. */
+  pingReq: 2,
+  /** One-way: a member table digest `{ members }`. */
+  gossip: 3,
+  /** Request: push-pull of member tables `{ members }` -> `{ members }` (join, partition healing). */
+  sync: 4,
+  /** Request: echoes its body (tests and the link benchmark). */
+  echo: 5,
+} as const;
+export type MessageKind = keyof typeof MESSAGE_KINDS;
+
+const KIND_BY_NUMBER = new Map<number, MessageKind>(
+  Object.entries(MESSAGE_KINDS).map(([name, n]) => [n, name as MessageKind]),
+);
+
+/** The kind with wire number `n`, or undefined for numbers this build does not know (a newer peer's). */
+export function kindOf(n: number): MessageKind | undefined {
+  return KIND_BY_NUMBER.get(n);
+}
+
+/** Which end opened the connection; part of the signed handshake so a proof cannot be reflected back. */
+export type Role = "dial" | "accept";

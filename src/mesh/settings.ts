@@ -1,0 +1,70 @@
+/**
+ * Mesh settings with their defaults (convention 6: every bound is named, units last). `MESH_FAST` is for
+ * tests and local clusters on one machine, where peers answer in microseconds.
+ */
+
+export interface MeshSettings {
+  /** The HTTP path that accepts mesh WebSocket upgrades, on the same port as the client API. */
+  path: string;
+  /** Largest frame accepted or sent; bigger frames close the connection (WebSocket code 1009). */
+  frameBytesMax: number;
+  /** A new connection must finish the handshake within this. */
+  handshakeTimeoutMs: number;
+  /** Dialing a peer gives up after this. */
+  connectTimeoutMs: number;
+  /** Default deadline of `request()`. */
+  requestTimeoutMs: number;
+  /** Outgoing requests awaiting replies, per link. */
+  inFlightMax: number;
+  /** Peer requests being handled at once, per link. */
+  incomingInFlightMax: number;
+  /** Bytes queued for sending, per link. */
+  queuedBytesMax: number;
+  /** Inbound connections still in their handshake; more are refused (code 1013). */
+  handshakesMax: number;
+  /** First reconnect delay; doubles per failure up to `backoffMaxMs`, with jitter in [50%, 100%]. */
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** Reconnect attempts after a link drops; after that, links open again on demand. */
+  reconnectAttemptsMax: number;
+}
+
+export const MESH_DEFAULTS: MeshSettings = {
+  path: "/mesh",
+  frameBytesMax: 4 * 1024 * 1024,
+  handshakeTimeoutMs: 5000,
+  connectTimeoutMs: 3000,
+  requestTimeoutMs: 5000,
+  inFlightMax: 1024,
+  incomingInFlightMax: 256,
+  queuedBytesMax: 16 * 1024 * 1024,
+  handshakesMax: 64,
+  backoffBaseMs: 200,
+  backoffMaxMs: 10_000,
+  reconnectAttemptsMax: 8,
+};
+
+export const MESH_FAST: Partial<MeshSettings> = {
+  handshakeTimeoutMs: 1000,
+  connectTimeoutMs: 1000,
+  requestTimeoutMs: 1000,
+  backoffBaseMs: 50,
+  backoffMaxMs: 1000,
+};
+
+/** The default settings with `over` applied; `RangeError` for values that make no sense. */
+export function meshSettings(over: Partial<MeshSettings> = {}): MeshSettings {
+  const s = { ...MESH_DEFAULTS, ...over };
+  for (const [k, v] of Object.entries(s)) {
+    if (k === "path") continue;
+    if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw new RangeError(`Mesh setting ${k} must be a positive number: got ${String(v)}`);
+  }
+  if (!s.path.startsWith("/")) throw new RangeError(`Mesh path must start with "/": got ${s.path}`);
+  return s;
+}
+
+/** Reconnect delay after `failures` failed attempts, jittered by `draw` in [0, 1). */
+export function backoffMs(s: MeshSettings, failures: number, draw: number): number {
+  const cap = Math.min(s.backoffMaxMs, s.backoffBaseMs * 2 ** Math.max(0, failures - 1));
+  return Math.round(cap * (0.5 + draw / 2));
+}

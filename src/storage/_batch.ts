@@ -16,6 +16,26 @@ import { sealFrame } from "./wal.ts";
 const BATCH_HEADER_BYTES = 13;
 
 /**
+ * Small frames are carved out of shared 64 KiB slabs (never reused, so they start zeroed) instead of each
+ * getting its own `ArrayBuffer`: an awaited single put then costs a view, not an allocation with its own
+ * backing store and allocator header, and a slab is freed once the log has written all its frames.
+ */
+const SLAB_BYTES = 64 * 1024;
+let slab = new Uint8Array(0);
+let slabPos = 0;
+
+function frameBuffer(size: number): Uint8Array {
+  if (size > SLAB_BYTES >>> 3) return new Uint8Array(size);
+  if (slabPos + size > slab.length) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabPos = 0;
+  }
+  const frame = slab.subarray(slabPos, slabPos + size);
+  slabPos += size;
+  return frame;
+}
+
+/**
  * Encodes ops as one frame (copying their bytes, so the caller may reuse its buffers at once); `recs` receives
  * one record per op pointing into the frame. The frame is sealed later by `stampBatch`, once the batch has its
  * sequence number.
@@ -23,7 +43,7 @@ const BATCH_HEADER_BYTES = 13;
 export function encodeBatch(ops: readonly RecFields[], recs: Rec[]): Uint8Array {
   let size = WAL_FRAME_HEADER_BYTES + BATCH_HEADER_BYTES;
   for (const op of ops) size += encodedSize(op, null);
-  const frame = new Uint8Array(size);
+  const frame = frameBuffer(size);
   let pos = WAL_FRAME_HEADER_BYTES;
   frame[pos] = WAL_RECORD.batch;
   writeU32(frame, pos + 9, ops.length);

@@ -5,6 +5,7 @@ export { Engine, openEngine } from "./engine.ts";
 export type { EngineOptions, Durability, Compression, TombstoneInfo } from "./options.ts";
 export { DEFAULTS as ENGINE_DEFAULTS } from "./options.ts";
 export type { RecoveryReport } from "./_recover.ts";
+export type { BrokenLock } from "./_lock.ts";
 export type {
   BatchOp, DeleteOptions, Entry, EngineStats, GetOptions, IterateOptions, Key, LevelStats, PutOptions,
 } from "./types.ts";

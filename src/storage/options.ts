@@ -81,7 +81,7 @@ const MiB = 1024 * KiB;
 export const DEFAULTS = {
   durability: "batch",
   syncIntervalMs: 2,
-  memtableBytes: 16 * MiB,
+  memtableBytes: 8 * MiB,
   immutableMemtablesMax: 2,
   walSegmentBytes: 64 * MiB,
   walQueueBytesMax: 4 * MiB,

@@ -1,10 +1,15 @@
 /**
- * `meshkv start`: runs one node in this process until SIGINT or SIGTERM. Today it opens the data directory,
- * keeps a stable node id there (like Cassandra's host id) and serves the HTTP API; the storage engine, mesh and
- * cluster join this command as their issues land.
+ * `meshkv start`: runs one node in this process until SIGINT or SIGTERM. It opens the data directory, keeps a
+ * stable node id there (like Cassandra's host id), serves the HTTP API and, on the same port (path `/mesh`),
+ * the peer mesh with gossip membership: `--seeds` names nodes to join through. The storage engine and the
+ * replication layer join this command as their issues land.
  */
+import { PRESETS, type PresetName } from "../cluster/settings.ts";
+import { startClusterNode, type ClusterNode } from "../cluster/node.ts";
 import { MeshkvError, isMeshkvError } from "../errors.ts";
 import { createApp } from "../http/app.ts";
+import { MESH_FAST } from "../mesh/settings.ts";
+import { parseRegionDelays } from "../mesh/regions.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { FlagTable, FlagValues } from "./args.ts";
 
@@ -13,6 +18,15 @@ export const START_FLAGS: FlagTable = {
   host: { type: "string", description: "Address to listen on", default: "127.0.0.1" },
   port: { type: "int", description: "Port for the client API and the mesh (0 picks a free one)", default: 7400, min: 0, max: 65535 },
   data: { type: "string", description: "Data directory (created if missing)", default: "./data/node" },
+  seeds: { type: "list", description: "Comma-separated host:port of nodes to join through (none: start a new cluster)" },
+  secret: { type: "string", description: "Cluster secret every node must share (default: $MESHKV_SECRET, else an insecure development secret)" },
+  cluster: { type: "string", description: "Cluster name; nodes of other clusters are refused", default: "meshkv" },
+  datacenter: { type: "string", description: "Datacenter (region) of this node", default: "dc1" },
+  rack: { type: "string", description: "Rack or zone inside the datacenter" },
+  capacity: { type: "int", description: "Relative share of partitions this node claims", default: 1, min: 1, max: 10000 },
+  advertise: { type: "string", description: "host:port peers dial to reach this node (default: --host and the port listened on)" },
+  "mesh-preset": { type: "string", description: "Gossip and mesh timers: default (1 s rounds, 5 s suspicion) or fast (100 ms rounds, for tests and local clusters)", default: "default" },
+  "region-delays": { type: "string", description: "Emulated one-way delays between datacenters in ms, e.g. us-east|eu-west=40,us-east|ap-south=90" },
   help: { type: "bool", description: "Show this help" },
 };
 
@@ -48,15 +62,54 @@ export async function resolveNodeId(rt: Runtime, dir: string, wanted: string | u
 export interface StartedNode {
   nodeId: string;
   url: string;
+  cluster: ClusterNode;
+  /** Leaves the cluster gracefully, then stops serving. */
   stop(): Promise<void>;
 }
 
+/** Used when neither --secret nor MESHKV_SECRET is given: fine on loopback, never in production. */
+export const DEV_SECRET = "meshkv-insecure-development-secret";
+
+function meshOptions(rt: Runtime, flags: FlagValues) {
+  const preset = String(flags["mesh-preset"]);
+  if (!Object.hasOwn(PRESETS, preset)) {
+    throw new MeshkvError("INVALID_ARGUMENT", `Flag --mesh-preset takes ${Object.keys(PRESETS).join(" or ")}: got ${JSON.stringify(preset)}`);
+  }
+  const seeds = (flags.seeds as string[] | undefined) ?? [];
+  for (const s of seeds) {
+    if (!/^[^\s/:]+:\d{1,5}$/.test(s) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(s)) throw new MeshkvError("INVALID_ARGUMENT", `Flag --seeds takes host:port entries: got ${JSON.stringify(s)}`);
+  }
+  const secret = (flags.secret as string | undefined) ?? rt.env("MESHKV_SECRET");
+  if (secret !== undefined && secret.length < 8) throw new MeshkvError("INVALID_ARGUMENT", "Flag --secret must be at least 8 characters");
+  const fast = preset === "fast";
+  return {
+    seeds, secret: secret ?? DEV_SECRET, devSecret: secret === undefined,
+    gossip: PRESETS[preset as PresetName], mesh: fast ? MESH_FAST : {},
+    regionDelays: flags["region-delays"] === undefined ? {} : parseRegionDelays(String(flags["region-delays"])),
+  };
+}
+
+function logLine(level: string, message: string): void {
+  if (level === "debug") return;
+  if (level === "warn" || level === "error") console.error(`meshkv: ${message}`);
+  else console.log(`meshkv: ${message}`);
+}
+
 export async function startNode(rt: Runtime, flags: FlagValues): Promise<StartedNode> {
+  const m = meshOptions(rt, flags);
   const dir = String(flags.data);
   await rt.fs.mkdir(dir, { recursive: true });
   const nodeId = await resolveNodeId(rt, dir, flags.id as string | undefined);
-  const app = createApp({ nodeId, runtime: rt.name, runtimeVersion: rt.version });
-  const server = await rt.serve({ hostname: String(flags.host), port: Number(flags.port), fetch: (req) => app.fetch(req) });
-  const url = `http://${server.hostname}:${server.port}`;
-  return { nodeId, url, stop: () => server.close() };
+  if (m.devSecret) console.error("meshkv: no --secret or MESHKV_SECRET given: using the insecure development secret");
+  let cluster: ClusterNode | null = null;
+  const app = createApp({ nodeId, runtime: rt.name, runtimeVersion: rt.version, members: () => cluster?.gossip.members() ?? [] });
+  cluster = await startClusterNode({
+    runtime: rt, id: nodeId, host: String(flags.host), port: Number(flags.port), fetch: (req) => app.fetch(req),
+    cluster: String(flags.cluster), secret: m.secret, datacenter: String(flags.datacenter), capacity: Number(flags.capacity), seeds: m.seeds,
+    gossip: m.gossip, mesh: m.mesh, regionDelays: m.regionDelays, log: logLine,
+    ...(flags.rack === undefined ? {} : { rack: String(flags.rack) }), ...(flags.advertise === undefined ? {} : { advertise: String(flags.advertise) }),
+  });
+  cluster.gossip.on((e) => console.log(`meshkv: member ${e.member.id} ${e.type} (${e.member.address}, incarnation ${e.member.incarnation})`));
+  const node = cluster;
+  return { nodeId, url: node.url, cluster: node, stop: () => node.stop() };
 }

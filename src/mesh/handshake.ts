@@ -41,16 +41,20 @@ export interface HandshakeResult {
   early: Uint8Array[];
 }
 
-/** WebSocket close codes the mesh uses. */
+/**
+ * WebSocket close codes the mesh sends. Browser-style WebSocket clients (the dialers on Deno and Bun) may only
+ * send 1000 or 3000-4999, so the mesh's own reasons use the application range, mirroring the standard codes
+ * (4002 like 1002 protocol error, 4008 like 1008 policy, 4013 like 1013 try again later). Frames over the size
+ * limit are closed by the runtime adapter itself with 1009.
+ */
 export const CLOSE = {
   normal: 1000,
-  goingAway: 1001,
-  protocol: 1002,
-  policy: 1008,
-  tooBig: 1009,
-  tryLater: 1013,
-  /** Application code: a second link to the same peer lost the tie-break (see `mesh.ts`). */
+  goingAway: 4000,
+  /** A second link to the same peer lost the tie-break (see `mesh.ts`); not a failure, so no reconnect. */
   duplicate: 4001,
+  protocol: 4002,
+  policy: 4008,
+  tryLater: 4013,
 } as const;
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);

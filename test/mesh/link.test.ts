@@ -6,6 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { encode } from "@msgpack/msgpack";
 import { isMeshkvError, MeshkvError } from "../../src/errors.ts";
+import { CLOSE } from "../../src/mesh/handshake.ts";
 import { rejectsWith } from "../_helpers.ts";
 import { world } from "./_pair.ts";
 
@@ -128,7 +129,7 @@ test("garbage, an unexpected frame or an oversized frame closes that connection 
   let closedSilent: number | null = null;
   silent.setHandlers({ message: () => {}, close: (code) => (closedSilent = code) });
   await w.clock.advance(5100);
-  assert.is(closedSilent, 1008, "a silent connection is closed at the handshake deadline");
+  assert.is(closedSilent, CLOSE.policy, "a silent connection is closed at the handshake deadline");
   b.setAddress("a", "a:7000");
   const reply = b.request("a", "echo", "still here");
   await w.clock.advance(50);

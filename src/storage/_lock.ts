@@ -13,10 +13,11 @@
  *   that a crash made unusable (the memory file system's `crash()`) means its holder is gone, and the lock is
  *   taken over.
  * - A `LOCK` left by another process is either held by a live process or stale after a crash, and only the
- *   runtime can tell: the engine asks `lockOwnerAlive(owner)` when given (the server passes a pid check), and
- *   takes the lock over when the owner is dead. Without that check it fails with `LOCKED`, unless `breakLock`
- *   says the caller knows no other process uses the store. Every take-over is reported in
- *   `engine.recovery.brokenLock`.
+ *   runtime can tell: the engine asks `lockOwnerAlive(owner)` when given (the server should pass a check of
+ *   the pid it puts in `lockOwner`), fails with `LOCKED` when the owner lives and takes the lock over when it
+ *   is dead. Without that check it takes the lock over: a node must restart after `kill -9` without a manual
+ *   step, and a check the engine cannot make must not block it. `breakLock` takes over even a live owner's
+ *   lock. Every take-over is reported in `engine.recovery.brokenLock`.
  */
 import { isMeshkvError, MeshkvError } from "../errors.ts";
 import type { Clock, FileHandle, FileSystem } from "../runtime/types.ts";
@@ -35,7 +36,7 @@ export interface LockOptions {
 export interface BrokenLock {
   owner: string;
   token: string;
-  reason: "holder crashed" | "owner not alive" | "breakLock";
+  reason: "holder crashed" | "owner not alive" | "owner not checked" | "breakLock";
 }
 
 /** Locks held in this process: per file system, directory to lock. */
@@ -120,14 +121,11 @@ export async function acquireLock(
   } catch (e) {
     if (!isMeshkvError(e, "ALREADY_EXISTS")) throw e;
     const found = parseLock(await fs.readFile(path).catch(() => new Uint8Array(0)));
-    broken = { ...found, reason: crashed ? "holder crashed" : "breakLock" };
-    if (!crashed && !o.breakLock) {
-      if (o.ownerAlive === null || found.owner === "") {
-        throw locked(dir, "The store is locked by another process (owner " + JSON.stringify(found.owner) +
-          "); if no process uses it, open with breakLock: true or remove its LOCK file", found);
-      }
+    broken = { ...found, reason: crashed ? "holder crashed" : o.breakLock ? "breakLock" : "owner not checked" };
+    if (!crashed && !o.breakLock && o.ownerAlive !== null) {
       if (await o.ownerAlive(found.owner)) {
-        throw locked(dir, `The store is locked by a live process (owner ${JSON.stringify(found.owner)})`, found);
+        throw locked(dir, `The store is locked by a live process (owner ${JSON.stringify(found.owner)}); ` +
+          "if it does not use the store, open with breakLock: true or remove the LOCK file", found);
       }
       broken.reason = "owner not alive";
     }

@@ -62,11 +62,12 @@ export interface EngineOptions {
   /** Written into the `LOCK` file (e.g. the server's pid and host) and passed to `lockOwnerAlive` by a later opener. */
   lockOwner?: string;
   /**
-   * Whether the process named by a `LOCK` file's owner still runs. Given (the server passes a pid check), a
-   * `LOCK` left by a crashed process is taken over at open; without it such a `LOCK` fails with `LOCKED`.
+   * Whether the process named by a `LOCK` file's owner still runs (the server passes a pid check). Given, a
+   * live owner's `LOCK` fails the open with `LOCKED` and a dead owner's is taken over; without it, a `LOCK` left
+   * by another process is taken over (reported in `recovery.brokenLock`), so a restart after a crash never blocks.
    */
   lockOwnerAlive?: (owner: string) => boolean | Promise<boolean>;
-  /** Take over a `LOCK` held by another process (only when it is known that no process uses the store). */
+  /** Take over a `LOCK` even when `lockOwnerAlive` says its owner lives (when it is known not to use the store). */
   breakLock?: boolean;
 }
 

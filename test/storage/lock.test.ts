@@ -28,19 +28,16 @@ test("a second open of the same store in one process fails with LOCKED until the
   }
 });
 
-test("a LOCK left by another process fails with LOCKED naming its owner, unless breakLock is given", async () => {
+test("without lockOwnerAlive, a LOCK left by another process is taken over and reported (restart never blocks)", async () => {
   const env = await memoryEnv();
   await env.fs.mkdir(env.dir, { recursive: true });
   const f = await env.fs.open(`${env.dir}/LOCK`, { create: true, exclusive: true });
   await f.write(0, enc("meshkv-lock 1\ntoken t1\nowner pid 4242\n"));
   await f.close();
-  const opts = { ...SMALL, clock: env.clock };
-  const err = await rejectsWith(() => openEngine(env.fs, env.dir, opts), "LOCKED") as MeshkvError;
-  assert.is(err.details.owner, "pid 4242");
-  assert.match(err.message, /breakLock/);
-  const e = await openEngine(env.fs, env.dir, { ...opts, breakLock: true });
-  assert.equal(e.recovery.brokenLock, { owner: "pid 4242", token: "t1", reason: "breakLock" });
+  const e = await openEngine(env.fs, env.dir, { ...SMALL, clock: env.clock });
+  assert.equal(e.recovery.brokenLock, { owner: "pid 4242", token: "t1", reason: "owner not checked" });
   await e.close();
+  assert.not.ok((await env.fs.list(env.dir)).includes("LOCK"));
 });
 
 test("with lockOwnerAlive, a LOCK whose owner died is taken over and a live owner's is not", async () => {
@@ -58,7 +55,15 @@ test("with lockOwnerAlive, a LOCK whose owner died is taken over and a live owne
   const opts = { ...SMALL, clock: env.clock, lockOwner: "pid 2", lockOwnerAlive: (o: string) => alive.has(o) };
   // The crash already ended process 1's handle in this test process, so use a second file-system view: the
   // registry is per FileSystem object, exactly as a separate process would see it.
-  await rejectsWith(() => openEngine(otherProcess(env.fs), env.dir, opts), "LOCKED", "a live owner keeps its lock");
+  const err = await rejectsWith(() => openEngine(otherProcess(env.fs), env.dir, opts), "LOCKED", "a live owner keeps its lock");
+  assert.is((err as MeshkvError).details.owner, "pid 1");
+  assert.match(err.message, /breakLock/);
+  const forced = await openEngine(otherProcess(env.fs), env.dir, { ...opts, breakLock: true });
+  assert.is(forced.recovery.brokenLock?.reason, "breakLock");
+  await forced.close();
+  const again = await env.fs.open(`${env.dir}/LOCK`, { create: true, exclusive: true });
+  await again.write(0, enc("meshkv-lock 1\ntoken t10\nowner pid 1\n"));
+  await again.close();
   alive.clear();
   const e = await openEngine(otherProcess(env.fs), env.dir, opts);
   assert.is(e.recovery.brokenLock?.reason, "owner not alive");

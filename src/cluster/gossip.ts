@@ -111,7 +111,7 @@ export class Gossip {
       m.onRequest("ping", () => ({ id: this.#id, incarnation: this.#table.get(this.#id)!.incarnation })),
       m.onRequest("pingReq", (body) => this.#onPingReq(body)),
       m.onRequest("sync", (body, from) => {
-        this.#absorb(body, from.nodeId);
+        if (!this.#absorb(body, from.nodeId)) throw new MeshkvError("PROTOCOL_ERROR", "Malformed sync body: expected { members } with valid member records");
         return { members: digest(this.#table) };
       }),
       m.onMessage("gossip", (body, from) => this.#absorb(body, from.nodeId)),
@@ -236,15 +236,17 @@ export class Gossip {
       if (this.#seedsBusy.has(seed)) continue;
       this.#seedsBusy.add(seed);
       mesh.connect(seed)
-        .then((peer) => mesh.request(peer, "sync", { members: digest(this.#table) }, { timeoutMs: this.settings.probeTimeoutMs * 2 }).then((reply) => this.#absorb(reply, peer)))
+        .then((peer) => mesh.request(peer, "sync", { members: digest(this.#table) }, { timeoutMs: this.settings.probeTimeoutMs * 2 }).then((reply) => {
+          this.#absorb(reply, peer);
+        }))
         .catch((err: Error) => this.#o.log?.("debug", `Seed ${seed} not reachable: ${err.message}`))
         .finally(() => this.#seedsBusy.delete(seed));
     }
   }
 
-  /** Merges a digest from a peer (untrusted input: a malformed one is dropped with a log line). */
-  #absorb(body: unknown, from: string): void {
-    if (!this.#running) return;
+  /** Merges a digest from a peer (untrusted input: a malformed one is dropped with a log line); false if dropped. */
+  #absorb(body: unknown, from: string): boolean {
+    if (!this.#running) return true;
     const members = (body as { members?: unknown } | null)?.members;
     let infos: MemberInfo[];
     try {
@@ -253,10 +255,11 @@ export class Gossip {
       this.#apply(mergeTables(this.#table, infos, this.#o.clock.monotonic(), this.#id));
     } catch (err) {
       this.#o.log?.("warn", `Dropped gossip from ${from}: ${(err as Error).message}`);
-      return;
+      return false;
     }
     this.stats.digestsReceived++;
     if (infos.some((m) => m.id !== this.#id)) this.#joined = true;
+    return true;
   }
 
   #apply(next: MemberTable): void {

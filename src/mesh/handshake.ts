@@ -119,11 +119,17 @@ export function handshake(o: HandshakeOptions): Promise<HandshakeResult> {
       const input = { cluster: self.cluster, proverRole: hello.role, proverId: hello.nodeId, verifierId: self.nodeId, verifierNonce: nonce, proverNonce: hello.nonce };
       o.auth.verify(proofBytes(input), proof).then((ok) => {
         if (!ok) return authFailed(`wrong cluster secret from ${hello.nodeId} at ${socket.remote}`);
+        if (closedWhileVerifying) return peerClosed(closedWhileVerifying.code, closedWhileVerifying.reason);
         peerProven = true;
         maybeDone();
       }, (err) => fail(new MeshkvError("INTERNAL", `Mesh handshake: verifying failed`, { cause: err }), CLOSE.goingAway));
     };
 
+    // A peer that rejects our proof may close before we have checked its proof; our verdict on its proof is
+    // the more useful thing to report, so a close during verification waits for it.
+    let closedWhileVerifying: { code: number; reason: string } | null = null;
+    const peerClosed = (code: number, reason: string) =>
+      fail(new MeshkvError("CONNECTION_CLOSED", `Mesh handshake with ${socket.remote}: closed by peer (${code} ${reason})`, { details: { code, reason } }), code);
     socket.setHandlers({
       message(bytes) {
         if (done) return;
@@ -144,7 +150,8 @@ export function handshake(o: HandshakeOptions): Promise<HandshakeResult> {
         fail(new MeshkvError("PROTOCOL_ERROR", `Mesh handshake: unexpected ${frame.type} frame from ${socket.remote}`), CLOSE.protocol);
       },
       close(code, reason) {
-        fail(new MeshkvError("CONNECTION_CLOSED", `Mesh handshake with ${socket.remote}: closed by peer (${code} ${reason})`, { details: { code, reason } }), code);
+        if (awaitingProof && !peerProven) closedWhileVerifying = { code, reason };
+        else peerClosed(code, reason);
       },
     });
     try {

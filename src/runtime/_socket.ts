@@ -43,8 +43,14 @@ export class BufferedSocket implements PeerSocket {
 
   close(code = 1000, reason = ""): void {
     if (this.#closed) return;
-    this.#driver.close(code, reason);
-    this._closed(code, reason);
+    const wire = wireCloseCode(code);
+    const why = trimReason(reason);
+    try {
+      this.#driver.close(wire, why);
+    } catch {
+      // The connection is already gone underneath us; it is closed either way.
+    }
+    this._closed(wire, why);
   }
 
   setHandlers(handlers: SocketHandlers): void {
@@ -77,6 +83,23 @@ export class BufferedSocket implements PeerSocket {
       this.#handlers.close(this.#closed.code, this.#closed.reason);
     }
   }
+}
+
+/**
+ * The close code that goes on the wire. Web-standard WebSockets (Deno's and Bun's client, Deno's server side)
+ * throw on codes other than 1000 and 3000-4999, so every adapter sends protocol codes such as 1008 or 1009 as
+ * 4000 + (code % 1000), identically on every runtime.
+ */
+export function wireCloseCode(code: number): number {
+  if (code === 1000 || (code >= 3000 && code <= 4999)) return code;
+  return 4000 + (Math.abs(Math.trunc(code)) % 1000);
+}
+
+/** Close reasons are limited to 123 UTF-8 bytes by the protocol; longer ones are cut, not thrown on. */
+export function trimReason(reason: string): string {
+  const bytes = new TextEncoder().encode(reason);
+  if (bytes.length <= 123) return reason;
+  return new TextDecoder().decode(bytes.subarray(0, 120)).replace(/\uFFFD$/, "") + "...";
 }
 
 /** Turns whatever a runtime's WebSocket delivered into bytes. Text frames become their UTF-8 bytes. */

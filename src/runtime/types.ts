@@ -121,7 +121,11 @@ export interface PeerSocket {
   readonly isOpen: boolean;
   /** Queues a binary message. Sending on a closed socket throws `MeshkvError` `CONNECTION_CLOSED`. */
   send(data: Uint8Array): void;
-  /** Closes with a WebSocket close code (1000 normal, 1002 protocol error, 1008 policy, 1009 too big). */
+  /**
+   * Closes with a WebSocket close code. 1000 and 3000-4999 go on the wire as given; other codes (1002 protocol
+   * error, 1008 policy, 1009 too big) are sent as 4000 + (code % 1000), e.g. 4009, because web-standard
+   * sockets refuse them. Reasons are cut to 123 bytes.
+   */
   close(code?: number, reason?: string): void;
   setHandlers(handlers: SocketHandlers): void;
 }
@@ -134,7 +138,7 @@ export interface SocketHandlers {
 export interface WebSocketOptions {
   /** The path that accepts upgrades (e.g. `/mesh`); other paths go to `fetch`. */
   path: string;
-  /** Messages larger than this close the connection with code 1009. */
+  /** Messages larger than this close the connection with code 1009 (sent as 4009). */
   maxMessageBytes: number;
   onOpen(socket: PeerSocket): void;
 }

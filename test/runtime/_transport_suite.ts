@@ -125,6 +125,17 @@ export function transportSuite(name: string, makeRuntime: () => Runtime, fetchFo
     await rejectsWith(() => c.send(bytes("x")), "CONNECTION_CLOSED");
   });
 
+  s("the dialing side may close with a protocol code, which arrives as 4000 + code % 1000, with a long reason cut", async (ctx) => {
+    const c = await dial(ctx);
+    await eventually(() => ctx.accepted.length === 1, 3000, 5, "accept");
+    let seen: [number, string] | null = null;
+    ctx.accepted[0]!.setHandlers({ message: () => {}, close: (code, reason) => (seen = [code, reason]) });
+    c.close(1008, "x".repeat(300));
+    await eventually(() => seen !== null, 3000, 5, "server sees close");
+    assert.is(seen![0], 4008);
+    assert.ok(seen![1].length <= 123 && seen![1].startsWith("xxx"), seen![1]);
+  });
+
   s("a peer closing mid-stream leaves earlier messages delivered and fires close once", async (ctx) => {
     const c = await dial(ctx);
     let closes = 0;

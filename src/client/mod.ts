@@ -1,5 +1,21 @@
 /**
  * `meshkv/client`: the fetch-based SDK. Runs anywhere `fetch` does (browsers, edge workers, Deno, Bun, Node)
  * and imports nothing from the server (a project check enforces it).
+ *
+ * ```ts
+ * import { createClient } from "meshkv/client";
+ * const kv = createClient({ endpoints: ["http://127.0.0.1:7400"], token });
+ * await kv.put("user:42", { name: "Ada", joined: new Date() });
+ * const entry = await kv.get<{ name: string }>("user:42");
+ * await kv.update<number>("counter", ([n = 0]) => n + 1);
+ * ```
  */
-export { MeshkvClientError, errorFromBody, isMeshkvClientError } from "./errors.ts";
+export { createClient, MeshkvClient } from "./client.ts";
+export type {
+  BatchOp, BatchResult, CallOptions, ClientOptions, Consistency, ConsistencyName, DeleteOptions, Entry, ListOptions,
+  Page, PutOptions, UpdateOptions, WriteResult,
+} from "./client.ts";
+export type { Watch, WatchEvent, WatchOptions } from "./_watch.ts";
+export type { EndpointState } from "./_transport.ts";
+export { MeshkvClientError, errorFromBody, isMeshkvClientError, isRetryable } from "./errors.ts";
+export type { ClientErrorCode } from "./errors.ts";

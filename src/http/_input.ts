@@ -13,10 +13,12 @@ import { LIMITS } from "./limits.ts";
 const encoder = new TextEncoder();
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** Checks a key from JSON or a decoded path: a non-empty, well-formed string within keyBytesMax. */
+/** Checks a key from JSON or a decoded path: a non-empty, well-formed string within keyBytesMax, not `.` or `..`. */
 export function checkKey(key: unknown, field = "key"): string {
   if (typeof key !== "string") throw invalid(`Invalid ${field}: expected a string, got ${key === null ? "null" : typeof key}`, { field });
   if (key.length === 0) throw invalid(`Invalid ${field}: empty`, { field });
+  // URLs resolve these segments away (even percent-encoded), so such keys could not be addressed by path.
+  if (key === "." || key === "..") throw invalid(`Invalid ${field}: "${key}" is reserved (URLs resolve it away)`, { field });
   if (LONE_SURROGATE.test(key)) throw invalid(`Invalid ${field}: not valid UTF-8 (a lone surrogate)`, { field });
   const bytes = encoder.encode(key).length;
   if (bytes > LIMITS.keyBytesMax) throw overLimit("keyBytesMax", LIMITS.keyBytesMax, bytes, "Key");

@@ -37,7 +37,7 @@ function string(value: unknown, field: string, at: number): string | undefined {
 }
 
 /** Checks one op of the body and turns it into a backend op. */
-function parseOp(raw: unknown, at: number, batchLevel: ConsistencyLevel | null, signal: AbortSignal): BatchOp {
+function parseOp(raw: unknown, at: number, batchLevel: ConsistencyLevel | null): BatchOp {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw invalid(`Invalid ops[${at}]: expected an object`, { index: at });
   const o = raw as Record<string, unknown>;
   const fields = OP_FIELDS[String(o.op)];
@@ -46,17 +46,17 @@ function parseOp(raw: unknown, at: number, batchLevel: ConsistencyLevel | null, 
   if (unknown !== undefined) throw invalid(`Invalid ops[${at}]: unknown field ${unknown}`, { index: at, field: unknown });
   const key = checkKey(o.key, `ops[${at}].key`);
   const consistency = levelFromJson(o.consistency) ?? batchLevel;
-  if (o.op === "get") return { type: "get", key, options: { consistency, signal } };
+  if (o.op === "get") return { type: "get", key, options: { consistency } };
   const context = contextFrom(string(o.context, "context", at));
   const strict = bool(o.strict, "strict", at);
   if (o.op === "delete") {
-    return { type: "delete", key, options: { context: o.context === undefined ? null : context, strict, consistency, signal } };
+    return { type: "delete", key, options: { context: o.context === undefined ? null : context, strict, consistency } };
   }
   const data = bytesFromJson(o.value, o.encoding, `ops[${at}].value`);
   if (data.length > LIMITS.valueBytesMax) throw overLimit("valueBytesMax", LIMITS.valueBytesMax, data.length, `ops[${at}].value`);
   const fallback = o.encoding === "base64" ? DEFAULT_CONTENT_TYPE : "text/plain; charset=utf-8";
   const contentType = contentTypeFrom(string(o.contentType, "contentType", at), fallback);
-  const options = { context, ifNoneMatch: bool(o.ifNoneMatch, "ifNoneMatch", at), strict, consistency, ttlMs: ttlFrom(o.ttl), signal };
+  const options = { context, ifNoneMatch: bool(o.ifNoneMatch, "ifNoneMatch", at), strict, consistency, ttlMs: ttlFrom(o.ttl) };
   return { type: "put", key, value: { contentType, data }, options };
 }
 
@@ -92,7 +92,7 @@ export function registerBatchRoute(app: App, deps: Deps): void {
     if (rawOps.length > LIMITS.batchOpsMax) throw overLimit("batchOpsMax", LIMITS.batchOpsMax, rawOps.length, "Batch");
     const level = levelFromJson(consistency);
     c.set("level", level === null ? "default" : levelToString(level));
-    const ops = rawOps.map((raw, at) => parseOp(raw, at, level, c.req.raw.signal));
+    const ops = rawOps.map((raw, at) => parseOp(raw, at, level));
     if (ops.some((op) => op.type !== "get")) begin(c, deps, "batch", "write");
     const results = await backendOf(deps).batch(ops);
     return c.json({ results: results.map((r, i) => resultJson(ops[i]!, r)) });

@@ -63,7 +63,6 @@ export function registerKvRoutes(app: App, deps: Deps): void {
       limit: pageLimitFrom(c.req.query("limit")),
       keysOnly,
       consistency,
-      signal: c.req.raw.signal,
     });
     const items = page.items.map((it) =>
       keysOnly ? { key: it.key } : { key: it.key, context: token(it.context), values: it.values.map(toWire), expiresAt: it.expiresAt }
@@ -75,7 +74,7 @@ export function registerKvRoutes(app: App, deps: Deps): void {
     begin(c, deps, "get", "read");
     const key = keyFromPath(c.req.url, KEY_PREFIX);
     const consistency = setLevel(c, levelFrom(query(c), "r"));
-    const r = await backendOf(deps).get(key, { consistency, signal: c.req.raw.signal });
+    const r = await backendOf(deps).get(key, { consistency });
     const ctx = token(r.context);
     if (r.values.length === 0) return notFound(key, ctx);
     const headers: Record<string, string> = { [HEADERS.siblings]: String(r.values.length) };
@@ -100,7 +99,6 @@ export function registerKvRoutes(app: App, deps: Deps): void {
       strict: flag(c.req.query("strict"), "strict"),
       consistency,
       ttlMs: ttlFrom(c.req.query("ttl")),
-      signal: c.req.raw.signal,
     };
     const contentType = contentTypeFrom(c.req.header("content-type"), DEFAULT_CONTENT_TYPE);
     const data = await readBody(c.req.raw, LIMITS.valueBytesMax, "valueBytesMax", "Value");
@@ -120,7 +118,6 @@ export function registerKvRoutes(app: App, deps: Deps): void {
       context: header === undefined || header === "" ? null : contextFrom(header),
       strict: flag(c.req.query("strict"), "strict"),
       consistency,
-      signal: c.req.raw.signal,
     });
     const headers: Record<string, string> = { [HEADERS.siblings]: String(r.siblings) };
     const ctx = token(r.context);

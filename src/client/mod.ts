@@ -3,7 +3,7 @@
  * and imports nothing from the server (a project check enforces it).
  *
  * ```ts
- * import { createClient } from "meshkv/client";
+ * // createClient comes from the `meshkv/client` entry point.
  * const kv = createClient({ endpoints: ["http://127.0.0.1:7400"], token });
  * await kv.put("user:42", { name: "Ada", joined: new Date() });
  * const entry = await kv.get<{ name: string }>("user:42");

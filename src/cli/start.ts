@@ -1,8 +1,8 @@
 /**
  * `meshkv start`: runs one node in this process until SIGINT or SIGTERM. It opens the data directory, keeps a
  * stable node id there (like Cassandra's host id), serves the HTTP API and, on the same port (path `/mesh`),
- * the peer mesh with gossip membership: `--seeds` names nodes to join through. The storage engine and the
- * replication layer join this command as their issues land.
+ * the peer mesh with gossip membership: `--seeds` names nodes to join through. Data lives in `<data>/store`
+ * (the LSM engine) behind the single-node backend; the replicated coordinator replaces it when it lands.
  */
 import { PRESETS, type PresetName } from "../cluster/settings.ts";
 import { startClusterNode, type ClusterNode } from "../cluster/node.ts";
@@ -11,6 +11,9 @@ import { createApp } from "../http/app.ts";
 import { MESH_FAST } from "../mesh/settings.ts";
 import { parseRegionDelays } from "../mesh/regions.ts";
 import type { Runtime } from "../runtime/types.ts";
+import { openLocalBackend, type LocalBackend } from "../cluster/local_backend.ts";
+import { SCOPES, TOKEN_CHARS_MAX, TOKEN_CHARS_MIN, type AuthConfig, type Scope, type TokenConfig } from "../http/auth.ts";
+import type { Durability } from "../storage/options.ts";
 import type { FlagTable, FlagValues } from "./args.ts";
 
 export const START_FLAGS: FlagTable = {
@@ -27,8 +30,34 @@ export const START_FLAGS: FlagTable = {
   advertise: { type: "string", description: "host:port peers dial to reach this node (default: --host and the port listened on)" },
   "mesh-preset": { type: "string", description: "Gossip and mesh timers: default (1 s rounds, 5 s suspicion) or fast (100 ms rounds, for tests and local clusters)", default: "default" },
   "region-delays": { type: "string", description: "Emulated one-way delays between datacenters in ms, e.g. us-east|eu-west=40,us-east|ap-south=90" },
+  tokens: { type: "list", description: "Client API bearer tokens as scope:token (scope read, write or admin; token 16+ characters), comma-separated (default: $MESHKV_TOKENS; none: loopback only, no auth)" },
+  durability: { type: "string", description: "When writes reach the disk: always (sync before acknowledging), batch (group commit every few ms) or none", default: "batch" },
   help: { type: "bool", description: "Show this help" },
 };
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/;
+
+/** Parses `scope:token` entries; without tokens the node may only listen on loopback. */
+export function parseTokens(entries: readonly string[], host: string): AuthConfig | null {
+  const tokens: TokenConfig[] = [];
+  for (const [i, entry] of entries.entries()) {
+    const colon = entry.indexOf(":");
+    const scope = entry.slice(0, colon);
+    const token = entry.slice(colon + 1);
+    if (colon < 0 || !(SCOPES as readonly string[]).includes(scope)) {
+      throw new MeshkvError("INVALID_ARGUMENT", `Flag --tokens takes scope:token with scope ${SCOPES.join(", ")}: entry ${i + 1} is not one`);
+    }
+    if (token.length < TOKEN_CHARS_MIN || token.length > TOKEN_CHARS_MAX) {
+      throw new MeshkvError("INVALID_ARGUMENT", `Flag --tokens: entry ${i + 1} must have a token of ${TOKEN_CHARS_MIN} to ${TOKEN_CHARS_MAX} characters`);
+    }
+    tokens.push({ token, scope: scope as Scope, name: `${scope}-${i + 1}` });
+  }
+  if (tokens.length > 0) return { tokens };
+  if (!LOOPBACK.test(host)) {
+    throw new MeshkvError("INVALID_ARGUMENT", `Refusing to serve the client API on ${host} without --tokens: set tokens, or listen on 127.0.0.1`);
+  }
+  return null;
+}
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -97,19 +126,48 @@ function logLine(level: string, message: string): void {
 
 export async function startNode(rt: Runtime, flags: FlagValues): Promise<StartedNode> {
   const m = meshOptions(rt, flags);
+  const host = String(flags.host);
+  const tokenEntries = (flags.tokens as string[] | undefined) ?? (rt.env("MESHKV_TOKENS") ?? "").split(",").map((t) => t.trim()).filter(Boolean);
+  const auth = parseTokens(tokenEntries, host);
+  const durability = String(flags.durability);
+  if (!["always", "batch", "none"].includes(durability)) {
+    throw new MeshkvError("INVALID_ARGUMENT", `Flag --durability takes always, batch or none: got ${JSON.stringify(durability)}`);
+  }
   const dir = String(flags.data);
   await rt.fs.mkdir(dir, { recursive: true });
   const nodeId = await resolveNodeId(rt, dir, flags.id as string | undefined);
   if (m.devSecret) console.error("meshkv: no --secret or MESHKV_SECRET given: using the insecure development secret");
-  let cluster: ClusterNode | null = null;
-  const app = createApp({ nodeId, runtime: rt.name, runtimeVersion: rt.version, members: () => cluster?.gossip.members() ?? [] });
-  cluster = await startClusterNode({
-    runtime: rt, id: nodeId, host: String(flags.host), port: Number(flags.port), fetch: (req) => app.fetch(req),
-    cluster: String(flags.cluster), secret: m.secret, datacenter: String(flags.datacenter), capacity: Number(flags.capacity), seeds: m.seeds,
-    gossip: m.gossip, mesh: m.mesh, regionDelays: m.regionDelays, log: logLine,
-    ...(flags.rack === undefined ? {} : { rack: String(flags.rack) }), ...(flags.advertise === undefined ? {} : { advertise: String(flags.advertise) }),
+  if (!auth) console.error(`meshkv: no --tokens given: the client API is open without authentication, on loopback (${host}) only`);
+  const backend: LocalBackend = await openLocalBackend({
+    fs: rt.fs, dir: `${dir}/store`, clock: rt.clock, nodeId, datacenter: String(flags.datacenter),
+    engine: { durability: durability as Durability }, ...(flags.rack === undefined ? {} : { rack: String(flags.rack) }),
   });
+  let cluster: ClusterNode | null = null;
+  const app = createApp({
+    nodeId, runtime: rt.name, runtimeVersion: rt.version, backend, auth, clock: rt.clock,
+    members: () => cluster?.gossip.members() ?? [],
+  });
+  try {
+    cluster = await startClusterNode({
+      runtime: rt, id: nodeId, host, port: Number(flags.port), fetch: (req) => app.fetch(req),
+      cluster: String(flags.cluster), secret: m.secret, datacenter: String(flags.datacenter), capacity: Number(flags.capacity), seeds: m.seeds,
+      gossip: m.gossip, mesh: m.mesh, regionDelays: m.regionDelays, log: logLine,
+      ...(flags.rack === undefined ? {} : { rack: String(flags.rack) }), ...(flags.advertise === undefined ? {} : { advertise: String(flags.advertise) }),
+    });
+  } catch (err) {
+    await backend.close();
+    throw err;
+  }
+  if (m.seeds.length > 0) {
+    console.error("meshkv: replication is not built yet: each node stores and serves only the writes it receives itself");
+  }
   cluster.gossip.on((e) => console.log(`meshkv: member ${e.member.id} ${e.type} (${e.member.address}, incarnation ${e.member.incarnation})`));
   const node = cluster;
-  return { nodeId, url: node.url, cluster: node, stop: () => node.stop() };
+  return {
+    nodeId, url: node.url, cluster: node,
+    async stop() {
+      await node.stop();
+      await backend.close();
+    },
+  };
 }

@@ -66,4 +66,57 @@ test(`meshkv on ${kind} rejects bad flags with a clear message and exit status 2
   for (const flag of ["--id", "--host", "--port", "--data"]) assert.ok(help.stdout.includes(flag), `help lists ${flag}`);
 });
 
+test(`meshkv start on ${kind} stores data on disk: a value written over HTTP is read back after a restart`, async () => {
+  const data = await tempDir(rt.fs, "cli");
+  const first = await startProcess(kind, ["start", "--port", "0", "--data", data, "--durability", "always"]);
+  try {
+    const put = await fetch(`${first.url}/v1/kv/greeting`, { method: "PUT", body: "hello", headers: { "content-type": "text/plain" } });
+    assert.ok(put.status === 201 || put.status === 204, `PUT answered ${put.status}`);
+    await put.body?.cancel();
+  } finally {
+    await first.stop();
+  }
+  const second = await startProcess(kind, ["start", "--port", "0", "--data", data]);
+  try {
+    const got = await fetch(`${second.url}/v1/kv/greeting`);
+    assert.is(got.status, 200);
+    assert.is(await got.text(), "hello");
+    assert.ok(got.headers.get("x-meshkv-context"), "a read carries its causal context");
+    const missing = await fetch(`${second.url}/v1/kv/absent`);
+    assert.is(missing.status, 404);
+    await missing.body?.cancel();
+  } finally {
+    await second.stop();
+  }
+  await rt.fs.remove(data, { recursive: true });
+});
+
+test(`meshkv start on ${kind} checks bearer tokens when given, and refuses a non-loopback address without them`, async () => {
+  const data = await tempDir(rt.fs, "cli");
+  const refused = await runCli(kind, ["start", "--port", "0", "--data", data, "--host", "0.0.0.0"]);
+  assert.is(refused.code, 2);
+  assert.match(refused.stderr, /without --tokens/);
+  const short = await runCli(kind, ["start", "--port", "0", "--data", data, "--tokens", "admin:short"]);
+  assert.is(short.code, 2);
+  assert.match(short.stderr, /16 to 512 characters/);
+  const reader = "r".repeat(20);
+  const writer = "w".repeat(20);
+  const node = await startProcess(kind, ["start", "--port", "0", "--data", data, "--tokens", `read:${reader},write:${writer}`]);
+  try {
+    const anon = await fetch(`${node.url}/v1/kv/k`);
+    assert.is(anon.status, 401);
+    assert.is((await anon.json()).error.code, "UNAUTHORIZED");
+    const denied = await fetch(`${node.url}/v1/kv/k`, { method: "PUT", body: "x", headers: { authorization: `Bearer ${reader}` } });
+    assert.is(denied.status, 403);
+    await denied.body?.cancel();
+    const ok = await fetch(`${node.url}/v1/kv/k`, { method: "PUT", body: "x", headers: { authorization: `Bearer ${writer}` } });
+    assert.ok(ok.status < 300, `write with a write token answered ${ok.status}`);
+    await ok.body?.cancel();
+    assert.ok(!node.output().includes(writer), "tokens never appear in the log");
+  } finally {
+    await node.stop();
+  }
+  await rt.fs.remove(data, { recursive: true });
+});
+
 test.run();

@@ -28,6 +28,7 @@ import {
   type RingNode,
   update,
 } from "../src/core/mod.ts";
+import { fmt, printTable } from "./_table.ts";
 
 const g = globalThis as unknown as {
   Deno?: { version: { deno: string } };
@@ -36,21 +37,7 @@ const g = globalThis as unknown as {
 };
 const runtime = g.Deno ? `deno ${g.Deno.version.deno}` : g.Bun ? `bun ${g.Bun.version}` : `node ${g.process?.versions?.node}`;
 
-function table(title: string, rows: Record<string, string | number>[]): void {
-  console.log(`\n## ${title} (${runtime})\n`);
-  const cols = Object.keys(rows[0]!);
-  const cell = (v: string | number) => (typeof v === "number" ? fmt(v) : v);
-  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]!).length)));
-  const line = (vals: string[]) => `| ${vals.map((v, i) => v.padEnd(widths[i]!)).join(" | ")} |`;
-  console.log(line(cols));
-  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const r of rows) console.log(line(cols.map((c) => cell(r[c]!))));
-}
-
-function fmt(n: number): string {
-  if (Number.isInteger(n)) return n.toLocaleString("en-US");
-  return n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(n >= 10 ? 1 : 3);
-}
+const table = (title: string, rows: Record<string, string | number>[]) => printTable(title, runtime, rows);
 
 let sink = 0;
 /** Median ops/s over batches of `batch` calls, running for about `ms`. */

@@ -20,26 +20,13 @@ import { SimCluster } from "../src/cluster/sim.ts";
 import { Mesh } from "../src/mesh/mesh.ts";
 import { detectRuntime } from "../src/runtime/detect.ts";
 import type { Runtime } from "../src/runtime/types.ts";
+import { fmt, printTable } from "./_table.ts";
 
 const rt: Runtime = await detectRuntime();
 const runtime = `${rt.name} ${rt.version}`;
 const quick = process.argv.includes("--quick");
 
-function table(title: string, rows: Record<string, string | number>[]): void {
-  console.log(`\n## ${title} (${runtime})\n`);
-  const cols = Object.keys(rows[0]!);
-  const cell = (v: string | number) => (typeof v === "number" ? fmt(v) : v);
-  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]!).length)));
-  const line = (vals: string[]) => `| ${vals.map((v, i) => v.padEnd(widths[i]!)).join(" | ")} |`;
-  console.log(line(cols));
-  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const r of rows) console.log(line(cols.map((c) => cell(r[c]!))));
-}
-
-function fmt(n: number): string {
-  if (Number.isInteger(n)) return n.toLocaleString("en-US");
-  return n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(n >= 10 ? 1 : 2);
-}
+const table = (title: string, rows: Record<string, string | number>[]) => printTable(title, runtime, rows);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;

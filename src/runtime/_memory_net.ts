@@ -40,6 +40,9 @@ export class MemoryNetwork {
   #nextClient = 50000;
 
   serve(options: ServeOptions): Promise<RunningServer> {
+    if (options.tls) {
+      return Promise.reject(new MeshkvError("UNSUPPORTED", "The memory runtime does not serve TLS"));
+    }
     const port = options.port === 0 ? this.#nextPort++ : options.port;
     const key = `${options.hostname}:${port}`;
     if (this.#listeners.has(key)) {

@@ -23,9 +23,19 @@ export function wrapWebSocket(ws: WebSocket, remote: string, maxMessageBytes: nu
   return socket;
 }
 
-export function dialWeb(url: string, options: DialOptions): Promise<PeerSocket> {
+/**
+ * Dials with the standard client. `init` is a runtime-specific second constructor argument (Bun accepts
+ * `{ tls: { ca } }`); Deno takes none, and trusts extra CAs only through `DENO_CERT`.
+ */
+export function dialWeb(url: string, options: DialOptions, init?: object): Promise<PeerSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    let ws: WebSocket;
+    try {
+      ws = init === undefined ? new WebSocket(url) : new (WebSocket as unknown as new (u: string, i: object) => WebSocket)(url, init);
+    } catch (err) {
+      reject(new MeshkvError("CONNECT_FAILED", `Cannot connect: ${url}`, { cause: err, details: { url } }));
+      return;
+    }
     ws.binaryType = "arraybuffer";
     let settled = false;
     const timer = systemClock.setTimeout(() => fail(new Error("Timed out")), options.timeoutMs);

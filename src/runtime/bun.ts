@@ -30,6 +30,7 @@ interface BunApi {
   serve(o: {
     hostname: string;
     port: number;
+    tls?: { cert: string; key: string };
     fetch(req: Request, server: BunServer): Response | Promise<Response> | undefined;
     websocket: {
       maxPayloadLength: number;
@@ -58,6 +59,7 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
     server = B.serve({
       hostname: options.hostname,
       port: options.port,
+      ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
       fetch(req, srv) {
         if (ws && req.headers.get("upgrade")?.toLowerCase() === "websocket") {
           if (new URL(req.url).pathname !== ws.path) return new Response("Not Found", { status: 404 });
@@ -118,7 +120,8 @@ export const bunRuntime: Runtime = {
   clock: systemClock,
   random: createRandom,
   serve,
-  dial: dialWeb,
+  // Bun's WebSocket takes a second argument with TLS options, so a private CA can be trusted per connection.
+  dial: (url, o) => dialWeb(url, o, o.ca === undefined ? undefined : { tls: { ca: o.ca } }),
   args: () => P.argv.slice(2),
   env: (name) => B.env[name],
   onSignal(signal, fn) {

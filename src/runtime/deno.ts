@@ -38,7 +38,7 @@ interface DenoApi {
   readDir(path: string): AsyncIterable<{ name: string }>;
   mkdir(path: string, o?: { recursive?: boolean }): Promise<void>;
   serve(
-    o: { hostname: string; port: number; onListen?: (addr: unknown) => void; onError?: (e: unknown) => Response },
+    o: { hostname: string; port: number; cert?: string; key?: string; onListen?: (addr: unknown) => void; onError?: (e: unknown) => Response },
     handler: (req: Request, info: { remoteAddr: { hostname: string; port: number } }) => Response | Promise<Response>,
   ): DenoHttpServer;
   upgradeWebSocket(req: Request): { socket: WebSocket; response: Response };
@@ -217,7 +217,8 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
   const ready = new Promise((r) => (listening = r));
   let server: DenoHttpServer;
   try {
-    server = D.serve({ hostname: options.hostname, port: options.port, onListen: (a) => listening(a) }, (req, info) => {
+    const tls = options.tls ? { cert: options.tls.cert, key: options.tls.key } : {};
+    server = D.serve({ hostname: options.hostname, port: options.port, ...tls, onListen: (a) => listening(a) }, (req, info) => {
       const ws = options.websocket;
       if (ws && req.headers.get("upgrade")?.toLowerCase() === "websocket") {
         if (new URL(req.url).pathname !== ws.path) return new Response("Not Found", { status: 404 });

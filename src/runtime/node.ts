@@ -5,6 +5,7 @@
  */
 import { serve as honoServe } from "@hono/node-server";
 import type { IncomingMessage, Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import process from "node:process";
 import type { Duplex } from "node:stream";
@@ -35,7 +36,11 @@ function wrapWs(ws: WebSocket, remote: string, maxMessageBytes: number): Buffere
 
 async function serve(options: ServeOptions): Promise<RunningServer> {
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = honoServe({ fetch: (req) => options.fetch(req), port: options.port, hostname: options.hostname }) as Server;
+    const base = { fetch: (req: Request) => options.fetch(req), port: options.port, hostname: options.hostname };
+    // With TLS the same handler runs on an https server; its 'upgrade' event carries wss:// upgrades too.
+    const s = (options.tls
+      ? honoServe({ ...base, createServer: createHttpsServer, serverOptions: { cert: options.tls.cert, key: options.tls.key } })
+      : honoServe(base)) as Server;
     s.once("listening", () => resolve(s));
     s.once("error", (err) => reject(translateNodeError(err, `${options.hostname}:${options.port}`)));
   });
@@ -68,7 +73,11 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
 
 function dial(url: string, options: DialOptions): Promise<PeerSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { maxPayload: options.maxMessageBytes, handshakeTimeout: options.timeoutMs });
+    const ws = new WebSocket(url, {
+      maxPayload: options.maxMessageBytes,
+      handshakeTimeout: options.timeoutMs,
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
+    });
     const fail = (err: unknown) => {
       ws.removeAllListeners();
       ws.on("error", () => {});

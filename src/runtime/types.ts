@@ -149,6 +149,18 @@ export interface ServeOptions {
   port: number;
   fetch(request: Request): Response | Promise<Response>;
   websocket?: WebSocketOptions;
+  /**
+   * Serve HTTPS and `wss://` instead of HTTP and `ws://`, with this certificate chain and private key (PEM
+   * text). The memory runtime refuses it with `UNSUPPORTED`.
+   */
+  tls?: TlsServerOptions;
+}
+
+export interface TlsServerOptions {
+  /** The certificate chain, PEM. */
+  cert: string;
+  /** The certificate's private key, PEM. */
+  key: string;
 }
 
 export interface RunningServer {
@@ -162,6 +174,12 @@ export interface DialOptions {
   maxMessageBytes: number;
   /** Give up (with `CONNECT_FAILED`) when the connection is not open after this long. */
   timeoutMs: number;
+  /**
+   * For `wss://`: a CA certificate (PEM) to trust besides the system's, e.g. a private cluster CA. Node and Bun
+   * take it per connection. Deno's WebSocket client cannot: start Deno with `DENO_CERT=/path/to/ca.pem` instead
+   * (the option is then ignored).
+   */
+  ca?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------------

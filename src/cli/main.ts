@@ -7,6 +7,7 @@ import { detectRuntime } from "../runtime/detect.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
 import { helpText, parseFlags } from "./args.ts";
+import { clientCommand } from "./client_commands.ts";
 import { START_FLAGS, startNode } from "./start.ts";
 
 const USAGE = `meshkv ${VERSION}: a leaderless, multi-region key-value store
@@ -14,9 +15,17 @@ const USAGE = `meshkv ${VERSION}: a leaderless, multi-region key-value store
 Usage: meshkv <command> [flags]
 
 Commands:
-  start      Run a node in this process
-  version    Print the version
-  help       Show this help (or: meshkv <command> --help)`;
+  start                Run a node in this process
+  status               Print a running node's status as JSON
+  get KEY              Print the value of KEY
+  put KEY VALUE        Write VALUE to KEY (--json, --ttl MS, --if-none-match)
+  delete KEY           Delete KEY
+  list                 List keys in order (--prefix P, --limit N, --keys-only)
+  version              Print the version
+  help                 Show this help (or: meshkv <command> --help)
+
+Client commands talk to --endpoint URL (default $MESHKV_ENDPOINT or http://127.0.0.1:7400)
+with --token T (default $MESHKV_TOKEN) and an optional --consistency LEVEL.`;
 
 async function start(rt: Runtime, argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, START_FLAGS);
@@ -42,6 +51,12 @@ export async function main(rt: Runtime, argv: string[]): Promise<number> {
     switch (command) {
       case "start":
         return await start(rt, rest);
+      case "status":
+      case "get":
+      case "put":
+      case "delete":
+      case "list":
+        return await clientCommand(rt, command, rest);
       case "version":
       case "--version":
         console.log(VERSION);

@@ -1,0 +1,94 @@
+/**
+ * `meshkv status|get|put|delete|list` as real processes against a node started with `meshkv start`, on the
+ * runtime running this test file (the suite runs on all three).
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { realRuntime, tempDir } from "../_helpers.ts";
+import { runCli, startProcess, type RuntimeKind } from "../_process.ts";
+
+const rt = await realRuntime();
+const kind = rt.name as RuntimeKind;
+
+test(`meshkv put, get, list, delete and status on ${kind} work against a running node`, async () => {
+  const data = await tempDir(rt.fs, "cli-client");
+  const node = await startProcess(kind, ["start", "--port", "0", "--data", data]);
+  const cli = (...args: string[]) => runCli(kind, [...args, "--endpoint", node.url]);
+  try {
+    const [text, json, ttl] = await Promise.all([
+      cli("put", "greeting", "hello world"),
+      cli("put", "user/1", '{"name":"Ada","tags":["x"]}', "--json"),
+      cli("put", "user/2", "temp", "--ttl", "60000"),
+    ]);
+    for (const r of [text, json, ttl]) assert.is(r.code, 0, r.stderr);
+    assert.match(text.stdout, /created greeting/);
+
+    const [got, gotJson, list, keys, status] = await Promise.all([
+      cli("get", "greeting"),
+      cli("get", "user/1", "--consistency", "one"),
+      cli("list", "--prefix", "user/"),
+      cli("list", "--keys-only", "--limit", "2"),
+      cli("status"),
+    ]);
+    assert.is(got.code, 0, got.stderr);
+    assert.is(got.stdout, "hello world\n");
+    assert.is(gotJson.stdout, `${JSON.stringify({ name: "Ada", tags: ["x"] }, null, 2)}\n`);
+    assert.is(list.code, 0, list.stderr);
+    assert.is(list.stdout, `user/1\t{"name":"Ada","tags":["x"]}\nuser/2\ttemp\n`);
+    assert.is(keys.stdout, "greeting\nuser/1\n");
+    assert.is(status.code, 0, status.stderr);
+    assert.is(JSON.parse(status.stdout).mode, "single-node");
+
+    const [again, unmet] = await Promise.all([cli("put", "greeting", "bonjour", "--if-none-match"), cli("get", "user/1", "--consistency", "r=2")]);
+    assert.is(again.code, 1);
+    assert.match(again.stderr, /meshkv: KEY_EXISTS: /);
+
+    // A blind second write keeps the first as a sibling: get prints both, with a note on stderr.
+    assert.match((await cli("put", "greeting", "hallo")).stdout, /2 siblings/);
+    const siblings = await cli("get", "greeting");
+    assert.is(siblings.code, 0);
+    assert.equal(siblings.stdout.trim().split("\n").sort(), ["hallo", "hello world"]);
+    assert.match(siblings.stderr, /greeting has 2 siblings/);
+
+    const del = await cli("delete", "greeting");
+    assert.is(del.code, 0, del.stderr);
+    const missing = await cli("get", "greeting");
+    assert.is(missing.code, 1);
+    assert.is(missing.stdout, "");
+    assert.match(missing.stderr, /meshkv: KEY_NOT_FOUND: Key "greeting" has no value/);
+
+    assert.is(unmet.code, 1);
+    assert.match(unmet.stderr, /meshkv: INVALID_ARGUMENT: .*replica/);
+  } finally {
+    await node.stop();
+  }
+  await rt.fs.remove(data, { recursive: true });
+});
+
+test(`meshkv client commands on ${kind} reject bad flags with exit 2 and report an unreachable node with exit 1`, async () => {
+  const cases: [string[], RegExp][] = [
+    [["get", "k", "--bogus"], /Unknown flag --bogus/],
+    [["get"], /get takes KEY: got 0 arguments/],
+    [["put", "k", "{nope", "--json"], /VALUE is not JSON/],
+    [["list", "--limit", "0"], /--limit must be between 1/],
+    [["get", "k", "--consistency", "most"], /--consistency takes one, quorum/],
+    [["get", "k", "--endpoint", "ftp://x"], /--endpoint takes http\(s\) URLs/],
+  ];
+  const [down, help, usage, ...results] = await Promise.all([
+    runCli(kind, ["get", "k", "--endpoint", "http://127.0.0.1:9"]),
+    runCli(kind, ["put", "--help"]),
+    runCli(kind, ["help"]),
+    ...cases.map(([args]) => runCli(kind, args)),
+  ]);
+  results.forEach((r, i) => {
+    assert.is(r.code, 2, `${cases[i]![0].join(" ")}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, cases[i]![1]);
+  });
+  assert.is(down.code, 1, down.stderr);
+  assert.match(down.stderr, /meshkv: CONNECT_FAILED: Request to http:\/\/127\.0\.0\.1:9 failed.*is a node running there/);
+  assert.is(help.code, 0);
+  for (const flag of ["--endpoint", "--token", "--consistency", "--json", "--ttl", "--if-none-match"]) assert.ok(help.stdout.includes(flag), `help lists ${flag}`);
+  for (const cmd of ["status", "get KEY", "put KEY VALUE", "delete KEY", "list"]) assert.ok(usage.stdout.includes(cmd), `usage lists ${cmd}`);
+});
+
+test.run();

@@ -68,7 +68,7 @@ export function startProcess(runtime: RuntimeKind, args: string[], timeoutMs = 2
     }, timeoutMs);
     const onData = (d: Buffer) => {
       out += d;
-      const m = /listening on (http:\/\/[\w.:[\]-]+)/.exec(out);
+      const m = /listening on (https?:\/\/[\w.:[\]-]+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve({

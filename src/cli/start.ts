@@ -32,8 +32,32 @@ export const START_FLAGS: FlagTable = {
   "region-delays": { type: "string", description: "Emulated one-way delays between datacenters in ms, e.g. us-east|eu-west=40,us-east|ap-south=90" },
   tokens: { type: "list", description: "Client API bearer tokens as scope:token (scope read, write or admin; token 16+ characters), comma-separated (default: $MESHKV_TOKENS; none: loopback only, no auth)" },
   durability: { type: "string", description: "When writes reach the disk: always (sync before acknowledging), batch (group commit every few ms) or none", default: "batch" },
+  "tls-cert": { type: "string", description: "PEM certificate file: serve HTTPS and the mesh over wss:// (with --tls-key; every node of a cluster needs TLS or none)" },
+  "tls-key": { type: "string", description: "PEM private key file for --tls-cert" },
+  "tls-ca": { type: "string", description: "PEM CA file to trust when dialing peers over wss://, besides the system's (on Deno set DENO_CERT to it instead)" },
   help: { type: "bool", description: "Show this help" },
 };
+
+/** Reads `--tls-cert`, `--tls-key` and `--tls-ca` through the runtime's files; null without TLS. */
+export async function readTlsFlags(rt: Runtime, flags: FlagValues): Promise<{ cert: string; key: string; ca?: string } | null> {
+  const [cert, key, ca] = (["tls-cert", "tls-key", "tls-ca"] as const).map((f) => flags[f] as string | undefined);
+  if (cert === undefined && key === undefined) {
+    if (ca !== undefined) throw new MeshkvError("INVALID_ARGUMENT", "Flag --tls-ca needs --tls-cert and --tls-key");
+    return null;
+  }
+  if (cert === undefined || key === undefined) throw new MeshkvError("INVALID_ARGUMENT", "Flags --tls-cert and --tls-key go together");
+  const read = async (flag: string, path: string) => {
+    try {
+      return new TextDecoder().decode(await rt.fs.readFile(path));
+    } catch (err) {
+      throw new MeshkvError("INVALID_ARGUMENT", `Flag --${flag}: cannot read ${path}`, { cause: err });
+    }
+  };
+  return {
+    cert: await read("tls-cert", cert), key: await read("tls-key", key),
+    ...(ca === undefined ? {} : { ca: await read("tls-ca", ca) }),
+  };
+}
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/;
 
@@ -133,6 +157,7 @@ export async function startNode(rt: Runtime, flags: FlagValues): Promise<Started
   if (!["always", "batch", "none"].includes(durability)) {
     throw new MeshkvError("INVALID_ARGUMENT", `Flag --durability takes always, batch or none: got ${JSON.stringify(durability)}`);
   }
+  const tls = await readTlsFlags(rt, flags);
   const dir = String(flags.data);
   await rt.fs.mkdir(dir, { recursive: true });
   const nodeId = await resolveNodeId(rt, dir, flags.id as string | undefined);
@@ -153,6 +178,7 @@ export async function startNode(rt: Runtime, flags: FlagValues): Promise<Started
       cluster: String(flags.cluster), secret: m.secret, datacenter: String(flags.datacenter), capacity: Number(flags.capacity), seeds: m.seeds,
       gossip: m.gossip, mesh: m.mesh, regionDelays: m.regionDelays, log: logLine,
       ...(flags.rack === undefined ? {} : { rack: String(flags.rack) }), ...(flags.advertise === undefined ? {} : { advertise: String(flags.advertise) }),
+      ...(tls === null ? {} : { tls }),
     });
   } catch (err) {
     await backend.close();

@@ -34,7 +34,11 @@ export interface ClusterNodeOptions {
   gossip?: Partial<GossipSettings>;
   mesh?: Partial<MeshSettings>;
   regionDelays?: RegionDelays;
-  tls?: boolean;
+  /**
+   * Serve HTTPS and the mesh over `wss://` with this certificate and key (PEM), and dial peers over `wss://`,
+   * trusting `ca` (PEM) besides the system's CAs. Every node of a cluster must use TLS or none.
+   */
+  tls?: { cert: string; key: string; ca?: string };
   random?: Random;
   /** The HTTP handler served on the same port (the Hono app); 404 when absent. */
   fetch?: (request: Request) => Response | Promise<Response>;
@@ -43,7 +47,7 @@ export interface ClusterNodeOptions {
 
 export interface ClusterNode {
   readonly id: string;
-  /** `http://host:port` of the client API. */
+  /** `http://host:port` (`https://` with TLS) of the client API. */
   readonly url: string;
   /** `host:port` peers dial. */
   readonly address: string;
@@ -62,10 +66,14 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     nodeId: o.id, cluster: o.cluster ?? "meshkv", datacenter: o.datacenter ?? "dc1", runtime: rt, random: random.fork(),
     ...(o.secret === undefined ? {} : { secret: o.secret }), ...(o.auth === undefined ? {} : { auth: o.auth }),
     ...(o.mesh === undefined ? {} : { settings: o.mesh }), ...(o.regionDelays === undefined ? {} : { regionDelays: o.regionDelays }),
-    ...(o.tls === undefined ? {} : { tls: o.tls }), ...(o.log === undefined ? {} : { log: o.log }),
+    ...(o.tls === undefined ? {} : { tls: true, ...(o.tls.ca === undefined ? {} : { ca: o.tls.ca }) }),
+    ...(o.log === undefined ? {} : { log: o.log }),
   });
   const fetch = o.fetch ?? (() => new Response(JSON.stringify({ error: { code: "NOT_FOUND", message: "No route" } }), { status: 404 }));
-  const server: RunningServer = await rt.serve({ hostname: o.host, port: o.port, fetch, websocket: mesh.websocket() });
+  const server: RunningServer = await rt.serve({
+    hostname: o.host, port: o.port, fetch, websocket: mesh.websocket(),
+    ...(o.tls === undefined ? {} : { tls: { cert: o.tls.cert, key: o.tls.key } }),
+  });
   const host = server.hostname === "0.0.0.0" || server.hostname === "::" ? "127.0.0.1" : server.hostname;
   const address = o.advertise ?? `${host.includes(":") ? `[${host}]` : host}:${server.port}`;
   mesh.setSelfAddress(address);
@@ -85,7 +93,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     await server.close();
   };
   return {
-    id: o.id, url: `http://${address}`, address, mesh, gossip,
+    id: o.id, url: `${o.tls ? "https" : "http"}://${address}`, address, mesh, gossip,
     stop: () => shut(true),
     kill: () => shut(false),
   };

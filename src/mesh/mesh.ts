@@ -33,6 +33,8 @@ export interface MeshOptions {
   settings?: Partial<MeshSettings>;
   /** Dial `wss://` instead of `ws://`. */
   tls?: boolean;
+  /** With `tls`: a CA certificate (PEM) peers' certificates are checked against besides the system's. */
+  ca?: string;
   /** Emulated one-way delays between datacenters (see `regions.ts`). */
   regionDelays?: RegionDelays;
   log?: Logger;
@@ -81,6 +83,7 @@ export class Mesh {
   #dial: Runtime["dial"];
   #random: Random;
   #tls: boolean;
+  #ca: string | undefined;
   #delays: RegionDelays;
   #log: Logger;
   #peers = new Map<string, Peer>();
@@ -102,6 +105,7 @@ export class Mesh {
     this.#dial = o.runtime.dial;
     this.#random = o.random;
     this.#tls = o.tls ?? false;
+    this.#ca = o.ca;
     this.#delays = o.regionDelays ?? {};
     this.#log = o.log ?? (() => {});
   }
@@ -253,7 +257,11 @@ export class Mesh {
 
   async #open(address: string, expectedId: string | undefined): Promise<PeerLink> {
     const url = `${this.#tls ? "wss" : "ws"}://${address}${this.settings.path}`;
-    const socket = await this.#dial(url, { maxMessageBytes: this.settings.frameBytesMax, timeoutMs: this.settings.connectTimeoutMs });
+    const socket = await this.#dial(url, {
+      maxMessageBytes: this.settings.frameBytesMax,
+      timeoutMs: this.settings.connectTimeoutMs,
+      ...(this.#ca === undefined ? {} : { ca: this.#ca }),
+    });
     if (this.#closed) {
       socket.close(CLOSE.goingAway, "Node shutting down");
       throw new MeshkvError("CLOSED", "Mesh is closed");

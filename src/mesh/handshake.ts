@@ -45,7 +45,7 @@ export interface HandshakeResult {
  * WebSocket close codes the mesh sends. Browser-style WebSocket clients (the dialers on Deno and Bun) may only
  * send 1000 or 3000-4999, so the mesh's own reasons use the application range, mirroring the standard codes
  * (4002 like 1002 protocol error, 4008 like 1008 policy, 4013 like 1013 try again later). Frames over the size
- * limit are closed by the runtime adapter itself with 1009.
+ * limit are closed by the runtime adapter itself with 1009 (sent as 4009).
  */
 export const CLOSE = {
   normal: 1000,

@@ -6,7 +6,7 @@
 export interface MeshSettings {
   /** The HTTP path that accepts mesh WebSocket upgrades, on the same port as the client API. */
   path: string;
-  /** Largest frame accepted or sent; bigger frames close the connection (WebSocket code 1009). */
+  /** Largest frame accepted or sent; bigger frames close the connection (WebSocket code 1009, sent as 4009). */
   frameBytesMax: number;
   /** A new connection must finish the handshake within this. */
   handshakeTimeoutMs: number;

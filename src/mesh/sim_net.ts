@@ -10,7 +10,8 @@
  * listeners and connections at once, as `kill -9` does.
  */
 import { MeshkvError } from "../errors.ts";
-import type { Clock, DialOptions, PeerSocket, Random, RunningServer, Runtime, ServeOptions, SocketHandlers } from "../runtime/types.ts";
+import { BufferedSocket } from "../runtime/memory.ts";
+import type { Clock, DialOptions, PeerSocket, Random, RunningServer, Runtime, ServeOptions } from "../runtime/types.ts";
 
 export interface LinkConditions {
   /** Base one-way delay. */
@@ -32,67 +33,29 @@ export interface SimNetStats {
   duplicated: number;
 }
 
-class SimSocket implements PeerSocket {
-  readonly remote: string;
+/**
+ * One end of a simulated connection: the runtime's shared `BufferedSocket` (early-message buffering, size
+ * limit, close codes exactly as on real sockets) over a driver that hands frames to the simulated network.
+ */
+class SimSocket extends BufferedSocket {
   readonly local: string;
   peer: SimSocket | null = null;
   queued = 0;
   lastAt = 0;
-  #net: SimNetwork;
-  #max: number;
-  #handlers: SocketHandlers | null = null;
-  #early: Uint8Array[] = [];
-  #closed: { code: number; reason: string } | null = null;
-  #delivered = false;
 
   constructor(net: SimNetwork, local: string, remote: string, maxMessageBytes: number) {
-    this.#net = net;
+    const self: { socket: SimSocket | null } = { socket: null };
+    super(
+      remote,
+      {
+        send: (data) => net._transmit(self.socket!, data.slice()),
+        close: (code, reason) => net._transmitClose(self.socket!, code, reason),
+        bufferedAmount: () => self.socket!.queued,
+      },
+      maxMessageBytes,
+    );
+    self.socket = this;
     this.local = local;
-    this.remote = remote;
-    this.#max = maxMessageBytes;
-  }
-  get bufferedAmount(): number {
-    return this.#closed ? 0 : this.queued;
-  }
-  get isOpen(): boolean {
-    return this.#closed === null;
-  }
-  send(data: Uint8Array): void {
-    if (this.#closed) throw new MeshkvError("CONNECTION_CLOSED", `Socket is closed: ${this.remote}`);
-    this.#net._transmit(this, data.slice());
-  }
-  close(code = 1000, reason = ""): void {
-    if (this.#closed) return;
-    this.#net._transmitClose(this, code, reason);
-    this._closed(code, reason);
-  }
-  setHandlers(h: SocketHandlers): void {
-    this.#handlers = h;
-    const early = this.#early;
-    this.#early = [];
-    for (const m of early) h.message(m);
-    if (this.#closed && !this.#delivered) {
-      this.#delivered = true;
-      h.close(this.#closed.code, this.#closed.reason);
-    }
-  }
-  _message(data: Uint8Array): void {
-    if (this.#closed) return;
-    if (data.length > this.#max) return this.close(1009, `Message of ${data.length} bytes exceeds maxMessageBytes ${this.#max}`);
-    if (this.#handlers) this.#handlers.message(data);
-    else this.#early.push(data);
-  }
-  _closed(code: number, reason: string): void {
-    if (!this.#closed) this.#closed = { code, reason };
-    if (this.#handlers && !this.#delivered) {
-      this.#delivered = true;
-      this.#handlers.close(this.#closed.code, this.#closed.reason);
-    }
-  }
-  /** Ends this side without telling its owner (the owner crashed with it). */
-  _vanish(): void {
-    this.#closed ??= { code: 1006, reason: "Crashed" };
-    this.#delivered = true;
   }
 }
 
@@ -156,7 +119,7 @@ export class SimNetwork {
   crash(name: string): void {
     for (const [key, l] of this.#listeners) if (l.host === name) this.#listeners.delete(key);
     for (const s of this.#sockets.get(name) ?? []) {
-      s._vanish();
+      s._vanish(1006, "Crashed");
       const peer = s.peer;
       if (peer) this.#clock.setTimeout(() => peer._closed(1006, "Connection lost"), this.#delay(name, peer.local));
     }

@@ -75,6 +75,12 @@ export class BufferedSocket implements PeerSocket {
     else this.#early.push(data);
   }
 
+  /** Ends this side without telling its owner (the owner went down with it, as in a simulated crash). */
+  _vanish(code: number, reason: string): void {
+    this.#closed ??= { code, reason };
+    this.#closeDelivered = true;
+  }
+
   /** Adapters call this when the connection ends, whoever ended it. */
   _closed(code: number, reason: string): void {
     if (!this.#closed) this.#closed = { code, reason };

@@ -14,6 +14,7 @@ export { MemoryFileHandle, MemoryFileSystem } from "./_memory_fs.ts";
 export type { CrashOptions } from "./_memory_fs.ts";
 export { MemoryNetwork, socketPair } from "./_memory_net.ts";
 export { SeededRandom } from "./_random.ts";
+export { BufferedSocket, type SocketDriver } from "./_socket.ts";
 
 export interface MemoryRuntimeOptions {
   seed?: number;

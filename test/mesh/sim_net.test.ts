@@ -72,7 +72,7 @@ test("a one-way partition drops one direction only; a symmetric one blocks dials
   assert.equal(got.map((g) => g.m), ["after heal"]);
 });
 
-test("oversized messages close the connection with 1009; a crashed host's peers see 1006 and dials are refused", async () => {
+test("oversized messages close the connection (1009, sent as 4009); a crashed host's peers see 1006 and dials are refused", async () => {
   const clock = new ManualClock();
   const net = new SimNetwork({ clock, random: new SeededRandom(4) });
   const first = await connected(net, clock);

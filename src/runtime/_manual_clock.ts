@@ -4,6 +4,7 @@
  * Timers fire in deadline order (ties in creation order) as `advance()` moves time forward, and between
  * timers the microtask queue is drained, so promise chains started by one timer finish before the next fires.
  */
+import { sleepOn } from "./_system_clock.ts";
 import type { Clock, TimerHandle } from "./types.ts";
 
 interface Timer {
@@ -60,18 +61,7 @@ export class ManualClock implements Clock {
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const h = this.setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      const onAbort = () => {
-        this.clearTimeout(h);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
+    return sleepOn(this, ms, signal);
   }
 
   /** Number of pending timers. */

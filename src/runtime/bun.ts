@@ -46,6 +46,8 @@ interface ProcessLike {
   off(sig: string, fn: () => void): void;
   exit(code: number): never;
   memoryUsage: { rss(): number };
+  pid: number;
+  kill(pid: number, signal: number): void;
 }
 
 const B = (globalThis as unknown as { Bun: BunApi }).Bun;
@@ -130,4 +132,17 @@ export const bunRuntime: Runtime = {
   },
   exit: (code) => P.exit(code),
   memoryRss: () => P.memoryUsage.rss(),
+  pid: P?.pid ?? 0,
+  processAlive,
 };
+
+/** Signal 0 checks that `pid` exists without signalling it; EPERM means it exists but is not ours. */
+function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new RangeError(`Invalid process id: ${pid}`);
+  try {
+    P.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === "EPERM";
+  }
+}

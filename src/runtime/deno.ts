@@ -46,6 +46,8 @@ interface DenoApi {
   removeSignalListener(sig: string, fn: () => void): void;
   exit(code: number): never;
   memoryUsage(): { rss: number };
+  pid: number;
+  kill(pid: number, signal: number | string): void;
 }
 
 const D = (globalThis as unknown as { Deno: DenoApi }).Deno;
@@ -263,4 +265,23 @@ export const denoRuntime: Runtime = {
   },
   exit: (code) => D.exit(code),
   memoryRss: () => D.memoryUsage().rss,
+  pid: D?.pid ?? 0,
+  processAlive,
 };
+
+/**
+ * `Deno.kill` with signal 0 (kill(2)'s existence check: nothing is delivered). Deno's types list only named
+ * signals, but the call passes 0 through (Deno 2.x), answering `NotFound` (ESRCH) for no such process and
+ * `PermissionDenied` (EPERM) for someone else's process, which is running.
+ */
+function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new RangeError(`Invalid process id: ${pid}`);
+  try {
+    D.kill(pid, 0);
+    return true;
+  } catch (e) {
+    if (e instanceof D.errors.NotFound!) return false;
+    if (e instanceof D.errors.PermissionDenied!) return true;
+    throw translateDenoError(e, `pid ${pid}`);
+  }
+}

@@ -23,11 +23,15 @@ export interface MemoryRuntimeOptions {
   net?: MemoryNetwork;
   args?: string[];
   env?: Record<string, string>;
+  /** Process ids `processAlive` reports running besides this runtime's own pid 1 (default none). */
+  alivePids?: Iterable<number>;
 }
 
 export interface MemoryRuntime extends Runtime {
   readonly fs: MemoryFileSystem;
   readonly net: MemoryNetwork;
+  /** The ids `processAlive` reports running (pid 1 is this runtime's own); tests add and remove ids to simulate other processes. */
+  readonly alivePids: Set<number>;
 }
 
 export function createMemoryRuntime(options: MemoryRuntimeOptions = {}): MemoryRuntime {
@@ -37,6 +41,7 @@ export function createMemoryRuntime(options: MemoryRuntimeOptions = {}): MemoryR
   const seedSource = new SeededRandom(options.seed ?? 1);
   const env = options.env ?? {};
   const signals = new Map<string, Set<() => void>>();
+  const alivePids = new Set([1, ...(options.alivePids ?? [])]);
   return {
     name: "memory",
     version: "0",
@@ -58,5 +63,11 @@ export function createMemoryRuntime(options: MemoryRuntimeOptions = {}): MemoryR
       throw new MeshkvError("UNSUPPORTED", `exit(${code}) called on the memory runtime`);
     },
     memoryRss: () => fs.totalBytes(),
+    pid: 1,
+    alivePids,
+    processAlive(pid) {
+      if (!Number.isSafeInteger(pid) || pid <= 0) throw new RangeError(`Invalid process id: ${pid}`);
+      return alivePids.has(pid);
+    },
   };
 }

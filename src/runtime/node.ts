@@ -110,4 +110,17 @@ export const nodeRuntime: Runtime = {
   },
   exit: (code) => process.exit(code),
   memoryRss: () => process.memoryUsage.rss(),
+  pid: process.pid,
+  processAlive,
 };
+
+/** Signal 0 checks that `pid` exists without signalling it; EPERM means it exists but is not ours. */
+function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new RangeError(`Invalid process id: ${pid}`);
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === "EPERM";
+  }
+}

@@ -208,4 +208,12 @@ export interface Runtime {
   exit(code: number): never;
   /** Resident memory of this process in bytes, for stats and benchmarks. */
   memoryRss(): number;
+  /** This process's id (the memory runtime says 1). */
+  readonly pid: number;
+  /**
+   * Whether a process with id `pid` is running, without disturbing it (a zero signal: a process we may not
+   * signal still counts as running). For telling a live lock owner from a crashed one. A `pid` that is not a
+   * positive integer is a `RangeError` (0 and negative ids name process groups).
+   */
+  processAlive(pid: number): boolean;
 }

@@ -67,10 +67,20 @@ export function parseFlags(argv: string[], table: FlagTable): { flags: FlagValue
     }
     flags[name] = convert(name, spec, raw);
   }
+  return { flags: applyDefaults(flags, table), positional };
+}
+
+/** The same table without defaults, to tell the flags a user gave from those filled in. */
+export function withoutDefaults(table: FlagTable): FlagTable {
+  return Object.fromEntries(Object.entries(table).map(([name, { default: _d, ...spec }]) => [name, spec]));
+}
+
+/** Fills in each flag's default where `values` has none (in place; returns `values`). */
+export function applyDefaults(values: FlagValues, table: FlagTable): FlagValues {
   for (const [name, spec] of Object.entries(table)) {
-    if (flags[name] === undefined && spec.default !== undefined) flags[name] = spec.default;
+    if (values[name] === undefined && spec.default !== undefined) values[name] = spec.default;
   }
-  return { flags, positional };
+  return values;
 }
 
 export function helpText(command: string, summary: string, table: FlagTable): string {

@@ -6,8 +6,10 @@ import { isMeshkvError } from "../errors.ts";
 import { detectRuntime } from "../runtime/detect.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
-import { helpText, parseFlags } from "./args.ts";
+import { helpText, parseFlags, withoutDefaults, type FlagTable, type FlagValues } from "./args.ts";
 import { clientCommand } from "./client_commands.ts";
+import { CONFIG_FLAGS, loadConfig, mergeFlags } from "./config.ts";
+import { runDev } from "./dev.ts";
 import { START_FLAGS, startNode } from "./start.ts";
 
 const USAGE = `meshkv ${VERSION}: a leaderless, multi-region key-value store
@@ -15,7 +17,8 @@ const USAGE = `meshkv ${VERSION}: a leaderless, multi-region key-value store
 Usage: meshkv <command> [flags]
 
 Commands:
-  start                Run a node in this process
+  start                Run a node in this process (--config FILE for a JSON config file)
+  dev                  Run a local three-region cluster (three nodes) in this process
   status               Print a running node's status as JSON
   get KEY              Print the value of KEY
   put KEY VALUE        Write VALUE to KEY (--json, --ttl MS, --if-none-match)
@@ -27,12 +30,30 @@ Commands:
 Client commands talk to --endpoint URL (default $MESHKV_ENDPOINT or http://127.0.0.1:7400)
 with --token T (default $MESHKV_TOKEN) and an optional --consistency LEVEL.`;
 
-async function start(rt: Runtime, argv: string[]): Promise<number> {
-  const { flags } = parseFlags(argv, START_FLAGS);
-  if (flags.help) {
-    console.log(helpText("start", "Run a meshkv node in this process until SIGINT or SIGTERM.", START_FLAGS));
-    return 0;
+/** `meshkv start`'s flags plus `--config`, which main() handles before the node sees the values. */
+function startTable(): FlagTable {
+  const { help, ...rest } = START_FLAGS;
+  return { ...rest, ...CONFIG_FLAGS, ...(help ? { help } : {}) };
+}
+
+/** Flag defaults, then the config file (`--config` or `MESHKV_CONFIG`), then the flags given. */
+async function startFlags(rt: Runtime, argv: string[]): Promise<FlagValues | null> {
+  const table = startTable();
+  const { flags: given } = parseFlags(argv, withoutDefaults(table));
+  if (given.help) {
+    console.log(helpText("start", "Run a meshkv node in this process until SIGINT or SIGTERM.", table));
+    return null;
   }
+  const path = (given.config as string | undefined) ?? rt.env("MESHKV_CONFIG");
+  delete given.config;
+  const fromFile = path ? await loadConfig(rt, path, START_FLAGS) : {};
+  if (path) console.log(`meshkv: read ${Object.keys(fromFile).length} setting(s) from config file ${path}`);
+  return mergeFlags(START_FLAGS, fromFile, given);
+}
+
+async function start(rt: Runtime, argv: string[]): Promise<number> {
+  const flags = await startFlags(rt, argv);
+  if (flags === null) return 0;
   const node = await startNode(rt, flags);
   console.log(`meshkv ${VERSION} node ${node.nodeId} listening on ${node.url} (${rt.name} ${rt.version})`);
   await new Promise<void>((resolve) => {
@@ -51,6 +72,8 @@ export async function main(rt: Runtime, argv: string[]): Promise<number> {
     switch (command) {
       case "start":
         return await start(rt, rest);
+      case "dev":
+        return await runDev(rt, rest);
       case "status":
       case "get":
       case "put":

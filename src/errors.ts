@@ -47,6 +47,8 @@ export const ERROR_CODES = {
   OVERLOADED: "A bound on in-flight requests or queued bytes on a peer link was reached: retry later",
   // --- storage (src/storage) ---
   LOCKED: "The store's LOCK is held by another engine (in this process, or a live process); the details name its owner",
+  // --- cluster (src/cluster) ---
+  NODE_STARTING: "The node has not joined its cluster yet (no member table exchanged with a seed): retry, or use another node",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

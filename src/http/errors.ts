@@ -30,6 +30,7 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   // 503: try another node or later
   QUORUM_UNMET: 503,
   NODE_LEAVING: 503,
+  NODE_STARTING: 503,
   CLOSED: 503,
   CONNECT_FAILED: 503,
   CONNECTION_CLOSED: 503,

@@ -40,6 +40,22 @@ export const MESSAGE_KINDS = {
   sync: 4,
   /** Request: echoes its body (tests and the link benchmark). */
   echo: 5,
+  /** Request: a replica's stored versions of one key `{ p, key }` -> `{ set, exp, acquiring }` (coordinated reads). */
+  kvGet: 6,
+  /** Request: merge versions into a replica `{ p, key, set, exp, hintFor? }` -> `{ ok }` (replication, read repair). */
+  kvMerge: 7,
+  /** Request: merge many keys `{ items: [{ p, key, set, exp }] }` -> `{ ok }` (hints, handoff, anti-entropy). */
+  kvMergeBatch: 8,
+  /** Request: coordinate a write on a replica `{ op, key, ... }` -> write result (forwarded by non-replicas). */
+  kvCoordinate: 9,
+  /** Request: one page of a partition `{ p, from, limit, keysOnly, tombstones }` -> `{ items, next }` (list, acquire). */
+  kvScan: 10,
+  /** Request: hash tree nodes `{ p, level, indices }` -> `{ hashes }` (anti-entropy). */
+  aeLevel: 11,
+  /** Request: keys and version digests in segments `{ p, segments }` -> `{ keys }` (anti-entropy). */
+  aeKeys: 12,
+  /** Request: stored versions of keys `{ p, keys }` -> `{ items }` (anti-entropy). */
+  aeFetch: 13,
 } as const;
 export type MessageKind = keyof typeof MESSAGE_KINDS;
 

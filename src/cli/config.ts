@@ -15,6 +15,12 @@ export const CONFIG_FLAGS: FlagTable = {
   config: { type: "string", description: "JSON file of flag values keyed by long flag name, e.g. {\"port\":7400,\"seeds\":[\"a:7400\"]}; command-line flags win (default: $MESHKV_CONFIG)" },
 };
 
+/** A command's flags plus `--config`, placed before `--help` so the help reads in order. */
+export function withConfigFlag(table: FlagTable): FlagTable {
+  const { help, ...rest } = table;
+  return { ...rest, ...CONFIG_FLAGS, ...(help ? { help } : {}) };
+}
+
 /** Keys a config file may not set: they are about the command, not the node. */
 const NOT_IN_FILES = new Set(["help", "config"]);
 

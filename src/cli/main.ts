@@ -6,9 +6,9 @@ import { isMeshkvError } from "../errors.ts";
 import { detectRuntime } from "../runtime/detect.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
-import { helpText, parseFlags, withoutDefaults, type FlagTable, type FlagValues } from "./args.ts";
+import { helpText, parseFlags, withoutDefaults, type FlagValues } from "./args.ts";
 import { clientCommand } from "./client_commands.ts";
-import { CONFIG_FLAGS, loadConfig, mergeFlags } from "./config.ts";
+import { loadConfig, mergeFlags, withConfigFlag } from "./config.ts";
 import { runDev } from "./dev.ts";
 import { START_FLAGS, startNode } from "./start.ts";
 
@@ -30,15 +30,9 @@ Commands:
 Client commands talk to --endpoint URL (default $MESHKV_ENDPOINT or http://127.0.0.1:7400)
 with --token T (default $MESHKV_TOKEN) and an optional --consistency LEVEL.`;
 
-/** `meshkv start`'s flags plus `--config`, which main() handles before the node sees the values. */
-function startTable(): FlagTable {
-  const { help, ...rest } = START_FLAGS;
-  return { ...rest, ...CONFIG_FLAGS, ...(help ? { help } : {}) };
-}
-
 /** Flag defaults, then the config file (`--config` or `MESHKV_CONFIG`), then the flags given. */
 async function startFlags(rt: Runtime, argv: string[]): Promise<FlagValues | null> {
-  const table = startTable();
+  const table = withConfigFlag(START_FLAGS);
   const { flags: given } = parseFlags(argv, withoutDefaults(table));
   if (given.help) {
     console.log(helpText("start", "Run a meshkv node in this process until SIGINT or SIGTERM.", table));
@@ -47,7 +41,8 @@ async function startFlags(rt: Runtime, argv: string[]): Promise<FlagValues | nul
   const path = (given.config as string | undefined) ?? rt.env("MESHKV_CONFIG");
   delete given.config;
   const fromFile = path ? await loadConfig(rt, path, START_FLAGS) : {};
-  if (path) console.log(`meshkv: read ${Object.keys(fromFile).length} setting(s) from config file ${path}`);
+  const n = Object.keys(fromFile).length;
+  if (path) console.log(`meshkv: read ${n} setting${n === 1 ? "" : "s"} from config file ${path}`);
   return mergeFlags(START_FLAGS, fromFile, given);
 }
 

@@ -1,0 +1,459 @@
+/**
+ * Active anti-entropy: a continuous, throttled background exchange of per-partition hash trees between
+ * replicas, transferring only what differs, in both directions (Dynamo 2007, section 4.7; the tictac AAE of
+ * Riak's `riak_kv_tictacaae`, Martin Sutherland 2017).
+ *
+ * Every interval the node takes the next partition it replicates (round-robin) and one random replica of it
+ * that is up, and runs one exchange as the initiator:
+ * 1. descent: `aeLevel {p, level, indices, segments} -> {hashes}` from the root, level by level, asking only
+ *    for the children of nodes whose hashes differ (`core/hash_tree.ts`), so identical replicas cost one hash;
+ * 2. keys: `aeKeys {p, segments} -> {keys: [[key, digest]], rest}` for the differing leaves, compared with
+ *    the local keys of the same segments; a key one side lacks, or whose version digests differ, is repaired;
+ * 3. pull: `aeFetch {p, keys} -> {items, done}`, each item merged into the local store (merge is commutative,
+ *    associative and idempotent, so concurrent versions become siblings on both sides);
+ * 4. push: the local sets the other side lacks or holds other versions of (after the pull, so it gets the
+ *    merged set), through `kvMergeBatch {items}`, which the node's backend handles by merging each item.
+ * Every list is bounded (indices per level, segments and keys per request, bytes per reply, keys repaired per
+ * exchange); what a bound leaves out is repaired by a later exchange. Bytes are counted as msgpack-encoded
+ * message sizes so the cost of repair can be measured against the data size.
+ *
+ * An exchange that finished with nothing left out proves that, at its start, the two replicas held the same
+ * versions of partition `p`; `syncedWithAllSince(p)` is the oldest such proof over all other replicas, which
+ * the tombstone purge rule uses (a delete's history goes only once every replica is known to hold it).
+ */
+import { encode } from "@msgpack/msgpack";
+import { decodeSet, versionDigest } from "../core/context.ts";
+import { segmentOf } from "../core/hash_tree.ts";
+import type { Mesh, Sender } from "../mesh/mesh.ts";
+import type { MessageKind } from "../mesh/kinds.ts";
+import type { Clock, Random, TimerHandle } from "../runtime/types.ts";
+import { bytes, int, items as wireItems, obj, partition, protocolError } from "./_wire.ts";
+import type { ReplicaStore, WireItem } from "./replica.ts";
+
+/** Tree nodes asked for in one `aeLevel` request (8 bytes of hash each). */
+export const INDICES_PER_LEVEL_MAX = 4096;
+/** Segments asked for in one `aeKeys` request. */
+export const SEGMENTS_PER_REQUEST_MAX = 1024;
+/** Keys in one `aeKeys` reply (whole segments; at least one segment is always sent). */
+export const KEYS_PER_REPLY_MAX = 20_000;
+/** Keys asked for in one `aeFetch` request, and items in one `kvMergeBatch` push. */
+export const KEYS_PER_REQUEST_MAX = 1000;
+/** Set bytes in one `aeFetch` reply or `kvMergeBatch` push (at least one item is always sent). */
+export const BATCH_BYTES_MAX = 1024 * 1024;
+/** Bytes of one version digest on the wire. */
+const DIGEST_BYTES_MAX = 64;
+
+export interface AntiEntropyOptions {
+  store: ReplicaStore;
+  mesh: Mesh;
+  clock: Clock;
+  random: Random;
+  nodeId: string;
+  /** Ring partition count (bodies are checked against it). */
+  partitions: number;
+  /** Partitions this node replicates and may exchange now (complete ones). */
+  mine(): number[];
+  /** The other replicas of p that are up (exchange partners). */
+  peersFor(p: number): string[];
+  /** Every other replica of p, up or not (default `peersFor`): whom `syncedWithAllSince` waits for. */
+  replicasFor?(p: number): string[];
+  /** One partition exchange per interval. Default 1000. */
+  intervalMs?: number;
+  /** Keys repaired per exchange at most; the rest go to the next exchange. Default 1000. */
+  keysPerExchangeMax?: number;
+  /** Per request. Default 5000. */
+  replicaTimeoutMs?: number;
+}
+
+export interface ExchangeResult {
+  segmentsDiffering: number;
+  keysPulled: number;
+  keysPushed: number;
+  hashesExchanged: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Nothing was left out by a bound: the replicas held the same versions when the exchange began. */
+  complete: boolean;
+  rounds: number;
+}
+
+export interface AntiEntropyStats {
+  exchanges: number;
+  failures: number;
+  keysRepaired: number;
+  bytesSent: number;
+  bytesReceived: number;
+  lastExchangeMs: number | null;
+  partitions: Record<number, { lastExchangeMs: number; peers: Record<string, number> }>;
+}
+
+type KeyList = Array<[string, Uint8Array]>;
+
+export class AntiEntropy {
+  readonly #o: AntiEntropyOptions;
+  readonly #intervalMs: number;
+  readonly #keysMax: number;
+  readonly #timeoutMs: number;
+  readonly #inFlight = new Set<Promise<unknown>>();
+  /** Per partition: when it last finished an exchange, and per peer when a complete exchange began. */
+  readonly #synced = new Map<number, { lastExchangeMs: number; peers: Map<string, number> }>();
+  #unregister: Array<() => void> = [];
+  #timer: TimerHandle | null = null;
+  #cursor = 0;
+  #busy = false;
+  #stats = { exchanges: 0, failures: 0, keysRepaired: 0, bytesSent: 0, bytesReceived: 0, lastExchangeMs: null as number | null };
+
+  constructor(o: AntiEntropyOptions) {
+    if (!Number.isInteger(o.partitions) || o.partitions < 1) throw new RangeError(`partitions must be a positive integer: ${o.partitions}`);
+    this.#o = o;
+    this.#intervalMs = positive(o.intervalMs ?? 1000, "intervalMs");
+    this.#keysMax = positive(o.keysPerExchangeMax ?? 1000, "keysPerExchangeMax");
+    this.#timeoutMs = positive(o.replicaTimeoutMs ?? 5000, "replicaTimeoutMs");
+  }
+
+  /** Answers peers' exchanges and starts the background loop. */
+  start(): void {
+    if (this.#timer !== null) return;
+    const m = this.#o.mesh;
+    this.#unregister = [
+      m.onRequest("aeLevel", (body, from) => this.#serve(body, from, (b) => this.#onLevel(b))),
+      m.onRequest("aeKeys", (body, from) => this.#serve(body, from, (b) => this.#onKeys(b))),
+      m.onRequest("aeFetch", (body, from) => this.#serve(body, from, (b) => this.#onFetch(b))),
+    ];
+    this.#timer = this.#o.clock.setInterval(() => this.#tick(), this.#intervalMs);
+  }
+
+  /** Stops the loop and answering, then waits for exchanges in flight. */
+  async stop(): Promise<void> {
+    if (this.#timer !== null) this.#o.clock.clearInterval(this.#timer);
+    this.#timer = null;
+    for (const u of this.#unregister) u();
+    this.#unregister = [];
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /** One exchange of partition `p` with `peer` now. */
+  exchange(p: number, peer: string): Promise<ExchangeResult> {
+    if (!Number.isInteger(p) || p < 0 || p >= this.#o.partitions) throw new RangeError(`No partition ${p}`);
+    if (peer === this.#o.nodeId) throw new RangeError("A node cannot exchange with itself");
+    const run = this.#exchange(p, peer);
+    this.#inFlight.add(run);
+    const done = () => this.#inFlight.delete(run);
+    run.then(done, done);
+    return run;
+  }
+
+  /** When `p` last completed an exchange with every other replica (ms since the epoch), or null. */
+  syncedWithAllSince(p: number): number | null {
+    const others = this.#o.replicasFor ? this.#o.replicasFor(p) : this.#o.peersFor(p);
+    const peers = this.#synced.get(p)?.peers;
+    let oldest = Infinity;
+    for (const r of others) {
+      if (r === this.#o.nodeId) continue;
+      const t = peers?.get(r);
+      if (t === undefined) return null;
+      oldest = Math.min(oldest, t);
+    }
+    return oldest === Infinity ? (peers === undefined ? null : this.#synced.get(p)!.lastExchangeMs) : oldest;
+  }
+
+  stats(): AntiEntropyStats {
+    const partitions: AntiEntropyStats["partitions"] = {};
+    for (const [p, s] of [...this.#synced].sort((a, b) => a[0] - b[0])) {
+      partitions[p] = { lastExchangeMs: s.lastExchangeMs, peers: Object.fromEntries(s.peers) };
+    }
+    return { ...this.#stats, partitions };
+  }
+
+  #tick(): void {
+    if (this.#busy) return;
+    const mine = this.#o.mine();
+    for (let tried = 0; tried < mine.length; tried++) {
+      const p = mine[this.#cursor++ % mine.length]!;
+      const peers = this.#o.peersFor(p).filter((x) => x !== this.#o.nodeId);
+      if (peers.length === 0) continue;
+      const peer = peers[this.#o.random.int(peers.length)]!;
+      this.#busy = true;
+      this.#exchangeSafely(p, peer).finally(() => (this.#busy = false));
+      return;
+    }
+  }
+
+  /** A background exchange: failures are counted in stats and retried with the next partition's turn. */
+  async #exchangeSafely(p: number, peer: string): Promise<void> {
+    try {
+      await this.exchange(p, peer);
+    } catch {
+      // Counted in `failures`; a peer that went away or timed out is tried again on a later tick.
+    }
+  }
+
+  async #exchange(p: number, peer: string): Promise<ExchangeResult> {
+    const startedMs = this.#o.clock.now();
+    const r: ExchangeResult = { segmentsDiffering: 0, keysPulled: 0, keysPushed: 0, hashesExchanged: 0, bytesSent: 0, bytesReceived: 0, complete: true, rounds: 0 };
+    try {
+      const segments = await this.#descend(p, peer, r);
+      r.segmentsDiffering = segments.length;
+      if (segments.length > 0) await this.#repair(p, peer, segments, r);
+    } catch (err) {
+      this.#stats.failures++;
+      throw err;
+    }
+    const now = this.#o.clock.now();
+    let s = this.#synced.get(p);
+    if (!s) this.#synced.set(p, (s = { lastExchangeMs: now, peers: new Map() }));
+    s.lastExchangeMs = now;
+    if (r.complete) s.peers.set(peer, Math.max(s.peers.get(peer) ?? 0, startedMs));
+    this.#stats.exchanges++;
+    this.#stats.keysRepaired += r.keysPulled + r.keysPushed;
+    this.#stats.lastExchangeMs = now;
+    return r;
+  }
+
+  /** The differing leaves, by descending from the root only into nodes whose hashes differ. */
+  async #descend(p: number, peer: string, r: ExchangeResult): Promise<number[]> {
+    const tree = this.#o.store.tree(p);
+    let indices = [0];
+    for (let level = 0; ; level++) {
+      if (indices.length > INDICES_PER_LEVEL_MAX) {
+        indices = indices.slice(0, INDICES_PER_LEVEL_MAX);
+        r.complete = false;
+      }
+      const reply = obj(await this.#request(peer, "aeLevel", { p, level, indices, segments: tree.segments }, r), "aeLevel reply");
+      r.rounds++;
+      r.hashesExchanged += indices.length;
+      const remote = hashesFromWire(bytes(reply, "hashes"), indices.length);
+      indices = tree.diffLevel(level, indices, remote);
+      if (indices.length === 0 || level === tree.depth) return indices;
+      indices = tree.childrenOf(level, indices);
+    }
+  }
+
+  /** Lists the keys of `segments` on both sides, then pulls and pushes what differs, within the bounds. */
+  async #repair(p: number, peer: string, segments: number[], r: ExchangeResult): Promise<void> {
+    const store = this.#o.store;
+    const local = groupBySegment(await store.keysInSegments(p, new Set(segments)), store.treeSegments);
+    const pull: string[] = [];
+    const remoteDigest = new Map<string, Uint8Array>();
+    const push = new Set<string>();
+    let pending = segments;
+    while (pending.length > 0 && pull.length + push.size < this.#keysMax) {
+      const ask = pending.slice(0, SEGMENTS_PER_REQUEST_MAX);
+      const reply = obj(await this.#request(peer, "aeKeys", { p, segments: ask }, r), "aeKeys reply");
+      r.rounds++;
+      const remote = keyList(reply, "keys", KEYS_PER_REPLY_MAX);
+      const rest = intList(reply, "rest", ask.length, store.treeSegments);
+      const covered = new Set(ask.filter((s) => !rest.includes(s)));
+      if (covered.size === 0) throw protocolError("aeKeys reply covers no segment");
+      pending = [...rest, ...pending.slice(ask.length)];
+      const mineHere = new Map<string, Uint8Array>();
+      for (const s of covered) for (const [k, d] of local.get(s) ?? []) mineHere.set(k, d);
+      for (const [k, d] of remote) {
+        if (!covered.has(segmentOf(k, store.treeSegments))) throw protocolError("aeKeys reply holds a key outside the segments covered");
+        const ours = mineHere.get(k);
+        mineHere.delete(k);
+        if (ours !== undefined && bytesEqual(ours, d)) continue;
+        remoteDigest.set(k, d);
+        pull.push(k);
+        if (ours !== undefined) push.add(k);
+      }
+      for (const k of mineHere.keys()) push.add(k);
+    }
+    if (pending.length > 0) r.complete = false;
+    // The bound: keys in a stable order, pulls first (they also settle what to push for differing keys).
+    const pushOnlyAll = [...push].filter((k) => !remoteDigest.has(k)).sort();
+    const pulls = pull.sort().slice(0, this.#keysMax);
+    const pushOnly = pushOnlyAll.slice(0, this.#keysMax - pulls.length);
+    if (pulls.length + pushOnly.length < pull.length + pushOnlyAll.length) r.complete = false;
+    const merged = await this.#pull(p, peer, pulls, r);
+    const toPush = [...pushOnly];
+    for (const k of pulls) {
+      const after = merged.get(k);
+      const theirs = remoteDigest.get(k)!;
+      if (after !== undefined && !bytesEqual(after, theirs)) toPush.push(k);
+    }
+    await this.#push(p, peer, toPush.sort(), r);
+  }
+
+  /** Fetches `keys` from `peer` and merges them; returns each merged key's digest afterwards. */
+  async #pull(p: number, peer: string, keys: string[], r: ExchangeResult): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    let i = 0;
+    while (i < keys.length) {
+      const ask = keys.slice(i, i + KEYS_PER_REQUEST_MAX);
+      const reply = obj(await this.#request(peer, "aeFetch", { p, keys: ask }, r), "aeFetch reply");
+      r.rounds++;
+      const done = int(reply, "done", 1, ask.length);
+      const asked = new Set(ask.slice(0, done));
+      for (const it of wireItems(reply, "items", this.#o.partitions, ask.length)) {
+        if (it.p !== p || !asked.has(it.key)) throw protocolError("aeFetch reply holds a key that was not asked for");
+        const { after } = await this.#o.store.merge(p, it.key, decodeSet(it.set), it.exp);
+        out.set(it.key, versionDigest(after.set));
+        r.keysPulled++;
+      }
+      i += done;
+    }
+    return out;
+  }
+
+  /** Sends the local sets of `keys` to `peer` in bounded batches. */
+  async #push(p: number, peer: string, keys: string[], r: ExchangeResult): Promise<void> {
+    for (let i = 0; i < keys.length; i += KEYS_PER_REQUEST_MAX) {
+      const found = await this.#o.store.fetch(p, keys.slice(i, i + KEYS_PER_REQUEST_MAX));
+      for (const batch of byBytes(found)) {
+        await this.#request(peer, "kvMergeBatch", { items: batch }, r);
+        r.rounds++;
+        r.keysPushed += batch.length;
+      }
+    }
+  }
+
+  async #request(peer: string, kind: MessageKind, body: unknown, r: ExchangeResult): Promise<unknown> {
+    const sent = encode(body).byteLength;
+    r.bytesSent += sent;
+    this.#stats.bytesSent += sent;
+    const reply = await this.#o.mesh.request(peer, kind, body, { timeoutMs: this.#timeoutMs });
+    const received = encode(reply).byteLength;
+    r.bytesReceived += received;
+    this.#stats.bytesReceived += received;
+    return reply;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // The responder side: every body is checked before use (PROTOCOL_ERROR on bad input).
+
+  async #serve(body: unknown, _from: Sender, fn: (b: Record<string, unknown>) => Promise<unknown> | unknown): Promise<unknown> {
+    this.#stats.bytesReceived += encode(body).byteLength;
+    const reply = await fn(obj(body, "body"));
+    this.#stats.bytesSent += encode(reply).byteLength;
+    return reply;
+  }
+
+  #onLevel(b: Record<string, unknown>): unknown {
+    const p = partition(b, this.#o.partitions);
+    const tree = this.#o.store.tree(p);
+    if (b["segments"] !== undefined && int(b, "segments") !== tree.segments) {
+      throw protocolError(`segments ${String(b["segments"])} differ from this node's ${tree.segments}`);
+    }
+    const level = int(b, "level", 0, tree.depth);
+    const indices = intList(b, "indices", INDICES_PER_LEVEL_MAX, tree.width(level));
+    return { hashes: hashesToWire(tree.levelHashes(level, indices)) };
+  }
+
+  async #onKeys(b: Record<string, unknown>): Promise<unknown> {
+    const p = partition(b, this.#o.partitions);
+    const width = this.#o.store.treeSegments;
+    const segments = intList(b, "segments", SEGMENTS_PER_REQUEST_MAX, width);
+    const bySegment = groupBySegment(await this.#o.store.keysInSegments(p, new Set(segments)), width);
+    const keys: KeyList = [];
+    const rest: number[] = [];
+    for (const s of segments) {
+      const here = bySegment.get(s) ?? [];
+      if (rest.length > 0 || (keys.length > 0 && keys.length + here.length > KEYS_PER_REPLY_MAX)) rest.push(s);
+      else keys.push(...here);
+    }
+    return { keys, rest };
+  }
+
+  async #onFetch(b: Record<string, unknown>): Promise<unknown> {
+    const p = partition(b, this.#o.partitions);
+    const keys = strList(b, "keys", KEYS_PER_REQUEST_MAX);
+    if (keys.length === 0) throw protocolError("keys is empty");
+    const items: WireItem[] = [];
+    let size = 0;
+    let done = 0;
+    for (const key of keys) {
+      if (done > 0 && size >= BATCH_BYTES_MAX) break;
+      const [it] = await this.#o.store.fetch(p, [key]);
+      done++;
+      if (!it) continue;
+      items.push(it);
+      size += it.set.byteLength + key.length;
+    }
+    return { items, done };
+  }
+}
+
+function positive(n: number, name: string): number {
+  if (!Number.isFinite(n) || n <= 0) throw new RangeError(`${name} must be a positive number: ${n}`);
+  return n;
+}
+
+function groupBySegment(keys: KeyList, segments: number): Map<number, KeyList> {
+  const out = new Map<number, KeyList>();
+  for (const entry of keys) {
+    const s = segmentOf(entry[0], segments);
+    let list = out.get(s);
+    if (!list) out.set(s, (list = []));
+    list.push(entry);
+  }
+  return out;
+}
+
+/** Splits items into batches of at most `KEYS_PER_REQUEST_MAX` items and about `BATCH_BYTES_MAX` bytes. */
+function byBytes(items: WireItem[]): WireItem[][] {
+  const out: WireItem[][] = [];
+  let batch: WireItem[] = [];
+  let size = 0;
+  for (const it of items) {
+    if (batch.length > 0 && (size + it.set.byteLength > BATCH_BYTES_MAX || batch.length === KEYS_PER_REQUEST_MAX)) {
+      out.push(batch);
+      batch = [];
+      size = 0;
+    }
+    batch.push(it);
+    size += it.set.byteLength + it.key.length;
+  }
+  if (batch.length > 0) out.push(batch);
+  return out;
+}
+
+/** Hashes as (high, low) u32 pairs, big-endian, so the bytes mean the same on every platform. */
+function hashesToWire(h: Uint32Array): Uint8Array {
+  const out = new Uint8Array(4 * h.length);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < h.length; i++) view.setUint32(4 * i, h[i]!);
+  return out;
+}
+
+function hashesFromWire(b: Uint8Array, count: number): Uint32Array {
+  if (b.byteLength !== 8 * count) throw protocolError(`hashes hold ${b.byteLength} bytes, not ${8 * count}`);
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const out = new Uint32Array(2 * count);
+  for (let i = 0; i < out.length; i++) out[i] = view.getUint32(4 * i);
+  return out;
+}
+
+function intList(o: Record<string, unknown>, field: string, max: number, below: number): number[] {
+  const v = o[field];
+  if (!Array.isArray(v) || v.length > max) throw protocolError(`${field} is not a list of at most ${max}`);
+  for (const x of v) {
+    if (typeof x !== "number" || !Number.isInteger(x) || x < 0 || x >= below) throw protocolError(`${field} holds something not an integer from 0 to ${below - 1}`);
+  }
+  return v as number[];
+}
+
+function strList(o: Record<string, unknown>, field: string, max: number): string[] {
+  const v = o[field];
+  if (!Array.isArray(v) || v.length > max) throw protocolError(`${field} is not a list of at most ${max}`);
+  for (const x of v) if (typeof x !== "string") throw protocolError(`${field} holds something not a string`);
+  return v as string[];
+}
+
+function keyList(o: Record<string, unknown>, field: string, max: number): KeyList {
+  const v = o[field];
+  if (!Array.isArray(v) || v.length > max) throw protocolError(`${field} is not a list of at most ${max}`);
+  for (const e of v) {
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== "string" || !(e[1] instanceof Uint8Array) || e[1].byteLength > DIGEST_BYTES_MAX) {
+      throw protocolError(`${field} entry is not [key, digest]`);
+    }
+  }
+  return v as KeyList;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+

@@ -2,10 +2,11 @@
  * `meshkv status|get|put|delete|list` as real processes against a node started with `meshkv start`, on the
  * runtime running this test file (the suite runs on all three).
  */
+import { spawn } from "node:child_process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { realRuntime, tempDir } from "../_helpers.ts";
-import { runCli, startProcess, type RuntimeKind } from "../_process.ts";
+import { realRuntime, repoRoot, tempDir } from "../_helpers.ts";
+import { commandFor, runCli, startProcess, type RuntimeKind } from "../_process.ts";
 
 const rt = await realRuntime();
 const kind = rt.name as RuntimeKind;
@@ -89,6 +90,76 @@ test(`meshkv client commands on ${kind} reject bad flags with exit 2 and report 
   assert.is(help.code, 0);
   for (const flag of ["--endpoint", "--token", "--consistency", "--json", "--ttl", "--if-none-match"]) assert.ok(help.stdout.includes(flag), `help lists ${flag}`);
   for (const cmd of ["status", "get KEY", "put KEY VALUE", "delete KEY", "list"]) assert.ok(usage.stdout.includes(cmd), `usage lists ${cmd}`);
+});
+
+/** Runs the CLI to completion with extra environment variables (`MESHKV_TOKEN` unset unless given). */
+function runWithEnv(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [cmd, argv] = commandFor(kind, args);
+  const base: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1" };
+  delete base.MESHKV_TOKEN;
+  const child = spawn(cmd, argv, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: { ...base, ...env } });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => (stdout += d));
+  child.stderr!.on("data", (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`meshkv ${args.join(" ")} on ${kind} did not finish in time`));
+    }, 20_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test(`meshkv client commands on ${kind} authenticate with --token or MESHKV_TOKEN, and a missing, wrong or weak token exits 1 with a clear error`, async () => {
+  const data = await tempDir(rt.fs, "cli-client");
+  const reader = `read-${"r".repeat(20)}`;
+  const writer = `write-${"w".repeat(20)}`;
+  const wrong = `wrong-${"x".repeat(20)}`;
+  const node = await startProcess(kind, ["start", "--port", "0", "--data", data, "--tokens", `write:${writer},read:${reader}`]);
+  const cli = (env: Record<string, string>, ...args: string[]) => runWithEnv([...args, "--endpoint", node.url], env);
+  try {
+    const put = await cli({}, "put", "secret-key", "guarded", "--token", writer);
+    assert.is(put.code, 0, put.stderr);
+    assert.match(put.stdout, /created secret-key/);
+
+    const [byEnv, writerReads, flagWins, listed, anonymous, wrongFlag, wrongEnv, readerWrites, writerStatus] = await Promise.all([
+      cli({ MESHKV_TOKEN: reader }, "get", "secret-key"),
+      cli({}, "get", "secret-key", "--token", writer),
+      cli({ MESHKV_TOKEN: wrong }, "get", "secret-key", "--token", reader),
+      cli({ MESHKV_TOKEN: reader }, "list", "--keys-only"),
+      cli({}, "get", "secret-key"),
+      cli({}, "get", "secret-key", "--token", wrong),
+      cli({ MESHKV_TOKEN: wrong }, "delete", "secret-key"),
+      cli({ MESHKV_TOKEN: reader }, "put", "secret-key", "overwritten"),
+      cli({}, "status", "--token", writer),
+    ]);
+    for (const r of [byEnv, writerReads, flagWins]) {
+      assert.is(r.code, 0, r.stderr);
+      assert.is(r.stdout, "guarded\n");
+    }
+    assert.is(listed.code, 0, listed.stderr);
+    assert.is(listed.stdout, "secret-key\n");
+    for (const r of [anonymous, wrongFlag, wrongEnv]) {
+      assert.is(r.code, 1, r.stdout + r.stderr);
+      assert.is(r.stdout, "");
+      assert.match(r.stderr, /^meshkv: UNAUTHORIZED: /);
+    }
+    for (const r of [readerWrites, writerStatus]) {
+      assert.is(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /^meshkv: FORBIDDEN: /);
+    }
+    const all = [put, byEnv, writerReads, flagWins, listed, anonymous, wrongFlag, wrongEnv, readerWrites, writerStatus].map((r) => r.stdout + r.stderr).join("");
+    for (const token of [reader, writer, wrong]) assert.ok(!all.includes(token), "the CLI never prints a token");
+    const still = await cli({ MESHKV_TOKEN: reader }, "get", "secret-key");
+    assert.is(still.stdout, "guarded\n", "refused writes and deletes changed nothing");
+  } finally {
+    await node.stop();
+  }
+  await rt.fs.remove(data, { recursive: true });
 });
 
 test.run();

@@ -11,7 +11,10 @@ import { createApp } from "../http/app.ts";
 import { MESH_FAST } from "../mesh/settings.ts";
 import { parseRegionDelays } from "../mesh/regions.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { openLocalBackend, type LocalBackend } from "../cluster/local_backend.ts";
+import { CLUSTER_FAST, openClusterBackend, type ClusterBackend } from "../cluster/cluster_backend.ts";
+import type { ReplicationConfig } from "../cluster/ring_view.ts";
+import { parseConsistency, type ConsistencyLevel } from "../core/quorum.ts";
+import { validatePartitions } from "../core/ring.ts";
 import { SCOPES, TOKEN_CHARS_MAX, TOKEN_CHARS_MIN, type AuthConfig, type Scope, type TokenConfig } from "../http/auth.ts";
 import type { Durability } from "../storage/options.ts";
 import type { FlagTable, FlagValues } from "./args.ts";
@@ -32,6 +35,12 @@ export const START_FLAGS: FlagTable = {
   "region-delays": { type: "string", description: "Emulated one-way delays between datacenters in ms, e.g. us-east|eu-west=40,us-east|ap-south=90" },
   tokens: { type: "list", description: "Client API bearer tokens as scope:token (scope read, write or admin; token 16+ characters), comma-separated (default: $MESHKV_TOKENS; none: loopback only, no auth)" },
   durability: { type: "string", description: "When writes reach the disk: always (sync before acknowledging), batch (group commit every few ms) or none", default: "batch" },
+  replicas: { type: "int", description: "Replicas of every key (N), when --replication is not given", default: 3, min: 1, max: 32 },
+  replication: { type: "string", description: "Replicas per datacenter instead of --replicas, e.g. us-east:2,eu-west:1 (every node must use the same)" },
+  partitions: { type: "int", description: "Partitions of the hash ring, a power of two fixed when the cluster is created (every node must use the same)", default: 256, min: 1, max: 65536 },
+  "read-consistency": { type: "string", description: "Default consistency of reads that ask for none: one, quorum, all, local_one, local_quorum, each_quorum or r=N", default: "quorum" },
+  "write-consistency": { type: "string", description: "Default consistency of writes that ask for none: one, quorum, all, local_one, local_quorum, each_quorum or w=N", default: "quorum" },
+  "strict-quorum": { type: "bool", description: "Fail writes with QUORUM_UNMET when replicas are down instead of using fallback nodes with hints (sloppy quorum)" },
   "tls-cert": { type: "string", description: "PEM certificate file: serve HTTPS and the mesh over wss:// (with --tls-key; every node of a cluster needs TLS or none)" },
   "tls-key": { type: "string", description: "PEM private key file for --tls-cert" },
   "tls-ca": { type: "string", description: "PEM CA file to trust when dialing peers over wss://, besides the system's (on Deno set DENO_CERT to it instead)" },
@@ -148,6 +157,34 @@ function logLine(level: string, message: string): void {
   else console.log(`meshkv: ${message}`);
 }
 
+/** Reads --replicas, --replication, --partitions, the default levels and --strict-quorum. */
+export function replicationOptions(flags: FlagValues): { replication: ReplicationConfig; readLevel: ConsistencyLevel; writeLevel: ConsistencyLevel } {
+  const partitions = Number(flags.partitions);
+  validatePartitions(partitions);
+  let perDc: Record<string, number> | undefined;
+  if (flags.replication !== undefined) {
+    perDc = {};
+    for (const entry of String(flags.replication).split(",").map((e) => e.trim()).filter(Boolean)) {
+      const m = /^([A-Za-z0-9_.-]+):(\d{1,2})$/.exec(entry);
+      if (!m) throw new MeshkvError("INVALID_ARGUMENT", `Flag --replication takes datacenter:count entries, e.g. us-east:2,eu-west:1: got ${JSON.stringify(entry)}`);
+      perDc[m[1]!] = Number(m[2]);
+    }
+    if (Object.keys(perDc).length === 0) throw new MeshkvError("INVALID_ARGUMENT", "Flag --replication needs at least one datacenter:count entry");
+  }
+  const n = perDc ? Object.values(perDc).reduce((a, b) => a + b, 0) : Number(flags.replicas);
+  const level = (flag: string) => {
+    try {
+      return parseConsistency(String(flags[flag]));
+    } catch (err) {
+      throw new MeshkvError("INVALID_ARGUMENT", `Flag --${flag}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    replication: { partitions, n, sloppy: flags["strict-quorum"] !== true, ...(perDc ? { replication: perDc } : {}) },
+    readLevel: level("read-consistency"), writeLevel: level("write-consistency"),
+  };
+}
+
 export async function startNode(rt: Runtime, flags: FlagValues): Promise<StartedNode> {
   const m = meshOptions(rt, flags);
   const host = String(flags.host);
@@ -163,9 +200,13 @@ export async function startNode(rt: Runtime, flags: FlagValues): Promise<Started
   const nodeId = await resolveNodeId(rt, dir, flags.id as string | undefined);
   if (m.devSecret) console.error("meshkv: no --secret or MESHKV_SECRET given: using the insecure development secret");
   if (!auth) console.error(`meshkv: no --tokens given: the client API is open without authentication, on loopback (${host}) only`);
-  const backend: LocalBackend = await openLocalBackend({
-    fs: rt.fs, dir: `${dir}/store`, clock: rt.clock, nodeId, datacenter: String(flags.datacenter),
-    engine: { durability: durability as Durability }, ...(flags.rack === undefined ? {} : { rack: String(flags.rack) }),
+  const r = replicationOptions(flags);
+  const backend: ClusterBackend = await openClusterBackend({
+    fs: rt.fs, dir, clock: rt.clock, random: rt.random(), nodeId, datacenter: String(flags.datacenter),
+    replication: r.replication, readLevel: r.readLevel, writeLevel: r.writeLevel,
+    engine: { durability: durability as Durability, lockOwner: String(rt.pid), lockOwnerAlive: (owner) => /^\d+$/.test(owner) && Number(owner) !== rt.pid && rt.processAlive(Number(owner)) },
+    ...(String(flags["mesh-preset"]) === "fast" ? { timings: CLUSTER_FAST } : {}),
+    ...(flags.rack === undefined ? {} : { rack: String(flags.rack) }),
   });
   let cluster: ClusterNode | null = null;
   const app = createApp({
@@ -184,15 +225,15 @@ export async function startNode(rt: Runtime, flags: FlagValues): Promise<Started
     await backend.close();
     throw err;
   }
-  if (m.seeds.length > 0) {
-    console.error("meshkv: replication is not built yet: each node stores and serves only the writes it receives itself");
-  }
+  backend.attach(cluster);
   cluster.gossip.on((e) => console.log(`meshkv: member ${e.member.id} ${e.type} (${e.member.address}, incarnation ${e.member.incarnation})`));
   const node = cluster;
   return {
     nodeId, url: node.url, cluster: node,
     async stop() {
-      await node.stop();
+      // A stop is a temporary absence (peers mark the node down and keep hints for it), not a decommission:
+      // `POST /v1/admin/leave` hands the data off first.
+      await node.kill();
       await backend.close();
     },
   };

@@ -5,6 +5,9 @@
  * Nodes authenticate with the synchronous HMAC (`pureAuthenticator`) so handshakes stay on the manual clock.
  */
 import type { MemberStatus } from "../core/membership.ts";
+import { MemoryFileSystem } from "../runtime/memory.ts";
+import { CLUSTER_FAST, openClusterBackend, type ClusterBackend, type ClusterTimings } from "./cluster_backend.ts";
+import type { ReplicationConfig } from "./ring_view.ts";
 import { pureAuthenticator } from "../mesh/auth.ts";
 import { SimNetwork, type LinkConditions } from "../mesh/sim_net.ts";
 import { createMemoryRuntime, ManualClock, SeededRandom } from "../runtime/memory.ts";
@@ -22,6 +25,8 @@ export interface SimClusterOptions {
   /** How many of the first nodes every node uses as seeds (default 1). */
   seedCount?: number;
   datacenters?: readonly string[];
+  /** Give every node a replicated backend on its own memory disk (kept across crashes and restarts). */
+  kv?: { replication: Partial<ReplicationConfig>; timings?: Partial<ClusterTimings>; durability?: "always" | "batch" | "none" };
 }
 
 export interface ObservedEvent extends MemberEvent {
@@ -37,6 +42,9 @@ export class SimCluster {
   readonly settings: GossipSettings;
   readonly nodes = new Map<string, ClusterNode>();
   readonly events: ObservedEvent[] = [];
+  /** Each host's disk, which outlives its node (a crash loses only what was not synced). */
+  readonly disks = new Map<string, MemoryFileSystem>();
+  readonly backends = new Map<string, ClusterBackend>();
   #random: Random;
   #o: SimClusterOptions;
   #incarnations = new Map<string, number>();
@@ -69,14 +77,28 @@ export class SimCluster {
   async start(id: string): Promise<ClusterNode> {
     const index = Number(id.slice(1)) - 1;
     const dcs = this.#o.datacenters ?? ["dc1"];
-    const base = createMemoryRuntime({ clock: this.clock, seed: this.#random.int(2 ** 31) });
+    let disk = this.disks.get(id);
+    if (!disk) this.disks.set(id, (disk = new MemoryFileSystem()));
+    const base = createMemoryRuntime({ clock: this.clock, seed: this.#random.int(2 ** 31), fs: disk });
+    const dc = dcs[index % dcs.length]!;
+    const kv = this.#o.kv;
+    const backend = kv === undefined ? null : await openClusterBackend({
+      fs: disk, dir: `/data/${id}`, clock: this.clock, random: this.#random.fork(), nodeId: id, datacenter: dc,
+      replication: { partitions: 64, n: 3, sloppy: true, ...kv.replication },
+      timings: { ...CLUSTER_FAST, requestTimeoutMs: 3000, replicaTimeoutMs: 1000, ...kv.timings },
+      engine: { durability: kv.durability ?? "always" },
+    });
     const node = await startClusterNode({
       runtime: this.net.runtime(id, base), id, host: id, port: PORT, random: this.#random.fork(),
-      auth: pureAuthenticator("sim-secret"), datacenter: dcs[index % dcs.length]!, seeds: this.seeds(),
+      auth: pureAuthenticator("sim-secret"), datacenter: dc, seeds: this.seeds(),
       gossip: this.settings, mesh: { requestTimeoutMs: 1000, handshakeTimeoutMs: 1000, connectTimeoutMs: 1000, backoffBaseMs: 50, backoffMaxMs: 1000 },
     });
     node.gossip.on((e) => this.events.push({ ...e, observer: id }));
     this.nodes.set(id, node);
+    if (backend) {
+      backend.attach(node);
+      this.backends.set(id, backend);
+    }
     return node;
   }
 
@@ -87,6 +109,12 @@ export class SimCluster {
     this.net.crash(id);
     this.nodes.delete(id);
     await node.kill();
+    const backend = this.backends.get(id);
+    if (backend) {
+      this.backends.delete(id);
+      backend.halt();
+      this.disks.get(id)!.crash();
+    }
   }
 
   async restart(id: string): Promise<ClusterNode> {
@@ -132,5 +160,12 @@ export class SimCluster {
 
   async stopAll(): Promise<void> {
     for (const id of [...this.nodes.keys()]) await this.crash(id);
+  }
+
+  /** The backend of running node `id`. */
+  kv(id: string): ClusterBackend {
+    const b = this.backends.get(id);
+    if (!b) throw new RangeError(`No running node ${id} with a backend`);
+    return b;
   }
 }

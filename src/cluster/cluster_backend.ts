@@ -1,0 +1,483 @@
+/**
+ * The replicated backend: the client API (`KvBackend`) served by a cluster node. It assembles the parts of
+ * the replication layer around one running node (mesh and gossip from `node.ts`):
+ * - `replica.ts`, this node's copies, and the mesh handlers peers call on it (`kvGet`, `kvMerge`, …);
+ * - `ring_view.ts`, the ring derived from gossip membership; `coordinator.ts`, reads and writes at a level;
+ * - `hints.ts`, hinted handoff (stand-in copies kept for down replicas, delivered when they return);
+ * - `anti_entropy.ts`, continuous hash-tree exchange; `handoff.ts`, partition moves on joins and leaves;
+ * - a change feed of what this node's replicas applied (`GET /v1/watch`).
+ * It is opened before the node starts serving (`openClusterBackend`) and attached to the node once its mesh
+ * exists (`attach`); until it has joined its cluster, requests fail with `NODE_STARTING`.
+ */
+import { decodeSet, encodeSet } from "../core/context.ts";
+import type { ConsistencyLevel } from "../core/quorum.ts";
+import { contextOf, values } from "../core/version.ts";
+import { MeshkvError } from "../errors.ts";
+import type {
+  BatchOp, BatchResult, ChangeEvent, DeleteOptions, KvBackend, ListItem, ListOptions, ListPage, MemberInfo, MetricSample,
+  ReadOptions, ReadResult, StoredValue, WatchOptions, WriteOptions, WriteResult,
+} from "../http/backend.ts";
+import { LIMITS } from "../http/limits.ts";
+import type { Clock, FileSystem, Random } from "../runtime/types.ts";
+import type { EngineOptions } from "../storage/mod.ts";
+import { item, items as wireItems, obj, optStr, partition, str } from "./_wire.ts";
+import { AntiEntropy } from "./anti_entropy.ts";
+import { Coordinator, opFromWire, resultToWire } from "./coordinator.ts";
+import { PartitionMover, scanRequest, SCAN_PAGE_KEYS_MAX } from "./handoff.ts";
+import { HintDelivery, openHintStore, type HintStore } from "./hints.ts";
+import { ChangeFeed, eventValues, type FeedLimits } from "./local_feed.ts";
+import { liveValues } from "./local_records.ts";
+import type { ClusterNode } from "./node.ts";
+import { compareUtf8, openReplicaStore, type ReplicaStore, type Stored } from "./replica.ts";
+import { RingView, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
+
+export interface ClusterTimings {
+  /** Deadline of a whole client request. Default 5000. */
+  requestTimeoutMs: number;
+  /** Deadline of one replica's answer. Default 2000. */
+  replicaTimeoutMs: number;
+  /** One anti-entropy exchange per interval. Default 1000. */
+  antiEntropyIntervalMs: number;
+  /** Hint delivery rounds. Default 200. */
+  hintIntervalMs: number;
+  /** Partition mover steps. Default 200. */
+  moverIntervalMs: number;
+  /** The ring must be stable this long before partitions are handed off. Default 2000. */
+  settleMs: number;
+  /** A deleted key's history is purged this long after every replica was known to hold it. Default 1 h. */
+  tombstoneGraceMs: number;
+  /** Bound on how long a leave waits for its handoff. Default 10 min. */
+  leaveTimeoutMs: number;
+}
+
+export const CLUSTER_TIMINGS: ClusterTimings = {
+  requestTimeoutMs: 5000, replicaTimeoutMs: 2000, antiEntropyIntervalMs: 1000, hintIntervalMs: 200, moverIntervalMs: 200,
+  settleMs: 2000, tombstoneGraceMs: 3_600_000, leaveTimeoutMs: 600_000,
+};
+
+/** For tests and local clusters (`--mesh-preset fast`). */
+export const CLUSTER_FAST: Partial<ClusterTimings> = { antiEntropyIntervalMs: 100, hintIntervalMs: 100, moverIntervalMs: 100, settleMs: 500 };
+
+export interface ClusterBackendOptions {
+  fs: FileSystem;
+  /** Data directory: `store/` for replicas, `hints/` for hints. */
+  dir: string;
+  clock: Clock;
+  random: Random;
+  nodeId: string;
+  datacenter: string;
+  rack?: string;
+  replication: ReplicationConfig;
+  readLevel?: ConsistencyLevel;
+  writeLevel?: ConsistencyLevel;
+  timings?: Partial<ClusterTimings>;
+  engine?: Omit<EngineOptions, "clock" | "tombstonePurgeable">;
+  feed?: Partial<FeedLimits>;
+}
+
+/** Opens the stores; `attach` the running node to serve. */
+export async function openClusterBackend(o: ClusterBackendOptions): Promise<ClusterBackend> {
+  const setBytesMax = LIMITS.siblingsMax * LIMITS.valueBytesMax + 1024 * 1024;
+  let backend: ClusterBackend | null = null;
+  const store = await openReplicaStore({
+    fs: o.fs, dir: `${o.dir}/store`, clock: o.clock, random: o.random, nodeId: o.nodeId, setBytesMax,
+    ...(o.engine === undefined ? {} : { engine: o.engine }),
+    tombstonePurgeable: (p, _key, deletedAt) => backend?.purgeable(p, deletedAt) ?? false,
+  });
+  let hints: HintStore;
+  try {
+    hints = await openHintStore({ fs: o.fs, dir: `${o.dir}/hints`, clock: o.clock, ...(o.engine?.durability ? { durability: o.engine.durability } : {}) });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  backend = new ClusterBackend(o, store, hints);
+  return backend;
+}
+
+interface Attached {
+  node: ClusterNode;
+  coordinator: Coordinator;
+  mover: PartitionMover;
+  ae: AntiEntropy;
+  delivery: HintDelivery;
+  unregister: (() => void)[];
+}
+
+export class ClusterBackend implements KvBackend {
+  readonly nodeId: string;
+  readonly store: ReplicaStore;
+  readonly hints: HintStore;
+  readonly view: RingView;
+  readonly timings: ClusterTimings;
+  readonly #o: ClusterBackendOptions;
+  readonly #feed: ChangeFeed;
+  readonly #startedMs: number;
+  #a: Attached | null = null;
+  #leaving = false;
+  #closed = false;
+
+  /** @internal use `openClusterBackend`. */
+  constructor(o: ClusterBackendOptions, store: ReplicaStore, hints: HintStore) {
+    this.#o = o;
+    this.nodeId = o.nodeId;
+    this.store = store;
+    this.hints = hints;
+    this.view = new RingView(o.replication);
+    this.timings = { ...CLUSTER_TIMINGS, ...o.timings };
+    this.#startedMs = o.clock.monotonic();
+    this.#feed = new ChangeFeed(o.clock.now(), o.feed);
+    store.onChange((key, s) => this.#publish(key, s));
+  }
+
+  /** Starts serving on `node`: registers the replica handlers and starts the background loops. */
+  attach(node: ClusterNode): void {
+    if (this.#a) throw new Error("Backend already attached");
+    const o = this.#o;
+    const t = this.timings;
+    const snapshot = () => this.#snapshot();
+    const mover = new PartitionMover({
+      store: this.store, mesh: node.mesh, clock: o.clock, nodeId: o.nodeId, partitions: o.replication.partitions,
+      view: () => (node.gossip.joined ? snapshot() : null), intervalMs: t.moverIntervalMs, settleMs: t.settleMs, replicaTimeoutMs: t.replicaTimeoutMs,
+    });
+    const coordinator = new Coordinator({
+      nodeId: o.nodeId, datacenter: o.datacenter, mesh: node.mesh, clock: o.clock, store: this.store, config: o.replication,
+      view: snapshot, acquiring: (p) => mover.acquiring(p), requestTimeoutMs: t.requestTimeoutMs, replicaTimeoutMs: t.replicaTimeoutMs,
+      readLevel: o.readLevel ?? "quorum", writeLevel: o.writeLevel ?? "quorum",
+    });
+    const ae = new AntiEntropy({
+      store: this.store, mesh: node.mesh, clock: o.clock, random: o.random.fork(), nodeId: o.nodeId, partitions: o.replication.partitions,
+      mine: () => this.#minePartitions().filter((p) => !mover.acquiring(p)),
+      peersFor: (p) => this.#peersFor(p), intervalMs: t.antiEntropyIntervalMs, replicaTimeoutMs: t.replicaTimeoutMs,
+    });
+    const delivery = new HintDelivery({
+      store: this.hints, clock: o.clock, random: o.random.fork(), intervalMs: t.hintIntervalMs,
+      isAlive: (target) => node.gossip.table.get(target)?.status === "alive",
+      deliver: async (target, hints) => {
+        await node.mesh.request(target, "kvMergeBatch", { items: hints.map((h) => ({ p: h.partition, key: h.key, set: h.set, exp: h.expiresAt })) }, { timeoutMs: t.replicaTimeoutMs });
+      },
+    });
+    const m = node.mesh;
+    const unregister = [
+      m.onRequest("kvGet", (body) => this.#onGet(body, mover)),
+      m.onRequest("kvMerge", (body) => this.#onMerge(body)),
+      m.onRequest("kvMergeBatch", (body) => this.#onMergeBatch(body)),
+      m.onRequest("kvCoordinate", async (body) => {
+        this.#checkServing();
+        return resultToWire(await coordinator.coordinate(opFromWire(body)));
+      }),
+      m.onRequest("kvScan", async (body) => {
+        const r = scanRequest(body, o.replication.partitions);
+        return await this.store.scan(r.p, r);
+      }),
+    ];
+    this.#a = { node, coordinator, mover, ae, delivery, unregister };
+    mover.start();
+    ae.start();
+    delivery.start();
+  }
+
+  #snapshot(): RingSnapshot {
+    const a = this.#a;
+    if (!a) throw new MeshkvError("NODE_STARTING", "The node is starting");
+    return this.view.update(a.node.gossip.table);
+  }
+
+  #minePartitions(): number[] {
+    const a = this.#a;
+    if (!a || !a.node.gossip.joined) return [];
+    const snap = this.#snapshot();
+    const out: number[] = [];
+    for (let p = 0; p < this.#o.replication.partitions; p++) {
+      if (snap.placement.forPartition(p).replicas.some((r) => r.node === this.nodeId)) out.push(p);
+    }
+    return out;
+  }
+
+  #peersFor(p: number): string[] {
+    const snap = this.#snapshot();
+    return snap.placement.forPartition(p).replicas.map((r) => r.node).filter((n) => n !== this.nodeId && !snap.down.has(n));
+  }
+
+  /** Tombstone purge rule: every replica exchanged with this one after the delete, and the grace passed. */
+  purgeable(p: number, deletedAtMs: number): boolean {
+    const since = this.#a?.ae.syncedWithAllSince(p) ?? null;
+    if (since === null) return false;
+    return since > deletedAtMs && this.#o.clock.now() - deletedAtMs > this.timings.tombstoneGraceMs;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Replica handlers
+
+  async #onGet(body: unknown, mover: PartitionMover): Promise<Record<string, unknown>> {
+    const o = obj(body, "kvGet");
+    const p = partition(o, this.#o.replication.partitions);
+    const s = await this.store.read(p, str(o, "key"));
+    return { set: s.set.entries.length === 0 ? null : encodeSet(s.set), exp: s.expiresAt, acquiring: mover.acquiring(p) };
+  }
+
+  async #onMerge(body: unknown): Promise<{ ok: true }> {
+    const o = obj(body, "kvMerge");
+    const it = item(o, this.#o.replication.partitions);
+    const hintFor = optStr(o, "hintFor");
+    if (hintFor !== null && hintFor !== this.nodeId) {
+      await this.hints.add({ target: hintFor, partition: it.p, key: it.key, set: it.set, expiresAt: it.exp });
+    } else {
+      await this.store.merge(it.p, it.key, decodeSet(it.set), it.exp);
+    }
+    return { ok: true };
+  }
+
+  async #onMergeBatch(body: unknown): Promise<{ ok: true }> {
+    const o = obj(body, "kvMergeBatch");
+    for (const it of wireItems(o, "items", this.#o.replication.partitions, SCAN_PAGE_KEYS_MAX)) {
+      await this.store.merge(it.p, it.key, decodeSet(it.set), it.exp);
+    }
+    return { ok: true };
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Client API
+
+  #checkServing(signal?: AbortSignal): Attached {
+    if (this.#closed) throw new MeshkvError("CLOSED", "The node is shutting down");
+    if (this.#leaving) throw new MeshkvError("NODE_LEAVING", "The node is leaving the cluster: use another node");
+    const a = this.#a;
+    if (!a || !a.node.gossip.joined) throw new MeshkvError("NODE_STARTING", "The node has not joined its cluster yet: retry, or use another node");
+    if (signal?.aborted) throw new MeshkvError("TIMEOUT", "The request was cancelled before it ran");
+    return a;
+  }
+
+  async get(key: string, options: ReadOptions): Promise<ReadResult> {
+    const a = this.#checkServing(options.signal);
+    const s = await a.coordinator.read(key, options.consistency, options.signal);
+    return toReadResult(s);
+  }
+
+  async put(key: string, value: StoredValue, options: WriteOptions): Promise<WriteResult> {
+    const a = this.#checkServing(options.signal);
+    return await a.coordinator.write({
+      kind: "put", key, value, context: options.context, ifNoneMatch: options.ifNoneMatch, strict: options.strict,
+      ttlMs: options.ttlMs, level: options.consistency,
+    }, options.signal);
+  }
+
+  async delete(key: string, options: DeleteOptions): Promise<WriteResult> {
+    const a = this.#checkServing(options.signal);
+    return await a.coordinator.write({ kind: "delete", key, context: options.context, strict: options.strict, level: options.consistency }, options.signal);
+  }
+
+  /**
+   * Lists keys in order: one page from every partition the range can touch (one partition for a hash-tagged
+   * prefix), each from one replica (this node when it has a complete copy), merged in key order. Listing
+   * reads one replica per partition, whatever the level asked (documented).
+   */
+  async list(options: ListOptions): Promise<ListPage> {
+    const a = this.#checkServing(options.signal);
+    const snap = this.#snapshot();
+    const partitions = this.#listPartitions(options.prefix);
+    const pages = await Promise.all(partitions.map((p) => this.#scanOne(a, snap, p, options)));
+    const all: ListItem[] = [];
+    let more = false;
+    for (const page of pages) {
+      for (const it of page.items) {
+        const s: Stored = { set: it.set.length === 0 ? { entries: [] } : decodeSet(it.set), expiresAt: it.exp };
+        const r = toReadResult(s);
+        if (!options.keysOnly && r.values.length === 0) continue;
+        all.push({ key: it.key, values: options.keysOnly ? [] : r.values, context: options.keysOnly ? [] : r.context, expiresAt: it.exp });
+      }
+      if (page.next !== null) more = true;
+    }
+    all.sort((x, y) => compareUtf8(x.key, y.key));
+    if (all.length > options.limit) more = true;
+    const items = all.slice(0, options.limit);
+    return { items, next: more && items.length > 0 ? items[items.length - 1]!.key : null };
+  }
+
+  #listPartitions(prefix: string): number[] {
+    const close = prefix.indexOf("}");
+    if (prefix.startsWith("{") && close > 1) return [this.view.partitionOf(prefix)];
+    return Array.from({ length: this.#o.replication.partitions }, (_, p) => p);
+  }
+
+  async #scanOne(a: Attached, snap: RingSnapshot, p: number, o: ListOptions): Promise<{ items: { key: string; set: Uint8Array; exp: number | null }[]; next: string | null }> {
+    const req = { p, after: o.after, limit: o.limit, keysOnly: o.keysOnly, tombstones: false, prefix: o.prefix, start: o.start, end: o.end };
+    const replicas = snap.placement.forPartition(p).replicas.map((r) => r.node);
+    const order = [...replicas.filter((n) => n === this.nodeId && !a.mover.acquiring(p)), ...replicas.filter((n) => n !== this.nodeId && !snap.down.has(n))];
+    let last: unknown = null;
+    for (const node of order) {
+      try {
+        if (node === this.nodeId) return await this.store.scan(p, req);
+        const reply = obj(await a.node.mesh.request(node, "kvScan", req, { timeoutMs: this.timings.replicaTimeoutMs }), "kvScan reply");
+        return { items: wireItems(reply, "items", this.#o.replication.partitions, SCAN_PAGE_KEYS_MAX), next: optStr(reply, "next") };
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw new MeshkvError("QUORUM_UNMET", `No replica of partition ${p} answered the listing`, { ...(last === null ? {} : { cause: last }), details: { partition: p } });
+  }
+
+  async batch(ops: readonly BatchOp[]): Promise<BatchResult[]> {
+    return await Promise.all(ops.map(async (op): Promise<BatchResult> => {
+      try {
+        if (op.type === "get") return { type: "get", ok: true, result: await this.get(op.key, op.options) };
+        if (op.type === "put") return { type: "put", ok: true, result: await this.put(op.key, op.value, op.options) };
+        return { type: "delete", ok: true, result: await this.delete(op.key, op.options) };
+      } catch (error) {
+        if (!(error instanceof Error)) throw error;
+        return { type: op.type, ok: false, error };
+      }
+    }));
+  }
+
+  watch(options: WatchOptions): AsyncIterable<ChangeEvent> {
+    if (this.#closed) throw new MeshkvError("CLOSED", "The node is shutting down");
+    return this.#feed.watch(options.prefix, options.after, options.signal);
+  }
+
+  isEventId(after: string): boolean {
+    return ChangeFeed.isId(after);
+  }
+
+  #publish(key: string, s: Stored): void {
+    const live = liveValues(values(s.set));
+    const carried = eventValues(live, LIMITS.watchValueBytesMax);
+    this.#feed.publish({ type: live.length > 0 ? "put" : "delete", key, context: contextOf(s.set), ...carried });
+  }
+
+  /** True when this node is serving and has no partition to pull or hand off. */
+  settled(): boolean {
+    return this.ready() && this.#a!.mover.settled();
+  }
+
+  ready(): boolean {
+    return !this.#closed && !this.#leaving && this.#a !== null && this.#a.node.gossip.joined;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Admin
+
+  async status(): Promise<Record<string, unknown>> {
+    const a = this.#a;
+    const snap = a && a.node.gossip.joined ? this.#snapshot() : null;
+    return {
+      nodeId: this.nodeId, mode: "cluster", datacenter: this.#o.datacenter, ready: this.ready(), leaving: this.#leaving,
+      replication: { partitions: this.#o.replication.partitions, n: this.#o.replication.n, ...(this.#o.replication.replication ? { perDatacenter: this.#o.replication.replication } : {}), sloppy: this.#o.replication.sloppy },
+      uptimeMs: Math.round(this.#o.clock.monotonic() - this.#startedMs),
+      members: await this.members(),
+      ring: snap ? { epoch: snap.epoch, owners: snap.owners, down: [...snap.down], warnings: snap.placement.warnings() } : null,
+      partitions: { replicated: this.#minePartitions().length, held: this.store.partitionsHeld().length },
+      hints: this.hints.stats(),
+      antiEntropy: a ? a.ae.stats() : null,
+      rebalance: a ? a.mover.stats() : null,
+      coordinator: a ? a.coordinator.stats : null,
+      watchers: this.#feed.watchers,
+      lastEventId: this.#feed.lastId,
+      storage: this.store.engine.stats(),
+      recovery: this.store.engine.recovery,
+    };
+  }
+
+  async ring(): Promise<Record<string, unknown>> {
+    if (!this.#a || !this.#a.node.gossip.joined) return { partitions: this.#o.replication.partitions, replicas: this.#o.replication.n, owners: [], joined: false };
+    const snap = this.#snapshot();
+    const owners = Array.from({ length: this.#o.replication.partitions }, (_, p) => ({
+      partition: p, owner: snap.ring.owners[p], nodes: snap.placement.forPartition(p).replicas.map((r) => r.node),
+    }));
+    return { partitions: this.#o.replication.partitions, replicas: this.#o.replication.n, epoch: snap.epoch, owners };
+  }
+
+  async members(): Promise<readonly MemberInfo[]> {
+    const a = this.#a;
+    if (!a) return [{ id: this.nodeId, datacenter: this.#o.datacenter, rack: this.#o.rack ?? "", status: "starting", self: true }];
+    return a.node.gossip.members().map((m) => ({ ...m, rack: m.rack ?? "" }));
+  }
+
+  /**
+   * Decommission: marks this node `left` (peers recompute the ring without it), hands every partition off to
+   * the new replicas and resolves when nothing is left here (or `leaveTimeoutMs` passed). The caller stops
+   * the process afterwards.
+   */
+  async leave(): Promise<Record<string, unknown>> {
+    const a = this.#checkServing();
+    this.#leaving = true;
+    const startMs = this.#o.clock.monotonic();
+    await a.node.gossip.leave();
+    await a.coordinator.idle();
+    while (!a.mover.drained() && this.#o.clock.monotonic() - startMs < this.timings.leaveTimeoutMs) {
+      const snap = this.#snapshot();
+      for (const p of this.store.partitionsHeld()) await a.mover.handOff(snap, p).catch(() => {});
+      if (!a.mover.drained()) await this.#o.clock.sleep(this.timings.moverIntervalMs);
+    }
+    const drained = a.mover.drained();
+    return { left: true, drained, partitionsHeld: this.store.partitionsHeld().length, tookMs: Math.round(this.#o.clock.monotonic() - startMs) };
+  }
+
+  metrics(): readonly MetricSample[] {
+    if (this.#closed) return [];
+    const s = this.store.engine.stats();
+    const h = this.hints.stats();
+    const a = this.#a;
+    const gauge = (name: string, help: string, value: number): MetricSample => ({ name, help, type: "gauge", value });
+    const counter = (name: string, help: string, value: number): MetricSample => ({ name, help, type: "counter", value });
+    const c = a?.coordinator.stats;
+    const ae = a?.ae.stats();
+    return [
+      gauge("meshkv_storage_table_bytes", "Bytes in SSTables", s.tableBytes),
+      gauge("meshkv_storage_wal_bytes", "Bytes in write-ahead log segments", s.walBytes),
+      gauge("meshkv_storage_memtable_bytes", "Bytes in the active memtable", s.memtableBytes),
+      gauge("meshkv_storage_cache_bytes", "Bytes in the block cache", s.cacheBytes),
+      counter("meshkv_storage_cache_hits_total", "Block cache hits", s.cacheHits),
+      counter("meshkv_storage_cache_misses_total", "Block cache misses", s.cacheMisses),
+      counter("meshkv_storage_flushes_total", "Memtable flushes", s.flushes),
+      counter("meshkv_storage_compactions_total", "Compactions", s.compactions),
+      counter("meshkv_storage_write_stalls_total", "Writes that waited for background work", s.writeStalls),
+      counter("meshkv_storage_corruptions_total", "Corrupt blocks or records found", s.corruptions),
+      gauge("meshkv_hints_pending", "Hinted-handoff hints waiting for delivery", h.pending),
+      gauge("meshkv_hints_bytes", "Bytes of hints waiting for delivery", h.bytes),
+      counter("meshkv_hints_delivered_total", "Hints delivered to their replica", h.delivered),
+      counter("meshkv_anti_entropy_repairs_total", "Keys repaired by anti-entropy", ae?.keysRepaired ?? 0),
+      counter("meshkv_anti_entropy_exchanges_total", "Anti-entropy exchanges completed", ae?.exchanges ?? 0),
+      counter("meshkv_read_repairs_total", "Replicas repaired by reads", c?.readRepairs ?? 0),
+      counter("meshkv_coordinator_forwards_total", "Writes forwarded to a replica to coordinate", c?.forwarded ?? 0),
+      counter("meshkv_coordinator_timeouts_total", "Requests that timed out waiting for replicas", c?.timeouts ?? 0),
+      gauge("meshkv_partitions_acquiring", "Partitions this node is still pulling after gaining them", a?.mover.stats().acquiring.length ?? 0),
+      gauge("meshkv_watchers", "Open watch streams", this.#feed.watchers),
+    ];
+  }
+
+  /** Stops everything at once without touching the disk (the simulation's crash: the disk is then cut off). */
+  halt(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#feed.close();
+    const a = this.#a;
+    if (!a) return;
+    for (const u of a.unregister) u();
+    void a.mover.stop();
+    void a.ae.stop();
+    void a.delivery.stop();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#feed.close();
+    const a = this.#a;
+    if (a) {
+      for (const u of a.unregister) u();
+      await a.mover.stop();
+      await a.ae.stop();
+      await a.delivery.stop();
+      await a.coordinator.idle();
+    }
+    await this.hints.close();
+    await this.store.close();
+  }
+}
+
+function toReadResult(s: Stored): ReadResult {
+  const live = liveValues(values(s.set));
+  return { values: live, context: contextOf(s.set), expiresAt: live.length > 0 ? s.expiresAt : null };
+}
+

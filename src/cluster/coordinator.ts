@@ -1,0 +1,350 @@
+/**
+ * The request coordinator (Dynamo 2007 §4.5, riak_kv's get and put FSMs): any node takes a read or a write,
+ * finds the key's replicas, sends to all of them and answers as soon as the consistency level is met.
+ *
+ * Writes are made by a coordinating replica: when this node is an available primary replica of the key it
+ * makes the new version itself (`ReplicaStore.coordinate`) and sends the resulting set to the other replica
+ * slots as a merge; otherwise it forwards the write to the first available primary (`kvCoordinate`), which
+ * always coordinates (no second forward, so nodes that briefly disagree about the ring cannot loop). A slot
+ * whose replica is down goes to a stand-in with a hint (sloppy quorum) or fails (strict). Create-only,
+ * strict and context-less deletes first read at the write's level, so they see every acknowledged write.
+ *
+ * Reads go to the primaries only; the answer is the merge of the replies that met the level. Once every
+ * replica has answered (or the deadline passed), replicas that sent something older get the merged set
+ * (read repair, after the client has its answer). A replica still acquiring a partition it just gained
+ * answers with what it has, which is merged but not counted toward the level.
+ *
+ * The decisions come from `core/` (placement, quorum accounting, version updates); this file only sends.
+ */
+import { encodeSet, decodeSet } from "../core/context.ts";
+import type { Target } from "../core/placement.ts";
+import { levelToString, parseConsistency, Quorum, type ConsistencyLevel, type QuorumReplica } from "../core/quorum.ts";
+import { contextOf, descends, emptySet, merge, prune, sameVersion, update, values, type VersionVector } from "../core/version.ts";
+import { MeshkvError, isMeshkvError } from "../errors.ts";
+import type { StoredValue, WriteResult } from "../http/backend.ts";
+import { LIMITS } from "../http/limits.ts";
+import type { Mesh } from "../mesh/mesh.ts";
+import type { Clock } from "../runtime/types.ts";
+import { bool, bytes, int, obj, optNum, optStr, str, vvFromWire, vvToWire } from "./_wire.ts";
+import { encodeValue, liveCount, TOMBSTONE } from "./local_records.ts";
+import { mergedExpiry, type ReplicaStore, type Stored } from "./replica.ts";
+import { targetsOf, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
+
+export interface CoordinatorOptions {
+  nodeId: string;
+  datacenter: string;
+  mesh: Mesh;
+  clock: Clock;
+  store: ReplicaStore;
+  config: ReplicationConfig;
+  /** The current ring. */
+  view(): RingSnapshot;
+  /** True while this node still pulls partition `p` after gaining it. */
+  acquiring(p: number): boolean;
+  /** Deadline of a whole client request. */
+  requestTimeoutMs: number;
+  /** Deadline of one replica's answer. */
+  replicaTimeoutMs: number;
+  readLevel: ConsistencyLevel;
+  writeLevel: ConsistencyLevel;
+}
+
+export type WriteOp =
+  | { kind: "put"; key: string; value: StoredValue; context: VersionVector; ifNoneMatch: boolean; strict: boolean; ttlMs: number | null; level: ConsistencyLevel | null }
+  | { kind: "delete"; key: string; context: VersionVector | null; strict: boolean; level: ConsistencyLevel | null };
+
+export interface CoordinatorStats {
+  reads: number;
+  writes: number;
+  forwarded: number;
+  quorumFailures: number;
+  timeouts: number;
+  readRepairs: number;
+}
+
+interface Call<T> {
+  node: string;
+  run(): Promise<T>;
+}
+
+/** Errors after which a forward tries the next replica. */
+const RETRYABLE = new Set(["CONNECT_FAILED", "CONNECTION_CLOSED", "TIMEOUT", "OVERLOADED", "CLOSED", "NODE_LEAVING"]);
+
+export class Coordinator {
+  readonly stats: CoordinatorStats = { reads: 0, writes: 0, forwarded: 0, quorumFailures: 0, timeouts: 0, readRepairs: 0 };
+  readonly #o: CoordinatorOptions;
+  #pending = new Set<Promise<unknown>>();
+
+  constructor(o: CoordinatorOptions) {
+    this.#o = o;
+  }
+
+  /** Resolves once background work (read repair, late replica answers) started so far is done. */
+  async idle(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+
+  #background(p: Promise<unknown>): void {
+    const tracked = p.catch(() => {}).finally(() => this.#pending.delete(tracked));
+    this.#pending.add(tracked);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Reads
+
+  /** Reads `key` at `level` from its primary replicas; the merged state of the replies that met it. */
+  async read(key: string, level: ConsistencyLevel | null, signal?: AbortSignal): Promise<Stored> {
+    const o = this.#o;
+    this.stats.reads++;
+    const p = partitionOfKey(o, key);
+    const snap = o.view();
+    const replicas = snap.placement.forPartition(p).replicas;
+    const q = new Quorum({ level: level ?? o.readLevel, replicas: replicas as QuorumReplica[], localDatacenter: o.datacenter });
+    const replies = new Map<string, Stored>();
+    const calls: Call<{ stored: Stored; acquiring: boolean }>[] = [];
+    for (const r of replicas) {
+      if (snap.down.has(r.node)) q.add({ node: r.node, ok: false });
+      else calls.push({ node: r.node, run: () => this.#getFrom(r.node, p, key) });
+    }
+    const { decided, settled } = this.#race(q, calls, (node, v) => {
+      replies.set(node, v.stored);
+      return !v.acquiring;
+    }, signal);
+    const verdict = await decided;
+    const merged = mergeAll([...replies.values()]);
+    this.#background(settled.then(() => this.#repair(p, key, replies)));
+    this.#check(q, verdict);
+    return merged;
+  }
+
+  async #getFrom(node: string, p: number, key: string): Promise<{ stored: Stored; acquiring: boolean }> {
+    const o = this.#o;
+    if (node === o.nodeId) return { stored: await o.store.read(p, key), acquiring: o.acquiring(p) };
+    const reply = obj(await o.mesh.request(node, "kvGet", { p, key }, { timeoutMs: o.replicaTimeoutMs }), "kvGet reply");
+    const set = reply.set === null || reply.set === undefined ? emptySet<Uint8Array>() : decodeSet(bytes(reply, "set"));
+    return { stored: { set, expiresAt: optNum(reply, "exp") }, acquiring: bool(reply, "acquiring") };
+  }
+
+  /** Read repair: every replica that answered with less than the merge of all answers gets the merge. */
+  async #repair(p: number, key: string, replies: ReadonlyMap<string, Stored>): Promise<void> {
+    const o = this.#o;
+    const merged = mergeAll([...replies.values()]);
+    if (merged.set.entries.length === 0) return;
+    const stale = [...replies.entries()].filter(([, s]) => !sameVersion(s.set, merged.set) || s.expiresAt !== merged.expiresAt);
+    for (const [node] of stale) {
+      this.stats.readRepairs++;
+      await this.#mergeTo(node, p, key, merged, null).catch(() => {});
+    }
+  }
+
+  async #mergeTo(node: string, p: number, key: string, s: Stored, hintFor: string | null): Promise<void> {
+    const o = this.#o;
+    if (node === o.nodeId && hintFor === null) {
+      await o.store.merge(p, key, s.set, s.expiresAt);
+      return;
+    }
+    await o.mesh.request(node, "kvMerge", { p, key, set: encodeSet(s.set), exp: s.expiresAt, hintFor }, { timeoutMs: o.replicaTimeoutMs });
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Writes
+
+  /** Runs a write: here when this node is an available primary replica of the key, else on one that is. */
+  async write(op: WriteOp, signal?: AbortSignal): Promise<WriteResult> {
+    const o = this.#o;
+    const p = partitionOfKey(o, op.key);
+    const targets = dedupe(targetsOf(o.view(), p, o.config.sloppy));
+    if (targets.some((t) => t.node === o.nodeId && t.available && t.hintFor === undefined)) return await this.coordinate(op, signal);
+    const candidates = targets.filter((t) => t.available && t.hintFor === undefined);
+    let last: unknown = null;
+    for (const t of candidates) {
+      try {
+        this.stats.forwarded++;
+        const reply = await o.mesh.request(t.node, "kvCoordinate", opToWire(op), { timeoutMs: o.requestTimeoutMs });
+        return resultFromWire(reply);
+      } catch (err) {
+        if (!isMeshkvError(err) || !RETRYABLE.has(err.code)) throw err;
+        last = err;
+      }
+    }
+    this.stats.quorumFailures++;
+    throw new MeshkvError("QUORUM_UNMET", `No replica of ${op.key} could coordinate the write: ${candidates.length} tried, ${targets.length - candidates.length} down`, {
+      ...(last === null ? {} : { cause: last }), details: { replicas: targets.length, tried: candidates.length },
+    });
+  }
+
+  /** Coordinates a write on this node (called directly, or for a forward from a node that is not a replica). */
+  async coordinate(op: WriteOp, signal?: AbortSignal): Promise<WriteResult> {
+    const o = this.#o;
+    this.stats.writes++;
+    const p = partitionOfKey(o, op.key);
+    const level = op.level ?? o.writeLevel;
+    if (op.kind === "put" ? op.ifNoneMatch || op.strict : op.strict || op.context === null) {
+      const seen = await this.read(op.key, readLevelFor(level), signal);
+      if (seen.set.entries.length > 0) await o.store.merge(p, op.key, seen.set, seen.expiresAt);
+    }
+    const now = o.clock.now();
+    let liveBefore = 0;
+    const { after } = await o.store.coordinate(p, op.key, (before) => {
+      liveBefore = liveCount(values(before.set));
+      if (op.kind === "put" && op.ifNoneMatch && liveBefore > 0) throw new MeshkvError("KEY_EXISTS", `Key exists: ${op.key}`, { details: { key: op.key } });
+      const context = op.context ?? contextOf(before.set);
+      if (op.strict && !descends(context, contextOf(before.set))) {
+        throw new MeshkvError("STALE_CONTEXT", `Stale context for ${op.key}: a newer write arrived since the read; read again and retry`, { details: { key: op.key } });
+      }
+      const record = op.kind === "put" ? encodeValue(op.value) : TOMBSTONE;
+      const set = prune(update(before.set, context, record, o.store.versionId, now), now, this.#active(before.set.entries.map((e) => e.node)));
+      const live = liveCount(values(set));
+      if (live > LIMITS.siblingsMax) {
+        throw new MeshkvError("LIMIT_EXCEEDED", `Over the siblingsMax limit: ${live} > ${LIMITS.siblingsMax}: resolve the siblings of ${op.key} with a write that carries their context`, {
+          details: { limit: "siblingsMax", max: LIMITS.siblingsMax, actual: live, key: op.key },
+        });
+      }
+      const expiresAt = op.kind === "put" ? (op.ttlMs === null ? null : now + op.ttlMs) : before.expiresAt;
+      return { set, expiresAt };
+    });
+    await this.#replicate(p, op.key, after, level, signal);
+    return { context: contextOf(after.set), created: op.kind === "put" && liveBefore === 0, siblings: liveCount(values(after.set)) };
+  }
+
+  /** Sends the coordinated state to the other replica slots and waits for the level. */
+  async #replicate(p: number, key: string, after: Stored, level: ConsistencyLevel, signal?: AbortSignal): Promise<void> {
+    const o = this.#o;
+    const targets = dedupe(targetsOf(o.view(), p, o.config.sloppy));
+    if (!targets.some((t) => t.node === o.nodeId)) {
+      // A forward reached us although we are no replica in our own view: count ourselves in our stead.
+      targets.push({ node: o.nodeId, datacenter: o.datacenter, available: true });
+    }
+    const q = new Quorum({ level, replicas: targets.map((t) => ({ node: t.node, datacenter: t.datacenter })), localDatacenter: o.datacenter });
+    for (const t of targets) if (!t.available) q.add({ node: t.node, ok: false });
+    q.add({ node: o.nodeId, ok: true });
+    const calls: Call<void>[] = targets
+      .filter((t) => t.available && t.node !== o.nodeId)
+      .map((t) => ({ node: t.node, run: () => this.#mergeTo(t.node, p, key, after, t.hintFor ?? null) }));
+    const { decided, settled } = this.#race(q, calls, () => true, signal);
+    this.#background(settled);
+    this.#check(q, await decided);
+  }
+
+  /** Version ids of entries whose node is still a member: never pruned. */
+  #active(ids: readonly string[]): Set<string> {
+    const owners = new Set(this.#o.view().owners);
+    return new Set(ids.filter((id) => owners.has(id.slice(0, id.lastIndexOf(".") < 0 ? id.length : id.lastIndexOf(".")))));
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Shared
+
+  /**
+   * Sends every call at once and counts each answer into `q`; `decided` resolves when the quorum is decided,
+   * the request deadline passes or `signal` aborts; `settled` when every call has answered.
+   */
+  #race<T>(q: Quorum, calls: Call<T>[], judge: (node: string, value: T) => boolean, signal?: AbortSignal): { decided: Promise<string>; settled: Promise<void> } {
+    const o = this.#o;
+    let resolve!: (v: string) => void;
+    const decided = new Promise<string>((r) => (resolve = r));
+    const timer = o.clock.setTimeout(() => resolve("timeout"), o.requestTimeoutMs);
+    const onAbort = () => resolve("aborted");
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const settle = (node: string, ok: boolean) => {
+      q.add({ node, ok });
+      if (q.done()) resolve("done");
+    };
+    if (q.done()) resolve("done");
+    const settled = Promise.allSettled(calls.map((c) => c.run().then((v) => settle(c.node, judge(c.node, v)), () => settle(c.node, false)))).then(() => {
+      resolve("done");
+    });
+    void decided.then(() => {
+      o.clock.clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    });
+    return { decided, settled };
+  }
+
+  #check(q: Quorum, verdict: string): void {
+    if (q.outcome().status === "succeeded") return;
+    const error = q.error();
+    if (error) {
+      this.stats.quorumFailures++;
+      throw error;
+    }
+    if (verdict === "aborted") throw new MeshkvError("TIMEOUT", "The request was cancelled");
+    this.stats.timeouts++;
+    const out = q.outcome();
+    throw new MeshkvError("TIMEOUT", `Consistency level ${out.level} not met within ${this.#o.requestTimeoutMs} ms: ${out.ok} succeeded, ${out.failed} failed, ${out.pending} pending`, {
+      details: { ...out },
+    });
+  }
+}
+
+function partitionOfKey(o: CoordinatorOptions, key: string): number {
+  return o.view().placement.forKey(key).partition;
+}
+
+/** Create-only and strict writes read first at the matching level (a write at `all` reads at `one`, …). */
+function readLevelFor(level: ConsistencyLevel): ConsistencyLevel {
+  if (typeof level === "object") return "w" in level ? "quorum" : level;
+  if (level === "all") return "one";
+  if (level === "one") return "all";
+  if (level === "local_one") return "local_quorum";
+  return level;
+}
+
+function mergeAll(states: readonly Stored[]): Stored {
+  let out: Stored = { set: emptySet(), expiresAt: null };
+  for (const s of states) out = { set: merge(out.set, s.set), expiresAt: mergedExpiry(out, s) };
+  return out;
+}
+
+/** One slot per node (a stand-in never serves two slots of one request). */
+function dedupe(targets: Target[]): Target[] {
+  const seen = new Set<string>();
+  return targets.map((t) => {
+    if (!seen.has(t.node)) {
+      seen.add(t.node);
+      return t;
+    }
+    return { node: `${t.hintFor ?? t.node}#unavailable`, datacenter: t.datacenter, available: false };
+  });
+}
+
+// -----------------------------------------------------------------------------------------------------------
+// Forwarded writes on the wire
+
+export function opToWire(op: WriteOp): Record<string, unknown> {
+  const level = op.level === null ? null : levelToString(op.level);
+  if (op.kind === "put") {
+    return {
+      op: "put", key: op.key, ct: op.value.contentType, data: op.value.data, ctx: vvToWire(op.context),
+      ifNoneMatch: op.ifNoneMatch, strict: op.strict, ttl: op.ttlMs, level,
+    };
+  }
+  return { op: "delete", key: op.key, ctx: op.context === null ? null : vvToWire(op.context), strict: op.strict, level };
+}
+
+export function opFromWire(body: unknown): WriteOp {
+  const o = obj(body, "kvCoordinate");
+  const levelText = optStr(o, "level");
+  const level = levelText === null ? null : parseConsistency(levelText);
+  const kind = str(o, "op");
+  const key = str(o, "key");
+  if (kind === "put") {
+    const ttl = o.ttl === null || o.ttl === undefined ? null : int(o, "ttl", 1);
+    return {
+      kind, key, value: { contentType: str(o, "ct"), data: bytes(o, "data") }, context: vvFromWire(o.ctx),
+      ifNoneMatch: bool(o, "ifNoneMatch"), strict: bool(o, "strict"), ttlMs: ttl, level,
+    };
+  }
+  if (kind === "delete") return { kind, key, context: o.ctx === null || o.ctx === undefined ? null : vvFromWire(o.ctx), strict: bool(o, "strict"), level };
+  throw new MeshkvError("PROTOCOL_ERROR", `Malformed replication message: unknown op ${kind}`);
+}
+
+export function resultToWire(r: WriteResult): Record<string, unknown> {
+  return { ctx: vvToWire(r.context), created: r.created, siblings: r.siblings };
+}
+
+function resultFromWire(body: unknown): WriteResult {
+  const o = obj(body, "kvCoordinate reply");
+  return { context: vvFromWire(o.ctx), created: bool(o, "created"), siblings: int(o, "siblings") };
+}
+

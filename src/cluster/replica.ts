@@ -1,0 +1,326 @@
+/**
+ * The replica store: this node's copy of the partitions it replicates, on one storage engine.
+ *
+ * Each key's engine record holds one DVVSet (Almeida et al. 2014, `core/version.ts`) of value records
+ * (`local_records.ts`); engine partition = ring partition, so one partition is one ordered range that can be
+ * listed, streamed to another node and dropped. Two kinds of change reach a replica, as in Riak KV:
+ * - `coordinate`: this node is the write's coordinating replica and makes the new version itself
+ *   (`update(stored, context, value, versionId, now)`), so the new dot carries this node's version id;
+ * - `merge`: versions made elsewhere arrive (replication, read repair, anti-entropy, hints, handoff) and are
+ *   merged (`merge(stored, incoming)`), which is commutative, associative and idempotent, so replicas that
+ *   receive the same versions in any order and any number of times end up equal.
+ * Both run under a per-key lock so concurrent changes of one key never lose each other's versions.
+ *
+ * When every value of a set is a delete marker, the set moves into an engine tombstone's `meta`: reads still
+ * know the history, and compaction may purge it only when `tombstonePurgeable` says every replica holds it.
+ *
+ * Every change also updates the partition's tictac hash tree (`core/hash_tree.ts`) with the old and new
+ * version digests, so anti-entropy can compare replicas without reading data. Trees live in memory and are
+ * rebuilt by one scan when the store opens.
+ *
+ * The version id: a node that lost its disk must not reuse the version entries it made before (it would
+ * hand out dots that already exist elsewhere), so dots carry `nodeId.<4 random hex>`, drawn when the store is
+ * created and kept in the store's `VERSION_ID` file.
+ */
+import { decodeSet, encodeSet, versionDigest } from "../core/context.ts";
+import { HashTree, segmentOf } from "../core/hash_tree.ts";
+import { emptySet, merge, sameVersion, setDescends, values, type DvvSet } from "../core/version.ts";
+import { isMeshkvError } from "../errors.ts";
+import type { Clock, FileSystem, Random } from "../runtime/types.ts";
+import { decodeKey, openEngine, type Engine, type EngineOptions } from "../storage/mod.ts";
+import type { TombstoneInfo } from "../storage/options.ts";
+import { liveCount } from "./local_records.ts";
+import { KeyLocks } from "./local_locks.ts";
+
+export interface Stored {
+  readonly set: DvvSet<Uint8Array>;
+  /** When the key expires (ms since the epoch), or null. */
+  readonly expiresAt: number | null;
+}
+
+export interface ReplicaStoreOptions {
+  fs: FileSystem;
+  /** The engine's directory. */
+  dir: string;
+  clock: Clock;
+  random: Random;
+  nodeId: string;
+  /** Hash tree segments per partition (a power of the fanout, 32). Default 1024: 8 KiB of tree per partition. */
+  treeSegments?: number;
+  engine?: Omit<EngineOptions, "clock" | "tombstonePurgeable">;
+  /** Whether compaction may drop a deleted key's history (every replica is known to hold the delete). */
+  tombstonePurgeable?: (partition: number, key: string, deletedAtMs: number) => boolean;
+  /** The largest encoded set the engine takes. */
+  setBytesMax: number;
+}
+
+/** One key as a peer sends or receives it: its partition, the encoded set and its expiry. */
+export interface WireItem {
+  readonly p: number;
+  readonly key: string;
+  readonly set: Uint8Array;
+  readonly exp: number | null;
+}
+
+export type ChangeListener = (key: string, stored: Stored) => void;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Opens (or creates) the store in `o.dir` and rebuilds its hash trees. */
+export async function openReplicaStore(o: ReplicaStoreOptions): Promise<ReplicaStore> {
+  await o.fs.mkdir(o.dir, { recursive: true });
+  const versionId = await loadVersionId(o);
+  let store: ReplicaStore | null = null;
+  const engine = await openEngine(o.fs, `${o.dir}/data`, {
+    valueBytesMax: o.setBytesMax, ...o.engine, clock: o.clock,
+    tombstonePurgeable: (info: TombstoneInfo) => store?.purgeable(info) ?? false,
+  });
+  store = new ReplicaStore(engine, versionId, o);
+  await store.rebuildTrees();
+  return store;
+}
+
+async function loadVersionId(o: ReplicaStoreOptions): Promise<string> {
+  const path = `${o.dir}/VERSION_ID`;
+  try {
+    const id = decoder.decode(await o.fs.readFile(path)).trim();
+    if (id.length > 0) return id;
+  } catch (err) {
+    if (!isMeshkvError(err, "NOT_FOUND")) throw err;
+  }
+  const id = `${o.nodeId}.${[...o.random.bytes(2)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  const tmp = `${path}.tmp`;
+  const f = await o.fs.open(tmp, { create: true, truncate: true });
+  await f.write(0, encoder.encode(id + "\n"));
+  await f.sync();
+  await f.close();
+  await o.fs.rename(tmp, path);
+  await o.fs.syncDir(o.dir);
+  return id;
+}
+
+export class ReplicaStore {
+  /** The coordinator id this node writes into versions. */
+  readonly versionId: string;
+  readonly engine: Engine;
+  readonly #o: ReplicaStoreOptions;
+  readonly #locks = new KeyLocks();
+  readonly #trees = new Map<number, HashTree>();
+  readonly #keys = new Map<number, number>();
+  readonly #listeners = new Set<ChangeListener>();
+  readonly #segments: number;
+
+  /** @internal use `openReplicaStore`. */
+  constructor(engine: Engine, versionId: string, o: ReplicaStoreOptions) {
+    this.engine = engine;
+    this.versionId = versionId;
+    this.#o = o;
+    this.#segments = o.treeSegments ?? 1024;
+  }
+
+  /** Runs on every change of a stored set (the change feed). */
+  onChange(listener: ChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The hash tree of partition `p` (empty when nothing is stored there). */
+  tree(p: number): HashTree {
+    let t = this.#trees.get(p);
+    if (!t) this.#trees.set(p, (t = new HashTree({ segments: this.#segments, fanout: 32 })));
+    return t;
+  }
+
+  get treeSegments(): number {
+    return this.#segments;
+  }
+
+  /** Partitions holding at least one key (deleted keys' history included). */
+  partitionsHeld(): number[] {
+    return [...this.#keys.entries()].filter(([, n]) => n > 0).map(([p]) => p).sort((a, b) => a - b);
+  }
+
+  keyCount(p: number): number {
+    return this.#keys.get(p) ?? 0;
+  }
+
+  /** Rebuilds every partition's hash tree and key count from storage. */
+  async rebuildTrees(): Promise<void> {
+    this.#trees.clear();
+    this.#keys.clear();
+    for await (const e of this.engine.iterate({ includeTombstones: true })) {
+      const set = entrySet(e);
+      if (set === null) continue;
+      this.tree(e.partition).update(decodeKey(e.key), null, versionDigest(set));
+      this.#keys.set(e.partition, (this.#keys.get(e.partition) ?? 0) + 1);
+    }
+  }
+
+  async read(p: number, key: string): Promise<Stored> {
+    const e = await this.engine.get(p, key, { includeTombstones: true });
+    if (!e) return { set: emptySet(), expiresAt: null };
+    return { set: entrySet(e) ?? emptySet(), expiresAt: e.tombstone ? null : e.expiresAt };
+  }
+
+  /**
+   * Read-modify-write of one key under its lock: `fn` gets what is stored and returns the new state (or
+   * throws to leave it unchanged). Returns both.
+   */
+  async coordinate(p: number, key: string, fn: (before: Stored) => Stored): Promise<{ before: Stored; after: Stored }> {
+    return await this.#locks.run(key, async () => {
+      const before = await this.read(p, key);
+      const after = fn(before);
+      await this.#write(p, key, before, after);
+      return { before, after };
+    });
+  }
+
+  /** Merges versions made elsewhere. Returns the merged state and whether anything changed. */
+  async merge(p: number, key: string, incoming: DvvSet<Uint8Array>, expiresAt: number | null): Promise<{ changed: boolean; after: Stored }> {
+    return await this.#locks.run(key, async () => {
+      const before = await this.read(p, key);
+      const set = merge(before.set, incoming);
+      const exp = mergedExpiry(before, { set: incoming, expiresAt });
+      if (sameVersion(set, before.set) && exp === before.expiresAt) return { changed: false, after: before };
+      const after = { set, expiresAt: exp };
+      await this.#write(p, key, before, after);
+      return { changed: true, after };
+    });
+  }
+
+  async #write(p: number, key: string, before: Stored, after: Stored): Promise<void> {
+    const bytes = encodeSet(after.set);
+    if (liveCount(values(after.set)) === 0) await this.engine.delete(p, key, { meta: bytes });
+    else await this.engine.put(p, key, bytes, after.expiresAt === null ? {} : { expiresAt: after.expiresAt });
+    const had = before.set.entries.length > 0;
+    this.tree(p).update(key, had ? versionDigest(before.set) : null, versionDigest(after.set));
+    if (!had) this.#keys.set(p, (this.#keys.get(p) ?? 0) + 1);
+    for (const l of this.#listeners) l(key, after);
+  }
+
+  /**
+   * Removes a key this node no longer replicates (after handing it off), only if it still holds the versions
+   * that were handed off (`digest`): a write that arrived meanwhile stays, to be handed off next round.
+   */
+  async dropIfUnchanged(p: number, key: string, digest: Uint8Array): Promise<boolean> {
+    return await this.#locks.run(key, async () => {
+      const before = await this.read(p, key);
+      if (before.set.entries.length === 0) return false;
+      const current = versionDigest(before.set);
+      if (!bytesEqual(current, digest)) return false;
+      // An engine tombstone without meta: the history goes too, as this node holds no replica any more.
+      await this.engine.delete(p, key);
+      this.tree(p).update(key, current, null);
+      this.#keys.set(p, Math.max(0, (this.#keys.get(p) ?? 1) - 1));
+      return true;
+    });
+  }
+
+  /**
+   * One page of partition `p` in key order, strictly after `after` (null: from the start): every key with its
+   * encoded set, deleted keys' history included when `tombstones`.
+   */
+  async scan(p: number, o: { after: string | null; limit: number; keysOnly: boolean; tombstones: boolean; prefix?: string; start?: string | null; end?: string | null }): Promise<{ items: WireItem[]; next: string | null }> {
+    let start = o.start ?? null;
+    if (o.after !== null) {
+      const successor = o.after + "\u0000";
+      if (start === null || compareUtf8(successor, start) > 0) start = successor;
+    }
+    const items: WireItem[] = [];
+    let more = false;
+    const iter = this.engine.iterate({
+      partition: p, includeTombstones: o.tombstones, limit: o.limit + 1, keysOnly: false,
+      ...(o.prefix ? { prefix: o.prefix } : {}), ...(start !== null ? { start } : {}), ...(o.end ? { end: o.end } : {}),
+    });
+    for await (const e of iter) {
+      if (items.length === o.limit) {
+        more = true;
+        break;
+      }
+      const set = entrySet(e);
+      if (set === null) continue;
+      if (!o.tombstones && liveCount(values(set)) === 0) continue;
+      items.push({ p, key: decodeKey(e.key), set: o.keysOnly ? new Uint8Array(0) : e.tombstone ? e.meta : e.value, exp: e.tombstone ? null : e.expiresAt });
+    }
+    return { items, next: more ? items[items.length - 1]!.key : null };
+  }
+
+  /** Keys of partition `p` in the given tree segments, with their version digests (anti-entropy). */
+  async keysInSegments(p: number, segments: ReadonlySet<number>): Promise<Array<[string, Uint8Array]>> {
+    const out: Array<[string, Uint8Array]> = [];
+    for await (const e of this.engine.iterate({ partition: p, includeTombstones: true })) {
+      const key = decodeKey(e.key);
+      if (!segments.has(segmentOf(key, this.#segments))) continue;
+      const set = entrySet(e);
+      if (set !== null) out.push([key, versionDigest(set)]);
+    }
+    return out;
+  }
+
+  /** The stored sets of `keys` (absent keys left out), for anti-entropy and handoff. */
+  async fetch(p: number, keys: readonly string[]): Promise<WireItem[]> {
+    const out: WireItem[] = [];
+    for (const key of keys) {
+      const e = await this.engine.get(p, key, { includeTombstones: true });
+      if (!e || entrySet(e) === null) continue;
+      out.push({ p, key, set: e.tombstone ? e.meta : e.value, exp: e.tombstone ? null : e.expiresAt });
+    }
+    return out;
+  }
+
+  /** @internal the engine's purge hook: a deleted key's history goes only when every replica holds it. */
+  purgeable(info: TombstoneInfo): boolean {
+    if (info.expiredAt !== null) return true;
+    if (info.meta.length === 0) return true;
+    const hook = this.#o.tombstonePurgeable;
+    if (!hook) return false;
+    let deletedAt = 0;
+    try {
+      for (const e of decodeSet(info.meta).entries) deletedAt = Math.max(deletedAt, e.timeMs);
+    } catch {
+      return false;
+    }
+    return hook(info.partition, decodeKey(info.key), deletedAt);
+  }
+
+  async close(): Promise<void> {
+    await this.#locks.idle();
+    await this.engine.close();
+  }
+}
+
+/** The set an engine entry holds: the value, or a deleted key's history in the tombstone's meta. */
+function entrySet(e: { tombstone: boolean; value: Uint8Array; meta: Uint8Array }): DvvSet<Uint8Array> | null {
+  if (e.tombstone) return e.meta.length > 0 ? decodeSet(e.meta) : null;
+  return decodeSet(e.value);
+}
+
+/**
+ * The expiry of two merged states: the newer write's when one descends from the other (the latest write sets
+ * the expiry), otherwise the later of the two (null, never, is latest), so concurrent writes expire together.
+ */
+export function mergedExpiry(a: Stored, b: Stored): number | null {
+  if (a.set.entries.length === 0) return b.expiresAt;
+  if (b.set.entries.length === 0) return a.expiresAt;
+  const aNewer = setDescends(a.set, b.set);
+  const bNewer = setDescends(b.set, a.set);
+  if (aNewer && !bNewer) return a.expiresAt;
+  if (bNewer && !aNewer) return b.expiresAt;
+  if (a.expiresAt === null || b.expiresAt === null) return null;
+  return Math.max(a.expiresAt, b.expiresAt);
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function compareUtf8(a: string, b: string): number {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return x.length - y.length;
+}

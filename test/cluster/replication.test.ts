@@ -1,0 +1,156 @@
+/**
+ * The replicated backend in the deterministic simulation: quorum reads and writes through any node, siblings,
+ * sloppy quorums with hinted handoff, strict quorums, read repair and deletes. Scenarios run over a few seeds;
+ * a failure names its seed (replay with MESHKV_SIM_SEED=<seed>).
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { sameVersion, values } from "../../src/core/version.ts";
+import { isMeshkvError } from "../../src/errors.ts";
+import { liveCount } from "../../src/cluster/local_records.ts";
+import { del, drive, get, kvCluster, put, replicasOf, storedAt, texts } from "./_kv_sim.ts";
+import { forEachSeed, seedsFor } from "./_sim.ts";
+
+test("a write acknowledged at quorum through one node is read at quorum through every node, and lands on all three replicas", async () => {
+  await forEachSeed(seedsFor(3, 301), async (seed) => {
+    const c = await kvCluster(seed, { size: 3 });
+    const w = await put(c, "n01", "user:1", "ada");
+    assert.is(w.created, true);
+    for (const id of ["n01", "n02", "n03"]) assert.equal(texts(await get(c, id, "user:1")), ["ada"]);
+    await c.run(500);
+    for (const id of ["n01", "n02", "n03"]) assert.equal((await storedAt(c, id, "user:1")).set.entries.length, 1, `${id} holds the write`);
+    const missing = await get(c, "n02", "nobody");
+    assert.equal(missing.values, []);
+    await c.stopAll();
+  });
+});
+
+test("a node that is no replica forwards the write to one, and the answer carries the new context", async () => {
+  await forEachSeed(seedsFor(2, 302), async (seed) => {
+    const c = await kvCluster(seed, { size: 5 });
+    let key = "k0";
+    for (let i = 0; replicasOf(c, "n01", key).includes("n01"); i++) key = `k${i}`;
+    const w = await put(c, "n01", key, "v1");
+    assert.ok(w.context.length === 1 && !w.context[0]!.node.startsWith("n01."), "a replica coordinated the write");
+    assert.ok(c.kv("n01").status !== undefined);
+    const w2 = await put(c, "n01", key, "v2", { context: w.context });
+    assert.is(w2.siblings, 1, "a write with the context supersedes the first");
+    assert.equal(texts(await get(c, "n04", key)), ["v2"]);
+    await c.stopAll();
+  });
+});
+
+test("concurrent blind writes through different nodes become siblings; a write with their context resolves them", async () => {
+  await forEachSeed(seedsFor(3, 303), async (seed) => {
+    const c = await kvCluster(seed, { size: 3 });
+    const [a, b] = await Promise.all([put(c, "n01", "cart", "apple"), put(c, "n02", "cart", "pear")]);
+    assert.ok(a && b);
+    const r = await get(c, "n03", "cart", "all");
+    assert.equal(texts(r), ["apple", "pear"], "neither write is lost");
+    const w = await put(c, "n03", "cart", "apple+pear", { context: r.context });
+    assert.is(w.siblings, 1);
+    assert.equal(texts(await get(c, "n01", "cart", "all")), ["apple+pear"]);
+    await c.stopAll();
+  });
+});
+
+test("with a replica down, quorum writes land on a stand-in with a hint, which is handed back when the replica returns", async () => {
+  await forEachSeed(seedsFor(3, 304), async (seed) => {
+    const c = await kvCluster(seed, { size: 5 });
+    let key = "h0";
+    for (let i = 0; !replicasOf(c, "n01", key).includes("n03") || replicasOf(c, "n01", key)[0] === "n03"; i++) key = `h${i}`;
+    await c.crash("n03");
+    assert.ok(await c.runUntil(() => [...c.nodes.keys()].every((o) => c.statusOf(o, "n03") === "down"), 10_000) !== null);
+    const w = await put(c, "n01", key, "while-down", { level: "all" });
+    assert.is(w.siblings, 1, "level all is met with the stand-in");
+    const pending = () => [...c.backends.values()].reduce((n, b) => n + b.hints.stats().pending, 0);
+    assert.is(pending(), 1, "exactly one hint is kept, for n03");
+    await c.restart("n03");
+    const t = await c.runUntil(() => pending() === 0 && c.backends.get("n03")?.ready() === true, 15_000);
+    assert.ok(t !== null, "the hint was delivered");
+    const s = await storedAt(c, "n03", key);
+    assert.is(liveCount(values(s.set)), 1, "n03 holds the write it missed");
+    await c.stopAll();
+  });
+});
+
+test("strict quorum: with two of three replicas down a quorum write fails with QUORUM_UNMET and counts, while level one succeeds", async () => {
+  await forEachSeed(seedsFor(2, 305), async (seed) => {
+    const c = await kvCluster(seed, { size: 3, replication: { sloppy: false } });
+    await c.crash("n02");
+    await c.crash("n03");
+    assert.ok(await c.runUntil(() => c.statusOf("n01", "n02") === "down" && c.statusOf("n01", "n03") === "down", 10_000) !== null);
+    try {
+      await put(c, "n01", "x", "1");
+      assert.unreachable("quorum cannot be met");
+    } catch (err) {
+      assert.ok(isMeshkvError(err, "QUORUM_UNMET"), String(err));
+      assert.match(err.message, /quorum needs 2 of 3/);
+      assert.is((err.details as { failed: number }).failed, 2);
+    }
+    const w = await put(c, "n01", "x", "1", { level: "one" });
+    // The failed write was applied on n01 before the quorum failed (a failed write may or may not have been
+    // stored, as in Dynamo and Riak; there is no rollback), so this blind write keeps it as a sibling.
+    assert.is(w.siblings, 2);
+    try {
+      await get(c, "n01", "x", "quorum");
+      assert.unreachable("quorum read cannot be met");
+    } catch (err) {
+      assert.ok(isMeshkvError(err, "QUORUM_UNMET"));
+    }
+    assert.equal(texts(await get(c, "n01", "x", "one")), ["1", "1"]);
+    await c.stopAll();
+  });
+});
+
+test("a read that finds a stale replica repairs it after answering", async () => {
+  await forEachSeed(seedsFor(2, 306), async (seed) => {
+    const c = await kvCluster(seed, { size: 3, timings: { antiEntropyIntervalMs: 3_600_000 } });
+    c.net.partition(["n03"], ["n01", "n02"]);
+    const w = await put(c, "n01", "doc", "v1", { level: "quorum" });
+    c.net.heal();
+    assert.is((await storedAt(c, "n03", "doc")).set.entries.length, 0, "n03 missed the write");
+    assert.equal(texts(await get(c, "n02", "doc", "all")), ["v1"]);
+    await c.run(200);
+    const s = await storedAt(c, "n03", "doc");
+    assert.ok(sameVersion(s.set, (await storedAt(c, "n01", "doc")).set), "read repair brought n03 up to date");
+    assert.ok(w.context.length === 1);
+    await c.stopAll();
+  });
+});
+
+test("a delete made while a replica is cut off does not come back once it rejoins and anti-entropy runs", async () => {
+  await forEachSeed(seedsFor(2, 307), async (seed) => {
+    const c = await kvCluster(seed, { size: 3 });
+    await put(c, "n01", "gone", "v1", { level: "all" });
+    c.net.partition(["n03"], ["n01", "n02"]);
+    const d = await del(c, "n01", "gone", { level: "quorum" });
+    assert.is(d.siblings, 0);
+    assert.is(liveCount(values((await storedAt(c, "n03", "gone")).set)), 1, "n03 still has the old value");
+    c.net.heal();
+    await c.run(10_000); // anti-entropy visits every partition (64, one exchange per 100 ms per node)
+    for (const id of ["n01", "n02", "n03"]) assert.is(liveCount(values((await storedAt(c, id, "gone")).set)), 0, `${id} holds the delete`);
+    assert.equal((await get(c, "n03", "gone", "all")).values, []);
+    await c.stopAll();
+  });
+});
+
+test("list gathers every partition in key order with a resumable cursor, and a hash-tagged prefix reads one partition", async () => {
+  const c = await kvCluster(11, { size: 3 });
+  const keys = Array.from({ length: 30 }, (_, i) => `item:${String(i).padStart(2, "0")}`);
+  for (const k of keys) await put(c, "n01", k, k);
+  for (let i = 0; i < 5; i++) await put(c, "n02", `{user:7}/order/${i}`, `o${i}`);
+  const seen: string[] = [];
+  let after: string | null = null;
+  do {
+    const page = await drive(c, c.kv("n03").list({ prefix: "item:", start: null, end: null, after, limit: 7, keysOnly: false, consistency: null }));
+    seen.push(...page.items.map((i) => i.key));
+    after = page.next;
+  } while (after !== null);
+  assert.equal(seen, keys);
+  const tagged = await drive(c, c.kv("n01").list({ prefix: "{user:7}/", start: null, end: null, after: null, limit: 100, keysOnly: true, consistency: null }));
+  assert.equal(tagged.items.map((i) => i.key), [0, 1, 2, 3, 4].map((i) => `{user:7}/order/${i}`));
+  await c.stopAll();
+});
+
+test.run();

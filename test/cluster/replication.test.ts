@@ -7,6 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { sameVersion, values } from "../../src/core/version.ts";
 import { isMeshkvError } from "../../src/errors.ts";
+import type { ListPage } from "../../src/http/backend.ts";
 import { liveCount } from "../../src/cluster/local_records.ts";
 import { del, drive, get, kvCluster, put, replicasOf, storedAt, texts } from "./_kv_sim.ts";
 import { forEachSeed, seedsFor } from "./_sim.ts";
@@ -143,7 +144,7 @@ test("list gathers every partition in key order with a resumable cursor, and a h
   const seen: string[] = [];
   let after: string | null = null;
   do {
-    const page = await drive(c, c.kv("n03").list({ prefix: "item:", start: null, end: null, after, limit: 7, keysOnly: false, consistency: null }));
+    const page: ListPage = await drive(c, c.kv("n03").list({ prefix: "item:", start: null, end: null, after, limit: 7, keysOnly: false, consistency: null }));
     seen.push(...page.items.map((i) => i.key));
     after = page.next;
   } while (after !== null);

@@ -143,18 +143,21 @@ export class AntiEntropy {
     return run;
   }
 
-  /** When `p` last completed an exchange with every other replica (ms since the epoch), or null. */
+  /**
+   * When `p` last completed an exchange with every other replica (ms since the epoch), or null: the oldest
+   * start of a complete exchange over them. With no other replica there is nobody to wait for: now.
+   */
   syncedWithAllSince(p: number): number | null {
-    const others = this.#o.replicasFor ? this.#o.replicasFor(p) : this.#o.peersFor(p);
+    const others = (this.#o.replicasFor ? this.#o.replicasFor(p) : this.#o.peersFor(p)).filter((r) => r !== this.#o.nodeId);
+    if (others.length === 0) return this.#o.clock.now();
     const peers = this.#synced.get(p)?.peers;
     let oldest = Infinity;
     for (const r of others) {
-      if (r === this.#o.nodeId) continue;
       const t = peers?.get(r);
       if (t === undefined) return null;
       oldest = Math.min(oldest, t);
     }
-    return oldest === Infinity ? (peers === undefined ? null : this.#synced.get(p)!.lastExchangeMs) : oldest;
+    return oldest;
   }
 
   stats(): AntiEntropyStats {
@@ -244,7 +247,7 @@ export class AntiEntropy {
       const remote = keyList(reply, "keys", KEYS_PER_REPLY_MAX);
       const rest = intList(reply, "rest", ask.length, store.treeSegments);
       const covered = new Set(ask.filter((s) => !rest.includes(s)));
-      if (covered.size === 0) throw protocolError("aeKeys reply covers no segment");
+      if (covered.size === 0 || covered.size + rest.length !== ask.length) throw protocolError("aeKeys reply's rest is not a part of the segments asked for");
       pending = [...rest, ...pending.slice(ask.length)];
       const mineHere = new Map<string, Uint8Array>();
       for (const s of covered) for (const [k, d] of local.get(s) ?? []) mineHere.set(k, d);

@@ -2,7 +2,7 @@
  * `meshkv dev`: a three-region cluster in one process, for trying meshkv and developing against it. It calls
  * `startNode` (the same code as `meshkv start`) three times, once per emulated region, with the fast gossip
  * preset and realistic one-way delays between the regions (`src/mesh/regions.ts`), waits until every node sees
- * the other two alive in gossip, and prints the endpoints, an SDK snippet and curl lines. Node ids are fixed
+ * the other two alive in gossip and answers `/health` with 200, and prints the endpoints, an SDK snippet and curl lines. Node ids are fixed
  * and each node keeps its data under `<data>/<id>`, so a restart on the same directory brings back the same
  * cluster with its data. SIGINT or SIGTERM stops the nodes one by one (each leaves gracefully).
  */
@@ -76,13 +76,30 @@ function missingAlive(nodes: readonly StartedNode[]): string[] {
   return out;
 }
 
+/** Ids each node does not see alive yet, then nodes whose `/health` is not 200 yet; empty when all can serve. */
+async function notReady(nodes: readonly StartedNode[]): Promise<string[]> {
+  const missing = missingAlive(nodes);
+  if (missing.length > 0) return missing;
+  const ok = await Promise.all(nodes.map(async (n) => {
+    try {
+      const res = await fetch(`${n.url}/health`);
+      await res.body?.cancel();
+      return res.ok;
+    } catch {
+      return false;
+    }
+  }));
+  return nodes.filter((_, i) => !ok[i]).map((n) => `${n.nodeId} is not ready`);
+}
+
 async function waitUntilFormed(rt: Runtime, nodes: readonly StartedNode[], stopping: () => boolean): Promise<void> {
   const deadline = rt.clock.monotonic() + DEV_READY_TIMEOUT_MS;
   for (;;) {
-    const missing = missingAlive(nodes);
-    if (missing.length === 0 || stopping()) return;
+    if (stopping()) return;
+    const missing = await notReady(nodes);
+    if (missing.length === 0) return;
     if (rt.clock.monotonic() > deadline) {
-      throw new MeshkvError("TIMEOUT", `The dev nodes did not all see each other alive within ${DEV_READY_TIMEOUT_MS} ms: ${missing.join(", ")}`);
+      throw new MeshkvError("TIMEOUT", `The dev nodes did not all see each other alive and ready within ${DEV_READY_TIMEOUT_MS} ms: ${missing.join(", ")}`);
     }
     await rt.clock.sleep(DEV_READY_POLL_MS);
   }

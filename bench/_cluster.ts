@@ -1,0 +1,200 @@
+/**
+ * Real local clusters for bench/ycsb.ts: three `meshkv start` child processes on loopback, each on the runtime
+ * asked for (node, deno or bun), started with fast mesh timers and batch durability, joined through the first
+ * node, and ready once every node answers /health and lists three alive members. Also the small process
+ * helpers the peers (etcd, Redis) share: free ports, waiting for a condition, stopping a child politely.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export type RuntimeName = "node" | "deno" | "bun";
+export const RUNTIME_NAMES: readonly RuntimeName[] = ["node", "deno", "bun"];
+
+const bin = (root: string, n: string) => join(root, "node_modules", ".bin", n);
+
+/** The command that runs `meshkv <args>` on a runtime, with a CPU profile written to `profileDir` when given. */
+export function meshkvCommand(root: string, runtime: RuntimeName, args: string[], profileDir?: string): [string, string[]] {
+  const prof = profileDir === undefined;
+  if (runtime === "node") return [process.execPath, [...(prof ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir]), join(root, "src/cli/bin.mjs"), ...args]];
+  if (runtime === "deno") return [bin(root, "deno"), ["run", "-A", "--quiet", ...(prof ? [] : ["--cpu-prof-dir", profileDir]), join(root, "src/cli/main.ts"), ...args]];
+  return [bin(root, "bun"), [...(prof ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]), join(root, "src/cli/main.ts"), ...args]];
+}
+
+/** Whether `meshkv start` knows `--replicas` yet (replication landing); asked once of the Node build. */
+export function startHasReplicasFlag(root: string): boolean {
+  const [cmd, args] = meshkvCommand(root, "node", ["start", "--help"]);
+  const r = spawnSync(cmd, args, { cwd: root, encoding: "utf8", timeout: 30_000 });
+  return `${r.stdout}${r.stderr}`.includes("--replicas");
+}
+
+/** A free TCP port on loopback (bound and released; good enough for a benchmark on one machine). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** An error that stops `waitFor` at once (the process it waits for has exited). */
+export function fatal(message: string): Error {
+  return Object.assign(new Error(message), { fatal: true });
+}
+
+/** Polls `check` every 100 ms until it returns true; fails after `timeoutMs` with `what` and the last error. */
+export async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let last: unknown = null;
+  while (performance.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (e) {
+      if ((e as { fatal?: boolean }).fatal) throw e;
+      last = e;
+    }
+    await sleep(100);
+  }
+  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message ?? last}` : ""}`);
+}
+
+/** A child process whose output is kept (last 64 KiB) for error messages. */
+export interface Proc {
+  name: string;
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+/** Every child still running, killed when this process exits however it exits (a crash must not leave nodes behind). */
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of live) c.kill("SIGKILL");
+});
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.once(sig, () => {
+    for (const c of live) c.kill("SIGKILL");
+    process.exit(130);
+  });
+}
+
+export function startProc(name: string, cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): Proc {
+  const child = spawn(cmd, args, { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+  let out = "";
+  const keep = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 65_536) out = out.slice(-65_536);
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  child.once("error", (e) => keep(Buffer.from(`spawn error: ${e.message}\n`)));
+  return { name, child, output: () => out, exited };
+}
+
+/** Sends `signal`, waits up to `graceMs` for the exit, then kills. */
+export async function stopProc(p: Proc, signal: NodeJS.Signals = "SIGTERM", graceMs = 5000): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  p.child.kill(signal);
+  const done = await Promise.race([p.exited.then(() => true), sleep(graceMs).then(() => false)]);
+  if (!done) {
+    p.child.kill("SIGKILL");
+    await p.exited;
+  }
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export interface MeshkvNodeSpec {
+  runtime: RuntimeName;
+  datacenter?: string;
+}
+
+export interface ClusterOptions {
+  root: string;
+  nodes: readonly MeshkvNodeSpec[];
+  /** Passed to every node when given, e.g. `us-east|eu-west=40`. */
+  regionDelays?: string;
+  /** Pass `--replicas N` (only when `meshkv start` has the flag). */
+  replicas?: number;
+  /** Write a CPU profile of every node into this directory. */
+  profileDir?: string;
+}
+
+export interface MeshkvCluster {
+  urls: string[];
+  nodes: readonly MeshkvNodeSpec[];
+  procs: Proc[];
+  /** Stops every node (SIGINT, so a profiled node writes its profile) and removes the data directories. */
+  stop(): Promise<void>;
+}
+
+interface Member {
+  id?: string;
+  status?: string;
+}
+
+/** Starts the nodes one after another (the first is the seed) and waits until the mesh has formed. */
+export async function startMeshkvCluster(o: ClusterOptions): Promise<MeshkvCluster> {
+  const dir = tempDir("meshkv-ycsb-");
+  const procs: Proc[] = [];
+  const urls: string[] = [];
+  const stop = async () => {
+    await Promise.all(procs.map((p) => stopProc(p, "SIGINT", o.profileDir === undefined ? 5000 : 30_000)));
+    removeDir(dir);
+  };
+  try {
+    let seedPort = 0;
+    for (const [i, spec] of o.nodes.entries()) {
+      const port = await freePort();
+      if (i === 0) seedPort = port;
+      const id = `${String.fromCharCode(97 + i)}-${spec.runtime}`;
+      const args = ["start", "--id", id, "--port", String(port), "--data", join(dir, id), "--seeds", `127.0.0.1:${seedPort}`,
+        "--mesh-preset", "fast", "--durability", "batch"];
+      if (spec.datacenter !== undefined) args.push("--datacenter", spec.datacenter);
+      if (o.regionDelays !== undefined) args.push("--region-delays", o.regionDelays);
+      if (o.replicas !== undefined) args.push("--replicas", String(o.replicas));
+      const [cmd, argv] = meshkvCommand(o.root, spec.runtime, args, o.profileDir);
+      procs.push(startProc(id, cmd, argv, o.root));
+      urls.push(`http://127.0.0.1:${port}`);
+    }
+    for (const [i, url] of urls.entries()) {
+      const p = procs[i]!;
+      await waitFor(`${p.name} /health`, 60_000, async () => {
+        if (p.child.exitCode !== null) throw fatal(`${p.name} exited with ${p.child.exitCode}`);
+        const res = await fetch(`${url}/health`);
+        await res.body?.cancel();
+        return res.status === 200;
+      });
+    }
+    for (const [i, url] of urls.entries()) {
+      await waitFor(`${procs[i]!.name} to see ${urls.length} alive members`, 60_000, async () => {
+        const res = await fetch(`${url}/v1/admin/members`);
+        if (res.status !== 200) return false;
+        const { members } = (await res.json()) as { members: Member[] };
+        return members.filter((m) => m.status === "alive").length >= urls.length;
+      });
+    }
+    return { urls, nodes: o.nodes, procs, stop };
+  } catch (e) {
+    const logs = procs.map((p) => `--- ${p.name}\n${p.output().slice(-2000)}`).join("\n");
+    await stop();
+    throw new Error(`${(e as Error).message}\n${logs}`);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Reads V8 CPU profiles (`.cpuprofile`, written by `node --cpu-prof`, `deno run --cpu-prof-dir` and
+ * `bun --cpu-prof`) and sums self time per function, so bench/ycsb.ts can name where a node spends its CPU.
+ * Self time is the sampling interval attributed to the frame on top of the stack when the sample was taken;
+ * idle samples are left out of the total, so the shares are of busy time.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples?: number[];
+  timeDeltas?: number[];
+}
+
+export interface SelfTime {
+  fn: string;
+  where: string;
+  selfMs: number;
+  share: number;
+}
+
+/** Self time per function over every `.cpuprofile` in `dir`, largest first, with busy time in ms. */
+export function topSelfTime(dir: string, root: string, limit = 15): { rows: SelfTime[]; busyMs: number; files: number } {
+  const files = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
+  const totals = new Map<string, { fn: string; where: string; us: number }>();
+  let busyUs = 0;
+  for (const f of files) {
+    const p = JSON.parse(readFileSync(join(dir, f), "utf8")) as CpuProfile;
+    const byId = new Map(p.nodes.map((n) => [n.id, n]));
+    const selfUs = new Map<number, number>();
+    if (p.samples && p.timeDeltas && p.samples.length === p.timeDeltas.length) {
+      // timeDeltas[i] is the time before sample i; the time until the next sample belongs to sample i.
+      for (let i = 0; i < p.samples.length; i++) {
+        const us = p.timeDeltas[i + 1] ?? 0;
+        selfUs.set(p.samples[i]!, (selfUs.get(p.samples[i]!) ?? 0) + Math.max(0, us));
+      }
+    } else {
+      for (const n of p.nodes) selfUs.set(n.id, (n.hitCount ?? 0) * 1000);
+    }
+    for (const [id, us] of selfUs) {
+      const n = byId.get(id);
+      if (n === undefined) continue;
+      const fn = n.callFrame.functionName || "(anonymous)";
+      if (fn === "(idle)") continue;
+      busyUs += us;
+      const where = shortUrl(n.callFrame.url, root, n.callFrame.lineNumber);
+      const key = `${fn}@${where}`;
+      const t = totals.get(key) ?? { fn, where, us: 0 };
+      t.us += us;
+      totals.set(key, t);
+    }
+  }
+  const rows = [...totals.values()].sort((a, b) => b.us - a.us).slice(0, limit)
+    .map((t) => ({ fn: t.fn, where: t.where, selfMs: t.us / 1000, share: busyUs === 0 ? 0 : t.us / busyUs }));
+  return { rows, busyMs: busyUs / 1000, files: files.length };
+}
+
+/** `src/http/app.ts:42` for project files, the package and file for dependencies, the builtin name otherwise. */
+function shortUrl(url: string, root: string, line: number): string {
+  if (url === "") return "(native)";
+  let path = url.replace(/^file:\/\//, "");
+  const nm = path.lastIndexOf("node_modules/");
+  if (nm >= 0) path = path.slice(nm);
+  else if (path.startsWith(root)) path = relative(root, path);
+  return `${path}:${line + 1}`;
+}

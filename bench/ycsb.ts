@@ -1,0 +1,254 @@
+/**
+ * YCSB-style load on real clusters: meshkv on three local nodes (all Node, all Deno, all Bun, and one of each),
+ * at consistency `one` and `quorum`, with and without emulated inter-region delay, beside etcd (three members)
+ * and Redis (one, unreplicated) when they are installed. The load generator is the same for every system and
+ * always runs on Node: workloads A, B, C and F (bench/_workload.ts), 1 KB values, zipfian keys (0.99), a fixed
+ * number of requests in flight, a warm-up, then a fixed measured duration.
+ *
+ *   node --import tsx bench/ycsb.ts --quick            (10,000 records, 1 s warm-up, 2 s per run: about 4 minutes)
+ *   node --import tsx bench/ycsb.ts                    (100,000 records, 5 s warm-up, 20 s per run)
+ *   npm run bench -- ycsb -- --quick --profile
+ *
+ * Flags: --records N, --inflight N (32), --warmup S, --duration S, --repeat N (median of N runs), --seed N,
+ * --workloads A,B,C,F, --levels one,quorum, --runtimes node,deno,bun,mixed, --delay "us-east|eu-west=40",
+ * --delay-runtimes node (or none), --peers etcd,redis (or none), --install-peers (apt-get), --profile (CPU
+ * profile of the slowest runtime's nodes under workload A), --out FILE (default bench/results/<date>.md).
+ * Writes the Markdown report and an SVG chart beside it; see docs/bench.md.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ConsistencyName } from "../src/client/mod.ts";
+import { RUNTIME_NAMES, removeDir, startHasReplicasFlag, startMeshkvCluster, tempDir, type MeshkvNodeSpec, type RuntimeName } from "./_cluster.ts";
+import { httpFetch } from "./_http.ts";
+import { installPeers, startEtcdCluster, startRedis, useEtcdFetch, which } from "./_peers.ts";
+import { topSelfTime } from "./_profile.ts";
+import { chart, machineTable, mdTable, workloadTable, type Row } from "./_report.ts";
+import { etcdTarget, meshkvTarget, redisTarget } from "./_targets.ts";
+import { recordKey, runWorkload, valuePool, WORKLOADS, type RunOptions, type Target } from "./_workload.ts";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const argv = process.argv.slice(2);
+const has = (f: string) => argv.includes(f);
+const flag = (f: string, dflt: string) => {
+  const i = argv.indexOf(f);
+  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : dflt;
+};
+const list = (f: string, dflt: string) => flag(f, dflt).split(",").map((s) => s.trim()).filter((s) => s !== "" && s !== "none");
+
+if (process.versions.bun !== undefined || (process.versions as Record<string, string | undefined>).deno !== undefined) {
+  console.log("bench/ycsb.ts holds the load generator fixed on Node: run it with node --import tsx bench/ycsb.ts (it starts Deno and Bun nodes itself)");
+  process.exit(0);
+}
+
+const quick = has("--quick");
+const records = Number(flag("--records", quick ? "10000" : "100000"));
+const repeat = Math.max(1, Number(flag("--repeat", "1")));
+const run: RunOptions = {
+  records, inflight: Number(flag("--inflight", "32")), seed: Number(flag("--seed", "42")),
+  warmupMs: 1000 * Number(flag("--warmup", quick ? "1" : "5")), durationMs: 1000 * Number(flag("--duration", quick ? "2" : "20")),
+};
+const workloads = list("--workloads", "A,B,C,F").map((w) => {
+  const wl = WORKLOADS[w.toUpperCase()];
+  if (wl === undefined) throw new RangeError(`Unknown workload ${w}: use A, B, C or F`);
+  return wl;
+});
+const levels = list("--levels", "one,quorum") as ConsistencyName[];
+const runtimes = list("--runtimes", "node,deno,bun,mixed");
+const delay = flag("--delay", "us-east|eu-west=40");
+const delayRuntimes = list("--delay-runtimes", "node");
+const peers = list("--peers", "etcd,redis");
+const fetchKind = flag("--fetch", "http");
+const generatorFetch: typeof fetch = fetchKind === "global" ? (input, init) => fetch(input, init) : httpFetch();
+useEtcdFetch(generatorFetch);
+const date = new Date().toISOString().slice(0, 10);
+const out = flag("--out", join(root, "bench", "results", `${date}.md`));
+
+if (has("--install-peers")) installPeers();
+const replicas = startHasReplicasFlag(root);
+const pool = valuePool(run.seed);
+const value = (i: number) => pool[i % pool.length]!;
+const rows: Row[] = [];
+const notes: string[] = [];
+const peerVersions: Record<string, string> = {};
+const log = (s: string) => console.error(`[ycsb ${new Date().toISOString().slice(11, 19)}] ${s}`);
+
+console.log(`# YCSB on meshkv, etcd and Redis (${quick ? "quick" : "full"} run, ${date})\n`);
+log(`${records} records of 1 KB, ${run.inflight} in flight, ${run.warmupMs / 1000} s warm-up, ${run.durationMs / 1000} s measured, ` +
+  `replication ${replicas ? "on (--replicas 3)" : "absent (each record loaded into every node)"}`);
+
+/** Runs every level and workload against a loaded system; `makeTarget` gives the target for a level. */
+async function measure(system: string, levelsHere: readonly string[], makeTarget: (level: string) => Target | Promise<Target>, loaded: Target | null) {
+  let first = true;
+  for (const level of levelsHere) {
+    const target = await makeTarget(level);
+    if (first) {
+      const t = performance.now();
+      await (loaded ?? target).load(records, recordKey, value);
+      log(`${system}: loaded ${records} records in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      first = false;
+    }
+    for (const w of workloads) {
+      const results = [];
+      for (let i = 0; i < repeat; i++) results.push(await runWorkload(target, w, { ...run, seed: run.seed + i }));
+      results.sort((a, b) => a.opsPerSec - b.opsPerSec);
+      const result = results[Math.floor(results.length / 2)]!;
+      rows.push({ system, level, workload: w.name, result, repeats: results.map((r) => r.opsPerSec) });
+      log(`${system} ${level} ${w.name}: ${Math.round(result.opsPerSec)} ops/s, p50 ${result.all.p50.toFixed(2)} ms, p99 ${result.all.p99.toFixed(2)} ms` +
+        (result.errors ? `, ${result.errors} errors (${result.errorSamples[0]})` : "") + (result.misses ? `, ${result.misses} misses` : ""));
+      if (result.errors > 0) notes.push(`${system} ${level} ${w.name}: ${result.errors} errors, e.g. ${result.errorSamples.join("; ")}`);
+    }
+    (target as { close?: () => void }).close?.();
+  }
+}
+
+function clusterSpec(name: string): MeshkvNodeSpec[] {
+  if (name === "mixed") return RUNTIME_NAMES.map((runtime) => ({ runtime }));
+  if (!(RUNTIME_NAMES as readonly string[]).includes(name)) throw new RangeError(`Unknown runtime ${name}: use node, deno, bun or mixed`);
+  return [0, 1, 2].map(() => ({ runtime: name as RuntimeName }));
+}
+
+async function meshkvSystem(name: string, withDelay: boolean, profileDir?: string, levelsHere: readonly string[] = levels) {
+  const nodes = clusterSpec(name).map((n, i) => (withDelay ? { ...n, datacenter: i < 2 ? "us-east" : "eu-west" } : n));
+  const delayMs = /=(\d+)/.exec(delay)?.[1] ?? "?";
+  const system = `meshkv ${name}${withDelay ? ` +${delayMs}ms` : ""}`;
+  log(`${system}: starting ${nodes.map((n) => n.runtime).join(", ")}`);
+  const cluster = await startMeshkvCluster({
+    root, nodes, ...(withDelay ? { regionDelays: delay } : {}), ...(replicas ? { replicas: 3 } : {}), ...(profileDir ? { profileDir } : {}),
+  });
+  try {
+    // With delay, the generator sits in us-east and talks to the us-east nodes only.
+    const urls = withDelay ? cluster.urls.slice(0, 2) : cluster.urls;
+    const loader = meshkvTarget({ urls, level: "all", loadUrls: cluster.urls, loadEverywhere: !replicas, fetch: generatorFetch });
+    await measure(system, levelsHere, (level) => meshkvTarget({ urls, level: level as ConsistencyName, loadUrls: cluster.urls, loadEverywhere: !replicas, fetch: generatorFetch }), loader);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+const started = performance.now();
+for (const name of runtimes) await meshkvSystem(name, false);
+for (const name of delayRuntimes) await meshkvSystem(name, true);
+
+if (peers.includes("etcd")) {
+  const etcd = which("etcd");
+  if (etcd === null) notes.push("etcd: not installed (`--install-peers` installs Debian's etcd-server), skipped");
+  else {
+    const c = await startEtcdCluster(etcd);
+    peerVersions.etcd = c.version;
+    try {
+      await measure("etcd", levels, (level) => etcdTarget(c.urls, level as ConsistencyName), null);
+    } finally {
+      await c.stop();
+    }
+  }
+}
+if (peers.includes("redis")) {
+  const redis = which("redis-server");
+  if (redis === null) notes.push("Redis: not installed (`--install-peers` installs Debian's redis-server), skipped");
+  else {
+    const r = await startRedis(redis);
+    peerVersions.redis = r.version;
+    try {
+      await measure("redis", ["-"], () => redisTarget(r.port, run.inflight), null);
+    } finally {
+      await r.stop();
+    }
+  }
+}
+for (const n of notes.filter((n) => n.includes("skipped"))) log(n);
+
+let profileText = "";
+if (has("--profile")) profileText = await profile();
+
+/** Profiles the nodes of the runtime slowest at workload A (quorum, no delay) while they serve workload A. */
+async function profile(): Promise<string> {
+  const a = rows.filter((r) => r.workload === "A" && r.level === (levels.includes("quorum") ? "quorum" : levels[0]) && /^meshkv (node|deno|bun)$/.test(r.system));
+  if (a.length === 0) return "No single-runtime meshkv rows with workload A to pick the slowest runtime from.\n";
+  const slowest = a.reduce((x, y) => (y.result.opsPerSec < x.result.opsPerSec ? y : x));
+  const runtime = slowest.system.split(" ")[1]!;
+  const dir = tempDir("meshkv-prof-");
+  const savedWorkloads = workloads.splice(0, workloads.length, WORKLOADS.A!);
+  const savedRows = rows.length;
+  try {
+    log(`profiling ${runtime} (slowest at workload A: ${Math.round(slowest.result.opsPerSec)} ops/s)`);
+    await meshkvSystem(runtime, false, dir, [slowest.level]);
+    rows.splice(savedRows);
+    const top = topSelfTime(dir, root, 20);
+    if (top.files === 0) return `No CPU profile was written by ${runtime} (it may not support --cpu-prof).\n`;
+    const table = mdTable(top.rows.map((r) => ({ function: r.fn, where: r.where, "self ms": Math.round(r.selfMs), "share of busy": `${(r.share * 100).toFixed(1)}%` })));
+    return `Slowest runtime at workload A (${slowest.level}): **${runtime}**. CPU profile of its three nodes while they served workload A ` +
+      `(${top.files} profiles, ${Math.round(top.busyMs)} ms of busy CPU, load and warm-up included), top self time:\n\n${table}`;
+  } finally {
+    workloads.splice(0, workloads.length, ...savedWorkloads);
+    removeDir(dir);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Report
+
+const sections: string[] = [];
+const add = (title: string, body: string) => sections.push(`## ${title}\n\n${body}`);
+const get = (system: string, level: string, w: string) => rows.find((r) => r.system === system && r.level === level && r.workload === w);
+const elapsed = (performance.now() - started) / 1000;
+
+add("Setup", mdTable([
+  { parameter: "records", value: `${records.toLocaleString("en-US")} of 1 KB (key user<N>), loaded first (not measured)` },
+  { parameter: "key choice", value: "YCSB scrambled zipfian, constant 0.99, seeded" },
+  { parameter: "requests in flight", value: run.inflight },
+  { parameter: "warm-up / measured", value: `${run.warmupMs / 1000} s / ${run.durationMs / 1000} s per run, median of ${repeat} run(s)` },
+  { parameter: "seed", value: run.seed },
+  { parameter: "meshkv nodes", value: `3 per cluster, --mesh-preset fast --durability batch${replicas ? " --replicas 3" : ""}` },
+  { parameter: "replication", value: replicas ? "N = 3 (W = R = 2 at quorum)" : "absent in this build: each node keeps its own writes, so every record was loaded into every node, and updates stay on the node that took them" },
+  { parameter: "emulated delay", value: delayRuntimes.length ? `\`${delay}\` one way; nodes a, b in us-east, c in eu-west; the generator talks to a and b` : "none" },
+  { parameter: "wall time", value: `${Math.round(elapsed)} s` },
+]));
+add("Machine", machineTable(root, peerVersions));
+
+const meshkvNames = runtimes.map((r) => `meshkv ${r}`);
+const targets: Record<string, string | number>[] = [];
+for (const level of levels) {
+  for (const w of workloads) {
+    const got = meshkvNames.map((s) => get(s, level, w.name)).filter((r) => r !== undefined);
+    if (got.length === 0) continue;
+    const tput = got.map((r) => r.result.opsPerSec);
+    const row: Record<string, string | number> = { level, workload: w.name };
+    for (const r of got) row[r.system.replace("meshkv ", "")] = `${Math.round(r.result.opsPerSec)} (p99 ${r.result.all.p99.toFixed(1)})`;
+    row["fastest/slowest"] = (Math.max(...tput) / Math.max(1, Math.min(...tput))).toFixed(2);
+    targets.push(row);
+  }
+}
+add("Runtimes side by side (ops/s, p99 ms)", mdTable(targets));
+for (const w of workloads) add(`Workload ${w.name}: ${w.description}`, workloadTable(rows.filter((r) => r.workload === w.name)));
+
+const check = (ok: boolean | null) => (ok === null ? "n/a" : ok ? "met" : "missed");
+const aQuorum = meshkvNames.map((s) => get(s, "quorum", "A")).filter((r) => r !== undefined);
+const etcdA = get("etcd", "quorum", "A");
+const noDelay = rows.filter((r) => r.system.startsWith("meshkv") && !r.system.includes("+"));
+const p99Max = (level: string) => Math.max(0, ...noDelay.filter((r) => r.level === level).map((r) => r.result.all.p99));
+const spread = targets.map((t) => Number(t["fastest/slowest"]));
+add("Targets (reported, not asserted)", mdTable([
+  { target: "workload A at quorum above etcd's throughput", measured: etcdA && aQuorum.length ? `meshkv ${aQuorum.map((r) => Math.round(r.result.opsPerSec)).join(" / ")} vs etcd ${Math.round(etcdA.result.opsPerSec)}` : "n/a", verdict: check(etcdA && aQuorum.length ? aQuorum.every((r) => r.result.opsPerSec > etcdA.result.opsPerSec) : null) },
+  { target: "p99 under 10 ms at quorum (no delay)", measured: `worst ${p99Max("quorum").toFixed(1)} ms`, verdict: check(levels.includes("quorum") ? p99Max("quorum") < 10 : null) },
+  { target: "p99 under 5 ms at one (no delay)", measured: `worst ${p99Max("one").toFixed(1)} ms`, verdict: check(levels.includes("one") ? p99Max("one") < 5 : null) },
+  { target: "no runtime more than 2x slower than the fastest", measured: `worst ratio ${Math.max(0, ...spread).toFixed(2)}`, verdict: check(spread.length ? Math.max(...spread) <= 2 : null) },
+]));
+if (profileText) add("CPU profile", profileText);
+const svgName = basename(out).replace(/\.md$/, "") + ".svg";
+add("Chart", `![throughput and p99 per system](${svgName})\n`);
+add("Notes", [
+  "- `±` is the coefficient of variation of throughput over 500 ms windows within the run. The machine is small and shared, and the generator, all three nodes and the peers share its cores, so differences under about 20% are noise; compare medians of several runs (`--repeat`).",
+  "- meshkv: one SDK client per node, workers pinned round-robin; updates send the last context the client saw for the key (a blind write would keep the old value as a sibling); F is the SDK's `update()` (read, then strict write, retried after a lost race).",
+  "- etcd: through the v3 JSON gateway with the same fetch; `one` = serializable reads, `quorum` = linearizable reads; writes always go through Raft with fsync. F is a txn comparing mod_revision, retried after a lost race.",
+  "- Redis: one server, no replication, no persistence (upper bound), RESP over node:net, one connection per worker; F is WATCH/GET/MULTI/SET/EXEC.",
+  ...notes.map((n) => `- ${n}`),
+].join("\n") + "\n");
+
+const report = `# YCSB: meshkv across runtimes, beside etcd and Redis (${quick ? "quick" : "full"} run, ${date})\n\n${sections.join("\n")}`;
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, report);
+writeFileSync(join(dirname(out), svgName), chart(rows, `YCSB, ${records.toLocaleString("en-US")} records, ${run.inflight} in flight (${date}${quick ? ", quick" : ""})`));
+console.log(sections.join("\n"));
+log(`wrote ${out} and ${svgName} in ${Math.round((performance.now() - started) / 1000)} s`);
+process.exit(0);

@@ -1,0 +1,614 @@
+/**
+ * Hinted handoff for sloppy quorums (Dynamo 2007 §4.6; Cassandra's hints). When a replica of a key is down,
+ * the coordinator writes that replica's copy to a healthy fallback node, which keeps it here as a hint for the
+ * intended owner (the target) and hands it back once the target is alive again (`HintDelivery`).
+ *
+ * A hint is the encoded DVVSet of one key. Hints for the same (target, key) merge (`merge` of the two sets), so a
+ * hint never loses a concurrent version, and adds of one key are serialized (`KeyLocks`) so two concurrent
+ * read-modify-writes cannot overwrite each other.
+ *
+ * Layout: the hints live in their own storage engine (the caller gives it its own directory), partition 0, engine
+ * key `target + "\u0000" + key` (node ids hold no NUL, so the first NUL splits them, and one target's hints are
+ * one contiguous range in key order). The value is the set's bytes; `meta` is a fixed 20-byte header (below).
+ * Per-target counts, bytes and ages are kept in memory and rebuilt by one scan at open.
+ *
+ * Bounds (convention 6): bytes and hints per target (a full backlog rejects the add with `LIMIT_EXCEEDED`, and
+ * the coordinator counts that replica as failed), and age: a hint waiting longer than `hintAgeMaxMs` (Cassandra's
+ * `max_hint_window`, 3 h) is dropped, because after that long the target needs anti-entropy anyway. A hint's age
+ * counts from when it was first stored; merging a newer write into it keeps that time.
+ *
+ * Header format, version 1 (append only: the numbers are on disk), big-endian:
+ *   u8 version, u16 partition, u8 flags (bit 0: has expiresAt), f64 storedAtMs, f64 expiresAt (0 when none)
+ */
+import { decodeSet, encodeSet } from "../core/context.ts";
+import { NODE_ID_BYTES_MAX } from "../core/ring.ts";
+import { merge } from "../core/version.ts";
+import { MeshkvError } from "../errors.ts";
+import type { Clock, FileSystem, Random, TimerHandle } from "../runtime/types.ts";
+import { decodeKey, type Engine, type Entry, openEngine } from "../storage/mod.ts";
+import { KeyLocks } from "./local_locks.ts";
+
+export interface Hint {
+  /** The node the copy is for. */
+  target: string;
+  /** The key's partition (carried to the target; the hint store itself keys by target and key). */
+  partition: number;
+  key: string;
+  /** An encoded DVVSet (`encodeSet`). */
+  set: Uint8Array;
+  /** When the value expires (ms since the epoch), or null. */
+  expiresAt: number | null;
+  /** When this hint was first stored (ms since the epoch, wall clock). */
+  storedAtMs: number;
+}
+
+export interface HintLimits {
+  /** Bytes (keys, sets and headers) pending for one target. Default 64 MiB. */
+  hintBytesMaxPerTarget: number;
+  /** A hint older than this is dropped instead of delivered. Default 3 h (Cassandra's `max_hint_window`). */
+  hintAgeMaxMs: number;
+  /** Hints pending for one target. Default 1,000,000. */
+  hintsPerTargetMax: number;
+}
+
+export interface HintStoreOptions {
+  fs: FileSystem;
+  /** A directory of its own (e.g. `<data>/hints`): the store opens a storage engine there. */
+  dir: string;
+  clock: Clock;
+  limits?: Partial<HintLimits>;
+  /** The engine's durability (default `batch`). */
+  durability?: "always" | "batch" | "none";
+}
+
+export interface HintTargetStats {
+  pending: number;
+  bytes: number;
+  /** storedAtMs of the oldest pending hint (exact to within a second after deletions), or null. */
+  oldestMs: number | null;
+}
+
+export interface HintStats {
+  pending: number;
+  bytes: number;
+  /** Hints dropped for age or because their value expired. */
+  expired: number;
+  /** Hints acknowledged and deleted. */
+  delivered: number;
+  /** Adds refused by a limit. */
+  rejected: number;
+  perTarget: Record<string, HintTargetStats>;
+}
+
+export const HINT_LIMITS_DEFAULT: HintLimits = {
+  hintBytesMaxPerTarget: 64 * 1024 * 1024,
+  hintAgeMaxMs: 3 * 60 * 60 * 1000,
+  hintsPerTargetMax: 1_000_000,
+};
+
+/** append only: the numbers are on disk. */
+export const HINT_FORMATS = {
+  HEADER_V1: 1,
+} as const;
+
+const HEADER_BYTES = 20;
+const PARTITION = 0;
+const SEP = "\u0000";
+const AGE_BUCKET_MS = 1000;
+/** Hints deleted per step of `dropTarget` and the open-time cleanup (concurrent deletes share log syncs). */
+const DELETE_CHUNK = 1024;
+/** Most expired hints one `take` drops before returning, so a take stays bounded behind a long expired run. */
+const TAKE_EXPIRED_MAX = 4096;
+const ENGINE_VALUE_BYTES_MAX = 256 * 1024 * 1024;
+
+const encoder = new TextEncoder();
+
+interface Stored {
+  hint: Hint;
+  size: number;
+}
+
+interface TargetState {
+  pending: number;
+  bytes: number;
+  /** Age buckets (storedAtMs / 1 s) with their counts and the smallest storedAtMs put in them. */
+  ages: Map<number, { count: number; minMs: number }>;
+}
+
+export async function openHintStore(o: HintStoreOptions): Promise<HintStore> {
+  const limits = checkLimits(o.limits ?? {});
+  const engine = await openEngine(o.fs, o.dir, {
+    clock: o.clock,
+    durability: o.durability ?? "batch",
+    valueBytesMax: Math.min(ENGINE_VALUE_BYTES_MAX, limits.hintBytesMaxPerTarget),
+  });
+  const store = new HintStore(engine, o.clock, limits);
+  try {
+    await store._rebuild();
+  } catch (e) {
+    await engine.close();
+    throw e;
+  }
+  return store;
+}
+
+export class HintStore {
+  #corruptDropped = 0;
+  #engine: Engine;
+  #clock: Clock;
+  #limits: HintLimits;
+  #locks = new KeyLocks();
+  #targets = new Map<string, TargetState>();
+  #expired = 0;
+  #delivered = 0;
+  #rejected = 0;
+  #closed = false;
+
+  /** @internal use `openHintStore`. */
+  constructor(engine: Engine, clock: Clock, limits: HintLimits) {
+    this.#engine = engine;
+    this.#clock = clock;
+    this.#limits = limits;
+  }
+
+  /** Records that could not be read as hints at open (a bad header): deleted, since anti-entropy repairs them. */
+  get corruptDropped(): number {
+    return this.#corruptDropped;
+  }
+
+  /** The limits in force. */
+  get limits(): Readonly<HintLimits> {
+    return this.#limits;
+  }
+
+  /** @internal one scan rebuilds the per-target counts. */
+  async _rebuild(): Promise<void> {
+    const bad: Uint8Array[] = [];
+    for await (const e of this.#engine.iterate({ partition: PARTITION })) {
+      const s = parseEntry(e);
+      if (s === null) bad.push(e.key);
+      else this.#count(s.hint.target, s.size, 1, s.hint.storedAtMs);
+    }
+    for (let i = 0; i < bad.length; i += DELETE_CHUNK) {
+      await Promise.all(bad.slice(i, i + DELETE_CHUNK).map((k) => this.#engine.delete(PARTITION, k)));
+    }
+    this.#corruptDropped = bad.length;
+  }
+
+  /**
+   * Stores a hint, merging it into a pending one for the same (target, key). Throws `LIMIT_EXCEEDED` naming
+   * `hintBytesMaxPerTarget` or `hintsPerTargetMax` when the target's backlog is full (the coordinator then
+   * counts that replica as failed), `INVALID_ARGUMENT` for a malformed hint, `CORRUPTION` for bytes that are no set.
+   */
+  async add(hint: Omit<Hint, "storedAtMs">): Promise<void> {
+    this.#checkOpen();
+    const h = checkHint(hint);
+    decodeSet(h.set); // Check data right before it goes to disk (convention 7).
+    const ekey = engineKey(h.target, h.key);
+    await this.#locks.run(h.target + SEP + h.key, async () => {
+      this.#checkOpen();
+      const old = await this.#read(ekey);
+      const now = this.#clock.now();
+      let set: Uint8Array = h.set;
+      let storedAtMs = now;
+      let expiresAt = h.expiresAt;
+      if (old !== null) {
+        set = encodeSet(merge(decodeSet(old.hint.set), decodeSet(h.set)));
+        // A hint past its age is delivered no more; the merged content starts a fresh wait.
+        if (now - old.hint.storedAtMs <= this.#limits.hintAgeMaxMs) storedAtMs = old.hint.storedAtMs;
+        expiresAt = old.hint.expiresAt === null || expiresAt === null ? null : Math.max(old.hint.expiresAt, expiresAt);
+      }
+      const size = ekey.length + set.length + HEADER_BYTES;
+      this.#reserve(h.target, old, size);
+      if (old !== null) this.#count(h.target, -old.size, -1, old.hint.storedAtMs);
+      this.#count(h.target, size, 1, storedAtMs);
+      try {
+        await this.#engine.put(PARTITION, ekey, set, { meta: encodeHeader(h.partition, storedAtMs, expiresAt) });
+      } catch (e) {
+        // The write may or may not be in the log; the next open recounts from what is there.
+        this.#count(h.target, -size, -1, storedAtMs);
+        if (old !== null) this.#count(h.target, old.size, 1, old.hint.storedAtMs);
+        throw e;
+      }
+    });
+  }
+
+  /** Throws LIMIT_EXCEEDED unless replacing `old` by `size` bytes fits the target's backlog. */
+  #reserve(target: string, old: Stored | null, size: number): void {
+    const t = this.#targets.get(target);
+    const pending = (t?.pending ?? 0) + (old === null ? 1 : 0);
+    const bytes = (t?.bytes ?? 0) + size - (old?.size ?? 0);
+    const l = this.#limits;
+    if (pending > l.hintsPerTargetMax) throw this.#full(target, "hintsPerTargetMax", l.hintsPerTargetMax, pending, "hints");
+    if (bytes > l.hintBytesMaxPerTarget) throw this.#full(target, "hintBytesMaxPerTarget", l.hintBytesMaxPerTarget, bytes, "bytes");
+  }
+
+  #full(target: string, limit: string, max: number, actual: number, unit: string): MeshkvError {
+    this.#rejected++;
+    return new MeshkvError("LIMIT_EXCEEDED", `Over the ${limit} limit: the hints for ${target} would take ${actual} ${unit} > ${max}`, {
+      details: { limit, max, actual, target },
+    });
+  }
+
+  /** Targets with pending hints, sorted. */
+  targets(): string[] {
+    return [...this.#targets.keys()].sort();
+  }
+
+  /**
+   * Up to `limit` hints for `target`, in key order, and at most `bytesMax` bytes (but at least one hint). Hints
+   * older than `hintAgeMaxMs`, or whose value has expired, are dropped on the way and counted as expired.
+   */
+  async take(target: string, limit: number, bytesMax: number): Promise<Hint[]> {
+    this.#checkOpen();
+    checkTarget(target);
+    if (!Number.isSafeInteger(limit) || limit < 1) throw invalid(`Invalid limit: ${String(limit)} (a positive integer)`);
+    if (typeof bytesMax !== "number" || !(bytesMax > 0)) throw invalid(`Invalid bytesMax: ${String(bytesMax)} (a positive number)`);
+    if (!this.#targets.has(target)) return [];
+    const out: Hint[] = [];
+    const stale: Stored[] = [];
+    let bytes = 0;
+    const now = this.#clock.now();
+    for await (const e of this.#engine.iterate({ partition: PARTITION, prefix: target + SEP })) {
+      const s = parseEntry(e);
+      if (s === null) continue;
+      if (now - s.hint.storedAtMs > this.#limits.hintAgeMaxMs || (s.hint.expiresAt !== null && s.hint.expiresAt <= now)) {
+        stale.push(s);
+        if (stale.length >= TAKE_EXPIRED_MAX) break;
+        continue;
+      }
+      if (out.length > 0 && bytes + s.size > bytesMax) break;
+      out.push(s.hint);
+      bytes += s.size;
+      if (out.length >= limit) break;
+    }
+    const dropped = await Promise.all(stale.map((s) => this.#removeIfUnchanged(s.hint)));
+    this.#expired += dropped.filter(Boolean).length;
+    return out;
+  }
+
+  /** Deletes delivered hints, each only if unchanged since `take` (one merged with a newer write stays). */
+  async ack(hints: readonly Hint[]): Promise<void> {
+    this.#checkOpen();
+    const done = await Promise.all(hints.map((h) => this.#removeIfUnchanged(checkHint(h))));
+    this.#delivered += done.filter(Boolean).length;
+  }
+
+  /** Drops every hint for a target (it left the cluster for good); returns how many. */
+  async dropTarget(target: string): Promise<number> {
+    this.#checkOpen();
+    checkTarget(target);
+    let n = 0;
+    let keys: string[] = [];
+    const flush = async () => {
+      const removed = await Promise.all(keys.map((k) => this.#remove(target, k, null)));
+      n += removed.filter(Boolean).length;
+      keys = [];
+    };
+    for await (const e of this.#engine.iterate({ partition: PARTITION, prefix: target + SEP, keysOnly: true })) {
+      keys.push(decodeKey(e.key).slice(target.length + 1));
+      if (keys.length >= DELETE_CHUNK) await flush();
+    }
+    await flush();
+    return n;
+  }
+
+  stats(): HintStats {
+    const perTarget: Record<string, HintTargetStats> = {};
+    let pending = 0;
+    let bytes = 0;
+    for (const [target, t] of this.#targets) {
+      pending += t.pending;
+      bytes += t.bytes;
+      let oldest: { bucket: number; minMs: number } | null = null;
+      for (const [bucket, a] of t.ages) if (oldest === null || bucket < oldest.bucket) oldest = { bucket, minMs: a.minMs };
+      perTarget[target] = { pending: t.pending, bytes: t.bytes, oldestMs: oldest?.minMs ?? null };
+    }
+    return { pending, bytes, expired: this.#expired, delivered: this.#delivered, rejected: this.#rejected, perTarget };
+  }
+
+  /** Waits for running adds and acks, then closes the engine; later calls fail with `CLOSED`. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#locks.idle();
+    await this.#engine.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new MeshkvError("CLOSED", "The hint store is closed");
+  }
+
+  async #read(ekey: Uint8Array): Promise<Stored | null> {
+    const e = await this.#engine.get(PARTITION, ekey);
+    return e === undefined ? null : parseEntry(e);
+  }
+
+  #removeIfUnchanged(h: Hint): Promise<boolean> {
+    return this.#remove(h.target, h.key, h);
+  }
+
+  /** Deletes (target, key) when it still equals `seen` (any version when `seen` is null); true when deleted. */
+  #remove(target: string, key: string, seen: Hint | null): Promise<boolean> {
+    const ekey = engineKey(target, key);
+    return this.#locks.run(target + SEP + key, async () => {
+      if (this.#closed) return false;
+      const cur = await this.#read(ekey);
+      if (cur === null) return false;
+      if (seen !== null && (cur.hint.storedAtMs !== seen.storedAtMs || !sameBytes(cur.hint.set, seen.set))) return false;
+      await this.#engine.delete(PARTITION, ekey);
+      this.#count(target, -cur.size, -1, cur.hint.storedAtMs);
+      return true;
+    });
+  }
+
+  /** Adds (or with negative numbers removes) hints to a target's counts and age buckets. */
+  #count(target: string, bytes: number, hints: number, storedAtMs: number): void {
+    let t = this.#targets.get(target);
+    if (t === undefined) {
+      t = { pending: 0, bytes: 0, ages: new Map() };
+      this.#targets.set(target, t);
+    }
+    t.pending += hints;
+    t.bytes += bytes;
+    const bucket = Math.floor(storedAtMs / AGE_BUCKET_MS);
+    const a = t.ages.get(bucket);
+    if (hints > 0) {
+      if (a === undefined) t.ages.set(bucket, { count: hints, minMs: storedAtMs });
+      else (a.count += hints, a.minMs = Math.min(a.minMs, storedAtMs));
+    } else if (hints < 0 && a !== undefined) {
+      a.count += hints;
+      if (a.count <= 0) t.ages.delete(bucket);
+    }
+    if (t.pending <= 0) this.#targets.delete(target);
+  }
+}
+
+function invalid(message: string): MeshkvError {
+  return new MeshkvError("INVALID_ARGUMENT", message);
+}
+
+function checkLimits(given: Partial<HintLimits>): HintLimits {
+  const out = { ...HINT_LIMITS_DEFAULT };
+  for (const name of Object.keys(HINT_LIMITS_DEFAULT) as (keyof HintLimits)[]) {
+    const v = given[name];
+    if (v === undefined) continue;
+    if (!Number.isSafeInteger(v) || v < 1) throw invalid(`Invalid option ${name}: ${String(v)} (a positive integer)`);
+    out[name] = v;
+  }
+  return out;
+}
+
+function checkTarget(target: unknown): asserts target is string {
+  if (typeof target !== "string" || target.length === 0 || target.length > NODE_ID_BYTES_MAX || target.includes(SEP)) {
+    throw invalid(`Invalid hint target: ${String(target)} (a node id of 1 to ${NODE_ID_BYTES_MAX} characters without NUL)`);
+  }
+}
+
+/** Validates a hint from the coordinator or a peer (it may have come off the wire). */
+function checkHint<H extends Omit<Hint, "storedAtMs">>(h: H): H {
+  if (h === null || typeof h !== "object") throw invalid("Invalid hint: not an object");
+  checkTarget(h.target);
+  if (!Number.isInteger(h.partition) || h.partition < 0 || h.partition > 0xffff) {
+    throw invalid(`Invalid hint partition: ${String(h.partition)} (an integer from 0 to 65535)`);
+  }
+  if (typeof h.key !== "string") throw invalid("Invalid hint key: not a string");
+  if (!(h.set instanceof Uint8Array)) throw invalid("Invalid hint set: not a Uint8Array");
+  if (h.expiresAt !== null && (!Number.isSafeInteger(h.expiresAt) || h.expiresAt < 0)) {
+    throw invalid(`Invalid hint expiresAt: ${String(h.expiresAt)} (null or ms since the epoch)`);
+  }
+  return h;
+}
+
+function engineKey(target: string, key: string): Uint8Array {
+  return encoder.encode(target + SEP + key);
+}
+
+function encodeHeader(partition: number, storedAtMs: number, expiresAt: number | null): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES);
+  const v = new DataView(out.buffer);
+  v.setUint8(0, HINT_FORMATS.HEADER_V1);
+  v.setUint16(1, partition);
+  v.setUint8(3, expiresAt === null ? 0 : 1);
+  v.setFloat64(4, storedAtMs);
+  v.setFloat64(12, expiresAt ?? 0);
+  return out;
+}
+
+/** The hint an engine entry holds, or null when its key or header is not a hint's. */
+function parseEntry(e: Entry): Stored | null {
+  const m = e.meta;
+  if (m.length !== HEADER_BYTES || m[0] !== HINT_FORMATS.HEADER_V1) return null;
+  const v = new DataView(m.buffer, m.byteOffset, m.length);
+  const flags = v.getUint8(3);
+  const storedAtMs = v.getFloat64(4);
+  const expiresAt = v.getFloat64(12);
+  if (flags > 1 || !Number.isSafeInteger(storedAtMs) || storedAtMs < 0 || !Number.isSafeInteger(expiresAt)) return null;
+  const full = decodeKey(e.key);
+  const at = full.indexOf(SEP);
+  if (at < 1) return null;
+  const hint: Hint = {
+    target: full.slice(0, at),
+    partition: v.getUint16(1),
+    key: full.slice(at + 1),
+    set: e.value,
+    expiresAt: flags === 1 ? expiresAt : null,
+    storedAtMs,
+  };
+  return { hint, size: e.key.length + e.value.length + HEADER_BYTES };
+}
+
+/** The bytes a hint counts for in the store's limits and the delivery throttle (key, set and header). */
+export function hintBytes(h: Hint): number {
+  return engineKey(h.target, h.key).length + h.set.length + HEADER_BYTES;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Delivery
+
+export interface HintDeliveryOptions {
+  store: HintStore;
+  clock: Clock;
+  /** Jitters the backoff, so fallbacks do not all retry a returning node at once. */
+  random: Random;
+  /** Whether the target is up (from gossip); hints for a target that is not are left alone. */
+  isAlive(target: string): boolean;
+  /** Sends hints to their target, which merges each into its copy; rejects when it could not. */
+  deliver(target: string, hints: Hint[]): Promise<void>;
+  /** Time between rounds. Default 200 ms. */
+  intervalMs?: number;
+  /** Most hints per `deliver` call. Default 256. */
+  batchMax?: number;
+  /** Most bytes per `deliver` call (at least one hint is sent). Default 1 MiB. */
+  batchBytesMax?: number;
+  /** Most bytes delivered per second, over all targets (a token bucket holding one second). Default 8 MiB. */
+  bytesPerSecondMax?: number;
+  /** Longest wait before retrying a target after failures. Default 30 s. */
+  backoffMaxMs?: number;
+  /** Errors of the background loop that are not delivery failures (the store failing); default: ignored. */
+  onError?: (error: unknown) => void;
+}
+
+type DeliverySettings = Required<Omit<HintDeliveryOptions, "onError">> & { onError: ((error: unknown) => void) | null };
+
+const DELIVERY_DEFAULTS = {
+  intervalMs: 200,
+  batchMax: 256,
+  batchBytesMax: 1024 * 1024,
+  bytesPerSecondMax: 8 * 1024 * 1024,
+  backoffMaxMs: 30_000,
+} as const;
+
+/**
+ * The delivery loop: every `intervalMs`, for each target that is alive and not backing off, takes batches
+ * and calls `deliver`; a delivered batch is acknowledged (deleted unless changed meanwhile), a failed one backs
+ * the target off exponentially (from `intervalMs`, doubling, up to `backoffMaxMs`, with jitter) and stays
+ * stored. Targets are served concurrently, each in key order; the whole loop is throttled to
+ * `bytesPerSecondMax`. Rounds never overlap: `runOnce` waits for a running round.
+ */
+export class HintDelivery {
+  #o: DeliverySettings;
+  #started = false;
+  /** Set while `stop` waits: a draining target stops after its current batch. */
+  #stopping = false;
+  #timer: TimerHandle | null = null;
+  #round: Promise<number> = Promise.resolve(0);
+  #backoff = new Map<string, { failures: number; retryAt: number }>();
+  #tokens: number;
+  #refilledAt: number;
+
+  constructor(o: HintDeliveryOptions) {
+    if (o === null || typeof o !== "object") throw new TypeError("HintDelivery options must be an object");
+    if (!(o.store instanceof HintStore)) throw new TypeError("HintDelivery needs a HintStore");
+    if (typeof o.isAlive !== "function" || typeof o.deliver !== "function") throw new TypeError("HintDelivery needs isAlive and deliver functions");
+    const s = { ...DELIVERY_DEFAULTS, ...dropUndefined(o), onError: o.onError ?? null } as DeliverySettings;
+    for (const name of Object.keys(DELIVERY_DEFAULTS) as (keyof typeof DELIVERY_DEFAULTS)[]) {
+      const v = s[name];
+      if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`Invalid option ${name}: ${String(v)} (a positive integer)`);
+    }
+    this.#o = s;
+    this.#tokens = s.bytesPerSecondMax;
+    this.#refilledAt = s.clock.monotonic();
+  }
+
+  /** Starts the loop (idempotent). */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#schedule();
+  }
+
+  /** Stops the loop and waits for a round in flight. */
+  async stop(): Promise<void> {
+    this.#started = false;
+    if (this.#timer !== null) this.#o.clock.clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#stopping = true;
+    try {
+      await this.#round.catch(() => {});
+    } finally {
+      this.#stopping = false;
+    }
+  }
+
+  /** Runs one round now (after a running one); resolves to the number of hints delivered. */
+  runOnce(): Promise<number> {
+    const next = this.#round.catch(() => 0).then(() => this.#run());
+    this.#round = next;
+    return next;
+  }
+
+  /** Targets backing off after failures, with their failure count and when they are tried again (monotonic ms). */
+  backoff(): Record<string, { failures: number; retryAt: number }> {
+    return Object.fromEntries([...this.#backoff].map(([t, b]) => [t, { ...b }]));
+  }
+
+  #schedule(): void {
+    if (!this.#started || this.#timer !== null) return;
+    this.#timer = this.#o.clock.setTimeout(() => {
+      this.#timer = null;
+      this.runOnce()
+        .catch((e: unknown) => this.#o.onError?.(e))
+        .finally(() => this.#schedule());
+    }, this.#o.intervalMs);
+  }
+
+  async #run(): Promise<number> {
+    const o = this.#o;
+    const now = o.clock.monotonic();
+    this.#tokens = Math.min(o.bytesPerSecondMax, this.#tokens + ((now - this.#refilledAt) * o.bytesPerSecondMax) / 1000);
+    this.#refilledAt = now;
+    const due = o.store.targets().filter((t) => (this.#backoff.get(t)?.retryAt ?? -Infinity) <= now && o.isAlive(t));
+    const results = await Promise.allSettled(due.map((t) => this.#drain(t)));
+    let delivered = 0;
+    for (const r of results) {
+      if (r.status === "rejected") throw r.reason;
+      delivered += r.value;
+    }
+    return delivered;
+  }
+
+  /** Delivers batches to one target until it has none, fails, goes down, or the byte budget is spent. */
+  async #drain(target: string): Promise<number> {
+    const o = this.#o;
+    let delivered = 0;
+    while (!this.#stopping && this.#tokens > 0 && o.isAlive(target)) {
+      // Reserve the budget before awaiting, so targets served concurrently cannot spend it twice.
+      const budget = Math.min(o.batchBytesMax, this.#tokens);
+      this.#tokens -= budget;
+      const hints = await o.store.take(target, o.batchMax, budget);
+      let bytes = 0;
+      for (const h of hints) bytes += hintBytes(h);
+      this.#tokens += budget - bytes; // A hint over the budget leaves a debt the next refills pay.
+      if (hints.length === 0) break;
+      try {
+        await o.deliver(target, hints);
+      } catch {
+        this.#fail(target);
+        break;
+      }
+      this.#backoff.delete(target);
+      await o.store.ack(hints);
+      delivered += hints.length;
+    }
+    return delivered;
+  }
+
+  #fail(target: string): void {
+    const o = this.#o;
+    const failures = (this.#backoff.get(target)?.failures ?? 0) + 1;
+    const full = Math.min(o.backoffMaxMs, o.intervalMs * 2 ** Math.min(failures, 30));
+    const delay = full / 2 + (o.random.next() * full) / 2;
+    this.#backoff.set(target, { failures, retryAt: o.clock.monotonic() + delay });
+  }
+}
+
+function dropUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

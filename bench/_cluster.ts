@@ -139,6 +139,8 @@ export interface ClusterOptions {
 
 export interface MeshkvCluster {
   urls: string[];
+  /** performance.now() just before the nodes were spawned (where their CPU profiles start, within a few ms). */
+  spawnedAt: number;
   nodes: readonly MeshkvNodeSpec[];
   procs: Proc[];
   /** Stops every node (SIGINT, so a profiled node writes its profile) and removes the data directories. */
@@ -159,6 +161,7 @@ export async function startMeshkvCluster(o: ClusterOptions): Promise<MeshkvClust
     await Promise.all(procs.map((p) => stopProc(p, "SIGINT", o.profileDir === undefined ? 5000 : 30_000)));
     removeDir(dir);
   };
+  let spawnedAt = 0;
   try {
     let seedPort = 0;
     for (const [i, spec] of o.nodes.entries()) {
@@ -171,6 +174,7 @@ export async function startMeshkvCluster(o: ClusterOptions): Promise<MeshkvClust
       if (o.regionDelays !== undefined) args.push("--region-delays", o.regionDelays);
       if (o.replicas !== undefined) args.push("--replicas", String(o.replicas));
       const [cmd, argv] = meshkvCommand(o.root, spec.runtime, args, o.profileDir);
+      if (i === 0) spawnedAt = performance.now();
       procs.push(startProc(id, cmd, argv, o.root));
       urls.push(`http://127.0.0.1:${port}`);
     }
@@ -191,7 +195,7 @@ export async function startMeshkvCluster(o: ClusterOptions): Promise<MeshkvClust
         return members.filter((m) => m.status === "alive").length >= urls.length;
       });
     }
-    return { urls, nodes: o.nodes, procs, stop };
+    return { urls, spawnedAt, nodes: o.nodes, procs, stop };
   } catch (e) {
     const logs = procs.map((p) => `--- ${p.name}\n${p.output().slice(-2000)}`).join("\n");
     await stop();

@@ -15,6 +15,7 @@ interface ProfileNode {
 
 interface CpuProfile {
   nodes: ProfileNode[];
+  startTime?: number;
   samples?: number[];
   timeDeltas?: number[];
 }
@@ -26,8 +27,12 @@ export interface SelfTime {
   share: number;
 }
 
-/** Self time per function over every `.cpuprofile` in `dir`, largest first, with busy time in ms. */
-export function topSelfTime(dir: string, root: string, limit = 15): { rows: SelfTime[]; busyMs: number; files: number } {
+/**
+ * Self time per function over every `.cpuprofile` in `dir`, largest first, with busy time in ms. With `window`
+ * (ms since the process started, which is where its profile starts), only samples inside it count, so start-up
+ * and loading are left out.
+ */
+export function topSelfTime(dir: string, root: string, limit = 15, window?: [number, number]): { rows: SelfTime[]; busyMs: number; files: number } {
   const files = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
   const totals = new Map<string, { fn: string; where: string; us: number }>();
   let busyUs = 0;
@@ -37,7 +42,10 @@ export function topSelfTime(dir: string, root: string, limit = 15): { rows: Self
     const selfUs = new Map<number, number>();
     if (p.samples && p.timeDeltas && p.samples.length === p.timeDeltas.length) {
       // timeDeltas[i] is the time before sample i; the time until the next sample belongs to sample i.
+      let atUs = 0;
       for (let i = 0; i < p.samples.length; i++) {
+        atUs += p.timeDeltas[i]!;
+        if (window && (atUs / 1000 < window[0] || atUs / 1000 > window[1])) continue;
         const us = p.timeDeltas[i + 1] ?? 0;
         selfUs.set(p.samples[i]!, (selfUs.get(p.samples[i]!) ?? 0) + Math.max(0, us));
       }

@@ -69,6 +69,8 @@ export interface RunResult {
   siblingReads: number;
   errors: number;
   errorSamples: string[];
+  /** The measured window, in this process's performance.now() ms. */
+  window: [number, number];
 }
 
 export const recordKey = (i: number) => `user${i}`;
@@ -154,7 +156,7 @@ export async function runWorkload(target: Target, w: Workload, o: RunOptions): P
     opsPerSec: done / (o.durationMs / 1000),
     cv: mean === 0 ? 0 : sd / mean,
     all: latency([...samples.read, ...samples.update, ...samples.rmw]),
-    byOp, misses, siblingReads, errors, errorSamples: [...errorSamples],
+    byOp, misses, siblingReads, errors, errorSamples: [...errorSamples], window: [measureFrom, end],
   };
 }
 

@@ -5,7 +5,7 @@
  * always runs on Node: workloads A, B, C and F (bench/_workload.ts), 1 KB values, zipfian keys (0.99), a fixed
  * number of requests in flight, a warm-up, then a fixed measured duration.
  *
- *   node --import tsx bench/ycsb.ts --quick            (10,000 records, 1 s warm-up, 2 s per run: about 4 minutes)
+ *   node --import tsx bench/ycsb.ts --quick            (5,000 records, 1 s warm-up, 2 s per run: about 4 minutes)
  *   node --import tsx bench/ycsb.ts                    (100,000 records, 5 s warm-up, 20 s per run)
  *   npm run bench -- ycsb -- --quick --profile
  *
@@ -42,7 +42,7 @@ if (process.versions.bun !== undefined || (process.versions as Record<string, st
 }
 
 const quick = has("--quick");
-const records = Number(flag("--records", quick ? "10000" : "100000"));
+const records = Number(flag("--records", quick ? "5000" : "100000"));
 const repeat = Math.max(1, Number(flag("--repeat", "1")));
 const run: RunOptions = {
   records, inflight: Number(flag("--inflight", "32")), seed: Number(flag("--seed", "42")),
@@ -71,6 +71,9 @@ const value = (i: number) => pool[i % pool.length]!;
 const rows: Row[] = [];
 const notes: string[] = [];
 const peerVersions: Record<string, string> = {};
+/** The last cluster started and the last measured window (for --profile). */
+let lastSpawnedAt = 0;
+let lastWindow: [number, number] = [0, 0];
 const log = (s: string) => console.error(`[ycsb ${new Date().toISOString().slice(11, 19)}] ${s}`);
 
 console.log(`# YCSB on meshkv, etcd and Redis (${quick ? "quick" : "full"} run, ${date})\n`);
@@ -94,6 +97,7 @@ async function measure(system: string, levelsHere: readonly string[], makeTarget
       results.sort((a, b) => a.opsPerSec - b.opsPerSec);
       const result = results[Math.floor(results.length / 2)]!;
       rows.push({ system, level, workload: w.name, result, repeats: results.map((r) => r.opsPerSec) });
+      lastWindow = result.window;
       log(`${system} ${level} ${w.name}: ${Math.round(result.opsPerSec)} ops/s, p50 ${result.all.p50.toFixed(2)} ms, p99 ${result.all.p99.toFixed(2)} ms` +
         (result.errors ? `, ${result.errors} errors (${result.errorSamples[0]})` : "") + (result.misses ? `, ${result.misses} misses` : ""));
       if (result.errors > 0) notes.push(`${system} ${level} ${w.name}: ${result.errors} errors, e.g. ${result.errorSamples.join("; ")}`);
@@ -116,6 +120,7 @@ async function meshkvSystem(name: string, withDelay: boolean, profileDir?: strin
   const cluster = await startMeshkvCluster({
     root, nodes, ...(withDelay ? { regionDelays: delay } : {}), ...(replicas ? { replicas: 3 } : {}), ...(profileDir ? { profileDir } : {}),
   });
+  lastSpawnedAt = cluster.spawnedAt;
   try {
     // With delay, the generator sits in us-east and talks to the us-east nodes only.
     const urls = withDelay ? cluster.urls.slice(0, 2) : cluster.urls;
@@ -174,11 +179,12 @@ async function profile(): Promise<string> {
     log(`profiling ${runtime} (slowest at workload A: ${Math.round(slowest.result.opsPerSec)} ops/s)`);
     await meshkvSystem(runtime, false, dir, [slowest.level]);
     rows.splice(savedRows);
-    const top = topSelfTime(dir, root, 20);
+    const window: [number, number] = [lastWindow[0] - lastSpawnedAt, lastWindow[1] - lastSpawnedAt];
+    const top = topSelfTime(dir, root, 20, window);
     if (top.files === 0) return `No CPU profile was written by ${runtime} (it may not support --cpu-prof).\n`;
-    const table = mdTable(top.rows.map((r) => ({ function: r.fn, where: r.where, "self ms": Math.round(r.selfMs), "share of busy": `${(r.share * 100).toFixed(1)}%` })));
+    const table = mdTable(top.rows.map((r) => ({ function: r.fn, where: r.where, "self ms": Math.round(r.selfMs), share: `${(r.share * 100).toFixed(1)}%` })));
     return `Slowest runtime at workload A (${slowest.level}): **${runtime}**. CPU profile of its three nodes while they served workload A ` +
-      `(${top.files} profiles, ${Math.round(top.busyMs)} ms of busy CPU, load and warm-up included), top self time:\n\n${table}`;
+      `(${top.files} profiles, as many processes and worker threads; samples from the measured ${run.durationMs / 1000} s only, idle left out where the runtime marks it: ${Math.round(top.busyMs)} ms), top self time:\n\n${table}`;
   } finally {
     workloads.splice(0, workloads.length, ...savedWorkloads);
     removeDir(dir);

@@ -2,7 +2,8 @@
  * `meshkv start`: runs one node in this process until SIGINT or SIGTERM. It opens the data directory, keeps a
  * stable node id there (like Cassandra's host id), serves the HTTP API and, on the same port (path `/mesh`),
  * the peer mesh with gossip membership: `--seeds` names nodes to join through. Data lives in `<data>/store`
- * (the LSM engine) behind the single-node backend; the replicated coordinator replaces it when it lands.
+ * (the LSM engine) and `<data>/hints`, served by the replicated backend (`cluster/cluster_backend.ts`): N replicas
+ * per key, quorums per request, hinted handoff, read repair, anti-entropy and partition moves on joins/leaves.
  */
 import { PRESETS, type PresetName } from "../cluster/settings.ts";
 import { startClusterNode, type ClusterNode } from "../cluster/node.ts";

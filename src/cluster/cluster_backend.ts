@@ -28,7 +28,7 @@ import { HintDelivery, openHintStore, type HintStore } from "./hints.ts";
 import { ChangeFeed, eventValues, type FeedLimits } from "./local_feed.ts";
 import { liveValues } from "./local_records.ts";
 import type { ClusterNode } from "./node.ts";
-import { compareUtf8, openReplicaStore, type ReplicaStore, type Stored } from "./replica.ts";
+import { compareUtf8, makeDurableDir, openReplicaStore, type ReplicaStore, type Stored } from "./replica.ts";
 import { RingView, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
 
 export interface ClusterTimings {
@@ -86,6 +86,7 @@ export async function openClusterBackend(o: ClusterBackendOptions): Promise<Clus
   });
   let hints: HintStore;
   try {
+    await makeDurableDir(o.fs, `${o.dir}/hints`);
     hints = await openHintStore({ fs: o.fs, dir: `${o.dir}/hints`, clock: o.clock, ...(o.engine?.durability ? { durability: o.engine.durability } : {}) });
   } catch (err) {
     await store.close();

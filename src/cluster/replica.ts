@@ -69,7 +69,7 @@ const decoder = new TextDecoder();
 
 /** Opens (or creates) the store in `o.dir` and rebuilds its hash trees. */
 export async function openReplicaStore(o: ReplicaStoreOptions): Promise<ReplicaStore> {
-  await o.fs.mkdir(o.dir, { recursive: true });
+  await makeDurableDir(o.fs, o.dir);
   const versionId = await loadVersionId(o);
   let store: ReplicaStore | null = null;
   const engine = await openEngine(o.fs, `${o.dir}/data`, {
@@ -79,6 +79,19 @@ export async function openReplicaStore(o: ReplicaStoreOptions): Promise<ReplicaS
   store = new ReplicaStore(engine, versionId, o);
   await store.rebuildTrees();
   return store;
+}
+
+/**
+ * Creates `dir` and its missing parents and syncs every parent's entry, so the directory survives a power
+ * cut (a new directory whose entry was never synced can vanish with everything under it).
+ */
+export async function makeDurableDir(fs: FileSystem, dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  const parts = dir.split("/");
+  for (let i = parts.length - 1; i >= 1; i--) {
+    const parent = parts.slice(0, i).join("/") || (dir.startsWith("/") ? "/" : ".");
+    await fs.syncDir(parent);
+  }
 }
 
 async function loadVersionId(o: ReplicaStoreOptions): Promise<string> {

@@ -11,7 +11,8 @@ import type { ReplicationConfig } from "./ring_view.ts";
 import { pureAuthenticator } from "../mesh/auth.ts";
 import { SimNetwork, type LinkConditions } from "../mesh/sim_net.ts";
 import { createMemoryRuntime, ManualClock, SeededRandom } from "../runtime/memory.ts";
-import type { Random } from "../runtime/types.ts";
+import type { FileHandle, FileSystem, Random } from "../runtime/types.ts";
+import { MeshkvError } from "../errors.ts";
 import type { MemberEvent } from "./gossip.ts";
 import { startClusterNode, type ClusterNode } from "./node.ts";
 import { gossipSettings, type GossipSettings } from "./settings.ts";
@@ -48,6 +49,7 @@ export class SimCluster {
   #random: Random;
   #o: SimClusterOptions;
   #incarnations = new Map<string, number>();
+  #fences = new Map<string, () => void>();
 
   constructor(o: SimClusterOptions) {
     this.#o = o;
@@ -82,8 +84,10 @@ export class SimCluster {
     const base = createMemoryRuntime({ clock: this.clock, seed: this.#random.int(2 ** 31), fs: disk });
     const dc = dcs[index % dcs.length]!;
     const kv = this.#o.kv;
+    const fenced = fence(disk);
+    this.#fences.set(id, fenced.cut);
     const backend = kv === undefined ? null : await openClusterBackend({
-      fs: disk, dir: `/data/${id}`, clock: this.clock, random: this.#random.fork(), nodeId: id, datacenter: dc,
+      fs: fenced.fs, dir: `/data/${id}`, clock: this.clock, random: this.#random.fork(), nodeId: id, datacenter: dc,
       replication: { partitions: 64, n: 3, sloppy: true, ...kv.replication },
       timings: { ...CLUSTER_FAST, requestTimeoutMs: 3000, replicaTimeoutMs: 1000, ...kv.timings },
       engine: { durability: kv.durability ?? "always" },
@@ -113,8 +117,10 @@ export class SimCluster {
     if (backend) {
       this.backends.delete(id);
       backend.halt();
-      this.disks.get(id)!.crash();
     }
+    // The dead process's background work (a flush, a compaction) must not touch the disk any more.
+    this.#fences.get(id)?.();
+    this.disks.get(id)!.crash();
   }
 
   async restart(id: string): Promise<ClusterNode> {
@@ -168,4 +174,36 @@ export class SimCluster {
     if (!b) throw new RangeError(`No running node ${id} with a backend`);
     return b;
   }
+}
+
+/**
+ * A view of a disk that one process incarnation uses: after `cut()` every call fails, as nothing a crashed
+ * process still had in flight may reach the disk its successor opens.
+ */
+function fence(disk: FileSystem): { fs: FileSystem; cut: () => void } {
+  let cut = false;
+  const check = () => {
+    if (cut) throw new MeshkvError("IO_ERROR", "The process that opened this file crashed");
+  };
+  const wrapHandle = (h: FileHandle): FileHandle => ({
+    path: h.path,
+    read: async (offset, length) => (check(), await h.read(offset, length)),
+    write: async (offset, data) => (check(), await h.write(offset, data)),
+    append: async (data) => (check(), await h.append(data)),
+    sync: async () => (check(), await h.sync()),
+    size: async () => (check(), await h.size()),
+    truncate: async (size) => (check(), await h.truncate(size)),
+    close: async () => (cut ? undefined : await h.close()),
+  });
+  const fs: FileSystem = {
+    open: async (path, options) => (check(), wrapHandle(await disk.open(path, options))),
+    readFile: async (path) => (check(), await disk.readFile(path)),
+    stat: async (path) => (check(), await disk.stat(path)),
+    rename: async (from, to) => (check(), await disk.rename(from, to)),
+    remove: async (path, options) => (check(), await disk.remove(path, options)),
+    list: async (dir) => (check(), await disk.list(dir)),
+    mkdir: async (path, options) => (check(), await disk.mkdir(path, options)),
+    syncDir: async (path) => (check(), await disk.syncDir(path)),
+  };
+  return { fs, cut: () => (cut = true) };
 }

@@ -1,0 +1,148 @@
+/**
+ * Randomized simulation of the replicated cluster (TigerBeetle's VOPR style): client operations from every
+ * node under message loss, partitions, and crashes with restarts, checked against what was acknowledged:
+ * - with strict quorum and W + R > N, a read that starts after a write was acknowledged returns that write or
+ *   a descendant (its context descends the write's);
+ * - after faults stop and anti-entropy runs, every replica of every key holds the same versions, and every
+ *   acknowledged write is present, superseded by a write that saw it, or kept as a sibling;
+ * - concurrent writes in a siblings keyspace are never silently dropped (the same check: their dots survive);
+ * - deleted keys do not come back after repair.
+ * Plus rebalancing: during a join and a leave, every key stays readable at quorum.
+ * A failure names its seed: replay with MESHKV_SIM_SEED=<seed>; MESHKV_SIM_SEEDS=<n> runs more.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { descends, sameVersion, values, type VersionVector } from "../../src/core/version.ts";
+import { liveCount } from "../../src/cluster/local_records.ts";
+import { SimCluster } from "../../src/cluster/sim.ts";
+import { SeededRandom } from "../../src/runtime/memory.ts";
+import { del, get, kvCluster, put, replicasOf, storedAt, texts } from "./_kv_sim.ts";
+import { forEachSeed, seedsFor } from "./_sim.ts";
+
+const KEYS = Array.from({ length: 12 }, (_, i) => `key:${i}`);
+
+interface Acked {
+  key: string;
+  context: VersionVector;
+  deleted: boolean;
+}
+
+async function workload(seed: number, sloppy: boolean) {
+  const r = new SeededRandom(seed);
+  const c = await kvCluster(seed, { size: 5, replication: { sloppy }, link: { loss: 0.02 } });
+  const acked: Acked[] = [];
+  let violations: string[] = [];
+  let down: string | null = null;
+  for (let step = 0; step < 60; step++) {
+    const roll = r.int(100);
+    const live = [...c.nodes.keys()];
+    const via = live[r.int(live.length)]!;
+    const key = KEYS[r.int(KEYS.length)]!;
+    if (roll < 6 && down === null && live.length > 3) {
+      down = live[1 + r.int(live.length - 1)]!;
+      await c.crash(down);
+      continue;
+    }
+    if (roll < 12 && down !== null) {
+      await c.restart(down);
+      down = null;
+      continue;
+    }
+    try {
+      if (roll < 55) {
+        const before = acked.filter((a) => a.key === key);
+        const res = await get(c, via, key, "quorum");
+        for (const a of before) if (!descends(res.context, a.context)) violations.push(`step ${step}: read of ${key} via ${via} missed an acknowledged write`);
+        const w = await put(c, via, key, `${via}@${step}`, { context: res.context, level: "quorum" });
+        acked.push({ key, context: w.context, deleted: false });
+      } else if (roll < 90) {
+        const w = await put(c, via, key, `${via}@${step}`, { level: "quorum" });
+        acked.push({ key, context: w.context, deleted: false });
+      } else {
+        const w = await del(c, via, key, { level: "quorum" });
+        acked.push({ key, context: w.context, deleted: true });
+      }
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      assert.ok(code === "QUORUM_UNMET" || code === "TIMEOUT" || code === "NODE_STARTING", `only availability errors are allowed: ${String(err)}`);
+    }
+  }
+  return { c, acked, violations, down };
+}
+
+async function converge(c: SimCluster, down: string | null): Promise<void> {
+  if (down !== null) await c.restart(down);
+  c.net.heal();
+  c.net.setDefaults({ loss: 0 });
+  await c.runUntil(() => [...c.backends.values()].every((b) => b.settled() && b.hints.stats().pending === 0), 30_000);
+  await c.run(15_000);
+}
+
+for (const sloppy of [false, true]) {
+  test(`${sloppy ? "sloppy" : "strict"} quorum under loss, crashes and restarts: reads see acknowledged writes, replicas converge, nothing acknowledged is lost`, async () => {
+    await forEachSeed(seedsFor(3, sloppy ? 401 : 402), async (seed) => {
+      const { c, acked, violations, down } = await workload(seed, sloppy);
+      if (!sloppy) assert.equal(violations, [], "read-your-writes at quorum");
+      await converge(c, down);
+      for (const key of KEYS) {
+        const ids = replicasOf(c, "n01", key);
+        const sets = await Promise.all(ids.map((id) => storedAt(c, id, key)));
+        for (let i = 1; i < sets.length; i++) assert.ok(sameVersion(sets[0]!.set, sets[i]!.set), `${key}: ${ids[0]} and ${ids[i]} hold the same versions`);
+        const final = await get(c, "n02", key, "all");
+        for (const a of acked.filter((x) => x.key === key)) {
+          assert.ok(descends(final.context, a.context), `${key}: an acknowledged write is present or superseded: ${JSON.stringify(a.context)} not in ${JSON.stringify(final.context)}`);
+        }
+        const last = acked.filter((x) => x.key === key).at(-1);
+        if (last?.deleted && descends(last.context, final.context)) assert.equal(final.values, [], `${key}: a delete that saw everything stays deleted`);
+      }
+      await c.stopAll();
+    });
+  });
+}
+
+test("concurrent writers on one key from every node leave every unseen write as a sibling", async () => {
+  await forEachSeed(seedsFor(3, 403), async (seed) => {
+    const c = await kvCluster(seed, { size: 5 });
+    const writes = await Promise.all([...c.nodes.keys()].map((id) => put(c, id, "hot", `from-${id}`)));
+    const r = await get(c, "n01", "hot", "all");
+    assert.equal(texts(r), [...c.nodes.keys()].map((id) => `from-${id}`).sort());
+    for (const w of writes) assert.ok(descends(r.context, w.context));
+    await c.stopAll();
+  });
+});
+
+test("while a node joins and another leaves, every key stays readable at quorum, and the leaver ends up empty", async () => {
+  await forEachSeed(seedsFor(2, 404), async (seed) => {
+    const c = await kvCluster(seed, { size: 4 });
+    const keys = Array.from({ length: 60 }, (_, i) => `k${i}`);
+    for (const k of keys) await put(c, "n01", k, k, { level: "all" });
+    const readAll = async (via: string) => {
+      for (const k of keys) assert.equal(texts(await get(c, via, k, "quorum")), [k], `${k} readable via ${via}`);
+    };
+    await c.start(SimCluster.nodeId(5));
+    for (let i = 0; i < 6; i++) {
+      await c.run(300);
+      await readAll(i % 2 === 0 ? "n02" : "n05");
+    }
+    assert.ok(await c.runUntil(() => [...c.backends.values()].every((b) => b.settled()), 30_000) !== null, "the join settles");
+    assert.ok(c.kv("n05").store.partitionsHeld().length > 0, "the new node holds partitions");
+    const leaving = c.kv("n03").leave();
+    let done = false;
+    void leaving.then(() => (done = true));
+    while (!done) {
+      await c.run(300);
+      await readAll("n04");
+    }
+    const result = await leaving;
+    assert.is(result.drained, true);
+    assert.is(c.kv("n03").store.partitionsHeld().length, 0, "the leaver handed everything off");
+    await c.run(2000);
+    for (const k of keys) {
+      const holders = await Promise.all(replicasOf(c, "n01", k).map((id) => storedAt(c, id, k)));
+      for (const s of holders) assert.is(liveCount(values(s.set)), 1, `${k} is on each of its new replicas`);
+    }
+    await c.stopAll();
+  });
+});
+
+test.run();

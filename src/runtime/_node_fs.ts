@@ -53,19 +53,29 @@ class NodeFileHandle implements FileHandle {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    this.#check();
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Invalid offset: ${offset}`);
     if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`Invalid length: ${length}`);
     const buf = new Uint8Array(length);
+    const got = await this.readInto(offset, buf);
+    return got === length ? buf : buf.subarray(0, got);
+  }
+
+  /**
+   * Reads up to `into.length` bytes at `offset` into `into`; returns how many (fewer only at the end of the
+   * file). Not yet part of `FileHandle`: the storage engine uses it when present, so block reads reuse buffers.
+   */
+  async readInto(offset: number, into: Uint8Array): Promise<number> {
+    this.#check();
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Invalid offset: ${offset}`);
+    const length = into.length;
     let got = 0;
     await wrap(this.path, async () => {
       while (got < length) {
-        const { bytesRead } = await this.#fh.read(buf, got, length - got, offset + got);
+        const { bytesRead } = await this.#fh.read(into, got, length - got, offset + got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
     });
-    return got === length ? buf : buf.subarray(0, got);
+    return got;
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {

@@ -110,18 +110,26 @@ class DenoFileHandle implements FileHandle {
   }
 
   read(offset: number, length: number): Promise<Uint8Array> {
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Invalid offset: ${offset}`);
     if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`Invalid length: ${length}`);
+    const buf = new Uint8Array(length);
+    return this.readInto(offset, buf).then((got) => (got === length ? buf : buf.subarray(0, got)));
+  }
+
+  /**
+   * Reads up to `into.length` bytes at `offset` into `into`; returns how many (fewer only at the end of the
+   * file). Not yet part of `FileHandle`: the storage engine uses it when present, so block reads reuse buffers.
+   */
+  readInto(offset: number, into: Uint8Array): Promise<number> {
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Invalid offset: ${offset}`);
     return this.#serial(async () => {
-      const buf = new Uint8Array(length);
       await this.#file.seek(offset, SEEK_START);
       let got = 0;
-      while (got < length) {
-        const n = await this.#file.read(buf.subarray(got));
+      while (got < into.length) {
+        const n = await this.#file.read(into.subarray(got));
         if (n === null || n === 0) break;
         got += n;
       }
-      return got === length ? buf : buf.subarray(0, got);
+      return got;
     });
   }
 

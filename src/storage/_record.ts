@@ -60,6 +60,23 @@ export class Rec {
   }
 }
 
+/**
+ * Moves `rec` onto its own copy of its bytes (key through value, which are contiguous in every encoding), so it
+ * outlives the buffer it was decoded from (a reused read buffer or a cache segment).
+ */
+export function detachRec(rec: Rec): Rec {
+  const start = rec.keyStart;
+  const shift = -start;
+  rec.buf = rec.buf.slice(start, rec.valueEnd);
+  rec.keyStart += shift;
+  rec.keyEnd += shift;
+  rec.metaStart += shift;
+  rec.metaEnd += shift;
+  rec.valueStart += shift;
+  rec.valueEnd += shift;
+  return rec;
+}
+
 /** Compares the internal keys of two records. */
 export function compareRecKeys(a: Rec, b: Rec): number {
   return compareRange(a.buf, a.keyStart, a.keyEnd, b.buf, b.keyStart, b.keyEnd);

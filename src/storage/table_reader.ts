@@ -4,6 +4,12 @@
  *
  * Every block is checked against its CRC32C right after it is read, before anything decodes it; a mismatch is
  * a CORRUPTION error naming the file and the block's offset, and the bad bytes are never cached or returned.
+ *
+ * Block reads allocate nothing that outlives them: a point read reads into a scratch buffer from the cache's
+ * pool and copies out only the entry it returns; a cursor reads (or copies a cached block) into a buffer of its
+ * own, reused block after block; compaction reads its runs into one buffer per input. The cache copies what it
+ * keeps into its arena. Reading into a caller's buffer needs the file handle's `readInto` (the Node, Bun and
+ * Deno adapters have it); on a file system without it (the memory one) each read returns a new buffer.
  */
 import { isMeshkvError, type MeshkvError } from "../errors.ts";
 import type { FileHandle, FileSystem } from "../runtime/types.ts";
@@ -13,13 +19,27 @@ import { crc32c, maskCrc } from "./_crc32c.ts";
 import {
   BLOCK_TRAILER_BYTES, COMPRESSION, FOOTER_BYTES, TABLE_FORMAT_VERSION, TABLE_MAGIC_HI, TABLE_MAGIC_LO, tableName,
 } from "./_format.ts";
-import { Rec } from "./_record.ts";
+import { detachRec, Rec } from "./_record.ts";
 import type { Source } from "./_source.ts";
 import { Block } from "./block.ts";
-import { BlockCache } from "./block_cache.ts";
+import type { BlockCache } from "./block_cache.ts";
 import { bloomMayContain } from "./bloom.ts";
 import { decompressBlock } from "./compression.ts";
 import type { TableMeta } from "./table_writer.ts";
+
+/** `FileHandle.read` into a caller's buffer, which the runtime adapters offer beside the `FileHandle` contract. */
+interface ReadsInto {
+  readInto(offset: number, into: Uint8Array): Promise<number>;
+}
+
+/** `length` bytes at `offset`: a view of `buf` when it is large enough and the file can read into it. */
+async function readAt(file: FileHandle, offset: number, length: number, buf: Uint8Array | null): Promise<Uint8Array> {
+  const f = file as FileHandle & Partial<ReadsInto>;
+  if (buf === null || buf.length < length || typeof f.readInto !== "function") return file.read(offset, length);
+  const view = buf.subarray(0, length);
+  const n = await f.readInto(offset, view);
+  return n === length ? view : view.subarray(0, n);
+}
 
 export class TableReader {
   readonly meta: TableMeta;
@@ -115,36 +135,60 @@ export class TableReader {
     return lo;
   }
 
-  /** The verified block `i`, from the cache or the file. */
-  block(i: number): Block | Promise<Block> {
-    const offset = this.#offsets[i]!;
-    const key = BlockCache.key(this.meta.number, offset);
-    const hit = this.#cache.get(key);
-    if (hit !== undefined) return hit;
-    return this.#load(i, offset, key);
+  /** The bytes a read of block `i` takes (the block and its trailer). */
+  readBytes(i: number): number {
+    return this.#sizes[i]! + BLOCK_TRAILER_BYTES;
   }
 
-  async #load(i: number, offset: number, key: number): Promise<Block> {
+  /**
+   * The verified block `i` in `buf` (at least `readBytes(i)` long): copied from the cache, or read from the file
+   * and cached. The block's bytes live in `buf` (in a buffer of its own when the stored block is compressed).
+   */
+  blockInto(i: number, buf: Uint8Array): Block | Promise<Block> {
+    const offset = this.#offsets[i]!;
+    const hit = this.#cache.get(this.meta.number, offset);
+    if (hit === undefined) return this.#fetch(i, buf);
+    const n = hit.data.length;
+    const data = n <= buf.length ? buf.subarray(0, n) : new Uint8Array(n);
+    data.set(hit.data);
+    return new Block(data, this.path, offset);
+  }
+
+  /** Reads block `i` into `buf` (when it fits), verifies it and puts a copy in the cache. */
+  async #fetch(i: number, buf: Uint8Array | null): Promise<Block> {
+    const offset = this.#offsets[i]!;
     const size = this.#sizes[i]!;
-    const raw = await this.#file.read(offset, size + BLOCK_TRAILER_BYTES);
+    const raw = await readAt(this.#file, offset, size + BLOCK_TRAILER_BYTES, buf);
     if (raw.length !== size + BLOCK_TRAILER_BYTES) throw corruption("Table block is cut short", this.path, offset);
     let data = checkBlock(raw, 0, size, this.path, offset);
     if (raw[size] === COMPRESSION.deflate) data = await this.#inflate(data, offset);
     const block = new Block(data, this.path, offset);
-    this.#cache.set(key, block);
+    this.#cache.insert(this.meta.number, offset, data, this.path);
     return block;
   }
 
   /**
-   * The record for `ikey` in this table (a fresh Rec), or null. The caller checked the bloom filter. Synchronous
-   * when the block is cached; a promise only when the block has to be read.
+   * The record for `ikey` in this table, or null. The caller checked the bloom filter. Synchronous when the
+   * block is cached (the Rec then points into the cache: valid until the next cache insert, so the caller copies
+   * what it needs before awaiting anything); a promise only when the block has to be read, and then the Rec
+   * has its own copy of its bytes.
    */
   get(ikey: Uint8Array): Rec | null | Promise<Rec | null> {
     const bi = this.findBlock(ikey);
     if (bi >= this.#lastKeys.length) return null;
-    const b = this.block(bi);
-    if (b instanceof Block) return findIn(b, ikey);
-    return b.then((blk) => findIn(blk, ikey));
+    const hit = this.#cache.get(this.meta.number, this.#offsets[bi]!);
+    if (hit !== undefined) return findIn(hit, ikey);
+    return this.#getMiss(bi, ikey);
+  }
+
+  async #getMiss(bi: number, ikey: Uint8Array): Promise<Rec | null> {
+    const scratch = this.#cache.takeScratch(this.readBytes(bi));
+    try {
+      const r = findIn(await this.#fetch(bi, scratch), ikey);
+      return r === null ? null : detachRec(r);
+    } finally {
+      this.#cache.giveScratch(scratch);
+    }
   }
 
   /**
@@ -158,16 +202,17 @@ export class TableReader {
   }
 
   /**
-   * Blocks `first`, `first + 1`, ... read with one file read of at most `maxBytes` (at least one block),
-   * each verified; a block that fails its checks is its CORRUPTION error in the result. Nothing is cached.
+   * Blocks `first`, `first + 1`, ... read with one file read of at most `maxBytes` (at least one block), into
+   * `buf` when it is large enough, each verified; a block that fails its checks is its CORRUPTION error in the
+   * result. Nothing is cached.
    */
-  async readRun(first: number, maxBytes: number): Promise<(Block | MeshkvError)[]> {
+  async readRun(first: number, maxBytes: number, buf: Uint8Array | null = null): Promise<(Block | MeshkvError)[]> {
     const offsets = this.#offsets;
     const sizes = this.#sizes;
     const start = offsets[first]!;
     let last = first;
     while (last + 1 < offsets.length && offsets[last + 1]! + sizes[last + 1]! + BLOCK_TRAILER_BYTES - start <= maxBytes) last++;
-    const raw = await this.#file.read(start, offsets[last]! + sizes[last]! + BLOCK_TRAILER_BYTES - start);
+    const raw = await readAt(this.#file, start, offsets[last]! + sizes[last]! + BLOCK_TRAILER_BYTES - start, buf);
     const out: (Block | MeshkvError)[] = [];
     for (let i = first; i <= last; i++) {
       const offset = offsets[i]!;
@@ -192,7 +237,7 @@ export class TableReader {
   }
 
   evict(): void {
-    this.#cache.evictTable(this.meta.number, this.#offsets);
+    this.#cache.evictTable(this.meta.number);
   }
 
   async close(): Promise<void> {
@@ -218,6 +263,10 @@ function checkBlock(data: Uint8Array, at: number, size: number, file: string, of
   return data.subarray(at, at + size);
 }
 
+const EMPTY = new Uint8Array(0);
+/** A cursor's block buffer starts at this size (a little over the default 4 KiB block) and grows when needed. */
+const CURSOR_BUFFER_BYTES_MIN = 8192;
+
 /** Walks one table in either direction, block by block. */
 export class TableCursor implements Source {
   #t: TableReader;
@@ -231,6 +280,8 @@ export class TableCursor implements Source {
   /** With readahead: the run of blocks read last, starting at block `#aheadFirst`. */
   #ahead: (Block | MeshkvError)[] = [];
   #aheadFirst = 0;
+  /** The buffer this cursor's block (or run of blocks) lives in, reused: the current record points into it. */
+  #buf: Uint8Array = EMPTY;
   rec: Rec | null = null;
 
   constructor(t: TableReader, reverse: boolean, onCorrupt?: (e: MeshkvError) => void, readaheadBytes = 0) {
@@ -273,7 +324,9 @@ export class TableCursor implements Source {
     if (this.#readahead > 0) return this.#enterAhead(bi, pick);
     let b: Block | Promise<Block>;
     try {
-      b = this.#t.block(bi);
+      const need = this.#t.readBytes(bi);
+      if (this.#buf.length < need) this.#buf = new Uint8Array(Math.max(need, CURSOR_BUFFER_BYTES_MIN));
+      b = this.#t.blockInto(bi, this.#buf);
       if (b instanceof Block) return this.#place(bi, b, pick);
     } catch (e) {
       return this.#skip(e, bi);
@@ -285,7 +338,8 @@ export class TableCursor implements Source {
     const b = this.#ahead[bi - this.#aheadFirst];
     if (b instanceof Block) return this.#place(bi, b, pick);
     if (b !== undefined) return this.#skip(b, bi);
-    return this.#t.readRun(bi, this.#readahead).then((run) => {
+    if (this.#buf.length < this.#readahead) this.#buf = new Uint8Array(this.#readahead);
+    return this.#t.readRun(bi, this.#readahead, this.#buf).then((run) => {
       this.#ahead = run;
       this.#aheadFirst = bi;
       return this.#enterAhead(bi, pick);

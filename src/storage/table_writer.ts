@@ -57,8 +57,12 @@ export class TableWriter {
   #minSeq = Infinity;
   #maxSeq = 0;
   #smallest: Uint8Array | null = null;
-  /** The previous record: buffers records point into are never changed, so a copy of the Rec is enough. */
-  #last = new Rec();
+  /**
+   * The previous record's key, copied: records may point into buffers their source reuses (a compaction
+   * input's read buffer), so the writer keeps its own bytes.
+   */
+  #lastKey = new Uint8Array(64);
+  #lastKeyLength = 0;
 
   private constructor(file: FileHandle, path: string, number: number, options: TableWriterOptions) {
     this.#file = file;
@@ -87,8 +91,7 @@ export class TableWriter {
   add(rec: Rec): void | Promise<void> {
     const key = rec.buf;
     if (this.#count > 0) {
-      const l = this.#last;
-      assert(compareRange(key, rec.keyStart, rec.keyEnd, l.buf, l.keyStart, l.keyEnd) > 0, "Table keys are strictly ascending");
+      assert(compareRange(key, rec.keyStart, rec.keyEnd, this.#lastKey, 0, this.#lastKeyLength) > 0, "Table keys are strictly ascending");
     } else {
       this.#smallest = key.slice(rec.keyStart, rec.keyEnd);
     }
@@ -102,12 +105,19 @@ export class TableWriter {
     if (rec.seq < this.#minSeq) this.#minSeq = rec.seq;
     if (rec.seq > this.#maxSeq) this.#maxSeq = rec.seq;
     this.#block.add(rec);
-    this.#last.copyFrom(rec);
+    this.#keepKey(key, rec.keyStart, rec.keyEnd);
     if (this.#block.size >= this.#o.blockBytes) return this.#finishBlock();
   }
 
+  #keepKey(buf: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    if (n > this.#lastKey.length) this.#lastKey = new Uint8Array(n * 2);
+    this.#lastKey.set(buf.subarray(start, end));
+    this.#lastKeyLength = n;
+  }
+
   async #finishBlock(): Promise<void> {
-    const lastKey = this.#last.key().slice();
+    const lastKey = this.#lastKey.slice(0, this.#lastKeyLength);
     const offset = this.#written + this.#outPos;
     const size = await this.#putBlock(this.#block.finish(), true);
     this.#block.reset();
@@ -157,7 +167,7 @@ export class TableWriter {
     const filterSize = await this.#putBlock(buildBloom(this.#hashes, this.#count, this.#o.bloomBitsPerKey), false);
     const meta: TableMeta = {
       number: this.number, bytes: 0, count: this.#count, tombstones: this.#tombstones, minSeq: this.#minSeq,
-      maxSeq: this.#maxSeq, smallest: this.#smallest, largest: this.#last.key().slice(),
+      maxSeq: this.#maxSeq, smallest: this.#smallest, largest: this.#lastKey.slice(0, this.#lastKeyLength),
     };
     const props = utf8(JSON.stringify({
       count: meta.count, tombstones: meta.tombstones, minSeq: meta.minSeq, maxSeq: meta.maxSeq,

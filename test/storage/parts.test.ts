@@ -7,7 +7,6 @@ import * as assert from "uvu/assert";
 import { SeededRandom } from "../../src/runtime/memory.ts";
 import { crc32c, crc32cUpdate } from "../../src/storage/_crc32c.ts";
 import { Rec } from "../../src/storage/_record.ts";
-import { Block } from "../../src/storage/block.ts";
 import { BlockCache } from "../../src/storage/block_cache.ts";
 import { bloomHash, bloomMayContain, buildBloom } from "../../src/storage/bloom.ts";
 import { pickCompaction, type PolicyConfig } from "../../src/storage/compaction_policy.ts";
@@ -89,20 +88,78 @@ test("the memtable keeps keys sorted with the newest version first, and cursors 
   assert.is(m.get(enc("xx0100z"), 1500), null, "newer records are invisible at the snapshot");
 });
 
-test("the block cache stays within its byte budget and evicts the least recently used block", () => {
+/** A block of `n + 8` bytes holding one entry offset, marked with `tag` in its first byte. */
+const blockBytes = (n: number, tag = 0) => {
+  const data = new Uint8Array(n + 8);
+  data[0] = tag;
+  data[n + 4] = 1; // count = 1, offset 0
+  return data;
+};
+
+test("the block cache stays within its byte budget, keeps a block that is read and evicts cold ones", () => {
   const cache = new BlockCache(10_000);
-  const block = (n: number) => {
-    const data = new Uint8Array(n + 8);
-    data[n + 4] = 1; // count = 1, offset 0
-    return new Block(data, "f", 0);
-  };
   for (let i = 0; i < 20; i++) {
-    cache.set(i, block(1000));
-    cache.get(0); // keep block 0 hot
+    cache.insert(1, i, blockBytes(1000, i), "f");
+    assert.ok(cache.get(1, 0) !== undefined, `block 0 still cached after ${i + 1} inserts`); // keeps block 0 hot
   }
   assert.ok(cache.bytes <= 10_000);
-  assert.ok(cache.get(0) !== undefined, "the hot block stayed");
-  assert.is(cache.get(1), undefined, "a cold block went");
+  assert.ok(cache.arenaBytes <= 10_000 + cache.segmentBytes, "the arena is the capacity plus one spare segment");
+  assert.is(cache.get(1, 0)!.data[0], 0, "the hot block kept its bytes when it moved");
+  assert.is(cache.get(1, 0)!.offset, 0);
+  assert.is(cache.get(1, 1), undefined, "a cold block went");
+  assert.is(cache.get(1, 19)!.data[0], 19);
+  assert.is(cache.get(2, 19), undefined, "blocks are per table");
+});
+
+test("the block cache copies blocks into its arena and does not cache blocks larger than a segment", () => {
+  const cache = new BlockCache(64 * 1024);
+  const data = blockBytes(100, 7);
+  const cached = cache.insert(3, 0, data, "f")!;
+  data[0] = 99;
+  assert.is(cached.data[0], 7, "the cache holds a copy");
+  assert.is(cache.get(3, 0)!.data.length, 108);
+  assert.is(cache.insert(3, 200, blockBytes(cache.segmentBytes), "f"), undefined);
+  assert.is(cache.get(3, 200), undefined);
+  cache.insert(4, 0, blockBytes(50), "g");
+  cache.evictTable(3);
+  assert.is(cache.get(3, 0), undefined, "evictTable drops a table's blocks");
+  assert.is(cache.get(4, 0)!.file, "g", "and only that table's");
+  assert.is(cache.bytes, 58);
+  const none = new BlockCache(0);
+  assert.is(none.insert(1, 0, blockBytes(10), "f"), undefined, "a zero-byte cache caches nothing");
+});
+
+test("the block cache returns the bytes it was given for every block it still holds (random inserts, reads, evictions)", () => {
+  const rnd = new SeededRandom(11);
+  const cache = new BlockCache(20_000);
+  const model = new Map<string, number>();
+  for (let step = 0; step < 5000; step++) {
+    const table = rnd.int(4);
+    const offset = rnd.int(50) * 1000;
+    const op = rnd.int(10);
+    if (op < 5) {
+      const tag = rnd.int(256);
+      const data = blockBytes(50 + rnd.int(1500), tag);
+      if (cache.insert(table, offset, data, `t${table}`) !== undefined) model.set(`${table}/${offset}`, tag);
+    } else if (op < 9) {
+      const b = cache.get(table, offset);
+      if (b !== undefined) assert.is(b.data[0], model.get(`${table}/${offset}`), `block ${table}/${offset} at step ${step}`);
+    } else {
+      cache.evictTable(table);
+      for (let o = 0; o < 50; o++) assert.is(cache.get(table, o * 1000), undefined);
+    }
+    assert.ok(cache.bytes <= 20_000 && cache.arenaBytes <= 20_000 + cache.segmentBytes, `bytes ${cache.bytes} at step ${step}`);
+  }
+  assert.ok(cache.hits > 20, `the reads hit often enough to check bytes: ${cache.hits}`);
+});
+
+test("block cache scratch buffers are reused and at least as large as asked", () => {
+  const cache = new BlockCache(1024 * 1024);
+  const a = cache.takeScratch(5000);
+  assert.ok(a.length >= 5000);
+  cache.giveScratch(a);
+  assert.is(cache.takeScratch(4000), a, "a returned buffer is handed out again");
+  assert.ok(cache.takeScratch(100_000).length >= 100_000);
 });
 
 const meta = (number: number, lo: string, hi: string, bytes: number): TableMeta => ({

@@ -56,7 +56,7 @@ export const CLUSTER_TIMINGS: ClusterTimings = {
 };
 
 /** For tests and local clusters (`--mesh-preset fast`). */
-export const CLUSTER_FAST: Partial<ClusterTimings> = { antiEntropyIntervalMs: 100, hintIntervalMs: 100, moverIntervalMs: 100, settleMs: 500 };
+export const CLUSTER_FAST: Partial<ClusterTimings> = { antiEntropyIntervalMs: 50, hintIntervalMs: 100, moverIntervalMs: 100, settleMs: 500 };
 
 export interface ClusterBackendOptions {
   fs: FileSystem;

@@ -41,6 +41,7 @@ export const START_FLAGS: FlagTable = {
   partitions: { type: "int", description: "Partitions of the hash ring, a power of two fixed when the cluster is created (every node must use the same)", default: 256, min: 1, max: 65536 },
   "read-consistency": { type: "string", description: "Default consistency of reads that ask for none: one, quorum, all, local_one, local_quorum, each_quorum or r=N", default: "quorum" },
   "write-consistency": { type: "string", description: "Default consistency of writes that ask for none: one, quorum, all, local_one, local_quorum, each_quorum or w=N", default: "quorum" },
+  conflicts: { type: "string", description: "Concurrent writes: siblings (kept for the client to resolve) or lww (last writer wins by hybrid logical clock); every node must use the same", default: "siblings" },
   "strict-quorum": { type: "bool", description: "Fail writes with QUORUM_UNMET when replicas are down instead of using fallback nodes with hints (sloppy quorum)" },
   "tls-cert": { type: "string", description: "PEM certificate file: serve HTTPS and the mesh over wss:// (with --tls-key; every node of a cluster needs TLS or none)" },
   "tls-key": { type: "string", description: "PEM private key file for --tls-cert" },
@@ -180,8 +181,10 @@ export function replicationOptions(flags: FlagValues): { replication: Replicatio
       throw new MeshkvError("INVALID_ARGUMENT", `Flag --${flag}: ${(err as Error).message}`);
     }
   };
+  const conflicts = String(flags.conflicts);
+  if (conflicts !== "siblings" && conflicts !== "lww") throw new MeshkvError("INVALID_ARGUMENT", `Flag --conflicts takes siblings or lww: got ${JSON.stringify(conflicts)}`);
   return {
-    replication: { partitions, n, sloppy: flags["strict-quorum"] !== true, ...(perDc ? { replication: perDc } : {}) },
+    replication: { partitions, n, sloppy: flags["strict-quorum"] !== true, conflicts, ...(perDc ? { replication: perDc } : {}) },
     readLevel: level("read-consistency"), writeLevel: level("write-consistency"),
   };
 }

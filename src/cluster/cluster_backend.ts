@@ -26,7 +26,7 @@ import { Coordinator, opFromWire, resultToWire } from "./coordinator.ts";
 import { PartitionMover, scanRequest, SCAN_PAGE_KEYS_MAX } from "./handoff.ts";
 import { HintDelivery, openHintStore, type HintStore } from "./hints.ts";
 import { ChangeFeed, eventValues, type FeedLimits } from "./local_feed.ts";
-import { liveValues } from "./local_records.ts";
+import { visibleValues } from "./local_records.ts";
 import type { ClusterNode } from "./node.ts";
 import { compareUtf8, makeDurableDir, openReplicaStore, type ReplicaStore, type Stored } from "./replica.ts";
 import { RingView, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
@@ -117,10 +117,12 @@ export class ClusterBackend implements KvBackend {
   #a: Attached | null = null;
   #leaving = false;
   #closed = false;
+  readonly #lww: boolean;
 
   /** @internal use `openClusterBackend`. */
   constructor(o: ClusterBackendOptions, store: ReplicaStore, hints: HintStore) {
     this.#o = o;
+    this.#lww = o.replication.conflicts === "lww";
     this.nodeId = o.nodeId;
     this.store = store;
     this.hints = hints;
@@ -252,7 +254,7 @@ export class ClusterBackend implements KvBackend {
   async get(key: string, options: ReadOptions): Promise<ReadResult> {
     const a = this.#checkServing(options.signal);
     const s = await a.coordinator.read(key, options.consistency, options.signal);
-    return toReadResult(s);
+    return toReadResult(s, this.#lww);
   }
 
   async put(key: string, value: StoredValue, options: WriteOptions): Promise<WriteResult> {
@@ -283,7 +285,7 @@ export class ClusterBackend implements KvBackend {
     for (const page of pages) {
       for (const it of page.items) {
         const s: Stored = { set: it.set.length === 0 ? { entries: [] } : decodeSet(it.set), expiresAt: it.exp };
-        const r = toReadResult(s);
+        const r = toReadResult(s, this.#lww);
         if (!options.keysOnly && r.values.length === 0) continue;
         all.push({ key: it.key, values: options.keysOnly ? [] : r.values, context: options.keysOnly ? [] : r.context, expiresAt: it.exp });
       }
@@ -341,7 +343,7 @@ export class ClusterBackend implements KvBackend {
   }
 
   #publish(key: string, s: Stored): void {
-    const live = liveValues(values(s.set));
+    const live = visibleValues(values(s.set), this.#lww);
     const carried = eventValues(live, LIMITS.watchValueBytesMax);
     this.#feed.publish({ type: live.length > 0 ? "put" : "delete", key, context: contextOf(s.set), ...carried });
   }
@@ -363,7 +365,7 @@ export class ClusterBackend implements KvBackend {
     const snap = a && a.node.gossip.joined ? this.#snapshot() : null;
     return {
       nodeId: this.nodeId, mode: "cluster", datacenter: this.#o.datacenter, ready: this.ready(), leaving: this.#leaving,
-      replication: { partitions: this.#o.replication.partitions, n: this.#o.replication.n, ...(this.#o.replication.replication ? { perDatacenter: this.#o.replication.replication } : {}), sloppy: this.#o.replication.sloppy },
+      replication: { partitions: this.#o.replication.partitions, n: this.#o.replication.n, ...(this.#o.replication.replication ? { perDatacenter: this.#o.replication.replication } : {}), sloppy: this.#o.replication.sloppy, conflicts: this.#o.replication.conflicts ?? "siblings" },
       uptimeMs: Math.round(this.#o.clock.monotonic() - this.#startedMs),
       members: await this.members(),
       ring: snap ? { epoch: snap.epoch, owners: snap.owners, down: [...snap.down], warnings: snap.placement.warnings() } : null,
@@ -477,8 +479,8 @@ export class ClusterBackend implements KvBackend {
   }
 }
 
-function toReadResult(s: Stored): ReadResult {
-  const live = liveValues(values(s.set));
+function toReadResult(s: Stored, lww: boolean): ReadResult {
+  const live = visibleValues(values(s.set), lww);
   return { values: live, context: contextOf(s.set), expiresAt: live.length > 0 ? s.expiresAt : null };
 }
 

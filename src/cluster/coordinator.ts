@@ -19,14 +19,15 @@
 import { encodeSet, decodeSet } from "../core/context.ts";
 import type { Target } from "../core/placement.ts";
 import { levelToString, parseConsistency, Quorum, type ConsistencyLevel, type QuorumReplica } from "../core/quorum.ts";
-import { contextOf, descends, emptySet, merge, prune, sameVersion, update, values, type VersionVector } from "../core/version.ts";
+import { contextOf, descends, emptySet, merge, mergeVectors, prune, sameVersion, update, values, type VersionVector } from "../core/version.ts";
+import { compareHlc, HLC_ZERO, hlcNow, type Hlc } from "../core/hlc.ts";
 import { MeshkvError, isMeshkvError } from "../errors.ts";
 import type { StoredValue, WriteResult } from "../http/backend.ts";
 import { LIMITS } from "../http/limits.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import type { Clock } from "../runtime/types.ts";
 import { bool, bytes, int, obj, optNum, optStr, str, vvFromWire, vvToWire } from "./_wire.ts";
-import { encodeValue, liveCount, TOMBSTONE } from "./local_records.ts";
+import { encodeValue, latestRecord, liveCount, stamp, stampOf, TOMBSTONE } from "./local_records.ts";
 import { mergedExpiry, type ReplicaStore, type Stored } from "./replica.ts";
 import { targetsOf, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
 
@@ -74,6 +75,7 @@ export class Coordinator {
   readonly stats: CoordinatorStats = { reads: 0, writes: 0, forwarded: 0, quorumFailures: 0, timeouts: 0, readRepairs: 0 };
   readonly #o: CoordinatorOptions;
   #pending = new Set<Promise<unknown>>();
+  #hlc: Hlc = HLC_ZERO;
 
   constructor(o: CoordinatorOptions) {
     this.#o = o;
@@ -155,7 +157,11 @@ export class Coordinator {
     const p = partitionOfKey(o, op.key);
     const targets = dedupe(targetsOf(o.view(), p, o.config.sloppy));
     if (targets.some((t) => t.node === o.nodeId && t.available && t.hintFor === undefined)) return await this.coordinate(op, signal);
-    const candidates = targets.filter((t) => t.available && t.hintFor === undefined);
+    // Replicas in this node's datacenter first: a `local_*` level is then judged where the client is, and a
+    // region cut off from the others still finds a coordinator.
+    const candidates = targets
+      .filter((t) => t.available && t.hintFor === undefined)
+      .sort((a, b) => Number(b.datacenter === o.datacenter) - Number(a.datacenter === o.datacenter));
     let last: unknown = null;
     for (const t of candidates) {
       try {
@@ -184,15 +190,21 @@ export class Coordinator {
       if (seen.set.entries.length > 0) await o.store.merge(p, op.key, seen.set, seen.expiresAt);
     }
     const now = o.clock.now();
+    const lww = o.config.conflicts === "lww";
     let liveBefore = 0;
     const { after } = await o.store.coordinate(p, op.key, (before) => {
-      liveBefore = liveCount(values(before.set));
+      liveBefore = lww ? latestRecord(values(before.set)).length : liveCount(values(before.set));
       if (op.kind === "put" && op.ifNoneMatch && liveBefore > 0) throw new MeshkvError("KEY_EXISTS", `Key exists: ${op.key}`, { details: { key: op.key } });
-      const context = op.context ?? contextOf(before.set);
+      let context = op.context ?? contextOf(before.set);
       if (op.strict && !descends(context, contextOf(before.set))) {
         throw new MeshkvError("STALE_CONTEXT", `Stale context for ${op.key}: a newer write arrived since the read; read again and retry`, { details: { key: op.key } });
       }
-      const record = op.kind === "put" ? encodeValue(op.value) : TOMBSTONE;
+      let record = op.kind === "put" ? encodeValue(op.value) : TOMBSTONE;
+      if (lww) {
+        // Last-writer-wins: the write is stamped later than anything stored here and supersedes all of it.
+        record = stamp(this.#stampAfter(values(before.set), now), record);
+        context = mergeVectors(context, contextOf(before.set));
+      }
       const set = prune(update(before.set, context, record, o.store.versionId, now), now, this.#active(before.set.entries.map((e) => e.node)));
       const live = liveCount(values(set));
       if (live > LIMITS.siblingsMax) {
@@ -204,7 +216,8 @@ export class Coordinator {
       return { set, expiresAt };
     });
     await this.#replicate(p, op.key, after, level, signal);
-    return { context: contextOf(after.set), created: op.kind === "put" && liveBefore === 0, siblings: liveCount(values(after.set)) };
+    const siblings = lww ? latestRecord(values(after.set)).length : liveCount(values(after.set));
+    return { context: contextOf(after.set), created: op.kind === "put" && liveBefore === 0, siblings };
   }
 
   /** Sends the coordinated state to the other replica slots and waits for the level. */
@@ -224,6 +237,17 @@ export class Coordinator {
     const { decided, settled } = this.#race(q, calls, () => true, signal);
     this.#background(settled);
     this.#check(q, await decided);
+  }
+
+  /** A stamp later than this node's last one, the wall clock, and every stamp in `records`. */
+  #stampAfter(records: readonly Uint8Array[], now: number): Hlc {
+    let next = hlcNow(this.#hlc, now);
+    for (const r of records) {
+      const s = stampOf(r);
+      if (compareHlc(next, s) <= 0) next = { wallMs: s.wallMs, logical: s.logical + 1 };
+    }
+    this.#hlc = next;
+    return next;
   }
 
   /** Version ids of entries whose node is still a member: never pruned. */

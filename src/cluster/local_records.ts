@@ -4,16 +4,64 @@
  * write becomes a sibling of it instead of silently winning, and the causal history survives the delete.
  *
  * Format, version 1 (append only: the numbers are on disk):
- *   u8 kind (1 value, 2 tombstone); for a value: u8 content-type byte length, content type (UTF-8), data.
+ *   u8 kind (1 value, 2 tombstone); for a value: u8 content-type byte length, content type (UTF-8), data;
+ *   kind 3 (stamped, for last-writer-wins keyspaces): 8-byte hybrid logical clock (`core/hlc.ts`), then a
+ *   kind 1 or 2 record. Readers of a last-writer-wins keyspace show only the sibling with the latest stamp.
  */
 import { MeshkvError } from "../errors.ts";
 import type { StoredValue } from "../http/backend.ts";
+import { compareHlc, decodeHlc, encodeHlc, HLC_ZERO, type Hlc } from "../core/hlc.ts";
 
 /** append only: the numbers are on disk. */
 export const RECORD_KIND = {
   VALUE: 1,
   TOMBSTONE: 2,
+  STAMPED: 3,
 } as const;
+
+const STAMP_BYTES = 9;
+
+/** A record with its write's hybrid logical clock in front (last-writer-wins keyspaces). */
+export function stamp(hlc: Hlc, record: Uint8Array): Uint8Array {
+  const out = new Uint8Array(STAMP_BYTES + record.length);
+  out[0] = RECORD_KIND.STAMPED;
+  out.set(encodeHlc(hlc), 1);
+  out.set(record, STAMP_BYTES);
+  return out;
+}
+
+/** The stamp of a record (the zero stamp for unstamped records, so they lose to any stamped write). */
+export function stampOf(record: Uint8Array): Hlc {
+  if (record[0] !== RECORD_KIND.STAMPED || record.length < STAMP_BYTES) return HLC_ZERO;
+  return decodeHlc(record.subarray(1, STAMP_BYTES));
+}
+
+/** The record without its stamp. */
+function unstamped(record: Uint8Array): Uint8Array {
+  return record[0] === RECORD_KIND.STAMPED ? record.subarray(STAMP_BYTES) : record;
+}
+
+/**
+ * Last-writer-wins: of all siblings, only the one with the latest stamp (ties broken by the bytes, so every
+ * replica picks the same one). Returns an empty list when that latest write is a delete.
+ */
+export function latestRecord(records: readonly Uint8Array[]): Uint8Array[] {
+  let best: Uint8Array | null = null;
+  for (const r of records) {
+    if (best === null) best = r;
+    else {
+      const c = compareHlc(stampOf(r), stampOf(best)) || compareBytes(r, best);
+      if (c > 0) best = r;
+    }
+  }
+  return best === null || isTombstone(best) ? [] : [best];
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -32,11 +80,12 @@ export function encodeValue(value: StoredValue): Uint8Array {
 }
 
 export function isTombstone(record: Uint8Array): boolean {
-  return record[0] === RECORD_KIND.TOMBSTONE;
+  return unstamped(record)[0] === RECORD_KIND.TOMBSTONE;
 }
 
 /** Decodes a value record; throws CORRUPTION for bytes that are not one. */
-export function decodeValue(record: Uint8Array): StoredValue {
+export function decodeValue(stored: Uint8Array): StoredValue {
+  const record = unstamped(stored);
   const typeBytes = record[1];
   if (record[0] !== RECORD_KIND.VALUE || typeBytes === undefined || record.length < 2 + typeBytes) {
     throw new MeshkvError("CORRUPTION", `Invalid value record: kind ${String(record[0])}, ${record.length} bytes`);
@@ -55,6 +104,11 @@ export function liveValues(records: readonly Uint8Array[]): StoredValue[] {
   const out: StoredValue[] = [];
   for (const r of records) if (!isTombstone(r)) out.push(decodeValue(r));
   return out;
+}
+
+/** The values a reader sees: every live sibling, or with last-writer-wins only the latest write's value. */
+export function visibleValues(records: readonly Uint8Array[], lww: boolean): StoredValue[] {
+  return lww ? latestRecord(records).map(decodeValue) : liveValues(records);
 }
 
 export function liveCount(records: readonly Uint8Array[]): number {

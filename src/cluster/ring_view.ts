@@ -22,6 +22,11 @@ export interface ReplicationConfig {
   replication?: Readonly<Record<string, number>>;
   /** Use fallback nodes with hints when a replica is down (default true); false fails with QUORUM_UNMET. */
   sloppy: boolean;
+  /**
+   * `siblings` (default): concurrent writes are kept side by side for the client to resolve. `lww`: each write
+   * is stamped with a hybrid logical clock and readers see only the latest (Cassandra's model; no siblings).
+   */
+  conflicts?: "siblings" | "lww";
 }
 
 export interface RingSnapshot {

@@ -154,4 +154,53 @@ test("list gathers every partition in key order with a resumable cursor, and a h
   await c.stopAll();
 });
 
+test("three regions cut off from each other all keep taking local_quorum writes, and converge to siblings once they reconnect", async () => {
+  await forEachSeed(seedsFor(2, 308), async (seed) => {
+    const dcs = ["us", "eu", "ap"];
+    const c = await kvCluster(seed, { size: 6, datacenters: dcs, replication: { replication: { us: 1, eu: 1, ap: 1 } } });
+    const inDc = (dc: string) => [...c.nodes.keys()].filter((_, i) => dcs[i % 3] === dc);
+    await put(c, "n01", "shared", "before", { level: "each_quorum" });
+    const before = await get(c, "n03", "shared", "each_quorum");
+    assert.equal(texts(before), ["before"]);
+    c.net.partition(inDc("us"), [...inDc("eu"), ...inDc("ap")]);
+    c.net.partition(inDc("eu"), inDc("ap"));
+    const writes = await Promise.all(dcs.map((dc) => put(c, inDc(dc)[0]!, "shared", `from-${dc}`, { context: before.context, level: "local_quorum" })));
+    assert.is(writes.length, 3, "every region accepted its write");
+    for (const dc of dcs) assert.equal(texts(await get(c, inDc(dc)[1]!, "shared", "local_quorum")), [`from-${dc}`], `${dc} reads its own write`);
+    try {
+      await put(c, "n01", "shared", "global", { level: "each_quorum" });
+      assert.unreachable("each_quorum needs every region");
+    } catch (err) {
+      assert.ok(isMeshkvError(err, "QUORUM_UNMET") || isMeshkvError(err, "TIMEOUT"), String(err));
+    }
+    c.net.heal();
+    assert.ok(await c.runUntil(() => c.allSee("alive"), 10_000) !== null);
+    await c.run(8_000);
+    const after = await get(c, "n02", "shared", "all");
+    assert.ok(["from-us", "from-eu", "from-ap"].every((v) => texts(after).includes(v)), `every region's write survives: ${texts(after).join(", ")}`);
+    await c.stopAll();
+  });
+});
+
+test("a last-writer-wins cluster shows one value: the latest stamped write wins on every node, and deletes win the same way", async () => {
+  await forEachSeed(seedsFor(2, 309), async (seed) => {
+    const c = await kvCluster(seed, { size: 3, replication: { conflicts: "lww" } });
+    await put(c, "n01", "lww", "first");
+    await c.run(5);
+    const [a, b] = await Promise.all([put(c, "n02", "lww", "second"), put(c, "n03", "lww", "third")]);
+    assert.is(a.siblings, 1);
+    assert.is(b.siblings, 1);
+    const seen = await Promise.all(["n01", "n02", "n03"].map((id) => get(c, id, "lww", "all")));
+    for (const r of seen) assert.is(r.values.length, 1, "never siblings");
+    assert.equal(texts(seen[0]!), texts(seen[1]!));
+    assert.equal(texts(seen[1]!), texts(seen[2]!));
+    assert.ok(["second", "third"].includes(texts(seen[0]!)[0]!), "a write that came after the first wins");
+    await del(c, "n01", "lww");
+    assert.equal((await get(c, "n02", "lww", "all")).values, []);
+    await put(c, "n03", "lww", "again");
+    assert.equal(texts(await get(c, "n01", "lww", "all")), ["again"]);
+    await c.stopAll();
+  });
+});
+
 test.run();

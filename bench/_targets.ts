@@ -3,12 +3,13 @@
  * Workers are pinned round-robin to the endpoints they are given (one SDK client, one etcd member or one Redis
  * connection each), so the load is spread over the cluster's nodes as YCSB's client threads would spread it.
  */
-import { createClient, type ConsistencyName, type MeshkvClient } from "../src/client/mod.ts";
+import { createClient, type BatchOp, type ConsistencyName } from "../src/client/mod.ts";
 import { etcdCas, etcdGet, etcdPut, etcdPutMany, RespConnection } from "./_peers.ts";
 import { chunks, parallel, type Target } from "./_workload.ts";
 
 const LOAD_BATCH = 100;
 const LOAD_LANES = 8;
+const LOAD_ATTEMPTS = 10;
 
 export interface MeshkvTargetOptions {
   /** Endpoints the workers use (round-robin). */
@@ -40,13 +41,19 @@ export function meshkvTarget(o: MeshkvTargetOptions): Target & { close(): void }
       const loaders = o.loadUrls.map((url) => createClient({ endpoints: url, ...opts }));
       const jobs = chunks(records, LOAD_BATCH).flatMap(([a, b], i) =>
         o.loadEverywhere ? loaders.map((c) => ({ c, a, b })) : [{ c: loaders[i % loaders.length]!, a, b }]);
-      await parallel(jobs, LOAD_LANES * loaders.length, async ({ c, a, b }) => {
-        const ops = [];
-        for (let i = a; i < b; i++) ops.push({ op: "put" as const, key: key(i), value: value(i) });
-        const results = await c.batch(ops);
-        const failed = results.find((r) => !r.ok);
-        if (failed && !failed.ok) throw failed.error;
+      await parallel(jobs, o.loadEverywhere ? LOAD_LANES * loaders.length : LOAD_LANES, async ({ c, a, b }) => {
+        let ops: BatchOp[] = [];
+        for (let i = a; i < b; i++) ops.push({ op: "put", key: key(i), value: value(i) });
+        // A loaded cluster on a busy machine may refuse some writes (a replica too slow for the level): retry them.
+        for (let attempt = 1; ops.length > 0; attempt++) {
+          const results = await c.batch(ops);
+          const failed = results.flatMap((r, i) => (r.ok ? [] : [{ op: ops[i]!, error: r.error }]));
+          if (failed.length > 0 && attempt >= LOAD_ATTEMPTS) throw failed[0]!.error;
+          ops = failed.map((f) => f.op);
+          if (ops.length > 0) await new Promise((r) => setTimeout(r, 100 * attempt));
+        }
       });
+      for (const c of loaders) c.close();
     },
     async read(w, key) {
       const e = await clients[w % clients.length]!.get<Uint8Array>(key);

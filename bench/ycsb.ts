@@ -15,6 +15,7 @@
  * profile of the slowest runtime's nodes under workload A), --out FILE (default bench/results/<date>.md).
  * Writes the Markdown report and an SVG chart beside it; see docs/bench.md.
  */
+import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -124,47 +125,63 @@ async function meshkvSystem(name: string, withDelay: boolean, profileDir?: strin
   try {
     // With delay, the generator sits in us-east and talks to the us-east nodes only.
     const urls = withDelay ? cluster.urls.slice(0, 2) : cluster.urls;
-    const loader = meshkvTarget({ urls, level: "all", loadUrls: cluster.urls, loadEverywhere: !replicas, fetch: generatorFetch });
+    const loader = meshkvTarget({ urls, level: "quorum", loadUrls: cluster.urls, loadEverywhere: !replicas, fetch: generatorFetch });
     await measure(system, levelsHere, (level) => meshkvTarget({ urls, level: level as ConsistencyName, loadUrls: cluster.urls, loadEverywhere: !replicas, fetch: generatorFetch }), loader);
   } finally {
     await cluster.stop();
   }
 }
 
+/** Runs one system; a failure is noted in the report and the run goes on with the next system. */
+async function attempt(what: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    const msg = `${what}: failed: ${String((e as Error).message ?? e).split("\n")[0]}`;
+    log(msg);
+    console.error((e as Error).stack ?? e);
+    notes.push(msg);
+  }
+}
+
 const started = performance.now();
-for (const name of runtimes) await meshkvSystem(name, false);
-for (const name of delayRuntimes) await meshkvSystem(name, true);
+for (const name of runtimes) await attempt(`meshkv ${name}`, () => meshkvSystem(name, false));
+for (const name of delayRuntimes) await attempt(`meshkv ${name} with delay`, () => meshkvSystem(name, true));
 
 if (peers.includes("etcd")) {
   const etcd = which("etcd");
   if (etcd === null) notes.push("etcd: not installed (`--install-peers` installs Debian's etcd-server), skipped");
   else {
-    const c = await startEtcdCluster(etcd);
-    peerVersions.etcd = c.version;
-    try {
-      await measure("etcd", levels, (level) => etcdTarget(c.urls, level as ConsistencyName), null);
-    } finally {
-      await c.stop();
-    }
+    await attempt("etcd", async () => {
+      const c = await startEtcdCluster(etcd);
+      peerVersions.etcd = c.version;
+      try {
+        await measure("etcd", levels, (level) => etcdTarget(c.urls, level as ConsistencyName), null);
+      } finally {
+        await c.stop();
+      }
+    });
   }
 }
 if (peers.includes("redis")) {
   const redis = which("redis-server");
   if (redis === null) notes.push("Redis: not installed (`--install-peers` installs Debian's redis-server), skipped");
   else {
-    const r = await startRedis(redis);
-    peerVersions.redis = r.version;
-    try {
-      await measure("redis", ["-"], () => redisTarget(r.port, run.inflight), null);
-    } finally {
-      await r.stop();
-    }
+    await attempt("redis", async () => {
+      const r = await startRedis(redis);
+      peerVersions.redis = r.version;
+      try {
+        await measure("redis", ["-"], () => redisTarget(r.port, run.inflight), null);
+      } finally {
+        await r.stop();
+      }
+    });
   }
 }
 for (const n of notes.filter((n) => n.includes("skipped"))) log(n);
 
 let profileText = "";
-if (has("--profile")) profileText = await profile();
+if (has("--profile")) await attempt("profile", async () => void (profileText = await profile()));
 
 /** Profiles the nodes of the runtime slowest at workload A (quorum, no delay) while they serve workload A. */
 async function profile(): Promise<string> {
@@ -210,7 +227,9 @@ add("Setup", mdTable([
   { parameter: "emulated delay", value: delayRuntimes.length ? `\`${delay}\` one way; nodes a, b in us-east, c in eu-west; the generator talks to a and b` : "none" },
   { parameter: "wall time", value: `${Math.round(elapsed)} s` },
 ]));
-add("Machine", machineTable(root, peerVersions));
+const git = spawnSync("git", ["-C", root, "describe", "--always", "--dirty"], { encoding: "utf8" });
+const source = git.status === 0 ? git.stdout.trim() : (process.env.MESHKV_COMMIT ?? "unknown");
+add("Machine", machineTable(root, { "meshkv source (git describe)": source, ...peerVersions }));
 
 const meshkvNames = runtimes.map((r) => `meshkv ${r}`);
 const targets: Record<string, string | number>[] = [];

@@ -3,8 +3,8 @@
  * replicas, transferring only what differs, in both directions (Dynamo 2007, section 4.7; the tictac AAE of
  * Riak's `riak_kv_tictacaae`, Martin Sutherland 2017).
  *
- * Every interval the node takes the next partition it replicates (round-robin) and one random replica of it
- * that is up, and runs one exchange as the initiator:
+ * Every interval the node takes the next partition it replicates (round-robin) and, of its replicas that are
+ * up, the one it completed an exchange with least recently, and runs one exchange as the initiator:
  * 1. descent: `aeLevel {p, level, indices, segments} -> {hashes}` from the root, level by level, asking only
  *    for the children of nodes whose hashes differ (`core/hash_tree.ts`), so identical replicas cost one hash;
  * 2. keys: `aeKeys {p, segments} -> {keys: [[key, digest]], rest}` for the differing leaves, compared with
@@ -175,7 +175,13 @@ export class AntiEntropy {
       const p = mine[this.#cursor++ % mine.length]!;
       const peers = this.#o.peersFor(p).filter((x) => x !== this.#o.nodeId);
       if (peers.length === 0) continue;
-      const peer = peers[this.#o.random.int(peers.length)]!;
+      // The peer this partition has gone longest without a complete exchange with (never: first), so every
+      // replica is covered within a few sweeps and the tombstone purge rule is not left to chance.
+      const last = this.#synced.get(p)?.peers;
+      const age = (x: string) => last?.get(x) ?? -1;
+      const oldest = Math.min(...peers.map(age));
+      const stale = peers.filter((x) => age(x) === oldest);
+      const peer = stale[this.#o.random.int(stale.length)]!;
       this.#busy = true;
       this.#exchangeSafely(p, peer).finally(() => (this.#busy = false));
       return;

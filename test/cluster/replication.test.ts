@@ -203,4 +203,37 @@ test("a last-writer-wins cluster shows one value: the latest stamped write wins 
   });
 });
 
+test("a deleted key's history is purged only after every replica exchanged it and the grace passed; expiry is the same on every node", async () => {
+  await forEachSeed(seedsFor(1, 310), async (seed) => {
+    const c = await kvCluster(seed, { size: 3, timings: { tombstoneGraceMs: 2_000 } });
+    await put(c, "n01", "temp", "v", { level: "all", ttlMs: 1_000 });
+    assert.equal(texts(await get(c, "n02", "temp", "all")), ["v"]);
+    await c.run(1_500);
+    for (const id of ["n01", "n02", "n03"]) assert.equal((await get(c, id, "temp", "one")).values, [], `expired on ${id}`);
+
+    await put(c, "n01", "doomed", "v", { level: "all" });
+    await del(c, "n02", "doomed", { level: "all" });
+    const p = c.kv("n01").view.partitionOf("doomed");
+    const compactAll = async () => {
+      for (const id of ["n01", "n02", "n03"]) {
+        await drive(c, c.kv(id).store.engine.flush());
+        await drive(c, c.kv(id).store.engine.compact());
+      }
+    };
+    await compactAll();
+    for (const id of ["n01", "n02", "n03"]) {
+      const e = await drive(c, c.kv(id).store.engine.get(p, "doomed", { includeTombstones: true }));
+      assert.ok(e?.tombstone, `${id} keeps the delete's history within the grace`);
+    }
+    await c.run(8_000); // anti-entropy sweeps every partition with both peers, and the grace passes
+    await compactAll();
+    for (const id of ["n01", "n02", "n03"]) {
+      const e = await drive(c, c.kv(id).store.engine.get(p, "doomed", { includeTombstones: true }));
+      assert.is(e, undefined, `${id} purged the history once every replica held the delete`);
+    }
+    assert.equal((await get(c, "n03", "doomed", "all")).values, []);
+    await c.stopAll();
+  });
+});
+
 test.run();

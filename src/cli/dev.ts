@@ -2,7 +2,7 @@
  * `meshkv dev`: a three-region cluster in one process, for trying meshkv and developing against it. It calls
  * `startNode` (the same code as `meshkv start`) three times, once per emulated region, with the fast gossip
  * preset and realistic one-way delays between the regions (`src/mesh/regions.ts`), waits until every node sees
- * the other two alive in gossip and answers `/health` with 200, and prints the endpoints, an SDK snippet and curl lines. Node ids are fixed
+ * the other two alive in gossip, answers `/health` and has pulled its partitions, and prints the endpoints, an SDK snippet and curl lines. Node ids are fixed
  * and each node keeps its data under `<data>/<id>`, so a restart on the same directory brings back the same
  * cluster with its data. SIGINT or SIGTERM stops the nodes one by one (each leaves gracefully).
  */
@@ -76,20 +76,38 @@ function missingAlive(nodes: readonly StartedNode[]): string[] {
   return out;
 }
 
-/** Ids each node does not see alive yet, then nodes whose `/health` is not 200 yet; empty when all can serve. */
+/** GETs `path` from a node; null when it does not answer 200 with JSON. */
+async function getJson(url: string): Promise<Record<string, unknown> | null> {
+  try {
+    const res = await fetch(url);
+    if (!res.ok) {
+      await res.body?.cancel();
+      return null;
+    }
+    return (await res.json()) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What keeps the cluster from serving every request yet, empty when nothing does: a node that does not see
+ * another alive, a node whose `/health` is not 200, or a replicated node still pulling partitions it gained
+ * (its replies do not count toward a read quorum until it has them, so reads right after start would fail).
+ */
 async function notReady(nodes: readonly StartedNode[]): Promise<string[]> {
   const missing = missingAlive(nodes);
   if (missing.length > 0) return missing;
-  const ok = await Promise.all(nodes.map(async (n) => {
-    try {
-      const res = await fetch(`${n.url}/health`);
-      await res.body?.cancel();
-      return res.ok;
-    } catch {
-      return false;
-    }
+  const out: string[] = [];
+  await Promise.all(nodes.map(async (n) => {
+    if (!(await getJson(`${n.url}/health`))) return void out.push(`${n.nodeId} is not ready`);
+    const status = await getJson(`${n.url}/v1/admin/status`);
+    const rebalance = status?.rebalance as { acquiring?: unknown[]; handingOff?: unknown[] } | null | undefined;
+    const moving = (rebalance?.acquiring?.length ?? 0) + (rebalance?.handingOff?.length ?? 0);
+    if (status === null) out.push(`${n.nodeId} has no status yet`);
+    else if (moving > 0) out.push(`${n.nodeId} is moving ${moving} partitions`);
   }));
-  return nodes.filter((_, i) => !ok[i]).map((n) => `${n.nodeId} is not ready`);
+  return out;
 }
 
 async function waitUntilFormed(rt: Runtime, nodes: readonly StartedNode[], stopping: () => boolean): Promise<void> {

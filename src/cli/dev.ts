@@ -138,8 +138,9 @@ export function devBanner(rt: Runtime, nodes: readonly { nodeId: string; url: st
   // Without replication a value lives only on the node that took the write: read it back there.
   const reader = replicated ? urls[1]! : urls[0]!;
   lines.push("curl:", "");
-  lines.push(`  curl -X PUT -H 'content-type: text/plain' --data hello ${urls[0]}/v1/kv/greeting`);
-  lines.push(`  curl ${reader}/v1/kv/greeting`);
+  // Another key than the SDK's: a second blind write to one key would leave two siblings.
+  lines.push(`  curl -X PUT -H 'content-type: text/plain' --data world ${urls[0]}/v1/kv/hello`);
+  lines.push(`  curl ${reader}/v1/kv/hello`);
   lines.push(`  curl ${urls[2]}/v1/admin/members`, "");
   lines.push("Stop with Ctrl-C; meshkv dev --data with the same directory brings the cluster back with its data.");
   return lines.join("\n");

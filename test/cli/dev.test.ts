@@ -137,13 +137,16 @@ test(`meshkv dev on ${kind} runs three regions that see each other, serves them,
     const out = first.output();
     assert.match(out, /import \{ createClient \} from "meshkv\/client";/);
     assert.ok(out.includes(`createClient({ endpoints: [${first.endpoints.map((u) => JSON.stringify(u)).join(", ")}] })`), "the SDK snippet names the three endpoints");
-    assert.ok(out.includes(`curl -X PUT -H 'content-type: text/plain' --data hello ${first.endpoints[0]}/v1/kv/greeting`), "a curl line writes through the first node");
+    assert.ok(out.includes(`curl -X PUT -H 'content-type: text/plain' --data world ${first.endpoints[0]}/v1/kv/hello`), "a curl line writes through the first node");
+    assert.ok(out.includes(`curl ${first.endpoints[1]}/v1/kv/hello`), "and another reads it back through the second (replicated)");
     assert.match(out, /region delays \(one-way, ms\): us-east\|eu-west=40/);
 
     const put = await fetch(`${first.endpoints[0]}/v1/kv/dev-key`, { method: "PUT", body: "from dev", headers: { "content-type": "text/plain" } });
     assert.is(put.status, 201);
     await put.body?.cancel();
     assert.is(await readBack(`${first.endpoints[0]}/v1/kv/dev-key`), "from dev");
+    // One replica per region and quorum reads and writes: another region reads what the first one wrote.
+    assert.is(await readBack(`${first.endpoints[2]}/v1/kv/dev-key`), "from dev");
   } finally {
     code = await first.stop("SIGINT");
   }

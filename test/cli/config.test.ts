@@ -9,7 +9,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { applyDefaults, parseFlags, withoutDefaults } from "../../src/cli/args.ts";
 import { configValues, mergeFlags, parseConfig, withConfigFlag } from "../../src/cli/config.ts";
-import { START_FLAGS } from "../../src/cli/start.ts";
+import { START_FLAGS, replicationOptions } from "../../src/cli/start.ts";
 import { isMeshkvError } from "../../src/errors.ts";
 import { bytes, realRuntime, repoRoot, tempDir } from "../_helpers.ts";
 import { commandFor, runCli, startProcess, type RuntimeKind } from "../_process.ts";
@@ -336,6 +336,8 @@ test("examples/deploy/docker-compose.yml runs one node per region with flags mes
     assert.is(flags.advertise, `${region}:7400`);
     assert.equal(flags.seeds, REGIONS.filter((r) => r !== region).map((r) => `${r}:7400`));
     assert.is(flags.data, "/data");
+    assert.is(flags.replication, "us-east:1,eu-west:1,ap-south:1");
+    assert.is(replicationOptions(applyDefaults(flags, START_FLAGS)).replication.n, 3, "meshkv start reads one replica per region");
     assert.ok(svc.volumes[0].endsWith(":/data"));
     assert.match(svc.environment.MESHKV_SECRET, /^\$\{MESHKV_SECRET:\?/);
     assert.match(svc.environment.MESHKV_TOKENS, /^\$\{MESHKV_TOKENS:\?/);
@@ -375,6 +377,8 @@ test("examples/deploy/kubernetes.yaml: a StatefulSet per region under one headle
     const values = parseConfig(file, START_FLAGS, `${region} config`); // throws on a key or type meshkv start refuses
     assert.is(values.datacenter, region);
     assert.is(values.host, "0.0.0.0");
+    assert.is(values.replication, "us-east:1,eu-west:1,ap-south:1");
+    assert.is(replicationOptions(mergeFlags(START_FLAGS, values, flags)).replication.n, 3, "meshkv start reads one replica per region");
     assert.equal(values.seeds, sets.map((s) => `${s.metadata.name}-0.${headless.metadata.name}:7400`));
     const dataMount = container.volumeMounts.find((m: Obj) => m.name === set.spec.volumeClaimTemplates[0].metadata.name);
     assert.is(dataMount.mountPath, values.data);

@@ -296,7 +296,7 @@ function scalar(text: string): unknown {
   if (text === "true" || text === "false") return text === "true";
   if (text === "null" || text === "~") return null;
   if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
-  if (/^[&*!|>%@`]/.test(text)) throw new SyntaxError(`YAML subset: unsupported syntax: ${text}`);
+  if (/^[&*!|>%@\x60]/.test(text)) throw new SyntaxError(`YAML subset: unsupported syntax: ${text}`);
   return text;
 }
 

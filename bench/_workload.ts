@@ -69,6 +69,8 @@ export interface RunResult {
   siblingReads: number;
   errors: number;
   errorSamples: string[];
+  /** CPU the generator itself used during the measured window, in cores (1 = one core busy). */
+  generatorCpu: number;
   /** The measured window, in this process's performance.now() ms. */
   window: [number, number];
 }
@@ -115,6 +117,12 @@ export async function runWorkload(target: Target, w: Workload, o: RunOptions): P
     return out;
   };
 
+  // Timers rather than checks in the workers, so the samples are taken on time even when workers wait.
+  const cpu: { start?: NodeJS.CpuUsage; end?: NodeJS.CpuUsage } = {};
+  const cpuTimers = [
+    setTimeout(() => (cpu.start = process.cpuUsage()), o.warmupMs),
+    setTimeout(() => (cpu.end = process.cpuUsage()), o.warmupMs + o.durationMs),
+  ];
   const worker = async (id: number) => {
     while (performance.now() < end && !(errors > errorsMax && errors * 2 > attempted)) {
       const key = recordKey(keys.next());
@@ -145,6 +153,8 @@ export async function runWorkload(target: Target, w: Workload, o: RunOptions): P
     }
   };
   await Promise.all(Array.from({ length: o.inflight }, (_, i) => worker(i)));
+  for (const t of cpuTimers) clearTimeout(t);
+  const generatorCpu = cpu.start && cpu.end ? (cpu.end.user - cpu.start.user + cpu.end.system - cpu.start.system) / 1000 / o.durationMs : 0;
 
   const done = buckets.reduce((a, b) => a + b, 0);
   const rates = buckets.map((b) => b / (BUCKET_MS / 1000));
@@ -156,7 +166,7 @@ export async function runWorkload(target: Target, w: Workload, o: RunOptions): P
     opsPerSec: done / (o.durationMs / 1000),
     cv: mean === 0 ? 0 : sd / mean,
     all: latency([...samples.read, ...samples.update, ...samples.rmw]),
-    byOp, misses, siblingReads, errors, errorSamples: [...errorSamples], window: [measureFrom, end],
+    byOp, misses, siblingReads, errors, errorSamples: [...errorSamples], generatorCpu, window: [measureFrom, end],
   };
 }
 

@@ -75,6 +75,7 @@ const peerVersions: Record<string, string> = {};
 /** The last cluster started and the last measured window (for --profile). */
 let lastSpawnedAt = 0;
 let lastWindow: [number, number] = [0, 0];
+let profiling = false;
 const log = (s: string) => console.error(`[ycsb ${new Date().toISOString().slice(11, 19)}] ${s}`);
 
 console.log(`# YCSB on meshkv, etcd and Redis (${quick ? "quick" : "full"} run, ${date})\n`);
@@ -101,7 +102,7 @@ async function measure(system: string, levelsHere: readonly string[], makeTarget
       lastWindow = result.window;
       log(`${system} ${level} ${w.name}: ${Math.round(result.opsPerSec)} ops/s, p50 ${result.all.p50.toFixed(2)} ms, p99 ${result.all.p99.toFixed(2)} ms` +
         (result.errors ? `, ${result.errors} errors (${result.errorSamples[0]})` : "") + (result.misses ? `, ${result.misses} misses` : ""));
-      if (result.errors > 0) notes.push(`${system} ${level} ${w.name}: ${result.errors} errors, e.g. ${result.errorSamples.join("; ")}`);
+      if (result.errors > 0) notes.push(`${profiling ? "(profile run) " : ""}${system} ${level} ${w.name}: ${result.errors} errors, e.g. ${result.errorSamples.join("; ")}`);
     }
     (target as { close?: () => void }).close?.();
   }
@@ -193,6 +194,7 @@ async function profile(): Promise<string> {
   const savedWorkloads = workloads.splice(0, workloads.length, WORKLOADS.A!);
   const savedRows = rows.length;
   try {
+    profiling = true;
     log(`profiling ${runtime} (slowest at workload A: ${Math.round(slowest.result.opsPerSec)} ops/s)`);
     await meshkvSystem(runtime, false, dir, [slowest.level]);
     rows.splice(savedRows);
@@ -263,6 +265,7 @@ if (profileText) add("CPU profile", profileText);
 const svgName = basename(out).replace(/\.md$/, "") + ".svg";
 add("Chart", `![throughput and p99 per system](${svgName})\n`);
 add("Notes", [
+  "- `gen CPU` is the CPU the load generator itself used during the measured window, in cores: the rest of the machine's 2 cores was left to the system under test (and to whatever else ran).",
   "- `±` is the coefficient of variation of throughput over 500 ms windows within the run. The machine is small and shared, and the generator, all three nodes and the peers share its cores, so differences under about 20% are noise; compare medians of several runs (`--repeat`).",
   "- meshkv: one SDK client per node, workers pinned round-robin; updates send the last context the client saw for the key (a blind write would keep the old value as a sibling); F is the SDK's `update()` (read, then strict write, retried after a lost race).",
   "- etcd: through the v3 JSON gateway with the same fetch; `one` = serializable reads, `quorum` = linearizable reads; writes always go through Raft with fsync. F is a txn comparing mod_revision, retried after a lost race.",
@@ -273,6 +276,8 @@ add("Notes", [
 const report = `# YCSB: meshkv across runtimes, beside etcd and Redis (${quick ? "quick" : "full"} run, ${date})\n\n${sections.join("\n")}`;
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, report);
+// The raw rows too, so later tooling can compare runs without parsing Markdown.
+writeFileSync(out.replace(/\.md$/, "") + ".json", JSON.stringify({ date, quick, records, run, replicas, rows }, null, 1) + "\n");
 writeFileSync(join(dirname(out), svgName), chart(rows, `YCSB, ${records.toLocaleString("en-US")} records, ${run.inflight} in flight (${date}${quick ? ", quick" : ""})`));
 console.log(sections.join("\n"));
 log(`wrote ${out} and ${svgName} in ${Math.round((performance.now() - started) / 1000)} s`);

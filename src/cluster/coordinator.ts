@@ -4,8 +4,9 @@
  *
  * Writes are made by a coordinating replica: when this node is an available primary replica of the key it
  * makes the new version itself (`ReplicaStore.coordinate`) and sends the resulting set to the other replica
- * slots as a merge; otherwise it forwards the write to the first available primary (`kvCoordinate`), which
- * always coordinates (no second forward, so nodes that briefly disagree about the ring cannot loop). A slot
+ * slots as a merge; otherwise it forwards the write to an available primary (`kvCoordinate`), which always
+ * coordinates (no second forward, so nodes that briefly disagree about the ring cannot loop). Conditional
+ * writes (strict, create-only) always go to the first available primary, so they are ordered by one lock. A slot
  * whose replica is down goes to a stand-in with a hint (sloppy quorum) or fails (strict). Create-only,
  * strict and context-less deletes first read at the write's level, so they see every acknowledged write.
  *
@@ -156,14 +157,21 @@ export class Coordinator {
     const o = this.#o;
     const p = partitionOfKey(o, op.key);
     const targets = dedupe(targetsOf(o.view(), p, o.config.sloppy));
-    if (targets.some((t) => t.node === o.nodeId && t.available && t.hintFor === undefined)) return await this.coordinate(op, signal);
-    // Replicas in this node's datacenter first: a `local_*` level is then judged where the client is, and a
-    // region cut off from the others still finds a coordinator.
-    const candidates = targets
-      .filter((t) => t.available && t.hintFor === undefined)
-      .sort((a, b) => Number(b.datacenter === o.datacenter) - Number(a.datacenter === o.datacenter));
+    const primaries = targets.filter((t) => t.available && t.hintFor === undefined);
+    // Compare-and-set writes (strict, create-only) all go to one place, the first available primary, whose
+    // per-key lock puts them in order: two of them with the same context cannot both succeed.
+    const conditional = op.kind === "put" ? op.strict || op.ifNoneMatch : op.strict;
+    if (conditional) {
+      if (primaries[0]?.node === o.nodeId) return await this.coordinate(op, signal);
+    } else if (primaries.some((t) => t.node === o.nodeId)) {
+      return await this.coordinate(op, signal);
+    }
+    // Otherwise replicas in this node's datacenter first: a `local_*` level is then judged where the client
+    // is, and a region cut off from the others still finds a coordinator.
+    const candidates = conditional ? primaries : [...primaries].sort((a, b) => Number(b.datacenter === o.datacenter) - Number(a.datacenter === o.datacenter));
     let last: unknown = null;
     for (const t of candidates) {
+      if (t.node === o.nodeId) return await this.coordinate(op, signal);
       try {
         this.stats.forwarded++;
         const reply = await o.mesh.request(t.node, "kvCoordinate", opToWire(op), { timeoutMs: o.requestTimeoutMs });

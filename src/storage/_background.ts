@@ -18,7 +18,7 @@ import type { BlockCache } from "./block_cache.ts";
 import { flushMemtable, type JobContext, runCompaction } from "./compaction.ts";
 import { type CompactionPlan, overlapping, pickCompaction } from "./compaction_policy.ts";
 import { writeManifest } from "./manifest.ts";
-import { Memtable } from "./memtable.ts";
+import { Memtable, MemtablePool } from "./memtable.ts";
 import type { Settings } from "./options.ts";
 import { TableReader } from "./table_reader.ts";
 import type { WalWriter } from "./wal.ts";
@@ -30,6 +30,8 @@ export class Background {
   readonly cache: BlockCache;
   wal: WalWriter | null = null;
   mem: Memtable;
+  /** Arena chunks and records of flushed memtables, for the next ones. */
+  readonly pool: MemtablePool;
   /** Frozen memtables, newest first. */
   imm: Memtable[];
   version: Version;
@@ -64,12 +66,13 @@ export class Background {
     this.dir = dir;
     this.s = s;
     this.cache = cache;
+    this.pool = new MemtablePool(s.memtableBytes);
     this.mem = rec.memtables[0]!;
     this.imm = rec.memtables.slice(1);
     if (this.mem.count > 0) {
       // Replayed records go to level 0 soon after opening, so the old log segments can go.
       this.imm.unshift(this.mem);
-      this.mem = new Memtable(0);
+      this.mem = new Memtable(0, this.pool);
     }
     this.lastSeq = rec.state.lastSeq;
     this.flushedSeq = rec.state.flushedSeq;
@@ -137,7 +140,7 @@ export class Background {
   freeze(): void {
     if (this.mem.count === 0) return;
     this.imm.unshift(this.mem);
-    this.mem = new Memtable(0);
+    this.mem = new Memtable(0, this.pool);
     this.wal?.requestRoll();
     this.kick();
   }
@@ -176,6 +179,7 @@ export class Background {
       if (reader) levels[0]!.unshift(reader);
     }, Math.max(this.flushedSeq, imm.maxSeq));
     this.imm.pop();
+    imm.retire(this.pool);
     this.flushes++;
     this.flushBytesWritten += meta?.bytes ?? 0;
     await this.wal?.release(this.flushedSeq);

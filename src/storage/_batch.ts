@@ -11,6 +11,7 @@ import { readU32, readU64, writeU32, writeU64 } from "./_bytes.ts";
 import { corruption } from "./_corruption.ts";
 import { WAL_FRAME_HEADER_BYTES, WAL_RECORD } from "./_format.ts";
 import { decodeRec, encodedSize, encodeFields, Rec, type RecFields } from "./_record.ts";
+import type { MemtablePool } from "./memtable.ts";
 import { sealFrame } from "./wal.ts";
 
 const BATCH_HEADER_BYTES = 13;
@@ -37,10 +38,10 @@ function frameBuffer(size: number): Uint8Array {
 
 /**
  * Encodes ops as one frame (copying their bytes, so the caller may reuse its buffers at once); `recs` receives
- * one record per op pointing into the frame. The frame is sealed later by `stampBatch`, once the batch has its
+ * one record per op pointing into the frame (`Rec` objects reused from `pool` when it has some). The frame is sealed later by `stampBatch`, once the batch has its
  * sequence number.
  */
-export function encodeBatch(ops: readonly RecFields[], recs: Rec[]): Uint8Array {
+export function encodeBatch(ops: readonly RecFields[], recs: Rec[], pool: MemtablePool | null = null): Uint8Array {
   let size = WAL_FRAME_HEADER_BYTES + BATCH_HEADER_BYTES;
   for (const op of ops) size += encodedSize(op, null);
   const frame = frameBuffer(size);
@@ -51,7 +52,7 @@ export function encodeBatch(ops: readonly RecFields[], recs: Rec[]): Uint8Array 
   for (let i = 0; i < ops.length; i++) {
     const start = pos;
     pos = encodeFields(frame, pos, ops[i]!, null);
-    const r = new Rec();
+    const r = pool?.takeRec() ?? new Rec();
     decodeRec(frame, start, pos, r, false);
     recs.push(r);
   }

@@ -124,8 +124,8 @@ export class Engine {
 
   #write(ops: RecFields[]): Promise<void> {
     const recs: Rec[] = [];
-    const frame = encodeBatch(ops, recs);
     const bg = this.#bg;
+    const frame = encodeBatch(ops, recs, bg.pool);
     if (bg.mustStall()) return bg.stall().then(() => this.#commit(frame, recs));
     return this.#commit(frame, recs);
   }
@@ -219,7 +219,10 @@ export class Engine {
     const snapshot = bg.lastSeq;
     const drops = new Map(bg.drops);
     const v = bg.version.ref();
-    const sources: Source[] = [bg.mem.cursor(snapshot, reverse), ...bg.imm.map((m) => m.cursor(snapshot, reverse))];
+    // Pinned, so a memtable flushed meanwhile keeps its memory (rather than go back to the pool) until we finish.
+    const mems = [bg.mem, ...bg.imm];
+    for (const m of mems) m.pin();
+    const sources: Source[] = mems.map((m) => m.cursor(snapshot, reverse));
     for (const t of v.levels[0]!) sources.push(t.cursor(reverse));
     for (let l = 1; l < v.levels.length; l++) if (v.levels[l]!.length > 0) sources.push(new LevelCursor(v.levels[l]!, reverse));
     const merge = new MergeCursor(sources, reverse);
@@ -241,6 +244,7 @@ export class Engine {
     } finally {
       merge.close();
       v.unref();
+      for (const m of mems) m.unpin();
     }
   }
 

@@ -10,7 +10,7 @@ import { Rec } from "../../src/storage/_record.ts";
 import { BlockCache } from "../../src/storage/block_cache.ts";
 import { bloomHash, bloomMayContain, buildBloom } from "../../src/storage/bloom.ts";
 import { pickCompaction, type PolicyConfig } from "../../src/storage/compaction_policy.ts";
-import { Memtable } from "../../src/storage/memtable.ts";
+import { Memtable, MemtablePool } from "../../src/storage/memtable.ts";
 import type { TableMeta } from "../../src/storage/table_writer.ts";
 import { dec, enc } from "./_env.ts";
 
@@ -89,6 +89,27 @@ test("the memtable keeps keys sorted with the newest version first, and cursors 
 });
 
 /** A block of `n + 8` bytes holding one entry offset, marked with `tag` in its first byte. */
+test("a retired memtable gives its arena and records to the pool only once no iterator pins it", () => {
+  const pool = new MemtablePool(1024 * 1024);
+  const m = new Memtable(0, pool);
+  for (let i = 0; i < 100; i++) m.add(rec(`k${String(i).padStart(3, "0")}`, i + 1, "v".repeat(20)), 30);
+  m.pin();
+  const c = m.cursor(1000, false);
+  c.seek(null);
+  m.retire(pool);
+  assert.is(pool.chunks + pool.recs, 0, "a pinned memtable keeps its memory");
+  let n = 0;
+  for (; c.rec !== null; c.next()) assert.is(dec(c.rec.key()), `k${String(n++).padStart(3, "0")}`);
+  assert.is(n, 100, "and stays readable");
+  m.unpin();
+  assert.is(pool.chunks, 1, "its arena chunk went back");
+  assert.is(pool.recs, 100, "and its records");
+  const next = new Memtable(1, pool);
+  next.add(rec("xx-a", 1, "new"), 10);
+  assert.is(pool.chunks, 0, "the next memtable writes into the recycled chunk");
+  assert.ok(pool.takeRec() !== undefined);
+});
+
 const blockBytes = (n: number, tag = 0) => {
   const data = new Uint8Array(n + 8);
   data[0] = tag;

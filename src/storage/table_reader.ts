@@ -47,10 +47,15 @@ export class TableReader {
   #file: FileHandle;
   #cache: BlockCache;
   #filter: Uint8Array;
-  /** The last key of each data block, and where the block is. */
-  #lastKeys: Uint8Array[];
-  #offsets: number[];
-  #sizes: number[];
+  /**
+   * The last key of each data block, packed (block `i`'s key ends at `#keyEnds[i]` and starts where the
+   * previous one ends), and where each block is: a few typed arrays per table rather than an object per block,
+   * which the collector would have to trace as long as the table lives and then collect after compaction.
+   */
+  #keys: Uint8Array;
+  #keyEnds: Uint32Array;
+  #offsets: Float64Array;
+  #sizes: Uint32Array;
   /** Versions and cursors using this table; its file is deleted when this reaches zero after it left the tree. */
   refs = 0;
   obsolete = false;
@@ -61,17 +66,23 @@ export class TableReader {
     this.#file = file;
     this.#cache = cache;
     this.#filter = filter;
-    this.#lastKeys = [];
-    this.#offsets = [];
-    this.#sizes = [];
+    const n = index.count;
+    this.#keyEnds = new Uint32Array(n);
+    this.#offsets = new Float64Array(n);
+    this.#sizes = new Uint32Array(n);
     const r = new Rec();
-    for (let i = 0; i < index.count; i++) {
+    let keyBytes = 0;
+    for (let i = 0; i < n; i++) keyBytes += index.decode(i, r).keyEnd - r.keyStart;
+    this.#keys = new Uint8Array(keyBytes);
+    let at = 0;
+    for (let i = 0; i < n; i++) {
       index.decode(i, r);
-      const v = r.value();
-      if (v.length !== 12) throw corruption("Table index entry is malformed", path, index.offset);
-      this.#lastKeys.push(r.key().slice());
-      this.#offsets.push(readU64(v, 0));
-      this.#sizes.push(readU32(v, 8));
+      if (r.valueEnd - r.valueStart !== 12) throw corruption("Table index entry is malformed", path, index.offset);
+      this.#keys.set(r.buf.subarray(r.keyStart, r.keyEnd), at);
+      at += r.keyEnd - r.keyStart;
+      this.#keyEnds[i] = at;
+      this.#offsets[i] = readU64(r.buf, r.valueStart);
+      this.#sizes[i] = readU32(r.buf, r.valueStart + 8);
     }
   }
 
@@ -108,7 +119,7 @@ export class TableReader {
   }
 
   get blockCount(): number {
-    return this.#lastKeys.length;
+    return this.#sizes.length;
   }
 
   mayContain(hash: number): boolean {
@@ -117,19 +128,18 @@ export class TableReader {
 
   /** Memory held outside the block cache: index keys and filter. */
   get residentBytes(): number {
-    let n = this.#filter.length + this.#lastKeys.length * 48;
-    for (const k of this.#lastKeys) n += k.length;
-    return n;
+    return this.#filter.length + this.#keys.length + this.#sizes.length * 16;
   }
 
   /** The first block whose last key is at or after `key` (`blockCount` when none). */
   findBlock(key: Uint8Array): number {
     let lo = 0;
-    let hi = this.#lastKeys.length;
+    let hi = this.#sizes.length;
+    const keys = this.#keys;
+    const ends = this.#keyEnds;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const k = this.#lastKeys[mid]!;
-      if (compareRange(k, 0, k.length, key, 0, key.length) < 0) lo = mid + 1;
+      if (compareRange(keys, mid === 0 ? 0 : ends[mid - 1]!, ends[mid]!, key, 0, key.length) < 0) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -175,7 +185,7 @@ export class TableReader {
    */
   get(ikey: Uint8Array): Rec | null | Promise<Rec | null> {
     const bi = this.findBlock(ikey);
-    if (bi >= this.#lastKeys.length) return null;
+    if (bi >= this.#sizes.length) return null;
     const hit = this.#cache.get(this.meta.number, this.#offsets[bi]!);
     if (hit !== undefined) return findIn(hit, ikey);
     return this.#getMiss(bi, ikey);

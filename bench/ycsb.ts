@@ -10,7 +10,7 @@
  *   npm run bench -- ycsb -- --quick --profile
  *
  * Flags: --records N, --inflight N (32), --warmup S, --duration S, --repeat N (median of N runs), --seed N,
- * --workloads A,B,C,F, --levels one,quorum, --runtimes node,deno,bun,mixed, --delay "us-east|eu-west=40",
+ * --settle S (pause after loading: 10, quick 2), --workloads A,B,C,F, --levels one,quorum, --runtimes node,deno,bun,mixed, --delay "us-east|eu-west=40",
  * --delay-runtimes node (or none), --peers etcd,redis (or none), --install-peers (apt-get), --profile (CPU
  * profile of the slowest runtime's nodes under workload A), --out FILE (default bench/results/<date>.md).
  * Writes the Markdown report and an SVG chart beside it; see docs/bench.md.
@@ -49,6 +49,8 @@ const run: RunOptions = {
   records, inflight: Number(flag("--inflight", "32")), seed: Number(flag("--seed", "42")),
   warmupMs: 1000 * Number(flag("--warmup", quick ? "1" : "5")), durationMs: 1000 * Number(flag("--duration", quick ? "2" : "20")),
 };
+// A pause after loading, so the flushes, compactions and replica catch-up it set off do not land on the first run.
+const settleMs = 1000 * Number(flag("--settle", quick ? "2" : "10"));
 const workloads = list("--workloads", "A,B,C,F").map((w) => {
   const wl = WORKLOADS[w.toUpperCase()];
   if (wl === undefined) throw new RangeError(`Unknown workload ${w}: use A, B, C or F`);
@@ -91,6 +93,7 @@ async function measure(system: string, levelsHere: readonly string[], makeTarget
       const t = performance.now();
       await (loaded ?? target).load(records, recordKey, value);
       log(`${system}: loaded ${records} records in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      await new Promise((r) => setTimeout(r, settleMs));
       first = false;
     }
     for (const w of workloads) {
@@ -219,7 +222,7 @@ const get = (system: string, level: string, w: string) => rows.find((r) => r.sys
 const elapsed = (performance.now() - started) / 1000;
 
 add("Setup", mdTable([
-  { parameter: "records", value: `${records.toLocaleString("en-US")} of 1 KB (key user<N>), loaded first (not measured)` },
+  { parameter: "records", value: `${records.toLocaleString("en-US")} of 1 KB (key user<N>), loaded first (not measured), then ${settleMs / 1000} s to settle` },
   { parameter: "key choice", value: "YCSB scrambled zipfian, constant 0.99, seeded" },
   { parameter: "requests in flight", value: run.inflight },
   { parameter: "warm-up / measured", value: `${run.warmupMs / 1000} s / ${run.durationMs / 1000} s per run, median of ${repeat} run(s)` },

@@ -24,6 +24,8 @@ import type { RingSnapshot } from "./ring_view.ts";
 export const SCAN_PAGE_KEYS_MAX = 10_000;
 /** Partitions pulled at once by a node that gained them. */
 export const ACQUIRE_PARALLEL_MAX = 16;
+/** Partitions handed off at once by a node that lost them. */
+export const HANDOFF_PARALLEL_MAX = 4;
 
 export interface MoverOptions {
   store: ReplicaStore;
@@ -139,8 +141,8 @@ export class PartitionMover {
     const batch = [...this.#acquiring].slice(0, ACQUIRE_PARALLEL_MAX);
     await Promise.all(batch.map((p) => this.#acquire(snap, p).catch(() => {})));
     if (this.#o.clock.monotonic() - this.#changedAt < (this.#o.settleMs ?? 2000)) return;
-    const leaving = this.#o.store.partitionsHeld().find((p) => !this.#mine!.has(p));
-    if (leaving !== undefined) await this.handOff(snap, leaving);
+    const leaving = this.#o.store.partitionsHeld().filter((p) => !this.#mine!.has(p)).slice(0, HANDOFF_PARALLEL_MAX);
+    await Promise.all(leaving.map((p) => this.handOff(snap, p).catch(() => {})));
   }
 
   #peers(snap: RingSnapshot, p: number): string[] {

@@ -58,6 +58,9 @@ export const CLUSTER_TIMINGS: ClusterTimings = {
 /** For tests and local clusters (`--mesh-preset fast`). */
 export const CLUSTER_FAST: Partial<ClusterTimings> = { antiEntropyIntervalMs: 50, hintIntervalMs: 100, moverIntervalMs: 100, settleMs: 500 };
 
+/** How long `join` waits for a seed to answer before it reports that it keeps trying. */
+export const JOIN_TIMEOUT_MS = 10_000;
+
 export interface ClusterBackendOptions {
   fs: FileSystem;
   /** Data directory: `store/` for replicas, `hints/` for hints. */
@@ -394,6 +397,21 @@ export class ClusterBackend implements KvBackend {
     const a = this.#a;
     if (!a) return [{ id: this.nodeId, datacenter: this.#o.datacenter, rack: this.#o.rack ?? "", status: "starting", self: true }];
     return a.node.gossip.members().map((m) => ({ ...m, rack: m.rack ?? "" }));
+  }
+
+  /**
+   * Joins the cluster that `seeds` (host:port) belong to, for a node started without `--seeds`: contacts them
+   * and resolves once another member is known (or after `joinTimeoutMs`) with the member list.
+   */
+  async join(seeds: readonly string[]): Promise<Record<string, unknown>> {
+    const a = this.#a;
+    if (!a || this.#closed) throw new MeshkvError("NODE_STARTING", "The node is not running yet");
+    if (this.#leaving) throw new MeshkvError("NODE_LEAVING", "The node is leaving the cluster");
+    a.node.gossip.join(seeds);
+    const startMs = this.#o.clock.monotonic();
+    while (a.node.gossip.table.size < 2 && this.#o.clock.monotonic() - startMs < JOIN_TIMEOUT_MS) await this.#o.clock.sleep(50);
+    const joined = a.node.gossip.table.size > 1;
+    return { joined, members: await this.members(), ...(joined ? {} : { message: `No seed answered within ${JOIN_TIMEOUT_MS} ms; the node keeps trying them` }) };
   }
 
   /**

@@ -65,6 +65,9 @@ export interface GossipStats {
   probes: number;
 }
 
+/** Seeds that `join` may add at run time. */
+export const SEEDS_ADDED_MAX = 64;
+
 const LIVE: ReadonlySet<MemberStatus> = new Set(["alive", "suspect"]);
 
 export class Gossip {
@@ -77,6 +80,7 @@ export class Gossip {
   #probes = new Map<string, ProbeResult>();
   #probing = new Set<string>();
   #seedsBusy = new Set<string>();
+  #added = new Set<string>();
   #timer: TimerHandle | undefined;
   #unregister: (() => void)[] = [];
   #running = false;
@@ -163,7 +167,13 @@ export class Gossip {
   }
 
   #seeds(): string[] {
-    return [...new Set(this.#o.seeds ?? [])].filter((s) => s !== this.#o.self.address);
+    return [...new Set([...(this.#o.seeds ?? []), ...this.#added])].filter((s) => s !== this.#o.self.address);
+  }
+
+  /** Adds seeds at run time (`POST /v1/admin/join`) and contacts them now; the rounds keep trying them. */
+  join(seeds: readonly string[]): void {
+    for (const s of seeds) if (this.#added.size < SEEDS_ADDED_MAX) this.#added.add(s);
+    this.#contactSeeds();
   }
 
   #liveOthers(): string[] {

@@ -75,8 +75,8 @@ export class SimCluster {
     return Array.from({ length: n }, (_, i) => `${SimCluster.nodeId(i + 1)}:${PORT}`);
   }
 
-  /** Starts (or restarts) node `id` on host `id`. */
-  async start(id: string): Promise<ClusterNode> {
+  /** Starts (or restarts) node `id` on host `id` (seeded with the cluster's seeds unless `o.seeds` says otherwise). */
+  async start(id: string, o: { seeds?: string[] } = {}): Promise<ClusterNode> {
     const index = Number(id.slice(1)) - 1;
     const dcs = this.#o.datacenters ?? ["dc1"];
     let disk = this.disks.get(id);
@@ -94,7 +94,7 @@ export class SimCluster {
     });
     const node = await startClusterNode({
       runtime: this.net.runtime(id, base), id, host: id, port: PORT, random: this.#random.fork(),
-      auth: pureAuthenticator("sim-secret"), datacenter: dc, seeds: this.seeds(),
+      auth: pureAuthenticator("sim-secret"), datacenter: dc, seeds: o.seeds ?? this.seeds(),
       gossip: this.settings, mesh: { requestTimeoutMs: 1000, handshakeTimeoutMs: 1000, connectTimeoutMs: 1000, backoffBaseMs: 50, backoffMaxMs: 1000 },
     });
     node.gossip.on((e) => this.events.push({ ...e, observer: id }));

@@ -16,7 +16,7 @@ import { descends, sameVersion, values, type VersionVector } from "../../src/cor
 import { liveCount } from "../../src/cluster/local_records.ts";
 import { SimCluster } from "../../src/cluster/sim.ts";
 import { SeededRandom } from "../../src/runtime/memory.ts";
-import { del, get, kvCluster, put, replicasOf, storedAt, texts } from "./_kv_sim.ts";
+import { del, drive, get, kvCluster, put, replicasOf, storedAt, texts } from "./_kv_sim.ts";
 import { forEachSeed, seedsFor } from "./_sim.ts";
 
 const KEYS = Array.from({ length: 12 }, (_, i) => `key:${i}`);
@@ -143,6 +143,20 @@ test("while a node joins and another leaves, every key stays readable at quorum,
     }
     await c.stopAll();
   });
+});
+
+test("a node started on its own joins through POST /v1/admin/join's backend call, and its own writes reach the cluster", async () => {
+  const c = await kvCluster(405, { size: 3 });
+  await c.start("n04", { seeds: [] });
+  assert.ok(await c.runUntil(() => c.kv("n04").ready(), 5_000) !== null, "alone, it serves as a cluster of one");
+  await put(c, "n04", "solo", "written-alone");
+  const joined = await drive(c, c.kv("n04").join(["n01:7000"]));
+  assert.is(joined.joined, true);
+  assert.ok(await c.runUntil(() => c.allSee("alive") && [...c.backends.values()].every((b) => b.settled()), 30_000) !== null, "the four nodes settle");
+  assert.equal(texts(await get(c, "n02", "solo", "all")), ["written-alone"]);
+  const notYet = await drive(c, c.kv("n01").join(["nowhere:1"]));
+  assert.is(notYet.joined, true, "a node already in a cluster reports the members it has");
+  await c.stopAll();
 });
 
 test.run();

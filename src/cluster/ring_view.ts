@@ -43,6 +43,7 @@ export interface RingSnapshot {
 export class RingView {
   readonly config: ReplicationConfig;
   #signature = "";
+  #table: MemberTable | null = null;
   #snapshot: RingSnapshot | null = null;
   #epoch = 0;
 
@@ -52,6 +53,9 @@ export class RingView {
 
   /** The snapshot for `table`, recomputed only when the owning members (or their places) changed. */
   update(table: MemberTable): RingSnapshot {
+    // Gossip replaces its table on every change, so an unchanged table object means an unchanged ring.
+    if (table === this.#table && this.#snapshot !== null) return this.#snapshot;
+    this.#table = table;
     const nodes = [...table.values()].filter((m) => m.status !== "left").sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const signature = nodes.map((m) => `${m.id}/${m.capacity}/${m.datacenter}/${m.rack ?? ""}`).join(",");
     const down = downSet(table);

@@ -15,8 +15,6 @@ interface DenoFsFile {
   read(p: Uint8Array): Promise<number | null>;
   write(p: Uint8Array): Promise<number>;
   seek(offset: number, whence: number): Promise<number>;
-  seekSync(offset: number, whence: number): number;
-  readSync(p: Uint8Array): number | null;
   syncData(): Promise<void>;
   stat(): Promise<{ size: number; isDirectory: boolean }>;
   truncate(len?: number): Promise<void>;
@@ -89,8 +87,6 @@ async function wrap<T>(path: string, fn: () => Promise<T>): Promise<T> {
 }
 
 const SEEK_START = 0;
-/** Reads up to this size on an idle handle are done synchronously (see `#readIntoSync`). */
-const SYNC_READ_BYTES_MAX = 64 * 1024;
 
 class DenoFileHandle implements FileHandle {
   readonly path: string;
@@ -98,8 +94,6 @@ class DenoFileHandle implements FileHandle {
   #size: number;
   #closed = false;
   #queue: Promise<unknown> = Promise.resolve();
-  /** Operations queued or running on this handle. */
-  #pending = 0;
 
   constructor(path: string, file: DenoFsFile, size: number) {
     this.path = path;
@@ -110,8 +104,7 @@ class DenoFileHandle implements FileHandle {
   /** Runs `fn` after every earlier operation on this handle, since they share one cursor. */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new MeshkvError("CLOSED", `File is closed: ${this.path}`, { details: { path: this.path } }));
-    this.#pending++;
-    const run = this.#queue.then(() => wrap(this.path, fn)).finally(() => this.#pending--);
+    const run = this.#queue.then(() => wrap(this.path, fn));
     this.#queue = run.catch(() => {});
     return run;
   }
@@ -128,7 +121,6 @@ class DenoFileHandle implements FileHandle {
    */
   readInto(offset: number, into: Uint8Array): Promise<number> {
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Invalid offset: ${offset}`);
-    if (this.#pending === 0 && !this.#closed && into.length <= SYNC_READ_BYTES_MAX) return this.#readIntoSync(offset, into);
     return this.#serial(async () => {
       await this.#file.seek(offset, SEEK_START);
       let got = 0;
@@ -139,26 +131,6 @@ class DenoFileHandle implements FileHandle {
       }
       return got;
     });
-  }
-
-  /**
-   * A small read on an idle handle, done synchronously: Deno's file handles have no positional read, so an
-   * asynchronous one is two operations (seek, read), each a trip through Deno's blocking thread pool with its
-   * own allocations, which cost more time and resident memory than a read of a few KiB from the page cache.
-   */
-  #readIntoSync(offset: number, into: Uint8Array): Promise<number> {
-    try {
-      this.#file.seekSync(offset, SEEK_START);
-      let got = 0;
-      while (got < into.length) {
-        const n = this.#file.readSync(into.subarray(got));
-        if (n === null || n === 0) break;
-        got += n;
-      }
-      return Promise.resolve(got);
-    } catch (err) {
-      return Promise.reject(translateDenoError(err, this.path));
-    }
   }
 
   #writeAt(offset: number, data: Uint8Array): Promise<void> {

@@ -7,36 +7,21 @@
  * `ScrambledZipfian` is what YCSB's workloads actually use for `requestdistribution=zipfian`: a zipfian over
  * ten billion items, hashed with FNV-1a 64 and taken modulo the record count, so the hot keys are spread over
  * the key space instead of being the first records loaded (which would make them share a partition).
- * The random source is sfc32 (Doty-Humphrey's small fast counter), seeded, so a run can be repeated.
+ * The random source is the runtime's seeded sfc32 (`src/runtime/_random.ts`), so a run can be repeated.
  */
+import { SeededRandom as RuntimeRandom } from "../src/runtime/memory.ts";
 
-/** A seeded source of doubles in [0, 1) (sfc32, two outputs per double for 53 bits). */
+/** A seeded source of doubles in [0, 1) with 53 random bits (two draws of the runtime's seeded sfc32). */
 export class SeededRandom {
-  #a: number;
-  #b: number;
-  #c: number;
-  #d = 1;
+  readonly #source: RuntimeRandom;
 
   constructor(seed: number) {
-    this.#a = 0x9e3779b9;
-    this.#b = 0x243f6a88;
-    this.#c = seed >>> 0;
-    for (let i = 0; i < 16; i++) this.#u32();
-  }
-
-  #u32(): number {
-    const t = (((this.#a + this.#b) >>> 0) + this.#d) >>> 0;
-    this.#d = (this.#d + 1) >>> 0;
-    this.#a = this.#b ^ (this.#b >>> 9);
-    this.#b = (this.#c + (this.#c << 3)) >>> 0;
-    this.#c = ((this.#c << 21) | (this.#c >>> 11)) >>> 0;
-    this.#c = (this.#c + t) >>> 0;
-    return t;
+    this.#source = new RuntimeRandom(seed);
   }
 
   /** A double in [0, 1). */
   next(): number {
-    return ((this.#u32() >>> 5) * 67108864 + (this.#u32() >>> 6)) / 9007199254740992;
+    return (this.#source.int(2 ** 27) * 2 ** 26 + this.#source.int(2 ** 26)) / 2 ** 53;
   }
 
   /** An integer in [0, n). */
@@ -45,9 +30,7 @@ export class SeededRandom {
   }
 
   bytes(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) out[i] = this.#u32() & 0xff;
-    return out;
+    return this.#source.bytes(n);
   }
 }
 

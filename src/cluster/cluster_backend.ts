@@ -20,6 +20,7 @@ import type {
 import { LIMITS } from "../http/limits.ts";
 import type { Clock, FileSystem, Random } from "../runtime/types.ts";
 import type { EngineOptions } from "../storage/mod.ts";
+import { counter, gauge, storageMetrics } from "./_metrics.ts";
 import { item, items as wireItems, obj, optStr, partition, str } from "./_wire.ts";
 import { AntiEntropy } from "./anti_entropy.ts";
 import { Coordinator, opFromWire, resultToWire } from "./coordinator.ts";
@@ -439,21 +440,10 @@ export class ClusterBackend implements KvBackend {
     const s = this.store.engine.stats();
     const h = this.hints.stats();
     const a = this.#a;
-    const gauge = (name: string, help: string, value: number): MetricSample => ({ name, help, type: "gauge", value });
-    const counter = (name: string, help: string, value: number): MetricSample => ({ name, help, type: "counter", value });
     const c = a?.coordinator.stats;
     const ae = a?.ae.stats();
     return [
-      gauge("meshkv_storage_table_bytes", "Bytes in SSTables", s.tableBytes),
-      gauge("meshkv_storage_wal_bytes", "Bytes in write-ahead log segments", s.walBytes),
-      gauge("meshkv_storage_memtable_bytes", "Bytes in the active memtable", s.memtableBytes),
-      gauge("meshkv_storage_cache_bytes", "Bytes in the block cache", s.cacheBytes),
-      counter("meshkv_storage_cache_hits_total", "Block cache hits", s.cacheHits),
-      counter("meshkv_storage_cache_misses_total", "Block cache misses", s.cacheMisses),
-      counter("meshkv_storage_flushes_total", "Memtable flushes", s.flushes),
-      counter("meshkv_storage_compactions_total", "Compactions", s.compactions),
-      counter("meshkv_storage_write_stalls_total", "Writes that waited for background work", s.writeStalls),
-      counter("meshkv_storage_corruptions_total", "Corrupt blocks or records found", s.corruptions),
+      ...storageMetrics(s),
       gauge("meshkv_hints_pending", "Hinted-handoff hints waiting for delivery", h.pending),
       gauge("meshkv_hints_bytes", "Bytes of hints waiting for delivery", h.bytes),
       counter("meshkv_hints_delivered_total", "Hints delivered to their replica", h.delivered),

@@ -26,6 +26,7 @@ import type { Clock, FileSystem } from "../runtime/types.ts";
 import { decodeKey, openEngine, type Engine, type EngineOptions } from "../storage/mod.ts";
 import { ChangeFeed, eventValues, type FeedLimits } from "./local_feed.ts";
 import { KeyLocks } from "./local_locks.ts";
+import { counter, gauge, storageMetrics } from "./_metrics.ts";
 import { encodeValue, liveCount, liveValues, TOMBSTONE } from "./local_records.ts";
 
 const PARTITION = 0;
@@ -262,19 +263,8 @@ export class LocalBackend implements KvBackend {
   metrics(): readonly MetricSample[] {
     if (this.#closed) return [];
     const s = this.#engine.stats();
-    const gauge = (name: string, help: string, value: number): MetricSample => ({ name, help, type: "gauge", value });
-    const counter = (name: string, help: string, value: number): MetricSample => ({ name, help, type: "counter", value });
     return [
-      gauge("meshkv_storage_table_bytes", "Bytes in SSTables", s.tableBytes),
-      gauge("meshkv_storage_wal_bytes", "Bytes in write-ahead log segments", s.walBytes),
-      gauge("meshkv_storage_memtable_bytes", "Bytes in the active memtable", s.memtableBytes),
-      gauge("meshkv_storage_cache_bytes", "Bytes in the block cache", s.cacheBytes),
-      counter("meshkv_storage_cache_hits_total", "Block cache hits", s.cacheHits),
-      counter("meshkv_storage_cache_misses_total", "Block cache misses", s.cacheMisses),
-      counter("meshkv_storage_flushes_total", "Memtable flushes", s.flushes),
-      counter("meshkv_storage_compactions_total", "Compactions", s.compactions),
-      counter("meshkv_storage_write_stalls_total", "Writes that waited for background work", s.writeStalls),
-      counter("meshkv_storage_corruptions_total", "Corrupt blocks or records found", s.corruptions),
+      ...storageMetrics(s),
       gauge("meshkv_hints_pending", "Hinted-handoff hints waiting for delivery (always 0 on a single node)", 0),
       counter("meshkv_anti_entropy_repairs_total", "Keys repaired by anti-entropy (always 0 on a single node)", 0),
       gauge("meshkv_watchers", "Open watch streams", this.#feed.watchers),

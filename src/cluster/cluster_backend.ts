@@ -25,7 +25,8 @@ import { item, items as wireItems, obj, optStr, partition, str } from "./_wire.t
 import { AntiEntropy } from "./anti_entropy.ts";
 import { Coordinator, opFromWire, resultToWire } from "./coordinator.ts";
 import { PartitionMover, scanRequest, SCAN_PAGE_KEYS_MAX } from "./handoff.ts";
-import { HintDelivery, openHintStore, type HintStore } from "./hints.ts";
+import { HintDelivery } from "./hint_delivery.ts";
+import { openHintStore, type HintStore } from "./hints.ts";
 import { ChangeFeed, eventValues, type FeedLimits } from "./local_feed.ts";
 import { visibleValues } from "./local_records.ts";
 import type { ClusterNode } from "./node.ts";

@@ -69,6 +69,13 @@ interface Call<T> {
   run(): Promise<T>;
 }
 
+/**
+ * The most bytes the versions of one key (every sibling, with its version vector) may take: a replica sends
+ * them in one mesh frame (`frameBytesMax`, 4 MiB), so a write that would grow them past this fails with
+ * `LIMIT_EXCEEDED` and asks the client to resolve the siblings.
+ */
+export const SET_BYTES_MAX = 3 * 1024 * 1024 + 512 * 1024;
+
 /** Errors after which a forward tries the next replica. */
 const RETRYABLE = new Set(["CONNECT_FAILED", "CONNECTION_CLOSED", "TIMEOUT", "OVERLOADED", "CLOSED", "NODE_LEAVING"]);
 
@@ -218,6 +225,12 @@ export class Coordinator {
       if (live > LIMITS.siblingsMax) {
         throw new MeshkvError("LIMIT_EXCEEDED", `Over the siblingsMax limit: ${live} > ${LIMITS.siblingsMax}: resolve the siblings of ${op.key} with a write that carries their context`, {
           details: { limit: "siblingsMax", max: LIMITS.siblingsMax, actual: live, key: op.key },
+        });
+      }
+      const setBytes = encodeSet(set).length;
+      if (setBytes > SET_BYTES_MAX) {
+        throw new MeshkvError("LIMIT_EXCEEDED", `Over the setBytesMax limit: the versions of ${op.key} would take ${setBytes} bytes > ${SET_BYTES_MAX}: resolve its siblings with a write that carries their context`, {
+          details: { limit: "setBytesMax", max: SET_BYTES_MAX, actual: setBytes, key: op.key },
         });
       }
       const expiresAt = op.kind === "put" ? (op.ttlMs === null ? null : now + op.ttlMs) : before.expiresAt;

@@ -236,4 +236,22 @@ test("a deleted key's history is purged only after every replica exchanged it an
   });
 });
 
+test("siblings that would not fit one mesh frame are refused with LIMIT_EXCEEDED naming setBytesMax, and the key keeps working", async () => {
+  const c = await kvCluster(311, { size: 3 });
+  const big = "x".repeat(1024 * 1024 - 64);
+  for (let i = 0; i < 3; i++) await put(c, "n01", "fat", big + i);
+  try {
+    await put(c, "n01", "fat", big + 3);
+    assert.unreachable("a fourth 1 MiB sibling does not fit");
+  } catch (err) {
+    assert.ok(isMeshkvError(err, "LIMIT_EXCEEDED"), String(err));
+    assert.match(err.message, /setBytesMax/);
+  }
+  const r = await get(c, "n02", "fat", "all");
+  assert.is(r.values.length, 3, "every replica holds the three siblings");
+  const w = await put(c, "n03", "fat", "resolved", { context: r.context });
+  assert.is(w.siblings, 1);
+  await c.stopAll();
+});
+
 test.run();

@@ -14,6 +14,7 @@ import { parseRegionDelays } from "../mesh/regions.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { CLUSTER_FAST, openClusterBackend, type ClusterBackend } from "../cluster/cluster_backend.ts";
 import type { ReplicationConfig } from "../cluster/ring_view.ts";
+import { Keyspaces, parseKeyspace } from "../cluster/keyspaces.ts";
 import { parseConsistency, type ConsistencyLevel } from "../core/quorum.ts";
 import { validatePartitions } from "../core/ring.ts";
 import { SCOPES, TOKEN_CHARS_MAX, TOKEN_CHARS_MIN, type AuthConfig, type Scope, type TokenConfig } from "../http/auth.ts";
@@ -42,6 +43,7 @@ export const START_FLAGS: FlagTable = {
   "read-consistency": { type: "string", description: "Default consistency of reads that ask for none: one, quorum, all, local_one, local_quorum, each_quorum or r=N", default: "quorum" },
   "write-consistency": { type: "string", description: "Default consistency of writes that ask for none: one, quorum, all, local_one, local_quorum, each_quorum or w=N", default: "quorum" },
   conflicts: { type: "string", description: "Concurrent writes: siblings (kept for the client to resolve) or lww (last writer wins by hybrid logical clock); every node must use the same", default: "siblings" },
+  keyspaces: { type: "list", description: "Per key-prefix defaults, comma-separated prefix=setting:value;... with settings read and write (a consistency level) and conflicts (siblings or lww), e.g. sessions/=conflicts:lww;write:one (every node must use the same)" },
   "strict-quorum": { type: "bool", description: "Fail writes with QUORUM_UNMET when replicas are down instead of using fallback nodes with hints (sloppy quorum)" },
   "tls-cert": { type: "string", description: "PEM certificate file: serve HTTPS and the mesh over wss:// (with --tls-key; every node of a cluster needs TLS or none)" },
   "tls-key": { type: "string", description: "PEM private key file for --tls-cert" },
@@ -183,8 +185,10 @@ export function replicationOptions(flags: FlagValues): { replication: Replicatio
   };
   const conflicts = String(flags.conflicts);
   if (conflicts !== "siblings" && conflicts !== "lww") throw new MeshkvError("INVALID_ARGUMENT", `Flag --conflicts takes siblings or lww: got ${JSON.stringify(conflicts)}`);
+  const keyspaces = ((flags.keyspaces as string[] | undefined) ?? []).map(parseKeyspace);
+  new Keyspaces(keyspaces, { read: "quorum", write: "quorum", conflicts: "siblings" }); // checks duplicates and the bound
   return {
-    replication: { partitions, n, sloppy: flags["strict-quorum"] !== true, conflicts, ...(perDc ? { replication: perDc } : {}) },
+    replication: { partitions, n, sloppy: flags["strict-quorum"] !== true, conflicts, keyspaces, ...(perDc ? { replication: perDc } : {}) },
     readLevel: level("read-consistency"), writeLevel: level("write-consistency"),
   };
 }
@@ -199,12 +203,12 @@ export async function startNode(rt: Runtime, flags: FlagValues): Promise<Started
     throw new MeshkvError("INVALID_ARGUMENT", `Flag --durability takes always, batch or none: got ${JSON.stringify(durability)}`);
   }
   const tls = await readTlsFlags(rt, flags);
+  const r = replicationOptions(flags);
   const dir = String(flags.data);
   await rt.fs.mkdir(dir, { recursive: true });
   const nodeId = await resolveNodeId(rt, dir, flags.id as string | undefined);
   if (m.devSecret) console.error("meshkv: no --secret or MESHKV_SECRET given: using the insecure development secret");
   if (!auth) console.error(`meshkv: no --tokens given: the client API is open without authentication, on loopback (${host}) only`);
-  const r = replicationOptions(flags);
   const backend: ClusterBackend = await openClusterBackend({
     fs: rt.fs, dir, clock: rt.clock, random: rt.random(), nodeId, datacenter: String(flags.datacenter),
     replication: r.replication, readLevel: r.readLevel, writeLevel: r.writeLevel,

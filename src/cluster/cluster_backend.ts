@@ -10,7 +10,7 @@
  * exists (`attach`); until it has joined its cluster, requests fail with `NODE_STARTING`.
  */
 import { decodeSet, encodeSet } from "../core/context.ts";
-import type { ConsistencyLevel } from "../core/quorum.ts";
+import { levelToString, type ConsistencyLevel } from "../core/quorum.ts";
 import { contextOf, values } from "../core/version.ts";
 import { MeshkvError } from "../errors.ts";
 import type {
@@ -26,6 +26,7 @@ import { AntiEntropy } from "./anti_entropy.ts";
 import { Coordinator, opFromWire, resultToWire } from "./coordinator.ts";
 import { PartitionMover, scanRequest, SCAN_PAGE_KEYS_MAX } from "./handoff.ts";
 import { HintDelivery } from "./hint_delivery.ts";
+import { Keyspaces } from "./keyspaces.ts";
 import { openHintStore, type HintStore } from "./hints.ts";
 import { ChangeFeed, eventValues, type FeedLimits } from "./local_feed.ts";
 import { visibleValues } from "./local_records.ts";
@@ -122,12 +123,14 @@ export class ClusterBackend implements KvBackend {
   #a: Attached | null = null;
   #leaving = false;
   #closed = false;
-  readonly #lww: boolean;
+  readonly keyspaces: Keyspaces;
 
   /** @internal use `openClusterBackend`. */
   constructor(o: ClusterBackendOptions, store: ReplicaStore, hints: HintStore) {
     this.#o = o;
-    this.#lww = o.replication.conflicts === "lww";
+    this.keyspaces = new Keyspaces(o.replication.keyspaces ?? [], {
+      read: o.readLevel ?? "quorum", write: o.writeLevel ?? "quorum", conflicts: o.replication.conflicts ?? "siblings",
+    });
     this.nodeId = o.nodeId;
     this.store = store;
     this.hints = hints;
@@ -151,7 +154,7 @@ export class ClusterBackend implements KvBackend {
     const coordinator = new Coordinator({
       nodeId: o.nodeId, datacenter: o.datacenter, mesh: node.mesh, clock: o.clock, store: this.store, config: o.replication,
       view: snapshot, acquiring: (p) => mover.acquiring(p), requestTimeoutMs: t.requestTimeoutMs, replicaTimeoutMs: t.replicaTimeoutMs,
-      readLevel: o.readLevel ?? "quorum", writeLevel: o.writeLevel ?? "quorum",
+      keyspaces: this.keyspaces,
     });
     const ae = new AntiEntropy({
       store: this.store, mesh: node.mesh, clock: o.clock, random: o.random.fork(), nodeId: o.nodeId, partitions: o.replication.partitions,
@@ -259,7 +262,7 @@ export class ClusterBackend implements KvBackend {
   async get(key: string, options: ReadOptions): Promise<ReadResult> {
     const a = this.#checkServing(options.signal);
     const s = await a.coordinator.read(key, options.consistency, options.signal);
-    return toReadResult(s, this.#lww);
+    return toReadResult(s, this.#lww(key));
   }
 
   async put(key: string, value: StoredValue, options: WriteOptions): Promise<WriteResult> {
@@ -300,7 +303,7 @@ export class ClusterBackend implements KvBackend {
     if (options.keysOnly) return { items: chosen.map((c) => ({ key: c.key, values: [], context: [], expiresAt: c.exp })), next };
     const read = await Promise.all(chosen.map(async (c): Promise<ListItem | null> => {
       const s = c.node === this.nodeId ? await this.store.read(c.p, c.key) : await this.#remoteRead(a, c.node, c.p, c.key);
-      const r = toReadResult(s, this.#lww);
+      const r = toReadResult(s, this.#lww(c.key));
       return r.values.length === 0 ? null : { key: c.key, values: r.values, context: r.context, expiresAt: r.expiresAt };
     }));
     return { items: read.filter((x): x is ListItem => x !== null), next };
@@ -358,9 +361,13 @@ export class ClusterBackend implements KvBackend {
   }
 
   #publish(key: string, s: Stored): void {
-    const live = visibleValues(values(s.set), this.#lww);
+    const live = visibleValues(values(s.set), this.#lww(key));
     const carried = eventValues(live, LIMITS.watchValueBytesMax);
     this.#feed.publish({ type: live.length > 0 ? "put" : "delete", key, context: contextOf(s.set), ...carried });
+  }
+
+  #lww(key: string): boolean {
+    return this.keyspaces.of(key).conflicts === "lww";
   }
 
   /** True when this node is serving and has no partition to pull or hand off. */
@@ -381,6 +388,7 @@ export class ClusterBackend implements KvBackend {
     return {
       nodeId: this.nodeId, mode: "cluster", datacenter: this.#o.datacenter, ready: this.ready(), leaving: this.#leaving,
       replication: { partitions: this.#o.replication.partitions, n: this.#o.replication.n, ...(this.#o.replication.replication ? { perDatacenter: this.#o.replication.replication } : {}), sloppy: this.#o.replication.sloppy, conflicts: this.#o.replication.conflicts ?? "siblings" },
+      keyspaces: this.keyspaces.list().map((k) => ({ prefix: k.prefix, ...this.keyspaces.of(k.prefix), read: levelToString(this.keyspaces.of(k.prefix).read), write: levelToString(this.keyspaces.of(k.prefix).write) })),
       uptimeMs: Math.round(this.#o.clock.monotonic() - this.#startedMs),
       members: await this.members(),
       ring: snap ? { epoch: snap.epoch, owners: snap.owners, down: [...snap.down], warnings: snap.placement.warnings() } : null,

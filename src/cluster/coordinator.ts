@@ -30,6 +30,7 @@ import type { Clock } from "../runtime/types.ts";
 import { bool, bytes, int, obj, optNum, optStr, str, vvFromWire, vvToWire } from "./_wire.ts";
 import { encodeValue, latestRecord, liveCount, stamp, stampOf, TOMBSTONE } from "./local_records.ts";
 import { mergedExpiry, type ReplicaStore, type Stored } from "./replica.ts";
+import type { Keyspaces } from "./keyspaces.ts";
 import { targetsOf, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
 
 export interface CoordinatorOptions {
@@ -47,8 +48,8 @@ export interface CoordinatorOptions {
   requestTimeoutMs: number;
   /** Deadline of one replica's answer. */
   replicaTimeoutMs: number;
-  readLevel: ConsistencyLevel;
-  writeLevel: ConsistencyLevel;
+  /** Per-key defaults: levels for requests that name none, and the conflict mode. */
+  keyspaces: Keyspaces;
 }
 
 export type WriteOp =
@@ -109,7 +110,7 @@ export class Coordinator {
     const p = partitionOfKey(o, key);
     const snap = o.view();
     const replicas = snap.placement.forPartition(p).replicas;
-    const q = new Quorum({ level: level ?? o.readLevel, replicas: replicas as QuorumReplica[], localDatacenter: o.datacenter });
+    const q = new Quorum({ level: level ?? o.keyspaces.of(key).read, replicas: replicas as QuorumReplica[], localDatacenter: o.datacenter });
     const replies = new Map<string, Stored>();
     const calls: Call<{ stored: Stored; acquiring: boolean }>[] = [];
     for (const r of replicas) {
@@ -199,13 +200,14 @@ export class Coordinator {
     const o = this.#o;
     this.stats.writes++;
     const p = partitionOfKey(o, op.key);
-    const level = op.level ?? o.writeLevel;
+    const settings = o.keyspaces.of(op.key);
+    const level = op.level ?? settings.write;
     if (op.kind === "put" ? op.ifNoneMatch || op.strict : op.strict || op.context === null) {
       const seen = await this.read(op.key, readLevelFor(level), signal);
       if (seen.set.entries.length > 0) await o.store.merge(p, op.key, seen.set, seen.expiresAt);
     }
     const now = o.clock.now();
-    const lww = o.config.conflicts === "lww";
+    const lww = settings.conflicts === "lww";
     let liveBefore = 0;
     const { after } = await o.store.coordinate(p, op.key, (before) => {
       liveBefore = lww ? latestRecord(values(before.set)).length : liveCount(values(before.set));

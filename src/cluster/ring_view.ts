@@ -12,6 +12,7 @@
 import { downSet, type MemberTable } from "../core/membership.ts";
 import { Placement, type PlacementNode, type Target } from "../core/placement.ts";
 import { claim, partitionOf, type Ring } from "../core/ring.ts";
+import type { Keyspace } from "./keyspaces.ts";
 
 export interface ReplicationConfig {
   /** Partition count of the cluster (a power of two; every node must use the same). */
@@ -27,6 +28,8 @@ export interface ReplicationConfig {
    * is stamped with a hybrid logical clock and readers see only the latest (Cassandra's model; no siblings).
    */
   conflicts?: "siblings" | "lww";
+  /** Per key-prefix defaults for levels and conflict mode (`keyspaces.ts`); N stays the cluster's. */
+  keyspaces?: readonly Keyspace[];
 }
 
 export interface RingSnapshot {

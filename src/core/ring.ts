@@ -228,9 +228,19 @@ export function claim(current: Ring | null, nodes: readonly RingNode[], options:
     for (let p = 0; p < partitions; p++) {
       if (owners[p] === q.id) mine.push({ p, score: conflicts(owners, p, q.id, window) });
     }
-    mine.sort((a, b) => b.score - a.score || b.p - a.p);
+    // Among equally crowded partitions, give up ones spread evenly around the ring (bit-reversed order), not a
+    // run at one end: a joiner that received a contiguous run would sit in few preference lists while the
+    // node after its run sat in nearly all of them.
+    mine.sort((a, b) => b.score - a.score || spread(a.p, partitions) - spread(b.p, partitions));
     for (let i = 0; i < count; i++) release(mine[i]!.p);
   }
+}
+
+/** `p` with its bits reversed (`partitions` is a power of two): visits the ring in evenly spread order. */
+function spread(p: number, partitions: number): number {
+  let r = 0;
+  for (let bit = 1, rev = partitions >>> 1; bit < partitions; bit <<= 1, rev >>>= 1) if (p & bit) r |= rev;
+  return r;
 }
 
 /** How many pooled partitions each node receives: up to its floor, then leftovers by largest deficit. */

@@ -14,24 +14,25 @@ import { levelToString, type ConsistencyLevel } from "../core/quorum.ts";
 import { contextOf, values } from "../core/version.ts";
 import { MeshkvError } from "../errors.ts";
 import type {
-  BatchOp, BatchResult, ChangeEvent, DeleteOptions, KvBackend, ListItem, ListOptions, ListPage, MemberInfo, MetricSample,
+  BatchOp, BatchResult, ChangeEvent, DeleteOptions, KvBackend, ListOptions, ListPage, MemberInfo, MetricSample,
   ReadOptions, ReadResult, StoredValue, WatchOptions, WriteOptions, WriteResult,
 } from "../http/backend.ts";
 import { LIMITS } from "../http/limits.ts";
 import type { Clock, FileSystem, Random } from "../runtime/types.ts";
 import type { EngineOptions } from "../storage/mod.ts";
 import { counter, gauge, storageMetrics } from "./_metrics.ts";
-import { bytes, item, items as wireItems, obj, optNum, optStr, partition, str } from "./_wire.ts";
+import { item, items as wireItems, obj, optStr, partition, str } from "./_wire.ts";
 import { AntiEntropy } from "./anti_entropy.ts";
 import { Coordinator, opFromWire, resultToWire } from "./coordinator.ts";
 import { PartitionMover, scanRequest, SCAN_PAGE_KEYS_MAX } from "./handoff.ts";
+import { listPage } from "./listing.ts";
 import { HintDelivery } from "./hint_delivery.ts";
 import { Keyspaces } from "./keyspaces.ts";
 import { openHintStore, type HintStore } from "./hints.ts";
 import { ChangeFeed, eventValues, type FeedLimits } from "./local_feed.ts";
 import { visibleValues } from "./local_records.ts";
 import type { ClusterNode } from "./node.ts";
-import { compareUtf8, makeDurableDir, openReplicaStore, type ReplicaStore, type Stored, type WireItem } from "./replica.ts";
+import { makeDurableDir, openReplicaStore, type ReplicaStore, type Stored } from "./replica.ts";
 import { RingView, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
 
 export interface ClusterTimings {
@@ -278,64 +279,14 @@ export class ClusterBackend implements KvBackend {
     return await a.coordinator.write({ kind: "delete", key, context: options.context, strict: options.strict, level: options.consistency }, options.signal);
   }
 
-  /**
-   * Lists keys in order, in two steps: the keys of one page from every partition the range can touch (one
-   * partition for a hash-tagged prefix), each from one replica (this node when it has a complete copy), merged
-   * in key order; then, unless keys only, the versions of just the keys that made the page, from the same
-   * replicas. So a page never holds more than `limit` values in memory, and no reply has to carry a
-   * partition's worth of them. Listing reads one replica per partition, whatever the level asked (documented).
-   */
+  /** Lists keys in order (`listing.ts`): one replica per partition, whatever the level asked (documented). */
   async list(options: ListOptions): Promise<ListPage> {
     const a = this.#checkServing(options.signal);
-    const snap = this.#snapshot();
-    const partitions = this.#listPartitions(options.prefix);
-    const pages = await Promise.all(partitions.map((p) => this.#scanKeys(a, snap, p, options)));
-    const all: { key: string; exp: number | null; p: number; node: string }[] = [];
-    let more = false;
-    for (const page of pages) {
-      for (const it of page.items) all.push({ key: it.key, exp: it.exp, p: it.p, node: page.node });
-      if (page.next !== null) more = true;
-    }
-    all.sort((x, y) => compareUtf8(x.key, y.key));
-    if (all.length > options.limit) more = true;
-    const chosen = all.slice(0, options.limit);
-    const next = more && chosen.length > 0 ? chosen[chosen.length - 1]!.key : null;
-    if (options.keysOnly) return { items: chosen.map((c) => ({ key: c.key, values: [], context: [], expiresAt: c.exp })), next };
-    const read = await Promise.all(chosen.map(async (c): Promise<ListItem | null> => {
-      const s = c.node === this.nodeId ? await this.store.read(c.p, c.key) : await this.#remoteRead(a, c.node, c.p, c.key);
-      const r = toReadResult(s, this.#lww(c.key));
-      return r.values.length === 0 ? null : { key: c.key, values: r.values, context: r.context, expiresAt: r.expiresAt };
-    }));
-    return { items: read.filter((x): x is ListItem => x !== null), next };
-  }
-
-  #listPartitions(prefix: string): number[] {
-    const close = prefix.indexOf("}");
-    if (prefix.startsWith("{") && close > 1) return [this.view.partitionOf(prefix)];
-    return Array.from({ length: this.#o.replication.partitions }, (_, p) => p);
-  }
-
-  async #remoteRead(a: Attached, node: string, p: number, key: string): Promise<Stored> {
-    const reply = obj(await a.node.mesh.request(node, "kvGet", { p, key }, { timeoutMs: this.timings.replicaTimeoutMs }), "kvGet reply");
-    return { set: reply.set === null || reply.set === undefined ? { entries: [] } : decodeSet(bytes(reply, "set")), expiresAt: optNum(reply, "exp") };
-  }
-
-  /** One page of keys of partition `p` (live keys only), from the first replica that answers. */
-  async #scanKeys(a: Attached, snap: RingSnapshot, p: number, o: ListOptions): Promise<{ items: WireItem[]; next: string | null; node: string }> {
-    const req = { p, after: o.after, limit: o.limit, keysOnly: true, tombstones: false, prefix: o.prefix, start: o.start, end: o.end };
-    const replicas = snap.placement.forPartition(p).replicas.map((r) => r.node);
-    const order = [...replicas.filter((n) => n === this.nodeId && !a.mover.acquiring(p)), ...replicas.filter((n) => n !== this.nodeId && !snap.down.has(n))];
-    let last: unknown = null;
-    for (const node of order) {
-      try {
-        if (node === this.nodeId) return { ...(await this.store.scan(p, req)), node };
-        const reply = obj(await a.node.mesh.request(node, "kvScan", req, { timeoutMs: this.timings.replicaTimeoutMs }), "kvScan reply");
-        return { items: wireItems(reply, "items", this.#o.replication.partitions, SCAN_PAGE_KEYS_MAX), next: optStr(reply, "next"), node };
-      } catch (err) {
-        last = err;
-      }
-    }
-    throw new MeshkvError("QUORUM_UNMET", `No replica of partition ${p} answered the listing`, { ...(last === null ? {} : { cause: last }), details: { partition: p } });
+    return await listPage({
+      nodeId: this.nodeId, store: this.store, mesh: a.node.mesh, snapshot: this.#snapshot(), partitions: this.#o.replication.partitions,
+      partitionOf: (key) => this.view.partitionOf(key), acquiring: (p) => a.mover.acquiring(p), replicaTimeoutMs: this.timings.replicaTimeoutMs,
+      read: (s, key) => toReadResult(s, this.#lww(key)),
+    }, options);
   }
 
   async batch(ops: readonly BatchOp[]): Promise<BatchResult[]> {
@@ -506,7 +457,7 @@ export class ClusterBackend implements KvBackend {
   }
 }
 
-function toReadResult(s: Stored, lww: boolean): ReadResult {
+export function toReadResult(s: Stored, lww: boolean): ReadResult {
   const live = visibleValues(values(s.set), lww);
   return { values: live, context: contextOf(s.set), expiresAt: live.length > 0 ? s.expiresAt : null };
 }

@@ -55,14 +55,17 @@ export async function flushMemtable(ctx: JobContext, mem: Memtable): Promise<Tab
   let writer: TableWriter | null = null;
   let prev: Rec | null = null;
   try {
-    for (const r of mem.records()) {
-      // Records are key ascending, newest first: the first of each key is the one to keep.
-      if (prev !== null && compareRecKeys(prev, r) === 0) continue;
-      prev = r;
-      if (isDropped(ctx.drops, r)) continue;
-      writer ??= await TableWriter.create(ctx.fs, ctx.dir, ctx.newNumber(), writerOptions(ctx.settings));
-      const p = writer.add(r);
-      if (p) await p;
+    for (const run of mem.runs()) {
+      for (let i = 0; i < run.length; i++) {
+        const r = run[i]!;
+        // Records are key ascending, newest first: the first of each key is the one to keep.
+        if (prev !== null && compareRecKeys(prev, r) === 0) continue;
+        prev = r;
+        if (isDropped(ctx.drops, r)) continue;
+        writer ??= await TableWriter.create(ctx.fs, ctx.dir, ctx.newNumber(), writerOptions(ctx.settings));
+        const p = writer.add(r);
+        if (p) await p;
+      }
     }
     if (writer === null) return null;
     const meta = await writer.finish();

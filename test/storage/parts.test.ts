@@ -88,6 +88,34 @@ test("the memtable keeps keys sorted with the newest version first, and cursors 
   assert.is(m.get(enc("xx0100z"), 1500), null, "newer records are invisible at the snapshot");
 });
 
+test("the memtable orders keys that share their first six bytes or are shorter than six, like a sorted array", () => {
+  const m = new Memtable(0);
+  const rnd = new SeededRandom(11);
+  const alphabet = ["", "\u0000", "a", "a\u0000", "ab", "abcdef", "abcdeg", "abcdef\u0000", "abcdefz", "abcdefa", "b", "\u00ff"];
+  const latest = new Map<string, number>();
+  for (let seq = 1; seq <= 4000; seq++) {
+    // Random keys built from prefixes that collide in the first six bytes, plus random tails.
+    const k = alphabet[rnd.int(alphabet.length)]! + (rnd.int(2) === 0 ? "" : String.fromCharCode(rnd.int(128)).repeat(rnd.int(3)));
+    if (k.length === 0) continue;
+    m.add(rec(k, seq, `v${seq}`), 10);
+    latest.set(k, seq);
+  }
+  const cmp = (a: string, b: string) => {
+    const x = enc(a);
+    const y = enc(b);
+    for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+    return x.length - y.length;
+  };
+  const keys = [...latest.keys()].sort(cmp);
+  const c = m.cursor(Number.MAX_SAFE_INTEGER, false);
+  c.seek(null);
+  const got: string[] = [];
+  for (; c.rec !== null; c.next()) got.push(`${dec(c.rec.key())}=${dec(c.rec.value())}`);
+  assert.equal(got, keys.map((k) => `${k}=v${latest.get(k)}`));
+  for (const k of keys) assert.is(dec(m.get(enc(k), Number.MAX_SAFE_INTEGER)!.value()), `v${latest.get(k)}`);
+  assert.is(m.get(enc("abcdeh"), Number.MAX_SAFE_INTEGER), null);
+});
+
 /** A block of `n + 8` bytes holding one entry offset, marked with `tag` in its first byte. */
 test("a retired memtable gives its arena and records to the pool only once no iterator pins it", () => {
   const pool = new MemtablePool(1024 * 1024);

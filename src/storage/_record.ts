@@ -65,9 +65,12 @@ export class Rec {
  * outlives the buffer it was decoded from (a reused read buffer or a cache segment).
  */
 export function detachRec(rec: Rec): Rec {
-  const start = rec.keyStart;
-  const shift = -start;
-  rec.buf = rec.buf.slice(start, rec.valueEnd);
+  return moveRec(rec, rec.buf.slice(rec.keyStart, rec.valueEnd), -rec.keyStart);
+}
+
+/** Points `rec` at `buf`, where its bytes now start `shift` bytes later than in its old buffer. */
+export function moveRec(rec: Rec, buf: Uint8Array, shift: number): Rec {
+  rec.buf = buf;
   rec.keyStart += shift;
   rec.keyEnd += shift;
   rec.metaStart += shift;

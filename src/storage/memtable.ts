@@ -24,7 +24,7 @@
  */
 import { compareRange } from "./_bytes.ts";
 import type { Rec } from "./_record.ts";
-import { compareRecs } from "./_record.ts";
+import { compareRecs, moveRec } from "./_record.ts";
 import type { Source } from "./_source.ts";
 
 const CHUNK = 256;
@@ -196,14 +196,7 @@ export class Memtable {
       buf.set(rec.buf.subarray(start, rec.valueEnd), at);
       this.#arenaPos += n;
     }
-    const shift = at - start;
-    rec.buf = buf;
-    rec.keyStart += shift;
-    rec.keyEnd += shift;
-    rec.metaStart += shift;
-    rec.metaEnd += shift;
-    rec.valueStart += shift;
-    rec.valueEnd += shift;
+    moveRec(rec, buf, at - start);
   }
 
   /** The first position whose record sorts at or after (key, seq): key ascending, seq descending. */

@@ -56,7 +56,11 @@ export function runCli(runtime: RuntimeKind, args: string[], timeoutMs = 20_000)
   });
 }
 
-export function startProcess(runtime: RuntimeKind, args: string[], timeoutMs = 20_000): Promise<NodeProcess> {
+/**
+ * Starts the CLI and resolves once its output matches `ready` (default: the node's "listening on URL" line);
+ * `url` is the pattern's first group.
+ */
+export function startProcess(runtime: RuntimeKind, args: string[], timeoutMs = 20_000, ready = /listening on (https?:\/\/[\w.:[\]-]+)/): Promise<NodeProcess> {
   const [cmd, argv] = commandFor(runtime, args);
   const child = spawn(cmd, argv, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
   let out = "";
@@ -68,7 +72,7 @@ export function startProcess(runtime: RuntimeKind, args: string[], timeoutMs = 2
     }, timeoutMs);
     const onData = (d: Buffer) => {
       out += d;
-      const m = /listening on (https?:\/\/[\w.:[\]-]+)/.exec(out);
+      const m = ready.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve({

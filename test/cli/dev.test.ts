@@ -3,15 +3,14 @@
  * this file (the suite runs on all three): three nodes that see each other, serve the API, stop on SIGINT and
  * come back with their data and ids.
  */
-import { spawn } from "node:child_process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { parseFlags } from "../../src/cli/args.ts";
 import { DEV_FLAGS, DEV_NODES, DEV_REGION_DELAYS, DEV_REPLICATION, planDevCluster } from "../../src/cli/dev.ts";
 import { START_FLAGS } from "../../src/cli/start.ts";
 import { isMeshkvError } from "../../src/errors.ts";
-import { realRuntime, repoRoot, tempDir } from "../_helpers.ts";
-import { HOST_MISREPORTS_SIGNAL_EXIT, commandFor, runCli, type RuntimeKind } from "../_process.ts";
+import { realRuntime, tempDir } from "../_helpers.ts";
+import { HOST_MISREPORTS_SIGNAL_EXIT, runCli, startProcess, type RuntimeKind } from "../_process.ts";
 
 const rt = await realRuntime();
 const kind = rt.name as RuntimeKind;
@@ -66,36 +65,9 @@ interface DevProcess {
 }
 
 /** Starts `meshkv dev` and waits for its endpoints line. */
-function startDev(args: string[], timeoutMs = 40_000): Promise<DevProcess> {
-  const [cmd, argv] = commandFor(kind, ["dev", ...args]);
-  const child = spawn(cmd, argv, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
-  let out = "";
-  const exited = new Promise<number | null>((r) => child.on("exit", (code, sig) => r(code ?? (sig && !HOST_MISREPORTS_SIGNAL_EXIT ? 128 : null))));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`meshkv dev on ${kind} printed no endpoints in ${timeoutMs} ms:\n${out}`));
-    }, timeoutMs);
-    child.stderr!.on("data", (d) => (out += d));
-    child.stdout!.on("data", (d) => {
-      out += d;
-      const m = /^meshkv dev: endpoints (.+)$/m.exec(out);
-      if (!m) return;
-      clearTimeout(timer);
-      resolve({
-        endpoints: m[1]!.trim().split(" "),
-        output: () => out,
-        async stop(signal = "SIGINT") {
-          child.kill(signal);
-          return await exited;
-        },
-      });
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`meshkv dev on ${kind} exited with ${code} before it was ready:\n${out}`));
-    });
-  });
+async function startDev(args: string[], timeoutMs = 40_000): Promise<DevProcess> {
+  const p = await startProcess(kind, ["dev", ...args], timeoutMs, /^meshkv dev: endpoints (.+)$/m);
+  return { endpoints: p.url.trim().split(" "), output: p.output, stop: p.stop };
 }
 
 // deno-lint-ignore no-explicit-any

@@ -26,11 +26,11 @@ import type { Clock, FileSystem } from "../runtime/types.ts";
 import { decodeKey, openEngine, type Engine, type EngineOptions } from "../storage/mod.ts";
 import { ChangeFeed, eventValues, type FeedLimits } from "./local_feed.ts";
 import { KeyLocks } from "./local_locks.ts";
+import { compareUtf8 } from "./replica.ts";
 import { counter, gauge, storageMetrics } from "./_metrics.ts";
 import { encodeValue, liveCount, liveValues, TOMBSTONE } from "./local_records.ts";
 
 const PARTITION = 0;
-const encoder = new TextEncoder();
 
 export interface LocalBackendOptions {
   fs: FileSystem;
@@ -278,12 +278,4 @@ export class LocalBackend implements KvBackend {
     await this.#locks.idle();
     await this.#engine.close();
   }
-}
-
-function compareUtf8(a: string, b: string): number {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-  return x.length - y.length;
 }

@@ -301,6 +301,19 @@ export class MemoryFileHandle implements FileHandle {
     return Promise.resolve(offset >= end ? new Uint8Array(0) : this.#inode.data.slice(offset, end));
   }
 
+  readInto(offset: number, into: Uint8Array): Promise<number> {
+    try {
+      this.#check(false);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Invalid offset: ${offset}`);
+    const end = Math.min(this.#inode.size, offset + into.length);
+    if (offset >= end) return Promise.resolve(0);
+    into.set(this.#inode.data.subarray(offset, end));
+    return Promise.resolve(end - offset);
+  }
+
   write(offset: number, data: Uint8Array): Promise<void> {
     try {
       this.#check(true);

@@ -3,7 +3,7 @@
  * `node:fs` natively; positional reads and writes through it are the fastest file path Bun offers, since
  * `Bun.file`/`Bun.write` have no write-at-offset). Native error codes are translated here (convention 3).
  */
-import { constants } from "node:fs";
+import { constants, readSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { MeshkvError, type ErrorCode } from "../errors.ts";
 import type { FileHandle, FileInfo, FileSystem, OpenOptions } from "./types.ts";
@@ -59,10 +59,6 @@ class NodeFileHandle implements FileHandle {
     return got === length ? buf : buf.subarray(0, got);
   }
 
-  /**
-   * Reads up to `into.length` bytes at `offset` into `into`; returns how many (fewer only at the end of the
-   * file). Not yet part of `FileHandle`: the storage engine uses it when present, so block reads reuse buffers.
-   */
   async readInto(offset: number, into: Uint8Array): Promise<number> {
     this.#check();
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Invalid offset: ${offset}`);
@@ -75,6 +71,24 @@ class NodeFileHandle implements FileHandle {
         got += bytesRead;
       }
     });
+    return got;
+  }
+
+  /** `pread` on the calling thread (`fs.readSync` with a position): never null, positional reads share no cursor. */
+  readIntoSync(offset: number, into: Uint8Array): number {
+    this.#check();
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Invalid offset: ${offset}`);
+    const length = into.length;
+    let got = 0;
+    try {
+      while (got < length) {
+        const n = readSync(this.#fh.fd, into, got, length - got, offset + got);
+        if (n === 0) break;
+        got += n;
+      }
+    } catch (err) {
+      throw translateNodeError(err, this.path);
+    }
     return got;
   }
 

@@ -15,6 +15,8 @@ interface DenoFsFile {
   read(p: Uint8Array): Promise<number | null>;
   write(p: Uint8Array): Promise<number>;
   seek(offset: number, whence: number): Promise<number>;
+  seekSync(offset: number, whence: number): number;
+  readSync(p: Uint8Array): number | null;
   syncData(): Promise<void>;
   stat(): Promise<{ size: number; isDirectory: boolean }>;
   truncate(len?: number): Promise<void>;
@@ -94,6 +96,8 @@ class DenoFileHandle implements FileHandle {
   #size: number;
   #closed = false;
   #queue: Promise<unknown> = Promise.resolve();
+  /** Operations queued or running on this handle: a synchronous read may move the cursor only when none are. */
+  #pending = 0;
 
   constructor(path: string, file: DenoFsFile, size: number) {
     this.path = path;
@@ -104,7 +108,8 @@ class DenoFileHandle implements FileHandle {
   /** Runs `fn` after every earlier operation on this handle, since they share one cursor. */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new MeshkvError("CLOSED", `File is closed: ${this.path}`, { details: { path: this.path } }));
-    const run = this.#queue.then(() => wrap(this.path, fn));
+    this.#pending++;
+    const run = this.#queue.then(() => wrap(this.path, fn)).finally(() => this.#pending--);
     this.#queue = run.catch(() => {});
     return run;
   }
@@ -115,10 +120,6 @@ class DenoFileHandle implements FileHandle {
     return this.readInto(offset, buf).then((got) => (got === length ? buf : buf.subarray(0, got)));
   }
 
-  /**
-   * Reads up to `into.length` bytes at `offset` into `into`; returns how many (fewer only at the end of the
-   * file). Not yet part of `FileHandle`: the storage engine uses it when present, so block reads reuse buffers.
-   */
   readInto(offset: number, into: Uint8Array): Promise<number> {
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Invalid offset: ${offset}`);
     return this.#serial(async () => {
@@ -131,6 +132,29 @@ class DenoFileHandle implements FileHandle {
       }
       return got;
     });
+  }
+
+  /**
+   * Seek and read on the calling thread, when no other operation is queued on this handle (null otherwise:
+   * one in flight may sit between its own seek and read). Deno's file handles have no positional read, so an
+   * asynchronous read is two trips through the blocking thread pool.
+   */
+  readIntoSync(offset: number, into: Uint8Array): number | null {
+    if (this.#closed) throw new MeshkvError("CLOSED", `File is closed: ${this.path}`, { details: { path: this.path } });
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Invalid offset: ${offset}`);
+    if (this.#pending > 0) return null;
+    try {
+      this.#file.seekSync(offset, SEEK_START);
+      let got = 0;
+      while (got < into.length) {
+        const n = this.#file.readSync(into.subarray(got));
+        if (n === null || n === 0) break;
+        got += n;
+      }
+      return got;
+    } catch (err) {
+      throw translateDenoError(err, this.path);
+    }
   }
 
   #writeAt(offset: number, data: Uint8Array): Promise<void> {

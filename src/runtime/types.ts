@@ -35,6 +35,23 @@ export interface FileHandle {
    * `length` bytes check the length).
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Reads up to `into.length` bytes at `offset` into the caller's buffer (any view: only its bytes are
+   * written) and returns how many it read: fewer only when the file ends first, 0 at or past the end. Lets a
+   * caller reuse one buffer for many reads. Every adapter implements it; it is optional here only so that
+   * wrappers written before it (which forward `read` alone) still type-check, and callers fall back to `read`.
+   */
+  readInto?(offset: number, into: Uint8Array): Promise<number>;
+  /**
+   * `readInto`, done synchronously on the calling thread: for small reads that the operating system serves
+   * from its page cache, where the trip through the runtime's I/O thread pool costs several times the read
+   * itself. Returns null when the handle cannot read synchronously right now (Deno: another operation on the
+   * handle is in flight and owns its cursor); the caller then uses `readInto`. It blocks the thread, and a
+   * loop of them never lets the event loop run: callers must yield (e.g. do an asynchronous read) regularly.
+   * The Node, Bun and Deno adapters have it; the memory file system does not (its reads stay asynchronous,
+   * so the simulation's interleavings are those of real I/O).
+   */
+  readIntoSync?(offset: number, into: Uint8Array): number | null;
   /** Writes all of `data` at `offset`, extending the file when needed. */
   write(offset: number, data: Uint8Array): Promise<void>;
   /** Writes all of `data` at the current end of the file; returns the offset it was written at. */

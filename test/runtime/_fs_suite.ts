@@ -7,7 +7,15 @@ import * as assert from "uvu/assert";
 import type { FileSystem } from "../../src/runtime/types.ts";
 import { bytes, rejectsWith, text } from "../_helpers.ts";
 
-export function fileSystemSuite(name: string, make: () => Promise<{ fs: FileSystem; dir: string; cleanup(): Promise<void> }>) {
+/**
+ * `syncReads`: whether the implementation offers `readIntoSync` (the real runtimes' adapters do; the memory
+ * file system keeps its reads asynchronous).
+ */
+export function fileSystemSuite(
+  name: string,
+  make: () => Promise<{ fs: FileSystem; dir: string; cleanup(): Promise<void> }>,
+  options: { syncReads: boolean },
+) {
   const s = suite<{ fs: FileSystem; dir: string; cleanup(): Promise<void> }>(`FileSystem conformance: ${name}`);
   s.before.each(async (ctx) => {
     Object.assign(ctx, await make());
@@ -130,6 +138,72 @@ export function fileSystemSuite(name: string, make: () => Promise<{ fs: FileSyst
     } finally {
       await f.close();
     }
+  });
+
+  s("readInto fills the caller's buffer at an offset and says how much it read", async ({ fs, dir }) => {
+    const f = await fs.open(`${dir}/into`, { create: true });
+    await f.append(bytes("0123456789abcdef"));
+    assert.type(f.readInto, "function", `${name} offers readInto`);
+    const buf = new Uint8Array(32).fill(120);
+    assert.is(await f.readInto!(4, buf.subarray(2, 8)), 6);
+    assert.is(text(buf.subarray(0, 10)), "xx456789xx", "only the view is written");
+    assert.is(await f.readInto!(12, buf), 4, "fewer bytes at the end of the file");
+    assert.is(text(buf.subarray(0, 4)), "cdef");
+    assert.is(await f.readInto!(16, buf), 0, "nothing at the end");
+    assert.is(await f.readInto!(100, buf), 0, "nothing past the end");
+    assert.is(await f.readInto!(0, buf.subarray(0, 0)), 0, "an empty buffer reads nothing");
+    await f.write(2, bytes("AB"));
+    assert.is(await f.readInto!(0, buf.subarray(0, 5)), 5);
+    assert.is(text(buf.subarray(0, 5)), "01AB4", "sees writes made through the same handle");
+    await f.close();
+    await rejectsWith(() => f.readInto!(0, buf), "CLOSED");
+  });
+
+  s("readInto reads a large file whole, and concurrent readIntos at different offsets each get their bytes", async ({ fs, dir }) => {
+    const all = new Uint8Array(300_000);
+    for (let i = 0; i < all.length; i++) all[i] = (i * 31) & 0xff;
+    const f = await fs.open(`${dir}/big`, { create: true });
+    await f.append(all);
+    const whole = new Uint8Array(all.length);
+    assert.is(await f.readInto!(0, whole), all.length);
+    assert.equal(whole, all);
+    const offsets = [0, 4096, 131_072, 299_000, 77_777];
+    const bufs = offsets.map(() => new Uint8Array(1000));
+    const got = await Promise.all(offsets.map((o, i) => f.readInto!(o, bufs[i]!)));
+    assert.equal(got, [1000, 1000, 1000, 1000, 1000]);
+    offsets.forEach((o, i) => assert.equal(bufs[i], all.subarray(o, o + 1000), `bytes at ${o}`));
+    await f.close();
+  });
+
+  s("readIntoSync reads like readInto where it is offered", async ({ fs, dir }) => {
+    const f = await fs.open(`${dir}/sync`, { create: true });
+    await f.append(bytes("0123456789abcdef"));
+    if (!options.syncReads) {
+      assert.is(f.readIntoSync, undefined, `${name} has no synchronous reads`);
+      await f.close();
+      return;
+    }
+    assert.type(f.readIntoSync, "function", `${name} offers readIntoSync`);
+    const buf = new Uint8Array(32).fill(120);
+    // Nothing is in flight on the handle now, so no adapter may decline.
+    assert.is(f.readIntoSync!(4, buf.subarray(2, 8)), 6);
+    assert.is(text(buf.subarray(0, 10)), "xx456789xx", "only the view is written");
+    assert.is(f.readIntoSync!(12, buf), 4, "fewer bytes at the end of the file");
+    assert.is(text(buf.subarray(0, 4)), "cdef");
+    assert.is(f.readIntoSync!(100, buf), 0, "nothing past the end");
+    // While asynchronous operations are in flight, a synchronous read either declines (null) or reads the
+    // right bytes; it never sees a cursor another operation moved.
+    const pending = [f.readInto!(0, new Uint8Array(4)), f.write(16, bytes("ghij")), f.readInto!(8, new Uint8Array(4))];
+    const mid = f.readIntoSync!(10, buf.subarray(0, 4));
+    if (mid !== null) {
+      assert.is(mid, 4);
+      assert.is(text(buf.subarray(0, 4)), "abcd");
+    }
+    await Promise.all(pending);
+    assert.is(f.readIntoSync!(14, buf.subarray(0, 6)), 6, "sees the completed write");
+    assert.is(text(buf.subarray(0, 6)), "efghij");
+    await f.close();
+    assert.throws(() => f.readIntoSync!(0, buf), (e: unknown) => (e as { code?: string }).code === "CLOSED");
   });
 
   s("bytes of every value survive a round trip", async ({ fs, dir }) => {

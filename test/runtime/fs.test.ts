@@ -8,9 +8,9 @@ fileSystemSuite("memory", async () => {
   const fs = new MemoryFileSystem();
   await fs.mkdir("/data");
   return { fs, dir: "/data", cleanup: async () => {} };
-}).run();
+}, { syncReads: false }).run();
 
 fileSystemSuite(rt.name, async () => {
   const dir = await tempDir(rt.fs, "fs");
   return { fs: rt.fs, dir, cleanup: () => rt.fs.remove(dir, { recursive: true }) };
-}).run();
+}, { syncReads: true }).run();

@@ -23,6 +23,14 @@ import type { Settings } from "./options.ts";
 import { TableReader } from "./table_reader.ts";
 import type { WalWriter } from "./wal.ts";
 
+/**
+ * Point reads that miss the cache read their block synchronously, but one in this many (plus one) goes through
+ * the event loop instead, so that I/O completing there (the flush and compaction lanes' writes, sockets) is
+ * not starved by a caller that reads in a loop: while a flush or compaction runs, and when nothing does.
+ */
+const SYNC_READS_BUSY = 8;
+const SYNC_READS_IDLE = 64;
+
 export class Background {
   readonly fs: FileSystem;
   readonly dir: string;
@@ -47,6 +55,8 @@ export class Background {
   #waiters: (() => void)[] = [];
   #removals = new Set<Promise<void>>();
   #stopped = false;
+  /** Synchronous block reads since the last asynchronous one. */
+  #syncReads = 0;
   error: unknown = null;
   // counters for stats()
   userBytesWritten = 0;
@@ -99,6 +109,23 @@ export class Background {
     const p = t.close().then(() => (t.obsolete ? this.fs.remove(t.path) : undefined)).catch(() => {});
     this.#removals.add(p);
     void p.finally(() => this.#removals.delete(p));
+  }
+
+  /**
+   * Whether a point read that missed the cache may read its block synchronously now. Every few reads the
+   * answer is no, and that read's trip through the event loop lets background I/O complete: a loop of
+   * synchronous reads alone would leave compaction waiting for its writes' completions for as long as it
+   * runs (tried: 5 compactions instead of 10 by the end of the benchmark). Counting reads, not time, keeps
+   * the engine's behaviour independent of the clock.
+   */
+  syncRead(): boolean {
+    const max = this.#flushing !== null || this.#compacting !== null ? SYNC_READS_BUSY : SYNC_READS_IDLE;
+    if (this.#syncReads < max) {
+      this.#syncReads++;
+      return true;
+    }
+    this.#syncReads = 0;
+    return false;
   }
 
   // --- waiting and stalls -------------------------------------------------------------------------------

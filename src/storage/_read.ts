@@ -16,6 +16,8 @@ import type { Entry } from "./types.ts";
 export interface ReadCounters {
   bloomChecks: number;
   bloomNegatives: number;
+  /** Whether a block read that missed the cache may read the file synchronously (see `Background.syncRead`). */
+  syncRead(): boolean;
 }
 
 function inRange(t: TableReader, ikey: Uint8Array): boolean {
@@ -42,8 +44,8 @@ function tableFor(level: readonly TableReader[], ikey: Uint8Array): TableReader 
 
 /**
  * The newest record for `ikey` in the tables of `v`, or null. The answer is synchronous while every block it
- * needs is in the cache; only a cache miss turns it into a promise (one file read per table that has to be
- * read), so a cached read costs no promise and no trip through the event loop.
+ * needs is in the cache or is read with a synchronous read (when `counters.syncRead()` allows); only an
+ * asynchronous file read turns it into a promise, so most reads cost no trip through the event loop.
  */
 export function lookupTables(v: Version, ikey: Uint8Array, counters: ReadCounters): Rec | null | Promise<Rec | null> {
   return probe(v, ikey, bloomHash(ikey, 0, ikey.length), counters, 0, 0);
@@ -66,7 +68,7 @@ function probe(
           counters.bloomNegatives++;
           continue;
         }
-        const r = t.get(ikey);
+        const r = t.get(ikey, counters);
         if (r === null) continue;
         if (r instanceof Promise) return r.then((x) => x ?? probe(v, ikey, hash, counters, 0, i + 1));
         return r;
@@ -80,7 +82,7 @@ function probe(
       counters.bloomNegatives++;
       continue;
     }
-    const r = t.get(ikey);
+    const r = t.get(ikey, counters);
     if (r === null) continue;
     if (r instanceof Promise) return r.then((x) => x ?? probe(v, ikey, hash, counters, l + 1, 0));
     return r;

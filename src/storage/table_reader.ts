@@ -8,8 +8,13 @@
  * Block reads allocate nothing that outlives them: a point read reads into a scratch buffer from the cache's
  * pool and copies out only the entry it returns; a cursor reads (or copies a cached block) into a buffer of its
  * own, reused block after block; compaction reads its runs into one buffer per input. The cache copies what it
- * keeps into its arena. Reading into a caller's buffer needs the file handle's `readInto` (the Node, Bun and
- * Deno adapters have it); on a file system without it (the memory one) each read returns a new buffer.
+ * keeps into its arena. Reading into a caller's buffer needs the file handle's `readInto` (every adapter has
+ * it; a wrapper without it gets a new buffer per read).
+ *
+ * A point read that misses the cache reads its block synchronously (`readIntoSync`) when the file offers it and
+ * the engine's policy allows: a 4 KiB read from the page cache takes a few microseconds on the thread, where
+ * the asynchronous one waits tens for the runtime's thread pool. The policy makes every so many of them
+ * asynchronous, so the event loop (and the flush and compaction writes completing there) still runs.
  */
 import { isMeshkvError, type MeshkvError } from "../errors.ts";
 import type { FileHandle, FileSystem } from "../runtime/types.ts";
@@ -27,18 +32,17 @@ import { bloomMayContain } from "./bloom.ts";
 import { decompressBlock } from "./compression.ts";
 import type { TableMeta } from "./table_writer.ts";
 
-/** `FileHandle.read` into a caller's buffer, which the runtime adapters offer beside the `FileHandle` contract. */
-interface ReadsInto {
-  readInto(offset: number, into: Uint8Array): Promise<number>;
-}
-
 /** `length` bytes at `offset`: a view of `buf` when it is large enough and the file can read into it. */
 async function readAt(file: FileHandle, offset: number, length: number, buf: Uint8Array | null): Promise<Uint8Array> {
-  const f = file as FileHandle & Partial<ReadsInto>;
-  if (buf === null || buf.length < length || typeof f.readInto !== "function") return file.read(offset, length);
+  if (buf === null || buf.length < length || file.readInto === undefined) return file.read(offset, length);
   const view = buf.subarray(0, length);
-  const n = await f.readInto(offset, view);
+  const n = await file.readInto(offset, view);
   return n === length ? view : view.subarray(0, n);
+}
+
+/** Decides, for a point read that missed the cache, whether it may read the file synchronously. */
+export interface SyncReadPolicy {
+  syncRead(): boolean;
 }
 
 export class TableReader {
@@ -183,12 +187,42 @@ export class TableReader {
    * what it needs before awaiting anything); a promise only when the block has to be read, and then the Rec
    * has its own copy of its bytes.
    */
-  get(ikey: Uint8Array): Rec | null | Promise<Rec | null> {
+  get(ikey: Uint8Array, policy?: SyncReadPolicy): Rec | null | Promise<Rec | null> {
     const bi = this.findBlock(ikey);
     if (bi >= this.#sizes.length) return null;
     const hit = this.#cache.get(this.meta.number, this.#offsets[bi]!);
     if (hit !== undefined) return findIn(hit, ikey);
+    if (this.#file.readIntoSync !== undefined && policy !== undefined && policy.syncRead()) {
+      const scratch = this.#cache.takeScratch(this.readBytes(bi));
+      try {
+        const block = this.#fetchSync(bi, scratch);
+        if (block !== null) {
+          const r = findIn(block, ikey);
+          return r === null ? null : detachRec(r);
+        }
+      } finally {
+        this.#cache.giveScratch(scratch);
+      }
+    }
     return this.#getMiss(bi, ikey);
+  }
+
+  /**
+   * Block `i` read synchronously into `buf`, verified and cached; null when the handle declines to read
+   * synchronously now, or when the block is compressed (inflating is asynchronous: the caller reads it again
+   * the asynchronous way, which only compressed tables pay).
+   */
+  #fetchSync(i: number, buf: Uint8Array): Block | null {
+    const offset = this.#offsets[i]!;
+    const size = this.#sizes[i]!;
+    const view = buf.subarray(0, size + BLOCK_TRAILER_BYTES);
+    const n = this.#file.readIntoSync!(offset, view);
+    if (n === null) return null;
+    if (n !== view.length) throw corruption("Table block is cut short", this.path, offset);
+    const data = checkBlock(view, 0, size, this.path, offset);
+    if (view[size] === COMPRESSION.deflate) return null;
+    this.#cache.insert(this.meta.number, offset, data, this.path);
+    return new Block(data, this.path, offset);
   }
 
   async #getMiss(bi: number, ikey: Uint8Array): Promise<Rec | null> {

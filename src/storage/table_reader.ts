@@ -183,9 +183,9 @@ export class TableReader {
 
   /**
    * The record for `ikey` in this table, or null. The caller checked the bloom filter. Synchronous when the
-   * block is cached (the Rec then points into the cache: valid until the next cache insert, so the caller copies
-   * what it needs before awaiting anything); a promise only when the block has to be read, and then the Rec
-   * has its own copy of its bytes.
+   * block is cached or `policy` lets it be read synchronously (the Rec then points into the cache: valid until
+   * the next cache insert, so the caller copies what it needs before awaiting anything); a promise when the
+   * block is read asynchronously, and then the Rec has its own copy of its bytes.
    */
   get(ikey: Uint8Array, policy?: SyncReadPolicy): Rec | null | Promise<Rec | null> {
     const bi = this.findBlock(ikey);
@@ -195,11 +195,8 @@ export class TableReader {
     if (this.#file.readIntoSync !== undefined && policy !== undefined && policy.syncRead()) {
       const scratch = this.#cache.takeScratch(this.readBytes(bi));
       try {
-        const block = this.#fetchSync(bi, scratch);
-        if (block !== null) {
-          const r = findIn(block, ikey);
-          return r === null ? null : detachRec(r);
-        }
+        const r = this.#getSync(bi, ikey, scratch);
+        if (r !== undefined) return r;
       } finally {
         this.#cache.giveScratch(scratch);
       }
@@ -208,21 +205,24 @@ export class TableReader {
   }
 
   /**
-   * Block `i` read synchronously into `buf`, verified and cached; null when the handle declines to read
-   * synchronously now, or when the block is compressed (inflating is asynchronous: the caller reads it again
-   * the asynchronous way, which only compressed tables pay).
+   * Block `bi` read synchronously into `buf`, verified and cached, and the record for `ikey` in it (pointing
+   * into the cache, like a hit, or copied out when the block is too large to cache); undefined when the handle
+   * declines to read synchronously now, or when the block is compressed (inflating is asynchronous: the caller
+   * reads it again the asynchronous way, which only compressed tables pay).
    */
-  #fetchSync(i: number, buf: Uint8Array): Block | null {
-    const offset = this.#offsets[i]!;
-    const size = this.#sizes[i]!;
+  #getSync(bi: number, ikey: Uint8Array, buf: Uint8Array): Rec | null | undefined {
+    const offset = this.#offsets[bi]!;
+    const size = this.#sizes[bi]!;
     const view = buf.subarray(0, size + BLOCK_TRAILER_BYTES);
     const n = this.#file.readIntoSync!(offset, view);
-    if (n === null) return null;
+    if (n === null) return undefined;
     if (n !== view.length) throw corruption("Table block is cut short", this.path, offset);
     const data = checkBlock(view, 0, size, this.path, offset);
-    if (view[size] === COMPRESSION.deflate) return null;
-    this.#cache.insert(this.meta.number, offset, data, this.path);
-    return new Block(data, this.path, offset);
+    if (view[size] === COMPRESSION.deflate) return undefined;
+    const cached = this.#cache.insert(this.meta.number, offset, data, this.path);
+    if (cached !== undefined) return findIn(cached, ikey);
+    const r = findIn(new Block(data, this.path, offset), ikey);
+    return r === null ? null : detachRec(r);
   }
 
   async #getMiss(bi: number, ikey: Uint8Array): Promise<Rec | null> {

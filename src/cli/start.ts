@@ -13,8 +13,8 @@ import { MESH_FAST } from "../mesh/settings.ts";
 import { parseRegionDelays } from "../mesh/regions.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { CLUSTER_FAST, openClusterBackend, type ClusterBackend } from "../cluster/cluster_backend.ts";
-import type { ReplicationConfig } from "../cluster/ring_view.ts";
-import { Keyspaces, parseKeyspace } from "../cluster/keyspaces.ts";
+import { RingView, type ReplicationConfig } from "../cluster/ring_view.ts";
+import { parseKeyspace } from "../cluster/keyspaces.ts";
 import { parseConsistency, type ConsistencyLevel } from "../core/quorum.ts";
 import { validatePartitions } from "../core/ring.ts";
 import { SCOPES, TOKEN_CHARS_MAX, TOKEN_CHARS_MIN, type AuthConfig, type Scope, type TokenConfig } from "../http/auth.ts";
@@ -43,7 +43,7 @@ export const START_FLAGS: FlagTable = {
   "read-consistency": { type: "string", description: "Default consistency of reads that ask for none: one, quorum, all, local_one, local_quorum, each_quorum or r=N", default: "quorum" },
   "write-consistency": { type: "string", description: "Default consistency of writes that ask for none: one, quorum, all, local_one, local_quorum, each_quorum or w=N", default: "quorum" },
   conflicts: { type: "string", description: "Concurrent writes: siblings (kept for the client to resolve) or lww (last writer wins by hybrid logical clock); every node must use the same", default: "siblings" },
-  keyspaces: { type: "list", description: "Per key-prefix defaults, comma-separated prefix=setting:value;... with settings read and write (a consistency level) and conflicts (siblings or lww), e.g. sessions/=conflicts:lww;write:one (every node must use the same)" },
+  keyspaces: { type: "list", description: "Per key-prefix defaults, comma-separated prefix=setting:value;... with settings read and write (a consistency level), conflicts (siblings or lww) and replicas (a count, or dc:count+dc:count), e.g. sessions/=conflicts:lww;write:one;replicas:2 (every node must use the same, in the same order)" },
   "strict-quorum": { type: "bool", description: "Fail writes with QUORUM_UNMET when replicas are down instead of using fallback nodes with hints (sloppy quorum)" },
   "tls-cert": { type: "string", description: "PEM certificate file: serve HTTPS and the mesh over wss:// (with --tls-key; every node of a cluster needs TLS or none)" },
   "tls-key": { type: "string", description: "PEM private key file for --tls-cert" },
@@ -186,9 +186,10 @@ export function replicationOptions(flags: FlagValues): { replication: Replicatio
   const conflicts = String(flags.conflicts);
   if (conflicts !== "siblings" && conflicts !== "lww") throw new MeshkvError("INVALID_ARGUMENT", `Flag --conflicts takes siblings or lww: got ${JSON.stringify(conflicts)}`);
   const keyspaces = ((flags.keyspaces as string[] | undefined) ?? []).map(parseKeyspace);
-  new Keyspaces(keyspaces, { read: "quorum", write: "quorum", conflicts: "siblings" }); // checks duplicates and the bound
+  const replication: ReplicationConfig = { partitions, n, sloppy: flags["strict-quorum"] !== true, conflicts, keyspaces, ...(perDc ? { replication: perDc } : {}) };
+  new RingView(replication); // checks the keyspaces (duplicates, bounds) and partitions times replica classes
   return {
-    replication: { partitions, n, sloppy: flags["strict-quorum"] !== true, conflicts, keyspaces, ...(perDc ? { replication: perDc } : {}) },
+    replication,
     readLevel: level("read-consistency"), writeLevel: level("write-consistency"),
   };
 }

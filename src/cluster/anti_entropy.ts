@@ -4,7 +4,8 @@
  * Riak's `riak_kv_tictacaae`, Martin Sutherland 2017).
  *
  * Every interval the node takes the next partition it replicates (round-robin) and, of its replicas that are
- * up, the one it completed an exchange with least recently, and runs one exchange as the initiator:
+ * up, the one it completed an exchange with least recently, and runs one exchange as the initiator (and while
+ * exchanges find equal trees, up to `EQUAL_CHAIN_MAX` of them back to back):
  * 1. descent: `aeLevel {p, level, indices, segments} -> {hashes}` from the root, level by level, asking only
  *    for the children of nodes whose hashes differ (`core/hash_tree.ts`), so identical replicas cost one hash;
  * 2. keys: `aeKeys {p, segments} -> {keys: [[key, digest]], rest}` for the differing leaves, compared with
@@ -42,6 +43,8 @@ export const KEYS_PER_REQUEST_MAX = 1000;
 export const BATCH_BYTES_MAX = 1024 * 1024;
 /** Bytes of one version digest on the wire. */
 const DIGEST_BYTES_MAX = 64;
+/** Exchanges one interval may run back to back while each finds the two trees equal. */
+export const EQUAL_CHAIN_MAX = 16;
 
 export interface AntiEntropyOptions {
   store: ReplicaStore;
@@ -120,7 +123,7 @@ export class AntiEntropy {
       m.onRequest("aeKeys", (body, from) => this.#serve(body, from, (b) => this.#onKeys(b))),
       m.onRequest("aeFetch", (body, from) => this.#serve(body, from, (b) => this.#onFetch(b))),
     ];
-    this.#timer = this.#o.clock.setInterval(() => this.#tick(), this.#intervalMs);
+    this.#timer = this.#o.clock.setInterval(() => this.#tick(0), this.#intervalMs);
   }
 
   /** Stops the loop and answering, then waits for exchanges in flight. */
@@ -168,7 +171,7 @@ export class AntiEntropy {
     return { ...this.#stats, partitions };
   }
 
-  #tick(): void {
+  #tick(chained = 0): void {
     if (this.#busy) return;
     const mine = this.#o.mine();
     for (let tried = 0; tried < mine.length; tried++) {
@@ -183,17 +186,24 @@ export class AntiEntropy {
       const stale = peers.filter((x) => age(x) === oldest);
       const peer = stale[this.#o.random.int(stale.length)]!;
       this.#busy = true;
-      this.#exchangeSafely(p, peer).finally(() => (this.#busy = false));
+      this.#exchangeSafely(p, peer).then((equal) => {
+        this.#busy = false;
+        // An exchange that found the trees equal cost one round trip: go on to the next partition at once (up to
+        // EQUAL_CHAIN_MAX per interval), so sweeps over replicas in agreement, and over the empty partitions of
+        // unused replica classes, are not paced like repairs.
+        if (equal && chained + 1 < EQUAL_CHAIN_MAX && this.#timer !== null) this.#tick(chained + 1);
+      }, () => (this.#busy = false));
       return;
     }
   }
 
   /** A background exchange: failures are counted in stats and retried with the next partition's turn. */
-  async #exchangeSafely(p: number, peer: string): Promise<void> {
+  async #exchangeSafely(p: number, peer: string): Promise<boolean> {
     try {
-      await this.exchange(p, peer);
+      return (await this.exchange(p, peer)).segmentsDiffering === 0;
     } catch {
       // Counted in `failures`; a peer that went away or timed out is tried again on a later tick.
+      return false;
     }
   }
 

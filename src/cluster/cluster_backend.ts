@@ -27,13 +27,14 @@ import { Coordinator, opFromWire, resultToWire } from "./coordinator.ts";
 import { PartitionMover, scanRequest, SCAN_PAGE_KEYS_MAX } from "./handoff.ts";
 import { listPage } from "./listing.ts";
 import { HintDelivery } from "./hint_delivery.ts";
+import { ConfigCheck } from "./config_check.ts";
 import { Keyspaces } from "./keyspaces.ts";
 import { openHintStore, type HintStore } from "./hints.ts";
 import { ChangeFeed, eventValues, type FeedLimits } from "./local_feed.ts";
 import { visibleValues } from "./local_records.ts";
 import type { ClusterNode } from "./node.ts";
 import { makeDurableDir, openReplicaStore, type ReplicaStore, type Stored } from "./replica.ts";
-import { RingView, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
+import { clusterReplicas, RingView, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
 
 export interface ClusterTimings {
   /** Deadline of a whole client request. Default 5000. */
@@ -52,15 +53,17 @@ export interface ClusterTimings {
   tombstoneGraceMs: number;
   /** Bound on how long a leave waits for its handoff. Default 10 min. */
   leaveTimeoutMs: number;
+  /** Rounds of asking new peers for their replication settings (`config_check.ts`). Default 5000. */
+  configCheckIntervalMs: number;
 }
 
 export const CLUSTER_TIMINGS: ClusterTimings = {
   requestTimeoutMs: 5000, replicaTimeoutMs: 2000, antiEntropyIntervalMs: 1000, hintIntervalMs: 200, moverIntervalMs: 200,
-  settleMs: 2000, tombstoneGraceMs: 3_600_000, leaveTimeoutMs: 600_000,
+  settleMs: 2000, tombstoneGraceMs: 3_600_000, leaveTimeoutMs: 600_000, configCheckIntervalMs: 5000,
 };
 
 /** For tests and local clusters (`--mesh-preset fast`). */
-export const CLUSTER_FAST: Partial<ClusterTimings> = { antiEntropyIntervalMs: 50, hintIntervalMs: 100, moverIntervalMs: 100, settleMs: 500 };
+export const CLUSTER_FAST: Partial<ClusterTimings> = { antiEntropyIntervalMs: 50, hintIntervalMs: 100, moverIntervalMs: 100, settleMs: 500, configCheckIntervalMs: 500 };
 
 /** How long `join` waits for a seed to answer before it reports that it keeps trying. */
 export const JOIN_TIMEOUT_MS = 10_000;
@@ -109,6 +112,7 @@ interface Attached {
   mover: PartitionMover;
   ae: AntiEntropy;
   delivery: HintDelivery;
+  configCheck: ConfigCheck;
   unregister: (() => void)[];
 }
 
@@ -131,6 +135,7 @@ export class ClusterBackend implements KvBackend {
     this.#o = o;
     this.keyspaces = new Keyspaces(o.replication.keyspaces ?? [], {
       read: o.readLevel ?? "quorum", write: o.writeLevel ?? "quorum", conflicts: o.replication.conflicts ?? "siblings",
+      replicas: clusterReplicas(o.replication),
     });
     this.nodeId = o.nodeId;
     this.store = store;
@@ -149,7 +154,7 @@ export class ClusterBackend implements KvBackend {
     const t = this.timings;
     const snapshot = () => this.#snapshot();
     const mover = new PartitionMover({
-      store: this.store, mesh: node.mesh, clock: o.clock, nodeId: o.nodeId, partitions: o.replication.partitions,
+      store: this.store, mesh: node.mesh, clock: o.clock, nodeId: o.nodeId, partitions: this.view.partitions,
       view: () => (node.gossip.joined ? snapshot() : null), intervalMs: t.moverIntervalMs, settleMs: t.settleMs, replicaTimeoutMs: t.replicaTimeoutMs,
     });
     const coordinator = new Coordinator({
@@ -158,7 +163,7 @@ export class ClusterBackend implements KvBackend {
       keyspaces: this.keyspaces,
     });
     const ae = new AntiEntropy({
-      store: this.store, mesh: node.mesh, clock: o.clock, random: o.random.fork(), nodeId: o.nodeId, partitions: o.replication.partitions,
+      store: this.store, mesh: node.mesh, clock: o.clock, random: o.random.fork(), nodeId: o.nodeId, partitions: this.view.partitions,
       mine: () => this.#minePartitions().filter((p) => !mover.acquiring(p)),
       peersFor: (p) => this.#peersFor(p), intervalMs: t.antiEntropyIntervalMs, replicaTimeoutMs: t.replicaTimeoutMs,
     });
@@ -179,11 +184,16 @@ export class ClusterBackend implements KvBackend {
         return resultToWire(await coordinator.coordinate(opFromWire(body)));
       }),
       m.onRequest("kvScan", async (body) => {
-        const r = scanRequest(body, o.replication.partitions);
+        const r = scanRequest(body, this.view.partitions);
         return await this.store.scan(r.p, r);
       }),
     ];
-    this.#a = { node, coordinator, mover, ae, delivery, unregister };
+    const configCheck = new ConfigCheck({
+      nodeId: o.nodeId, mesh: m, clock: o.clock, signature: this.view.signature(), members: () => node.gossip.table,
+      intervalMs: t.configCheckIntervalMs, replicaTimeoutMs: t.replicaTimeoutMs,
+    });
+    this.#a = { node, coordinator, mover, ae, delivery, configCheck, unregister };
+    configCheck.start();
     mover.start();
     ae.start();
     delivery.start();
@@ -200,7 +210,7 @@ export class ClusterBackend implements KvBackend {
     if (!a || !a.node.gossip.joined) return [];
     const snap = this.#snapshot();
     const out: number[] = [];
-    for (let p = 0; p < this.#o.replication.partitions; p++) {
+    for (let p = 0; p < this.view.partitions; p++) {
       if (snap.placement.forPartition(p).replicas.some((r) => r.node === this.nodeId)) out.push(p);
     }
     return out;
@@ -223,14 +233,14 @@ export class ClusterBackend implements KvBackend {
 
   async #onGet(body: unknown, mover: PartitionMover): Promise<Record<string, unknown>> {
     const o = obj(body, "kvGet");
-    const p = partition(o, this.#o.replication.partitions);
+    const p = partition(o, this.view.partitions);
     const s = await this.store.read(p, str(o, "key"));
     return { set: s.set.entries.length === 0 ? null : encodeSet(s.set), exp: s.expiresAt, acquiring: mover.acquiring(p) };
   }
 
   async #onMerge(body: unknown): Promise<{ ok: true }> {
     const o = obj(body, "kvMerge");
-    const it = item(o, this.#o.replication.partitions);
+    const it = item(o, this.view.partitions);
     const hintFor = optStr(o, "hintFor");
     if (hintFor !== null && hintFor !== this.nodeId) {
       await this.hints.add({ target: hintFor, partition: it.p, key: it.key, set: it.set, expiresAt: it.exp });
@@ -242,7 +252,7 @@ export class ClusterBackend implements KvBackend {
 
   async #onMergeBatch(body: unknown): Promise<{ ok: true }> {
     const o = obj(body, "kvMergeBatch");
-    for (const it of wireItems(o, "items", this.#o.replication.partitions, SCAN_PAGE_KEYS_MAX)) {
+    for (const it of wireItems(o, "items", this.view.partitions, SCAN_PAGE_KEYS_MAX)) {
       await this.store.merge(it.p, it.key, decodeSet(it.set), it.exp);
     }
     return { ok: true };
@@ -283,8 +293,8 @@ export class ClusterBackend implements KvBackend {
   async list(options: ListOptions): Promise<ListPage> {
     const a = this.#checkServing(options.signal);
     return await listPage({
-      nodeId: this.nodeId, store: this.store, mesh: a.node.mesh, snapshot: this.#snapshot(), partitions: this.#o.replication.partitions,
-      partitionOf: (key) => this.view.partitionOf(key), acquiring: (p) => a.mover.acquiring(p), replicaTimeoutMs: this.timings.replicaTimeoutMs,
+      nodeId: this.nodeId, store: this.store, mesh: a.node.mesh, snapshot: this.#snapshot(), partitions: this.view.partitions,
+      partitionOf: (key) => this.view.partitionOf(key), samePlace: (p) => this.view.samePlace(p), acquiring: (p) => a.mover.acquiring(p), replicaTimeoutMs: this.timings.replicaTimeoutMs,
       read: (s, key) => toReadResult(s, this.#lww(key)),
     }, options);
   }
@@ -338,8 +348,12 @@ export class ClusterBackend implements KvBackend {
     const snap = a && a.node.gossip.joined ? this.#snapshot() : null;
     return {
       nodeId: this.nodeId, mode: "cluster", datacenter: this.#o.datacenter, ready: this.ready(), leaving: this.#leaving,
-      replication: { partitions: this.#o.replication.partitions, n: this.#o.replication.n, ...(this.#o.replication.replication ? { perDatacenter: this.#o.replication.replication } : {}), sloppy: this.#o.replication.sloppy, conflicts: this.#o.replication.conflicts ?? "siblings" },
-      keyspaces: this.keyspaces.list().map((k) => ({ prefix: k.prefix, ...this.keyspaces.of(k.prefix), read: levelToString(this.keyspaces.of(k.prefix).read), write: levelToString(this.keyspaces.of(k.prefix).write) })),
+      replication: { partitions: this.#o.replication.partitions, n: this.#o.replication.n, ...(this.#o.replication.replication ? { perDatacenter: this.#o.replication.replication } : {}), sloppy: this.#o.replication.sloppy, conflicts: this.#o.replication.conflicts ?? "siblings", replicaClasses: this.keyspaces.classes, storePartitions: this.view.partitions, signature: this.view.signature() },
+      configMismatches: a ? a.configCheck.mismatches() : [],
+      keyspaces: this.keyspaces.list().map((k) => {
+        const s = this.keyspaces.of(k.prefix);
+        return { ...s, prefix: k.prefix, read: levelToString(s.read), write: levelToString(s.write), replicas: this.keyspaces.classes[s.replicaClass] };
+      }),
       uptimeMs: Math.round(this.#o.clock.monotonic() - this.#startedMs),
       members: await this.members(),
       ring: snap ? { epoch: snap.epoch, owners: snap.owners, down: [...snap.down], warnings: snap.placement.warnings() } : null,
@@ -424,6 +438,7 @@ export class ClusterBackend implements KvBackend {
       counter("meshkv_coordinator_timeouts_total", "Requests that timed out waiting for replicas", c?.timeouts ?? 0),
       gauge("meshkv_partitions_acquiring", "Partitions this node is still pulling after gaining them", a?.mover.stats().acquiring.length ?? 0),
       gauge("meshkv_watchers", "Open watch streams", this.#feed.watchers),
+      gauge("meshkv_config_mismatches", "Peers whose replication settings differ from this node's", this.#a?.configCheck.mismatches().length ?? 0),
     ];
   }
 
@@ -435,6 +450,7 @@ export class ClusterBackend implements KvBackend {
     const a = this.#a;
     if (!a) return;
     for (const u of a.unregister) u();
+    a.configCheck.stop();
     void a.mover.stop();
     void a.ae.stop();
     void a.delivery.stop();
@@ -447,6 +463,7 @@ export class ClusterBackend implements KvBackend {
     const a = this.#a;
     if (a) {
       for (const u of a.unregister) u();
+      a.configCheck.stop();
       await a.mover.stop();
       await a.ae.stop();
       await a.delivery.stop();

@@ -1,6 +1,6 @@
 /**
  * Listing across partitions (`GET /v1/kv?prefix=…`), in two steps: the keys of one page from every partition the
- * range can touch (one partition for a hash-tagged `{tag}` prefix), each from one replica (this node when it
+ * range can touch (for a hash-tagged `{tag}` prefix, one ring partition: its store partition in each replica class), each from one replica (this node when it
  * holds a complete copy), merged in key order; then, unless keys only, the versions of just the keys that made
  * the page, from the same replicas. So a page never holds more than `limit` values in memory, and no reply has to
  * carry a partition's worth of them. Listing reads one replica per partition whatever level is asked.
@@ -21,6 +21,8 @@ export interface ListContext {
   snapshot: RingSnapshot;
   partitions: number;
   partitionOf(key: string): number;
+  /** The store partitions of the same ring partition as `p` (one per replica class). */
+  samePlace(p: number): number[];
   /** True while this node still pulls partition `p` (its copy may be incomplete). */
   acquiring(p: number): boolean;
   replicaTimeoutMs: number;
@@ -51,7 +53,7 @@ export async function listPage(c: ListContext, options: ListOptions): Promise<Li
 
 function listPartitions(c: ListContext, prefix: string): number[] {
   const close = prefix.indexOf("}");
-  if (prefix.startsWith("{") && close > 1) return [c.partitionOf(prefix)];
+  if (prefix.startsWith("{") && close > 1) return c.samePlace(c.partitionOf(prefix));
   return Array.from({ length: c.partitions }, (_, p) => p);
 }
 

@@ -8,11 +8,19 @@
  * members in id order, one join at a time, so it only depends on the set of members. A node that has not yet
  * joined (no table exchanged with a seed) only knows itself and owns every partition; the coordinator does
  * not serve until it has joined.
+ *
+ * Partitions here are the store's partitions: ring partition p of replica class c (`keyspaces.ts`) is partition
+ * `c * ring partitions + p`, placed with that class's replica counts. Without keyspaces that set replicas there
+ * is only class 0, and store partitions are ring partitions.
  */
 import { downSet, type MemberTable } from "../core/membership.ts";
-import { Placement, type PlacementNode, type Target } from "../core/placement.ts";
+import { Placement, validateOptions, type PlacementNode, type PlacementOptions, type PlacementWarning, type PreferenceList, type Target } from "../core/placement.ts";
 import { claim, partitionOf, type Ring } from "../core/ring.ts";
-import type { Keyspace } from "./keyspaces.ts";
+import { MeshkvError } from "../errors.ts";
+import { canonicalReplicas, Keyspaces, type Keyspace } from "./keyspaces.ts";
+
+/** Store partitions are u16 numbers in the engine: ring partitions times replica classes may not pass this. */
+export const STORE_PARTITIONS_MAX = 65_536;
 
 export interface ReplicationConfig {
   /** Partition count of the cluster (a power of two; every node must use the same). */
@@ -28,7 +36,7 @@ export interface ReplicationConfig {
    * is stamped with a hybrid logical clock and readers see only the latest (Cassandra's model; no siblings).
    */
   conflicts?: "siblings" | "lww";
-  /** Per key-prefix defaults for levels and conflict mode (`keyspaces.ts`); N stays the cluster's. */
+  /** Per key-prefix defaults for levels, conflict mode and replica counts (`keyspaces.ts`). */
   keyspaces?: readonly Keyspace[];
 }
 
@@ -36,15 +44,24 @@ export interface RingSnapshot {
   /** Changes whenever the owning members change. */
   readonly epoch: number;
   readonly ring: Ring;
-  readonly placement: Placement;
+  /** Preference lists by store partition (every replica class). */
+  readonly placement: Placements;
   /** Ids of the members that own partitions, sorted. */
   readonly owners: readonly string[];
   /** Members this node considers down (their slots go to fallbacks). */
   readonly down: ReadonlySet<string>;
 }
 
+/** The cluster's own replica setting (replica class 0). */
+export function clusterReplicas(config: ReplicationConfig): PlacementOptions {
+  return config.replication ? { replication: config.replication } : { n: config.n };
+}
+
 export class RingView {
   readonly config: ReplicationConfig;
+  /** Store partitions: ring partitions times replica classes. */
+  readonly partitions: number;
+  readonly #classes: Keyspaces;
   #signature = "";
   #table: MemberTable | null = null;
   #snapshot: RingSnapshot | null = null;
@@ -52,6 +69,12 @@ export class RingView {
 
   constructor(config: ReplicationConfig) {
     this.config = config;
+    this.#classes = new Keyspaces(config.keyspaces ?? [], { read: "quorum", write: "quorum", conflicts: "siblings", replicas: clusterReplicas(config) });
+    for (const c of this.#classes.classes) validateOptions(c);
+    this.partitions = config.partitions * this.#classes.classes.length;
+    if (this.partitions > STORE_PARTITIONS_MAX) {
+      throw new MeshkvError("INVALID_ARGUMENT", `${config.partitions} partitions times ${this.#classes.classes.length} replica classes (keyspaces with their own replicas) is over ${STORE_PARTITIONS_MAX}: use fewer partitions or fewer distinct replica counts`);
+    }
   }
 
   /** The snapshot for `table`, recomputed only when the owning members (or their places) changed. */
@@ -68,7 +91,7 @@ export class RingView {
         ring = claim(ring, nodes.slice(0, i).map((m) => ({ id: m.id, capacity: m.capacity })), { partitions: this.config.partitions, targetN: this.config.n }).ring;
       }
       const placementNodes: PlacementNode[] = nodes.map((m) => ({ id: m.id, datacenter: m.datacenter, ...(m.rack === undefined ? {} : { rack: m.rack }) }));
-      const placement = new Placement(ring!, placementNodes, this.config.replication ? { replication: this.config.replication } : { n: this.config.n });
+      const placement = new Placements(this.#classes.classes.map((c) => new Placement(ring!, placementNodes, c)), (key) => this.#classes.classOf(key));
       this.#signature = signature;
       this.#epoch++;
       this.#snapshot = { epoch: this.#epoch, ring: ring!, placement, owners: nodes.map((m) => m.id), down };
@@ -82,8 +105,70 @@ export class RingView {
     return this.#snapshot;
   }
 
+  /**
+   * What must be the same on every node for keys to be placed and read the same way: partitions, the replica
+   * classes, each keyspace's class and conflict mode (in order), and the cluster's conflict mode.
+   */
+  signature(): string {
+    const ks = (this.config.keyspaces ?? []).map((k) => `${k.prefix}=${this.#classes.of(k.prefix).replicaClass}/${k.conflicts ?? ""}`);
+    return JSON.stringify({ partitions: this.config.partitions, classes: this.#classes.classes.map(canonicalReplicas), conflicts: this.config.conflicts ?? "siblings", keyspaces: ks });
+  }
+
+  /** The store partition of `key` (its ring partition within its replica class). */
   partitionOf(key: string): number {
-    return partitionOf(key, this.config.partitions);
+    return this.#classes.classOf(key) * this.config.partitions + partitionOf(key, this.config.partitions);
+  }
+
+  /** The store partitions of ring partition `p` (one per replica class). */
+  samePlace(p: number): number[] {
+    const ringP = p % this.config.partitions;
+    return this.#classes.classes.map((_, c) => c * this.config.partitions + ringP);
+  }
+}
+
+/** The placement of every store partition: one `Placement` per replica class over the same ring. */
+export class Placements {
+  readonly ring: Ring;
+  /** Store partitions (ring partitions times classes). */
+  readonly partitions: number;
+  readonly #byClass: readonly Placement[];
+  readonly #classOf: (key: string) => number;
+  readonly #cache: (PreferenceList | undefined)[];
+
+  constructor(byClass: readonly Placement[], classOf: (key: string) => number) {
+    this.ring = byClass[0]!.ring;
+    this.#byClass = byClass;
+    this.#classOf = classOf;
+    this.partitions = this.ring.partitions * byClass.length;
+    this.#cache = new Array<PreferenceList | undefined>(this.partitions);
+  }
+
+  /** The preference list of store partition `p` (its `partition` is `p`). */
+  forPartition(p: number): PreferenceList {
+    if (!Number.isInteger(p) || p < 0 || p >= this.partitions) throw new RangeError(`No such partition: ${p}`);
+    const P = this.ring.partitions;
+    if (p < P) return this.#byClass[0]!.forPartition(p);
+    return (this.#cache[p] ??= { ...this.#byClass[Math.floor(p / P)]!.forPartition(p % P), partition: p });
+  }
+
+  /** The preference list of the store partition holding `key`. */
+  forKey(key: string): PreferenceList {
+    return this.forPartition(this.#classOf(key) * this.ring.partitions + partitionOf(key, this.ring.partitions));
+  }
+
+  targets(p: number, down: ReadonlySet<string>, sloppy = true): Target[] {
+    if (!Number.isInteger(p) || p < 0 || p >= this.partitions) throw new RangeError(`No such partition: ${p}`);
+    const P = this.ring.partitions;
+    return this.#byClass[Math.floor(p / P)]!.targets(p % P, down, sloppy);
+  }
+
+  /** Placement warnings of every class, each once. */
+  warnings(): PlacementWarning[] {
+    const seen = new Set<string>();
+    return this.#byClass.flatMap((pl) => pl.warnings()).filter((w) => {
+      const k = JSON.stringify(w);
+      return seen.has(k) ? false : (seen.add(k), true);
+    });
   }
 }
 

@@ -76,7 +76,8 @@ export class SimCluster {
   }
 
   /** Starts (or restarts) node `id` on host `id` (seeded with the cluster's seeds unless `o.seeds` says otherwise). */
-  async start(id: string, o: { seeds?: string[] } = {}): Promise<ClusterNode> {
+  /** Starts node `id` (again); `replication` overrides the cluster's settings for this node only. */
+  async start(id: string, o: { seeds?: string[]; replication?: Partial<ReplicationConfig> } = {}): Promise<ClusterNode> {
     const index = Number(id.slice(1)) - 1;
     const dcs = this.#o.datacenters ?? ["dc1"];
     let disk = this.disks.get(id);
@@ -88,7 +89,7 @@ export class SimCluster {
     this.#fences.set(id, fenced.cut);
     const backend = kv === undefined ? null : await openClusterBackend({
       fs: fenced.fs, dir: `/data/${id}`, clock: this.clock, random: this.#random.fork(), nodeId: id, datacenter: dc,
-      replication: { partitions: 64, n: 3, sloppy: true, ...kv.replication },
+      replication: { partitions: 64, n: 3, sloppy: true, ...kv.replication, ...o.replication },
       timings: { ...CLUSTER_FAST, requestTimeoutMs: 3000, replicaTimeoutMs: 1000, ...kv.timings },
       engine: { durability: kv.durability ?? "always" },
     });

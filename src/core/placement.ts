@@ -63,12 +63,13 @@ export interface Target {
   readonly available: boolean;
 }
 
-interface Group {
+export interface Group {
   readonly datacenter: string | null;
   readonly wanted: number;
 }
 
-function validateOptions(options: PlacementOptions): Group[] {
+/** Checks a replica setting (INVALID_ARGUMENT when out of bounds); the datacenter groups it asks for. */
+export function validateOptions(options: PlacementOptions): Group[] {
   if (options.replication === undefined) {
     const n = options.n ?? DEFAULT_N;
     if (!Number.isInteger(n) || n < 1 || n > REPLICAS_MAX) {

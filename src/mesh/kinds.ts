@@ -56,6 +56,8 @@ export const MESSAGE_KINDS = {
   aeKeys: 12,
   /** Request: stored versions of keys `{ p, keys }` -> `{ items }` (anti-entropy). */
   aeFetch: 13,
+  /** Request: the sender's replication settings `{}` -> `{ signature }` (placement must agree cluster-wide). */
+  kvConfig: 14,
 } as const;
 export type MessageKind = keyof typeof MESSAGE_KINDS;
 

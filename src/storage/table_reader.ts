@@ -326,6 +326,13 @@ export class TableCursor implements Source {
   #aheadFirst = 0;
   /** The buffer this cursor's block (or run of blocks) lives in, reused: the current record points into it. */
   #buf: Uint8Array = EMPTY;
+  /**
+   * With readahead: the next run, being read into `#spare` while this one is merged (so compaction's merging
+   * overlaps its reads instead of waiting for each), starting at block `#nextFirst`.
+   */
+  #next: Promise<(Block | MeshkvError)[]> | null = null;
+  #nextFirst = -1;
+  #spare: Uint8Array = EMPTY;
   rec: Rec | null = null;
 
   constructor(t: TableReader, reverse: boolean, onCorrupt?: (e: MeshkvError) => void, readaheadBytes = 0) {
@@ -382,12 +389,39 @@ export class TableCursor implements Source {
     const b = this.#ahead[bi - this.#aheadFirst];
     if (b instanceof Block) return this.#place(bi, b, pick);
     if (b !== undefined) return this.#skip(b, bi);
-    if (this.#buf.length < this.#readahead) this.#buf = new Uint8Array(this.#readahead);
-    return this.#t.readRun(bi, this.#readahead, this.#buf).then((run) => {
+    let read: Promise<(Block | MeshkvError)[]>;
+    if (this.#next !== null && this.#nextFirst === bi) {
+      // The run read ahead goes on in `#spare`; the current buffer is free once we move on.
+      read = this.#next;
+      const spare = this.#spare;
+      this.#spare = this.#buf;
+      this.#buf = spare;
+    } else {
+      if (this.#buf.length < this.#readahead) this.#buf = new Uint8Array(this.#readahead);
+      read = this.#t.readRun(bi, this.#readahead, this.#buf);
+      if (this.#next !== null) {
+        // A prefetch of some other run (after a seek): let it finish into `#spare` unused.
+        this.#spare = EMPTY;
+      }
+    }
+    this.#next = null;
+    return read.then((run) => {
       this.#ahead = run;
       this.#aheadFirst = bi;
+      this.#prefetch(bi + run.length);
       return this.#enterAhead(bi, pick);
     }, (e: unknown) => this.#skip(e, bi));
+  }
+
+  /** Starts reading the run at block `first` into `#spare`, unless the table ends before it. */
+  #prefetch(first: number): void {
+    if (first >= this.#t.blockCount) return;
+    if (this.#spare.length < this.#readahead) this.#spare = new Uint8Array(this.#readahead);
+    const p = this.#t.readRun(first, this.#readahead, this.#spare);
+    // Handled here so an error is never unhandled (the cursor may be dropped); awaiting `p` still rejects.
+    p.catch(() => {});
+    this.#next = p;
+    this.#nextFirst = first;
   }
 
   /** A damaged block: throw, or (for compaction) report it and go on with the next block. */

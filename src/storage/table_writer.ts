@@ -4,8 +4,8 @@
  * File layout: data blocks of about `blockBytes`, then a bloom filter block, a properties block, an index block
  * (the last key, offset and size of each data block) and a fixed 52-byte footer (`_format.ts`). Each block is
  * followed by a compression byte and a masked CRC32C. Output is buffered and appended in steps of at most
- * `ioStepBytes`, which bounds the I/O of one compaction step, and the file is synced before it is handed to
- * the manifest. Keys must arrive strictly ascending; that is asserted, because a table out of order would
+ * `ioStepBytes`, which bounds the I/O of one compaction step (one append in flight while the next step is
+ * encoded), and the file is synced before it is handed to the manifest. Keys must arrive strictly ascending; that is asserted, because a table out of order would
  * answer reads wrongly forever.
  */
 import { assert } from "../_assert.ts";
@@ -49,6 +49,13 @@ export class TableWriter {
   #block = new BlockBuilder();
   #out: Uint8Array;
   #outPos = 0;
+  /**
+   * The buffer of the append in flight (`#pending`), which becomes `#out` again once that append is done:
+   * the writer fills one buffer while the other is written, so encoding the next step overlaps the I/O of the
+   * last one instead of waiting for it.
+   */
+  #spare: Uint8Array;
+  #pending: Promise<number> | null = null;
   #written = 0;
   #index: { lastKey: Uint8Array; offset: number; size: number }[] = [];
   #hashes = new Uint32Array(1024);
@@ -70,6 +77,7 @@ export class TableWriter {
     this.number = number;
     this.#o = options;
     this.#out = new Uint8Array(options.ioStepBytes + options.blockBytes * 2);
+    this.#spare = new Uint8Array(this.#out.length);
   }
 
   static async create(fs: FileSystem, dir: string, number: number, options: TableWriterOptions): Promise<TableWriter> {
@@ -151,12 +159,28 @@ export class TableWriter {
     return data.length;
   }
 
+  /**
+   * Starts appending what is buffered and switches to the other buffer; waits only for the append before it
+   * (at most one is in flight, so appends land in order and a buffer is reused only after its append is done).
+   */
   async #drain(): Promise<void> {
     if (this.#outPos === 0) return;
-    // append is awaited before the buffer is reused, so a view is enough (no 256 KiB copy per step).
-    await this.#file.append(this.#out.subarray(0, this.#outPos));
+    if (this.#pending !== null) await this.#pending;
+    const p = this.#file.append(this.#out.subarray(0, this.#outPos));
+    // Handled here so a failure is never unhandled; whoever awaits `#pending` next still gets the error.
+    p.catch(() => {});
+    this.#pending = p;
+    const full = this.#out;
+    this.#out = this.#spare;
+    this.#spare = full;
     this.#written += this.#outPos;
     this.#outPos = 0;
+  }
+
+  async #settle(): Promise<void> {
+    const p = this.#pending;
+    this.#pending = null;
+    if (p !== null) await p;
   }
 
   /** Writes the filter, properties, index and footer, syncs and closes the file; returns its metadata. */
@@ -179,6 +203,7 @@ export class TableWriter {
     const indexSize = await this.#putBlock(this.#indexBlock(), false);
     this.#putFooter(indexOff, indexSize, filterOff, filterSize, propsOff, propsSize);
     await this.#drain();
+    await this.#settle();
     await this.#file.sync();
     await this.#file.close();
     meta.bytes = this.#written;
@@ -229,6 +254,7 @@ export class TableWriter {
 
   /** Closes and removes a table that will not be used (a failed or abandoned flush or compaction). */
   async abort(fs: FileSystem): Promise<void> {
+    await this.#settle().catch(() => {});
     await this.#file.close().catch(() => {});
     await fs.remove(this.path).catch(() => {});
   }

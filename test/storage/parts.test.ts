@@ -23,6 +23,25 @@ test("crc32c matches the standard check value and the slicing path matches the b
   }
 });
 
+test("crc32c agrees with the bitwise definition at every alignment and length around the word-at-a-time path", () => {
+  const bitwise = (d: Uint8Array, s: number, e: number): number => {
+    let c = ~0;
+    for (let i = s; i < e; i++) {
+      c ^= d[i]!;
+      for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    }
+    return ~c >>> 0;
+  };
+  const data = new SeededRandom(9).bytes(2100);
+  for (let start = 0; start < 9; start++) {
+    for (const len of [0, 1, 15, 16, 17, 63, 64, 65, 79, 80, 81, 1000, 2048]) {
+      assert.is(crc32c(data, start, start + len), bitwise(data, start, start + len), `start ${start}, length ${len}`);
+      const view = data.subarray(start + 1);
+      assert.is(crc32c(view, 2, 2 + len), bitwise(data, start + 3, start + 3 + len), `view at ${start + 1}, length ${len}`);
+    }
+  }
+});
+
 test("bloom filters have no false negatives and about 1% false positives at 10 bits per key", () => {
   const n = 5000;
   const hashes = new Uint32Array(n);

@@ -4,6 +4,8 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { applyDefaults, parseFlags, withoutDefaults } from "../../src/cli/args.ts";
+import { START_FLAGS, replicationOptions } from "../../src/cli/start.ts";
 import { Keyspaces, parseKeyspace } from "../../src/cluster/keyspaces.ts";
 import { RingView, type ReplicationConfig } from "../../src/cluster/ring_view.ts";
 import { SimCluster } from "../../src/cluster/sim.ts";
@@ -154,6 +156,17 @@ test("per-datacenter factors per keyspace: a keyspace kept in one region has its
     assert.equal((await holders(c, `both/${i}`)).map(dcOf).sort(), ["eu", "us"], `both/${i}: one copy per region`);
   }
   await c.stopAll();
+});
+
+test("meshkv start --keyspaces takes replica counts, and refuses ones the cluster cannot place with INVALID_ARGUMENT", () => {
+  const options = (...args: string[]) => replicationOptions(applyDefaults(parseFlags(args, withoutDefaults(START_FLAGS)).flags, START_FLAGS));
+  const r = options("--keyspaces", "cache/=replicas:1;write:one,geo/=replicas:us:1+eu:2").replication;
+  assert.equal(r.keyspaces, [{ prefix: "cache/", replicas: { n: 1 }, write: "one" }, { prefix: "geo/", replicas: { replication: { us: 1, eu: 2 } } }]);
+  assert.is(new RingView(r).partitions, 3 * 256, "three replica classes of the default 256 partitions");
+  refuses("65536 partitions with a second class", () => options("--partitions", "65536", "--keyspaces", "a/=replicas:2"));
+  refuses("a keyspace with 0 replicas", () => options("--keyspaces", "a/=replicas:0"));
+  // The same count as the cluster's is no new class.
+  assert.is(new RingView(options("--replicas", "2", "--keyspaces", "a/=replicas:2").replication).partitions, 256);
 });
 
 test("a node started with other keyspace replica counts is reported by its peers, and reports them", async () => {

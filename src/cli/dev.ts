@@ -182,7 +182,7 @@ export async function runDev(rt: Runtime, argv: string[]): Promise<number> {
     for (const plan of plans) {
       if (stopping) break;
       const seeds = nodes[0] ? ["--seeds", nodes[0].cluster.address] : [];
-      nodes.push(await startNode(rt, parseFlags([...plan.argv, ...seeds], START_FLAGS).flags));
+      nodes.push(await startNode(rt, parseFlags([...plan.argv, ...seeds], START_FLAGS).flags, { label: plan.id, warn: nodes.length === 0 }));
     }
     await waitUntilFormed(rt, nodes, () => stopping);
     if (!stopping) {

@@ -155,10 +155,20 @@ function meshOptions(rt: Runtime, flags: FlagValues) {
   };
 }
 
-function logLine(level: string, message: string): void {
-  if (level === "debug") return;
-  if (level === "warn" || level === "error") console.error(`meshkv: ${message}`);
-  else console.log(`meshkv: ${message}`);
+/** Prints the node's log lines as `<prefix>: message` (warnings and errors on stderr, debug not at all). */
+function logTo(prefix: string): (level: string, message: string) => void {
+  return (level, message) => {
+    if (level === "debug") return;
+    if (level === "warn" || level === "error") console.error(`${prefix}: ${message}`);
+    else console.log(`${prefix}: ${message}`);
+  };
+}
+
+export interface StartNodeOptions {
+  /** Names the node in its log lines (`meshkv [label]: …`), for several nodes in one process (`meshkv dev`). */
+  label?: string;
+  /** Print the no-secret and no-tokens warnings (default true; `meshkv dev` prints them once for all nodes). */
+  warn?: boolean;
 }
 
 /** Reads --replicas, --replication, --partitions, the default levels and --strict-quorum. */
@@ -194,7 +204,9 @@ export function replicationOptions(flags: FlagValues): { replication: Replicatio
   };
 }
 
-export async function startNode(rt: Runtime, flags: FlagValues): Promise<StartedNode> {
+export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOptions = {}): Promise<StartedNode> {
+  const prefix = o.label === undefined ? "meshkv" : `meshkv [${o.label}]`;
+  const log = logTo(prefix);
   const m = meshOptions(rt, flags);
   const host = String(flags.host);
   const tokenEntries = (flags.tokens as string[] | undefined) ?? (rt.env("MESHKV_TOKENS") ?? "").split(",").map((t) => t.trim()).filter(Boolean);
@@ -208,8 +220,8 @@ export async function startNode(rt: Runtime, flags: FlagValues): Promise<Started
   const dir = String(flags.data);
   await rt.fs.mkdir(dir, { recursive: true });
   const nodeId = await resolveNodeId(rt, dir, flags.id as string | undefined);
-  if (m.devSecret) console.error("meshkv: no --secret or MESHKV_SECRET given: using the insecure development secret");
-  if (!auth) console.error(`meshkv: no --tokens given: the client API is open without authentication, on loopback (${host}) only`);
+  if (m.devSecret && o.warn !== false) console.error("meshkv: no --secret or MESHKV_SECRET given: using the insecure development secret");
+  if (!auth && o.warn !== false) console.error(`meshkv: no --tokens given: the client API is open without authentication, on loopback (${host}) only`);
   const backend: ClusterBackend = await openClusterBackend({
     fs: rt.fs, dir, clock: rt.clock, random: rt.random(), nodeId, datacenter: String(flags.datacenter),
     replication: r.replication, readLevel: r.readLevel, writeLevel: r.writeLevel,
@@ -226,7 +238,7 @@ export async function startNode(rt: Runtime, flags: FlagValues): Promise<Started
     cluster = await startClusterNode({
       runtime: rt, id: nodeId, host, port: Number(flags.port), fetch: (req) => app.fetch(req),
       cluster: String(flags.cluster), secret: m.secret, datacenter: String(flags.datacenter), capacity: Number(flags.capacity), seeds: m.seeds,
-      gossip: m.gossip, mesh: m.mesh, regionDelays: m.regionDelays, log: logLine,
+      gossip: m.gossip, mesh: m.mesh, regionDelays: m.regionDelays, log,
       ...(flags.rack === undefined ? {} : { rack: String(flags.rack) }), ...(flags.advertise === undefined ? {} : { advertise: String(flags.advertise) }),
       ...(tls === null ? {} : { tls }),
     });
@@ -235,7 +247,7 @@ export async function startNode(rt: Runtime, flags: FlagValues): Promise<Started
     throw err;
   }
   backend.attach(cluster);
-  cluster.gossip.on((e) => console.log(`meshkv: member ${e.member.id} ${e.type} (${e.member.address}, incarnation ${e.member.incarnation})`));
+  cluster.gossip.on((e) => log("info", `member ${e.member.id} ${e.type} (${e.member.address}, incarnation ${e.member.incarnation})`));
   const node = cluster;
   return {
     nodeId, url: node.url, cluster: node,

@@ -112,6 +112,8 @@ test(`meshkv dev on ${kind} runs three regions that see each other, serves them,
     assert.ok(out.includes(`curl -X PUT -H 'content-type: text/plain' --data world ${first.endpoints[0]}/v1/kv/hello`), "a curl line writes through the first node");
     assert.ok(out.includes(`curl ${first.endpoints[1]}/v1/kv/hello`), "and another reads it back through the second (replicated)");
     assert.match(out, /region delays \(one-way, ms\): us-east\|eu-west=40/);
+    assert.is(out.split("insecure development secret").length - 1, 1, "the dev-secret warning is printed once, not once per node");
+    assert.match(out, /meshkv \[eu-west-1\]: member us-east-1 joined/, "member lines say which node logged them");
 
     const put = await fetch(`${first.endpoints[0]}/v1/kv/dev-key`, { method: "PUT", body: "from dev", headers: { "content-type": "text/plain" } });
     assert.is(put.status, 201);

@@ -32,6 +32,26 @@ export function compareRange(
   return aLen - bLen;
 }
 
+/** Ranges up to this long are copied byte by byte: cheaper than the view `set` needs, and nothing to collect. */
+const COPY_LOOP_BYTES_MAX = 48;
+
+/** Copies `src[start, end)` to `dst` at `at`, without allocating a view for short ranges (keys). */
+export function copyRange(dst: Uint8Array, at: number, src: Uint8Array, start: number, end: number): void {
+  const n = end - start;
+  if (n > COPY_LOOP_BYTES_MAX) {
+    dst.set(src.subarray(start, end), at);
+    return;
+  }
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    dst[at + i] = src[start + i]!;
+    dst[at + i + 1] = src[start + i + 1]!;
+    dst[at + i + 2] = src[start + i + 2]!;
+    dst[at + i + 3] = src[start + i + 3]!;
+  }
+  for (; i < n; i++) dst[at + i] = src[start + i]!;
+}
+
 /** Lexicographic comparison of two byte arrays. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   if (a === b) return 0;

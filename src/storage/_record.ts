@@ -9,7 +9,7 @@
  * [varint metaLen | meta] | varint valueLen | value`. The sequence number is present in table entries and
  * absent in log batches, where it is the batch's base plus the operation's index.
  */
-import { compareRange, readU64, readVarint, varintSize, writeU64, writeVarint } from "./_bytes.ts";
+import { compareRange, copyRange, readU64, readVarint, varintSize, writeU64, writeVarint } from "./_bytes.ts";
 import { ENTRY_FLAG } from "./_format.ts";
 
 export class Rec {
@@ -138,7 +138,7 @@ export function encodeFields(buf: Uint8Array, pos: number, f: RecFields, seq: nu
 export function encodeRec(buf: Uint8Array, pos: number, r: Rec): number {
   const keyLen = r.keyEnd - r.keyStart;
   pos = writeVarint(buf, pos, keyLen);
-  buf.set(r.buf.subarray(r.keyStart, r.keyEnd), pos);
+  copyRange(buf, pos, r.buf, r.keyStart, r.keyEnd);
   pos += keyLen;
   pos = writeVarint(buf, pos, r.seq);
   buf[pos++] = r.flags;
@@ -149,12 +149,12 @@ export function encodeRec(buf: Uint8Array, pos: number, r: Rec): number {
   if (r.flags & ENTRY_FLAG.meta) {
     const metaLen = r.metaEnd - r.metaStart;
     pos = writeVarint(buf, pos, metaLen);
-    buf.set(r.buf.subarray(r.metaStart, r.metaEnd), pos);
+    copyRange(buf, pos, r.buf, r.metaStart, r.metaEnd);
     pos += metaLen;
   }
   const valueLen = r.valueEnd - r.valueStart;
   pos = writeVarint(buf, pos, valueLen);
-  buf.set(r.buf.subarray(r.valueStart, r.valueEnd), pos);
+  copyRange(buf, pos, r.buf, r.valueStart, r.valueEnd);
   return pos + valueLen;
 }
 

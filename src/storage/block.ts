@@ -6,7 +6,7 @@
  * Layout: `entry* | offset u32 * count | count u32`. Entries use the table encoding of `_record.ts`.
  */
 import { assert } from "../_assert.ts";
-import { compareRange, readU32, readVarint, writeU32 } from "./_bytes.ts";
+import { compareRange, readU32, readVarint, varintSize, writeU32 } from "./_bytes.ts";
 import { corruption } from "./_corruption.ts";
 import { decodeRec, encodeRec, type Rec, recEncodedSize } from "./_record.ts";
 
@@ -27,8 +27,21 @@ export class BlockBuilder {
   add(rec: Rec): void {
     const need = recEncodedSize(rec);
     this.#reserve(need);
-    this.#offsets.push(this.#pos);
-    this.#pos = encodeRec(this.#buf, this.#pos, rec);
+    const at = this.#pos;
+    this.#offsets.push(at);
+    this.#pos = encodeRec(this.#buf, at, rec);
+    const keyLen = rec.keyEnd - rec.keyStart;
+    this.lastKeyEnd = at + varintSize(keyLen) + keyLen;
+    this.lastKeyStart = this.lastKeyEnd - keyLen;
+  }
+
+  /** The bytes the last added entry's key occupies in `buf` (valid until the next `add` or `reset`). */
+  lastKeyStart = 0;
+  lastKeyEnd = 0;
+
+  /** The block's bytes so far (a view may go stale when the block grows). */
+  get buf(): Uint8Array {
+    return this.#buf;
   }
 
   #reserve(extra: number): void {

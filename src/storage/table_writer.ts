@@ -10,7 +10,7 @@
  */
 import { assert } from "../_assert.ts";
 import type { FileHandle, FileSystem } from "../runtime/types.ts";
-import { compareRange, toHex, utf8, writeU32, writeU64 } from "./_bytes.ts";
+import { compareRange, copyRange, toHex, utf8, writeU32, writeU64 } from "./_bytes.ts";
 import { crc32c, crc32cUpdate, maskCrc } from "./_crc32c.ts";
 import {
   BLOCK_TRAILER_BYTES, COMPRESSION, ENTRY_FLAG, FOOTER_BYTES, TABLE_FORMAT_VERSION, TABLE_MAGIC_HI, TABLE_MAGIC_LO,
@@ -65,8 +65,9 @@ export class TableWriter {
   #maxSeq = 0;
   #smallest: Uint8Array | null = null;
   /**
-   * The previous record's key, copied: records may point into buffers their source reuses (a compaction
-   * input's read buffer), so the writer keeps its own bytes.
+   * The last key of the last finished block, copied: records may point into buffers their source reuses (a
+   * compaction input's read buffer), so the writer keeps its own bytes. Within a block the previous key is read
+   * where the block builder encoded it, so a record's key is copied only once.
    */
   #lastKey = new Uint8Array(64);
   #lastKeyLength = 0;
@@ -98,7 +99,10 @@ export class TableWriter {
   /** Adds a record; keys must be strictly ascending. Returns a promise only when output had to be written. */
   add(rec: Rec): void | Promise<void> {
     const key = rec.buf;
-    if (this.#count > 0) {
+    const block = this.#block;
+    if (block.count > 0) {
+      assert(compareRange(key, rec.keyStart, rec.keyEnd, block.buf, block.lastKeyStart, block.lastKeyEnd) > 0, "Table keys are strictly ascending");
+    } else if (this.#count > 0) {
       assert(compareRange(key, rec.keyStart, rec.keyEnd, this.#lastKey, 0, this.#lastKeyLength) > 0, "Table keys are strictly ascending");
     } else {
       this.#smallest = key.slice(rec.keyStart, rec.keyEnd);
@@ -112,19 +116,21 @@ export class TableWriter {
     if (rec.flags & ENTRY_FLAG.tombstone) this.#tombstones++;
     if (rec.seq < this.#minSeq) this.#minSeq = rec.seq;
     if (rec.seq > this.#maxSeq) this.#maxSeq = rec.seq;
-    this.#block.add(rec);
-    this.#keepKey(key, rec.keyStart, rec.keyEnd);
-    if (this.#block.size >= this.#o.blockBytes) return this.#finishBlock();
+    block.add(rec);
+    if (block.size >= this.#o.blockBytes) return this.#finishBlock();
   }
 
-  #keepKey(buf: Uint8Array, start: number, end: number): void {
-    const n = end - start;
+  /** Copies the block's last key into `#lastKey`. */
+  #keepKey(): void {
+    const b = this.#block;
+    const n = b.lastKeyEnd - b.lastKeyStart;
     if (n > this.#lastKey.length) this.#lastKey = new Uint8Array(n * 2);
-    this.#lastKey.set(buf.subarray(start, end));
+    copyRange(this.#lastKey, 0, b.buf, b.lastKeyStart, b.lastKeyEnd);
     this.#lastKeyLength = n;
   }
 
   async #finishBlock(): Promise<void> {
+    this.#keepKey();
     const lastKey = this.#lastKey.slice(0, this.#lastKeyLength);
     const offset = this.#written + this.#outPos;
     const size = await this.#putBlock(this.#block.finish(), true);

@@ -52,6 +52,21 @@ export function copyRange(dst: Uint8Array, at: number, src: Uint8Array, start: n
   for (; i < n; i++) dst[at + i] = src[start + i]!;
 }
 
+/**
+ * The key's first six bytes (fewer when it is shorter, as if padded with zeros) as a number below 2^48.
+ * Prefixes order like the keys they come from, except that different keys may share one: comparing two
+ * prefixes is a subtraction, and only equal prefixes need the bytes compared.
+ */
+export function keyPrefix(buf: Uint8Array, start: number, end: number): number {
+  if (end - start >= 6) {
+    return (buf[start]! * 0x10000 + buf[start + 1]! * 0x100 + buf[start + 2]!) * 0x1000000 +
+      ((buf[start + 3]! << 16) | (buf[start + 4]! << 8) | buf[start + 5]!);
+  }
+  let p = 0;
+  for (let i = 0; i < 6; i++) p = p * 256 + (start + i < end ? buf[start + i]! : 0);
+  return p;
+}
+
 /** Lexicographic comparison of two byte arrays. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   if (a === b) return 0;

@@ -22,7 +22,7 @@
  * sequence. Records are only ever added, so a cursor that notices a change re-seeks past the key it was on and
  * loses nothing: that is how iterators stay consistent while writes go on.
  */
-import { compareRange } from "./_bytes.ts";
+import { compareRange, keyPrefix } from "./_bytes.ts";
 import type { Rec } from "./_record.ts";
 import { compareRecs, moveRec } from "./_record.ts";
 import type { Source } from "./_source.ts";
@@ -292,20 +292,6 @@ export class Memtable {
   _end(): [number, number] {
     return [this.#chunks.length, 0];
   }
-}
-
-/**
- * The key's first six bytes (fewer when it is shorter, as if padded with zeros) as a number below 2^48.
- * Prefixes order like the keys they come from, except that different keys may share one.
- */
-function keyPrefix(buf: Uint8Array, start: number, end: number): number {
-  if (end - start >= 6) {
-    return (buf[start]! * 0x10000 + buf[start + 1]! * 0x100 + buf[start + 2]!) * 0x1000000 +
-      ((buf[start + 3]! << 16) | (buf[start + 4]! << 8) | buf[start + 5]!);
-  }
-  let p = 0;
-  for (let i = 0; i < 6; i++) p = p * 256 + (start + i < end ? buf[start + i]! : 0);
-  return p;
 }
 
 function cmp(r: Rec, key: Uint8Array, start: number, end: number, seq: number): number {

@@ -7,7 +7,7 @@
  * while their data is in memory; only block reads return promises.
  */
 import type { MeshkvError } from "../errors.ts";
-import { compareRange } from "./_bytes.ts";
+import { compareRange, keyPrefix } from "./_bytes.ts";
 import type { Rec } from "./_record.ts";
 import type { Source } from "./_source.ts";
 import type { TableReader } from "./table_reader.ts";
@@ -16,11 +16,18 @@ export class MergeCursor implements Source {
   #sources: Source[];
   #reverse: boolean;
   #at: number[] = [];
+  /**
+   * Each source's current key's first six bytes as a number (`keyPrefix`), taken when the source moves: the
+   * pick compares these, and bytes only when two are equal. With random keys and many sources (a level-0
+   * compaction merges up to a dozen) that turns most of a pick's comparisons into subtractions.
+   */
+  #prefixes: number[];
   rec: Rec | null = null;
 
   constructor(sources: Source[], reverse: boolean) {
     this.#sources = sources;
     this.#reverse = reverse;
+    this.#prefixes = sources.map(() => 0);
   }
 
   async seek(target: Uint8Array | null): Promise<void> {
@@ -28,7 +35,13 @@ export class MergeCursor implements Source {
       const p = s.seek(target);
       if (p) await p;
     }
+    for (let i = 0; i < this.#sources.length; i++) this.#load(i);
     this.#pick();
+  }
+
+  #load(i: number): void {
+    const r = this.#sources[i]!.rec;
+    if (r !== null) this.#prefixes[i] = keyPrefix(r.buf, r.keyStart, r.keyEnd);
   }
 
   /** Chooses the smallest (or, in reverse, largest) key; among equal keys, the newest record. */
@@ -36,19 +49,26 @@ export class MergeCursor implements Source {
     const at = this.#at;
     at.length = 0;
     let best: Rec | null = null;
+    let bestPrefix = 0;
     const sign = this.#reverse ? -1 : 1;
     const sources = this.#sources;
+    const prefixes = this.#prefixes;
     for (let i = 0; i < sources.length; i++) {
       const r = sources[i]!.rec;
       if (r === null) continue;
+      const p = prefixes[i]!;
       if (best === null) {
         best = r;
+        bestPrefix = p;
         at.push(i);
         continue;
       }
-      const c = compareRange(r.buf, r.keyStart, r.keyEnd, best.buf, best.keyStart, best.keyEnd) * sign;
+      let c = p - bestPrefix;
+      if (c === 0) c = compareRange(r.buf, r.keyStart, r.keyEnd, best.buf, best.keyStart, best.keyEnd);
+      c *= sign;
       if (c < 0) {
         best = r;
+        bestPrefix = p;
         at.length = 0;
         at.push(i);
       } else if (c === 0) {
@@ -63,18 +83,22 @@ export class MergeCursor implements Source {
     if (this.rec === null) return;
     const at = this.#at;
     for (let k = 0; k < at.length; k++) {
-      const p = this.#sources[at[k]!]!.next();
-      if (p) return this.#finish(p, k + 1);
+      const i = at[k]!;
+      const p = this.#sources[i]!.next();
+      if (p) return this.#finish(p, k);
+      this.#load(i);
     }
     this.#pick();
   }
 
-  async #finish(pending: Promise<void>, from: number): Promise<void> {
+  async #finish(pending: Promise<void>, k0: number): Promise<void> {
     await pending;
     const at = this.#at;
-    for (let k = from; k < at.length; k++) {
+    this.#load(at[k0]!);
+    for (let k = k0 + 1; k < at.length; k++) {
       const p = this.#sources[at[k]!]!.next();
       if (p) await p;
+      this.#load(at[k]!);
     }
     this.#pick();
   }

@@ -5,7 +5,7 @@
  *
  * Every interval the node takes the next partition it replicates (round-robin) and, of its replicas that are
  * up, the one it completed an exchange with least recently, and runs one exchange as the initiator (and while
- * exchanges find equal trees, up to `EQUAL_CHAIN_MAX` of them back to back):
+ * exchanges find the partition empty on both sides, up to `EQUAL_CHAIN_MAX` of them back to back):
  * 1. descent: `aeLevel {p, level, indices, segments} -> {hashes}` from the root, level by level, asking only
  *    for the children of nodes whose hashes differ (`core/hash_tree.ts`), so identical replicas cost one hash;
  * 2. keys: `aeKeys {p, segments} -> {keys: [[key, digest]], rest}` for the differing leaves, compared with
@@ -43,7 +43,7 @@ export const KEYS_PER_REQUEST_MAX = 1000;
 export const BATCH_BYTES_MAX = 1024 * 1024;
 /** Bytes of one version digest on the wire. */
 const DIGEST_BYTES_MAX = 64;
-/** Exchanges one interval may run back to back while each finds the two trees equal. */
+/** Exchanges one interval may run back to back while each finds the partition empty on both sides. */
 export const EQUAL_CHAIN_MAX = 16;
 
 export interface AntiEntropyOptions {
@@ -188,10 +188,11 @@ export class AntiEntropy {
       this.#busy = true;
       this.#exchangeSafely(p, peer).then((equal) => {
         this.#busy = false;
-        // An exchange that found the trees equal cost one round trip: go on to the next partition at once (up to
-        // EQUAL_CHAIN_MAX per interval), so sweeps over replicas in agreement, and over the empty partitions of
-        // unused replica classes, are not paced like repairs.
-        if (equal && chained + 1 < EQUAL_CHAIN_MAX && this.#timer !== null) this.#tick(chained + 1);
+        // A partition empty on both sides cost one round trip: go on to the next one at once (up to
+        // EQUAL_CHAIN_MAX per interval), so the empty partitions of replica classes few keys use (`keyspaces.ts`)
+        // do not slow the sweep over the others down.
+        const empty = equal && this.#o.store.keyCount(p) === 0;
+        if (empty && chained + 1 < EQUAL_CHAIN_MAX && this.#timer !== null) this.#tick(chained + 1);
       }, () => (this.#busy = false));
       return;
     }

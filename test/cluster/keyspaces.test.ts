@@ -140,6 +140,25 @@ test("keyspaces with their own replica counts: each key lives on exactly its rep
   await c.stopAll();
 });
 
+test("anti-entropy sweeps the empty partitions of a replica class without pacing them like the others", async () => {
+  // 64 ring partitions and two classes (N = 3 and 2 of 3 nodes): every node replicates over 100 store partitions,
+  // more than one exchange per 50 ms reaches in 4.5 s; the empty ones (the unused class's, and the class-0
+  // partitions no key hashed to) go back to back.
+  const c = await kvCluster(541, { size: 3, replication: { keyspaces: [{ prefix: "rare/", replicas: { n: 2 } }] } });
+  for (let i = 0; i < 64; i++) await put(c, "n01", `k${i}`, "v");
+  const started = c.clock.now();
+  await c.run(4_500);
+  for (const id of ["n01", "n02", "n03"]) {
+    const status = await c.kv(id).status();
+    const ae = status.antiEntropy as { partitions: Record<string, { lastExchangeMs: number }> };
+    const mine = (status.partitions as { replicated: number }).replicated;
+    const swept = Object.values(ae.partitions).filter((x) => x.lastExchangeMs >= started).length;
+    assert.ok(mine > 90, `${id} replicates ${mine} partitions: more than one exchange per 50 ms could reach in 4.5 s`);
+    assert.is(swept, mine, `${id} exchanged ${swept} of its ${mine} partitions in 4.5 s`);
+  }
+  await c.stopAll();
+});
+
 test("per-datacenter factors per keyspace: a keyspace kept in one region has its replicas only there", async () => {
   const c = await kvCluster(521, {
     size: 4, datacenters: ["us", "eu"],

@@ -135,11 +135,14 @@ export function fromBase64(text: string): Uint8Array {
 /**
  * Reads a body of at most `max` bytes, failing with LIMIT_EXCEEDED as soon as it is longer (from
  * Content-Length when given, else while streaming), so an oversized upload is never buffered whole.
+ * With a Content-Length within the limit, HTTP framing bounds the body, so it is read in one call: on Node,
+ * `@hono/node-server` then reads the socket directly instead of through a web stream (several times cheaper).
  */
 export async function readBody(request: Request, max: number, limitName: string, what: string): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
-  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > max) {
-    throw overLimit(limitName, max, Number(declared), what);
+  if (declared !== null && /^\d+$/.test(declared)) {
+    if (Number(declared) > max) throw overLimit(limitName, max, Number(declared), what);
+    return new Uint8Array(await request.arrayBuffer());
   }
   if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();

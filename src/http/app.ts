@@ -9,7 +9,6 @@
  * Without a backend the node serves `/health` and `/metrics`, and the data routes answer 501.
  */
 import { Hono } from "hono";
-import { cors } from "hono/cors";
 import { systemClock } from "../runtime/_system_clock.ts";
 import type { Clock } from "../runtime/types.ts";
 import { registerAdminRoutes, type NodeInfo } from "./admin_routes.ts";
@@ -17,6 +16,7 @@ import { type AuthConfig, TokenChecker } from "./auth.ts";
 import type { KvBackend } from "./backend.ts";
 import { registerBatchRoute } from "./batch_route.ts";
 import type { AppEnv, Deps } from "./_deps.ts";
+import { corsAnyOrigin } from "./cors.ts";
 import { asMeshkvError, errorResponseParts } from "./errors.ts";
 import { HEADERS, registerKvRoutes } from "./kv_routes.ts";
 import { Metrics } from "./metrics.ts";
@@ -55,12 +55,11 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   });
   app.use(
     "/v1/*",
-    cors({
-      origin: "*",
+    corsAnyOrigin({
       allowMethods: ["GET", "PUT", "DELETE", "POST", "OPTIONS"],
       allowHeaders: ["Authorization", "Content-Type", "If-None-Match", "Last-Event-ID", HEADERS.context],
       exposeHeaders: [HEADERS.context, HEADERS.siblings, HEADERS.expiresAt],
-      maxAge: 600,
+      maxAgeSeconds: 600,
     }),
   );
 

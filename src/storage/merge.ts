@@ -15,7 +15,9 @@ import type { TableReader } from "./table_reader.ts";
 export class MergeCursor implements Source {
   #sources: Source[];
   #reverse: boolean;
-  #at: number[] = [];
+  /** The sources at the current key (`#atCount` of them): a typed array, as resetting an array's length per record was a tenth of compaction's time. */
+  #at: Int32Array;
+  #atCount = 0;
   /**
    * Each source's current key's first six bytes as a number (`keyPrefix`), taken when the source moves: the
    * pick compares these, and bytes only when two are equal. With random keys and many sources (a level-0
@@ -28,6 +30,7 @@ export class MergeCursor implements Source {
     this.#sources = sources;
     this.#reverse = reverse;
     this.#prefixes = sources.map(() => 0);
+    this.#at = new Int32Array(sources.length);
   }
 
   async seek(target: Uint8Array | null): Promise<void> {
@@ -47,7 +50,7 @@ export class MergeCursor implements Source {
   /** Chooses the smallest (or, in reverse, largest) key; among equal keys, the newest record. */
   #pick(): void {
     const at = this.#at;
-    at.length = 0;
+    let n = 0;
     let best: Rec | null = null;
     let bestPrefix = 0;
     const sign = this.#reverse ? -1 : 1;
@@ -60,7 +63,7 @@ export class MergeCursor implements Source {
       if (best === null) {
         best = r;
         bestPrefix = p;
-        at.push(i);
+        at[n++] = i;
         continue;
       }
       let c = p - bestPrefix;
@@ -69,20 +72,22 @@ export class MergeCursor implements Source {
       if (c < 0) {
         best = r;
         bestPrefix = p;
-        at.length = 0;
-        at.push(i);
+        n = 0;
+        at[n++] = i;
       } else if (c === 0) {
-        at.push(i);
+        at[n++] = i;
         if (r.seq > best.seq) best = r;
       }
     }
+    this.#atCount = n;
     this.rec = best;
   }
 
   next(): void | Promise<void> {
     if (this.rec === null) return;
     const at = this.#at;
-    for (let k = 0; k < at.length; k++) {
+    const n = this.#atCount;
+    for (let k = 0; k < n; k++) {
       const i = at[k]!;
       const p = this.#sources[i]!.next();
       if (p) return this.#finish(p, k);
@@ -94,8 +99,9 @@ export class MergeCursor implements Source {
   async #finish(pending: Promise<void>, k0: number): Promise<void> {
     await pending;
     const at = this.#at;
+    const n = this.#atCount;
     this.#load(at[k0]!);
-    for (let k = k0 + 1; k < at.length; k++) {
+    for (let k = k0 + 1; k < n; k++) {
       const p = this.#sources[at[k]!]!.next();
       if (p) await p;
       this.#load(at[k]!);

@@ -113,27 +113,6 @@ export function encodedSize(f: RecFields, seq: number | null): number {
   return n + varintSize(f.value.length) + f.value.length;
 }
 
-/** Encodes fields at `pos`; returns the position after them. */
-export function encodeFields(buf: Uint8Array, pos: number, f: RecFields, seq: number | null): number {
-  pos = writeVarint(buf, pos, f.ikey.length);
-  buf.set(f.ikey, pos);
-  pos += f.ikey.length;
-  if (seq !== null) pos = writeVarint(buf, pos, seq);
-  buf[pos++] = f.flags;
-  if (f.flags & ENTRY_FLAG.expires) {
-    writeU64(buf, pos, f.expiresAt);
-    pos += 8;
-  }
-  if (f.flags & ENTRY_FLAG.meta) {
-    pos = writeVarint(buf, pos, f.meta.length);
-    buf.set(f.meta, pos);
-    pos += f.meta.length;
-  }
-  pos = writeVarint(buf, pos, f.value.length);
-  buf.set(f.value, pos);
-  return pos + f.value.length;
-}
-
 /** Copies a record's encoding (a table entry: with its sequence number) at `pos`. */
 export function encodeRec(buf: Uint8Array, pos: number, r: Rec): number {
   const keyLen = r.keyEnd - r.keyStart;

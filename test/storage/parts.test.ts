@@ -7,6 +7,8 @@ import * as assert from "uvu/assert";
 import { SeededRandom } from "../../src/runtime/memory.ts";
 import { crc32c, crc32cUpdate } from "../../src/storage/_crc32c.ts";
 import { Rec } from "../../src/storage/_record.ts";
+import { decodeLogRecord, encodeBatch, stampBatch } from "../../src/storage/_batch.ts";
+import { ENTRY_FLAG, WAL_FRAME_HEADER_BYTES } from "../../src/storage/_format.ts";
 import { BlockCache } from "../../src/storage/block_cache.ts";
 import { bloomHash, bloomMayContain, buildBloom } from "../../src/storage/bloom.ts";
 import { pickCompaction, type PolicyConfig } from "../../src/storage/compaction_policy.ts";
@@ -40,6 +42,28 @@ test("crc32c agrees with the bitwise definition at every alignment and length ar
       assert.is(crc32c(view, 2, 2 + len), bitwise(data, start + 3, start + 3 + len), `view at ${start + 1}, length ${len}`);
     }
   }
+});
+
+test("the records a batch encodes point where decoding its log frame finds them", () => {
+  const ops = [
+    { ikey: enc("\0\x01a"), flags: 0, expiresAt: 0, meta: new Uint8Array(0), value: enc("one") },
+    { ikey: enc("\0\x01b"), flags: ENTRY_FLAG.expires | ENTRY_FLAG.meta, expiresAt: 1_700_000_000_123, meta: enc("vv"), value: enc("two") },
+    { ikey: enc("\0\x02c"), flags: ENTRY_FLAG.tombstone, expiresAt: 0, meta: new Uint8Array(0), value: new Uint8Array(0) },
+    { ikey: enc("\0\x02d"), flags: ENTRY_FLAG.meta, expiresAt: 0, meta: new Uint8Array(300).fill(7), value: new Uint8Array(200).fill(9) },
+  ];
+  const recs: Rec[] = [];
+  const frame = stampBatch(encodeBatch(ops, recs), 41, recs);
+  const decoded = decodeLogRecord(frame.subarray(WAL_FRAME_HEADER_BYTES), "log", 0);
+  assert.is(decoded.type, "batch");
+  if (decoded.type !== "batch") return;
+  assert.is(decoded.recs.length, ops.length);
+  const fields = (r: Rec) => ({
+    key: [...r.key()], seq: r.seq, flags: r.flags, expiresAt: r.expiresAt, meta: [...r.meta()], value: [...r.value()],
+  });
+  decoded.recs.forEach((d, i) => {
+    assert.equal(fields(recs[i]!), fields(d), `op ${i}`);
+    assert.is(recs[i]!.buf, frame, "points into the frame");
+  });
 });
 
 test("bloom filters have no false negatives and about 1% false positives at 10 bits per key", () => {

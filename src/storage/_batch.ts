@@ -67,6 +67,7 @@ function encodeOp(buf: Uint8Array, pos: number, f: RecFields, r: Rec): number {
   pos = writeVarint(buf, pos, ikey.length);
   buf.set(ikey, pos);
   r.buf = buf;
+  r.entryStart = -1;
   r.keyStart = pos;
   pos += ikey.length;
   r.keyEnd = pos;

@@ -24,6 +24,12 @@ export class Rec {
   metaEnd = 0;
   valueStart = 0;
   valueEnd = 0;
+  /**
+   * Where the record's table entry starts in `buf` when its bytes are one (decoded from a table block: key
+   * length through value, sequence number included), so a table writer can copy the entry whole; -1 when
+   * they are not (log entries, records moved or changed since they were decoded).
+   */
+  entryStart = -1;
 
   get tombstone(): boolean {
     return (this.flags & ENTRY_FLAG.tombstone) !== 0;
@@ -52,6 +58,7 @@ export class Rec {
     this.metaEnd = o.metaEnd;
     this.valueStart = o.valueStart;
     this.valueEnd = o.valueEnd;
+    this.entryStart = o.entryStart;
     return this;
   }
 
@@ -77,6 +84,8 @@ export function moveRec(rec: Rec, buf: Uint8Array, shift: number): Rec {
   rec.metaEnd += shift;
   rec.valueStart += shift;
   rec.valueEnd += shift;
+  // The moved bytes start at the key: the entry's key length is not among them.
+  rec.entryStart = -1;
   return rec;
 }
 
@@ -157,6 +166,7 @@ export function decodeRec(buf: Uint8Array, pos: number, end: number, rec: Rec, h
   const keyLen = readVarint(buf, cursor, end);
   if (keyLen < 2 || cursor.pos + keyLen > end) return -1;
   rec.buf = buf;
+  rec.entryStart = hasSeq ? pos : -1;
   rec.keyStart = cursor.pos;
   rec.keyEnd = cursor.pos + keyLen;
   cursor.pos += keyLen;

@@ -6,7 +6,7 @@
  * Layout: `entry* | offset u32 * count | count u32`. Entries use the table encoding of `_record.ts`.
  */
 import { assert } from "../_assert.ts";
-import { compareRange, readU32, readVarint, varintSize, writeU32 } from "./_bytes.ts";
+import { compareRange, copyRange, readU32, readVarint, varintSize, writeU32 } from "./_bytes.ts";
 import { corruption } from "./_corruption.ts";
 import { decodeRec, encodeRec, type Rec, recEncodedSize } from "./_record.ts";
 
@@ -25,14 +25,21 @@ export class BlockBuilder {
   }
 
   add(rec: Rec): void {
-    const need = recEncodedSize(rec);
-    this.#reserve(need);
     const at = this.#pos;
+    if (rec.entryStart >= 0) {
+      // Already a table entry (a compaction input): the same bytes, copied whole.
+      const n = rec.valueEnd - rec.entryStart;
+      this.#reserve(n);
+      copyRange(this.#buf, at, rec.buf, rec.entryStart, rec.valueEnd);
+      this.#pos = at + n;
+      this.lastKeyStart = at + rec.keyStart - rec.entryStart;
+    } else {
+      this.#reserve(recEncodedSize(rec));
+      this.#pos = encodeRec(this.#buf, at, rec);
+      this.lastKeyStart = at + varintSize(rec.keyEnd - rec.keyStart);
+    }
+    this.lastKeyEnd = this.lastKeyStart + rec.keyEnd - rec.keyStart;
     this.#offsets.push(at);
-    this.#pos = encodeRec(this.#buf, at, rec);
-    const keyLen = rec.keyEnd - rec.keyStart;
-    this.lastKeyEnd = at + varintSize(keyLen) + keyLen;
-    this.lastKeyStart = this.lastKeyEnd - keyLen;
   }
 
   /** The bytes the last added entry's key occupies in `buf` (valid until the next `add` or `reset`). */

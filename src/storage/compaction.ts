@@ -148,6 +148,7 @@ function decide(ctx: JobContext, r: Rec, tomb: Rec, deeper: readonly (readonly T
   if (!expired) return r;
   // An expired value that must stay visible as a delete: keep its key, sequence and metadata, drop the value.
   tomb.copyFrom(r);
+  tomb.entryStart = -1;
   tomb.flags = (r.flags | ENTRY_FLAG.tombstone) & ~ENTRY_FLAG.expires;
   tomb.expiresAt = 0;
   tomb.valueStart = tomb.valueEnd = r.valueEnd;

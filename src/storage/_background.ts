@@ -149,6 +149,11 @@ export class Background {
     }
   }
 
+  /** No memtable waits for a flush and no flush's manifest is still being written. */
+  isFlushed(): boolean {
+    return this.imm.length === 0 && this.#flushing === null;
+  }
+
   isIdle(): boolean {
     return this.imm.length === 0 && !this.#flushing && !this.#compacting && !this.#manual && this.#plan() === null;
   }
@@ -202,13 +207,18 @@ export class Background {
     const imm = this.imm[this.imm.length - 1]!;
     const meta = await flushMemtable(this.#ctx(), imm);
     const reader = meta === null ? null : await TableReader.open(this.fs, this.dir, meta, this.cache);
+    // The memtable leaves (and stalled writers go on) as soon as its table is in the version, while the
+    // manifest that names the table is written: the table is synced already, and the log keeps the records
+    // until that manifest is durable (`release` below), so a crash in between replays them.
     await this.#install((levels) => {
       if (reader) levels[0]!.unshift(reader);
-    }, Math.max(this.flushedSeq, imm.maxSeq));
-    this.imm.pop();
-    imm.retire(this.pool);
-    this.flushes++;
-    this.flushBytesWritten += meta?.bytes ?? 0;
+    }, Math.max(this.flushedSeq, imm.maxSeq), () => {
+      this.imm.pop();
+      imm.retire(this.pool);
+      this.flushes++;
+      this.flushBytesWritten += meta?.bytes ?? 0;
+      this.#notify();
+    });
     await this.wal?.release(this.flushedSeq);
   }
 
@@ -289,23 +299,35 @@ export class Background {
 
   // --- the manifest ---------------------------------------------------------------------------------------
 
-  /** Applies `change` to a copy of the current levels, writes the manifest, then makes it the current version. */
-  #install(change: (levels: TableReader[][]) => void, flushedSeq: number): Promise<void> {
+  /**
+   * Applies `change` to a copy of the current levels, writes the manifest, then makes it the current version.
+   * With `published` (flushes, which only add a table), the version changes first and `published` runs then,
+   * before the manifest is written: nothing leaves the tree, so no file can be deleted before a durable
+   * manifest stops naming it, and installs stay in order, so a later manifest never precedes this one.
+   */
+  #install(change: (levels: TableReader[][]) => void, flushedSeq: number, published?: () => void): Promise<void> {
     const run = async (): Promise<void> => {
       const old = this.version;
       const levels = old.levels.map((l) => [...l]);
       change(levels);
       this.flushedSeq = flushedSeq;
       this.#forgetDrops(levels);
+      const swap = (): void => {
+        const next = new Version(levels, (t) => this.#release(t)).ref();
+        const kept = new Set(next.tables());
+        for (const t of old.tables()) if (!kept.has(t)) t.obsolete = true;
+        this.version = next;
+        old.unref();
+      };
+      if (published !== undefined) {
+        swap();
+        published();
+      }
       await writeManifest(this.fs, this.dir, {
         nextNumber: this.#nextNumber, lastSeq: this.lastSeq, flushedSeq, drops: new Map(this.drops),
         levels: levels.map((l) => l.map((t) => t.meta)),
       });
-      const next = new Version(levels, (t) => this.#release(t)).ref();
-      const kept = new Set(next.tables());
-      for (const t of old.tables()) if (!kept.has(t)) t.obsolete = true;
-      this.version = next;
-      old.unref();
+      if (published === undefined) swap();
     };
     const p = this.#manifest.then(run);
     this.#manifest = p.catch(() => {});

@@ -259,11 +259,11 @@ export class Engine {
     await bg.dropTables(p, seq);
   }
 
-  /** Freezes the memtable and waits until every frozen memtable is in a table. */
+  /** Freezes the memtable and waits until every frozen memtable is in a table that a durable manifest names. */
   async flush(): Promise<void> {
     this.#checkOpen();
     this.#bg.freeze();
-    await this.#bg.waitFor(() => this.#bg.imm.length === 0);
+    await this.#bg.waitFor(() => this.#bg.isFlushed());
   }
 
   /**

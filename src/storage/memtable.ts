@@ -165,7 +165,9 @@ export class Memtable {
       }
       return;
     }
-    const [ci, i] = this.#lowerBound(rec.buf, rec.keyStart, rec.keyEnd, rec.seq, p);
+    this.#lowerBound(rec.buf, rec.keyStart, rec.keyEnd, rec.seq, p);
+    const ci = this.#foundChunk;
+    const i = this.#foundIndex;
     const chunk = chunks[ci]!;
     const pre = prefixes[ci]!;
     chunk.splice(i, 0, rec);
@@ -199,8 +201,15 @@ export class Memtable {
     moveRec(rec, buf, at - start);
   }
 
-  /** The first position whose record sorts at or after (key, seq): key ascending, seq descending. */
-  #lowerBound(key: Uint8Array, start: number, end: number, seq: number, p: number): [number, number] {
+  /** Where `#lowerBound` found its position (two fields rather than an array allocated per insert). */
+  #foundChunk = 0;
+  #foundIndex = 0;
+
+  /**
+   * The first position whose record sorts at or after (key, seq), key ascending and seq descending, into
+   * `#foundChunk` and `#foundIndex`.
+   */
+  #lowerBound(key: Uint8Array, start: number, end: number, seq: number, p: number): void {
     const chunks = this.#chunks;
     const prefixes = this.#prefixes;
     let lo = 0;
@@ -227,13 +236,14 @@ export class Memtable {
       if (q < p || (q === p && cmp(chunk[mid]!, key, start, end, seq) < 0)) a = mid + 1;
       else b = mid;
     }
-    return [lo, a];
+    this.#foundChunk = lo;
+    this.#foundIndex = a;
   }
 
   /** The newest version of `ikey` with a sequence at or below `snapshot`, or null. */
   get(ikey: Uint8Array, snapshot: number): Rec | null {
-    const [ci, i] = this.#lowerBound(ikey, 0, ikey.length, snapshot, keyPrefix(ikey, 0, ikey.length));
-    const r = this.#at(ci, i);
+    this.#lowerBound(ikey, 0, ikey.length, snapshot, keyPrefix(ikey, 0, ikey.length));
+    const r = this.#at(this.#foundChunk, this.#foundIndex);
     if (r === null) return null;
     return compareRange(r.buf, r.keyStart, r.keyEnd, ikey, 0, ikey.length) === 0 ? r : null;
   }
@@ -262,8 +272,8 @@ export class Memtable {
 
   /** @internal position helpers for the cursor. */
   _seek(key: Uint8Array, seq: number): [number, number] {
-    const [ci, i] = this.#lowerBound(key, 0, key.length, seq, keyPrefix(key, 0, key.length));
-    return this._normalize(ci, i);
+    this.#lowerBound(key, 0, key.length, seq, keyPrefix(key, 0, key.length));
+    return this._normalize(this.#foundChunk, this.#foundIndex);
   }
 
   _normalize(ci: number, i: number): [number, number] {

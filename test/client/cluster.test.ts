@@ -242,8 +242,10 @@ test("a watch opened on one node receives puts and deletes made through the othe
     await within(collecting, 10_000, `the delete event (events so far: ${JSON.stringify(events.map((e) => [e.type, e.key]))})`);
     const seen = events.filter((e) => e.type !== "gap");
     assert.ok(seen.every((e) => e.key === "c/watch/x"), "only keys under the prefix");
+    // The node applies both versions in order, or only the second when it arrives first (the first is then
+    // dominated): a watch may skip an intermediate value, never report an older one last.
     const puts = seen.filter((e) => e.type === "put").map((e) => e.values);
-    assert.equal(puts, [[{ n: 1 }], [{ n: 2 }]]);
+    assert.ok(JSON.stringify(puts) === JSON.stringify([[{ n: 1 }], [{ n: 2 }]]) || JSON.stringify(puts) === JSON.stringify([[{ n: 2 }]]), JSON.stringify(puts));
     assert.is(seen.at(-1)!.type, "delete");
   } finally {
     watch.close();

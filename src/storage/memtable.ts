@@ -65,12 +65,21 @@ export class MemtablePool {
     return this.#recs.pop();
   }
 
-  give(chunks: Uint8Array[], recs: Iterable<Rec>): void {
+  /**
+   * Takes a retired memtable's arena chunks and records. Only the records with buffers of their own (`own`,
+   * large values) are cleared here; the others still point at arena chunks, which the pool keeps anyway (up
+   * to one memtable's worth), until they are reused. Not touching every record object saves a cache miss
+   * per record on the flush's critical path.
+   */
+  give(chunks: Uint8Array[], runs: readonly (readonly Rec[])[], own: readonly Rec[]): void {
     for (const c of chunks) if (this.#chunks.length < this.chunksMax) this.#chunks.push(c);
-    for (const r of recs) {
-      if (this.#recs.length >= this.recsMax) break;
-      r.buf = EMPTY;
-      this.#recs.push(r);
+    for (const r of own) r.buf = EMPTY;
+    const recs = this.#recs;
+    for (const run of runs) {
+      for (let i = 0; i < run.length; i++) {
+        if (recs.length >= this.recsMax) return;
+        recs.push(run[i]!);
+      }
     }
   }
 }
@@ -90,6 +99,8 @@ export class Memtable {
   #arenaPos = 0;
   /** Every arena chunk this memtable filled, for handing back to the pool. */
   #arenas: Uint8Array[] = [];
+  /** Records too large for the arena, each in a buffer of its own. */
+  #large: Rec[] = [];
   #pool: MemtablePool | null;
   /** Iterators reading this memtable; its memory goes back to the pool only when none is left after it retired. */
   #pins = 0;
@@ -132,8 +143,9 @@ export class Memtable {
     const pool = this.#pool;
     if (pool === null) return;
     this.#pool = null;
-    pool.give(this.#arenas, this.records());
+    pool.give(this.#arenas, this.#chunks, this.#large);
     this.#arenas = [];
+    this.#large = [];
     this.#chunks = [[]];
     this.#prefixes = [[]];
     this.#arena = EMPTY;
@@ -187,6 +199,7 @@ export class Memtable {
     if (n > ARENA_CHUNK_BYTES >>> 2) {
       buf = rec.buf.slice(start, rec.valueEnd);
       at = 0;
+      this.#large.push(rec);
     } else {
       if (this.#arenaPos + n > this.#arena.length) {
         this.#arena = this.#pool?.takeChunk() ?? new Uint8Array(ARENA_CHUNK_BYTES);

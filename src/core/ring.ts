@@ -15,8 +15,9 @@
  * the cluster streams each partition and then switches ownership. The claim is a deterministic function of
  * its inputs, so every node that computes it gets the same ring.
  *
- * Where it can, the claim keeps the owners of partitions closer than `targetN` apart distinct, so that a
- * preference list (see `placement.ts`) finds N distinct nodes within a few steps clockwise.
+ * Where it can, the claim keeps the owners of partitions closer than `targetN` apart distinct (assigning the
+ * pooled partitions, then swapping owners while that removes repeats), so that a preference list (see
+ * `placement.ts`) is the owners of the next N partitions and every node replicates N times what it owns.
  */
 import { MeshkvError } from "../errors.ts";
 import { assert } from "../_assert.ts";
@@ -214,6 +215,13 @@ export function claim(current: Ring | null, nodes: readonly RingNode[], options:
   // 4. Decide how many each node receives, then which partitions.
   decideReceives(quotas, pool.length);
   assign(pool.sort((a, b) => a - b), owners, quotas, window);
+  // 5. Owners repeated within a window of targetN make preference lists walk further and load some nodes more
+  // than others: swap owners (counts stay) until no window repeats, when there are enough nodes for that.
+  if (quotas.size > window) {
+    let planned = 0;
+    for (let p = 0; p < partitions; p++) if (previous[p] !== undefined && previous[p] !== owners[p]) planned++;
+    repairConflicts(owners as string[], previous, window, Math.ceil(planned * REPAIR_EXTRA_MOVES));
+  }
 
   const moves: Move[] = [];
   for (let p = 0; p < partitions; p++) {
@@ -233,6 +241,67 @@ export function claim(current: Ring | null, nodes: readonly RingNode[], options:
     // node after its run sat in nearly all of them.
     mine.sort((a, b) => b.score - a.score || spread(a.p, partitions) - spread(b.p, partitions));
     for (let i = 0; i < count; i++) release(mine[i]!.p);
+  }
+}
+
+/**
+ * Swaps the owners of two partitions while that lowers the number of owners repeated within `window` of each
+ * other (claim_v2's "meet target_n" in riak_core), preferring swaps that move nothing that was not already moving
+ * and moving at most `extraMovesMax` partitions more than the plan did.
+ * Counts per node are unchanged. Without repeats, a partition's N replicas are the owners of the N partitions
+ * from it clockwise, so every node is in N times as many preference lists as it owns partitions.
+ */
+const SWAP_CANDIDATES_MAX = 512;
+
+/** Swaps that remove repeated owners may move at most this share of a plan's moves more. */
+export const REPAIR_EXTRA_MOVES = 1 / 3;
+
+function repairConflicts(owners: string[], previous: readonly (string | undefined)[], window: number, extraMovesMax: number): void {
+  let extra = 0;
+  const n = owners.length;
+  const at = (p: number, id: string) => conflicts(owners, p, id, window);
+  // A swap's extra moves: partitions that kept their owner and would now change it, minus ones sent back.
+  const cost = (p: number, from: string, to: string) => (previous[p] === from ? 1 : 0) - (previous[p] === to ? 1 : 0);
+  for (let pass = 0; pass < 4; pass++) {
+    let improved = false;
+    for (let p = 0; p < n; p++) {
+      const a = owners[p]!;
+      const ca = at(p, a);
+      if (ca === 0) continue;
+      let best = -1;
+      let bestGain = 0;
+      let bestCost = Infinity;
+      // At most SWAP_CANDIDATES_MAX candidates, spread evenly over the ring (an odd step visits every partition
+      // of a power-of-two ring), so a claim stays fast with tens of thousands of partitions.
+      const tries = Math.min(n, SWAP_CANDIDATES_MAX);
+      const step = 2 * Math.floor(n / tries) + 1;
+      for (let i = 0, q = (p + 1) % n; i < tries; i++, q = (q + step) % n) {
+        const b = owners[q]!;
+        if (b === a) continue;
+        const cb = at(q, b);
+        owners[p] = b;
+        owners[q] = a;
+        const after = at(p, b) + at(q, a);
+        owners[p] = a;
+        owners[q] = b;
+        const gain = ca + cb - after;
+        const c = cost(p, a, b) + cost(q, b, a);
+        if (extra + c > extraMovesMax) continue;
+        if (gain > bestGain || (gain === bestGain && gain > 0 && c < bestCost)) {
+          best = q;
+          bestGain = gain;
+          bestCost = c;
+          if (after === 0 && c <= 0) break; // nothing better exists
+        }
+      }
+      if (best >= 0) {
+        owners[p] = owners[best]!;
+        owners[best] = a;
+        extra += bestCost;
+        improved = true;
+      }
+    }
+    if (!improved) return;
   }
 }
 

@@ -34,18 +34,18 @@ test("nodes that know the same members compute the same owners, whatever order t
 });
 
 for (let n = 4; n <= 12; n++) {
-  test(`with ${n} nodes, the most loaded node replicates at most 1.8 times what the least does, and the join of node ${n} moved about 1/${n} of the copies`, () => {
+  test(`with ${n} nodes, the most loaded node replicates at most 1.1 times what the least does, and the join of node ${n} moved about 1/${n} of the copies`, () => {
     const sets = replicaSets(ids(n));
     const load = new Map<string, number>();
     for (const s of sets) for (const id of s) load.set(id, (load.get(id) ?? 0) + 1);
     const max = Math.max(...load.values());
     const min = Math.min(...load.values());
-    assert.ok(max / min <= 1.8, `replica load ${JSON.stringify(Object.fromEntries(load))}`);
+    assert.ok(max / min <= 1.1, `replica load ${JSON.stringify(Object.fromEntries(load))}`);
     const before = replicaSets(ids(n - 1));
     let moved = 0;
     sets.forEach((s, p) => (moved += s.filter((id) => !before[p]!.includes(id)).length));
     const ideal = (256 * 3) / n;
-    assert.ok(moved <= ideal * 1.25, `moved ${moved} replica copies, ideal ${ideal.toFixed(0)}`);
+    assert.ok(moved <= ideal * 1.35, `moved ${moved} replica copies, ideal ${ideal.toFixed(0)}`);
   });
 }
 

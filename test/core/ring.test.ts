@@ -13,6 +13,7 @@ import {
   planJoin,
   planLeave,
   recommendedPartitions,
+  REPAIR_EXTRA_MOVES,
   type Ring,
   type RingNode,
 } from "../../src/core/ring.ts";
@@ -149,29 +150,41 @@ test("each node owns the floor or the ceiling of its exact share", () => {
   }
 });
 
-test("a join moves about 1/n of the partitions, all of them to the joiner or nearly so", () => {
+test("a join moves about 1/n of the partitions, mostly to the joiner (swaps that spread owners move at most a third more)", () => {
   fc.assert(fc.property(fc.integer({ min: 2, max: 60 }), fc.integer({ min: 1, max: 4 }), (n, cap) => {
     const nodes = nodesOf(n);
     const { ring } = claim(null, nodes, { partitions: 1024 });
     const joiner = { id: "joiner", capacity: cap };
     const plan = planJoin(ring, nodes, joiner);
     const share = (1024 * cap) / (n + cap);
-    assert.ok(plan.moves.length <= Math.ceil(share) + 1, `moved ${plan.moves.length}, share ${share}`);
+    assert.ok(plan.moves.length <= Math.ceil((Math.ceil(share) + 1) * (1 + REPAIR_EXTRA_MOVES)), `moved ${plan.moves.length}, share ${share}`);
     assert.ok(plan.moves.length >= Math.floor(share), `moved ${plan.moves.length}, share ${share}`);
-    assert.ok(plan.moves.filter((m) => m.to !== "joiner").length <= 1);
+    assert.ok(plan.moves.filter((m) => m.to !== "joiner").length <= Math.ceil((Math.ceil(share) + 1) * REPAIR_EXTRA_MOVES) + 1);
     assert.ok(maxShareError(plan.ring, [...nodes, joiner]) <= 0.1 || share < 10);
   }), { numRuns: 40 });
 });
 
-test("a leave moves only the leaver's partitions", () => {
+test("with more nodes than targetN, joins one at a time leave no owner repeated within targetN", () => {
+  for (const partitions of [64, 256, 1024]) {
+    let ring: Ring | null = null;
+    for (let n = 1; n <= 16; n++) {
+      ring = claim(ring, nodesOf(n), { partitions, targetN: 3 }).ring;
+      if (n <= 3) continue;
+      const repeats = ring.owners.filter((o, p) => o === ring!.owners[(p + 1) % partitions] || o === ring!.owners[(p + 2) % partitions]).length;
+      assert.is(repeats, 0, `${n} nodes, ${partitions} partitions`);
+    }
+  }
+});
+
+test("a leave moves the leaver's partitions (and at most a third more, to keep owners spread)", () => {
   fc.assert(fc.property(fc.integer({ min: 2, max: 40 }), fc.nat(), fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 41, maxLength: 41 }), (n, pick, caps) => {
     const nodes = nodesOf(n + 1, (i) => caps[i]!);
     const { ring } = claim(null, nodes, { partitions: 512 });
     const leaver = nodes[pick % nodes.length]!.id;
     const plan = planLeave(ring, nodes, leaver);
     const owned = ring.owners.filter((o) => o === leaver).length;
-    assert.is(plan.moves.length, owned);
-    for (const m of plan.moves) assert.is(m.from, leaver);
+    assert.is(plan.moves.filter((m) => m.from === leaver).length, owned);
+    assert.ok(plan.moves.length <= Math.ceil(owned * (1 + REPAIR_EXTRA_MOVES)), `moved ${plan.moves.length} for ${owned}`);
     assert.not.ok(plan.ring.owners.includes(leaver));
   }), { numRuns: 40 });
 });

@@ -125,6 +125,30 @@ export async function resolveNodeId(rt: Runtime, dir: string, wanted: string | u
   return id;
 }
 
+/**
+ * When the data directory was created (ms since the epoch), kept in `SINCE`: the node's place in the order the
+ * ring joins members (`MemberInfo.since`). A directory from before `SINCE` existed (it has a NODE_ID) gets 0,
+ * so upgrading keeps the ring it had.
+ */
+export async function resolveSince(rt: Runtime, dir: string, fresh: boolean): Promise<number> {
+  const path = `${dir}/SINCE`;
+  try {
+    const stored = Number(new TextDecoder().decode(await rt.fs.readFile(path)).trim());
+    if (Number.isSafeInteger(stored) && stored >= 0) return stored;
+  } catch (err) {
+    if (!isMeshkvError(err, "NOT_FOUND")) throw err;
+  }
+  const since = fresh ? Math.floor(rt.clock.now()) : 0;
+  const tmp = `${path}.tmp`;
+  const f = await rt.fs.open(tmp, { create: true, truncate: true });
+  await f.write(0, new TextEncoder().encode(`${since}\n`));
+  await f.sync();
+  await f.close();
+  await rt.fs.rename(tmp, path);
+  await rt.fs.syncDir(dir);
+  return since;
+}
+
 export interface StartedNode {
   nodeId: string;
   url: string;
@@ -219,7 +243,12 @@ export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOpti
   const r = replicationOptions(flags);
   const dir = String(flags.data);
   await rt.fs.mkdir(dir, { recursive: true });
+  const fresh = await rt.fs.stat(`${dir}/NODE_ID`).then(() => false, (err) => {
+    if (isMeshkvError(err, "NOT_FOUND")) return true;
+    throw err;
+  });
   const nodeId = await resolveNodeId(rt, dir, flags.id as string | undefined);
+  const since = await resolveSince(rt, dir, fresh);
   if (m.devSecret && o.warn !== false) console.error("meshkv: no --secret or MESHKV_SECRET given: using the insecure development secret");
   if (!auth && o.warn !== false) console.error(`meshkv: no --tokens given: the client API is open without authentication, on loopback (${host}) only`);
   const backend: ClusterBackend = await openClusterBackend({
@@ -237,7 +266,7 @@ export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOpti
   try {
     cluster = await startClusterNode({
       runtime: rt, id: nodeId, host, port: Number(flags.port), fetch: (req) => app.fetch(req),
-      cluster: String(flags.cluster), secret: m.secret, datacenter: String(flags.datacenter), capacity: Number(flags.capacity), seeds: m.seeds,
+      cluster: String(flags.cluster), secret: m.secret, datacenter: String(flags.datacenter), capacity: Number(flags.capacity), seeds: m.seeds, since,
       gossip: m.gossip, mesh: m.mesh, regionDelays: m.regionDelays, log,
       ...(flags.rack === undefined ? {} : { rack: String(flags.rack) }), ...(flags.advertise === undefined ? {} : { advertise: String(flags.advertise) }),
       ...(tls === null ? {} : { tls }),

@@ -45,6 +45,8 @@ export interface SelfInfo {
   capacity: number;
   /** Start above the incarnation a previous run may have reached (default 0: refutation catches up). */
   incarnation?: number;
+  /** When this node's data directory was created (ms since the epoch): its place in the ring's join order. */
+  since?: number;
 }
 
 export interface GossipOptions {
@@ -90,8 +92,8 @@ export class Gossip {
     this.#o = o;
     this.#id = o.self.id;
     this.settings = gossipSettings(o.settings);
-    const { id, address, datacenter, capacity, rack, incarnation } = o.self;
-    this.#table = createTable({ id, address, datacenter, capacity, ...(rack === undefined ? {} : { rack }), ...(incarnation === undefined ? {} : { incarnation }) }, o.clock.monotonic());
+    const { id, address, datacenter, capacity, rack, incarnation, since } = o.self;
+    this.#table = createTable({ id, address, datacenter, capacity, ...(rack === undefined ? {} : { rack }), ...(incarnation === undefined ? {} : { incarnation }), ...(since === undefined ? {} : { since }) }, o.clock.monotonic());
     this.#joined = this.#seeds().length === 0;
   }
 
@@ -160,7 +162,7 @@ export class Gossip {
     return [...this.#table.values()]
       .map((m) => ({
         id: m.id, address: m.address, datacenter: m.datacenter, ...(m.rack === undefined ? {} : { rack: m.rack }), capacity: m.capacity,
-        heartbeat: m.heartbeat, incarnation: m.incarnation, status: m.status, self: m.id === this.#id,
+        heartbeat: m.heartbeat, incarnation: m.incarnation, status: m.status, ...(m.since ? { since: m.since } : {}), self: m.id === this.#id,
         lastHeartbeatAgoMs: Math.round(now - m.lastHeartbeatChangeAt), statusAgeMs: Math.round(now - m.statusChangedAt),
       }))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -31,6 +31,8 @@ export interface ClusterNodeOptions {
   capacity?: number;
   seeds?: readonly string[];
   incarnation?: number;
+  /** When this node's data directory was created (ms since the epoch; see `MemberInfo.since`). */
+  since?: number;
   gossip?: Partial<GossipSettings>;
   mesh?: Partial<MeshSettings>;
   regionDelays?: RegionDelays;
@@ -79,7 +81,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   mesh.setSelfAddress(address);
   const gossip = new Gossip({
     mesh, clock: rt.clock, random: random.fork(),
-    self: { id: o.id, address, datacenter: o.datacenter ?? "dc1", capacity: o.capacity ?? 1, ...(o.rack === undefined ? {} : { rack: o.rack }), ...(o.incarnation === undefined ? {} : { incarnation: o.incarnation }) },
+    self: { id: o.id, address, datacenter: o.datacenter ?? "dc1", capacity: o.capacity ?? 1, ...(o.rack === undefined ? {} : { rack: o.rack }), ...(o.incarnation === undefined ? {} : { incarnation: o.incarnation }), ...(o.since === undefined ? {} : { since: o.since }) },
     seeds: o.seeds ?? [], ...(o.gossip === undefined ? {} : { settings: o.gossip }), ...(o.log === undefined ? {} : { log: o.log }),
   });
   gossip.start();

@@ -5,7 +5,10 @@
  *
  * Members that are alive, suspect or down own partitions (a down member is a temporary failure: sloppy
  * quorums and hints cover it); members that left own nothing. The ring is built by folding `claim` over the
- * members in id order, one join at a time, so it only depends on the set of members. A node that has not yet
+ * members in join order (`since`, when each node's data directory was created, then id), one join at a time,
+ * members that left included, then removing those in one last claim: it depends only on the member table, and a
+ * join (a newer `since`) or a leave changes only the end of that history, so it moves about 1/n of the data
+ * (folding in id order made a joiner whose id sorted first reshuffle nearly every partition). A node that has not yet
  * joined (no table exchanged with a seed) only knows itself and owns every partition; the coordinator does
  * not serve until it has joined.
  *
@@ -82,14 +85,17 @@ export class RingView {
     // Gossip replaces its table on every change, so an unchanged table object means an unchanged ring.
     if (table === this.#table && this.#snapshot !== null) return this.#snapshot;
     this.#table = table;
-    const nodes = [...table.values()].filter((m) => m.status !== "left").sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const signature = nodes.map((m) => `${m.id}/${m.capacity}/${m.datacenter}/${m.rack ?? ""}`).join(",");
+    // Join order: when each node's data directory was created, then id. Members that left stay in the table and
+    // in the fold, and leave in one last step, so a new node or a leave changes only the end of the history.
+    const history = [...table.values()].sort((a, b) => (a.since ?? 0) - (b.since ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const nodes = history.filter((m) => m.status !== "left");
+    const signature = history.map((m) => `${m.id}/${m.since ?? 0}/${m.status === "left" ? "left" : ""}/${m.capacity}/${m.datacenter}/${m.rack ?? ""}`).join(",");
     const down = downSet(table);
     if (signature !== this.#signature || this.#snapshot === null) {
+      const o = { partitions: this.config.partitions, targetN: this.config.n };
       let ring: Ring | null = null;
-      for (let i = 1; i <= nodes.length; i++) {
-        ring = claim(ring, nodes.slice(0, i).map((m) => ({ id: m.id, capacity: m.capacity })), { partitions: this.config.partitions, targetN: this.config.n }).ring;
-      }
+      for (let i = 1; i <= history.length; i++) ring = claim(ring, history.slice(0, i).map((m) => ({ id: m.id, capacity: m.capacity })), o).ring;
+      if (nodes.length < history.length && nodes.length > 0) ring = claim(ring, nodes.map((m) => ({ id: m.id, capacity: m.capacity })), o).ring;
       const placementNodes: PlacementNode[] = nodes.map((m) => ({ id: m.id, datacenter: m.datacenter, ...(m.rack === undefined ? {} : { rack: m.rack }) }));
       const placement = new Placements(this.#classes.classes.map((c) => new Placement(ring!, placementNodes, c)), (key) => this.#classes.classOf(key));
       this.#signature = signature;

@@ -50,6 +50,8 @@ export class SimCluster {
   #o: SimClusterOptions;
   #incarnations = new Map<string, number>();
   #fences = new Map<string, () => void>();
+  /** When each host's node first started (its data directory's `since`). */
+  #since = new Map<string, number>();
 
   constructor(o: SimClusterOptions) {
     this.#o = o;
@@ -95,7 +97,7 @@ export class SimCluster {
     });
     const node = await startClusterNode({
       runtime: this.net.runtime(id, base), id, host: id, port: PORT, random: this.#random.fork(),
-      auth: pureAuthenticator("sim-secret"), datacenter: dc, seeds: o.seeds ?? this.seeds(),
+      auth: pureAuthenticator("sim-secret"), datacenter: dc, seeds: o.seeds ?? this.seeds(), since: this.#sinceOf(id),
       gossip: this.settings, mesh: { requestTimeoutMs: 1000, handshakeTimeoutMs: 1000, connectTimeoutMs: 1000, backoffBaseMs: 50, backoffMaxMs: 1000 },
     });
     node.gossip.on((e) => this.events.push({ ...e, observer: id }));
@@ -105,6 +107,12 @@ export class SimCluster {
       this.backends.set(id, backend);
     }
     return node;
+  }
+
+  #sinceOf(id: string): number {
+    let since = this.#since.get(id);
+    if (since === undefined) this.#since.set(id, (since = Math.floor(this.clock.now())));
+    return since;
   }
 
   /** kill -9: the host vanishes from the network and the node stops without a word. */

@@ -33,6 +33,11 @@ export interface MemberInfo {
   readonly heartbeat: number;
   readonly incarnation: number;
   readonly status: MemberStatus;
+  /**
+   * When the node's data directory was created (ms since the epoch; absent or 0 for nodes from before it was
+   * gossiped). The ring is built by joining members in this order (`ring_view.ts`), so a new node joins last.
+   */
+  readonly since?: number;
 }
 
 /** A member with this node's own bookkeeping. */
@@ -83,7 +88,8 @@ export function compareMembers(a: MemberInfo, b: MemberInfo): number {
     cmpStr(a.datacenter, b.datacenter) ||
     cmpStr(a.rack ?? "", b.rack ?? "") ||
     (a.rack === undefined ? 0 : 1) - (b.rack === undefined ? 0 : 1) ||
-    a.capacity - b.capacity;
+    a.capacity - b.capacity ||
+    (a.since ?? 0) - (b.since ?? 0);
 }
 
 /** Only the gossiped fields, in a fixed shape. */
@@ -97,7 +103,7 @@ export function toInfo(m: MemberInfo): MemberInfo {
     incarnation: m.incarnation,
     status: m.status,
   };
-  return m.rack === undefined ? info : { ...info, rack: m.rack };
+  return { ...info, ...(m.rack === undefined ? {} : { rack: m.rack }), ...(m.since ? { since: m.since } : {}) };
 }
 
 function invalid(what: string, value: unknown): MeshkvError {
@@ -120,12 +126,13 @@ export function validateMember(value: unknown): MemberInfo {
   const address = text("address", 256);
   const datacenter = text("datacenter", 64);
   if (m.rack !== undefined) text("rack", 64);
+  if (m.since !== undefined) count("since");
   if (typeof m.capacity !== "number" || !(m.capacity > 0) || !Number.isFinite(m.capacity)) throw invalid("capacity", m.capacity);
   const status = m.status;
   if (!(MEMBER_STATUSES as readonly unknown[]).includes(status)) throw invalid("status", status);
   return toInfo({
     id, address, datacenter, capacity: m.capacity, heartbeat: count("heartbeat"), incarnation: count("incarnation"),
-    status: status as MemberStatus, ...(m.rack === undefined ? {} : { rack: m.rack as string }),
+    status: status as MemberStatus, ...(m.rack === undefined ? {} : { rack: m.rack as string }), ...(m.since === undefined ? {} : { since: m.since as number }),
   });
 }
 

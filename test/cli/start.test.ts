@@ -32,16 +32,23 @@ test(`meshkv start on ${kind} serves /health with node id, runtime and version, 
   await rt.fs.remove(data, { recursive: true });
 });
 
-test(`meshkv start on ${kind} keeps its node id in the data directory across restarts`, async () => {
+test(`meshkv start on ${kind} keeps its node id and creation time (its place in the ring's join order) in the data directory across restarts`, async () => {
   const data = await tempDir(rt.fs, "cli");
+  const startedAt = Date.now();
   const first = await startProcess(kind, ["start", "--port", "0", "--data", data]);
   const id1 = (await (await fetch(`${first.url}/health`)).json()).nodeId;
+  const since = async () => Number(new TextDecoder().decode(await rt.fs.readFile(`${data}/SINCE`)));
+  const since1 = await since();
   await first.stop();
   const second = await startProcess(kind, ["start", "--port", "0", "--data", data]);
   const id2 = (await (await fetch(`${second.url}/health`)).json()).nodeId;
+  const members = (await (await fetch(`${second.url}/v1/admin/members`)).json()).members as { id: string; since?: number }[];
   await second.stop();
   assert.match(id1, /^n-[0-9a-f]{8}$/);
   assert.is(id2, id1);
+  assert.ok(since1 >= startedAt - 1000 && since1 <= Date.now(), `SINCE ${since1}`);
+  assert.is(await since(), since1, "a restart keeps the creation time");
+  assert.is(members.find((m) => m.id === id1)?.since, since1, "and gossips it");
   const clash = await runCli(kind, ["start", "--port", "0", "--data", data, "--id", "other"]);
   assert.is(clash.code, 2);
   assert.match(clash.stderr, /belongs to node/);

@@ -101,7 +101,8 @@ test("a graceful leave spreads as left, which outranks down; a rejoin with a hig
 test("validateMember() rejects malformed gossip with INVALID_ARGUMENT", () => {
   const good = info("x");
   assert.equal(validateMember(good), good);
-  for (const bad of [null, 3, { ...good, id: "" }, { ...good, heartbeat: -1 }, { ...good, incarnation: 1.5 }, { ...good, status: "zombie" }, { ...good, capacity: 0 }, { ...good, address: 7 }, { ...good, rack: 1 }]) {
+  assert.equal(validateMember({ ...good, since: 1_700_000_000_000 }), { ...good, since: 1_700_000_000_000 }, "since travels with the record");
+  for (const bad of [null, 3, { ...good, since: -1 }, { ...good, since: "soon" }, { ...good, id: "" }, { ...good, heartbeat: -1 }, { ...good, incarnation: 1.5 }, { ...good, status: "zombie" }, { ...good, capacity: 0 }, { ...good, address: 7 }, { ...good, rack: 1 }]) {
     try {
       validateMember(bad);
       assert.unreachable(JSON.stringify(bad));

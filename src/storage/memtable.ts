@@ -67,18 +67,26 @@ export class MemtablePool {
 
   /**
    * Takes a retired memtable's arena chunks and records. Only the records with buffers of their own (`own`,
-   * large values) are cleared here; the others still point at arena chunks, which the pool keeps anyway (up
-   * to one memtable's worth), until they are reused. Not touching every record object saves a cache miss
-   * per record on the flush's critical path.
+   * large values) are cleared here; the others still point at arena chunks, which the pool keeps (up to one
+   * memtable's worth), until they are reused. Not touching every record object saves a cache miss per record
+   * on the flush's critical path. When the pool is full and lets chunks go, every record is cleared, so no
+   * pooled record keeps a dropped chunk alive.
    */
   give(chunks: Uint8Array[], runs: readonly (readonly Rec[])[], own: readonly Rec[]): void {
-    for (const c of chunks) if (this.#chunks.length < this.chunksMax) this.#chunks.push(c);
+    let dropped = false;
+    for (const c of chunks) {
+      if (this.#chunks.length < this.chunksMax) this.#chunks.push(c);
+      else dropped = true;
+    }
     for (const r of own) r.buf = EMPTY;
     const recs = this.#recs;
     for (const run of runs) {
       for (let i = 0; i < run.length; i++) {
         if (recs.length >= this.recsMax) return;
-        recs.push(run[i]!);
+        const r = run[i]!;
+        // A chunk the pool did not keep must not stay alive through the records that point into it.
+        if (dropped) r.buf = EMPTY;
+        recs.push(r);
       }
     }
   }

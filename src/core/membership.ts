@@ -189,8 +189,12 @@ export function mergeTables(local: MemberTable, remote: readonly MemberInfo[], n
       continue;
     }
     const risen = !mine || theirs.heartbeat !== mine.heartbeat || theirs.incarnation !== mine.incarnation;
+    // `since` is fixed for a node's life (a node that lost its disk gets a later one), and nodes from before it
+    // was gossiped relay records without it: keep the latest seen, so the ring's join order does not flap.
+    const since = Math.max(theirs.since ?? 0, mine?.since ?? 0);
     out.set(theirs.id, {
       ...toInfo(theirs),
+      ...(since > 0 ? { since } : {}),
       lastHeartbeatChangeAt: risen ? nowMs : mine.lastHeartbeatChangeAt,
       statusChangedAt: !mine || mine.status !== theirs.status ? nowMs : mine.statusChangedAt,
     });

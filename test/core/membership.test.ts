@@ -112,6 +112,16 @@ test("validateMember() rejects malformed gossip with INVALID_ARGUMENT", () => {
   }
 });
 
+test("a member's since survives records relayed without it (nodes from before it was gossiped)", () => {
+  const t0 = mergeTables(cluster(0), [info("a", { heartbeat: 1, since: 1234 })], 0, "me");
+  assert.is(t0.get("a")!.since, 1234);
+  const t1 = mergeTables(t0, [info("a", { heartbeat: 2 })], 10, "me");
+  assert.is(t1.get("a")!.heartbeat, 2, "the newer record wins");
+  assert.is(t1.get("a")!.since, 1234, "and keeps the since it did not carry");
+  const t2 = mergeTables(t1, [info("a", { incarnation: 1, since: 5678 })], 20, "me");
+  assert.is(t2.get("a")!.since, 5678, "a later since (a new data directory) replaces it");
+});
+
 const arbRecord: fc.Arbitrary<MemberInfo> = fc.record({
   id: fc.constantFrom("a", "b", "c", "d"),
   address: fc.constantFrom("h1:1", "h2:1"),

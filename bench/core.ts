@@ -94,6 +94,14 @@ function lookups(): void {
   table("key -> preference list", rows);
 }
 
+/** Most over least preference lists (N = 3) a node is in: what it stores and serves, not just what it owns. */
+function replicaLoadRatio(ring: ReturnType<typeof claim>["ring"], nodes: readonly RingNode[]): number {
+  const placement = new Placement(ring, nodes, { n: 3 });
+  const load = new Map(nodes.map((x) => [x.id, 0]));
+  for (let p = 0; p < ring.partitions; p++) for (const r of placement.forPartition(p).replicas) load.set(r.node, load.get(r.node)! + 1);
+  return Math.max(...load.values()) / Math.min(...load.values());
+}
+
 function balance(): void {
   const rows: Record<string, string | number>[] = [];
   for (const n of [3, 10, 30, 100]) {
@@ -109,6 +117,7 @@ function balance(): void {
         partitions,
         "max/min owned": Math.max(...counts) / Math.min(...counts),
         "max/min after join": Math.max(...after) / Math.min(...after),
+        "max/min replica load (N=3) after join": replicaLoadRatio(join.ring, [...nodes, { id: "joiner", capacity: 1 }]),
         "moved on join": join.moves.length,
         "ideal (P/(n+1))": partitions / (n + 1),
         "moved on leave": leave.moves.length,

@@ -7,7 +7,7 @@
  */
 import { compareRange } from "./_bytes.ts";
 import { ENTRY_FLAG } from "./_format.ts";
-import type { Rec } from "./_record.ts";
+import { detachRec, type Rec } from "./_record.ts";
 import type { Version } from "./_version.ts";
 import { bloomHash } from "./bloom.ts";
 import type { TableReader } from "./table_reader.ts";
@@ -70,7 +70,7 @@ function probe(
         }
         const r = t.get(ikey, counters);
         if (r === null) continue;
-        if (r instanceof Promise) return r.then((x) => x ?? probe(v, ikey, hash, counters, 0, i + 1));
+        if (r instanceof Promise) return r.then((x) => x ?? owned(probe(v, ikey, hash, counters, 0, i + 1)));
         return r;
       }
       continue;
@@ -84,10 +84,19 @@ function probe(
     }
     const r = t.get(ikey, counters);
     if (r === null) continue;
-    if (r instanceof Promise) return r.then((x) => x ?? probe(v, ikey, hash, counters, l + 1, 0));
+    if (r instanceof Promise) return r.then((x) => x ?? owned(probe(v, ikey, hash, counters, l + 1, 0)));
     return r;
   }
   return null;
+}
+
+/**
+ * A record found synchronously inside a promise chain, copied out: it points into the block cache (and may be
+ * the object all synchronous reads share), and the chain hands it on a microtask later, when another read may
+ * have changed both.
+ */
+function owned(r: Rec | null | Promise<Rec | null>): Rec | null | Promise<Rec | null> {
+  return r === null || r instanceof Promise ? r : detachRec(r.clone());
 }
 
 /** Whether a reader sees `r`: not in a dropped partition, not expired, and a live value unless tombstones are asked for. */

@@ -183,15 +183,16 @@ export class TableReader {
 
   /**
    * The record for `ikey` in this table, or null. The caller checked the bloom filter. Synchronous when the
-   * block is cached or `policy` lets it be read synchronously (the Rec then points into the cache: valid until
-   * the next cache insert, so the caller copies what it needs before awaiting anything); a promise when the
-   * block is read asynchronously, and then the Rec has its own copy of its bytes.
+   * block is cached or `policy` lets it be read synchronously (the Rec then points into the cache and is shared
+   * by all synchronous reads: valid until the next read or cache insert, so the caller copies what it needs
+   * before doing anything else); a promise when the block is read asynchronously, and then the Rec and its
+   * bytes are its own.
    */
   get(ikey: Uint8Array, policy?: SyncReadPolicy): Rec | null | Promise<Rec | null> {
     const bi = this.findBlock(ikey);
     if (bi >= this.#sizes.length) return null;
     const hit = this.#cache.get(this.meta.number, this.#offsets[bi]!);
-    if (hit !== undefined) return findIn(hit, ikey);
+    if (hit !== undefined) return findIn(hit, ikey, SYNC_REC);
     if (this.#file.readIntoSync !== undefined && policy !== undefined && policy.syncRead()) {
       const scratch = this.#cache.takeScratch(this.readBytes(bi));
       try {
@@ -220,15 +221,15 @@ export class TableReader {
     const data = checkBlock(view, 0, size, this.path, offset);
     if (view[size] === COMPRESSION.deflate) return undefined;
     const cached = this.#cache.insert(this.meta.number, offset, data, this.path);
-    if (cached !== undefined) return findIn(cached, ikey);
-    const r = findIn(new Block(data, this.path, offset), ikey);
+    if (cached !== undefined) return findIn(cached, ikey, SYNC_REC);
+    const r = findIn(new Block(data, this.path, offset), ikey, new Rec());
     return r === null ? null : detachRec(r);
   }
 
   async #getMiss(bi: number, ikey: Uint8Array): Promise<Rec | null> {
     const scratch = this.#cache.takeScratch(this.readBytes(bi));
     try {
-      const r = findIn(await this.#fetch(bi, scratch), ikey);
+      const r = findIn(await this.#fetch(bi, scratch), ikey, new Rec());
       return r === null ? null : detachRec(r);
     } finally {
       this.#cache.giveScratch(scratch);
@@ -289,10 +290,16 @@ export class TableReader {
   }
 }
 
-function findIn(block: Block, ikey: Uint8Array): Rec | null {
+/**
+ * The record a synchronous point read returns: it points into the cache and is valid only until the next cache
+ * insert anyway, and the caller copies what it needs at once, so one object serves every such read.
+ */
+const SYNC_REC = new Rec();
+
+function findIn(block: Block, ikey: Uint8Array, into: Rec): Rec | null {
   const i = block.seek(ikey);
   if (i >= block.count || block.compareKey(i, ikey) !== 0) return null;
-  return block.decode(i, new Rec());
+  return block.decode(i, into);
 }
 
 /** Checks the trailer of the block stored at `data[at, at + size)`; returns the block's bytes. */

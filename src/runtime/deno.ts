@@ -147,7 +147,7 @@ class DenoFileHandle implements FileHandle {
       this.#file.seekSync(offset, SEEK_START);
       let got = 0;
       while (got < into.length) {
-        const n = this.#file.readSync(into.subarray(got));
+        const n = this.#file.readSync(got === 0 ? into : into.subarray(got));
         if (n === null || n === 0) break;
         got += n;
       }

@@ -35,35 +35,9 @@ import { visibleValues } from "./local_records.ts";
 import type { ClusterNode } from "./node.ts";
 import { makeDurableDir, openReplicaStore, type ReplicaStore, type Stored } from "./replica.ts";
 import { clusterReplicas, RingView, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
+import { CLUSTER_TIMINGS, type ClusterTimings } from "./settings.ts";
 
-export interface ClusterTimings {
-  /** Deadline of a whole client request. Default 5000. */
-  requestTimeoutMs: number;
-  /** Deadline of one replica's answer. Default 2000. */
-  replicaTimeoutMs: number;
-  /** One anti-entropy exchange per interval. Default 1000. */
-  antiEntropyIntervalMs: number;
-  /** Hint delivery rounds. Default 200. */
-  hintIntervalMs: number;
-  /** Partition mover steps. Default 200. */
-  moverIntervalMs: number;
-  /** The ring must be stable this long before partitions are handed off. Default 2000. */
-  settleMs: number;
-  /** A deleted key's history is purged this long after every replica was known to hold it. Default 1 h. */
-  tombstoneGraceMs: number;
-  /** Bound on how long a leave waits for its handoff. Default 10 min. */
-  leaveTimeoutMs: number;
-  /** Rounds of asking new peers for their replication settings (`config_check.ts`). Default 5000. */
-  configCheckIntervalMs: number;
-}
-
-export const CLUSTER_TIMINGS: ClusterTimings = {
-  requestTimeoutMs: 5000, replicaTimeoutMs: 2000, antiEntropyIntervalMs: 1000, hintIntervalMs: 200, moverIntervalMs: 200,
-  settleMs: 2000, tombstoneGraceMs: 3_600_000, leaveTimeoutMs: 600_000, configCheckIntervalMs: 5000,
-};
-
-/** For tests and local clusters (`--mesh-preset fast`). */
-export const CLUSTER_FAST: Partial<ClusterTimings> = { antiEntropyIntervalMs: 50, hintIntervalMs: 100, moverIntervalMs: 100, settleMs: 500, configCheckIntervalMs: 500 };
+export { CLUSTER_FAST, CLUSTER_TIMINGS, type ClusterTimings } from "./settings.ts";
 
 /** How long `join` waits for a seed to answer before it reports that it keeps trying. */
 export const JOIN_TIMEOUT_MS = 10_000;

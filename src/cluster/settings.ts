@@ -1,6 +1,7 @@
 /**
  * Gossip and failure-detection settings with their defaults (convention 6). `GOSSIP_FAST` is for tests and
- * local clusters: a crash is declared within about two seconds instead of about ten.
+ * local clusters: a crash is declared within about two seconds instead of about ten. The replication layer's
+ * timings (`ClusterTimings`, used by `cluster_backend.ts`) are here too, with `CLUSTER_FAST` beside them.
  */
 
 export interface GossipSettings {
@@ -58,3 +59,32 @@ export function failureDetectionBoundMs(s: GossipSettings, size: number): number
   const spread = 2 * Math.ceil(Math.log2(Math.max(2, size)));
   return s.suspicionMs + 2 * s.probeTimeoutMs + s.gossipIntervalMs * (3 + spread);
 }
+
+export interface ClusterTimings {
+  /** Deadline of a whole client request. Default 5000. */
+  requestTimeoutMs: number;
+  /** Deadline of one replica's answer. Default 2000. */
+  replicaTimeoutMs: number;
+  /** One anti-entropy exchange per interval. Default 1000. */
+  antiEntropyIntervalMs: number;
+  /** Hint delivery rounds. Default 200. */
+  hintIntervalMs: number;
+  /** Partition mover steps. Default 200. */
+  moverIntervalMs: number;
+  /** The ring must be stable this long before partitions are handed off. Default 2000. */
+  settleMs: number;
+  /** A deleted key's history is purged this long after every replica was known to hold it. Default 1 h. */
+  tombstoneGraceMs: number;
+  /** Bound on how long a leave waits for its handoff. Default 10 min. */
+  leaveTimeoutMs: number;
+  /** Rounds of asking new peers for their replication settings (`config_check.ts`). Default 5000. */
+  configCheckIntervalMs: number;
+}
+
+export const CLUSTER_TIMINGS: ClusterTimings = {
+  requestTimeoutMs: 5000, replicaTimeoutMs: 2000, antiEntropyIntervalMs: 1000, hintIntervalMs: 200, moverIntervalMs: 200,
+  settleMs: 2000, tombstoneGraceMs: 3_600_000, leaveTimeoutMs: 600_000, configCheckIntervalMs: 5000,
+};
+
+/** For tests and local clusters (`--mesh-preset fast`). */
+export const CLUSTER_FAST: Partial<ClusterTimings> = { antiEntropyIntervalMs: 50, hintIntervalMs: 100, moverIntervalMs: 100, settleMs: 500, configCheckIntervalMs: 500 };

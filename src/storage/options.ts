@@ -54,9 +54,10 @@ export interface EngineOptions {
   /** Table output is written in appends of at most this many bytes: the I/O of one compaction step. */
   ioStepBytes?: number;
   /**
-   * The block cache's arena (default 16 MiB, LevelDB's is 8 MiB). At 32 MiB the hit rate of uniformly random
-   * reads over 150 MiB doubles from 10% to 20%, worth about a tenth of their speed, but the arena then put the
-   * benchmark's peak resident memory over 256 MiB on Deno and Bun.
+   * The block cache's arena (default 8 MiB, as LevelDB's). A miss costs a synchronous read of a few
+   * microseconds from the page cache, so the hit rate of uniformly random reads over 150 MiB (5% at 8 MiB, 10% at
+   * 16, 20% at 32) barely moves their speed, while every MiB of arena counts against the node's memory: at 16
+   * MiB the benchmark's peak went over 256 MiB on Bun and Deno in one run of six to nine each.
    */
   cacheBytes?: number;
   keyBytesMax?: number;
@@ -109,7 +110,7 @@ export const DEFAULTS = {
   l0StopTables: 20,
   compactionBytesMax: 100 * MiB,
   ioStepBytes: 256 * KiB,
-  cacheBytes: 16 * MiB,
+  cacheBytes: 8 * MiB,
   keyBytesMax: 4 * KiB,
   valueBytesMax: 4 * MiB,
   metaBytesMax: 64 * KiB,

@@ -9,7 +9,7 @@
  * backoff; failed dials gate further on-demand dials for the backoff time, so a dead peer costs one attempt
  * per backoff window, not one per message.
  */
-import { MeshkvError } from "../errors.ts";
+import { isMeshkvError, MeshkvError } from "../errors.ts";
 import type { Clock, PeerSocket, Random, Runtime, TimerHandle, WebSocketOptions } from "../runtime/types.ts";
 import { webCryptoAuthenticator, type Authenticator } from "./auth.ts";
 import { CLOSE, handshake, type LocalIdentity, type PeerIdentity } from "./handshake.ts";
@@ -73,6 +73,9 @@ interface Peer {
   reconnect: TimerHandle | undefined;
   reconnects: number;
 }
+
+/** Dial failures a requester gets as they are; any other (a broken handshake) becomes CONNECT_FAILED. */
+const DIAL_ERRORS_AS_IS: ReadonlySet<string> = new Set(["CONNECT_FAILED", "CONNECTION_CLOSED", "TIMEOUT", "CLOSED"]);
 
 export class Mesh {
   readonly nodeId: string;
@@ -249,6 +252,11 @@ export class Mesh {
         p.dialing = undefined;
         p.failures++;
         p.nextAttemptAt = this.#clock.monotonic() + backoffMs(this.settings, p.failures, this.#random.next());
+        // To whoever sent a request, a handshake the peer broke (a refused proof, an out-of-order frame) is a
+        // peer it could not reach, like a refused dial: availability, not a fault of the request.
+        if (isMeshkvError(err) && !DIAL_ERRORS_AS_IS.has(err.code)) {
+          throw new MeshkvError("CONNECT_FAILED", `Could not connect to peer ${peerId}: ${err.message}`, { cause: err, details: { peer: peerId, code: err.code } });
+        }
         throw err;
       },
     );

@@ -102,6 +102,20 @@ test("a peer with the wrong secret, cluster name or protocol is refused before a
   }
 });
 
+test("a request to a peer whose handshake fails (wrong secret) rejects with CONNECT_FAILED, the refusal as its cause", async () => {
+  const w = world(5);
+  const a = (await w.add("a")).mesh;
+  const bad = (await w.add("x", { secret: "wrong" })).mesh;
+  a.onRequest("echo", (x) => x);
+  bad.setAddress("a", "a:7000");
+  const p = bad.request("a", "echo", "hi").catch((e) => e);
+  await w.clock.advance(100);
+  const err = await p;
+  assert.ok(isMeshkvError(err, "CONNECT_FAILED"), String(err));
+  assert.match(String((err as Error).message), /Could not connect to peer a/);
+  assert.ok(isMeshkvError((err as Error).cause), "the handshake's own error is kept as the cause");
+});
+
 test("garbage, an unexpected frame or an oversized frame closes that connection and the node keeps serving", async () => {
   const w = world(4);
   const a = await w.add("a", { settings: { frameBytesMax: 1024 } });

@@ -57,7 +57,14 @@ export class TableWriter {
   #spare: Uint8Array;
   #pending: Promise<number> | null = null;
   #written = 0;
-  #index: { lastKey: Uint8Array; offset: number; size: number }[] = [];
+  /**
+   * The index block, built as data blocks finish (last key, offset and size of each): bytes in one growing
+   * buffer rather than an object and a key copy per block that would live until the table is done (long enough
+   * to reach the collector's old generation while a compaction writes it).
+   */
+  #index = new BlockBuilder();
+  #indexRec = new Rec();
+  #indexEntry = new Uint8Array(64);
   #hashes = new Uint32Array(1024);
   #count = 0;
   #tombstones = 0;
@@ -131,12 +138,31 @@ export class TableWriter {
 
   async #finishBlock(): Promise<void> {
     this.#keepKey();
-    const lastKey = this.#lastKey.slice(0, this.#lastKeyLength);
     const offset = this.#written + this.#outPos;
     const size = await this.#putBlock(this.#block.finish(), true);
     this.#block.reset();
-    this.#index.push({ lastKey, offset, size });
+    this.#addIndexEntry(offset, size);
     if (this.#outPos >= this.#o.ioStepBytes) await this.#drain();
+  }
+
+  /** Adds the index entry of the block just finished: its last key (`#lastKey`), offset and size. */
+  #addIndexEntry(offset: number, size: number): void {
+    const n = this.#lastKeyLength;
+    if (n + 12 > this.#indexEntry.length) this.#indexEntry = new Uint8Array((n + 12) * 2);
+    const buf = this.#indexEntry;
+    copyRange(buf, 0, this.#lastKey, 0, n);
+    writeU64(buf, n, offset);
+    writeU32(buf, n + 8, size);
+    const r = this.#indexRec;
+    r.buf = buf;
+    r.keyStart = 0;
+    r.keyEnd = n;
+    r.seq = 0;
+    r.flags = 0;
+    r.metaStart = r.metaEnd = n;
+    r.valueStart = n;
+    r.valueEnd = n + 12;
+    this.#index.add(r);
   }
 
   /** Copies a block and its trailer into the output buffer; returns the stored size (without trailer). */
@@ -201,12 +227,12 @@ export class TableWriter {
     };
     const props = utf8(JSON.stringify({
       count: meta.count, tombstones: meta.tombstones, minSeq: meta.minSeq, maxSeq: meta.maxSeq,
-      smallest: toHex(meta.smallest), largest: toHex(meta.largest), blocks: this.#index.length,
+      smallest: toHex(meta.smallest), largest: toHex(meta.largest), blocks: this.#index.count,
     }));
     const propsOff = this.#written + this.#outPos;
     const propsSize = await this.#putBlock(props, false);
     const indexOff = this.#written + this.#outPos;
-    const indexSize = await this.#putBlock(this.#indexBlock(), false);
+    const indexSize = await this.#putBlock(this.#index.finish(), false);
     this.#putFooter(indexOff, indexSize, filterOff, filterSize, propsOff, propsSize);
     await this.#drain();
     await this.#settle();
@@ -214,27 +240,6 @@ export class TableWriter {
     await this.#file.close();
     meta.bytes = this.#written;
     return meta;
-  }
-
-  #indexBlock(): Uint8Array {
-    const b = new BlockBuilder();
-    const r = new Rec();
-    for (const e of this.#index) {
-      const buf = new Uint8Array(e.lastKey.length + 12);
-      buf.set(e.lastKey, 0);
-      writeU64(buf, e.lastKey.length, e.offset);
-      writeU32(buf, e.lastKey.length + 8, e.size);
-      r.buf = buf;
-      r.keyStart = 0;
-      r.keyEnd = e.lastKey.length;
-      r.seq = 0;
-      r.flags = 0;
-      r.metaStart = r.metaEnd = r.keyEnd;
-      r.valueStart = r.keyEnd;
-      r.valueEnd = buf.length;
-      b.add(r);
-    }
-    return b.finish().slice();
   }
 
   #putFooter(indexOff: number, indexSize: number, filterOff: number, filterSize: number, propsOff: number, propsSize: number): void {

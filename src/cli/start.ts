@@ -7,13 +7,14 @@
  */
 import { PRESETS, type PresetName } from "../cluster/settings.ts";
 import { startClusterNode, type ClusterNode } from "../cluster/node.ts";
-import { MeshkvError, isMeshkvError } from "../errors.ts";
+import { MeshkvError } from "../errors.ts";
 import { createApp } from "../http/app.ts";
 import { MESH_FAST } from "../mesh/settings.ts";
 import { parseRegionDelays } from "../mesh/regions.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { CLUSTER_FAST, openClusterBackend, type ClusterBackend } from "../cluster/cluster_backend.ts";
 import { RingView, type ReplicationConfig } from "../cluster/ring_view.ts";
+import { readText, writeTextDurably } from "../cluster/_files.ts";
 import { parseKeyspace } from "../cluster/keyspaces.ts";
 import { parseConsistency, type ConsistencyLevel } from "../core/quorum.ts";
 import { validatePartitions } from "../core/ring.ts";
@@ -103,25 +104,13 @@ export async function resolveNodeId(rt: Runtime, dir: string, wanted: string | u
   if (wanted !== undefined && !ID_PATTERN.test(wanted)) {
     throw new MeshkvError("INVALID_ARGUMENT", `Node id must be 1 to 64 letters, digits, '.', '_' or '-': got ${JSON.stringify(wanted)}`);
   }
-  const path = `${dir}/NODE_ID`;
-  let stored: string | null = null;
-  try {
-    stored = new TextDecoder().decode(await rt.fs.readFile(path)).trim();
-  } catch (err) {
-    if (!isMeshkvError(err, "NOT_FOUND")) throw err;
-  }
+  const stored = await readText(rt.fs, dir, "NODE_ID");
   if (stored && wanted && stored !== wanted) {
     throw new MeshkvError("INVALID_ARGUMENT", `Data directory ${dir} belongs to node ${stored}, not ${wanted}: use another --data or the same --id`);
   }
   if (stored) return stored;
   const id = wanted ?? `n-${[...rt.random().bytes(4)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
-  const tmp = `${path}.tmp`;
-  const f = await rt.fs.open(tmp, { create: true, truncate: true });
-  await f.write(0, new TextEncoder().encode(id + "\n"));
-  await f.sync();
-  await f.close();
-  await rt.fs.rename(tmp, path);
-  await rt.fs.syncDir(dir);
+  await writeTextDurably(rt.fs, dir, "NODE_ID", id);
   return id;
 }
 
@@ -131,21 +120,10 @@ export async function resolveNodeId(rt: Runtime, dir: string, wanted: string | u
  * so upgrading keeps the ring it had.
  */
 export async function resolveSince(rt: Runtime, dir: string, fresh: boolean): Promise<number> {
-  const path = `${dir}/SINCE`;
-  try {
-    const stored = Number(new TextDecoder().decode(await rt.fs.readFile(path)).trim());
-    if (Number.isSafeInteger(stored) && stored >= 0) return stored;
-  } catch (err) {
-    if (!isMeshkvError(err, "NOT_FOUND")) throw err;
-  }
+  const stored = Number(await readText(rt.fs, dir, "SINCE") ?? NaN);
+  if (Number.isSafeInteger(stored) && stored >= 0) return stored;
   const since = fresh ? Math.floor(rt.clock.now()) : 0;
-  const tmp = `${path}.tmp`;
-  const f = await rt.fs.open(tmp, { create: true, truncate: true });
-  await f.write(0, new TextEncoder().encode(`${since}\n`));
-  await f.sync();
-  await f.close();
-  await rt.fs.rename(tmp, path);
-  await rt.fs.syncDir(dir);
+  await writeTextDurably(rt.fs, dir, "SINCE", String(since));
   return since;
 }
 
@@ -243,10 +221,7 @@ export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOpti
   const r = replicationOptions(flags);
   const dir = String(flags.data);
   await rt.fs.mkdir(dir, { recursive: true });
-  const fresh = await rt.fs.stat(`${dir}/NODE_ID`).then(() => false, (err) => {
-    if (isMeshkvError(err, "NOT_FOUND")) return true;
-    throw err;
-  });
+  const fresh = (await readText(rt.fs, dir, "NODE_ID")) === null;
   const nodeId = await resolveNodeId(rt, dir, flags.id as string | undefined);
   const since = await resolveSince(rt, dir, fresh);
   if (m.devSecret && o.warn !== false) console.error("meshkv: no --secret or MESHKV_SECRET given: using the insecure development secret");

@@ -22,10 +22,10 @@
  * hand out dots that already exist elsewhere), so dots carry `nodeId.<4 random hex>`, drawn when the store is
  * created and kept in the store's `VERSION_ID` file.
  */
+import { readText, writeTextDurably } from "./_files.ts";
 import { decodeSet, encodeSet, versionDigest } from "../core/context.ts";
 import { HashTree, segmentOf } from "../core/hash_tree.ts";
 import { emptySet, merge, sameVersion, setDescends, values, type DvvSet } from "../core/version.ts";
-import { isMeshkvError } from "../errors.ts";
 import type { Clock, FileSystem, Random } from "../runtime/types.ts";
 import { decodeKey, openEngine, type Engine, type EngineOptions } from "../storage/mod.ts";
 import type { TombstoneInfo } from "../storage/options.ts";
@@ -65,7 +65,6 @@ export interface WireItem {
 export type ChangeListener = (key: string, stored: Stored) => void;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** Opens (or creates) the store in `o.dir` and rebuilds its hash trees. */
 export async function openReplicaStore(o: ReplicaStoreOptions): Promise<ReplicaStore> {
@@ -95,21 +94,10 @@ export async function makeDurableDir(fs: FileSystem, dir: string): Promise<void>
 }
 
 async function loadVersionId(o: ReplicaStoreOptions): Promise<string> {
-  const path = `${o.dir}/VERSION_ID`;
-  try {
-    const id = decoder.decode(await o.fs.readFile(path)).trim();
-    if (id.length > 0) return id;
-  } catch (err) {
-    if (!isMeshkvError(err, "NOT_FOUND")) throw err;
-  }
+  const stored = await readText(o.fs, o.dir, "VERSION_ID");
+  if (stored) return stored;
   const id = `${o.nodeId}.${[...o.random.bytes(2)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
-  const tmp = `${path}.tmp`;
-  const f = await o.fs.open(tmp, { create: true, truncate: true });
-  await f.write(0, encoder.encode(id + "\n"));
-  await f.sync();
-  await f.close();
-  await o.fs.rename(tmp, path);
-  await o.fs.syncDir(o.dir);
+  await writeTextDurably(o.fs, o.dir, "VERSION_ID", id);
   return id;
 }
 

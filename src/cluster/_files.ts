@@ -1,0 +1,32 @@
+/**
+ * Small text files a node keeps beside its data (NODE_ID, SINCE, VERSION_ID): read once at start, written once
+ * when missing. A write is atomic and durable (a temporary file, synced, renamed over the name, then the
+ * directory synced), so a crash leaves the old state or the new one, never a torn file.
+ */
+import { isMeshkvError } from "../errors.ts";
+import type { FileSystem } from "../runtime/types.ts";
+
+/** The trimmed text of `dir/name`, or null when there is no such file. */
+export async function readText(fs: FileSystem, dir: string, name: string): Promise<string | null> {
+  try {
+    return new TextDecoder().decode(await fs.readFile(`${dir}/${name}`)).trim();
+  } catch (err) {
+    if (isMeshkvError(err, "NOT_FOUND")) return null;
+    throw err;
+  }
+}
+
+/** Writes `text` and a newline to `dir/name`, atomically and durably. */
+export async function writeTextDurably(fs: FileSystem, dir: string, name: string, text: string): Promise<void> {
+  const path = `${dir}/${name}`;
+  const tmp = `${path}.tmp`;
+  const f = await fs.open(tmp, { create: true, truncate: true });
+  try {
+    await f.write(0, new TextEncoder().encode(`${text}\n`));
+    await f.sync();
+  } finally {
+    await f.close();
+  }
+  await fs.rename(tmp, path);
+  await fs.syncDir(dir);
+}

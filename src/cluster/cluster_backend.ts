@@ -100,6 +100,7 @@ export class ClusterBackend implements KvBackend {
   readonly #feed: ChangeFeed;
   readonly #startedMs: number;
   #a: Attached | null = null;
+  #mine: { epoch: number; partitions: number[] } | null = null;
   #leaving = false;
   #closed = false;
   readonly keyspaces: Keyspaces;
@@ -179,14 +180,17 @@ export class ClusterBackend implements KvBackend {
     return this.view.update(a.node.gossip.table);
   }
 
+  /** The partitions this node replicates (computed once per ring: anti-entropy asks every interval). */
   #minePartitions(): number[] {
     const a = this.#a;
     if (!a || !a.node.gossip.joined) return [];
     const snap = this.#snapshot();
+    if (this.#mine?.epoch === snap.epoch) return this.#mine.partitions;
     const out: number[] = [];
     for (let p = 0; p < this.view.partitions; p++) {
       if (snap.placement.forPartition(p).replicas.some((r) => r.node === this.nodeId)) out.push(p);
     }
+    this.#mine = { epoch: snap.epoch, partitions: out };
     return out;
   }
 

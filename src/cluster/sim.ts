@@ -197,6 +197,7 @@ function fence(disk: FileSystem): { fs: FileSystem; cut: () => void } {
   const wrapHandle = (h: FileHandle): FileHandle => ({
     path: h.path,
     read: async (offset, length) => (check(), await h.read(offset, length)),
+    readInto: async (offset, into) => (check(), await h.readInto(offset, into)),
     write: async (offset, data) => (check(), await h.write(offset, data)),
     append: async (data) => (check(), await h.append(data)),
     sync: async () => (check(), await h.sync()),

@@ -38,10 +38,9 @@ export interface FileHandle {
   /**
    * Reads up to `into.length` bytes at `offset` into the caller's buffer (any view: only its bytes are
    * written) and returns how many it read: fewer only when the file ends first, 0 at or past the end. Lets a
-   * caller reuse one buffer for many reads. Every adapter implements it; it is optional here only so that
-   * wrappers written before it (which forward `read` alone) still type-check, and callers fall back to `read`.
+   * caller reuse one buffer for many reads.
    */
-  readInto?(offset: number, into: Uint8Array): Promise<number>;
+  readInto(offset: number, into: Uint8Array): Promise<number>;
   /**
    * `readInto`, done synchronously on the calling thread: for small reads that the operating system serves
    * from its page cache, where the trip through the runtime's I/O thread pool costs several times the read

@@ -8,8 +8,7 @@
  * Block reads allocate nothing that outlives them: a point read reads into a scratch buffer from the cache's
  * pool and copies out only the entry it returns; a cursor reads (or copies a cached block) into a buffer of its
  * own, reused block after block; compaction reads its runs into one buffer per input. The cache copies what it
- * keeps into its arena. Reading into a caller's buffer needs the file handle's `readInto` (every adapter has
- * it; a wrapper without it gets a new buffer per read).
+ * keeps into its arena, and reads into a caller's buffer go through the file handle's `readInto`.
  *
  * A point read that misses the cache reads its block synchronously (`readIntoSync`) when the file offers it and
  * the engine's policy allows: a 4 KiB read from the page cache takes a few microseconds on the thread, where
@@ -34,7 +33,7 @@ import type { TableMeta } from "./table_writer.ts";
 
 /** `length` bytes at `offset`: a view of `buf` when it is large enough and the file can read into it. */
 async function readAt(file: FileHandle, offset: number, length: number, buf: Uint8Array | null): Promise<Uint8Array> {
-  if (buf === null || buf.length < length || file.readInto === undefined) return file.read(offset, length);
+  if (buf === null || buf.length < length) return file.read(offset, length);
   const view = buf.subarray(0, length);
   const n = await file.readInto(offset, view);
   return n === length ? view : view.subarray(0, n);

@@ -23,7 +23,7 @@
  * the tombstone purge rule uses (a delete's history goes only once every replica is known to hold it).
  */
 import { encode } from "@msgpack/msgpack";
-import { decodeSet, versionDigest } from "../core/context.ts";
+import { decodeSet, wireVersionDigest } from "../core/context.ts";
 import { segmentOf } from "../core/hash_tree.ts";
 import type { Mesh, Sender } from "../mesh/mesh.ts";
 import type { MessageKind } from "../mesh/kinds.ts";
@@ -298,7 +298,7 @@ export class AntiEntropy {
       for (const it of wireItems(reply, "items", this.#o.partitions, ask.length)) {
         if (it.p !== p || !asked.has(it.key)) throw protocolError("aeFetch reply holds a key that was not asked for");
         const { after } = await this.#o.store.merge(p, it.key, decodeSet(it.set), it.exp);
-        out.set(it.key, versionDigest(after.set));
+        out.set(it.key, wireVersionDigest(after.set));
         r.keysPulled++;
       }
       i += done;

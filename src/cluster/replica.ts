@@ -23,7 +23,7 @@
  * created and kept in the store's `VERSION_ID` file.
  */
 import { readText, writeTextDurably } from "./_files.ts";
-import { decodeSet, encodeSet, versionDigest } from "../core/context.ts";
+import { decodeSet, encodeSet, versionDigest, wireVersionDigest } from "../core/context.ts";
 import { HashTree, segmentOf } from "../core/hash_tree.ts";
 import { emptySet, merge, sameVersion, setDescends, values, type DvvSet } from "../core/version.ts";
 import type { Clock, FileSystem, Random } from "../runtime/types.ts";
@@ -247,14 +247,14 @@ export class ReplicaStore {
     return { items, next: more ? items[items.length - 1]!.key : null };
   }
 
-  /** Keys of partition `p` in the given tree segments, with their version digests (anti-entropy). */
+  /** Keys of partition `p` in the given tree segments, with their wire version digests (anti-entropy). */
   async keysInSegments(p: number, segments: ReadonlySet<number>): Promise<Array<[string, Uint8Array]>> {
     const out: Array<[string, Uint8Array]> = [];
     for await (const e of this.engine.iterate({ partition: p, includeTombstones: true })) {
       const key = decodeKey(e.key);
       if (!segments.has(segmentOf(key, this.#segments))) continue;
       const set = entrySet(e);
-      if (set !== null) out.push([key, versionDigest(set)]);
+      if (set !== null) out.push([key, wireVersionDigest(set)]);
     }
     return out;
   }

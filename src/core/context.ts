@@ -96,6 +96,24 @@ export function versionDigest(set: DvvSet<unknown>): Uint8Array {
   return w.finish();
 }
 
+/** Version digests up to this many bytes travel as they are in anti-entropy key lists; longer ones as a hash. */
+export const DIGEST_INLINE_BYTES_MAX = 48;
+
+/**
+ * The digest anti-entropy lists for a key: `versionDigest` itself when short (the usual case: three node ids of
+ * up to a dozen characters), else a 16-byte hash of it (four 32-bit murmur3 with distinct seeds), so the list
+ * stays small and bounded however long the node ids or however many coordinators a key has seen. Both sides use
+ * the same rule, so equal versions always give equal wire digests.
+ */
+export function wireVersionDigest(set: DvvSet<unknown>): Uint8Array {
+  const d = versionDigest(set);
+  if (d.length <= DIGEST_INLINE_BYTES_MAX) return d;
+  const out = new Uint8Array(16);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < 4; i++) view.setUint32(4 * i, murmur3(d, 0x9e3779b9 + i));
+  return out;
+}
+
 /** The opaque, URL-safe token for a causal context. */
 export function encodeContext(context: VersionVector): string {
   const w = new ByteWriter();

@@ -263,4 +263,21 @@ test("the background loop converges three replicas with no manual call", async (
   await c.close();
 });
 
+test("keys whose versions come from several long node ids (Kubernetes-style names) are still repaired", async () => {
+  const c = await cluster(2);
+  const [a, b] = c.nodes as [Node, Node];
+  const key = "long-actors";
+  const p = partitionOf(key);
+  // Three coordinators with 40-character ids wrote this key one after another (each saw the previous write).
+  let set = (await a.store.read(p, key)).set;
+  for (let i = 0; i < 3; i++) {
+    set = update(set, contextOf(set), encodeValue({ contentType: "text/plain", data: enc.encode(`v${i}`) }), `meshkv-europe-west4-statefulset-node-${i}.ab12`, c.clock.now());
+  }
+  await a.store.merge(p, key, set, null);
+  const r = await c.drive(b.ae.exchange(p, a.id));
+  assert.is(r.keysPulled, 1, JSON.stringify(r));
+  assert.equal(await live(b, key), ["v2"]);
+  await c.close();
+});
+
 test.run();

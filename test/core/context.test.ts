@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { isMeshkvError } from "../../src/errors.ts";
-import { decodeContext, decodeSet, encodeContext, encodeSet } from "../../src/core/context.ts";
+import { decodeContext, decodeSet, DIGEST_INLINE_BYTES_MAX, encodeContext, encodeSet, versionDigest, wireVersionDigest } from "../../src/core/context.ts";
 import { contextOf, type DvvSet, emptySet, update, type VersionVector } from "../../src/core/version.ts";
 import { fromBase64Url, toBase64Url } from "../../src/core/_bytes.ts";
 
@@ -110,6 +110,19 @@ test("decodeSet() rejects broken invariants", () => {
     [[1, 0x80, 0], "non-canonical varint"],
   ];
   for (const [bytes, label] of cases) expectCode(() => decodeSet(new Uint8Array(bytes)), "CORRUPTION", label);
+});
+
+test("wireVersionDigest() is the version digest when short and a 16-byte hash of it when long, equal exactly when the versions are", () => {
+  const write = (set: DvvSet<Uint8Array>, node: string) => update(set, contextOf(set), new Uint8Array([1]), node, 0);
+  const short = write(write(emptySet<Uint8Array>(), "a.1f2e"), "b.09ab");
+  assert.equal(wireVersionDigest(short), versionDigest(short));
+  let long = emptySet<Uint8Array>();
+  for (let i = 0; i < 3; i++) long = write(long, `meshkv-europe-west4-statefulset-node-${i}.ab12`);
+  assert.ok(versionDigest(long).length > DIGEST_INLINE_BYTES_MAX);
+  assert.is(wireVersionDigest(long).length, 16);
+  assert.equal(wireVersionDigest(long), wireVersionDigest(decodeSet(encodeSet(long))), "the same versions give the same digest");
+  const longer = write(long, "meshkv-europe-west4-statefulset-node-0.ab12");
+  assert.not.equal(wireVersionDigest(longer), wireVersionDigest(long), "a newer version gives another digest");
 });
 
 test.run();

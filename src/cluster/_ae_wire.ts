@@ -15,7 +15,7 @@ export const SEGMENTS_PER_REQUEST_MAX = 1024;
 export const KEYS_PER_REPLY_MAX = 20_000;
 /** Keys asked for in one `aeFetch` request, and items in one `kvMergeBatch` push. */
 export const KEYS_PER_REQUEST_MAX = 1000;
-/** Set bytes in one `aeFetch` reply or `kvMergeBatch` push (at least one item is always sent). */
+/** Set bytes in one `aeFetch` reply or `kvMergeBatch` push, and key bytes in one `aeKeys` reply (at least one item or segment is always sent). */
 export const BATCH_BYTES_MAX = 1024 * 1024;
 /** Bytes of one version digest on the wire. */
 export const DIGEST_BYTES_MAX = 64;

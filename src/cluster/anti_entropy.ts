@@ -357,10 +357,16 @@ export class AntiEntropy {
     const bySegment = groupBySegment(await this.#o.store.keysInSegments(p, new Set(segments)), width);
     const keys: KeyList = [];
     const rest: number[] = [];
+    let bytes = 0;
     for (const s of segments) {
       const here = bySegment.get(s) ?? [];
-      if (rest.length > 0 || (keys.length > 0 && keys.length + here.length > KEYS_PER_REPLY_MAX)) rest.push(s);
-      else keys.push(...here);
+      const size = here.reduce((n, [k, d]) => n + k.length * 3 + d.length + 8, 0); // UTF-8 worst case, framing
+      if (rest.length > 0 || (keys.length > 0 && (keys.length + here.length > KEYS_PER_REPLY_MAX || bytes + size > BATCH_BYTES_MAX))) {
+        rest.push(s);
+      } else {
+        keys.push(...here);
+        bytes += size;
+      }
     }
     return { keys, rest };
   }

@@ -263,6 +263,23 @@ test("the background loop converges three replicas with no manual call", async (
   await c.close();
 });
 
+test("a partition of long keys that lists to more than a mesh frame is still repaired, in bounded replies", async () => {
+  const c = await cluster(2, { keysPerExchangeMax: 10_000 });
+  const [a, b] = c.nodes as [Node, Node];
+  // 5,000 keys of 900 bytes in one partition: listing them all would take about 4.5 MiB, over the 4 MiB frame.
+  const pad = "k".repeat(890);
+  const keys: string[] = [];
+  for (let i = 0; keys.length < 5000; i++) {
+    const key = `${pad}${String(i).padStart(8, "0")}`;
+    if (partitionOf(key) === 0) keys.push(key);
+  }
+  for (const key of keys) await put(c, a, key, "v");
+  const r = await c.drive(b.ae.exchange(0, a.id));
+  assert.is(r.keysPulled, keys.length, JSON.stringify({ ...r, bytesReceived: r.bytesReceived }));
+  assert.ok(r.rounds > 5, `the listing came in several replies: ${r.rounds} rounds`);
+  await c.close();
+});
+
 test("keys whose versions come from several long node ids (Kubernetes-style names) are still repaired", async () => {
   const c = await cluster(2);
   const [a, b] = c.nodes as [Node, Node];

@@ -64,6 +64,9 @@ export interface WireItem {
 
 export type ChangeListener = (key: string, stored: Stored) => void;
 
+/** Bytes of keys and sets in one `scan` page (listing, partition moves): a quarter of a 4 MiB mesh frame. */
+export const SCAN_PAGE_BYTES_MAX = 1024 * 1024;
+
 const encoder = new TextEncoder();
 
 /** Opens (or creates) the store in `o.dir` and rebuilds its hash trees. */
@@ -220,7 +223,9 @@ export class ReplicaStore {
 
   /**
    * One page of partition `p` in key order, strictly after `after` (null: from the start): every key with its
-   * encoded set, deleted keys' history included when `tombstones`.
+   * encoded set, deleted keys' history included when `tombstones`. A page holds at most `limit` keys and about
+   * `SCAN_PAGE_BYTES_MAX` of sets (at least one key), so it always fits one mesh frame (a set is at most
+   * `setBytesMax`, 3.5 MiB).
    */
   async scan(p: number, o: { after: string | null; limit: number; keysOnly: boolean; tombstones: boolean; prefix?: string; start?: string | null; end?: string | null }): Promise<{ items: WireItem[]; next: string | null }> {
     let start = o.start ?? null;
@@ -234,6 +239,7 @@ export class ReplicaStore {
       partition: p, includeTombstones: o.tombstones, limit: o.limit + 1, keysOnly: false,
       ...(o.prefix ? { prefix: o.prefix } : {}), ...(start !== null ? { start } : {}), ...(o.end ? { end: o.end } : {}),
     });
+    let bytes = 0;
     for await (const e of iter) {
       if (items.length === o.limit) {
         more = true;
@@ -242,6 +248,12 @@ export class ReplicaStore {
       const set = entrySet(e);
       if (set === null) continue;
       if (!o.tombstones && liveCount(values(set)) === 0) continue;
+      const bytesHere = o.keysOnly ? e.key.length : e.key.length + (e.tombstone ? e.meta.length : e.value.length);
+      if (items.length > 0 && bytes + bytesHere > SCAN_PAGE_BYTES_MAX) {
+        more = true;
+        break;
+      }
+      bytes += bytesHere;
       items.push({ p, key: decodeKey(e.key), set: o.keysOnly ? new Uint8Array(0) : e.tombstone ? e.meta : e.value, exp: e.tombstone ? null : e.expiresAt });
     }
     return { items, next: more ? items[items.length - 1]!.key : null };

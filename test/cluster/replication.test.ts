@@ -254,4 +254,28 @@ test("siblings that would not fit one mesh frame are refused with LIMIT_EXCEEDED
   await c.stopAll();
 });
 
+test("a leave hands off a partition holding more than a mesh frame of values, in pages that fit one", async () => {
+  const c = await kvCluster(321, { size: 4 });
+  // 80 keys of 64 KiB under one hash tag: one partition holding 5 MiB, more than a 4 MiB mesh frame.
+  const big = "x".repeat(64 * 1024);
+  const keys = Array.from({ length: 80 }, (_, i) => `{fat}k${i}`);
+  for (const k of keys) await put(c, "n01", k, big + k, { level: "all" });
+  const leaver = replicasOf(c, "n01", keys[0]!).find((id) => id !== "n01")!;
+  const leaving = c.kv(leaver).leave();
+  let result: Awaited<typeof leaving> | null = null;
+  void leaving.then((r) => (result = r));
+  assert.ok(await c.runUntil(() => result !== null, 60_000) !== null, "the leave finishes its handoff");
+  assert.is(result!.drained, true);
+  assert.is(c.kv(leaver).store.partitionsHeld().length, 0, "the leaver handed everything off");
+  const via = ["n01", "n02", "n03", "n04"].find((id) => id !== leaver)!;
+  const newReplicas = replicasOf(c, via, keys[0]!);
+  assert.not.ok(newReplicas.includes(leaver));
+  for (const id of newReplicas) {
+    const s = await storedAt(c, id, keys[79]!);
+    assert.is(s.set.entries.length > 0, true, `${id}, a replica now, holds the partition`);
+  }
+  for (const k of [keys[0]!, keys[40]!, keys[79]!]) assert.equal(texts(await get(c, via, k, "quorum")), [big + k]);
+  await c.stopAll();
+});
+
 test.run();

@@ -7,7 +7,8 @@
  *   acknowledged write is present, superseded by a write that saw it, or kept as a sibling;
  * - concurrent writes in a siblings keyspace are never silently dropped (the same check: their dots survive);
  * - deleted keys do not come back after repair.
- * Plus rebalancing: during a join and a leave, every key stays readable at quorum.
+ * Plus rebalancing: during a join and a leave, every key stays readable at quorum. Both kinds of scenario run with
+ * keyspaces of two and four replicas beside the cluster's three (replica classes), so every check covers them too.
  * A failure names its seed: replay with MESHKV_SIM_SEED=<seed>; MESHKV_SIM_SEEDS=<n> runs more.
  */
 import { test } from "uvu";
@@ -20,6 +21,8 @@ import { del, drive, get, kvCluster, put, replicasOf, storedAt, texts } from "./
 import { forEachSeed, seedsFor } from "./_sim.ts";
 
 const KEYS = Array.from({ length: 12 }, (_, i) => `key:${i}`);
+/** Keys starting with `${base}1` have two replicas and `${base}2` four, the rest the cluster's three (replica classes). */
+const CLASSES = (base: string) => [{ prefix: `${base}1`, replicas: { n: 2 } }, { prefix: `${base}2`, replicas: { n: 4 } }];
 
 interface Acked {
   key: string;
@@ -29,7 +32,7 @@ interface Acked {
 
 async function workload(seed: number, sloppy: boolean) {
   const r = new SeededRandom(seed);
-  const c = await kvCluster(seed, { size: 5, replication: { sloppy }, link: { loss: 0.02 } });
+  const c = await kvCluster(seed, { size: 5, replication: { sloppy, keyspaces: CLASSES("key:") }, link: { loss: 0.02 } });
   const acked: Acked[] = [];
   let violations: string[] = [];
   let down: string | null = null;
@@ -113,7 +116,7 @@ test("concurrent writers on one key from every node leave every unseen write as 
 
 test("while a node joins and another leaves, every key stays readable at quorum, and the leaver ends up empty", async () => {
   await forEachSeed(seedsFor(2, 404), async (seed) => {
-    const c = await kvCluster(seed, { size: 4 });
+    const c = await kvCluster(seed, { size: 4, replication: { keyspaces: CLASSES("k") } });
     const keys = Array.from({ length: 60 }, (_, i) => `k${i}`);
     for (const k of keys) await put(c, "n01", k, k, { level: "all" });
     const readAll = async (via: string) => {

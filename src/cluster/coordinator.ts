@@ -110,6 +110,7 @@ export class Coordinator {
     const p = partitionOfKey(o, key);
     const snap = o.view();
     const replicas = snap.placement.forPartition(p).replicas;
+    if (replicas.length === 0) throw noReplicas(key);
     const q = new Quorum({ level: level ?? o.keyspaces.of(key).read, replicas: replicas as QuorumReplica[], localDatacenter: o.datacenter });
     const replies = new Map<string, Stored>();
     const calls: Call<{ stored: Stored; acquiring: boolean }>[] = [];
@@ -165,6 +166,7 @@ export class Coordinator {
     const o = this.#o;
     const p = partitionOfKey(o, op.key);
     const targets = dedupe(targetsOf(o.view(), p, o.config.sloppy));
+    if (targets.length === 0) throw noReplicas(op.key);
     const primaries = targets.filter((t) => t.available && t.hintFor === undefined);
     // Compare-and-set writes (strict, create-only) all go to one place, the first available primary, whose
     // per-key lock puts them in order: two of them with the same context cannot both succeed.
@@ -322,6 +324,13 @@ export class Coordinator {
       details: { ...out },
     });
   }
+}
+
+/** A key whose keyspace places its replicas only in datacenters that have no nodes (a placement warning). */
+function noReplicas(key: string): MeshkvError {
+  return new MeshkvError("QUORUM_UNMET", `Key ${key} has no replicas: its replication factors name only datacenters with no nodes (see the ring warnings in /v1/admin/status)`, {
+    details: { key, replicas: 0 },
+  });
 }
 
 function partitionOfKey(o: CoordinatorOptions, key: string): number {

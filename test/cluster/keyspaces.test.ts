@@ -208,4 +208,22 @@ test("a node started with other keyspace replica counts is reported by its peers
   await c.stopAll();
 });
 
+test("a keyspace whose factors name only a datacenter without nodes answers QUORUM_UNMET saying so, and the status warns", async () => {
+  const c = await kvCluster(551, { size: 3, datacenters: ["us"], replication: { keyspaces: [{ prefix: "eu/", replicas: { replication: { eu: 2 } } }] } });
+  for (const attempt of [() => put(c, "n01", "eu/x", "v"), () => get(c, "n02", "eu/x")]) {
+    try {
+      await attempt();
+      assert.unreachable("no replica can take it");
+    } catch (err) {
+      assert.ok(isMeshkvError(err, "QUORUM_UNMET"), String(err));
+      assert.match((err as Error).message, /has no replicas/);
+    }
+  }
+  const warnings = ((await c.kv("n01").status()).ring as { warnings: { code: string; datacenter: string }[] }).warnings;
+  assert.ok(warnings.some((w) => w.code === "NO_SUCH_DATACENTER" && w.datacenter === "eu"), JSON.stringify(warnings));
+  await put(c, "n01", "us/x", "v");
+  assert.equal(texts(await get(c, "n02", "us/x")), ["v"], "other keys are served as usual");
+  await c.stopAll();
+});
+
 test.run();

@@ -23,7 +23,7 @@ import { decodeSet, encodeSet } from "../src/core/context.ts";
 import { contextOf, emptySet, update } from "../src/core/version.ts";
 import { pureAuthenticator } from "../src/mesh/auth.ts";
 import { Mesh } from "../src/mesh/mesh.ts";
-import { SimNetwork } from "../src/mesh/sim_net.ts";
+import { SimNetwork } from "../src/testing/sim_net.ts";
 import { ManualClock, MemoryFileSystem, SeededRandom } from "../src/runtime/memory.ts";
 import { fmt, printTable } from "./_table.ts";
 

@@ -13,12 +13,12 @@
  *   node_modules/.bin/deno run -A bench/cluster_join.ts [--quick]
  *   node_modules/.bin/bun bench/cluster_join.ts [--quick]
  */
-import { CLUSTER_FAST, openClusterBackend, type ClusterBackend } from "../src/cluster/cluster_backend.ts";
-import { startClusterNode, type ClusterNode } from "../src/cluster/node.ts";
-import { GOSSIP_FAST } from "../src/cluster/settings.ts";
+import { assembleNode } from "../src/cli/assemble.ts";
+import type { ClusterBackend } from "../src/cluster/cluster_backend.ts";
+import type { ClusterNode } from "../src/cluster/node.ts";
+import { TIMING_PRESETS } from "../src/cluster/presets.ts";
 import { values } from "../src/core/version.ts";
 import { liveCount } from "../src/cluster/local_records.ts";
-import { MESH_FAST } from "../src/mesh/settings.ts";
 import { detectRuntime } from "../src/runtime/detect.ts";
 import { fmt, printTable } from "./_table.ts";
 
@@ -37,15 +37,12 @@ interface Running {
 }
 
 async function startOne(id: string, seeds: string[]): Promise<Running> {
-  const backend = await openClusterBackend({
-    fs: rt.fs, dir: `${root}/${id}`, clock: rt.clock, random: rt.random(), nodeId: id, datacenter: "dc1",
-    replication: { partitions: PARTITIONS, n: 3, sloppy: true }, timings: CLUSTER_FAST, engine: { durability: "batch" },
+  const a = await assembleNode({
+    runtime: rt, random: rt.random(), nodeId: id, datacenter: "dc1", timings: TIMING_PRESETS.fast,
+    node: { host: "127.0.0.1", port: 0, secret: "bench-secret", seeds },
+    kv: { dir: `${root}/${id}`, auth: null, options: { replication: { partitions: PARTITIONS, n: 3, sloppy: true }, engine: { durability: "batch" } } },
   });
-  const node = await startClusterNode({
-    runtime: rt, id, host: "127.0.0.1", port: 0, secret: "bench-secret", seeds, gossip: GOSSIP_FAST, mesh: MESH_FAST,
-  });
-  backend.attach(node);
-  return { id, node, backend };
+  return { id, node: a.cluster, backend: a.backend! };
 }
 
 async function until(check: () => boolean, limitMs: number, what: string): Promise<number> {

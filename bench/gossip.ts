@@ -16,7 +16,7 @@
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { GOSSIP_DEFAULTS } from "../src/cluster/settings.ts";
-import { SimCluster } from "../src/cluster/sim.ts";
+import { SimCluster } from "../src/testing/sim_cluster.ts";
 import { Mesh } from "../src/mesh/mesh.ts";
 import { detectRuntime } from "../src/runtime/detect.ts";
 import type { Runtime } from "../src/runtime/types.ts";

@@ -4,15 +4,16 @@
  * the peer mesh with gossip membership: `--seeds` names nodes to join through. Data lives in `<data>/store`
  * (the LSM engine) and `<data>/hints`, served by the replicated backend (`cluster/cluster_backend.ts`): N replicas
  * per key, quorums per request, hinted handoff, read repair, anti-entropy and partition moves on joins/leaves.
+ * This file turns flags into options; `assemble.ts` puts the node together (the same function the simulation
+ * uses).
  */
-import { PRESETS, type PresetName } from "../cluster/settings.ts";
-import { startClusterNode, type ClusterNode } from "../cluster/node.ts";
+import { isPresetName, TIMING_PRESETS, type PresetName } from "../cluster/presets.ts";
+import type { ClusterNode } from "../cluster/node.ts";
 import { MeshkvError } from "../errors.ts";
-import { createApp } from "../http/app.ts";
-import { MESH_FAST } from "../mesh/settings.ts";
 import { parseRegionDelays } from "../mesh/regions.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { CLUSTER_FAST, openClusterBackend, type ClusterBackend } from "../cluster/cluster_backend.ts";
+import type { ClusterBackend } from "../cluster/cluster_backend.ts";
+import { assembleNode } from "./assemble.ts";
 import { RingView, type ReplicationConfig } from "../cluster/ring_view.ts";
 import { readText, writeTextDurably } from "../cluster/_files.ts";
 import { parseKeyspace } from "../cluster/keyspaces.ts";
@@ -34,7 +35,7 @@ export const START_FLAGS: FlagTable = {
   rack: { type: "string", description: "Rack or zone inside the datacenter" },
   capacity: { type: "int", description: "Relative share of partitions this node claims", default: 1, min: 1, max: 10000 },
   advertise: { type: "string", description: "host:port peers dial to reach this node (default: --host and the port listened on)" },
-  "mesh-preset": { type: "string", description: "Gossip and mesh timers: default (1 s rounds, 5 s suspicion) or fast (100 ms rounds, for tests and local clusters)", default: "default" },
+  "mesh-preset": { type: "string", description: "Timers of gossip, mesh and replication (src/cluster/presets.ts): default (1 s rounds, 5 s suspicion), fast (100 ms rounds, for tests and local clusters) or wan (longer deadlines and suspicion, for clusters spread over regions)", default: "default" },
   "region-delays": { type: "string", description: "Emulated one-way delays between datacenters in ms, e.g. us-east|eu-west=40,us-east|ap-south=90" },
   tokens: { type: "list", description: "Client API bearer tokens as scope:token (scope read, write or admin; token 16+ characters), comma-separated (default: $MESHKV_TOKENS; none: loopback only, no auth)" },
   durability: { type: "string", description: "When writes reach the disk: always (sync before acknowledging), batch (group commit every few ms) or none", default: "batch" },
@@ -131,6 +132,7 @@ export interface StartedNode {
   nodeId: string;
   url: string;
   cluster: ClusterNode;
+  backend: ClusterBackend;
   /** Leaves the cluster gracefully, then stops serving. */
   stop(): Promise<void>;
 }
@@ -140,8 +142,8 @@ export const DEV_SECRET = "meshkv-insecure-development-secret";
 
 function meshOptions(rt: Runtime, flags: FlagValues) {
   const preset = String(flags["mesh-preset"]);
-  if (!Object.hasOwn(PRESETS, preset)) {
-    throw new MeshkvError("INVALID_ARGUMENT", `Flag --mesh-preset takes ${Object.keys(PRESETS).join(" or ")}: got ${JSON.stringify(preset)}`);
+  if (!isPresetName(preset)) {
+    throw new MeshkvError("INVALID_ARGUMENT", `Flag --mesh-preset takes ${Object.keys(TIMING_PRESETS).join(", ")}: got ${JSON.stringify(preset)}`);
   }
   const seeds = (flags.seeds as string[] | undefined) ?? [];
   for (const s of seeds) {
@@ -149,10 +151,8 @@ function meshOptions(rt: Runtime, flags: FlagValues) {
   }
   const secret = (flags.secret as string | undefined) ?? rt.env("MESHKV_SECRET");
   if (secret !== undefined && secret.length < 8) throw new MeshkvError("INVALID_ARGUMENT", "Flag --secret must be at least 8 characters");
-  const fast = preset === "fast";
   return {
-    seeds, secret: secret ?? DEV_SECRET, devSecret: secret === undefined,
-    gossip: PRESETS[preset as PresetName], mesh: fast ? MESH_FAST : {},
+    seeds, secret: secret ?? DEV_SECRET, devSecret: secret === undefined, timings: TIMING_PRESETS[preset as PresetName],
     regionDelays: flags["region-delays"] === undefined ? {} : parseRegionDelays(String(flags["region-delays"])),
   };
 }
@@ -226,35 +226,27 @@ export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOpti
   const since = await resolveSince(rt, dir, fresh);
   if (m.devSecret && o.warn !== false) console.error("meshkv: no --secret or MESHKV_SECRET given: using the insecure development secret");
   if (!auth && o.warn !== false) console.error(`meshkv: no --tokens given: the client API is open without authentication, on loopback (${host}) only`);
-  const backend: ClusterBackend = await openClusterBackend({
-    fs: rt.fs, dir, clock: rt.clock, random: rt.random(), nodeId, datacenter: String(flags.datacenter),
-    replication: r.replication, readLevel: r.readLevel, writeLevel: r.writeLevel,
-    engine: { durability: durability as Durability, lockOwner: String(rt.pid), lockOwnerAlive: (owner) => /^\d+$/.test(owner) && Number(owner) !== rt.pid && rt.processAlive(Number(owner)) },
-    ...(String(flags["mesh-preset"]) === "fast" ? { timings: CLUSTER_FAST } : {}),
+  const assembled = await assembleNode({
+    runtime: rt, random: rt.random(), nodeId, datacenter: String(flags.datacenter), timings: m.timings,
     ...(flags.rack === undefined ? {} : { rack: String(flags.rack) }),
+    node: {
+      host, port: Number(flags.port), cluster: String(flags.cluster), secret: m.secret, capacity: Number(flags.capacity), seeds: m.seeds, since,
+      regionDelays: m.regionDelays, log,
+      ...(flags.advertise === undefined ? {} : { advertise: String(flags.advertise) }), ...(tls === null ? {} : { tls }),
+    },
+    kv: {
+      dir, auth,
+      options: {
+        replication: r.replication, readLevel: r.readLevel, writeLevel: r.writeLevel,
+        engine: { durability: durability as Durability, lockOwner: String(rt.pid), lockOwnerAlive: (owner) => /^\d+$/.test(owner) && Number(owner) !== rt.pid && rt.processAlive(Number(owner)) },
+      },
+    },
   });
-  let cluster: ClusterNode | null = null;
-  const app = createApp({
-    nodeId, runtime: rt.name, runtimeVersion: rt.version, backend, auth, clock: rt.clock,
-    members: () => cluster?.gossip.members() ?? [],
-  });
-  try {
-    cluster = await startClusterNode({
-      runtime: rt, id: nodeId, host, port: Number(flags.port), fetch: (req) => app.fetch(req),
-      cluster: String(flags.cluster), secret: m.secret, datacenter: String(flags.datacenter), capacity: Number(flags.capacity), seeds: m.seeds, since,
-      gossip: m.gossip, mesh: m.mesh, regionDelays: m.regionDelays, log,
-      ...(flags.rack === undefined ? {} : { rack: String(flags.rack) }), ...(flags.advertise === undefined ? {} : { advertise: String(flags.advertise) }),
-      ...(tls === null ? {} : { tls }),
-    });
-  } catch (err) {
-    await backend.close();
-    throw err;
-  }
-  backend.attach(cluster);
-  cluster.gossip.on((e) => log("info", `member ${e.member.id} ${e.type} (${e.member.address}, incarnation ${e.member.incarnation})`));
-  const node = cluster;
+  const node = assembled.cluster;
+  const backend = assembled.backend!;
+  node.gossip.on((e) => log("info", `member ${e.member.id} ${e.type} (${e.member.address}, incarnation ${e.member.incarnation})`));
   return {
-    nodeId, url: node.url, cluster: node,
+    nodeId, url: node.url, cluster: node, backend,
     async stop() {
       // A stop is a temporary absence (peers mark the node down and keep hints for it), not a decommission:
       // `POST /v1/admin/leave` hands the data off first.

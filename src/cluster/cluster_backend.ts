@@ -37,7 +37,7 @@ import { makeDurableDir, openReplicaStore, type ReplicaStore, type Stored } from
 import { clusterReplicas, RingView, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
 import { CLUSTER_TIMINGS, type ClusterTimings } from "./settings.ts";
 
-export { CLUSTER_FAST, CLUSTER_TIMINGS, type ClusterTimings } from "./settings.ts";
+export { CLUSTER_TIMINGS, type ClusterTimings } from "./settings.ts";
 
 /** How long `join` waits for a seed to answer before it reports that it keeps trying. */
 export const JOIN_TIMEOUT_MS = 10_000;

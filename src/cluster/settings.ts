@@ -1,7 +1,7 @@
 /**
- * Gossip and failure-detection settings with their defaults (convention 6). `GOSSIP_FAST` is for tests and
- * local clusters: a crash is declared within about two seconds instead of about ten. The replication layer's
- * timings (`ClusterTimings`, used by `cluster_backend.ts`) are here too, with `CLUSTER_FAST` beside them.
+ * Gossip and failure-detection settings with their defaults (convention 6), and the replication layer's
+ * timings (`ClusterTimings`) with theirs. Faster or slower sets of all timers together are the presets in
+ * `presets.ts`.
  */
 
 export interface GossipSettings {
@@ -30,16 +30,6 @@ export const GOSSIP_DEFAULTS: GossipSettings = {
   indirectProbes: 3,
   downGossipMs: 10 * 60_000,
 };
-
-export const GOSSIP_FAST: Partial<GossipSettings> = {
-  gossipIntervalMs: 100,
-  suspicionMs: 800,
-  probeTimeoutMs: 200,
-};
-
-/** Named presets for the CLI's `--mesh-preset`. */
-export const PRESETS = { default: {}, fast: GOSSIP_FAST } as const;
-export type PresetName = keyof typeof PRESETS;
 
 export function gossipSettings(over: Partial<GossipSettings> = {}): GossipSettings {
   const s = { ...GOSSIP_DEFAULTS, ...over };
@@ -85,6 +75,3 @@ export const CLUSTER_TIMINGS: ClusterTimings = {
   requestTimeoutMs: 5000, replicaTimeoutMs: 2000, antiEntropyIntervalMs: 1000, hintIntervalMs: 200, moverIntervalMs: 200,
   settleMs: 2000, tombstoneGraceMs: 3_600_000, leaveTimeoutMs: 600_000, configCheckIntervalMs: 5000,
 };
-
-/** For tests and local clusters (`--mesh-preset fast`). */
-export const CLUSTER_FAST: Partial<ClusterTimings> = { antiEntropyIntervalMs: 50, hintIntervalMs: 100, moverIntervalMs: 100, settleMs: 500, configCheckIntervalMs: 500 };

@@ -7,7 +7,7 @@
  * - `link.ts`: one peer connection with request ids, deadlines and bounds.
  * - `mesh.ts`: one link per peer, tie-break of simultaneous dials, reconnect with backoff, the handler API.
  * - `regions.ts`: emulated one-way delays between datacenters.
- * - `sim_net.ts`: the simulated network (delay, loss, duplication, partitions) for the simulation.
+ * The simulated network (delay, loss, duplication, partitions) is in `src/testing/sim_net.ts`.
  */
 export * from "./kinds.ts";
 export * from "./codec.ts";
@@ -17,4 +17,3 @@ export * from "./link.ts";
 export * from "./mesh.ts";
 export * from "./regions.ts";
 export * from "./settings.ts";
-export * from "./sim_net.ts";

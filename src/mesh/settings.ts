@@ -1,6 +1,6 @@
 /**
- * Mesh settings with their defaults (convention 6: every bound is named, units last). `MESH_FAST` is for
- * tests and local clusters on one machine, where peers answer in microseconds.
+ * Mesh settings with their defaults (convention 6: every bound is named, units last). Faster sets for local
+ * clusters and slower ones for wide-area clusters are the timing presets in `src/cluster/presets.ts`.
  */
 
 export interface MeshSettings {
@@ -42,14 +42,6 @@ export const MESH_DEFAULTS: MeshSettings = {
   backoffBaseMs: 200,
   backoffMaxMs: 10_000,
   reconnectAttemptsMax: 8,
-};
-
-export const MESH_FAST: Partial<MeshSettings> = {
-  handshakeTimeoutMs: 1000,
-  connectTimeoutMs: 1000,
-  requestTimeoutMs: 1000,
-  backoffBaseMs: 50,
-  backoffMaxMs: 1000,
 };
 
 /** The default settings with `over` applied; `RangeError` for values that make no sense. */

@@ -7,9 +7,9 @@ import type { ConsistencyLevel } from "../../src/core/quorum.ts";
 import type { VersionVector } from "../../src/core/version.ts";
 import type { ClusterTimings } from "../../src/cluster/cluster_backend.ts";
 import type { ReplicationConfig } from "../../src/cluster/ring_view.ts";
-import { SimCluster } from "../../src/cluster/sim.ts";
-import { GOSSIP_FAST } from "../../src/cluster/settings.ts";
-import type { LinkConditions } from "../../src/mesh/sim_net.ts";
+import { SimCluster } from "../../src/testing/sim_cluster.ts";
+import { GOSSIP_FAST } from "../../src/cluster/presets.ts";
+import type { LinkConditions } from "../../src/testing/sim_net.ts";
 import type { ReadResult, WriteResult } from "../../src/http/backend.ts";
 
 const enc = new TextEncoder();

@@ -13,7 +13,7 @@ import { decodeSet } from "../../src/core/context.ts";
 import { contextOf, update, values } from "../../src/core/version.ts";
 import { pureAuthenticator } from "../../src/mesh/auth.ts";
 import { Mesh } from "../../src/mesh/mesh.ts";
-import { SimNetwork } from "../../src/mesh/sim_net.ts";
+import { SimNetwork } from "../../src/testing/sim_net.ts";
 import { ManualClock, MemoryFileSystem, SeededRandom } from "../../src/runtime/memory.ts";
 import { rejectsWith } from "../_helpers.ts";
 

@@ -5,8 +5,9 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { failureDetectionBoundMs, GOSSIP_FAST } from "../../src/cluster/settings.ts";
-import { SimCluster } from "../../src/cluster/sim.ts";
+import { GOSSIP_FAST } from "../../src/cluster/presets.ts";
+import { failureDetectionBoundMs } from "../../src/cluster/settings.ts";
+import { SimCluster } from "../../src/testing/sim_cluster.ts";
 import { SeededRandom } from "../../src/runtime/memory.ts";
 import { forEachSeed, seedsFor } from "./_sim.ts";
 

@@ -4,8 +4,8 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { GOSSIP_FAST } from "../../src/cluster/settings.ts";
-import { SimCluster } from "../../src/cluster/sim.ts";
+import { GOSSIP_FAST } from "../../src/cluster/presets.ts";
+import { SimCluster } from "../../src/testing/sim_cluster.ts";
 import { isMeshkvError } from "../../src/errors.ts";
 import { pureAuthenticator } from "../../src/mesh/auth.ts";
 import { Mesh } from "../../src/mesh/mesh.ts";
@@ -48,7 +48,7 @@ test("malformed gossip, sync and pingReq bodies are refused and leave the member
 test("meshkv start rejects bad mesh flags with exit status 2 and a message naming the flag", async () => {
   const kind = (await realRuntime()).name as RuntimeKind;
   const cases: [string[], RegExp][] = [
-    [["start", "--mesh-preset", "turbo"], /--mesh-preset takes default or fast/],
+    [["start", "--mesh-preset", "turbo"], /--mesh-preset takes default, fast, wan/],
     [["start", "--seeds", "no-port"], /--seeds takes host:port/],
     [["start", "--secret", "short"], /--secret must be at least 8/],
     [["start", "--region-delays", "a-b=4"], /Region delay key/],

@@ -8,7 +8,7 @@ import { applyDefaults, parseFlags, withoutDefaults } from "../../src/cli/args.t
 import { START_FLAGS, replicationOptions } from "../../src/cli/start.ts";
 import { Keyspaces, parseKeyspace } from "../../src/cluster/keyspaces.ts";
 import { RingView, type ReplicationConfig } from "../../src/cluster/ring_view.ts";
-import { SimCluster } from "../../src/cluster/sim.ts";
+import { SimCluster } from "../../src/testing/sim_cluster.ts";
 import { isMeshkvError } from "../../src/errors.ts";
 import { drive, get, kvCluster, put, replicasOf, storedAt, texts } from "./_kv_sim.ts";
 

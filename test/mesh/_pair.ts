@@ -3,7 +3,7 @@
  */
 import { pureAuthenticator } from "../../src/mesh/auth.ts";
 import { Mesh, type MeshOptions } from "../../src/mesh/mesh.ts";
-import { SimNetwork } from "../../src/mesh/sim_net.ts";
+import { SimNetwork } from "../../src/testing/sim_net.ts";
 import { ManualClock, SeededRandom } from "../../src/runtime/memory.ts";
 import type { RunningServer } from "../../src/runtime/types.ts";
 

@@ -3,7 +3,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { SimNetwork } from "../../src/mesh/sim_net.ts";
+import { SimNetwork } from "../../src/testing/sim_net.ts";
 import { ManualClock, SeededRandom } from "../../src/runtime/memory.ts";
 import type { PeerSocket } from "../../src/runtime/types.ts";
 import { bytes, text } from "../_helpers.ts";

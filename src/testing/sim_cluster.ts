@@ -1,21 +1,24 @@
 /**
  * The deterministic cluster simulation (after TigerBeetle's VOPR): many nodes on one `SimNetwork` and one
  * `ManualClock`, each with its own stream from one seed, so a failing run replays exactly from its seed.
- * Tests and `bench/gossip.ts` drive it; later issues add storage and replication to the same harness.
- * Nodes authenticate with the synchronous HMAC (`pureAuthenticator`) so handshakes stay on the manual clock.
+ * Tests and benchmarks drive it. Every node is put together by `assembleNode` (src/cli/assemble.ts), the
+ * function `meshkv start` uses, so the simulation runs the wiring users run; nodes with a backend also have
+ * the HTTP app (`fetch`). Nodes authenticate with the synchronous HMAC (`pureAuthenticator`) so handshakes
+ * stay on the manual clock. Only `test/` and `bench/` may import this folder.
  */
+import { assembleNode, type AssembledNode } from "../cli/assemble.ts";
+import type { ClusterBackend } from "../cluster/cluster_backend.ts";
+import type { MemberEvent } from "../cluster/gossip.ts";
+import type { ClusterNode } from "../cluster/node.ts";
+import { SIMULATION_PRESET } from "../cluster/presets.ts";
+import type { ReplicationConfig } from "../cluster/ring_view.ts";
+import { gossipSettings, type ClusterTimings, type GossipSettings } from "../cluster/settings.ts";
 import type { MemberStatus } from "../core/membership.ts";
-import { MemoryFileSystem } from "../runtime/memory.ts";
-import { CLUSTER_FAST, openClusterBackend, type ClusterBackend, type ClusterTimings } from "./cluster_backend.ts";
-import type { ReplicationConfig } from "./ring_view.ts";
-import { pureAuthenticator } from "../mesh/auth.ts";
-import { SimNetwork, type LinkConditions } from "../mesh/sim_net.ts";
-import { createMemoryRuntime, ManualClock, SeededRandom } from "../runtime/memory.ts";
-import type { FileHandle, FileSystem, Random } from "../runtime/types.ts";
 import { MeshkvError } from "../errors.ts";
-import type { MemberEvent } from "./gossip.ts";
-import { startClusterNode, type ClusterNode } from "./node.ts";
-import { gossipSettings, type GossipSettings } from "./settings.ts";
+import { pureAuthenticator } from "../mesh/auth.ts";
+import { createMemoryRuntime, ManualClock, MemoryFileSystem, SeededRandom } from "../runtime/memory.ts";
+import type { FileHandle, FileSystem, Random } from "../runtime/types.ts";
+import { SimNetwork, type LinkConditions } from "./sim_net.ts";
 
 export interface SimClusterOptions {
   seed: number;
@@ -46,6 +49,8 @@ export class SimCluster {
   /** Each host's disk, which outlives its node (a crash loses only what was not synced). */
   readonly disks = new Map<string, MemoryFileSystem>();
   readonly backends = new Map<string, ClusterBackend>();
+  /** Each running node as assembled (with its HTTP handler when it has a backend). */
+  readonly assembled = new Map<string, AssembledNode>();
   #random: Random;
   #o: SimClusterOptions;
   #incarnations = new Map<string, number>();
@@ -77,8 +82,10 @@ export class SimCluster {
     return Array.from({ length: n }, (_, i) => `${SimCluster.nodeId(i + 1)}:${PORT}`);
   }
 
-  /** Starts (or restarts) node `id` on host `id` (seeded with the cluster's seeds unless `o.seeds` says otherwise). */
-  /** Starts node `id` (again); `replication` overrides the cluster's settings for this node only. */
+  /**
+   * Starts (or restarts) node `id` on host `id`, seeded with the cluster's seeds unless `o.seeds` says otherwise;
+   * `replication` overrides the cluster's settings for this node only.
+   */
   async start(id: string, o: { seeds?: string[]; replication?: Partial<ReplicationConfig> } = {}): Promise<ClusterNode> {
     const index = Number(id.slice(1)) - 1;
     const dcs = this.#o.datacenters ?? ["dc1"];
@@ -89,23 +96,22 @@ export class SimCluster {
     const kv = this.#o.kv;
     const fenced = fence(disk);
     this.#fences.set(id, fenced.cut);
-    const backend = kv === undefined ? null : await openClusterBackend({
-      fs: fenced.fs, dir: `/data/${id}`, clock: this.clock, random: this.#random.fork(), nodeId: id, datacenter: dc,
-      replication: { partitions: 64, n: 3, sloppy: true, ...kv.replication, ...o.replication },
-      timings: { ...CLUSTER_FAST, requestTimeoutMs: 3000, replicaTimeoutMs: 1000, ...kv.timings },
-      engine: { durability: kv.durability ?? "always" },
+    const assembled = await assembleNode({
+      runtime: this.net.runtime(id, base), random: this.#random, nodeId: id, datacenter: dc,
+      timings: { ...SIMULATION_PRESET, gossip: this.settings, cluster: { ...SIMULATION_PRESET.cluster, ...kv?.timings } },
+      node: { host: id, port: PORT, auth: pureAuthenticator("sim-secret"), seeds: o.seeds ?? this.seeds(), since: this.#sinceOf(id) },
+      ...(kv === undefined ? {} : {
+        kv: {
+          fs: fenced.fs, dir: `/data/${id}`, auth: null,
+          options: { replication: { partitions: 64, n: 3, sloppy: true, ...kv.replication, ...o.replication }, engine: { durability: kv.durability ?? "always" } },
+        },
+      }),
     });
-    const node = await startClusterNode({
-      runtime: this.net.runtime(id, base), id, host: id, port: PORT, random: this.#random.fork(),
-      auth: pureAuthenticator("sim-secret"), datacenter: dc, seeds: o.seeds ?? this.seeds(), since: this.#sinceOf(id),
-      gossip: this.settings, mesh: { requestTimeoutMs: 1000, handshakeTimeoutMs: 1000, connectTimeoutMs: 1000, backoffBaseMs: 50, backoffMaxMs: 1000 },
-    });
+    const node = assembled.cluster;
     node.gossip.on((e) => this.events.push({ ...e, observer: id }));
     this.nodes.set(id, node);
-    if (backend) {
-      backend.attach(node);
-      this.backends.set(id, backend);
-    }
+    this.assembled.set(id, assembled);
+    if (assembled.backend) this.backends.set(id, assembled.backend);
     return node;
   }
 
@@ -121,6 +127,7 @@ export class SimCluster {
     if (!node) throw new RangeError(`No running node ${id}`);
     this.net.crash(id);
     this.nodes.delete(id);
+    this.assembled.delete(id);
     await node.kill();
     const backend = this.backends.get(id);
     if (backend) {

@@ -39,6 +39,8 @@ export const START_FLAGS: FlagTable = {
   "region-delays": { type: "string", description: "Emulated one-way delays between datacenters in ms, e.g. us-east|eu-west=40,us-east|ap-south=90" },
   tokens: { type: "list", description: "Client API bearer tokens as scope:token (scope read, write or admin; token 16+ characters), comma-separated (default: $MESHKV_TOKENS; none: loopback only, no auth)" },
   durability: { type: "string", description: "When writes reach the disk: always (sync before acknowledging), batch (group commit every few ms) or none", default: "batch" },
+  compression: { type: "string", description: "Block compression of new tables: none or deflate (smaller files, more CPU per read and flush; tables of either kind read fine)", default: "none" },
+  "cache-bytes": { type: "int", description: "Block cache arena in bytes (0 turns the cache off)", default: 8 * 1024 * 1024, min: 0, max: 64 * 1024 * 1024 * 1024 },
   replicas: { type: "int", description: "Replicas of every key (N), when --replication is not given", default: 3, min: 1, max: 32 },
   replication: { type: "string", description: "Replicas per datacenter instead of --replicas, e.g. us-east:2,eu-west:1 (every node must use the same)" },
   partitions: { type: "int", description: "Partitions of the hash ring, a power of two fixed when the cluster is created (every node must use the same)", default: 256, min: 1, max: 65536 },
@@ -217,6 +219,10 @@ export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOpti
   if (!["always", "batch", "none"].includes(durability)) {
     throw new MeshkvError("INVALID_ARGUMENT", `Flag --durability takes always, batch or none: got ${JSON.stringify(durability)}`);
   }
+  const compression = String(flags.compression);
+  if (compression !== "none" && compression !== "deflate") {
+    throw new MeshkvError("INVALID_ARGUMENT", `Flag --compression takes none or deflate: got ${JSON.stringify(compression)}`);
+  }
   const tls = await readTlsFlags(rt, flags);
   const r = replicationOptions(flags);
   const dir = String(flags.data);
@@ -238,7 +244,9 @@ export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOpti
       dir, auth,
       options: {
         replication: r.replication, readLevel: r.readLevel, writeLevel: r.writeLevel,
-        engine: { durability: durability as Durability, lockOwner: String(rt.pid), lockOwnerAlive: (owner) => /^\d+$/.test(owner) && Number(owner) !== rt.pid && rt.processAlive(Number(owner)) },
+        engine: {
+          durability: durability as Durability, compression, cacheBytes: Number(flags["cache-bytes"]), lockOwner: String(rt.pid), lockOwnerAlive: (owner) => /^\d+$/.test(owner) && Number(owner) !== rt.pid && rt.processAlive(Number(owner)),
+        },
       },
     },
   });

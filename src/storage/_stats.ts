@@ -44,6 +44,8 @@ export function engineStats(bg: Background, wal: WalWriter, s: Settings): Engine
     writeAmplification: bg.userBytesWritten === 0 ? 0 : written / bg.userBytesWritten,
     spaceAmplification: largest === 0 ? 1 : tableBytes / largest,
     cacheBytes: bg.cache.bytes,
+    cacheBytesMax: s.cacheBytes,
+    compression: s.compression,
     cacheHits: bg.cache.hits,
     cacheMisses: bg.cache.misses,
     bloomChecks: bg.bloomChecks,

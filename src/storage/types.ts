@@ -6,6 +6,7 @@
  * partition are one contiguous, ordered range: it can be listed, streamed out and dropped as a whole. Keys come
  * back as bytes (`fromUtf8` in `mod.ts` turns them back into strings).
  */
+import type { Compression } from "./options.ts";
 
 export type Key = string | Uint8Array;
 
@@ -90,6 +91,10 @@ export interface EngineStats {
   /** Table bytes / bytes in the largest level (RocksDB's estimate: the largest level is roughly the live data). */
   spaceAmplification: number;
   cacheBytes: number;
+  /** The block cache's arena (the `cacheBytes` option). */
+  cacheBytesMax: number;
+  /** How new tables' blocks are stored (the `compression` option); tables written otherwise read the same. */
+  compression: Compression;
   cacheHits: number;
   cacheMisses: number;
   bloomChecks: number;

@@ -61,6 +61,9 @@ test(`meshkv on ${kind} rejects bad flags with a clear message and exit status 2
     [["start", "--port", "70000"], /--port must be between 0 and 65535/],
     [["start", "--bogus"], /Unknown flag --bogus/],
     [["start", "--id", "bad id!"], /Node id must be/],
+    [["start", "--compression", "zstd"], /--compression takes none or deflate: got "zstd"/],
+    [["start", "--cache-bytes", "-1"], /--cache-bytes must be between 0 and/],
+    [["start", "--cache-bytes", "8MiB"], /--cache-bytes takes a whole number/],
     [["frobnicate"], /Unknown command: frobnicate/],
   ];
   for (const [args, message] of cases) {
@@ -73,7 +76,7 @@ test(`meshkv on ${kind} rejects bad flags with a clear message and exit status 2
   for (const flag of ["--id", "--host", "--port", "--data"]) assert.ok(help.stdout.includes(flag), `help lists ${flag}`);
 });
 
-test(`meshkv start on ${kind} stores data on disk: a value written over HTTP is read back after a restart`, async () => {
+test(`meshkv start on ${kind} stores data on disk: a value written over HTTP is read back after a restart with other storage knobs`, async () => {
   const data = await tempDir(rt.fs, "cli");
   const first = await startProcess(kind, ["start", "--port", "0", "--data", data, "--durability", "always"]);
   try {
@@ -83,8 +86,12 @@ test(`meshkv start on ${kind} stores data on disk: a value written over HTTP is 
   } finally {
     await first.stop();
   }
-  const second = await startProcess(kind, ["start", "--port", "0", "--data", data]);
+  // Restarted with the storage knobs: new tables are deflated, old ones still read, the cache has its size.
+  const second = await startProcess(kind, ["start", "--port", "0", "--data", data, "--compression", "deflate", "--cache-bytes", "1048576"]);
   try {
+    const storage = (await (await fetch(`${second.url}/v1/admin/status`)).json()).storage;
+    assert.is(storage.compression, "deflate");
+    assert.is(storage.cacheBytesMax, 1048576);
     const got = await fetch(`${second.url}/v1/kv/greeting`);
     assert.is(got.status, 200);
     assert.is(await got.text(), "hello");

@@ -17,7 +17,7 @@ import { CLUSTER_FAST, openClusterBackend, type ClusterBackend } from "../src/cl
 import { startClusterNode, type ClusterNode } from "../src/cluster/node.ts";
 import { GOSSIP_FAST } from "../src/cluster/settings.ts";
 import { values } from "../src/core/version.ts";
-import { liveCount } from "../src/cluster/local_records.ts";
+import { liveCount } from "../src/cluster/records.ts";
 import { MESH_FAST } from "../src/mesh/settings.ts";
 import { detectRuntime } from "../src/runtime/detect.ts";
 import { fmt, printTable } from "./_table.ts";

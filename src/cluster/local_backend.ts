@@ -20,15 +20,15 @@ import { MeshkvError } from "../errors.ts";
 import type {
   BatchOp, BatchResult, ChangeEvent, DeleteOptions, KvBackend, ListOptions, ListPage, MemberInfo, MetricSample,
   ReadOptions, ReadResult, StoredValue, WatchOptions, WriteOptions, WriteResult,
-} from "../http/backend.ts";
-import { LIMITS } from "../http/limits.ts";
+} from "../kv/backend.ts";
+import { DATA_LIMITS as LIMITS } from "../kv/limits.ts";
 import type { Clock, FileSystem } from "../runtime/types.ts";
 import { decodeKey, openEngine, type Engine, type EngineOptions } from "../storage/mod.ts";
-import { ChangeFeed, eventValues, type FeedLimits } from "./local_feed.ts";
-import { KeyLocks } from "./local_locks.ts";
+import { ChangeFeed, eventValues, type FeedLimits } from "./change_feed.ts";
+import { KeyLocks } from "./key_locks.ts";
 import { compareUtf8 } from "./replica.ts";
 import { counter, gauge, storageMetrics } from "./_metrics.ts";
-import { encodeValue, liveCount, liveValues, TOMBSTONE } from "./local_records.ts";
+import { encodeValue, liveCount, liveValues, TOMBSTONE } from "./records.ts";
 
 const PARTITION = 0;
 
@@ -257,7 +257,7 @@ export class LocalBackend implements KvBackend {
   }
 
   async members(): Promise<readonly MemberInfo[]> {
-    return [{ id: this.nodeId, datacenter: this.#datacenter, rack: this.#rack, status: this.#closed ? "leaving" : "up", self: true }];
+    return [{ id: this.nodeId, address: "local", datacenter: this.#datacenter, rack: this.#rack, capacity: 1, heartbeat: 0, incarnation: 0, status: this.#closed ? "left" : "alive" }];
   }
 
   metrics(): readonly MetricSample[] {

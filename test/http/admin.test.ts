@@ -5,7 +5,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { constantTimeEqual, TokenChecker } from "../../src/http/auth.ts";
 import { createApp } from "../../src/http/app.ts";
-import type { KvBackend } from "../../src/http/backend.ts";
+import { createMemoryRuntime } from "../../src/runtime/memory.ts";
+import type { KvBackend } from "../../src/kv/backend.ts";
 import { expectError, harness, TOKENS } from "./_setup.ts";
 
 const put = (body: string): RequestInit => ({ method: "PUT", body, headers: { "content-type": "text/plain" } });
@@ -22,7 +23,7 @@ test("admin status, ring and members describe the single node", async () => {
   assert.equal(ring.owners, [{ partition: 0, nodes: ["n1"] }]);
   const members = await (await h.req("/v1/admin/members")).json();
   assert.is(members.members[0].id, "n1");
-  assert.is(members.members[0].status, "up");
+  assert.is(members.members[0].status, "alive");
   await h.close();
 });
 
@@ -75,7 +76,7 @@ test("/health is open and says ok; without a backend the node serves health and 
   assert.is(health.status, 200);
   assert.is((await health.json()).ready, true);
   await h.close();
-  const bare = createApp({ nodeId: "solo", runtime: "node", runtimeVersion: "20" });
+  const bare = createApp({ nodeId: "solo", runtime: "node", runtimeVersion: "20", clock: createMemoryRuntime().clock });
   const body = await (await bare.request("/health")).json();
   assert.is(body.status, "ok");
   assert.is(body.nodeId, "solo");

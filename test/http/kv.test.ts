@@ -6,7 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { openLocalBackend } from "../../src/cluster/local_backend.ts";
 import { createApp } from "../../src/http/app.ts";
-import { LIMITS } from "../../src/http/limits.ts";
+import { DATA_LIMITS } from "../../src/kv/limits.ts";
 import { createMemoryRuntime } from "../../src/runtime/memory.ts";
 import { CONTEXT, expectError, harness } from "./_setup.ts";
 
@@ -162,7 +162,7 @@ test("binary values round-trip byte for byte with their content type", async () 
 
 test("keys may hold slashes, hash tags, spaces and any Unicode, percent-encoded in the path", async () => {
   const h = await harness();
-  for (const key of ["{user:42}/orders/7", "a b/c?d#e", "ключ-🔑", "a/../b", "...", "%", "x".repeat(LIMITS.keyBytesMax)]) {
+  for (const key of ["{user:42}/orders/7", "a b/c?d#e", "ключ-🔑", "a/../b", "...", "%", "x".repeat(DATA_LIMITS.keyBytesMax)]) {
     const path = `/v1/kv/${encodeURIComponent(key).replaceAll(".", "%2E")}`;
     assert.is((await h.req(path, put(key))).status, 201, key);
     assert.is(await (await h.req(path)).text(), key, key);
@@ -174,13 +174,13 @@ test("keys may hold slashes, hash tags, spaces and any Unicode, percent-encoded 
 
 test("a write that would leave more than siblingsMax siblings is refused with 413 naming the limit", async () => {
   const h = await harness();
-  for (let i = 0; i < LIMITS.siblingsMax; i++) await h.req("/v1/kv/hot", put(`v${i}`));
+  for (let i = 0; i < DATA_LIMITS.siblingsMax; i++) await h.req("/v1/kv/hot", put(`v${i}`));
   const err = await expectError(await h.req("/v1/kv/hot", put("one more")), 413, "LIMIT_EXCEEDED");
-  assert.match(String(err.message), `siblingsMax limit: ${LIMITS.siblingsMax + 1} > ${LIMITS.siblingsMax}`);
+  assert.match(String(err.message), `siblingsMax limit: ${DATA_LIMITS.siblingsMax + 1} > ${DATA_LIMITS.siblingsMax}`);
   assert.is(err.limit, "siblingsMax");
   const res = await h.req("/v1/kv/hot");
   const body = await res.json();
-  assert.is(body.values.length, LIMITS.siblingsMax);
+  assert.is(body.values.length, DATA_LIMITS.siblingsMax);
   assert.is((await h.req("/v1/kv/hot", put("resolved", { [CONTEXT]: body.context }))).status, 204);
   await h.close();
 });

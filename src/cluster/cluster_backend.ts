@@ -279,17 +279,25 @@ export class ClusterBackend implements KvBackend {
     }, options);
   }
 
+  /**
+   * Runs the ops one after another, each finished (at its level) before the next starts, so an op sees every
+   * op before it and other clients (readers, watchers) see them land in batch order. Ops on different keys
+   * could overlap without changing any result, but not without changing what observers see, so they do not:
+   * a batch costs the sum of its ops' round trips, bounded by `batchOpsMax`.
+   */
   async batch(ops: readonly BatchOp[]): Promise<BatchResult[]> {
-    return await Promise.all(ops.map(async (op): Promise<BatchResult> => {
+    const out: BatchResult[] = [];
+    for (const op of ops) {
       try {
-        if (op.type === "get") return { type: "get", ok: true, result: await this.get(op.key, op.options) };
-        if (op.type === "put") return { type: "put", ok: true, result: await this.put(op.key, op.value, op.options) };
-        return { type: "delete", ok: true, result: await this.delete(op.key, op.options) };
+        if (op.type === "get") out.push({ type: "get", ok: true, result: await this.get(op.key, op.options) });
+        else if (op.type === "put") out.push({ type: "put", ok: true, result: await this.put(op.key, op.value, op.options) });
+        else out.push({ type: "delete", ok: true, result: await this.delete(op.key, op.options) });
       } catch (error) {
         if (!(error instanceof Error)) throw error;
-        return { type: op.type, ok: false, error };
+        out.push({ type: op.type, ok: false, error });
       }
-    }));
+    }
+    return out;
   }
 
   watch(options: WatchOptions): AsyncIterable<ChangeEvent> {

@@ -66,8 +66,6 @@ const ROWS: Row[] = [
   { name: "content type with control characters", path: "/v1/kv/k", init: putText("v", { "content-type": "text/plain\u0001" }), status: 400, code: "INVALID_ARGUMENT" },
   { name: "malformed Last-Event-ID", path: "/v1/watch", init: { headers: { "last-event-id": "yesterday" } }, status: 400, code: "INVALID_ARGUMENT" },
   { name: "unknown route", path: "/v2/kv/k", status: 404, code: "NOT_FOUND" },
-  { name: "join on a single node", path: "/v1/admin/join", init: batch('{"seeds":["10.0.0.1:7400"]}'), status: 501, code: "UNSUPPORTED" },
-  { name: "leave on a single node", path: "/v1/admin/leave", init: { method: "POST" }, status: 501, code: "UNSUPPORTED" },
   { name: "missing token", path: "/v1/kv/k", init: { token: null }, status: 401, code: "UNAUTHORIZED" },
   { name: "unknown token", path: "/v1/kv/k", init: { token: "not-a-configured-token-at-all" }, status: 401, code: "UNAUTHORIZED" },
   { name: "read token writing", path: "/v1/kv/k", init: { ...putText("v"), token: TOKENS.read }, status: 403, code: "FORBIDDEN", message: "needs write" },

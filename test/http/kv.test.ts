@@ -181,6 +181,16 @@ test("a write that would leave more than siblingsMax siblings is refused with 41
   await h.close();
 });
 
+test("a write that would grow a key's versions past setBytesMax is refused with 413 naming the limit", async () => {
+  const h = await harness();
+  const big = "x".repeat(DATA_LIMITS.valueBytesMax - 1);
+  for (let i = 0; i < 3; i++) assert.ok((await h.req("/v1/kv/big", put(big + i))).status < 300, "three 1 MiB siblings fit");
+  const err = await expectError(await h.req("/v1/kv/big", put(big + "3")), 413, "LIMIT_EXCEEDED");
+  assert.is(err.limit, "setBytesMax");
+  assert.is(err.max, DATA_LIMITS.setBytesMax);
+  await h.close();
+});
+
 test("values, siblings and deletes survive closing the node and starting it again on its disk", async () => {
   const sim = await oneNodeCluster();
   const first = appFor(sim);

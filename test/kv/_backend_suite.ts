@@ -35,6 +35,7 @@ const dec = new TextDecoder();
 const text = (r: ReadResult) => r.values.map((v) => dec.decode(v.data)).sort();
 
 type Ctx = { t: BackendTarget };
+type PutOptions = { context?: VersionVector; ifNoneMatch?: boolean; strict?: boolean; ttlMs?: number };
 
 /** The suite for one deployment; the caller runs it (`.run()`). */
 export function backendSuite(name: string, open: () => Promise<BackendTarget>) {
@@ -48,9 +49,10 @@ export function backendSuite(name: string, open: () => Promise<BackendTarget>) {
 
   const ops = (t: BackendTarget, b: KvBackend = t.backend) => ({
     get: (key: string, consistency: ConsistencyLevel | null = null) => t.run(b.get(key, { consistency })),
-    put: (key: string, value: string, o: { context?: VersionVector; ifNoneMatch?: boolean; strict?: boolean; ttlMs?: number } = {}): Promise<WriteResult> =>
+    put: (key: string, value: string, o: PutOptions = {}): Promise<WriteResult> =>
       t.run(b.put(key, { contentType: "text/plain", data: enc.encode(value) }, {
-        context: o.context ?? [], ifNoneMatch: o.ifNoneMatch ?? false, strict: o.strict ?? false, consistency: null, ttlMs: o.ttlMs ?? null,
+        context: o.context ?? [], ifNoneMatch: o.ifNoneMatch ?? false, strict: o.strict ?? false, consistency: null,
+        ttlMs: o.ttlMs ?? null,
       })),
     del: (key: string, context: VersionVector | null = null, strict = false) => t.run(b.delete(key, { context, strict, consistency: null })),
     list: (o: Partial<ListOptions> = {}) =>

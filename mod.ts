@@ -8,4 +8,5 @@ export { VERSION } from "./src/version.ts";
 export { detectRuntime, runtimeName } from "./src/runtime/detect.ts";
 export type * from "./src/runtime/types.ts";
 export { createApp } from "./src/http/app.ts";
+export type * from "./src/kv/backend.ts";
 export * as core from "./src/core/mod.ts";

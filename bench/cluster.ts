@@ -17,7 +17,7 @@
  */
 import { AntiEntropy } from "../src/cluster/anti_entropy.ts";
 import { items as wireItems, obj } from "../src/cluster/_wire.ts";
-import { encodeValue } from "../src/cluster/local_records.ts";
+import { encodeValue } from "../src/cluster/records.ts";
 import { openReplicaStore, type ReplicaStore } from "../src/cluster/replica.ts";
 import { decodeSet, encodeSet } from "../src/core/context.ts";
 import { contextOf, emptySet, update } from "../src/core/version.ts";
@@ -53,7 +53,7 @@ const random = new SeededRandom(42);
 const net = new SimNetwork({ clock, random: random.fork() });
 
 async function replica(id: string, peer: string): Promise<Replica> {
-  const store = await openReplicaStore({ fs: new MemoryFileSystem(), dir: `/${id}`, clock, random: random.fork(), nodeId: id, setBytesMax: 16 * 1024 * 1024, engine: { durability: "none" } });
+  const store = await openReplicaStore({ fs: new MemoryFileSystem(), dir: `/${id}`, clock, random: random.fork(), nodeId: id, engineValueBytesMax: 16 * 1024 * 1024, engine: { durability: "none" } });
   const mesh = new Mesh({ nodeId: id, cluster: "bench", datacenter: "dc1", runtime: { clock, dial: (url, o) => net.dial(id, url, o) }, random: random.fork(), auth: pureAuthenticator("bench") });
   await net.serve(id, { hostname: id, port: 7000, fetch: () => new Response("ok"), websocket: mesh.websocket() });
   mesh.setSelfAddress(`${id}:7000`);

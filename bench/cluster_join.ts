@@ -18,7 +18,7 @@ import type { ClusterBackend } from "../src/cluster/cluster_backend.ts";
 import type { ClusterNode } from "../src/cluster/node.ts";
 import { TIMING_PRESETS } from "../src/cluster/presets.ts";
 import { values } from "../src/core/version.ts";
-import { liveCount } from "../src/cluster/local_records.ts";
+import { liveCount } from "../src/cluster/records.ts";
 import { detectRuntime } from "../src/runtime/detect.ts";
 import { fmt, printTable } from "./_table.ts";
 

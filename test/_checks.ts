@@ -191,6 +191,85 @@ export function checkClientIsolation(files: SourceFile[], entry = "src/client/mo
   return out;
 }
 
+/** Files at the top of src/ that every layer may import: the error type, assertions and the version. */
+export const SHARED_ROOT_FILES = ["src/errors.ts", "src/_assert.ts", "src/version.ts"] as const;
+
+/**
+ * DESIGN.md section 1, the "may import" column: for each folder of src/, the other folders (or single files)
+ * its files may import, besides their own folder and `SHARED_ROOT_FILES`; null: everything. `http` may import
+ * `runtime/types.ts` for the `Clock` interface it is given (as storage and mesh do), never a runtime adapter.
+ * `client` imports nothing of the server, not even the shared root files (see `checkClientIsolation`).
+ */
+export const LAYER_RULES: Record<string, readonly string[] | null> = {
+  core: [],
+  storage: ["core", "runtime/types.ts"],
+  mesh: ["core", "runtime/types.ts"],
+  kv: ["core"],
+  cluster: ["core", "storage", "mesh", "kv", "runtime/types.ts"],
+  http: ["kv", "core", "runtime/types.ts"],
+  client: [],
+  runtime: [],
+  cli: null,
+  testing: null,
+};
+
+/** Files exempt from the layering rule by name, with the reason (none: keep it that way). */
+export const LAYERING_EXEMPT: Record<string, string> = {};
+
+/** Where files may import the simulation harness from: only tests and benchmarks (and the harness itself). */
+const TESTING_IMPORTERS = ["test/", "bench/", "src/testing/"];
+
+const IMPORT_PATTERN = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["']([^"']+)["']/g;
+
+/** The relative imports of a file that are code (not in comments or strings), resolved to repository paths. */
+function relativeImports(f: SourceFile): { target: string; line: number }[] {
+  const code = codeOnly(f.text);
+  const out: { target: string; line: number }[] = [];
+  for (const m of f.text.matchAll(IMPORT_PATTERN)) {
+    const at = m.index ?? 0;
+    if (code[at] === " " || !m[1]!.startsWith(".")) continue;
+    out.push({ target: resolveRelative(f.path, m[1]!), line: lineOf(f.text, at) });
+  }
+  return out;
+}
+
+function describeRule(layer: string, may: readonly string[]): string {
+  if (layer === "client") return "client may import nothing of the server";
+  const shared = SHARED_ROOT_FILES.map((p) => p.slice(4)).join(", ");
+  return may.length === 0 ? `${layer} may import only its own folder and ${shared}` : `${layer} may import ${may.join(", ")} (and ${shared})`;
+}
+
+/**
+ * Imports between the folders of src/ follow DESIGN.md's "may import" table (`LAYER_RULES`), and only test/ and
+ * bench/ import src/testing/. Each violation names the rule it breaks.
+ */
+export function checkLayering(files: SourceFile[]): Violation[] {
+  const out: Violation[] = [];
+  for (const f of files.filter((x) => /\.(ts|mjs)$/.test(x.path))) {
+    for (const { target, line } of relativeImports(f)) {
+      if (target.startsWith("src/testing/") && !TESTING_IMPORTERS.some((p) => f.path.startsWith(p))) {
+        out.push({ rule: "layering", path: f.path, line, message: `${f.path} imports ${target}: only test/ and bench/ may import src/testing/` });
+      }
+    }
+    const layer = /^src\/([^/]+)\//.exec(f.path)?.[1];
+    if (layer === undefined || Object.hasOwn(LAYERING_EXEMPT, f.path)) continue;
+    if (!Object.hasOwn(LAYER_RULES, layer)) {
+      out.push({ rule: "layering", path: f.path, line: 1, message: `src/${layer}/ is not in DESIGN.md's "may import" table: add it there and to LAYER_RULES in test/_checks.ts` });
+      continue;
+    }
+    const may = LAYER_RULES[layer]!;
+    if (may === null) continue;
+    for (const { target, line } of relativeImports(f)) {
+      if (!target.startsWith("src/") || target.startsWith(`src/${layer}/`)) continue;
+      if (layer !== "client" && (SHARED_ROOT_FILES as readonly string[]).includes(target)) continue;
+      const rest = target.slice(4);
+      if (may.some((m) => (m.endsWith(".ts") ? rest === m : rest.startsWith(`${m}/`)))) continue;
+      out.push({ rule: "layering", path: f.path, line, message: `${f.path} imports ${target}: ${describeRule(layer, may)}` });
+    }
+  }
+  return out;
+}
+
 /** Every test file runs its suites; a file that never calls `.run()` silently tests nothing. */
 export function checkTestsRun(files: SourceFile[]): Violation[] {
   return files
@@ -206,6 +285,7 @@ export function allChecks(files: SourceFile[], denoJson: string, packageJson: st
     ...checkErasableSyntax(files),
     ...checkExportMaps(denoJson, packageJson, exists),
     ...checkClientIsolation(files),
+    ...checkLayering(files),
     ...checkTestsRun(files),
   ];
 }

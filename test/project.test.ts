@@ -12,6 +12,7 @@ import {
   checkErasableSyntax,
   checkExportMaps,
   checkImportExtensions,
+  checkLayering,
   checkRuntimeIsolation,
   checkTestsRun,
   type SourceFile,
@@ -104,6 +105,39 @@ test("client-isolation catches server imports reached from the client entry", ()
   ]);
   assert.is(v.length, 2, show(v));
   assert.equal(rules(v), ["client-isolation"]);
+});
+
+test("layering catches imports that break DESIGN.md's may-import table, and names the rule", () => {
+  const v = checkLayering([
+    { path: "src/cluster/x.ts", text: 'import type { KvBackend } from "../http/app.ts";\nimport { MemoryFileSystem } from "../runtime/memory.ts";' },
+    { path: "src/core/ring.ts", text: 'import { Mesh } from "../mesh/mesh.ts";' },
+    { path: "src/kv/backend.ts", text: 'export type { Stored } from "../cluster/replica.ts";' },
+    { path: "src/http/app.ts", text: 'import { systemClock } from "../runtime/_system_clock.ts";\nconst m = await import("../cluster/sim.ts");' },
+    { path: "src/storage/engine.ts", text: 'import { x } from "../mesh/codec.ts";' },
+    { path: "src/client/client.ts", text: 'import { MeshkvError } from "../errors.ts";' },
+    { path: "src/runtime/node.ts", text: 'import { Engine } from "../storage/engine.ts";' },
+    { path: "src/cli/start.ts", text: 'import { SimCluster } from "../testing/sim.ts";' },
+    { path: "examples/demo.ts", text: 'import { SimCluster } from "../src/testing/sim.ts";' },
+    { path: "src/wire/x.ts", text: 'import { y } from "../core/ring.ts";' },
+  ]);
+  assert.equal(rules(v), ["layering"]);
+  assert.equal(v.map((x) => `${x.path}:${x.line}`), [
+    "src/cluster/x.ts:1", "src/cluster/x.ts:2", "src/core/ring.ts:1", "src/kv/backend.ts:1", "src/http/app.ts:1", "src/http/app.ts:2",
+    "src/storage/engine.ts:1", "src/client/client.ts:1", "src/runtime/node.ts:1", "src/cli/start.ts:1", "examples/demo.ts:1", "src/wire/x.ts:1",
+  ], show(v));
+  assert.is(v[0]!.message, "src/cluster/x.ts imports src/http/app.ts: cluster may import core, storage, mesh, kv, runtime/types.ts (and errors.ts, _assert.ts, version.ts)");
+  assert.match(v[2]!.message, "core may import only its own folder");
+  assert.match(v[9]!.message, "only test/ and bench/ may import src/testing/");
+  assert.match(v[11]!.message, "not in DESIGN.md's");
+  const good = checkLayering([
+    { path: "src/cluster/y.ts", text: 'import type { KvBackend } from "../kv/backend.ts";\nimport type { Clock } from "../runtime/types.ts";\nimport { MeshkvError } from "../errors.ts";\n// import { x } from "../http/app.ts";\nconst s = \'from "../http/app.ts"\';' },
+    { path: "src/http/app.ts", text: 'import { Hono } from "hono";\nimport type { Clock } from "../runtime/types.ts";\nimport { DATA_LIMITS } from "../kv/limits.ts";' },
+    { path: "src/cli/start.ts", text: 'import { createApp } from "../http/app.ts";\nimport { x } from "../runtime/node.ts";' },
+    { path: "test/http/_setup.ts", text: 'import { SimCluster } from "../../src/testing/sim.ts";' },
+    { path: "bench/gossip.ts", text: 'import { SimCluster } from "../src/testing/sim.ts";' },
+    { path: "src/testing/sim.ts", text: 'import { MemoryFileSystem } from "../runtime/memory.ts";\nimport { http } from "../http/app.ts";' },
+  ]);
+  assert.equal(good, [], show(good));
 });
 
 test("tests-run catches a test file that never runs its tests", () => {

@@ -1,8 +1,8 @@
 /**
- * Metric samples both backends add to `/metrics` (Prometheus text format): the storage engine's counters and
- * gauges, with the helpers that build a sample.
+ * Metric samples the cluster backend adds to `/metrics` (Prometheus text format): the storage engine's counters
+ * and gauges, with the helpers that build a sample.
  */
-import type { MetricSample } from "../http/backend.ts";
+import type { MetricSample } from "../kv/backend.ts";
 import type { EngineStats } from "../storage/types.ts";
 
 export const gauge = (name: string, help: string, value: number): MetricSample => ({ name, help, type: "gauge", value });

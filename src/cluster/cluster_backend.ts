@@ -16,8 +16,8 @@ import { MeshkvError } from "../errors.ts";
 import type {
   BatchOp, BatchResult, ChangeEvent, DeleteOptions, KvBackend, ListOptions, ListPage, MemberInfo, MetricSample,
   ReadOptions, ReadResult, StoredValue, WatchOptions, WriteOptions, WriteResult,
-} from "../http/backend.ts";
-import { LIMITS } from "../http/limits.ts";
+} from "../kv/backend.ts";
+import { DATA_LIMITS } from "../kv/limits.ts";
 import type { Clock, FileSystem, Random } from "../runtime/types.ts";
 import type { EngineOptions } from "../storage/mod.ts";
 import { counter, gauge, storageMetrics } from "./_metrics.ts";
@@ -30,8 +30,8 @@ import { HintDelivery } from "./hint_delivery.ts";
 import { ConfigCheck } from "./config_check.ts";
 import { Keyspaces } from "./keyspaces.ts";
 import { openHintStore, type HintStore } from "./hints.ts";
-import { ChangeFeed, eventValues, type FeedLimits } from "./local_feed.ts";
-import { visibleValues } from "./local_records.ts";
+import { ChangeFeed, eventValues, type FeedLimits } from "./change_feed.ts";
+import { visibleValues } from "./records.ts";
 import type { ClusterNode } from "./node.ts";
 import { makeDurableDir, openReplicaStore, type ReplicaStore, type Stored } from "./replica.ts";
 import { clusterReplicas, RingView, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
@@ -61,10 +61,12 @@ export interface ClusterBackendOptions {
 
 /** Opens the stores; `attach` the running node to serve. */
 export async function openClusterBackend(o: ClusterBackendOptions): Promise<ClusterBackend> {
-  const setBytesMax = LIMITS.siblingsMax * LIMITS.valueBytesMax + 1024 * 1024;
+  // A replica merges what other replicas send without refusing it, so its engine takes siblingsMax values of
+  // the largest size (far above the write limit `DATA_LIMITS.setBytesMax`).
+  const engineValueBytesMax = DATA_LIMITS.siblingsMax * DATA_LIMITS.valueBytesMax + 1024 * 1024;
   let backend: ClusterBackend | null = null;
   const store = await openReplicaStore({
-    fs: o.fs, dir: `${o.dir}/store`, clock: o.clock, random: o.random, nodeId: o.nodeId, setBytesMax,
+    fs: o.fs, dir: `${o.dir}/store`, clock: o.clock, random: o.random, nodeId: o.nodeId, engineValueBytesMax,
     ...(o.engine === undefined ? {} : { engine: o.engine }),
     tombstonePurgeable: (p, _key, deletedAt) => backend?.purgeable(p, deletedAt) ?? false,
   });
@@ -277,17 +279,25 @@ export class ClusterBackend implements KvBackend {
     }, options);
   }
 
+  /**
+   * Runs the ops one after another, each finished (at its level) before the next starts, so an op sees every
+   * op before it and other clients (readers, watchers) see them land in batch order. Ops on different keys
+   * could overlap without changing any result, but not without changing what observers see, so they do not:
+   * a batch costs the sum of its ops' round trips, bounded by `batchOpsMax`.
+   */
   async batch(ops: readonly BatchOp[]): Promise<BatchResult[]> {
-    return await Promise.all(ops.map(async (op): Promise<BatchResult> => {
+    const out: BatchResult[] = [];
+    for (const op of ops) {
       try {
-        if (op.type === "get") return { type: "get", ok: true, result: await this.get(op.key, op.options) };
-        if (op.type === "put") return { type: "put", ok: true, result: await this.put(op.key, op.value, op.options) };
-        return { type: "delete", ok: true, result: await this.delete(op.key, op.options) };
+        if (op.type === "get") out.push({ type: "get", ok: true, result: await this.get(op.key, op.options) });
+        else if (op.type === "put") out.push({ type: "put", ok: true, result: await this.put(op.key, op.value, op.options) });
+        else out.push({ type: "delete", ok: true, result: await this.delete(op.key, op.options) });
       } catch (error) {
         if (!(error instanceof Error)) throw error;
-        return { type: op.type, ok: false, error };
+        out.push({ type: op.type, ok: false, error });
       }
-    }));
+    }
+    return out;
   }
 
   watch(options: WatchOptions): AsyncIterable<ChangeEvent> {
@@ -301,7 +311,7 @@ export class ClusterBackend implements KvBackend {
 
   #publish(key: string, s: Stored): void {
     const live = visibleValues(values(s.set), this.#lww(key));
-    const carried = eventValues(live, LIMITS.watchValueBytesMax);
+    const carried = eventValues(live, DATA_LIMITS.watchValueBytesMax);
     this.#feed.publish({ type: live.length > 0 ? "put" : "delete", key, context: contextOf(s.set), ...carried });
   }
 
@@ -358,8 +368,9 @@ export class ClusterBackend implements KvBackend {
 
   async members(): Promise<readonly MemberInfo[]> {
     const a = this.#a;
-    if (!a) return [{ id: this.nodeId, datacenter: this.#o.datacenter, rack: this.#o.rack ?? "", status: "starting", self: true }];
-    return a.node.gossip.members().map((m) => ({ ...m, rack: m.rack ?? "" }));
+    // Before `attach` there is no member table yet: `status()` then says `ready: false`.
+    if (!a) return [];
+    return a.node.gossip.members();
   }
 
   /**

@@ -23,12 +23,12 @@ import { levelToString, parseConsistency, Quorum, type ConsistencyLevel, type Qu
 import { contextOf, descends, emptySet, merge, mergeVectors, prune, sameVersion, update, values, type VersionVector } from "../core/version.ts";
 import { compareHlc, HLC_ZERO, hlcNow, type Hlc } from "../core/hlc.ts";
 import { MeshkvError, isMeshkvError } from "../errors.ts";
-import type { StoredValue, WriteResult } from "../http/backend.ts";
-import { LIMITS } from "../http/limits.ts";
+import type { StoredValue, WriteResult } from "../kv/backend.ts";
+import { DATA_LIMITS } from "../kv/limits.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import type { Clock } from "../runtime/types.ts";
 import { bool, bytes, int, obj, optNum, optStr, str, vvFromWire, vvToWire } from "./_wire.ts";
-import { encodeValue, latestRecord, liveCount, stamp, stampOf, TOMBSTONE } from "./local_records.ts";
+import { encodeValue, latestRecord, liveCount, stamp, stampOf, TOMBSTONE } from "./records.ts";
 import { mergedExpiry, type ReplicaStore, type Stored } from "./replica.ts";
 import type { Keyspaces } from "./keyspaces.ts";
 import { targetsOf, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
@@ -69,13 +69,6 @@ interface Call<T> {
   node: string;
   run(): Promise<T>;
 }
-
-/**
- * The most bytes the versions of one key (every sibling, with its version vector) may take: a replica sends
- * them in one mesh frame (`frameBytesMax`, 4 MiB), so a write that would grow them past this fails with
- * `LIMIT_EXCEEDED` and asks the client to resolve the siblings.
- */
-export const SET_BYTES_MAX = 3 * 1024 * 1024 + 512 * 1024;
 
 /** Errors after which a forward tries the next replica. */
 const RETRYABLE = new Set(["CONNECT_FAILED", "CONNECTION_CLOSED", "TIMEOUT", "OVERLOADED", "CLOSED", "NODE_LEAVING"]);
@@ -226,15 +219,15 @@ export class Coordinator {
       }
       const set = prune(update(before.set, context, record, o.store.versionId, now), now, this.#active(before.set.entries.map((e) => e.node)));
       const live = liveCount(values(set));
-      if (live > LIMITS.siblingsMax) {
-        throw new MeshkvError("LIMIT_EXCEEDED", `Over the siblingsMax limit: ${live} > ${LIMITS.siblingsMax}: resolve the siblings of ${op.key} with a write that carries their context`, {
-          details: { limit: "siblingsMax", max: LIMITS.siblingsMax, actual: live, key: op.key },
+      if (live > DATA_LIMITS.siblingsMax) {
+        throw new MeshkvError("LIMIT_EXCEEDED", `Over the siblingsMax limit: ${live} > ${DATA_LIMITS.siblingsMax}: resolve the siblings of ${op.key} with a write that carries their context`, {
+          details: { limit: "siblingsMax", max: DATA_LIMITS.siblingsMax, actual: live, key: op.key },
         });
       }
       const setBytes = encodeSet(set).length;
-      if (setBytes > SET_BYTES_MAX) {
-        throw new MeshkvError("LIMIT_EXCEEDED", `Over the setBytesMax limit: the versions of ${op.key} would take ${setBytes} bytes > ${SET_BYTES_MAX}: resolve its siblings with a write that carries their context`, {
-          details: { limit: "setBytesMax", max: SET_BYTES_MAX, actual: setBytes, key: op.key },
+      if (setBytes > DATA_LIMITS.setBytesMax) {
+        throw new MeshkvError("LIMIT_EXCEEDED", `Over the setBytesMax limit: the versions of ${op.key} would take ${setBytes} bytes > ${DATA_LIMITS.setBytesMax}: resolve its siblings with a write that carries their context`, {
+          details: { limit: "setBytesMax", max: DATA_LIMITS.setBytesMax, actual: setBytes, key: op.key },
         });
       }
       const expiresAt = op.kind === "put" ? (op.ttlMs === null ? null : now + op.ttlMs) : before.expiresAt;

@@ -26,7 +26,7 @@ import { merge } from "../core/version.ts";
 import { MeshkvError } from "../errors.ts";
 import type { Clock, FileSystem } from "../runtime/types.ts";
 import { decodeKey, type Engine, type Entry, openEngine } from "../storage/mod.ts";
-import { KeyLocks } from "./local_locks.ts";
+import { KeyLocks } from "./key_locks.ts";
 
 export interface Hint {
   /** The node the copy is for. */

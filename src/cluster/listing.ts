@@ -7,7 +7,7 @@
  */
 import { decodeSet } from "../core/context.ts";
 import { MeshkvError } from "../errors.ts";
-import type { ListItem, ListOptions, ListPage, ReadResult } from "../http/backend.ts";
+import type { ListItem, ListOptions, ListPage, ReadResult } from "../kv/backend.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import { bytes, items as wireItems, obj, optNum, optStr } from "./_wire.ts";
 import { SCAN_PAGE_KEYS_MAX } from "./handoff.ts";

@@ -2,7 +2,7 @@
  * The replica store: this node's copy of the partitions it replicates, on one storage engine.
  *
  * Each key's engine record holds one DVVSet (Almeida et al. 2014, `core/version.ts`) of value records
- * (`local_records.ts`); engine partition = ring partition, so one partition is one ordered range that can be
+ * (`records.ts`); engine partition = ring partition, so one partition is one ordered range that can be
  * listed, streamed to another node and dropped. Two kinds of change reach a replica, as in Riak KV:
  * - `coordinate`: this node is the write's coordinating replica and makes the new version itself
  *   (`update(stored, context, value, versionId, now)`), so the new dot carries this node's version id;
@@ -29,8 +29,8 @@ import { emptySet, merge, sameVersion, setDescends, values, type DvvSet } from "
 import type { Clock, FileSystem, Random } from "../runtime/types.ts";
 import { decodeKey, openEngine, type Engine, type EngineOptions } from "../storage/mod.ts";
 import type { TombstoneInfo } from "../storage/options.ts";
-import { liveCount } from "./local_records.ts";
-import { KeyLocks } from "./local_locks.ts";
+import { liveCount } from "./records.ts";
+import { KeyLocks } from "./key_locks.ts";
 
 export interface Stored {
   readonly set: DvvSet<Uint8Array>;
@@ -50,8 +50,11 @@ export interface ReplicaStoreOptions {
   engine?: Omit<EngineOptions, "clock" | "tombstonePurgeable">;
   /** Whether compaction may drop a deleted key's history (every replica is known to hold the delete). */
   tombstonePurgeable?: (partition: number, key: string, deletedAtMs: number) => boolean;
-  /** The largest encoded set the engine takes. */
-  setBytesMax: number;
+  /**
+   * The largest encoded set of one key the engine stores (its `valueBytesMax`). Above the write limit
+   * (`DATA_LIMITS.setBytesMax`): merges from other replicas are never refused for their size.
+   */
+  engineValueBytesMax: number;
 }
 
 /** One key as a peer sends or receives it: its partition, the encoded set and its expiry. */
@@ -75,7 +78,7 @@ export async function openReplicaStore(o: ReplicaStoreOptions): Promise<ReplicaS
   const versionId = await loadVersionId(o);
   let store: ReplicaStore | null = null;
   const engine = await openEngine(o.fs, `${o.dir}/data`, {
-    valueBytesMax: o.setBytesMax, ...o.engine, clock: o.clock,
+    valueBytesMax: o.engineValueBytesMax, ...o.engine, clock: o.clock,
     tombstonePurgeable: (info: TombstoneInfo) => store?.purgeable(info) ?? false,
   });
   store = new ReplicaStore(engine, versionId, o);
@@ -224,8 +227,8 @@ export class ReplicaStore {
   /**
    * One page of partition `p` in key order, strictly after `after` (null: from the start): every key with its
    * encoded set, deleted keys' history included when `tombstones`. A page holds at most `limit` keys and about
-   * `SCAN_PAGE_BYTES_MAX` of sets (at least one key), so it always fits one mesh frame (a set is at most
-   * `setBytesMax`, 3.5 MiB).
+   * `SCAN_PAGE_BYTES_MAX` of sets (at least one key), so it always fits one mesh frame (a write keeps a set within
+   * `DATA_LIMITS.setBytesMax`, 3.5 MiB).
    */
   async scan(p: number, o: { after: string | null; limit: number; keysOnly: boolean; tombstones: boolean; prefix?: string; start?: string | null; end?: string | null }): Promise<{ items: WireItem[]; next: string | null }> {
     let start = o.start ?? null;

@@ -4,7 +4,7 @@
  */
 import type { Context, Hono } from "hono";
 import type { Clock } from "../runtime/types.ts";
-import type { KvBackend } from "./backend.ts";
+import type { KvBackend } from "../kv/backend.ts";
 import type { Scope, TokenChecker } from "./auth.ts";
 import type { Metrics } from "./metrics.ts";
 import { MeshkvError } from "../errors.ts";

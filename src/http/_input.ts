@@ -8,6 +8,7 @@ import { parseConsistency, type ConsistencyLevel } from "../core/quorum.ts";
 import type { VersionVector } from "../core/version.ts";
 import { MeshkvError } from "../errors.ts";
 import { invalid, overLimit } from "./errors.ts";
+import { DATA_LIMITS } from "../kv/limits.ts";
 import { LIMITS } from "./limits.ts";
 
 const encoder = new TextEncoder();
@@ -21,7 +22,7 @@ export function checkKey(key: unknown, field = "key"): string {
   if (key === "." || key === "..") throw invalid(`Invalid ${field}: "${key}" is reserved (URLs resolve it away)`, { field });
   if (LONE_SURROGATE.test(key)) throw invalid(`Invalid ${field}: not valid UTF-8 (a lone surrogate)`, { field });
   const bytes = encoder.encode(key).length;
-  if (bytes > LIMITS.keyBytesMax) throw overLimit("keyBytesMax", LIMITS.keyBytesMax, bytes, "Key");
+  if (bytes > DATA_LIMITS.keyBytesMax) throw overLimit("keyBytesMax", DATA_LIMITS.keyBytesMax, bytes, "Key");
   return key;
 }
 
@@ -78,7 +79,7 @@ export function intIn(value: unknown, name: string, min: number, max: number, li
 
 export function ttlFrom(value: unknown): number | null {
   if (value === undefined || value === null) return null;
-  return intIn(value, "ttl", 1, LIMITS.ttlMsMax, "ttlMsMax");
+  return intIn(value, "ttl", 1, DATA_LIMITS.ttlMsMax, "ttlMsMax");
 }
 
 export function pageLimitFrom(value: string | undefined): number {
@@ -89,8 +90,8 @@ export function pageLimitFrom(value: string | undefined): number {
 /** A content type as stored with a value: printable ASCII within contentTypeCharsMax. */
 export function contentTypeFrom(value: string | undefined | null, fallback: string): string {
   if (value === undefined || value === null || value === "") return fallback;
-  if (value.length > LIMITS.contentTypeCharsMax) {
-    throw overLimit("contentTypeCharsMax", LIMITS.contentTypeCharsMax, value.length, "Content-Type");
+  if (value.length > DATA_LIMITS.contentTypeCharsMax) {
+    throw overLimit("contentTypeCharsMax", DATA_LIMITS.contentTypeCharsMax, value.length, "Content-Type");
   }
   if (!/^[\x20-\x7e]+$/.test(value)) throw invalid("Invalid Content-Type: printable ASCII only", { field: "contentType" });
   return value;

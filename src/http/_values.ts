@@ -5,7 +5,7 @@
  */
 import { encodeContext } from "../core/context.ts";
 import type { VersionVector } from "../core/version.ts";
-import type { StoredValue } from "./backend.ts";
+import type { StoredValue } from "../kv/backend.ts";
 import { fromBase64, toBase64 } from "./_input.ts";
 import { invalid } from "./errors.ts";
 

@@ -3,7 +3,7 @@
  * scraper should not hold write rights); `/health` is open so orchestrators can probe it, and answers 503
  * while the backend is not ready (starting, leaving, closed), so load balancers stop sending traffic.
  *
- * Join and leave answer 501 `UNSUPPORTED` while the backend cannot change membership (a single node).
+ * Join and leave answer 501 `UNSUPPORTED` when the backend cannot change membership (the contract makes them optional).
  */
 import { MeshkvError } from "../errors.ts";
 import { VERSION } from "../version.ts";
@@ -54,7 +54,7 @@ export function registerAdminRoutes(app: App, deps: Deps, info: NodeInfo, member
   app.post("/v1/admin/join", async (c) => {
     begin(c, deps, "admin", "admin");
     const backend = backendOf(deps);
-    if (!backend.join) throw new MeshkvError("UNSUPPORTED", "Join is not supported: this node runs as a single node without the cluster layer");
+    if (!backend.join) throw new MeshkvError("UNSUPPORTED", "Join is not supported: this backend cannot change membership");
     const body = parseJson(await readBody(c.req.raw, LIMITS.adminBodyBytesMax, "adminBodyBytesMax", "Join body"), "join JSON");
     const seeds = (body as { seeds?: unknown } | null)?.seeds;
     if (!Array.isArray(seeds) || seeds.length === 0 || seeds.length > LIMITS.joinSeedsMax || !seeds.every((s) => typeof s === "string" && s.length > 0)) {
@@ -66,7 +66,7 @@ export function registerAdminRoutes(app: App, deps: Deps, info: NodeInfo, member
   app.post("/v1/admin/leave", async (c) => {
     begin(c, deps, "admin", "admin");
     const backend = backendOf(deps);
-    if (!backend.leave) throw new MeshkvError("UNSUPPORTED", "Leave is not supported: this node runs as a single node without the cluster layer");
+    if (!backend.leave) throw new MeshkvError("UNSUPPORTED", "Leave is not supported: this backend cannot change membership");
     return c.json(await backend.leave());
   });
 }

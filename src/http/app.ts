@@ -3,17 +3,16 @@
  * It is built from plain values and interfaces, so tests drive it through `app.request()` without sockets,
  * and every runtime serves the same app through its adapter.
  *
- * The data routes call a `KvBackend` (`backend.ts`): the single-node backend today, the cluster coordinator
- * later. Errors become JSON through the one status table in `errors.ts`; time comes from the injected
+ * The data routes call a `KvBackend` (the contract in `src/kv/backend.ts`; `meshkv start` hands it the cluster
+ * node's backend). Errors become JSON through the one status table in `errors.ts`; time comes from the injected
  * `Clock` (request latencies, watch heartbeats), never from ambient globals, so the simulation controls it.
  * Without a backend the node serves `/health` and `/metrics`, and the data routes answer 501.
  */
 import { Hono } from "hono";
-import { systemClock } from "../runtime/_system_clock.ts";
 import type { Clock } from "../runtime/types.ts";
 import { registerAdminRoutes, type NodeInfo } from "./admin_routes.ts";
 import { type AuthConfig, TokenChecker } from "./auth.ts";
-import type { KvBackend } from "./backend.ts";
+import type { KvBackend } from "../kv/backend.ts";
 import { registerBatchRoute } from "./batch_route.ts";
 import type { AppEnv, Deps } from "./_deps.ts";
 import { corsAnyOrigin } from "./cors.ts";
@@ -29,8 +28,11 @@ export interface AppOptions extends NodeInfo {
   backend?: KvBackend | null;
   /** Bearer tokens; null or absent: no authentication (the CLI then listens on loopback only). */
   auth?: AuthConfig | null;
-  /** Time source for latencies and heartbeats (default: the system clock). */
-  clock?: Clock;
+  /**
+   * Time source for latencies and heartbeats: the runtime's (`detectRuntime().clock`) or a manual one in tests.
+   * Required because src/http may not import a runtime adapter (DESIGN.md section 1).
+   */
+  clock: Clock;
   /** Member list for `/v1/admin/members` from the mesh, when it runs; otherwise the backend's. */
   members?: () => unknown;
   /** Called with every unexpected (non-MeshkvError) failure, which the client sees as 500 INTERNAL. */
@@ -41,7 +43,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   const deps: Deps = {
     backend: options.backend ?? null,
     auth: options.auth ? new TokenChecker(options.auth) : null,
-    clock: options.clock ?? systemClock,
+    clock: options.clock,
     metrics: new Metrics(),
   };
   const app = new Hono<AppEnv>();

@@ -10,11 +10,12 @@
  */
 import { levelToString, type ConsistencyLevel } from "../core/quorum.ts";
 import { MeshkvError } from "../errors.ts";
-import type { BatchOp, BatchResult } from "./backend.ts";
+import type { BatchOp, BatchResult } from "../kv/backend.ts";
 import { type App, backendOf, begin, type Deps } from "./_deps.ts";
 import { errorResponseParts, invalid, overLimit } from "./errors.ts";
 import { checkKey, contentTypeFrom, contextFrom, levelFromJson, parseJson, readBody, ttlFrom } from "./_input.ts";
 import { DEFAULT_CONTENT_TYPE, readJson } from "./kv_routes.ts";
+import { DATA_LIMITS } from "../kv/limits.ts";
 import { LIMITS } from "./limits.ts";
 import { bytesFromJson, token } from "./_values.ts";
 
@@ -53,7 +54,7 @@ function parseOp(raw: unknown, at: number, batchLevel: ConsistencyLevel | null):
     return { type: "delete", key, options: { context: o.context === undefined ? null : context, strict, consistency } };
   }
   const data = bytesFromJson(o.value, o.encoding, `ops[${at}].value`);
-  if (data.length > LIMITS.valueBytesMax) throw overLimit("valueBytesMax", LIMITS.valueBytesMax, data.length, `ops[${at}].value`);
+  if (data.length > DATA_LIMITS.valueBytesMax) throw overLimit("valueBytesMax", DATA_LIMITS.valueBytesMax, data.length, `ops[${at}].value`);
   const fallback = o.encoding === "base64" ? DEFAULT_CONTENT_TYPE : "text/plain; charset=utf-8";
   const contentType = contentTypeFrom(string(o.contentType, "contentType", at), fallback);
   const options = { context, ifNoneMatch: bool(o.ifNoneMatch, "ifNoneMatch", at), strict, consistency, ttlMs: ttlFrom(o.ttl) };

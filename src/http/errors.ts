@@ -25,7 +25,7 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   STALE_CONTEXT: 412,
   // 413: over a documented size limit
   LIMIT_EXCEEDED: 413,
-  // 501: the node cannot do this in its configuration (join/leave on a single node)
+  // 501: the node cannot do this in its configuration (join/leave on a backend without them)
   UNSUPPORTED: 501,
   // 503: try another node or later
   QUORUM_UNMET: 503,

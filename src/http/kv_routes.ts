@@ -6,14 +6,14 @@
  */
 import { levelToString, type ConsistencyLevel } from "../core/quorum.ts";
 import { MeshkvError } from "../errors.ts";
-import type { ReadResult } from "./backend.ts";
+import type { ReadResult } from "../kv/backend.ts";
 import { type App, type AppContext, backendOf, begin, type Deps } from "./_deps.ts";
 import { errorResponseParts, invalid } from "./errors.ts";
 import {
   checkKey, contentTypeFrom, contextFrom, decodeCursor, encodeCursor, flag, keyFromPath, levelFrom, pageLimitFrom,
   readBody, ttlFrom,
 } from "./_input.ts";
-import { LIMITS } from "./limits.ts";
+import { DATA_LIMITS } from "../kv/limits.ts";
 import { token, toWire } from "./_values.ts";
 
 export const HEADERS = {
@@ -101,7 +101,7 @@ export function registerKvRoutes(app: App, deps: Deps): void {
       ttlMs: ttlFrom(c.req.query("ttl")),
     };
     const contentType = contentTypeFrom(c.req.header("content-type"), DEFAULT_CONTENT_TYPE);
-    const data = await readBody(c.req.raw, LIMITS.valueBytesMax, "valueBytesMax", "Value");
+    const data = await readBody(c.req.raw, DATA_LIMITS.valueBytesMax, "valueBytesMax", "Value");
     const r = await backendOf(deps).put(key, { contentType, data }, options);
     const headers: Record<string, string> = { [HEADERS.siblings]: String(r.siblings) };
     const ctx = token(r.context);

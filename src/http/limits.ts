@@ -1,22 +1,12 @@
 /**
- * The documented limits of the client API, in one place (DESIGN.md section 3, convention 6). The HTTP layer
- * checks each of them before a request reaches the backend, and going over one is a 4xx whose message names
- * the limit and its value, never a crash. docs/api.md lists the same table; change both together.
- *
- * The sizes follow what users of similar stores expect: DynamoDB and Deno KV bound keys at about 2 KiB and
- * Riak recommends values under 1 MiB; the storage engine underneath stores every sibling of a key in one
- * record, so `valueBytesMax * siblingsMax` must stay below the engine's own value bound.
+ * The limits of the HTTP API itself, in one place (DESIGN.md section 3, convention 6): request bodies, batches,
+ * list pages, watch streams and admin requests. The data limits (key, value, siblings, set size, TTL) belong
+ * to the client contract and live in `src/kv/limits.ts`. The HTTP layer checks each of them before a request
+ * reaches the backend, and going over one is a 4xx whose message names the limit and its value, never a crash.
+ * docs/api.md lists the same table; change both together.
  */
 
 export const LIMITS = {
-  /** Longest key, in UTF-8 bytes. */
-  keyBytesMax: 1024,
-  /** Largest value, in bytes (the body of a PUT, or one value in a batch). */
-  valueBytesMax: 1024 * 1024,
-  /** Longest Content-Type kept with a value, in characters (printable ASCII only). */
-  contentTypeCharsMax: 255,
-  /** Most live siblings a key may hold; a write that would make more is refused. */
-  siblingsMax: 16,
   /** Most operations in one batch. */
   batchOpsMax: 100,
   /** Largest batch request body, in bytes. */
@@ -26,10 +16,6 @@ export const LIMITS = {
   pageLimitMax: 1000,
   /** Longest list cursor accepted, in characters. */
   cursorCharsMax: 4096,
-  /** Longest TTL, in milliseconds (ten years). */
-  ttlMsMax: 10 * 365 * 24 * 3600 * 1000,
-  /** A watch event carries the values only while they total at most this many bytes; larger ones say `valuesOmitted`. */
-  watchValueBytesMax: 64 * 1024,
   /** Time between keep-alive comments on an idle watch stream. */
   watchHeartbeatMs: 15_000,
   /** Most watch streams one node serves at once. */

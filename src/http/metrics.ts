@@ -4,7 +4,7 @@
  * whatever gauges and counters the backend adds (storage, hints, anti-entropy). Label values come from small
  * closed sets (route names, parsed levels, statuses), so the series count stays bounded.
  */
-import type { MetricSample } from "./backend.ts";
+import type { MetricSample } from "../kv/backend.ts";
 
 /** Latency bucket bounds in seconds (Prometheus client defaults plus 1 ms and 2.5 ms for memtable hits). */
 export const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;

@@ -7,7 +7,7 @@
  *
  * Event data is JSON: `{ "key", "context", "values": [...], "valuesOmitted" }` (values as in list pages).
  */
-import type { ChangeEvent } from "./backend.ts";
+import type { ChangeEvent } from "../kv/backend.ts";
 import { type App, backendOf, begin, type Deps } from "./_deps.ts";
 import { invalid, overLimit } from "./errors.ts";
 import { checkKey } from "./_input.ts";

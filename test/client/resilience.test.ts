@@ -112,7 +112,7 @@ test("watch yields changes written through another endpoint and resumes after it
       break;
     }
     // Both watches ended on the client side; the server notices the closed streams and drops its watchers.
-    await eventually(async () => (await node.backend.status()).watchers === 0, 5000, 20, "the server to drop closed watches");
+    await eventually(async () => (await node.status()).watchers === 0, 5000, 20, "the server to drop closed watches");
   } finally {
     await node.close();
   }

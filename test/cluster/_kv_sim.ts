@@ -10,7 +10,7 @@ import type { ReplicationConfig } from "../../src/cluster/ring_view.ts";
 import { SimCluster } from "../../src/testing/sim_cluster.ts";
 import { GOSSIP_FAST } from "../../src/cluster/presets.ts";
 import type { LinkConditions } from "../../src/testing/sim_net.ts";
-import type { ReadResult, WriteResult } from "../../src/http/backend.ts";
+import type { ReadResult, WriteResult } from "../../src/kv/backend.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

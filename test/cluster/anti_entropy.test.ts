@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { AntiEntropy, type AntiEntropyOptions } from "../../src/cluster/anti_entropy.ts";
 import { items as wireItems, obj } from "../../src/cluster/_wire.ts";
-import { encodeValue, liveValues, TOMBSTONE } from "../../src/cluster/local_records.ts";
+import { encodeValue, liveValues, TOMBSTONE } from "../../src/cluster/records.ts";
 import { openReplicaStore, type ReplicaStore } from "../../src/cluster/replica.ts";
 import { decodeSet } from "../../src/core/context.ts";
 import { contextOf, update, values } from "../../src/core/version.ts";
@@ -42,7 +42,7 @@ async function cluster(size: number, over: Partial<AntiEntropyOptions> = {}, see
   const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
   const nodes: Node[] = [];
   for (const id of ids) {
-    const store = await openReplicaStore({ fs: new MemoryFileSystem(), dir: `/${id}`, clock, random: random.fork(), nodeId: id, setBytesMax: 16 * 1024 * 1024, engine: { durability: "none" } });
+    const store = await openReplicaStore({ fs: new MemoryFileSystem(), dir: `/${id}`, clock, random: random.fork(), nodeId: id, engineValueBytesMax: 16 * 1024 * 1024, engine: { durability: "none" } });
     const mesh = new Mesh({ nodeId: id, cluster: "test", datacenter: "dc1", runtime: { clock, dial: (url, o) => net.dial(id, url, o) }, random: random.fork(), auth: pureAuthenticator("s3cret") });
     await net.serve(id, { hostname: id, port: 7000, fetch: () => new Response("ok"), websocket: mesh.websocket() });
     mesh.setSelfAddress(`${id}:7000`);

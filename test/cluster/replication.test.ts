@@ -7,8 +7,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { sameVersion, values } from "../../src/core/version.ts";
 import { isMeshkvError } from "../../src/errors.ts";
-import type { ListPage } from "../../src/http/backend.ts";
-import { liveCount } from "../../src/cluster/local_records.ts";
+import type { ListPage } from "../../src/kv/backend.ts";
+import { liveCount } from "../../src/cluster/records.ts";
 import { del, drive, get, kvCluster, put, replicasOf, storedAt, texts } from "./_kv_sim.ts";
 import { forEachSeed, seedsFor } from "./_sim.ts";
 

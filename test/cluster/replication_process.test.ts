@@ -11,7 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { partitionOf } from "../../src/core/ring.ts";
 import { values } from "../../src/core/version.ts";
-import { liveValues } from "../../src/cluster/local_records.ts";
+import { liveValues } from "../../src/cluster/records.ts";
 import { openReplicaStore } from "../../src/cluster/replica.ts";
 import { RingView, type ReplicationConfig } from "../../src/cluster/ring_view.ts";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
@@ -104,7 +104,7 @@ async function scenario(runtimes: [RuntimeKind, RuntimeKind, RuntimeKind]) {
     const view = new RingView(CONFIG);
     const holders = new Map<string, number>();
     for (const [i, dir] of dirs.entries()) {
-      const store = await openReplicaStore({ fs: rt.fs, dir: `${dir}/store`, clock: rt.clock, random: rt.random(), nodeId: ids[i]!, setBytesMax: 64 * 1024 * 1024 });
+      const store = await openReplicaStore({ fs: rt.fs, dir: `${dir}/store`, clock: rt.clock, random: rt.random(), nodeId: ids[i]!, engineValueBytesMax: 64 * 1024 * 1024 });
       try {
         const missing: string[] = [];
         for (const [key, value] of acked) {

@@ -14,7 +14,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { descends, sameVersion, values, type VersionVector } from "../../src/core/version.ts";
-import { liveCount } from "../../src/cluster/local_records.ts";
+import { liveCount } from "../../src/cluster/records.ts";
 import { SimCluster } from "../../src/testing/sim_cluster.ts";
 import { SeededRandom } from "../../src/runtime/memory.ts";
 import { del, drive, get, kvCluster, put, replicasOf, storedAt, texts } from "./_kv_sim.ts";

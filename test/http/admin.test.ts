@@ -5,24 +5,31 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { constantTimeEqual, TokenChecker } from "../../src/http/auth.ts";
 import { createApp } from "../../src/http/app.ts";
-import type { KvBackend } from "../../src/http/backend.ts";
-import { expectError, harness, TOKENS } from "./_setup.ts";
+import { createMemoryRuntime } from "../../src/runtime/memory.ts";
+import type { KvBackend } from "../../src/kv/backend.ts";
+import { appFor, expectError, harness, NODE_ID, TOKENS } from "./_setup.ts";
 
 const put = (body: string): RequestInit => ({ method: "PUT", body, headers: { "content-type": "text/plain" } });
 
-test("admin status, ring and members describe the single node", async () => {
+test("admin status, ring and members describe the node and its cluster", async () => {
   const h = await harness();
   const status = await (await h.req("/v1/admin/status")).json();
-  assert.is(status.nodeId, "n1");
-  assert.is(status.mode, "single-node");
+  assert.is(status.nodeId, NODE_ID);
+  assert.is(status.mode, "cluster");
+  assert.is(status.ready, true);
   assert.is(status.version, "0.1.0");
-  assert.equal(status.hints, { pending: 0, bytes: 0 });
+  assert.is(status.hints.pending, 0);
+  assert.is(status.hints.bytes, 0);
   assert.type(status.storage.sequence, "number");
   const ring = await (await h.req("/v1/admin/ring")).json();
-  assert.equal(ring.owners, [{ partition: 0, nodes: ["n1"] }]);
+  assert.is(ring.replicas, 1);
+  assert.is(ring.owners.length, ring.partitions);
+  assert.ok(ring.owners.every((o: { nodes: string[] }) => o.nodes.length === 1 && o.nodes[0] === NODE_ID), "one node owns every partition");
   const members = await (await h.req("/v1/admin/members")).json();
-  assert.is(members.members[0].id, "n1");
-  assert.is(members.members[0].status, "up");
+  assert.is(members.members.length, 1);
+  assert.is(members.members[0].id, NODE_ID);
+  assert.is(members.members[0].status, "alive");
+  assert.is(members.members[0].self, true);
   await h.close();
 });
 
@@ -32,16 +39,24 @@ test("a members() function given to the app (from the mesh) answers /v1/admin/me
   await h.close();
 });
 
-test("join validates its body only where the backend supports joining; leave is 501 on a single node", async () => {
+test("join checks its body, then contacts the seeds and says when none answered", async () => {
   const h = await harness();
-  const err = await expectError(await h.req("/v1/admin/join", { method: "POST", body: "{}" }), 501, "UNSUPPORTED");
-  assert.match(String(err.message), "single node");
-  await expectError(await h.req("/v1/admin/leave", { method: "POST" }), 501, "UNSUPPORTED");
-  const joined: string[][] = [];
-  (h.backend as KvBackend).join = async (seeds: readonly string[]) => (joined.push([...seeds]), { joined: true });
+  await expectError(await h.req("/v1/admin/join", { method: "POST", body: "{}" }), 400, "INVALID_ARGUMENT");
   await expectError(await h.req("/v1/admin/join", { method: "POST", body: '{"seeds":[]}' }), 400, "INVALID_ARGUMENT");
-  assert.equal(await (await h.req("/v1/admin/join", { method: "POST", body: '{"seeds":["a:1"]}' })).json(), { joined: true });
-  assert.equal(joined, [["a:1"]]);
+  const joined = await h.drive(h.req("/v1/admin/join", { method: "POST", body: '{"seeds":["n09:7000"]}' }));
+  assert.is(joined.status, 200);
+  const body = await joined.json();
+  assert.is(body.joined, false);
+  assert.match(body.message, "No seed answered");
+  await h.close();
+});
+
+test("a backend that cannot change membership (join and leave are optional in the contract) gets 501", async () => {
+  const h = await harness();
+  const fixed: KvBackend = Object.assign(Object.create(h.backend) as KvBackend, { join: undefined, leave: undefined });
+  const app = appFor(h.sim, { backend: fixed });
+  await expectError(await app.request("/v1/admin/join", { method: "POST", body: '{"seeds":["a:1"]}' }), 501, "UNSUPPORTED");
+  await expectError(await app.request("/v1/admin/leave", { method: "POST" }), 501, "UNSUPPORTED");
   await h.close();
 });
 
@@ -75,7 +90,7 @@ test("/health is open and says ok; without a backend the node serves health and 
   assert.is(health.status, 200);
   assert.is((await health.json()).ready, true);
   await h.close();
-  const bare = createApp({ nodeId: "solo", runtime: "node", runtimeVersion: "20" });
+  const bare = createApp({ nodeId: "solo", runtime: "node", runtimeVersion: "20", clock: createMemoryRuntime().clock });
   const body = await (await bare.request("/health")).json();
   assert.is(body.status, "ok");
   assert.is(body.nodeId, "solo");

@@ -6,6 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ERROR_CODES } from "../../src/errors.ts";
 import { STATUS_BY_CODE, statusOf } from "../../src/http/errors.ts";
+import { DATA_LIMITS } from "../../src/kv/limits.ts";
 import { LIMITS } from "../../src/http/limits.ts";
 import { CONTEXT, expectError, harness, TOKENS } from "./_setup.ts";
 
@@ -19,8 +20,8 @@ interface Row {
   message?: string;
 }
 
-const bigKey = "k".repeat(LIMITS.keyBytesMax + 1);
-const bigValue = new Uint8Array(LIMITS.valueBytesMax + 1);
+const bigKey = "k".repeat(DATA_LIMITS.keyBytesMax + 1);
+const bigValue = new Uint8Array(DATA_LIMITS.valueBytesMax + 1);
 const putText = (body: BodyInit | null, headers: Record<string, string> = {}) => ({ method: "PUT", body, headers });
 const batch = (body: string) => ({ method: "POST", body, headers: { "content-type": "application/json" } });
 
@@ -34,9 +35,9 @@ function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
 }
 
 const ROWS: Row[] = [
-  { name: "oversized key", path: `/v1/kv/${bigKey}`, status: 413, code: "LIMIT_EXCEEDED", message: `keyBytesMax limit: ${LIMITS.keyBytesMax + 1} > ${LIMITS.keyBytesMax}` },
+  { name: "oversized key", path: `/v1/kv/${bigKey}`, status: 413, code: "LIMIT_EXCEEDED", message: `keyBytesMax limit: ${DATA_LIMITS.keyBytesMax + 1} > ${DATA_LIMITS.keyBytesMax}` },
   { name: "oversized key in a PUT", path: `/v1/kv/${bigKey}`, init: putText("v"), status: 413, code: "LIMIT_EXCEEDED", message: "keyBytesMax" },
-  { name: "oversized value", path: "/v1/kv/big", init: putText(bigValue), status: 413, code: "LIMIT_EXCEEDED", message: `valueBytesMax limit: ${LIMITS.valueBytesMax + 1} > ${LIMITS.valueBytesMax}` },
+  { name: "oversized value", path: "/v1/kv/big", init: putText(bigValue), status: 413, code: "LIMIT_EXCEEDED", message: `valueBytesMax limit: ${DATA_LIMITS.valueBytesMax + 1} > ${DATA_LIMITS.valueBytesMax}` },
   { name: "oversized value sent without a length", path: "/v1/kv/big", init: { method: "PUT", body: streamOf(bigValue), duplex: "half" } as RequestInit, status: 413, code: "LIMIT_EXCEEDED", message: "valueBytesMax" },
   { name: "invalid UTF-8 in the key", path: "/v1/kv/%FF%FE", status: 400, code: "INVALID_ARGUMENT", message: "UTF-8" },
   { name: "invalid UTF-8 in a PUT key", path: "/v1/kv/a%C3", init: putText("v"), status: 400, code: "INVALID_ARGUMENT", message: "UTF-8" },
@@ -52,21 +53,19 @@ const ROWS: Row[] = [
   { name: "batch with an unknown op", path: "/v1/batch", init: batch('{"ops":[{"op":"incr","key":"k"}]}'), status: 400, code: "INVALID_ARGUMENT", message: "ops[0].op" },
   { name: "batch with a bad key", path: "/v1/batch", init: batch('{"ops":[{"op":"get","key":""}]}'), status: 400, code: "INVALID_ARGUMENT", message: "ops[0].key" },
   { name: "batch with too many ops", path: "/v1/batch", init: batch(JSON.stringify({ ops: Array.from({ length: LIMITS.batchOpsMax + 1 }, () => ({ op: "get", key: "k" })) })), status: 413, code: "LIMIT_EXCEEDED", message: `batchOpsMax limit: ${LIMITS.batchOpsMax + 1} > ${LIMITS.batchOpsMax}` },
-  { name: "batch value over the limit", path: "/v1/batch", init: batch(JSON.stringify({ ops: [{ op: "put", key: "k", value: "x".repeat(LIMITS.valueBytesMax + 1) }] })), status: 413, code: "LIMIT_EXCEEDED", message: "valueBytesMax" },
+  { name: "batch value over the limit", path: "/v1/batch", init: batch(JSON.stringify({ ops: [{ op: "put", key: "k", value: "x".repeat(DATA_LIMITS.valueBytesMax + 1) }] })), status: 413, code: "LIMIT_EXCEEDED", message: "valueBytesMax" },
   { name: "page limit 0", path: "/v1/kv?limit=0", status: 400, code: "INVALID_ARGUMENT", message: `from 1 to pageLimitMax ${LIMITS.pageLimitMax}` },
   { name: "page limit over the maximum", path: `/v1/kv?limit=${LIMITS.pageLimitMax + 1}`, status: 400, code: "INVALID_ARGUMENT", message: "pageLimitMax" },
   { name: "page limit not a number", path: "/v1/kv?limit=ten", status: 400, code: "INVALID_ARGUMENT" },
   { name: "malformed cursor", path: "/v1/kv?cursor=%%%", status: 400, code: "INVALID_ARGUMENT", message: "cursor" },
   { name: "cursor of another format", path: "/v1/kv?cursor=eHl6", status: 400, code: "INVALID_ARGUMENT", message: "cursor" },
   { name: "ttl not a number", path: "/v1/kv/k?ttl=soon", init: putText("v"), status: 400, code: "INVALID_ARGUMENT", message: "ttl" },
-  { name: "ttl over ttlMsMax", path: `/v1/kv/k?ttl=${LIMITS.ttlMsMax + 1}`, init: putText("v"), status: 400, code: "INVALID_ARGUMENT", message: "ttlMsMax" },
+  { name: "ttl over ttlMsMax", path: `/v1/kv/k?ttl=${DATA_LIMITS.ttlMsMax + 1}`, init: putText("v"), status: 400, code: "INVALID_ARGUMENT", message: "ttlMsMax" },
   { name: "If-None-Match with an etag", path: "/v1/kv/k", init: putText("v", { "if-none-match": '"abc"' }), status: 400, code: "INVALID_ARGUMENT" },
   { name: "strict not a boolean", path: "/v1/kv/k?strict=maybe", init: putText("v"), status: 400, code: "INVALID_ARGUMENT" },
   { name: "content type with control characters", path: "/v1/kv/k", init: putText("v", { "content-type": "text/plain\u0001" }), status: 400, code: "INVALID_ARGUMENT" },
   { name: "malformed Last-Event-ID", path: "/v1/watch", init: { headers: { "last-event-id": "yesterday" } }, status: 400, code: "INVALID_ARGUMENT" },
   { name: "unknown route", path: "/v2/kv/k", status: 404, code: "NOT_FOUND" },
-  { name: "join on a single node", path: "/v1/admin/join", init: batch('{"seeds":["10.0.0.1:7400"]}'), status: 501, code: "UNSUPPORTED" },
-  { name: "leave on a single node", path: "/v1/admin/leave", init: { method: "POST" }, status: 501, code: "UNSUPPORTED" },
   { name: "missing token", path: "/v1/kv/k", init: { token: null }, status: 401, code: "UNAUTHORIZED" },
   { name: "unknown token", path: "/v1/kv/k", init: { token: "not-a-configured-token-at-all" }, status: 401, code: "UNAUTHORIZED" },
   { name: "read token writing", path: "/v1/kv/k", init: { ...putText("v"), token: TOKENS.read }, status: 403, code: "FORBIDDEN", message: "needs write" },

@@ -4,11 +4,8 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { openLocalBackend } from "../../src/cluster/local_backend.ts";
-import { createApp } from "../../src/http/app.ts";
-import { LIMITS } from "../../src/http/limits.ts";
-import { createMemoryRuntime } from "../../src/runtime/memory.ts";
-import { CONTEXT, expectError, harness } from "./_setup.ts";
+import { DATA_LIMITS } from "../../src/kv/limits.ts";
+import { appFor, CONTEXT, expectError, harness, NODE_ID, oneNodeCluster } from "./_setup.ts";
 
 const put = (body: BodyInit, headers: Record<string, string> = {}): RequestInit => ({ method: "PUT", body, headers: { "content-type": "text/plain", ...headers } });
 
@@ -106,7 +103,6 @@ test("DELETE answers 204; a later GET is 404 KEY_NOT_FOUND that still carries th
   assert.is((await h.req("/v1/kv/never", { method: "DELETE" })).status, 204);
   const never = await h.req("/v1/kv/never");
   await expectError(never, 404, "KEY_NOT_FOUND");
-  assert.is(never.headers.get(CONTEXT), null);
   await h.close();
 });
 
@@ -162,7 +158,7 @@ test("binary values round-trip byte for byte with their content type", async () 
 
 test("keys may hold slashes, hash tags, spaces and any Unicode, percent-encoded in the path", async () => {
   const h = await harness();
-  for (const key of ["{user:42}/orders/7", "a b/c?d#e", "ключ-🔑", "a/../b", "...", "%", "x".repeat(LIMITS.keyBytesMax)]) {
+  for (const key of ["{user:42}/orders/7", "a b/c?d#e", "ключ-🔑", "a/../b", "...", "%", "x".repeat(DATA_LIMITS.keyBytesMax)]) {
     const path = `/v1/kv/${encodeURIComponent(key).replaceAll(".", "%2E")}`;
     assert.is((await h.req(path, put(key))).status, 201, key);
     assert.is(await (await h.req(path)).text(), key, key);
@@ -174,39 +170,48 @@ test("keys may hold slashes, hash tags, spaces and any Unicode, percent-encoded 
 
 test("a write that would leave more than siblingsMax siblings is refused with 413 naming the limit", async () => {
   const h = await harness();
-  for (let i = 0; i < LIMITS.siblingsMax; i++) await h.req("/v1/kv/hot", put(`v${i}`));
+  for (let i = 0; i < DATA_LIMITS.siblingsMax; i++) await h.req("/v1/kv/hot", put(`v${i}`));
   const err = await expectError(await h.req("/v1/kv/hot", put("one more")), 413, "LIMIT_EXCEEDED");
-  assert.match(String(err.message), `siblingsMax limit: ${LIMITS.siblingsMax + 1} > ${LIMITS.siblingsMax}`);
+  assert.match(String(err.message), `siblingsMax limit: ${DATA_LIMITS.siblingsMax + 1} > ${DATA_LIMITS.siblingsMax}`);
   assert.is(err.limit, "siblingsMax");
   const res = await h.req("/v1/kv/hot");
   const body = await res.json();
-  assert.is(body.values.length, LIMITS.siblingsMax);
+  assert.is(body.values.length, DATA_LIMITS.siblingsMax);
   assert.is((await h.req("/v1/kv/hot", put("resolved", { [CONTEXT]: body.context }))).status, 204);
   await h.close();
 });
 
-test("values, siblings and deletes survive closing and reopening the store", async () => {
-  const rt = createMemoryRuntime();
-  const open = async () => {
-    const backend = await openLocalBackend({ fs: rt.fs, dir: "/kv", clock: rt.clock, nodeId: "n1", engine: { durability: "always" } });
-    return { backend, app: createApp({ nodeId: "n1", runtime: "memory", runtimeVersion: "0", backend, clock: rt.clock }) };
-  };
-  const first = await open();
-  await first.app.request("/v1/kv/a", put("1"));
-  await first.app.request("/v1/kv/a", put("2"));
-  await first.app.request("/v1/kv/b", put("b"));
-  await first.app.request("/v1/kv/b", { method: "DELETE" });
-  await first.backend.close();
-  await expectError(await first.app.request("/v1/kv/a"), 503, "CLOSED");
-  assert.is((await first.app.request("/health")).status, 503);
-  const second = await open();
-  const a = await second.app.request("/v1/kv/a");
+test("a write that would grow a key's versions past setBytesMax is refused with 413 naming the limit", async () => {
+  const h = await harness();
+  const big = "x".repeat(DATA_LIMITS.valueBytesMax - 1);
+  for (let i = 0; i < 3; i++) assert.ok((await h.req("/v1/kv/big", put(big + i))).status < 300, "three 1 MiB siblings fit");
+  const err = await expectError(await h.req("/v1/kv/big", put(big + "3")), 413, "LIMIT_EXCEEDED");
+  assert.is(err.limit, "setBytesMax");
+  assert.is(err.max, DATA_LIMITS.setBytesMax);
+  await h.close();
+});
+
+test("values, siblings and deletes survive closing the node and starting it again on its disk", async () => {
+  const sim = await oneNodeCluster();
+  const first = appFor(sim);
+  await first.request("/v1/kv/a", put("1"));
+  await first.request("/v1/kv/a", put("2"));
+  await first.request("/v1/kv/b", put("b"));
+  await first.request("/v1/kv/b", { method: "DELETE" });
+  await sim.kv(NODE_ID).close();
+  await expectError(await first.request("/v1/kv/a"), 503, "CLOSED");
+  assert.is((await first.request("/health")).status, 503);
+  await sim.crash(NODE_ID);
+  await sim.restart(NODE_ID);
+  assert.ok(await sim.runUntil(() => sim.kv(NODE_ID).settled(), 15_000) !== null, "the node serves again");
+  const second = appFor(sim);
+  const a = await second.request("/v1/kv/a");
   assert.is(a.status, 300);
   assert.equal((await a.json()).values.map((v: { value: string }) => v.value).sort(), ["1", "2"]);
-  const b = await second.app.request("/v1/kv/b");
+  const b = await second.request("/v1/kv/b");
   await expectError(b, 404, "KEY_NOT_FOUND");
   assert.ok(b.headers.get(CONTEXT));
-  await second.backend.close();
+  await sim.stopAll();
 });
 
 test.run();

@@ -101,6 +101,20 @@ test("a batch runs gets, puts and deletes in order, each with the status its sin
   await h.close();
 });
 
+test("a batch sees its own writes: put k, get k, delete k, get k reads the put and then nothing", async () => {
+  const h = await harness();
+  const res = await h.req("/v1/batch", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ ops: [{ op: "put", key: "k", value: "mine" }, { op: "get", key: "k" }, { op: "delete", key: "k" }, { op: "get", key: "k" }] }),
+  });
+  const { results } = await res.json();
+  assert.equal(results.map((r: { status: number }) => r.status), [201, 200, 204, 404]);
+  assert.equal(results[1].values.map((v: { value: string }) => v.value), ["mine"]);
+  assert.is(results[3].error.code, "KEY_NOT_FOUND");
+  await h.close();
+});
+
 test("batch puts carry contexts: a strict put with a stale context fails alone, a fresh one resolves siblings", async () => {
   const h = await harness();
   await fill(h, ["k"]);

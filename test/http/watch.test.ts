@@ -4,6 +4,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { DATA_LIMITS } from "../../src/kv/limits.ts";
 import { LIMITS } from "../../src/http/limits.ts";
 import { harness } from "./_setup.ts";
 import { SseReader } from "./_sse.ts";
@@ -69,7 +70,7 @@ test("large values are left out of events (valuesOmitted), and idle streams get 
   const h = await harness();
   const sse = new SseReader(await h.req("/v1/watch"));
   await sse.next();
-  await h.req("/v1/kv/big", put("x".repeat(LIMITS.watchValueBytesMax + 1)));
+  await h.req("/v1/kv/big", put("x".repeat(DATA_LIMITS.watchValueBytesMax + 1)));
   const big = JSON.parse((await sse.next())!.data);
   assert.is(big.valuesOmitted, true);
   assert.equal(big.values, []);

@@ -1,18 +1,28 @@
 /**
  * `KvBackend`: the contract between the client API and whatever stores the data. The HTTP layer parses and
  * checks every request (keys, sizes, consistency levels, context tokens, limits) and then calls exactly one
- * of these methods; the backend decides and stores. Today `src/cluster/local_backend.ts` implements it on one
- * node (N = 1); the cluster coordinator (Dynamo's request coordinator, with N/R/W quorums, sloppy quorums and
- * hinted handoff) implements the same interface for many nodes, so the routes never change.
+ * of these methods; the backend decides and stores. `src/cluster/cluster_backend.ts` implements it: the
+ * request coordinator of a cluster node (Dynamo's coordinator, with N/R/W quorums, sloppy quorums and hinted
+ * handoff), on one node or many. The contract lives here, in `src/kv/`, so that both sides import it and
+ * neither imports the other: src/http speaks it to clients, src/cluster implements it (DESIGN.md section 1).
  *
  * The contract speaks in domain values, not wire formats: causal contexts are `VersionVector`s (the HTTP
  * layer turns them into opaque tokens with `encodeContext`/`decodeContext`), values are bytes plus a content
  * type, levels are parsed `ConsistencyLevel`s. Failures are `MeshkvError`s whose codes map to statuses in
- * `errors.ts`: `KEY_EXISTS` (create-only found a value), `STALE_CONTEXT` (strict write lost a race),
- * `LIMIT_EXCEEDED` (too many siblings), `QUORUM_UNMET`, `TIMEOUT`, `NODE_LEAVING`, `UNSUPPORTED`.
+ * `src/http/errors.ts`: `KEY_EXISTS` (create-only found a value), `STALE_CONTEXT` (strict write lost a race),
+ * `LIMIT_EXCEEDED` (too many siblings, `DATA_LIMITS` in `limits.ts`), `QUORUM_UNMET`, `TIMEOUT`,
+ * `NODE_LEAVING`, `UNSUPPORTED`.
  */
 import type { ConsistencyLevel } from "../core/quorum.ts";
+import type { MemberInfo } from "../core/membership.ts";
 import type { VersionVector } from "../core/version.ts";
+
+/**
+ * One member, as `members()` and the admin API show it: the record gossip carries (`core/membership.ts`, the one
+ * definition). A backend may add fields of its own view (the cluster adds `self`, `lastHeartbeatAgoMs`,
+ * `statusAgeMs`).
+ */
+export type { MemberInfo };
 
 /** One value as stored: the bytes and the content type they were written with. */
 export interface StoredValue {
@@ -109,7 +119,11 @@ export type BatchOp =
   | { readonly type: "put"; readonly key: string; readonly value: StoredValue; readonly options: WriteOptions }
   | { readonly type: "delete"; readonly key: string; readonly options: DeleteOptions };
 
-/** One result per op, in order. A failed op does not stop the others (a batch is not a transaction). */
+/**
+ * One result per op, in order. The ops apply in order, each atomic on its key, so an op sees the effect of every
+ * op before it in the batch; a failed op does not stop the others, and the batch as a whole is not atomic
+ * across keys (not a transaction).
+ */
 export type BatchResult =
   | { readonly type: "get"; readonly ok: true; readonly result: ReadResult }
   | { readonly type: "put" | "delete"; readonly ok: true; readonly result: WriteResult }
@@ -144,15 +158,6 @@ export interface WatchOptions {
   readonly signal: AbortSignal;
 }
 
-/** One member as the admin API shows it. */
-export interface MemberInfo {
-  readonly id: string;
-  readonly datacenter: string;
-  readonly rack: string;
-  readonly status: string;
-  readonly [field: string]: unknown;
-}
-
 /** One metric sample the backend adds to `/metrics` (a gauge or counter in Prometheus text format). */
 export interface MetricSample {
   readonly name: string;
@@ -169,6 +174,7 @@ export interface KvBackend {
   put(key: string, value: StoredValue, options: WriteOptions): Promise<WriteResult>;
   delete(key: string, options: DeleteOptions): Promise<WriteResult>;
   list(options: ListOptions): Promise<ListPage>;
+  /** Runs `ops` in order (see `BatchResult`). */
   batch(ops: readonly BatchOp[]): Promise<BatchResult[]>;
   /** The change feed: ends when `options.signal` aborts or the backend closes. */
   watch(options: WatchOptions): AsyncIterable<ChangeEvent>;
@@ -178,6 +184,7 @@ export interface KvBackend {
   status(): Promise<Record<string, unknown>>;
   /** Partitions and their owners, for `/v1/admin/ring`. */
   ring(): Promise<Record<string, unknown>>;
+  /** The members this node knows, for `/v1/admin/status` (empty before the node has a member table). */
   members(): Promise<readonly MemberInfo[]>;
   /** Joins the cluster through `seeds`; absent when the backend cannot (the route answers 501 UNSUPPORTED). */
   join?(seeds: readonly string[]): Promise<Record<string, unknown>>;

@@ -1,7 +1,8 @@
 /**
- * The single-node change feed behind `GET /v1/watch`: every write appends an event with an increasing id, the
- * last `eventsMax` events (and at most `bytesMax` of them) stay in memory so a watcher that reconnects with
- * `Last-Event-ID` gets what it missed, and each watcher reads through its own bounded queue.
+ * This node's change feed behind `GET /v1/watch`: every change a replica on this node applies (a write it
+ * coordinated, a merge from a peer, a repair) appends an event with an increasing id, the last `eventsMax`
+ * events (and at most `bytesMax` of them) stay in memory so a watcher that reconnects with `Last-Event-ID`
+ * gets what it missed, and each watcher reads through its own bounded queue.
  *
  * Ids are `<epoch>.<sequence>`, the epoch being the feed's start time in base 36, so an id from before a
  * restart is recognised as such. When a watcher cannot be given every event (its id is older than the
@@ -10,7 +11,7 @@
  * keys it cares about. Otherwise a watch starts with a `ready` event naming its starting position. Nothing
  * here blocks a writer on a slow watcher.
  */
-import type { ChangeEvent, StoredValue } from "../http/backend.ts";
+import type { ChangeEvent, StoredValue } from "../kv/backend.ts";
 
 export interface FeedLimits {
   /** Events kept for resuming. */

@@ -1,6 +1,7 @@
 /**
- * The records the single-node backend keeps inside each DVVSet value: a value with its content type, or the
- * marker of a delete. A delete is a write like any other (Riak's tombstone object), so a delete that races a
+ * The record format of stored values: what every replica keeps inside each DVVSet value of a key (`replica.ts`),
+ * a value with its content type, or the marker of a delete, and the helpers that read records back as the
+ * values a client sees. A delete is a write like any other (Riak's tombstone object), so a delete that races a
  * write becomes a sibling of it instead of silently winning, and the causal history survives the delete.
  *
  * Format, version 1 (append only: the numbers are on disk):
@@ -9,7 +10,7 @@
  *   kind 1 or 2 record. Readers of a last-writer-wins keyspace show only the sibling with the latest stamp.
  */
 import { MeshkvError } from "../errors.ts";
-import type { StoredValue } from "../http/backend.ts";
+import type { StoredValue } from "../kv/backend.ts";
 import { compareHlc, decodeHlc, encodeHlc, HLC_ZERO, type Hlc } from "../core/hlc.ts";
 
 /** append only: the numbers are on disk. */

@@ -10,9 +10,10 @@
  * whose replica is down goes to a stand-in with a hint (sloppy quorum) or fails (strict). Create-only,
  * strict and context-less deletes first read at the write's level, so they see every acknowledged write.
  *
- * Reads go to the primaries only; the answer is the merge of the replies that met the level. Once every
- * replica has answered (or the deadline passed), replicas that sent something older get the merged set
- * (read repair, after the client has its answer). A replica still acquiring a partition it just gained
+ * Reads go to the primaries only, closest first and only as many as the level needs (one more when an answer
+ * fails or is late); the answer is the merge of the replies that met the level. Once every replica asked has
+ * answered (or the deadline passed), those that sent something older get the merged set (read repair, after
+ * the client has its answer; anti-entropy repairs the replicas a read did not ask). A replica still acquiring a partition it just gained
  * answers with what it has, which is merged but not counted toward the level.
  *
  * The decisions come from `core/` (placement, quorum accounting, version updates); this file only sends.
@@ -22,6 +23,7 @@ import type { Target } from "../core/placement.ts";
 import { levelToString, parseConsistency, Quorum, type ConsistencyLevel, type QuorumReplica } from "../core/quorum.ts";
 import { contextOf, descends, emptySet, merge, mergeVectors, prune, sameVersion, update, values, type VersionVector } from "../core/version.ts";
 import { compareHlc, HLC_ZERO, hlcNow, type Hlc } from "../core/hlc.ts";
+import { LatencyWindow } from "../core/latency.ts";
 import { MeshkvError, isMeshkvError } from "../errors.ts";
 import type { StoredValue, WriteResult } from "../kv/backend.ts";
 import { DATA_LIMITS } from "../kv/limits.ts";
@@ -70,6 +72,14 @@ interface Call<T> {
   run(): Promise<T>;
 }
 
+/** Replica read latencies kept for the speculative delay. */
+export const LATENCY_WINDOW_SAMPLES = 512;
+/** Below this many samples the speculative delay is `SPECULATIVE_DEFAULT_MS`. */
+export const SPECULATIVE_SAMPLES_MIN = 32;
+export const SPECULATIVE_DEFAULT_MS = 20;
+/** The speculative delay never goes below this (a p99 of microseconds would send every read twice). */
+export const SPECULATIVE_MIN_MS = 2;
+
 /** Errors after which a forward tries the next replica. */
 const RETRYABLE = new Set(["CONNECT_FAILED", "CONNECTION_CLOSED", "TIMEOUT", "OVERLOADED", "CLOSED", "NODE_LEAVING"]);
 
@@ -78,6 +88,8 @@ export class Coordinator {
   readonly #o: CoordinatorOptions;
   #pending = new Set<Promise<unknown>>();
   #hlc: Hlc = HLC_ZERO;
+  /** Recent answer times of other replicas to reads, for the speculative delay. */
+  readonly #latency = new LatencyWindow(LATENCY_WINDOW_SAMPLES);
 
   constructor(o: CoordinatorOptions) {
     this.#o = o;
@@ -96,22 +108,26 @@ export class Coordinator {
   // ---------------------------------------------------------------------------------------------------------
   // Reads
 
-  /** Reads `key` at `level` from its primary replicas; the merged state of the replies that met it. */
+  /**
+   * Reads `key` at `level` from its primary replicas, closest first (this node, then its datacenter), asking
+   * only as many as the level needs and one more when an answer fails or is later than the recent 99th
+   * percentile (`#gather`); the merged state of the replies that met the level.
+   */
   async read(key: string, level: ConsistencyLevel | null, signal?: AbortSignal): Promise<Stored> {
     const o = this.#o;
     this.stats.reads++;
-    const p = partitionOfKey(o, key);
     const snap = o.view();
+    const p = snap.placement.forKey(key).partition;
     const replicas = snap.placement.forPartition(p).replicas;
     if (replicas.length === 0) throw noReplicas(key);
     const q = new Quorum({ level: level ?? o.keyspaces.of(key).read, replicas: replicas as QuorumReplica[], localDatacenter: o.datacenter });
-    const replies = new Map<string, Stored>();
-    const calls: Call<{ stored: Stored; acquiring: boolean }>[] = [];
-    for (const r of replicas) {
+    const candidates: string[] = [];
+    for (const r of closestFirst(replicas, o.nodeId, o.datacenter)) {
       if (snap.down.has(r.node)) q.add({ node: r.node, ok: false });
-      else calls.push({ node: r.node, run: () => this.#getFrom(r.node, p, key) });
+      else candidates.push(r.node);
     }
-    const { decided, settled } = this.#race(q, calls, (node, v) => {
+    const replies = new Map<string, Stored>();
+    const { decided, settled } = this.#gather(q, candidates, (node) => this.#getFrom(node, p, key), (node, v) => {
       replies.set(node, v.stored);
       return !v.acquiring;
     }, signal);
@@ -120,6 +136,63 @@ export class Coordinator {
     this.#background(settled.then(() => this.#repair(p, key, replies)));
     this.#check(q, verdict);
     return merged;
+  }
+
+  /**
+   * Asks `candidates` (closest first) one at a time while `q.wants` another answer, so a read sends as many
+   * requests as its level needs; each failed answer (or one from a replica still acquiring the partition) asks
+   * the next, and so does an answer later than the speculative delay (one extra request per read, Cassandra's
+   * speculative retry). `decided` resolves when the quorum is decided, the request deadline passes or `signal`
+   * aborts; `settled` once every request sent has answered.
+   */
+  #gather<T>(q: Quorum, candidates: readonly string[], run: (node: string) => Promise<T>, judge: (node: string, value: T) => boolean, signal?: AbortSignal): { decided: Promise<string>; settled: Promise<void> } {
+    const o = this.#o;
+    let resolve!: (v: string) => void;
+    const decided = new Promise<string>((r) => (resolve = r));
+    let settle!: () => void;
+    const settled = new Promise<void>((r) => (settle = r));
+    const asked = new Set<string>();
+    let outstanding = 0;
+    const ask = (node: string) => {
+      asked.add(node);
+      outstanding++;
+      const started = o.clock.monotonic();
+      run(node).then((v) => {
+        if (node !== o.nodeId) this.#latency.add(o.clock.monotonic() - started);
+        return judge(node, v);
+      }, () => false).then((ok) => {
+        q.add({ node, ok });
+        outstanding--;
+        askWanted();
+        if (outstanding === 0) settle();
+      });
+    };
+    const askWanted = () => {
+      for (const node of candidates) if (q.wants(node, asked)) ask(node);
+      if (q.done() || outstanding === 0) resolve("done");
+    };
+    const timer = o.clock.setTimeout(() => resolve("timeout"), o.requestTimeoutMs);
+    const speculative = o.clock.setTimeout(() => {
+      const next = candidates.find((node) => !asked.has(node) && q.counts(node));
+      if (next !== undefined) ask(next);
+    }, this.#speculativeMs());
+    const onAbort = () => resolve("aborted");
+    signal?.addEventListener("abort", onAbort, { once: true });
+    askWanted();
+    if (outstanding === 0) settle();
+    void decided.then(() => {
+      o.clock.clearTimeout(timer);
+      o.clock.clearTimeout(speculative);
+      signal?.removeEventListener("abort", onAbort);
+    });
+    return { decided, settled };
+  }
+
+  /** How long a read waits for an answer before it asks one more replica: the recent p99, within bounds. */
+  #speculativeMs(): number {
+    const p99 = this.#latency.count < SPECULATIVE_SAMPLES_MIN ? null : this.#latency.percentile(0.99);
+    const ms = p99 === null ? SPECULATIVE_DEFAULT_MS : Math.max(SPECULATIVE_MIN_MS, p99);
+    return Math.min(ms, this.#o.replicaTimeoutMs);
   }
 
   async #getFrom(node: string, p: number, key: string): Promise<{ stored: Stored; acquiring: boolean }> {
@@ -337,6 +410,12 @@ function readLevelFor(level: ConsistencyLevel): ConsistencyLevel {
   if (level === "one") return "all";
   if (level === "local_one") return "local_quorum";
   return level;
+}
+
+/** Replicas in the order a read asks them: this node, then its datacenter, then the rest (each in ring order). */
+function closestFirst<R extends { node: string; datacenter: string }>(replicas: readonly R[], self: string, datacenter: string): R[] {
+  const rank = (r: R) => (r.node === self ? 0 : r.datacenter === datacenter ? 1 : 2);
+  return [...replicas].sort((a, b) => rank(a) - rank(b));
 }
 
 function mergeAll(states: readonly Stored[]): Stored {

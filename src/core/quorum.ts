@@ -204,6 +204,30 @@ export class Quorum {
     };
   }
 
+  /**
+   * Whether asking `node` could still help: it is a replica that has not answered and belongs to a group that
+   * would stay short of its `required` successes even if every replica in `asked` (asked, not yet answered)
+   * succeeded. A read asks replicas one by one in order of closeness while this holds, so it sends as many
+   * requests as the level needs and no more (Cassandra's read path), and asks the next one when an answer
+   * fails or is late.
+   */
+  wants(node: string, asked: ReadonlySet<string>): boolean {
+    if (this.#status !== "pending" || !this.#replicas.has(node) || this.#answered.has(node) || asked.has(node)) return false;
+    for (const g of this.#groups) {
+      if (!g.members.has(node)) continue;
+      let hoped = g.ok;
+      for (const a of asked) if (g.members.has(a) && !this.#answered.has(a)) hoped++;
+      if (hoped < g.required) return true;
+    }
+    return false;
+  }
+
+  /** Whether `node` counts toward a group that has not met its `required` successes yet. */
+  counts(node: string): boolean {
+    if (this.#status !== "pending" || this.#answered.has(node)) return false;
+    return this.#groups.some((g) => g.members.has(node) && g.ok < g.required);
+  }
+
   /** `QUORUM_UNMET` with the counts when the request failed, otherwise null. */
   error(): MeshkvError | null {
     if (this.#status !== "failed") return null;

@@ -148,4 +148,34 @@ test("a quorum never reports success below its level nor failure while it can st
   ), { numRuns: 500 });
 });
 
+
+test("wants() asks replicas until the level could be met if every one asked answers, and again after a failure", () => {
+  const replicas = [{ node: "a", datacenter: "x" }, { node: "b", datacenter: "x" }, { node: "c", datacenter: "y" }];
+  const q = new Quorum({ level: "quorum", replicas, localDatacenter: "x" });
+  const asked = new Set<string>();
+  for (const r of replicas) if (q.wants(r.node, asked)) asked.add(r.node);
+  assert.equal([...asked], ["a", "b"], "two of three for quorum");
+  q.add({ node: "a", ok: true });
+  assert.not.ok(q.wants("c", asked), "b may still answer");
+  q.add({ node: "b", ok: false });
+  assert.ok(q.wants("c", asked), "after b failed, c is needed");
+  assert.ok(q.counts("c"));
+  q.add({ node: "c", ok: true });
+  assert.is(q.outcome().status, "succeeded");
+  assert.not.ok(q.wants("c", new Set()), "a decided quorum wants nobody");
+});
+
+test("wants() for local_quorum asks only the local datacenter, and for one asks a single replica", () => {
+  const replicas = [{ node: "a", datacenter: "x" }, { node: "c", datacenter: "y" }, { node: "b", datacenter: "x" }];
+  const local = new Quorum({ level: "local_quorum", replicas, localDatacenter: "x" });
+  const asked = new Set<string>();
+  for (const r of replicas) if (local.wants(r.node, asked)) asked.add(r.node);
+  assert.equal([...asked], ["a", "b"]);
+  assert.not.ok(local.counts("c"), "a remote replica does not count toward local_quorum");
+  const one = new Quorum({ level: "one", replicas, localDatacenter: "x" });
+  const first = new Set<string>();
+  for (const r of replicas) if (one.wants(r.node, first)) first.add(r.node);
+  assert.equal([...first], ["a"]);
+});
+
 test.run();

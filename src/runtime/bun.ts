@@ -69,7 +69,10 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
           if (srv.upgrade(req, { data: { remote: ip ? `${ip.address}:${ip.port}` : "unknown" } })) return undefined;
           return new Response("Upgrade failed", { status: 400 });
         }
-        return options.fetch(req);
+        // Bun.serve resolves dot segments, backslashes and `#` in `Request.url` before this handler runs and
+        // keeps no raw copy of the target (its `node:http` layer gets one through a private hook), so raw-path
+        // checks cannot run here: Bun 1.4.5 answers `GET /a/../b` as `/b`.
+        return options.fetch(req, { rawTarget: null });
       },
       websocket: {
         // Bun closes over-long messages itself; leave one byte of headroom so our own check reports it.

@@ -265,7 +265,8 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
         socket.addEventListener("close", () => open.delete(socket));
         return response;
       }
-      return options.fetch(req);
+      // Deno keeps the target as sent in `Request.url` (only its getters parse it), so it is the raw target.
+      return options.fetch(req, { rawTarget: req.url });
     });
   } catch (err) {
     throw translateDenoError(err, `${options.hostname}:${options.port}`);

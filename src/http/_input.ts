@@ -193,10 +193,16 @@ export async function readBody(request: Request, max: number, limitName: string,
   const chunks: Uint8Array[] = [];
   let size = 0;
   // The next moment the body could break a rule: the deadline, or when the rate line passes what has arrived.
-  const dueIn = () => Math.min(t.bodyDeadlineMs, t.bodyRateGraceMs + ((size + 1) * 1000) / t.bodyRateBytesPerSecMin) - elapsed();
+  // The rule is named when the timer is set (timers may fire a fraction of a millisecond early).
+  let byDeadline = true;
+  const dueIn = () => {
+    const byRate = t.bodyRateGraceMs + ((size + 1) * 1000) / t.bodyRateBytesPerSecMin;
+    byDeadline = t.bodyDeadlineMs <= byRate;
+    return Math.min(t.bodyDeadlineMs, byRate) - elapsed();
+  };
   const late = (): MeshkvError => {
     const ms = elapsed();
-    if (ms >= t.bodyDeadlineMs) return tooSlow(`not complete within the bodyDeadlineMs limit: ${t.bodyDeadlineMs}`, "bodyDeadlineMs", t.bodyDeadlineMs, size, ms);
+    if (byDeadline) return tooSlow(`not complete within the bodyDeadlineMs limit: ${t.bodyDeadlineMs}`, "bodyDeadlineMs", t.bodyDeadlineMs, size, ms);
     return tooSlow(`under the bodyRateBytesPerSecMin limit: ${t.bodyRateBytesPerSecMin} bytes/s after bodyRateGraceMs ${t.bodyRateGraceMs}`, "bodyRateBytesPerSecMin", t.bodyRateBytesPerSecMin, size, ms);
   };
   try {

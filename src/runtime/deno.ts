@@ -266,6 +266,10 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
         return response;
       }
       // Deno keeps the target as sent in `Request.url` (only its getters parse it), so it is the raw target.
+      // Deno.serve has no header, idle or body timeout, and after a `Connection: close` response it keeps the
+      // connection while the client still owes body bytes (Deno 2.9.5): a stalled upload is answered 408 but its
+      // socket stays until the client leaves; the handler has no way to close it (measured, see the report of
+      // test/http/raw_requests.test.ts).
       return options.fetch(req, { rawTarget: req.url });
     });
   } catch (err) {

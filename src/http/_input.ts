@@ -133,6 +133,19 @@ export function fromBase64(text: string): Uint8Array {
   return out;
 }
 
+/**
+ * Requests whose body was read to its end. A response to any other request that has a body tells the client
+ * `Connection: close` (see app.ts): the unread rest may be large, slow or never come, and the runtime would
+ * otherwise keep reading it to reuse the connection.
+ */
+export const BODY_READ = new WeakSet<Request>();
+
+/** Whether the request announces a body (a positive Content-Length, or any Transfer-Encoding). */
+export function announcesBody(request: Request): boolean {
+  const length = request.headers.get("content-length");
+  return (length !== null && length !== "0") || request.headers.has("transfer-encoding");
+}
+
 /** How long a request body may take (LIMITS' body* entries, or a node's own from `meshkv start` flags). */
 export interface BodyTiming {
   clock: Clock;
@@ -186,9 +199,14 @@ export async function readBody(request: Request, max: number, limitName: string,
       byRate < t.bodyDeadlineMs
         ? tooSlow(`of ${length} bytes under the bodyRateBytesPerSecMin limit: ${t.bodyRateBytesPerSecMin} bytes/s after bodyRateGraceMs ${t.bodyRateGraceMs}`, "bodyRateBytesPerSecMin", t.bodyRateBytesPerSecMin, 0, elapsed())
         : tooSlow(`not complete within the bodyDeadlineMs limit: ${t.bodyDeadlineMs}`, "bodyDeadlineMs", t.bodyDeadlineMs, 0, elapsed());
-    return new Uint8Array(await within(t.clock, request.arrayBuffer(), Math.min(byRate, t.bodyDeadlineMs), late));
+    const body = new Uint8Array(await within(t.clock, request.arrayBuffer(), Math.min(byRate, t.bodyDeadlineMs), late));
+    BODY_READ.add(request);
+    return body;
   }
-  if (request.body === null) return new Uint8Array(0);
+  if (request.body === null) {
+    BODY_READ.add(request);
+    return new Uint8Array(0);
+  }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -217,6 +235,7 @@ export async function readBody(request: Request, max: number, limitName: string,
     await reader.cancel().catch(() => {});
     throw e;
   }
+  BODY_READ.add(request);
   if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(size);
   let at = 0;

@@ -18,6 +18,7 @@ import { registerBatchRoute } from "./batch_route.ts";
 import type { AppEnv, Deps } from "./_deps.ts";
 import { corsAnyOrigin } from "./cors.ts";
 import { asMeshkvError, errorResponseParts } from "./errors.ts";
+import { announcesBody, BODY_READ } from "./_input.ts";
 import { LIMITS } from "./limits.ts";
 import { checkRawTarget } from "./raw_target.ts";
 import { HEADERS, registerKvRoutes } from "./kv_routes.ts";
@@ -62,6 +63,19 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     c.set("level", "default");
     await next();
     deps.metrics.observe(c.get("op"), c.get("level"), c.res.status, (deps.clock.monotonic() - started) / 1000);
+  });
+  // A body the route did not read to its end (none read it, or it was refused as too large or too slow) is
+  // still on the wire: the connection closes after the answer instead of reading it for reuse.
+  app.use("*", async (c, next) => {
+    await next();
+    if (!announcesBody(c.req.raw) || BODY_READ.has(c.req.raw)) return;
+    try {
+      c.res.headers.set("connection", "close");
+    } catch {
+      const res = new Response(c.res.body, c.res); // a response with immutable headers
+      res.headers.set("connection", "close");
+      c.res = res;
+    }
   });
   // Before any route: a raw path that URL parsing would rewrite is refused, so no route acts on another key.
   app.use("*", async (c, next) => {

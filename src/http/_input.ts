@@ -154,8 +154,10 @@ export interface BodyTiming {
   bodyRateGraceMs: number;
 }
 
-function tooSlow(why: string, limit: string, max: number, received: number, elapsedMs: number): MeshkvError {
-  return new MeshkvError("BODY_TIMEOUT", `Request body ${why}: received ${received} bytes in ${Math.round(elapsedMs)} ms`, {
+/** `received` is null when the runtime reads a Content-Length body in one call and does not say how far it got. */
+function tooSlow(why: string, limit: string, max: number, received: number | null, elapsedMs: number): MeshkvError {
+  const got = received === null ? "" : `received ${received} bytes `;
+  return new MeshkvError("BODY_TIMEOUT", `Request body ${why}: ${got}in ${Math.round(elapsedMs)} ms`, {
     details: { limit, max, received, elapsedMs: Math.round(elapsedMs) },
   });
 }
@@ -197,8 +199,8 @@ export async function readBody(request: Request, max: number, limitName: string,
     const byRate = t.bodyRateGraceMs + (length * 1000) / t.bodyRateBytesPerSecMin;
     const late = () =>
       byRate < t.bodyDeadlineMs
-        ? tooSlow(`of ${length} bytes under the bodyRateBytesPerSecMin limit: ${t.bodyRateBytesPerSecMin} bytes/s after bodyRateGraceMs ${t.bodyRateGraceMs}`, "bodyRateBytesPerSecMin", t.bodyRateBytesPerSecMin, 0, elapsed())
-        : tooSlow(`not complete within the bodyDeadlineMs limit: ${t.bodyDeadlineMs}`, "bodyDeadlineMs", t.bodyDeadlineMs, 0, elapsed());
+        ? tooSlow(`of ${length} bytes under the bodyRateBytesPerSecMin limit: ${t.bodyRateBytesPerSecMin} bytes/s after bodyRateGraceMs ${t.bodyRateGraceMs}`, "bodyRateBytesPerSecMin", t.bodyRateBytesPerSecMin, null, elapsed())
+        : tooSlow(`not complete within the bodyDeadlineMs limit: ${t.bodyDeadlineMs}`, "bodyDeadlineMs", t.bodyDeadlineMs, null, elapsed());
     const body = new Uint8Array(await within(t.clock, request.arrayBuffer(), Math.min(byRate, t.bodyDeadlineMs), late));
     BODY_READ.add(request);
     return body;

@@ -245,33 +245,6 @@ export const denoFileSystem: FileSystem = {
     }),
 };
 
-/** How long the cut waits for the response bytes to be written first. */
-const CLOSE_AFTER_WRITE_MS = 50;
-
-/**
- * Deno.serve keeps a connection open after a `Connection: close` response while the client still owes request
- * body bytes (Deno 2.9.5: a stalled upload held its socket for as long as the client did; Deno.serve has no
- * header, idle or body timeout either). A response body stream that errors makes Deno drop the connection, so
- * a response that asks for the close goes out as one chunk and is cut shortly after: the client has the status,
- * the headers and the body, only the final empty chunk is missing. Deno logs the reason string, one line.
- * This closes connections whose body nobody started reading (404, 413, 400 before the body); one with a read of
- * its body still pending (a 408 BODY_TIMEOUT) stays open until the client leaves even so: Deno 2.9.5 keeps it
- * while the read op is in flight, cancelled or not (measured: cancel, releaseLock + cancel, no cancel).
- */
-async function closingIfAsked(res: Response): Promise<Response> {
-  if (res.headers.get("connection")?.toLowerCase() !== "close") return res;
-  const bytes = new Uint8Array(await res.arrayBuffer());
-  const headers = new Headers(res.headers);
-  headers.delete("content-length");
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      c.enqueue(bytes);
-      setTimeout(() => c.error("meshkv: connection closed after its answer (the request body was too slow)"), CLOSE_AFTER_WRITE_MS);
-    },
-  });
-  return new Response(body, { status: res.status, statusText: res.statusText, headers });
-}
-
 async function serve(options: ServeOptions): Promise<RunningServer> {
   const open = new Set<WebSocket>();
   let listening!: (addr: unknown) => void;
@@ -293,8 +266,11 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
         return response;
       }
       // Deno keeps the target as sent in `Request.url` (only its getters parse it), so it is the raw target.
-      const res = options.fetch(req, { rawTarget: req.url });
-      return res instanceof Promise ? res.then(closingIfAsked) : closingIfAsked(res);
+      // Deno.serve has no header, idle or body timeout, and it keeps a connection that still owes request body
+      // bytes after a `Connection: close` answer until the client leaves (Deno 2.9.5). Cutting the answer's
+      // body stream does drop it, but only when no body read is pending, and it truncates the answer for
+      // well-behaved clients whose body a route refused unread; so meshkv leaves such sockets to the client.
+      return options.fetch(req, { rawTarget: req.url });
     });
   } catch (err) {
     throw translateDenoError(err, `${options.hostname}:${options.port}`);

@@ -11,9 +11,9 @@
 import { openClusterBackend, type ClusterBackend, type ClusterBackendOptions } from "../cluster/cluster_backend.ts";
 import { startClusterNode, type ClusterNode, type ClusterNodeOptions } from "../cluster/node.ts";
 import type { TimingPreset } from "../cluster/presets.ts";
-import { createApp } from "../http/app.ts";
+import { createApp, type AppOptions } from "../http/app.ts";
 import type { AuthConfig } from "../http/auth.ts";
-import type { FileSystem, Random, Runtime } from "../runtime/types.ts";
+import type { FileSystem, Random, Runtime, ServeOptions } from "../runtime/types.ts";
 
 export interface AssembleOptions {
   runtime: Runtime;
@@ -34,6 +34,8 @@ export interface AssembleOptions {
     options: Omit<ClusterBackendOptions, "fs" | "dir" | "clock" | "random" | "nodeId" | "datacenter" | "rack" | "timings">;
     /** Client API authentication (null: open, loopback only). */
     auth: AuthConfig | null;
+    /** Request body deadlines and minimum rate (tuning knobs; defaults in src/http/limits.ts). */
+    bodyLimits?: AppOptions["bodyLimits"];
   };
 }
 
@@ -43,7 +45,7 @@ export interface AssembledNode {
   /** Null for a membership-only node. */
   readonly backend: ClusterBackend | null;
   /** The client API's handler (the Hono app), null for a membership-only node. */
-  readonly fetch: ((request: Request) => Response | Promise<Response>) | null;
+  readonly fetch: ServeOptions["fetch"] | null;
 }
 
 export async function assembleNode(o: AssembleOptions): Promise<AssembledNode> {
@@ -56,9 +58,9 @@ export async function assembleNode(o: AssembleOptions): Promise<AssembledNode> {
   let cluster: ClusterNode | null = null;
   const app = backend === null || o.kv === undefined ? null : createApp({
     nodeId: o.nodeId, runtime: rt.name, runtimeVersion: rt.version, backend, auth: o.kv.auth, clock: rt.clock,
-    members: () => cluster?.gossip.members() ?? [],
+    members: () => cluster?.gossip.members() ?? [], ...(o.kv.bodyLimits === undefined ? {} : { bodyLimits: o.kv.bodyLimits }),
   });
-  const fetch = app === null ? null : (request: Request) => app.fetch(request);
+  const fetch: ServeOptions["fetch"] | null = app === null ? null : (request, info) => app.fetch(request, info ?? {});
   try {
     cluster = await startClusterNode({
       ...o.node, runtime: rt, id: o.nodeId, datacenter: o.datacenter, ...rack, random: o.random.fork(),

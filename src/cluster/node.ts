@@ -9,7 +9,7 @@ import type { Logger } from "../mesh/link.ts";
 import { Mesh } from "../mesh/mesh.ts";
 import type { RegionDelays } from "../mesh/regions.ts";
 import type { MeshSettings } from "../mesh/settings.ts";
-import type { Random, RunningServer, Runtime } from "../runtime/types.ts";
+import type { Random, RunningServer, Runtime, ServeOptions } from "../runtime/types.ts";
 import { Gossip } from "./gossip.ts";
 import type { GossipSettings } from "./settings.ts";
 
@@ -43,7 +43,7 @@ export interface ClusterNodeOptions {
   tls?: { cert: string; key: string; ca?: string };
   random?: Random;
   /** The HTTP handler served on the same port (the Hono app); 404 when absent. */
-  fetch?: (request: Request) => Response | Promise<Response>;
+  fetch?: ServeOptions["fetch"];
   log?: Logger;
 }
 

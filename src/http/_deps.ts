@@ -3,13 +3,16 @@
  * the Hono environment the routes share (the operation and level each request reports to `/metrics`).
  */
 import type { Context, Hono } from "hono";
-import type { Clock } from "../runtime/types.ts";
+import type { Clock, ServeRequestInfo } from "../runtime/types.ts";
 import type { KvBackend } from "../kv/backend.ts";
 import type { Scope, TokenChecker } from "./auth.ts";
 import type { Metrics } from "./metrics.ts";
 import { MeshkvError } from "../errors.ts";
+import type { BodyTiming } from "./_input.ts";
 
 export interface AppEnv {
+  /** What the runtime adapter passes as the second argument of `app.fetch` (absent in `app.request()` tests). */
+  Bindings: Partial<ServeRequestInfo>;
   Variables: {
     /** The operation name for metrics (`get`, `put`, `list`, ...). */
     op: string;
@@ -26,6 +29,8 @@ export interface Deps {
   auth: TokenChecker | null;
   clock: Clock;
   metrics: Metrics;
+  /** The clock and body limits every body read runs under. */
+  body: BodyTiming;
 }
 
 /** Names the request for metrics and checks its token's scope. */

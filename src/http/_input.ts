@@ -10,6 +10,7 @@ import { MeshkvError } from "../errors.ts";
 import { invalid, overLimit } from "./errors.ts";
 import { DATA_LIMITS } from "../kv/limits.ts";
 import { LIMITS } from "./limits.ts";
+import type { Clock } from "../runtime/types.ts";
 
 const encoder = new TextEncoder();
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -134,31 +135,110 @@ export function fromBase64(text: string): Uint8Array {
 }
 
 /**
- * Reads a body of at most `max` bytes, failing with LIMIT_EXCEEDED as soon as it is longer (from
- * Content-Length when given, else while streaming), so an oversized upload is never buffered whole.
- * With a Content-Length within the limit, HTTP framing bounds the body, so it is read in one call: on Node,
- * `@hono/node-server` then reads the socket directly instead of through a web stream (several times cheaper).
+ * Requests whose body was read to its end. A response to any other request that has a body tells the client
+ * `Connection: close` (see app.ts): the unread rest may be large, slow or never come, and the runtime would
+ * otherwise keep reading it to reuse the connection.
  */
-export async function readBody(request: Request, max: number, limitName: string, what: string): Promise<Uint8Array> {
+export const BODY_READ = new WeakSet<Request>();
+
+/** Whether the request announces a body (a positive Content-Length, or any Transfer-Encoding). */
+export function announcesBody(request: Request): boolean {
+  const length = request.headers.get("content-length");
+  return (length !== null && length !== "0") || request.headers.has("transfer-encoding");
+}
+
+/** How long a request body may take (LIMITS' body* entries, or a node's own from `meshkv start` flags). */
+export interface BodyTiming {
+  clock: Clock;
+  bodyDeadlineMs: number;
+  bodyRateBytesPerSecMin: number;
+  bodyRateGraceMs: number;
+}
+
+/** `received` is null when the runtime reads a Content-Length body in one call and does not say how far it got. */
+function tooSlow(why: string, limit: string, max: number, received: number | null, elapsedMs: number): MeshkvError {
+  const got = received === null ? "" : `received ${received} bytes `;
+  return new MeshkvError("BODY_TIMEOUT", `Request body ${why}: ${got}in ${Math.round(elapsedMs)} ms`, {
+    details: { limit, max, received, elapsedMs: Math.round(elapsedMs) },
+  });
+}
+
+/**
+ * Settles with `p`, or rejects with `onLate()` once `ms` pass first. The timer goes through the app's clock;
+ * a `p` that loses the race is left to fail with its connection (its rejection is swallowed here).
+ */
+function within<T>(clock: Clock, p: Promise<T>, ms: number, onLate: () => MeshkvError): Promise<T> {
+  p.catch(() => {});
+  return new Promise<T>((resolve, reject) => {
+    const timer = clock.setTimeout(() => reject(onLate()), Math.max(1, ms));
+    p.then(
+      (v) => { clock.clearTimeout(timer); resolve(v); },
+      (e: unknown) => { clock.clearTimeout(timer); reject(e); },
+    );
+  });
+}
+
+/**
+ * Reads a body of at most `max` bytes, failing with LIMIT_EXCEEDED as soon as it is longer (from
+ * Content-Length when given, else while streaming), so an oversized upload is never buffered whole; and with
+ * BODY_TIMEOUT (408) when it is too slow, so a writer that stalls holds nothing for long. Routes read the whole
+ * body before they call the backend: no key lock, quorum or replica work waits on a client's upload.
+ *
+ * Speed rule: the body must be complete within bodyDeadlineMs, and after the first bodyRateGraceMs it must
+ * have arrived at bodyRateBytesPerSecMin on average. A chunked body is checked as it streams. With a
+ * Content-Length within the limit, HTTP framing bounds the body, so it is read in one call (on Node,
+ * `@hono/node-server` then reads the socket directly instead of through a web stream, several times cheaper),
+ * and the rate applies to the whole: it must end by bodyRateGraceMs + length / bodyRateBytesPerSecMin.
+ */
+export async function readBody(request: Request, max: number, limitName: string, what: string, t: BodyTiming): Promise<Uint8Array> {
+  const started = t.clock.monotonic();
+  const elapsed = () => t.clock.monotonic() - started;
   const declared = request.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared)) {
-    if (Number(declared) > max) throw overLimit(limitName, max, Number(declared), what);
-    return new Uint8Array(await request.arrayBuffer());
+    const length = Number(declared);
+    if (length > max) throw overLimit(limitName, max, length, what);
+    const byRate = t.bodyRateGraceMs + (length * 1000) / t.bodyRateBytesPerSecMin;
+    const late = () =>
+      byRate < t.bodyDeadlineMs
+        ? tooSlow(`of ${length} bytes under the bodyRateBytesPerSecMin limit: ${t.bodyRateBytesPerSecMin} bytes/s after bodyRateGraceMs ${t.bodyRateGraceMs}`, "bodyRateBytesPerSecMin", t.bodyRateBytesPerSecMin, null, elapsed())
+        : tooSlow(`not complete within the bodyDeadlineMs limit: ${t.bodyDeadlineMs}`, "bodyDeadlineMs", t.bodyDeadlineMs, null, elapsed());
+    const body = new Uint8Array(await within(t.clock, request.arrayBuffer(), Math.min(byRate, t.bodyDeadlineMs), late));
+    BODY_READ.add(request);
+    return body;
   }
-  if (request.body === null) return new Uint8Array(0);
+  if (request.body === null) {
+    BODY_READ.add(request);
+    return new Uint8Array(0);
+  }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      throw overLimit(limitName, max, size, what);
+  // The next moment the body could break a rule: the deadline, or when the rate line passes what has arrived.
+  // The rule is named when the timer is set (timers may fire a fraction of a millisecond early).
+  let byDeadline = true;
+  const dueIn = () => {
+    const byRate = t.bodyRateGraceMs + ((size + 1) * 1000) / t.bodyRateBytesPerSecMin;
+    byDeadline = t.bodyDeadlineMs <= byRate;
+    return Math.min(t.bodyDeadlineMs, byRate) - elapsed();
+  };
+  const late = (): MeshkvError => {
+    const ms = elapsed();
+    if (byDeadline) return tooSlow(`not complete within the bodyDeadlineMs limit: ${t.bodyDeadlineMs}`, "bodyDeadlineMs", t.bodyDeadlineMs, size, ms);
+    return tooSlow(`under the bodyRateBytesPerSecMin limit: ${t.bodyRateBytesPerSecMin} bytes/s after bodyRateGraceMs ${t.bodyRateGraceMs}`, "bodyRateBytesPerSecMin", t.bodyRateBytesPerSecMin, size, ms);
+  };
+  try {
+    for (;;) {
+      const { done, value } = await within(t.clock, reader.read(), dueIn(), late);
+      if (done) break;
+      size += value.length;
+      if (size > max) throw overLimit(limitName, max, size, what);
+      chunks.push(value);
     }
-    chunks.push(value);
+  } catch (e) {
+    await reader.cancel().catch(() => {});
+    throw e;
   }
+  BODY_READ.add(request);
   if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(size);
   let at = 0;

@@ -55,7 +55,7 @@ export function registerAdminRoutes(app: App, deps: Deps, info: NodeInfo, member
     begin(c, deps, "admin", "admin");
     const backend = backendOf(deps);
     if (!backend.join) throw new MeshkvError("UNSUPPORTED", "Join is not supported: this backend cannot change membership");
-    const body = parseJson(await readBody(c.req.raw, LIMITS.adminBodyBytesMax, "adminBodyBytesMax", "Join body"), "join JSON");
+    const body = parseJson(await readBody(c.req.raw, LIMITS.adminBodyBytesMax, "adminBodyBytesMax", "Join body", deps.body), "join JSON");
     const seeds = (body as { seeds?: unknown } | null)?.seeds;
     if (!Array.isArray(seeds) || seeds.length === 0 || seeds.length > LIMITS.joinSeedsMax || !seeds.every((s) => typeof s === "string" && s.length > 0)) {
       throw invalid(`Malformed join: expected { "seeds": ["host:port", ...] } with 1 to joinSeedsMax ${LIMITS.joinSeedsMax} seeds`);

@@ -17,6 +17,9 @@ import { registerBatchRoute } from "./batch_route.ts";
 import type { AppEnv, Deps } from "./_deps.ts";
 import { corsAnyOrigin } from "./cors.ts";
 import { asMeshkvError, errorResponseParts } from "./errors.ts";
+import { announcesBody, BODY_READ } from "./_input.ts";
+import { LIMITS } from "./limits.ts";
+import { checkRawTarget } from "./raw_target.ts";
 import { HEADERS, registerKvRoutes } from "./kv_routes.ts";
 import { Metrics } from "./metrics.ts";
 import { registerWatchRoute } from "./watch_route.ts";
@@ -35,6 +38,8 @@ export interface AppOptions extends NodeInfo {
   clock: Clock;
   /** Member list for `/v1/admin/members` from the mesh, when it runs; otherwise the backend's. */
   members?: () => unknown;
+  /** Body speed limits other than LIMITS' defaults (a tuning knob: `meshkv start --body-deadline-ms` ...). */
+  bodyLimits?: Partial<Record<"bodyDeadlineMs" | "bodyRateBytesPerSecMin" | "bodyRateGraceMs", number>>;
   /** Called with every unexpected (non-MeshkvError) failure, which the client sees as 500 INTERNAL. */
   onError?: (error: unknown) => void;
 }
@@ -45,6 +50,12 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     auth: options.auth ? new TokenChecker(options.auth) : null,
     clock: options.clock,
     metrics: new Metrics(),
+    body: {
+      clock: options.clock,
+      bodyDeadlineMs: options.bodyLimits?.bodyDeadlineMs ?? LIMITS.bodyDeadlineMs,
+      bodyRateBytesPerSecMin: options.bodyLimits?.bodyRateBytesPerSecMin ?? LIMITS.bodyRateBytesPerSecMin,
+      bodyRateGraceMs: options.bodyLimits?.bodyRateGraceMs ?? LIMITS.bodyRateGraceMs,
+    },
   };
   const app = new Hono<AppEnv>();
 
@@ -54,6 +65,25 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     c.set("level", "default");
     await next();
     deps.metrics.observe(c.get("op"), c.get("level"), c.res.status, (deps.clock.monotonic() - started) / 1000);
+  });
+  // A body the route did not read to its end (none read it, or it was refused as too large or too slow) is
+  // still on the wire: the connection closes after the answer instead of reading it for reuse.
+  app.use("*", async (c, next) => {
+    await next();
+    if (!announcesBody(c.req.raw) || BODY_READ.has(c.req.raw)) return;
+    try {
+      c.res.headers.set("connection", "close");
+    } catch {
+      const res = new Response(c.res.body, c.res); // a response with immutable headers
+      res.headers.set("connection", "close");
+      c.res = res;
+    }
+  });
+  // Before any route: a raw path that URL parsing would rewrite is refused, so no route acts on another key.
+  app.use("*", async (c, next) => {
+    const raw = c.env?.rawTarget;
+    if (typeof raw === "string") checkRawTarget(raw, new URL(c.req.url).pathname);
+    await next();
   });
   app.use(
     "/v1/*",
@@ -78,6 +108,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     const { status, body } = errorResponseParts(e);
     const headers: Record<string, string> = {};
     if (status === 401) headers["www-authenticate"] = 'Bearer realm="meshkv"';
+    // The rest of a too-slow body is still on its way (or never comes): the connection cannot carry another request.
+    if (e.code === "BODY_TIMEOUT") headers.connection = "close";
     return c.json(body, status as 400, headers);
   });
   return app;

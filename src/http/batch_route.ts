@@ -84,7 +84,7 @@ function resultJson(op: BatchOp, r: BatchResult): Record<string, unknown> {
 export function registerBatchRoute(app: App, deps: Deps): void {
   app.post("/v1/batch", async (c) => {
     begin(c, deps, "batch", "read");
-    const body = parseJson(await readBody(c.req.raw, LIMITS.batchBytesMax, "batchBytesMax", "Batch body"), "batch JSON");
+    const body = parseJson(await readBody(c.req.raw, LIMITS.batchBytesMax, "batchBytesMax", "Batch body", deps.body), "batch JSON");
     if (body === null || typeof body !== "object" || !Array.isArray((body as { ops?: unknown }).ops)) {
       throw invalid('Malformed batch: expected { "ops": [ ... ] }');
     }

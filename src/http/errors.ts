@@ -13,12 +13,15 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   // 400: the request itself is wrong
   INVALID_ARGUMENT: 400,
   BAD_CONTEXT: 400,
+  BAD_PATH: 400,
   // 401/403: authentication and scope
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   // 404: no such key or route
   KEY_NOT_FOUND: 404,
   NOT_FOUND: 404,
+  // 408: the request body was too slow (the connection is closed after the answer)
+  BODY_TIMEOUT: 408,
   // 409: create-only write found a value
   KEY_EXISTS: 409,
   // 412: a strict write's context is stale

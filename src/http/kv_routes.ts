@@ -101,7 +101,7 @@ export function registerKvRoutes(app: App, deps: Deps): void {
       ttlMs: ttlFrom(c.req.query("ttl")),
     };
     const contentType = contentTypeFrom(c.req.header("content-type"), DEFAULT_CONTENT_TYPE);
-    const data = await readBody(c.req.raw, DATA_LIMITS.valueBytesMax, "valueBytesMax", "Value");
+    const data = await readBody(c.req.raw, DATA_LIMITS.valueBytesMax, "valueBytesMax", "Value", deps.body);
     const r = await backendOf(deps).put(key, { contentType, data }, options);
     const headers: Record<string, string> = { [HEADERS.siblings]: String(r.siblings) };
     const ctx = token(r.context);

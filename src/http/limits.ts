@@ -24,6 +24,15 @@ export const LIMITS = {
   adminBodyBytesMax: 64 * 1024,
   /** Most seeds one join request may name. */
   joinSeedsMax: 64,
+  /**
+   * A request body must be complete this long after its route starts reading it, or the node answers 408
+   * BODY_TIMEOUT and closes the connection (an 8 MiB batch then needs about 140 KiB/s).
+   */
+  bodyDeadlineMs: 60_000,
+  /** After bodyRateGraceMs a request body must have arrived at this average rate (408 otherwise): stalled writers are cut early. */
+  bodyRateBytesPerSecMin: 1024,
+  /** The start of a body that bodyRateBytesPerSecMin does not judge (slow starts, small bodies on slow links). */
+  bodyRateGraceMs: 10_000,
 } as const;
 
 export type Limits = typeof LIMITS;

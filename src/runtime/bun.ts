@@ -69,7 +69,12 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
           if (srv.upgrade(req, { data: { remote: ip ? `${ip.address}:${ip.port}` : "unknown" } })) return undefined;
           return new Response("Upgrade failed", { status: 400 });
         }
-        return options.fetch(req);
+        // Bun.serve resolves dot segments (also `%2e`), backslashes and `#` in `Request.url` before this handler
+        // runs and keeps no raw copy of the target, so raw-path checks cannot run here: on Bun 1.4.5 a raw
+        // `PUT /v1/kv/zz/../victim` arrives as `/v1/kv/victim`. Bun's `node:http` server does keep it
+        // (`IncomingMessage.url`, through a private hook into the same engine); serving through it, as the Node
+        // adapter does, is the way to close this gap.
+        return options.fetch(req, { rawTarget: null });
       },
       websocket: {
         // Bun closes over-long messages itself; leave one byte of headroom so our own check reports it.

@@ -265,7 +265,12 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
         socket.addEventListener("close", () => open.delete(socket));
         return response;
       }
-      return options.fetch(req);
+      // Deno keeps the target as sent in `Request.url` (only its getters parse it), so it is the raw target.
+      // Deno.serve has no header, idle or body timeout, and it keeps a connection that still owes request body
+      // bytes after a `Connection: close` answer until the client leaves (Deno 2.9.5). Cutting the answer's
+      // body stream does drop it, but only when no body read is pending, and it truncates the answer for
+      // well-behaved clients whose body a route refused unread; so meshkv leaves such sockets to the client.
+      return options.fetch(req, { rawTarget: req.url });
     });
   } catch (err) {
     throw translateDenoError(err, `${options.hostname}:${options.port}`);

@@ -3,8 +3,8 @@
  * (Node 20 has no WebSocket server and no stable client global). Upgrades on the mesh path are taken from the
  * HTTP server's `upgrade` event, so the client API and the mesh share one port, as on Deno and Bun.
  */
-import { serve as honoServe } from "@hono/node-server";
-import type { IncomingMessage, Server } from "node:http";
+import { getRequestListener, RequestError } from "@hono/node-server";
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import process from "node:process";
@@ -55,14 +55,35 @@ function wrapWs(ws: WebSocket, remote: string, maxMessageBytes: number): Buffere
 }
 
 async function serve(options: ServeOptions): Promise<RunningServer> {
+  // The raw target is `IncomingMessage.url`, as sent; the Request's URL is parsed from it. A target that
+  // @hono/node-server refuses before any Request exists (a backslash in the path) still reaches the app, with
+  // a placeholder Request and its raw target, so it gets the same JSON error as other bad paths.
+  let current: IncomingMessage | null = null;
+  const listener = getRequestListener(
+    (req: Request, env: { incoming: { url?: string | undefined } }) => options.fetch(req, { rawTarget: env.incoming.url ?? "" }),
+    {
+      hostname: options.hostname,
+      errorHandler: (err: unknown) => {
+        const raw = current?.url;
+        if (!(err instanceof RequestError) || raw === undefined) return new Response(null, { status: 400 });
+        return options.fetch(new Request("http://invalid/"), { rawTarget: raw });
+      },
+    },
+  );
+  const onRequest = (incoming: IncomingMessage, outgoing: ServerResponse) => {
+    current = incoming;
+    try {
+      void listener(incoming, outgoing);
+    } finally {
+      current = null;
+    }
+  };
   const server = await new Promise<Server>((resolve, reject) => {
-    const base = { fetch: (req: Request) => options.fetch(req), port: options.port, hostname: options.hostname };
     // With TLS the same handler runs on an https server; its 'upgrade' event carries wss:// upgrades too.
-    const s = (options.tls
-      ? honoServe({ ...base, createServer: createHttpsServer, serverOptions: { cert: options.tls.cert, key: options.tls.key } })
-      : honoServe(base)) as Server;
+    const s = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest) : createHttpServer(onRequest);
     s.once("listening", () => resolve(s));
     s.once("error", (err) => reject(translateNodeError(err, `${options.hostname}:${options.port}`)));
+    s.listen(options.port, options.hostname);
   });
   const ws = options.websocket;
   const wss = new WebSocketServer({ noServer: true, maxPayload: ws?.maxMessageBytes ?? 0 });

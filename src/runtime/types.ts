@@ -159,11 +159,21 @@ export interface WebSocketOptions {
   onOpen(socket: PeerSocket): void;
 }
 
+/** What an adapter knows of a request beyond the `Request` it built. */
+export interface ServeRequestInfo {
+  /**
+   * The request target exactly as sent (before URL parsing resolved `.`/`..` segments or backslashes), in
+   * origin-form or as a whole URL; null where the runtime keeps no raw copy (Bun.serve).
+   */
+  rawTarget: string | null;
+}
+
 export interface ServeOptions {
   hostname: string;
   /** 0 picks a free port; the chosen one is on the returned server. */
   port: number;
-  fetch(request: Request): Response | Promise<Response>;
+  /** `info` is absent where a server has nothing to add (the memory runtime). */
+  fetch(request: Request, info?: ServeRequestInfo): Response | Promise<Response>;
   websocket?: WebSocketOptions;
   /**
    * Serve HTTPS and `wss://` instead of HTTP and `ws://`, with this certificate chain and private key (PEM

@@ -1,8 +1,8 @@
 /**
  * A running cluster node: one server for the client API and the mesh (same port, path `/mesh`), the mesh, and
- * gossip membership on top. `meshkv start` builds one on the real runtime; the simulation builds many on a
- * simulated network. The replication layer (next issue) registers its handlers on `node.mesh` and reads
- * `node.gossip` for the member table.
+ * gossip membership on top. `assembleNode` (src/cli/assemble.ts) builds one for `meshkv start` on the real
+ * runtime and many for the simulation on a simulated network; the replicated backend then registers its
+ * handlers on `node.mesh` and reads `node.gossip` for the member table.
  */
 import type { Authenticator } from "../mesh/auth.ts";
 import type { Logger } from "../mesh/link.ts";

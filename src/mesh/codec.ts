@@ -1,10 +1,14 @@
 /**
  * Mesh frames to and from bytes (msgpack, see `kinds.ts`). Decoding treats its input as hostile: anything
  * that is not one well-formed frame is a `PROTOCOL_ERROR`, which closes that connection and nothing else.
+ *
+ * One encoder and one decoder serve every frame: msgpack's `encode()`/`decode()` build a new one per call,
+ * and the encoder's first act is allocating a 2 KiB buffer, which `encode()` then hands out (so each small
+ * frame kept a 2 KiB buffer alive). The library clones an instance when it is re-entered, so sharing is safe.
  */
-import { decode, encode } from "@msgpack/msgpack";
+import { Decoder, Encoder } from "@msgpack/msgpack";
 import { MeshkvError } from "../errors.ts";
-import { FRAME_TYPES, type Role } from "./kinds.ts";
+import { BATCH_FRAMES_MAX, FRAME_TYPES, type Role } from "./kinds.ts";
 
 export interface HelloFrame {
   type: "hello";
@@ -42,7 +46,13 @@ export interface OnewayFrame {
   kind: number;
   body: unknown;
 }
-export type Frame = HelloFrame | AuthFrame | RequestFrame | ResponseFrame | ErrorFrame | OnewayFrame;
+/** A frame that may travel inside a batch. */
+export type MessageFrame = RequestFrame | ResponseFrame | ErrorFrame | OnewayFrame;
+export interface BatchFrame {
+  type: "batch";
+  frames: MessageFrame[];
+}
+export type Frame = HelloFrame | AuthFrame | MessageFrame | BatchFrame;
 
 /** Longest id, cluster name, address or datacenter a hello may carry. */
 export const HELLO_TEXT_MAX = 256;
@@ -52,22 +62,56 @@ export const NONCE_BYTES = 16;
 const ERROR_MESSAGE_MAX = 4096;
 
 const F = FRAME_TYPES;
+const encoder = new Encoder();
+const decoder = new Decoder();
 
-export function encodeFrame(frame: Frame): Uint8Array {
+function frameArray(frame: Frame): unknown[] {
   switch (frame.type) {
     case "hello":
-      return encode([F.hello, frame.version, frame.cluster, frame.nodeId, frame.nonce, frame.address, frame.datacenter, frame.role]);
+      return [F.hello, frame.version, frame.cluster, frame.nodeId, frame.nonce, frame.address, frame.datacenter, frame.role];
     case "auth":
-      return encode([F.auth, frame.proof]);
+      return [F.auth, frame.proof];
     case "request":
-      return encode([F.request, frame.id, frame.kind, frame.body ?? null]);
+      return [F.request, frame.id, frame.kind, frame.body ?? null];
     case "response":
-      return encode([F.response, frame.id, frame.body ?? null]);
+      return [F.response, frame.id, frame.body ?? null];
     case "error":
-      return encode([F.error, frame.id, frame.code, frame.message]);
+      return [F.error, frame.id, frame.code, frame.message];
     case "oneway":
-      return encode([F.oneway, frame.kind, frame.body ?? null]);
+      return [F.oneway, frame.kind, frame.body ?? null];
+    case "batch":
+      return [F.batch, ...frame.frames.map(frameArray)];
   }
+}
+
+/** The frame's bytes, in a buffer of their own (callers may keep them). */
+export function encodeFrame(frame: Frame): Uint8Array {
+  return encoder.encode(frameArray(frame));
+}
+
+/** Bytes of the header `batchBytes` puts before the frames: a 5-byte array header and the type. */
+export const BATCH_HEADER_BYTES = 6;
+
+/**
+ * One batch frame from already encoded frames, without decoding or encoding them again: a msgpack array
+ * `[7, ...frames]` is its header followed by the elements' own encodings. The header is always the 5-byte
+ * array32 form (msgpack decoders accept a longer form than needed), so its size is known in advance.
+ */
+export function batchBytes(frames: readonly Uint8Array[], frameBytes: number): Uint8Array {
+  const out = new Uint8Array(BATCH_HEADER_BYTES + frameBytes);
+  const count = frames.length + 1;
+  out[0] = 0xdd;
+  out[1] = count >>> 24;
+  out[2] = (count >>> 16) & 0xff;
+  out[3] = (count >>> 8) & 0xff;
+  out[4] = count & 0xff;
+  out[5] = F.batch;
+  let at = BATCH_HEADER_BYTES;
+  for (const f of frames) {
+    out.set(f, at);
+    at += f.length;
+  }
+  return out;
 }
 
 function bad(what: string): MeshkvError {
@@ -81,12 +125,30 @@ const isText = (v: unknown, max = HELLO_TEXT_MAX): v is string => typeof v === "
 export function decodeFrame(bytes: Uint8Array): Frame {
   let value: unknown;
   try {
-    value = decode(bytes);
+    value = decoder.decode(bytes);
   } catch (err) {
     throw new MeshkvError("PROTOCOL_ERROR", `Malformed mesh frame: not msgpack (${(err as Error).message})`, { cause: err });
   }
   if (!Array.isArray(value) || value.length < 2) throw bad("not an array with a type");
-  const [type, a, b, c, d, e, f, g] = value as unknown[];
+  if (value[0] === F.batch) return batchOf(value);
+  return frameOf(value);
+}
+
+function batchOf(value: unknown[]): BatchFrame {
+  if (value.length - 1 > BATCH_FRAMES_MAX) throw bad(`batch of ${value.length - 1} frames: over ${BATCH_FRAMES_MAX}`);
+  const frames: MessageFrame[] = [];
+  for (let i = 1; i < value.length; i++) {
+    const inner = value[i];
+    if (!Array.isArray(inner) || inner.length < 2) throw bad(`batch element ${i - 1} is not an array with a type`);
+    const frame = frameOf(inner);
+    if (frame.type === "hello" || frame.type === "auth" || frame.type === "batch") throw bad(`${frame.type} frame inside a batch`);
+    frames.push(frame);
+  }
+  return { type: "batch", frames };
+}
+
+function frameOf(value: unknown[]): Frame {
+  const [type, a, b, c, d, e, f, g] = value;
   switch (type) {
     case F.hello: {
       if (!isId(a)) throw bad("hello version");
@@ -111,6 +173,8 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case F.oneway:
       if (!isId(a) || value.length !== 3) throw bad("one-way header");
       return { type: "oneway", kind: a, body: b };
+    case F.batch:
+      throw bad("batch inside a batch");
     default:
       throw bad(`unknown frame type ${JSON.stringify(type)}`);
   }

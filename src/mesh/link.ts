@@ -22,7 +22,7 @@
  */
 import { isErrorCode, isMeshkvError, MeshkvError } from "../errors.ts";
 import type { Clock, PeerSocket, TimerHandle } from "../runtime/types.ts";
-import { BATCH_HEADER_BYTES, batchBytes, decodeFrame, encodeFrame, type Frame, type MessageFrame } from "./codec.ts";
+import { BATCH_HEADER_BYTES, decodeFrame, encodeFrameShared, FrameBatch, type Frame, type MessageFrame } from "./codec.ts";
 import { CLOSE, type PeerIdentity } from "./handshake.ts";
 import { kindOf, MESSAGE_KINDS, type MessageKind, type Role } from "./kinds.ts";
 
@@ -79,9 +79,8 @@ export class PeerLink {
   /** The deadline timer (one per link, see the module doc) and the time it is armed for. */
   #sweepTimer: TimerHandle | undefined;
   #sweepAt = Infinity;
-  /** Encoded frames waiting for the end of the turn, and their bytes. */
-  #out: Uint8Array[] = [];
-  #outBytes = 0;
+  /** Encoded frames waiting for the end of the turn. */
+  #out = new FrameBatch();
   #flushDeferred = false;
   /** Whether the peer announced that it reads batch frames. */
   #peerBatches = false;
@@ -124,7 +123,7 @@ export class PeerLink {
     return this.#socket.remote;
   }
   get queuedBytes(): number {
-    return this.#socket.bufferedAmount + this.#outBytes;
+    return this.#socket.bufferedAmount + this.#out.bytes;
   }
   /** Whether frames to this peer are gathered into batch frames. */
   get batching(): boolean {
@@ -170,17 +169,20 @@ export class PeerLink {
     if (this.#closed || !this.#socket.isOpen) {
       throw new MeshkvError("CONNECTION_CLOSED", `Link to ${this.peer.nodeId} is closed`, { details: { peer: this.peer.nodeId } });
     }
-    const bytes = encodeFrame(frame);
+    const bytes = encodeFrameShared(frame); // valid until the next encode: copied or sent below
     const queued = this.queuedBytes;
     if (queued + bytes.length > this.#limits.queuedBytesMax) {
       throw new MeshkvError("OVERLOADED", `Link to ${this.peer.nodeId} has ${queued} bytes queued: over queuedBytesMax ${this.#limits.queuedBytesMax}`, { details: { peer: this.peer.nodeId } });
     }
     this.framesOut++;
-    if (!this.batching) return this.#sendNow(bytes);
-    if (this.#out.length >= this.#limits.batchMessagesMax || this.#outBytes + bytes.length > this.#batchBytesMax) this.#flush();
-    if (bytes.length > this.#batchBytesMax) return this.#sendNow(bytes);
-    this.#out.push(bytes);
-    this.#outBytes += bytes.length;
+    if (!this.batching) return this.#sendNow(bytes.slice());
+    let own: Uint8Array | undefined;
+    if (this.#out.count >= this.#limits.batchMessagesMax || this.#out.bytes + bytes.length > this.#batchBytesMax) {
+      own = bytes.slice(); // sending may run code that encodes other frames over the shared bytes
+      this.#flush();
+    }
+    if (bytes.length > this.#batchBytesMax) return this.#sendNow(own ?? bytes.slice());
+    this.#out.push(own ?? bytes);
     if (!this.#flushDeferred) {
       this.#flushDeferred = true;
       this.#clock.defer(this.#onTurnEnd);
@@ -199,14 +201,11 @@ export class PeerLink {
 
   /** Sends the queued frames: one alone, several as one batch frame. */
   #flush(): void {
-    const frames = this.#out;
-    if (frames.length === 0) return;
-    const bytes = this.#outBytes;
-    this.#out = [];
-    this.#outBytes = 0;
+    const message = this.#out.take();
+    if (message === null) return;
     if (this.#closed || !this.#socket.isOpen) return; // the close fails what is pending
     try {
-      this.#sendNow(frames.length === 1 ? frames[0]! : batchBytes(frames, bytes));
+      this.#sendNow(message);
     } catch (err) {
       if (!isMeshkvError(err, "CONNECTION_CLOSED")) throw err;
     }
@@ -319,33 +318,32 @@ export class PeerLink {
       return this.#reply({ type: "error", id, code: "OVERLOADED", message: `Node busy: over incomingInFlightMax ${this.#limits.incomingInFlightMax}` });
     }
     this.#incoming++;
-    const done = (frame: MessageFrame) => {
-      this.#incoming--;
-      this.#reply(frame);
-      this.#maybeFinishRetiring();
-    };
-    const ok = (result: unknown) => done({ type: "response", id, body: result });
-    const failed = (err: unknown) => {
-      const code = isMeshkvError(err) ? err.code : "INTERNAL";
-      done({ type: "error", id, code, message: err instanceof Error ? err.message : String(err) });
-    };
-    // A handler that answers at once is answered at once: no promise (and no microtask hop) per request.
+    // A handler that answers at once is answered at once: no promise, closure or microtask hop per request.
     let result: unknown;
     try {
       result = this.#cb.request(this, kind, body);
     } catch (err) {
-      return failed(err);
+      return this.#answer(id, false, err);
     }
-    if (isThenable(result)) result.then(ok, failed);
-    else ok(result);
+    if (isThenable(result)) result.then((r) => this.#answer(id, true, r), (err: unknown) => this.#answer(id, false, err));
+    else this.#answer(id, true, result);
+  }
+
+  #answer(id: number, ok: boolean, value: unknown): void {
+    this.#incoming--;
+    if (ok) this.#reply({ type: "response", id, body: value });
+    else {
+      const code = isMeshkvError(value) ? value.code : "INTERNAL";
+      this.#reply({ type: "error", id, code, message: value instanceof Error ? value.message : String(value) });
+    }
+    this.#maybeFinishRetiring();
   }
 
   #onClose(code: number, reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#disarmSweep();
-    this.#out = [];
-    this.#outBytes = 0;
+    this.#out.clear();
     for (const [id, p] of this.#pending) {
       p.reject(new MeshkvError("CONNECTION_CLOSED", `Link to ${this.peer.nodeId} closed (${code}${reason ? ` ${reason}` : ""}) before the reply`, { details: { peer: this.peer.nodeId, code } }));
       this.#pending.delete(id);

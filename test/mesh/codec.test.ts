@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import { decode, encode } from "@msgpack/msgpack";
 import { hmacSha256, sha256 } from "../../src/mesh/_sha256.ts";
 import { proofBytes, pureAuthenticator, webCryptoAuthenticator } from "../../src/mesh/auth.ts";
-import { BATCH_HEADER_BYTES, batchBytes, decodeFrame, encodeFrame, type Frame, type MessageFrame } from "../../src/mesh/codec.ts";
+import { BATCH_HEADER_BYTES, decodeFrame, encodeFrame, encodeFrameShared, FrameBatch, type Frame, type MessageFrame } from "../../src/mesh/codec.ts";
 import { BATCH_FRAMES_MAX, FRAME_TYPES, kindOf, MESSAGE_KINDS, PROTOCOL_VERSION } from "../../src/mesh/kinds.ts";
 import { SeededRandom } from "../../src/runtime/memory.ts";
 import { rejectsWith } from "../_helpers.ts";
@@ -37,7 +37,7 @@ test("the wire numbers are fixed (append only)", () => {
   assert.is(kindOf(999), undefined);
 });
 
-test("batchBytes joins encoded frames into one batch frame that decodes to the same frames in order", () => {
+test("a FrameBatch joins encoded frames into one batch frame that decodes to the same frames in order", () => {
   const frames: MessageFrame[] = [
     { type: "request", id: 1, kind: MESSAGE_KINDS.echo, body: { x: "a".repeat(300) } },
     { type: "response", id: 7, body: new Uint8Array([1, 2, 3]) },
@@ -45,11 +45,21 @@ test("batchBytes joins encoded frames into one batch frame that decodes to the s
     { type: "oneway", kind: MESSAGE_KINDS.gossip, body: [1, 2] },
   ];
   const encoded = frames.map(encodeFrame);
-  const bytes = batchBytes(encoded, encoded.reduce((n, f) => n + f.length, 0));
+  const batch = new FrameBatch();
+  for (const f of frames) batch.push(encodeFrameShared(f));
+  assert.is(batch.count, 4);
+  assert.is(batch.bytes, encoded.reduce((n, f) => n + f.length, 0));
+  const bytes = batch.take()!;
   assert.is(bytes.length, BATCH_HEADER_BYTES + encoded.reduce((n, f) => n + f.length, 0));
   assert.equal(decodeFrame(bytes), { type: "batch", frames });
   assert.equal(decode(bytes), [FRAME_TYPES.batch, ...encoded.map((f) => decode(f))], "any msgpack decoder reads it as one array");
   assert.equal(decodeFrame(encodeFrame({ type: "batch", frames })), { type: "batch", frames });
+  assert.is(batch.take(), null, "take() empties the batch");
+  batch.push(encoded[0]!);
+  assert.equal(batch.take(), encoded[0], "a lone frame is sent as itself");
+  for (let i = 0; i < 100; i++) batch.push(encoded[0]!);
+  assert.equal(decodeFrame(batch.take()!), { type: "batch", frames: Array(100).fill(frames[0]) }, "the buffer grows past its first size");
+  assert.is(batch.count + batch.bytes, 0);
 });
 
 test("a batch that is empty, too long, nested, or holds a handshake frame or a malformed frame is PROTOCOL_ERROR", async () => {

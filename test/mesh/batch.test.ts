@@ -11,8 +11,9 @@ import { isMeshkvError } from "../../src/errors.ts";
 import { decodeFrame, type Frame } from "../../src/mesh/codec.ts";
 import { CLOSE } from "../../src/mesh/handshake.ts";
 import { BATCH_FRAMES_MAX, MESSAGE_KINDS } from "../../src/mesh/kinds.ts";
-import type { Mesh } from "../../src/mesh/mesh.ts";
+import { Mesh } from "../../src/mesh/mesh.ts";
 import type { MeshSettings } from "../../src/mesh/settings.ts";
+import { eventually, realRuntime } from "../_helpers.ts";
 import { world, type World } from "./_pair.ts";
 
 interface Sent {
@@ -241,6 +242,35 @@ test("a link keeps one deadline timer however many requests are pending, and non
   await w.clock.advance(5);
   assert.is((await Promise.all(replies)).length, 200);
   assert.is(w.clock.pending, idle, "no timer once nothing is pending");
+});
+
+test("over real WebSockets on this runtime, a burst of requests leaves in a few batch frames and every reply comes back intact", async () => {
+  const rt = await realRuntime();
+  const settings = { batchBytesMax: 4096, batchMessagesMax: 32 };
+  const make = (id: string) => new Mesh({ nodeId: id, cluster: "test", secret: "s3cret-real", datacenter: "dc1", runtime: rt, random: rt.random(), settings });
+  const server = make("server");
+  server.onRequest("echo", (body) => body);
+  const http = await rt.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok"), websocket: server.websocket() });
+  const client = make("client");
+  try {
+    client.setAddress("server", `127.0.0.1:${http.port}`);
+    assert.is(await client.request("server", "echo", "warm"), "warm");
+    await eventually(() => client.links()[0]?.batching === true, 2000, 5, "the server's linkFeatures");
+    const before = client.links()[0]!;
+    const bodies = Array.from({ length: 200 }, (_, i) => (i === 77 ? "big".repeat(5000) : { i, pad: "x".repeat(i) }));
+    const replies = await Promise.all(bodies.map((b) => client.request("server", "echo", b)));
+    assert.equal(replies, bodies);
+    const after = client.links()[0]!;
+    const frames = after.framesOut - before.framesOut;
+    const messages = after.socketMessagesOut - before.socketMessagesOut;
+    assert.is(frames, 200);
+    assert.ok(messages < 40, `200 frames took ${messages} WebSocket messages`);
+    assert.ok(server.links()[0]!.socketMessagesOut < server.links()[0]!.framesOut / 4, JSON.stringify(server.links()[0]));
+  } finally {
+    client.close();
+    server.close();
+    await http.close();
+  }
 });
 
 test.run();

@@ -196,9 +196,13 @@ function batchOf(value: unknown[]): BatchFrame {
 }
 
 function frameOf(value: unknown[]): Frame {
-  const [type, a, b, c, d, e, f, g] = value;
-  switch (type) {
+  // Indexing, not destructuring: array destructuring goes through the iterator protocol, once per frame.
+  const a = value[1];
+  const b = value[2];
+  const c = value[3];
+  switch (value[0]) {
     case F.hello: {
+      const [d, e, f, g] = value.slice(4);
       if (!isId(a)) throw bad("hello version");
       if (!isText(b) || !isText(c) || c === "") throw bad("hello cluster or node id");
       if (!(d instanceof Uint8Array) || d.length !== NONCE_BYTES) throw bad("hello nonce");
@@ -224,6 +228,6 @@ function frameOf(value: unknown[]): Frame {
     case F.batch:
       throw bad("batch inside a batch");
     default:
-      throw bad(`unknown frame type ${JSON.stringify(type)}`);
+      throw bad(`unknown frame type ${JSON.stringify(value[0])}`);
   }
 }

@@ -12,7 +12,7 @@
 import { isMeshkvError, MeshkvError } from "../errors.ts";
 import type { Clock, PeerSocket, Random, Runtime, TimerHandle, WebSocketOptions } from "../runtime/types.ts";
 import { webCryptoAuthenticator, type Authenticator } from "./auth.ts";
-import { CLOSE, handshake, type LocalIdentity, type PeerIdentity } from "./handshake.ts";
+import { CLOSE, handshake, type LocalIdentity } from "./handshake.ts";
 import type { MessageKind, Role } from "./kinds.ts";
 import { PeerLink, type Logger } from "./link.ts";
 import { delayedSocket, regionDelayMs, type RegionDelays } from "./regions.ts";
@@ -171,8 +171,8 @@ export class Mesh {
   }
 
   /** Sends a request to `peerId` and resolves with its reply. Rejects with the peer's error code, `TIMEOUT`, `CONNECT_FAILED`, `CONNECTION_CLOSED` or `OVERLOADED`. */
-  request(peerId: string, kind: MessageKind, body: unknown, options: { timeoutMs?: number } = {}): Promise<unknown> {
-    const timeoutMs = options.timeoutMs ?? this.settings.requestTimeoutMs;
+  request(peerId: string, kind: MessageKind, body: unknown, options?: { timeoutMs?: number }): Promise<unknown> {
+    const timeoutMs = options?.timeoutMs ?? this.settings.requestTimeoutMs;
     // An open link takes the request in this turn, with no promise hop before it is queued.
     const open = this.#openLink(peerId);
     if (open) return open.request(kind, body, timeoutMs);
@@ -311,9 +311,10 @@ export class Mesh {
     });
     const delay = regionDelayMs(this.#delays, this.#self.datacenter, peer.datacenter);
     const wrapped = delayedSocket(socket, this.#clock, delay);
+    const from: Sender = Object.freeze({ nodeId: peer.nodeId, datacenter: peer.datacenter }); // one per link, not per message
     const callbacks = {
-      request: (l: PeerLink, kind: MessageKind, body: unknown) => this.#handleRequest(l.peer, kind, body),
-      oneway: (l: PeerLink, kind: MessageKind, body: unknown) => this.#messageHandlers.get(kind)?.(body, { nodeId: l.peer.nodeId, datacenter: l.peer.datacenter }),
+      request: (_: PeerLink, kind: MessageKind, body: unknown) => this.#handleRequest(from, kind, body),
+      oneway: (_: PeerLink, kind: MessageKind, body: unknown) => this.#messageHandlers.get(kind)?.(body, from),
       closed: (l: PeerLink, code: number, reason: string) => this.#onClosed(l, code, reason),
     };
     const link = new PeerLink(wrapped, peer, role, this.#clock, this.settings, callbacks, this.#log, early);
@@ -322,10 +323,10 @@ export class Mesh {
     return link;
   }
 
-  #handleRequest(peer: PeerIdentity, kind: MessageKind, body: unknown): unknown {
+  #handleRequest(from: Sender, kind: MessageKind, body: unknown): unknown {
     const h = this.#requestHandlers.get(kind);
     if (!h) throw new MeshkvError("UNSUPPORTED", `No handler for ${kind} requests on ${this.nodeId}`);
-    return h(body, { nodeId: peer.nodeId, datacenter: peer.datacenter });
+    return h(body, from);
   }
 
   /** Makes `link` the peer's link unless an existing one wins the tie-break; returns the one to use. */

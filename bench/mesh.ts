@@ -6,15 +6,20 @@
  * one is answered). Each mode runs `rounds` times, alternating, and the median round is shown: requests per
  * second and CPU microseconds per request (`process.cpuUsage()`, user + system, both ends together since both
  * live in this process), and how many frames each WebSocket message carried. `batched` is the default settings;
- * `unbatched` sets `batchMessagesMax: 1` (every frame written at once, as before batch frames).
+ * `unbatched` sets `batchMessagesMax: 1` (every frame written at once, as before batch frames). With
+ * `--baseline <checkout>` a third mode, `baseline`, runs the `Mesh` of another checkout of meshkv (e.g. the
+ * commit before this work, unpacked with `git archive <commit> src | tar -x -C <dir>` beside a node_modules
+ * link) in the same rounds, so before and after share the machine's load.
  *
  *   node --import tsx bench/mesh.ts [--requests 20000] [--inflight 1,32] [--rounds 3] [--modes batched,unbatched]
+ *                                   [--body 100] [--batch-bytes 65536] [--baseline <checkout>]
  *   node_modules/.bin/deno run -A bench/mesh.ts
  *   node_modules/.bin/bun bench/mesh.ts
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/mesh.ts --modes batched --inflight 32
  */
 import process from "node:process";
 import { Mesh } from "../src/mesh/mesh.ts";
+import { MESH_DEFAULTS } from "../src/mesh/settings.ts";
 import { detectRuntime } from "../src/runtime/detect.ts";
 import type { Runtime } from "../src/runtime/types.ts";
 import { printTable } from "./_table.ts";
@@ -27,8 +32,16 @@ const arg = (name: string, fallback: string) => {
 const requests = Number(arg("requests", "20000"));
 const inflights = arg("inflight", "1,32").split(",").map(Number);
 const rounds = Number(arg("rounds", "3"));
-const modes = arg("modes", "batched,unbatched").split(",");
-const SETTINGS: Record<string, { batchMessagesMax: number }> = { batched: { batchMessagesMax: 64 }, unbatched: { batchMessagesMax: 1 } };
+const baseline = arg("baseline", "");
+const modes = arg("modes", baseline ? "baseline,batched,unbatched" : "batched,unbatched").split(",");
+type MeshClass = typeof Mesh;
+const BaselineMesh: MeshClass | undefined = baseline ? (await import(`${baseline.replace(/\/$/, "")}/src/mesh/mesh.ts`)).Mesh : undefined;
+const batchBytesMax = Number(arg("batch-bytes", String(MESH_DEFAULTS.batchBytesMax)));
+const SETTINGS: Record<string, { batchMessagesMax: number; batchBytesMax?: number }> = {
+  batched: { batchMessagesMax: MESH_DEFAULTS.batchMessagesMax, batchBytesMax },
+  unbatched: { batchMessagesMax: 1 },
+  baseline: { batchMessagesMax: 1 },
+};
 
 interface Round {
   opsPerS: number;
@@ -39,7 +52,8 @@ interface Round {
 async function pair(mode: string) {
   const settings = SETTINGS[mode];
   if (!settings) throw new RangeError(`Unknown mode ${mode}: use batched or unbatched`);
-  const make = (id: string) => new Mesh({ nodeId: id, cluster: "bench", secret: "bench-secret", datacenter: "dc1", runtime: rt, random: rt.random(), settings });
+  const M = mode === "baseline" ? BaselineMesh! : Mesh;
+  const make = (id: string) => new M({ nodeId: id, cluster: "bench", secret: "bench-secret", datacenter: "dc1", runtime: rt, random: rt.random(), settings });
   const server = make("server");
   server.onRequest("echo", (b) => b);
   const http = await rt.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("bench"), websocket: server.websocket() });
@@ -58,7 +72,7 @@ async function pair(mode: string) {
 
 async function round(mode: string, k: number): Promise<Round> {
   const { client, close } = await pair(mode);
-  const body = { payload: "x".repeat(100) };
+  const body = { payload: "x".repeat(Number(arg("body", "100"))) };
   const warmup = Math.min(2000, requests / 10);
   const run = async (n: number) => {
     let left = n;

@@ -23,7 +23,10 @@ export interface MeshSettings {
   queuedBytesMax: number;
   /**
    * Bytes of frames gathered into one batch frame (one WebSocket message), capped by `frameBytesMax`; a frame
-   * bigger than this goes alone. See `link.ts`.
+   * bigger than this goes alone. See `link.ts`. The default stays under 1 KiB because Deno's WebSocket client
+   * writes a message over 1024 bytes as two writes on a socket with Nagle's algorithm on, and a request whose
+   * second half waits for the peer's delayed ACK stalls about 40 ms (docs/mesh.md); raise it on clusters
+   * whose dialers are Node or Bun, or once the Deno adapter dials with TCP_NODELAY.
    */
   batchBytesMax: number;
   /** Frames gathered into one batch frame, at most `BATCH_FRAMES_MAX` (1024); 1 turns batching off. */
@@ -51,7 +54,7 @@ export const MESH_DEFAULTS: MeshSettings = {
   inFlightMax: 1024,
   incomingInFlightMax: 256,
   queuedBytesMax: 16 * 1024 * 1024,
-  batchBytesMax: 64 * 1024,
+  batchBytesMax: 1000,
   batchMessagesMax: 64,
   timeoutLatenessMaxMs: 10,
   handshakesMax: 64,

@@ -3,9 +3,10 @@
  *
  * Two meshes in this process, on loopback through the runtime's own server and dialer, `n` echo requests
  * (100-byte bodies) with `k` in flight (closed loop: each of `k` workers sends its next request when its last
- * one is answered). Each mode runs `rounds` times, alternating, and the median round is shown: requests per
+ * one is answered). Each mode runs `rounds` times, alternating, and the medians are shown: requests per
  * second and CPU microseconds per request (`process.cpuUsage()`, user + system, both ends together since both
- * live in this process), and how many frames each WebSocket message carried. `batched` is the default settings;
+ * live in this process; each the median over the rounds, CPU of every round shown too), and how many frames
+ * each WebSocket message carried. `batched` is the default settings;
  * `unbatched` sets `batchMessagesMax: 1` (every frame written at once, as before batch frames). With
  * `--baseline <checkout>` a third mode, `baseline`, runs the `Mesh` of another checkout of meshkv (e.g. the
  * commit before this work, unpacked with `git archive <commit> src | tar -x -C <dir>` beside a node_modules
@@ -108,12 +109,12 @@ for (const k of inflights) {
   for (let r = 0; r < rounds; r++) for (const m of modes) results.get(m)!.push(await round(m, k));
   for (const m of modes) {
     const rs = results.get(m)!;
-    const mid = rs.find((x) => x.opsPerS === median(rs.map((y) => y.opsPerS)))!;
     rows.push({
-      mode: m, "in flight": k, "requests/s": Math.round(mid.opsPerS), "CPU us/request": Number(mid.cpuUsPerOp.toFixed(1)),
-      "frames per message (client)": Number(mid.framesPerMessage.toFixed(2)), "requests/s, every round": rs.map((x) => Math.round(x.opsPerS)).join(" / "),
+      mode: m, "in flight": k, "requests/s": Math.round(median(rs.map((x) => x.opsPerS))), "CPU us/request": Number(median(rs.map((x) => x.cpuUsPerOp)).toFixed(1)),
+      "frames per message (client)": Number(median(rs.map((x) => x.framesPerMessage)).toFixed(2)),
+      "CPU us/request, every round": rs.map((x) => x.cpuUsPerOp.toFixed(1)).join(" / "),
     });
   }
 }
-printTable(`One mesh link on loopback, both ends in this process: ${requests} echo requests (100-byte bodies), median of ${rounds}`, `${rt.name} ${rt.version}`, rows);
+printTable(`One mesh link on loopback, both ends in this process: ${requests} echo requests (${arg("body", "100")}-byte bodies), median of ${rounds} rounds`, `${rt.name} ${rt.version}`, rows);
 process.exit(0);

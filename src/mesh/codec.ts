@@ -142,17 +142,17 @@ export class FrameBatch {
     this.#pos = BATCH_HEADER_BYTES;
     this.#count = 0;
     if (count === 1) return this.#buf.slice(BATCH_HEADER_BYTES, end);
-    const out = this.#buf;
+    const buf = this.#buf;
     const elements = count + 1;
-    out[0] = 0xdd;
-    out[1] = elements >>> 24;
-    out[2] = (elements >>> 16) & 0xff;
-    out[3] = (elements >>> 8) & 0xff;
-    out[4] = elements & 0xff;
-    out[5] = F.batch;
-    // The socket may keep the bytes until they are written, so the next batch gets a buffer of its own.
-    this.#buf = new Uint8Array(Math.max(BATCH_BUFFER_BYTES, end));
-    return out.subarray(0, end);
+    buf[0] = 0xdd;
+    buf[1] = elements >>> 24;
+    buf[2] = (elements >>> 16) & 0xff;
+    buf[3] = (elements >>> 8) & 0xff;
+    buf[4] = elements & 0xff;
+    buf[5] = F.batch;
+    // A copy of exactly the batch: the socket may keep the bytes until they are written, and handing out the
+    // buffer itself would mean allocating a whole new one per batch.
+    return buf.slice(0, end);
   }
 
   /** Drops what is held. */

@@ -207,7 +207,11 @@ export class PeerLink {
     try {
       this.#sendNow(message);
     } catch (err) {
-      if (!isMeshkvError(err, "CONNECTION_CLOSED")) throw err;
+      // Usually at the end of a turn, with no caller to tell: a socket that cannot send ends the link, and
+      // the close fails what is pending.
+      if (isMeshkvError(err, "CONNECTION_CLOSED")) return;
+      this.#log("warn", `Closing mesh link to ${this.peer.nodeId}: sending failed: ${(err as Error).message}`, { remote: this.remote });
+      this.close(CLOSE.goingAway, "Send failed");
     }
   }
 

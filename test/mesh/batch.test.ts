@@ -195,6 +195,23 @@ test("a malformed or oversized batch closes the link with a protocol error, fail
   }
 });
 
+test("a socket that fails to send a batch ends the link and fails its requests, and the node carries on", async () => {
+  let fail = false;
+  const { w, a } = await warmPair({}, (from, data) => {
+    if (from === "a" && fail) throw new TypeError("socket broke");
+    return data;
+  });
+  fail = true;
+  const lost = echoes(a, 3, (i) => i).map((p) => p.catch((e) => e));
+  await w.clock.advance(5);
+  for (const err of await Promise.all(lost)) assert.ok(isMeshkvError(err, "CONNECTION_CLOSED"), String(err));
+  assert.ok(w.logs.some((l) => /^a warn Closing mesh link to b: sending failed: socket broke/.test(l)), w.logs.join("\n"));
+  fail = false;
+  const again = a.request("b", "echo", "after");
+  await w.clock.advance(50);
+  assert.is(await again, "after");
+});
+
 test("requests fail with TIMEOUT no earlier than their deadline and at most timeoutLatenessMaxMs after it", async () => {
   const { w, a, b } = await warmPair({ timeoutLatenessMaxMs: 10 });
   b.onRequest("sync", () => new Promise(() => {}));

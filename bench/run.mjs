@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs benchmarks on Node, Deno and Bun, one after the other, so their tables can be compared side by side.
-// Usage: node bench/run.mjs [--runtime node,deno,bun] [core|storage|gossip|ycsb ...] [-- extra args, e.g. --quick]
+// Usage: node bench/run.mjs [--runtime node,deno,bun] [core|storage|gossip|mesh|ycsb ...] [-- extra args, e.g. --quick]
 // Drivers (ycsb) start their own nodes on every runtime and hold the load generator fixed on Node, so they run
 // once, on Node; an explicit --runtime is passed on to them as the runtimes of the clusters they start.
 import { spawnSync } from "node:child_process";
@@ -29,7 +29,7 @@ for (let i = 0; i < own.length; i++) {
   if (own[i] === "--runtime") runtimes = runtimeFlag = String(own[++i]).split(",");
   else names.push(own[i]);
 }
-const wanted = (names.length ? names : ["core", "storage", "gossip"]).filter((n) => existsSync(join(root, "bench", `${n}.ts`)));
+const wanted = (names.length ? names : ["core", "storage", "gossip", "mesh"]).filter((n) => existsSync(join(root, "bench", `${n}.ts`)));
 let failed = 0;
 for (const name of wanted) {
   if (DRIVERS.has(name)) {

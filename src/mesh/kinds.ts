@@ -2,14 +2,26 @@
  * The mesh wire vocabulary: protocol version, frame types and message kinds.
  *
  * A frame is a msgpack array whose first element is its type. The handshake frames (`hello`, `auth`) come
- * first on every connection; after them only `request`, `response`, `error` and `oneway` frames flow.
+ * first on every connection; after them only `request`, `response`, `error` and `oneway` frames flow, alone or
+ * several in one `batch` frame (one WebSocket message, so one write and one system call for many messages).
  * Message kinds name what a request or one-way message is about (gossip, probes, and the replication
  * messages later issues add). Both tables are append only: the numbers are on the wire, so a number is never
  * reused or renumbered. A peer that speaks another protocol version is refused in the handshake.
+ *
+ * Batch frames came after version 1 without a version bump, so nodes from before them still join: each end
+ * announces the frame features it understands in a `linkFeatures` one-way message right after the handshake
+ * (an older node ignores the unknown kind, as it ignores every kind it does not know), and a link sends batch
+ * frames only to a peer that announced `batch`.
  */
 
 /** The version both ends must speak; checked in the handshake before any other frame is accepted. */
 export const PROTOCOL_VERSION = 1;
+
+/**
+ * Most frames one batch frame may carry; a batch with more is malformed. A receiver's limit, on the wire: a
+ * sender's `batchMessagesMax` setting may not exceed it.
+ */
+export const BATCH_FRAMES_MAX = 1024;
 
 /** append only: the numbers are on the wire. */
 export const FRAME_TYPES = {
@@ -25,6 +37,12 @@ export const FRAME_TYPES = {
   error: 5,
   /** `[6, kind, body]`: no reply expected */
   oneway: 6,
+  /**
+   * `[7, frame, frame, ...]`: 1 to `BATCH_FRAMES_MAX` request, response, error or one-way frames (each itself
+   * a `[type, ...]` array), handled in order as if they had come one by one. Sent only to a peer that
+   * announced `batch` in its `linkFeatures` message.
+   */
+  batch: 7,
 } as const;
 export type FrameType = keyof typeof FRAME_TYPES;
 
@@ -58,6 +76,11 @@ export const MESSAGE_KINDS = {
   aeFetch: 13,
   /** Request: the sender's replication settings `{}` -> `{ signature }` (placement must agree cluster-wide). */
   kvConfig: 14,
+  /**
+   * One-way, link-level (handled by the link, never by a handler): the frame features the sender understands,
+   * `{ batch: true }`, sent first on every link after the handshake. See the module doc.
+   */
+  linkFeatures: 15,
 } as const;
 export type MessageKind = keyof typeof MESSAGE_KINDS;
 

@@ -6,10 +6,23 @@
  * the peer sends us and that are still being handled by `incomingInFlightMax`. Going over a bound is an
  * immediate `OVERLOADED` error (back-pressure the caller can act on), never a growing buffer. A frame that does
  * not decode closes the connection with a logged reason; the node itself carries on.
+ *
+ * Fewer writes per message: frames written in one turn of the event loop leave together, as one batch frame
+ * (one WebSocket message, one system call), sent at the end of the turn (`Clock.defer`, `setImmediate` on real
+ * runtimes: microseconds when idle, so a quiet link keeps its latency). The batch grows with load, since a busy
+ * node produces more frames per turn, and is bounded by `batchMessagesMax` and `batchBytesMax`: a frame that
+ * would overflow it sends the batch first, and a frame bigger than `batchBytesMax` goes alone. Frames keep their
+ * order on the link either way. Batches go only to a peer that announced it reads them (`linkFeatures`, see
+ * `kinds.ts`); to an older peer each frame is written at once, as before.
+ *
+ * No timer per request: a link keeps one deadline timer, armed for the earliest deadline of its pending
+ * requests and none when nothing is pending. A request whose deadline is at most `timeoutLatenessMaxMs` earlier
+ * than the armed timer leaves it alone, so a request fails with `TIMEOUT` no earlier than its deadline and at
+ * most `timeoutLatenessMaxMs` (plus the event loop's own timer lag) after it.
  */
 import { isErrorCode, isMeshkvError, MeshkvError } from "../errors.ts";
 import type { Clock, PeerSocket, TimerHandle } from "../runtime/types.ts";
-import { decodeFrame, encodeFrame, type Frame } from "./codec.ts";
+import { BATCH_HEADER_BYTES, decodeFrame, encodeFrameShared, FrameBatch, type Frame, type MessageFrame } from "./codec.ts";
 import { CLOSE, type PeerIdentity } from "./handshake.ts";
 import { kindOf, MESSAGE_KINDS, type MessageKind, type Role } from "./kinds.ts";
 
@@ -20,6 +33,14 @@ export interface LinkLimits {
   queuedBytesMax: number;
   /** Peer requests being handled at once on one link; more are answered `OVERLOADED`. */
   incomingInFlightMax: number;
+  /** Largest frame the peer accepts; caps `batchBytesMax`. */
+  frameBytesMax: number;
+  /** Bytes of frames in one batch frame; a bigger frame goes alone. */
+  batchBytesMax: number;
+  /** Frames in one batch frame; 1 writes every frame at once, unbatched. */
+  batchMessagesMax: number;
+  /** How late after its deadline a request may fail with `TIMEOUT`. */
+  timeoutLatenessMaxMs: number;
 }
 
 export type Logger = (level: "debug" | "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
@@ -33,8 +54,13 @@ export interface LinkCallbacks {
 interface Pending {
   resolve(v: unknown): void;
   reject(e: unknown): void;
-  timer: TimerHandle;
+  /** `clock.monotonic()` at which the request fails with `TIMEOUT`. */
+  deadline: number;
+  kind: MessageKind;
+  timeoutMs: number;
 }
+
+const isThenable = (v: unknown): v is PromiseLike<unknown> => typeof (v as { then?: unknown } | null)?.then === "function";
 
 export class PeerLink {
   readonly peer: PeerIdentity;
@@ -50,9 +76,20 @@ export class PeerLink {
   #incoming = 0;
   #retiring = false;
   #closed = false;
-  /** Counters for status and benchmarks. */
+  /** The deadline timer (one per link, see the module doc) and the time it is armed for. */
+  #sweepTimer: TimerHandle | undefined;
+  #sweepAt = Infinity;
+  /** Encoded frames waiting for the end of the turn. */
+  #out = new FrameBatch();
+  #flushDeferred = false;
+  /** Whether the peer announced that it reads batch frames. */
+  #peerBatches = false;
+  #batchBytesMax: number;
+  /** Counters for status and benchmarks: frames (a batch counts its frames) and WebSocket messages. */
   framesIn = 0;
   framesOut = 0;
+  socketMessagesIn = 0;
+  socketMessagesOut = 0;
 
   constructor(socket: PeerSocket, peer: PeerIdentity, role: Role, clock: Clock, limits: LinkLimits, cb: LinkCallbacks, log: Logger, early: Uint8Array[] = []) {
     this.#socket = socket;
@@ -62,7 +99,13 @@ export class PeerLink {
     this.#limits = limits;
     this.#cb = cb;
     this.#log = log;
+    this.#batchBytesMax = Math.min(limits.batchBytesMax, limits.frameBytesMax - BATCH_HEADER_BYTES);
     socket.setHandlers({ message: (m) => this.#onMessage(m), close: (code, reason) => this.#onClose(code, reason) });
+    try {
+      this.#write({ type: "oneway", kind: MESSAGE_KINDS.linkFeatures, body: { batch: true } });
+    } catch {
+      // closed already: the close handler has run or will
+    }
     for (const m of early) this.#onMessage(m);
   }
 
@@ -80,7 +123,11 @@ export class PeerLink {
     return this.#socket.remote;
   }
   get queuedBytes(): number {
-    return this.#socket.bufferedAmount;
+    return this.#socket.bufferedAmount + this.#out.bytes;
+  }
+  /** Whether frames to this peer are gathered into batch frames. */
+  get batching(): boolean {
+    return this.#peerBatches && this.#limits.batchMessagesMax > 1;
   }
 
   /** Sends a request and resolves with the peer's reply, or rejects with its error, `TIMEOUT` or `CONNECTION_CLOSED`. */
@@ -94,13 +141,10 @@ export class PeerLink {
     } catch (err) {
       return Promise.reject(err);
     }
+    const deadline = this.#clock.monotonic() + timeoutMs;
     return new Promise((resolve, reject) => {
-      const timer = this.#clock.setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new MeshkvError("TIMEOUT", `Request ${kind} to ${this.peer.nodeId} timed out after ${timeoutMs} ms`, { details: { peer: this.peer.nodeId, kind } }));
-        this.#maybeFinishRetiring();
-      }, timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
+      this.#pending.set(id, { resolve, reject, deadline, kind, timeoutMs });
+      this.#armSweep(deadline);
     });
   }
 
@@ -114,22 +158,93 @@ export class PeerLink {
     this.#maybeFinishRetiring();
   }
 
+  /** Closes the connection; frames already queued (a retiring link's last replies) are sent first. */
   close(code: number = CLOSE.normal, reason = ""): void {
+    if (!this.#closed) this.#flush();
     this.#socket.close(code, reason);
     this.#onClose(code, reason);
   }
 
-  #write(frame: Frame): void {
+  #write(frame: MessageFrame): void {
     if (this.#closed || !this.#socket.isOpen) {
       throw new MeshkvError("CONNECTION_CLOSED", `Link to ${this.peer.nodeId} is closed`, { details: { peer: this.peer.nodeId } });
     }
-    const bytes = encodeFrame(frame);
-    const queued = this.#socket.bufferedAmount;
+    const bytes = encodeFrameShared(frame); // valid until the next encode: copied or sent below
+    const queued = this.queuedBytes;
     if (queued + bytes.length > this.#limits.queuedBytesMax) {
       throw new MeshkvError("OVERLOADED", `Link to ${this.peer.nodeId} has ${queued} bytes queued: over queuedBytesMax ${this.#limits.queuedBytesMax}`, { details: { peer: this.peer.nodeId } });
     }
-    this.#socket.send(bytes);
     this.framesOut++;
+    if (!this.batching) return this.#sendNow(bytes.slice());
+    let own: Uint8Array | undefined;
+    if (this.#out.count >= this.#limits.batchMessagesMax || this.#out.bytes + bytes.length > this.#batchBytesMax) {
+      own = bytes.slice(); // sending may run code that encodes other frames over the shared bytes
+      this.#flush();
+    }
+    if (bytes.length > this.#batchBytesMax) return this.#sendNow(own ?? bytes.slice());
+    this.#out.push(own ?? bytes);
+    if (!this.#flushDeferred) {
+      this.#flushDeferred = true;
+      this.#clock.defer(this.#onTurnEnd);
+    }
+  }
+
+  #sendNow(bytes: Uint8Array): void {
+    this.#socket.send(bytes);
+    this.socketMessagesOut++;
+  }
+
+  #onTurnEnd = (): void => {
+    this.#flushDeferred = false;
+    this.#flush();
+  };
+
+  /** Sends the queued frames: one alone, several as one batch frame. */
+  #flush(): void {
+    const message = this.#out.take();
+    if (message === null) return;
+    if (this.#closed || !this.#socket.isOpen) return; // the close fails what is pending
+    try {
+      this.#sendNow(message);
+    } catch (err) {
+      // Usually at the end of a turn, with no caller to tell: a socket that cannot send ends the link, and
+      // the close fails what is pending.
+      if (isMeshkvError(err, "CONNECTION_CLOSED")) return;
+      this.#log("warn", `Closing mesh link to ${this.peer.nodeId}: sending failed: ${(err as Error).message}`, { remote: this.remote });
+      this.close(CLOSE.goingAway, "Send failed");
+    }
+  }
+
+  /** Makes sure the deadline timer fires no later than `timeoutLatenessMaxMs` after `deadline`. */
+  #armSweep(deadline: number): void {
+    if (this.#sweepAt <= deadline + this.#limits.timeoutLatenessMaxMs) return;
+    if (this.#sweepTimer !== undefined) this.#clock.clearTimeout(this.#sweepTimer);
+    this.#sweepAt = deadline;
+    this.#sweepTimer = this.#clock.setTimeout(this.#sweep, Math.max(0, deadline - this.#clock.monotonic()));
+  }
+
+  /** Fails every request past its deadline with `TIMEOUT`, then arms the timer for the earliest one left. */
+  #sweep = (): void => {
+    this.#sweepTimer = undefined;
+    this.#sweepAt = Infinity;
+    const now = this.#clock.monotonic();
+    let next = Infinity;
+    for (const [id, p] of this.#pending) {
+      if (p.deadline > now) {
+        if (p.deadline < next) next = p.deadline;
+        continue;
+      }
+      this.#pending.delete(id);
+      p.reject(new MeshkvError("TIMEOUT", `Request ${p.kind} to ${this.peer.nodeId} timed out after ${p.timeoutMs} ms`, { details: { peer: this.peer.nodeId, kind: p.kind } }));
+    }
+    if (next !== Infinity) this.#armSweep(next);
+    this.#maybeFinishRetiring();
+  };
+
+  #disarmSweep(): void {
+    if (this.#sweepTimer !== undefined) this.#clock.clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+    this.#sweepAt = Infinity;
   }
 
   #maybeFinishRetiring(): void {
@@ -138,7 +253,7 @@ export class PeerLink {
 
   #onMessage(bytes: Uint8Array): void {
     if (this.#closed) return;
-    this.framesIn++;
+    this.socketMessagesIn++;
     let frame: Frame;
     try {
       frame = decodeFrame(bytes);
@@ -147,13 +262,22 @@ export class PeerLink {
       this.close(CLOSE.protocol, "Malformed frame");
       return;
     }
+    if (frame.type !== "batch") return this.#onFrame(frame);
+    for (const f of frame.frames) {
+      if (this.#closed) return;
+      this.#onFrame(f);
+    }
+  }
+
+  #onFrame(frame: Exclude<Frame, { type: "batch" }>): void {
+    this.framesIn++;
     switch (frame.type) {
       case "response":
       case "error": {
         const p = this.#pending.get(frame.id);
         if (!p) return; // late (after its timeout) or duplicated: nobody waits for it any more
         this.#pending.delete(frame.id);
-        this.#clock.clearTimeout(p.timer);
+        if (this.#pending.size === 0) this.#disarmSweep();
         if (frame.type === "response") p.resolve(frame.body);
         else p.reject(new MeshkvError(isErrorCode(frame.code) ? frame.code : "INTERNAL", frame.message, { details: { peer: this.peer.nodeId, remoteCode: frame.code } }));
         this.#maybeFinishRetiring();
@@ -162,6 +286,10 @@ export class PeerLink {
       case "request":
         return this.#onRequest(frame.id, frame.kind, frame.body);
       case "oneway": {
+        if (frame.kind === MESSAGE_KINDS.linkFeatures) {
+          this.#peerBatches = (frame.body as { batch?: unknown } | null)?.batch === true;
+          return;
+        }
         const kind = kindOf(frame.kind);
         if (kind === undefined) return; // a newer peer's message kind: ignore, the table is append only
         try {
@@ -177,7 +305,7 @@ export class PeerLink {
     }
   }
 
-  #reply(frame: Frame): void {
+  #reply(frame: MessageFrame): void {
     try {
       this.#write(frame);
     } catch (err) {
@@ -194,25 +322,33 @@ export class PeerLink {
       return this.#reply({ type: "error", id, code: "OVERLOADED", message: `Node busy: over incomingInFlightMax ${this.#limits.incomingInFlightMax}` });
     }
     this.#incoming++;
-    const done = (frame: Frame) => {
-      this.#incoming--;
-      this.#reply(frame);
-      this.#maybeFinishRetiring();
-    };
-    new Promise((resolve) => resolve(this.#cb.request(this, kind, body))).then(
-      (result) => done({ type: "response", id, body: result }),
-      (err: unknown) => {
-        const code = isMeshkvError(err) ? err.code : "INTERNAL";
-        done({ type: "error", id, code, message: err instanceof Error ? err.message : String(err) });
-      },
-    );
+    // A handler that answers at once is answered at once: no promise, closure or microtask hop per request.
+    let result: unknown;
+    try {
+      result = this.#cb.request(this, kind, body);
+    } catch (err) {
+      return this.#answer(id, false, err);
+    }
+    if (isThenable(result)) result.then((r) => this.#answer(id, true, r), (err: unknown) => this.#answer(id, false, err));
+    else this.#answer(id, true, result);
+  }
+
+  #answer(id: number, ok: boolean, value: unknown): void {
+    this.#incoming--;
+    if (ok) this.#reply({ type: "response", id, body: value });
+    else {
+      const code = isMeshkvError(value) ? value.code : "INTERNAL";
+      this.#reply({ type: "error", id, code, message: value instanceof Error ? value.message : String(value) });
+    }
+    this.#maybeFinishRetiring();
   }
 
   #onClose(code: number, reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#disarmSweep();
+    this.#out.clear();
     for (const [id, p] of this.#pending) {
-      this.#clock.clearTimeout(p.timer);
       p.reject(new MeshkvError("CONNECTION_CLOSED", `Link to ${this.peer.nodeId} closed (${code}${reason ? ` ${reason}` : ""}) before the reply`, { details: { peer: this.peer.nodeId, code } }));
       this.#pending.delete(id);
     }

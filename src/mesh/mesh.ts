@@ -12,7 +12,7 @@
 import { isMeshkvError, MeshkvError } from "../errors.ts";
 import type { Clock, PeerSocket, Random, Runtime, TimerHandle, WebSocketOptions } from "../runtime/types.ts";
 import { webCryptoAuthenticator, type Authenticator } from "./auth.ts";
-import { CLOSE, handshake, type LocalIdentity, type PeerIdentity } from "./handshake.ts";
+import { CLOSE, handshake, type LocalIdentity } from "./handshake.ts";
 import type { MessageKind, Role } from "./kinds.ts";
 import { PeerLink, type Logger } from "./link.ts";
 import { delayedSocket, regionDelayMs, type RegionDelays } from "./regions.ts";
@@ -58,6 +58,11 @@ export interface LinkStatus {
   queuedBytes: number;
   framesIn: number;
   framesOut: number;
+  /** WebSocket messages: a batch frame is one message carrying several frames. */
+  socketMessagesIn: number;
+  socketMessagesOut: number;
+  /** Whether frames to this peer are gathered into batch frames (the peer reads them, and batching is on). */
+  batching: boolean;
 }
 
 export type LinkEvent = { type: "up" | "down"; peer: string };
@@ -166,14 +171,24 @@ export class Mesh {
   }
 
   /** Sends a request to `peerId` and resolves with its reply. Rejects with the peer's error code, `TIMEOUT`, `CONNECT_FAILED`, `CONNECTION_CLOSED` or `OVERLOADED`. */
-  async request(peerId: string, kind: MessageKind, body: unknown, options: { timeoutMs?: number } = {}): Promise<unknown> {
-    const link = await this.#linkTo(peerId);
-    return await link.request(kind, body, options.timeoutMs ?? this.settings.requestTimeoutMs);
+  request(peerId: string, kind: MessageKind, body: unknown, options?: { timeoutMs?: number }): Promise<unknown> {
+    const timeoutMs = options?.timeoutMs ?? this.settings.requestTimeoutMs;
+    // An open link takes the request in this turn, with no promise hop before it is queued.
+    const open = this.#openLink(peerId);
+    if (open) return open.request(kind, body, timeoutMs);
+    return this.#linkTo(peerId).then((link) => link.request(kind, body, timeoutMs));
   }
 
-  /** Sends a one-way message, dialing first when needed. Resolves once the frame is queued on the socket. */
-  async send(peerId: string, kind: MessageKind, body: unknown): Promise<void> {
-    (await this.#linkTo(peerId)).send(kind, body);
+  /** Sends a one-way message, dialing first when needed. Resolves once the frame is queued on the link. */
+  send(peerId: string, kind: MessageKind, body: unknown): Promise<void> {
+    const open = this.#openLink(peerId);
+    if (!open) return this.#linkTo(peerId).then((link) => link.send(kind, body));
+    try {
+      open.send(kind, body);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Dials an address whose node id is not known yet (a seed); resolves with the peer's id. */
@@ -195,6 +210,7 @@ export class Mesh {
     return [...this.#all].map((l) => ({
       peer: l.peer.nodeId, address: l.peer.address, datacenter: l.peer.datacenter, role: l.role, open: l.isOpen,
       inFlight: l.inFlight, queuedBytes: l.queuedBytes, framesIn: l.framesIn, framesOut: l.framesOut,
+      socketMessagesIn: l.socketMessagesIn, socketMessagesOut: l.socketMessagesOut, batching: l.batching,
     })).sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0));
   }
 
@@ -230,6 +246,13 @@ export class Mesh {
       this.#peers.set(id, p);
     }
     return p;
+  }
+
+  /** The peer's usable link, if it has one now. */
+  #openLink(peerId: string): PeerLink | undefined {
+    if (this.#closed) return undefined;
+    const link = this.#peers.get(peerId)?.link;
+    return link?.isOpen && !link.retiring ? link : undefined;
   }
 
   #linkTo(peerId: string): Promise<PeerLink> {
@@ -288,9 +311,10 @@ export class Mesh {
     });
     const delay = regionDelayMs(this.#delays, this.#self.datacenter, peer.datacenter);
     const wrapped = delayedSocket(socket, this.#clock, delay);
+    const from: Sender = Object.freeze({ nodeId: peer.nodeId, datacenter: peer.datacenter }); // one per link, not per message
     const callbacks = {
-      request: (l: PeerLink, kind: MessageKind, body: unknown) => this.#handleRequest(l.peer, kind, body),
-      oneway: (l: PeerLink, kind: MessageKind, body: unknown) => this.#messageHandlers.get(kind)?.(body, { nodeId: l.peer.nodeId, datacenter: l.peer.datacenter }),
+      request: (_: PeerLink, kind: MessageKind, body: unknown) => this.#handleRequest(from, kind, body),
+      oneway: (_: PeerLink, kind: MessageKind, body: unknown) => this.#messageHandlers.get(kind)?.(body, from),
       closed: (l: PeerLink, code: number, reason: string) => this.#onClosed(l, code, reason),
     };
     const link = new PeerLink(wrapped, peer, role, this.#clock, this.settings, callbacks, this.#log, early);
@@ -299,10 +323,10 @@ export class Mesh {
     return link;
   }
 
-  #handleRequest(peer: PeerIdentity, kind: MessageKind, body: unknown): unknown {
+  #handleRequest(from: Sender, kind: MessageKind, body: unknown): unknown {
     const h = this.#requestHandlers.get(kind);
     if (!h) throw new MeshkvError("UNSUPPORTED", `No handler for ${kind} requests on ${this.nodeId}`);
-    return h(body, { nodeId: peer.nodeId, datacenter: peer.datacenter });
+    return h(body, from);
   }
 
   /** Makes `link` the peer's link unless an existing one wins the tie-break; returns the one to use. */

@@ -2,6 +2,7 @@
  * Mesh settings with their defaults (convention 6: every bound is named, units last). Faster sets for local
  * clusters and slower ones for wide-area clusters are the timing presets in `src/cluster/presets.ts`.
  */
+import { BATCH_FRAMES_MAX } from "./kinds.ts";
 
 export interface MeshSettings {
   /** The HTTP path that accepts mesh WebSocket upgrades, on the same port as the client API. */
@@ -20,6 +21,21 @@ export interface MeshSettings {
   incomingInFlightMax: number;
   /** Bytes queued for sending, per link. */
   queuedBytesMax: number;
+  /**
+   * Bytes of frames gathered into one batch frame (one WebSocket message), capped by `frameBytesMax`; a frame
+   * bigger than this goes alone. See `link.ts`. The default stays under 1 KiB because Deno's WebSocket client
+   * writes a message over 1024 bytes as two writes on a socket with Nagle's algorithm on, and a request whose
+   * second half waits for the peer's delayed ACK stalls about 40 ms (docs/mesh.md); raise it on clusters
+   * whose dialers are Node or Bun, or once the Deno adapter dials with TCP_NODELAY.
+   */
+  batchBytesMax: number;
+  /** Frames gathered into one batch frame, at most `BATCH_FRAMES_MAX` (1024); 1 turns batching off. */
+  batchMessagesMax: number;
+  /**
+   * How late a request may fail with `TIMEOUT` after its deadline: a link keeps one deadline timer, and a
+   * request whose deadline is at most this much before the armed one does not move it.
+   */
+  timeoutLatenessMaxMs: number;
   /** Inbound connections still in their handshake; more are refused (code 1013). */
   handshakesMax: number;
   /** First reconnect delay; doubles per failure up to `backoffMaxMs`, with jitter in [50%, 100%]. */
@@ -38,6 +54,9 @@ export const MESH_DEFAULTS: MeshSettings = {
   inFlightMax: 1024,
   incomingInFlightMax: 256,
   queuedBytesMax: 16 * 1024 * 1024,
+  batchBytesMax: 1000,
+  batchMessagesMax: 64,
+  timeoutLatenessMaxMs: 10,
   handshakesMax: 64,
   backoffBaseMs: 200,
   backoffMaxMs: 10_000,
@@ -50,6 +69,9 @@ export function meshSettings(over: Partial<MeshSettings> = {}): MeshSettings {
   for (const [k, v] of Object.entries(s)) {
     if (k === "path") continue;
     if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw new RangeError(`Mesh setting ${k} must be a positive number: got ${String(v)}`);
+  }
+  if (!Number.isInteger(s.batchMessagesMax) || s.batchMessagesMax > BATCH_FRAMES_MAX) {
+    throw new RangeError(`Mesh setting batchMessagesMax must be an integer from 1 to ${BATCH_FRAMES_MAX}: got ${s.batchMessagesMax}`);
   }
   if (!s.path.startsWith("/")) throw new RangeError(`Mesh path must start with "/": got ${s.path}`);
   return s;

@@ -64,6 +64,14 @@ export class ManualClock implements Clock {
     return sleepOn(this, ms, signal);
   }
 
+  /**
+   * A microtask: deferred work runs when the current promise chains settle, at the same simulated instant,
+   * so `advance()` and `settle()` both drain it and no simulated time passes.
+   */
+  defer(fn: () => void): void {
+    queueMicrotask(fn);
+  }
+
   /** Number of pending timers. */
   get pending(): number {
     return this.#timers.size;

@@ -21,6 +21,12 @@ export function sleepOn(clock: Pick<Clock, "setTimeout" | "clearTimeout">, ms: n
   });
 }
 
+/** Node, Bun and Deno 2 all have `setImmediate`; a runtime without it (a browser) gets a microtask. */
+const immediate: (fn: () => void) => void =
+  typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function"
+    ? (fn) => void (globalThis as unknown as { setImmediate(fn: () => void): unknown }).setImmediate(fn)
+    : (fn) => queueMicrotask(fn);
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   monotonic: () => performance.now(),
@@ -39,4 +45,5 @@ export const systemClock: Clock = {
   sleep(ms, signal) {
     return sleepOn(systemClock, ms, signal);
   },
+  defer: immediate,
 };

@@ -106,6 +106,12 @@ export interface Clock {
   clearInterval(handle: TimerHandle): void;
   /** Resolves after `ms`; rejects with the signal's reason when `signal` aborts first. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Runs `fn` once the current task and the I/O callbacks that are ready with it have run (`setImmediate`),
+   * without a timer's delay (a zero-ms timer waits a millisecond or more): for gathering work produced in one
+   * turn of the event loop into one write. Not time: the manual clock runs it as a microtask.
+   */
+  defer(fn: () => void): void;
 }
 
 /** A seedable pseudo-random source. Same seed, same sequence, on every runtime. */

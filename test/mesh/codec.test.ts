@@ -4,11 +4,11 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { encode } from "@msgpack/msgpack";
+import { decode, encode } from "@msgpack/msgpack";
 import { hmacSha256, sha256 } from "../../src/mesh/_sha256.ts";
 import { proofBytes, pureAuthenticator, webCryptoAuthenticator } from "../../src/mesh/auth.ts";
-import { decodeFrame, encodeFrame, type Frame } from "../../src/mesh/codec.ts";
-import { FRAME_TYPES, kindOf, MESSAGE_KINDS, PROTOCOL_VERSION } from "../../src/mesh/kinds.ts";
+import { BATCH_HEADER_BYTES, decodeFrame, encodeFrame, encodeFrameShared, FrameBatch, type Frame, type MessageFrame } from "../../src/mesh/codec.ts";
+import { BATCH_FRAMES_MAX, FRAME_TYPES, kindOf, MESSAGE_KINDS, PROTOCOL_VERSION } from "../../src/mesh/kinds.ts";
 import { SeededRandom } from "../../src/runtime/memory.ts";
 import { rejectsWith } from "../_helpers.ts";
 
@@ -28,13 +28,55 @@ test("every frame type round-trips through encodeFrame and decodeFrame", () => {
 });
 
 test("the wire numbers are fixed (append only)", () => {
-  assert.equal(FRAME_TYPES, { hello: 1, auth: 2, request: 3, response: 4, error: 5, oneway: 6 });
+  assert.equal(FRAME_TYPES, { hello: 1, auth: 2, request: 3, response: 4, error: 5, oneway: 6, batch: 7 });
   assert.equal({ ...MESSAGE_KINDS }, {
     ping: 1, pingReq: 2, gossip: 3, sync: 4, echo: 5, kvGet: 6, kvMerge: 7, kvMergeBatch: 8, kvCoordinate: 9, kvScan: 10,
-    aeLevel: 11, aeKeys: 12, aeFetch: 13, kvConfig: 14,
+    aeLevel: 11, aeKeys: 12, aeFetch: 13, kvConfig: 14, linkFeatures: 15,
   });
   assert.is(kindOf(4), "sync");
   assert.is(kindOf(999), undefined);
+});
+
+test("a FrameBatch joins encoded frames into one batch frame that decodes to the same frames in order", () => {
+  const frames: MessageFrame[] = [
+    { type: "request", id: 1, kind: MESSAGE_KINDS.echo, body: { x: "a".repeat(300) } },
+    { type: "response", id: 7, body: new Uint8Array([1, 2, 3]) },
+    { type: "error", id: 8, code: "TIMEOUT", message: "Too slow" },
+    { type: "oneway", kind: MESSAGE_KINDS.gossip, body: [1, 2] },
+  ];
+  const encoded = frames.map(encodeFrame);
+  const batch = new FrameBatch();
+  for (const f of frames) batch.push(encodeFrameShared(f));
+  assert.is(batch.count, 4);
+  assert.is(batch.bytes, encoded.reduce((n, f) => n + f.length, 0));
+  const bytes = batch.take()!;
+  assert.is(bytes.length, BATCH_HEADER_BYTES + encoded.reduce((n, f) => n + f.length, 0));
+  assert.equal(decodeFrame(bytes), { type: "batch", frames });
+  assert.equal(decode(bytes), [FRAME_TYPES.batch, ...encoded.map((f) => decode(f))], "any msgpack decoder reads it as one array");
+  assert.equal(decodeFrame(encodeFrame({ type: "batch", frames })), { type: "batch", frames });
+  assert.is(batch.take(), null, "take() empties the batch");
+  batch.push(encoded[0]!);
+  assert.equal(batch.take(), encoded[0], "a lone frame is sent as itself");
+  for (let i = 0; i < 100; i++) batch.push(encoded[0]!);
+  assert.equal(decodeFrame(batch.take()!), { type: "batch", frames: Array(100).fill(frames[0]) }, "the buffer grows past its first size");
+  assert.is(batch.count + batch.bytes, 0);
+});
+
+test("a batch that is empty, too long, nested, or holds a handshake frame or a malformed frame is PROTOCOL_ERROR", async () => {
+  const req = [3, 1, 5, null];
+  const bad = [
+    encode([7]),
+    encode([7, ...Array.from({ length: BATCH_FRAMES_MAX + 1 }, (_, i) => [6, 3, i])]),
+    encode([7, req, [7, req]]),
+    encode([7, req, [1, 1, "c", "n", new Uint8Array(16), "a", "d", "dial"]]),
+    encode([7, req, [2, new Uint8Array(32)]]),
+    encode([7, req, [3, -1, 5, null]]),
+    encode([7, req, "not a frame"]),
+    encode([7, req, [99, 1]]),
+  ];
+  for (const b of bad) await rejectsWith(() => decodeFrame(b), "PROTOCOL_ERROR", hex(b).slice(0, 80));
+  const most = encode([7, ...Array.from({ length: BATCH_FRAMES_MAX }, (_, i) => [6, 3, i])]);
+  assert.is((decodeFrame(most) as { frames: unknown[] }).frames.length, BATCH_FRAMES_MAX);
 });
 
 test("decodeFrame rejects garbage and malformed frames with PROTOCOL_ERROR, never anything else", async () => {

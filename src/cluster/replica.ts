@@ -23,6 +23,7 @@
  * created and kept in the store's `VERSION_ID` file.
  */
 import { readText, writeTextDurably } from "./_files.ts";
+import { compareBytes, equalBytes, toHex } from "../core/_bytes.ts";
 import { decodeSet, encodeSet, versionDigest, wireVersionDigest } from "../core/context.ts";
 import { HashTree, segmentOf } from "../core/hash_tree.ts";
 import { emptySet, merge, sameVersion, setDescends, values, type DvvSet } from "../core/version.ts";
@@ -99,7 +100,7 @@ export async function makeDurableDir(fs: FileSystem, dir: string): Promise<void>
 async function loadVersionId(o: ReplicaStoreOptions): Promise<string> {
   const stored = await readText(o.fs, o.dir, "VERSION_ID");
   if (stored) return stored;
-  const id = `${o.nodeId}.${[...o.random.bytes(2)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  const id = `${o.nodeId}.${toHex(o.random.bytes(2))}`;
   await writeTextDurably(o.fs, o.dir, "VERSION_ID", id);
   return id;
 }
@@ -212,7 +213,7 @@ export class ReplicaStore {
       const before = await this.read(p, key);
       if (before.set.entries.length === 0) return false;
       const current = versionDigest(before.set);
-      if (!bytesEqual(current, digest)) return false;
+      if (!equalBytes(current, digest)) return false;
       // An engine tombstone without meta: the history goes too, as this node holds no replica any more.
       await this.engine.delete(p, key);
       this.tree(p).update(key, current, null);
@@ -324,16 +325,6 @@ export function mergedExpiry(a: Stored, b: Stored): number | null {
   return Math.max(a.expiresAt, b.expiresAt);
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 export function compareUtf8(a: string, b: string): number {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-  return x.length - y.length;
+  return compareBytes(encoder.encode(a), encoder.encode(b));
 }

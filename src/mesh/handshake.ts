@@ -5,6 +5,7 @@
  * deadline closes the connection with a reason. Frames that arrive after the peer's proof (the peer may finish
  * first and start sending requests) are kept and handed to the link, so none is lost.
  */
+import { equalBytes } from "../core/_bytes.ts";
 import { MeshkvError } from "../errors.ts";
 import type { Clock, PeerSocket, Random } from "../runtime/types.ts";
 import { proofBytes, type Authenticator } from "./auth.ts";
@@ -56,8 +57,6 @@ export const CLOSE = {
   policy: 4008,
   tryLater: 4013,
 } as const;
-
-const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** Runs the handshake on a freshly opened socket; resolves with who is on the other end. */
 export function handshake(o: HandshakeOptions): Promise<HandshakeResult> {
@@ -145,7 +144,7 @@ export function handshake(o: HandshakeOptions): Promise<HandshakeResult> {
         }
         if (frame.type === "hello" && !peerHello) return onHello(bytes, frame);
         // A network that duplicates messages may repeat the hello; an identical copy is harmless.
-        if (frame.type === "hello" && peerHelloBytes && sameBytes(bytes, peerHelloBytes)) return;
+        if (frame.type === "hello" && peerHelloBytes && equalBytes(bytes, peerHelloBytes)) return;
         if (frame.type === "auth" && peerHello) return onProof(frame.proof);
         fail(new MeshkvError("PROTOCOL_ERROR", `Mesh handshake: unexpected ${frame.type} frame from ${socket.remote}`), CLOSE.protocol);
       },

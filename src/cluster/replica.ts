@@ -4,8 +4,9 @@
  * Each key's engine record holds one DVVSet (Almeida et al. 2014, `core/version.ts`) of value records
  * (`local_records.ts`); engine partition = ring partition, so one partition is one ordered range that can be
  * listed, streamed to another node and dropped. Two kinds of change reach a replica, as in Riak KV:
- * - `coordinate`: this node is the write's coordinating replica and makes the new version itself
- *   (`update(stored, context, value, versionId, now)`), so the new dot carries this node's version id;
+ * - `readModifyWrite`: this node is the write's coordinating replica and makes the new version itself
+ *   (`core/write_decision.ts`: `update(stored, context, value, versionId, now)`), so the new dot carries this
+ *   node's version id;
  * - `merge`: versions made elsewhere arrive (replication, read repair, anti-entropy, hints, handoff) and are
  *   merged (`merge(stored, incoming)`), which is commutative, associative and idempotent, so replicas that
  *   receive the same versions in any order and any number of times end up equal.
@@ -26,6 +27,7 @@ import { readText, writeTextDurably } from "./_files.ts";
 import { compareBytes, equalBytes, toHex } from "../core/_bytes.ts";
 import { decodeSet, encodeSet, versionDigest, wireVersionDigest } from "../core/context.ts";
 import { HashTree, segmentOf } from "../core/hash_tree.ts";
+import type { Stored } from "../core/stored.ts";
 import { emptySet, merge, sameVersion, setDescends, values, type DvvSet } from "../core/version.ts";
 import type { Clock, FileSystem, Random } from "../runtime/types.ts";
 import { decodeKey, openEngine, type Engine, type EngineOptions } from "../storage/mod.ts";
@@ -33,11 +35,8 @@ import type { TombstoneInfo } from "../storage/options.ts";
 import { liveCount } from "./local_records.ts";
 import { KeyLocks } from "./local_locks.ts";
 
-export interface Stored {
-  readonly set: DvvSet<Uint8Array>;
-  /** When the key expires (ms since the epoch), or null. */
-  readonly expiresAt: number | null;
-}
+/** Re-exported where the cluster used to define it; the one definition is `core/stored.ts`. */
+export type { Stored };
 
 export interface ReplicaStoreOptions {
   fs: FileSystem;
@@ -172,7 +171,7 @@ export class ReplicaStore {
    * Read-modify-write of one key under its lock: `fn` gets what is stored and returns the new state (or
    * throws to leave it unchanged). Returns both.
    */
-  async coordinate(p: number, key: string, fn: (before: Stored) => Stored): Promise<{ before: Stored; after: Stored }> {
+  async readModifyWrite(p: number, key: string, fn: (before: Stored) => Stored): Promise<{ before: Stored; after: Stored }> {
     return await this.#locks.run(key, async () => {
       const before = await this.read(p, key);
       const after = fn(before);

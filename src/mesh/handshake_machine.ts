@@ -107,7 +107,7 @@ export type HandshakeAction =
   /** Stop listening and close the socket. */
   | { readonly type: "close"; readonly code: number; readonly reason: string }
   | { readonly type: "resolve"; readonly peer: PeerIdentity; readonly early: readonly Uint8Array[] }
-  | { readonly type: "reject"; readonly error: Error };
+  | { readonly type: "reject"; readonly error: MeshkvError };
 
 export interface HandshakeStep {
   readonly state: HandshakeState;
@@ -130,28 +130,35 @@ export function step(state: HandshakeState, event: HandshakeEvent): HandshakeSte
     });
     return { state: { ...state, phase: "open" }, actions: [{ type: "armTimer", ms: config.timeoutMs }, { type: "listen" }, { type: "send", frame: "hello", bytes: hello }] };
   }
+  // Answers of the driver (`sent`, `signed`, `verified`, ...) count only in a state that asked for them.
+  const signing = state.peerHello !== null && !state.proofSent;
+  const verifying = state.peerProof === "verifying";
   switch (event.type) {
     case "start":
       throw new RangeError("Handshake started twice");
     case "frame":
       return onFrame(state, event.bytes);
     case "closed":
-      if (state.peerProof === "verifying") return { state: { ...state, closedWhileVerifying: { code: event.code, reason: event.reason } }, actions: [] };
+      if (verifying) return { state: { ...state, closedWhileVerifying: { code: event.code, reason: event.reason } }, actions: [] };
       return peerClosed(state, event.code, event.reason);
     case "sent":
-      return event.frame === "auth" ? maybeDone({ ...state, proofSent: true }) : { state, actions: [] };
+      return event.frame === "auth" && signing ? maybeDone({ ...state, proofSent: true }) : { state, actions: [] };
     case "sendFailed":
       return fail(state, new MeshkvError("CONNECTION_CLOSED", `Mesh handshake with ${config.remote}: connection closed`, { cause: event.cause }), CLOSE.goingAway);
     case "signed":
+      if (!signing) return { state, actions: [] };
       return { state, actions: [{ type: "send", frame: "auth", bytes: encodeFrame({ type: "auth", proof: event.proof }) }] };
     case "signFailed":
+      if (!signing) return { state, actions: [] };
       return fail(state, new MeshkvError("INTERNAL", `Mesh handshake: signing failed`, { cause: event.cause }), CLOSE.goingAway);
     case "verified": {
+      if (!verifying) return { state, actions: [] };
       if (!event.ok) return authFailed(state, `wrong cluster secret from ${state.peerHello?.frame.nodeId} at ${config.remote}`);
       if (state.closedWhileVerifying) return peerClosed(state, state.closedWhileVerifying.code, state.closedWhileVerifying.reason);
       return maybeDone({ ...state, peerProof: "proven" });
     }
     case "verifyFailed":
+      if (!verifying) return { state, actions: [] };
       return fail(state, new MeshkvError("INTERNAL", `Mesh handshake: verifying failed`, { cause: event.cause }), CLOSE.goingAway);
     case "timeout":
       return fail(state, new MeshkvError("TIMEOUT", `Mesh handshake with ${config.remote} timed out after ${config.timeoutMs} ms`), CLOSE.policy);
@@ -166,7 +173,7 @@ function onFrame(state: HandshakeState, bytes: Uint8Array): HandshakeStep {
   try {
     frame = decodeFrame(bytes);
   } catch (err) {
-    return fail(state, err as Error, CLOSE.protocol);
+    return fail(state, err as MeshkvError, CLOSE.protocol);
   }
   const peer = state.peerHello;
   if (frame.type === "hello" && !peer) return onHello(state, bytes, frame);
@@ -200,7 +207,7 @@ function maybeDone(state: HandshakeState): HandshakeStep {
   return { state: { ...state, phase: "done" }, actions: [{ type: "clearTimer" }, { type: "resolve", peer, early: state.early }] };
 }
 
-function fail(state: HandshakeState, error: Error, code: number): HandshakeStep {
+function fail(state: HandshakeState, error: MeshkvError, code: number): HandshakeStep {
   return { state: { ...state, phase: "failed" }, actions: [{ type: "clearTimer" }, { type: "close", code, reason: error.message.slice(0, 120) }, { type: "reject", error }] };
 }
 

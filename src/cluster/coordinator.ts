@@ -21,7 +21,7 @@
 import { encodeSet, decodeSet } from "../core/context.ts";
 import type { Target } from "../core/placement.ts";
 import { levelToString, parseConsistency, Quorum, type ConsistencyLevel, type QuorumReplica } from "../core/quorum.ts";
-import { contextOf, emptySet, merge, sameVersion, values, type VersionVector } from "../core/version.ts";
+import { contextOf, emptySet, merge, sameVersion, type VersionVector } from "../core/version.ts";
 import { HLC_ZERO, type Hlc } from "../core/hlc.ts";
 import type { Stored } from "../core/stored.ts";
 import { decideWrite, type RecordFormat } from "../core/write_decision.ts";

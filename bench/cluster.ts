@@ -107,7 +107,7 @@ async function fill(a: Replica, b: Replica): Promise<number> {
 
 /** A client write on `r` of key `i` (a new version made by `r`). */
 async function write(r: Replica, i: number): Promise<void> {
-  await r.store.coordinate(partitionOf(i), keyOf(i), (before) => ({
+  await r.store.readModifyWrite(partitionOf(i), keyOf(i), (before) => ({
     set: update(before.set, contextOf(before.set), encodeValue({ contentType: "application/octet-stream", data: valueOf(i, r.id) }), r.store.versionId, clock.now()),
     expiresAt: null,
   }));

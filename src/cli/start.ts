@@ -19,6 +19,7 @@ import { readText, writeTextDurably } from "../cluster/_files.ts";
 import { parseKeyspace } from "../cluster/keyspaces.ts";
 import { parseConsistency, type ConsistencyLevel } from "../core/quorum.ts";
 import { validatePartitions } from "../core/ring.ts";
+import { toHex } from "../core/_bytes.ts";
 import { SCOPES, TOKEN_CHARS_MAX, TOKEN_CHARS_MIN, type AuthConfig, type Scope, type TokenConfig } from "../http/auth.ts";
 import type { Durability } from "../storage/options.ts";
 import type { FlagTable, FlagValues } from "./args.ts";
@@ -115,7 +116,7 @@ export async function resolveNodeId(rt: Runtime, dir: string, wanted: string | u
     throw new MeshkvError("INVALID_ARGUMENT", `Data directory ${dir} belongs to node ${stored}, not ${wanted}: use another --data or the same --id`);
   }
   if (stored) return stored;
-  const id = wanted ?? `n-${[...rt.random().bytes(4)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  const id = wanted ?? `n-${toHex(rt.random().bytes(4))}`;
   await writeTextDurably(rt.fs, dir, "NODE_ID", id);
   return id;
 }

@@ -95,10 +95,3 @@ export function keyList(o: Record<string, unknown>, field: string, max: number):
   }
   return v as KeyList;
 }
-
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-

@@ -23,6 +23,7 @@
  * the tombstone purge rule uses (a delete's history goes only once every replica is known to hold it).
  */
 import { encode } from "@msgpack/msgpack";
+import { equalBytes } from "../core/_bytes.ts";
 import { decodeSet, wireVersionDigest } from "../core/context.ts";
 import { segmentOf } from "../core/hash_tree.ts";
 import type { Mesh, Sender } from "../mesh/mesh.ts";
@@ -31,7 +32,7 @@ import type { Clock, Random, TimerHandle } from "../runtime/types.ts";
 import { bytes, int, items as wireItems, obj, partition, protocolError } from "./_wire.ts";
 import type { ReplicaStore, WireItem } from "./replica.ts";
 import {
-  BATCH_BYTES_MAX, byBytes, bytesEqual, EQUAL_CHAIN_MAX, groupBySegment, hashesFromWire, hashesToWire, INDICES_PER_LEVEL_MAX, intList,
+  BATCH_BYTES_MAX, byBytes, EQUAL_CHAIN_MAX, groupBySegment, hashesFromWire, hashesToWire, INDICES_PER_LEVEL_MAX, intList,
   KEYS_PER_REPLY_MAX, KEYS_PER_REQUEST_MAX, keyList, type KeyList, SEGMENTS_PER_REQUEST_MAX, strList,
 } from "./_ae_wire.ts";
 
@@ -262,7 +263,7 @@ export class AntiEntropy {
         if (!covered.has(segmentOf(k, store.treeSegments))) throw protocolError("aeKeys reply holds a key outside the segments covered");
         const ours = mineHere.get(k);
         mineHere.delete(k);
-        if (ours !== undefined && bytesEqual(ours, d)) continue;
+        if (ours !== undefined && equalBytes(ours, d)) continue;
         remoteDigest.set(k, d);
         pull.push(k);
         if (ours !== undefined) push.add(k);
@@ -280,7 +281,7 @@ export class AntiEntropy {
     for (const k of pulls) {
       const after = merged.get(k);
       const theirs = remoteDigest.get(k)!;
-      if (after !== undefined && !bytesEqual(after, theirs)) toPush.push(k);
+      if (after !== undefined && !equalBytes(after, theirs)) toPush.push(k);
     }
     await this.#push(p, peer, toPush.sort(), r);
   }

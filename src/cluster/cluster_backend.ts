@@ -158,7 +158,7 @@ export class ClusterBackend implements KvBackend {
       m.onRequest("kvMergeBatch", (body) => this.#onMergeBatch(body)),
       m.onRequest("kvCoordinate", async (body) => {
         this.#checkServing();
-        return resultToWire(await coordinator.coordinate(opFromWire(body)));
+        return resultToWire(await coordinator.writeHere(opFromWire(body)));
       }),
       m.onRequest("kvScan", async (body) => {
         const r = scanRequest(body, this.view.partitions);

@@ -3,9 +3,10 @@
  * finds the key's replicas, sends to all of them and answers as soon as the consistency level is met.
  *
  * Writes are made by a coordinating replica: when this node is an available primary replica of the key it
- * makes the new version itself (`ReplicaStore.coordinate`) and sends the resulting set to the other replica
- * slots as a merge; otherwise it forwards the write to an available primary (`kvCoordinate`), which always
- * coordinates (no second forward, so nodes that briefly disagree about the ring cannot loop). Conditional
+ * makes the new version itself (`writeHere`: the decision is `core/write_decision.ts`, applied under the key's
+ * lock by `ReplicaStore.readModifyWrite`) and sends the resulting set to the other replica slots as a merge;
+ * otherwise it forwards the write to an available primary (`kvCoordinate`), which always coordinates (no
+ * second forward, so nodes that briefly disagree about the ring cannot loop). Conditional
  * writes (strict, create-only) always go to the first available primary, so they are ordered by one lock. A slot
  * whose replica is down goes to a stand-in with a hint (sloppy quorum) or fails (strict). Create-only,
  * strict and context-less deletes first read at the write's level, so they see every acknowledged write.
@@ -16,13 +17,15 @@
  * the client has its answer; anti-entropy repairs the replicas a read did not ask). A replica still acquiring a partition it just gained
  * answers with what it has, which is merged but not counted toward the level.
  *
- * The decisions come from `core/` (placement, quorum accounting, version updates); this file only sends.
+ * The decisions come from `core/` (placement, quorum accounting, the write decision); this file only sends.
  */
 import { encodeSet, decodeSet } from "../core/context.ts";
 import type { Target } from "../core/placement.ts";
 import { levelToString, parseConsistency, Quorum, type ConsistencyLevel, type QuorumReplica } from "../core/quorum.ts";
-import { contextOf, descends, emptySet, merge, mergeVectors, prune, sameVersion, update, values, type VersionVector } from "../core/version.ts";
-import { compareHlc, HLC_ZERO, hlcNow, type Hlc } from "../core/hlc.ts";
+import { contextOf, emptySet, merge, sameVersion, type VersionVector } from "../core/version.ts";
+import { HLC_ZERO, type Hlc } from "../core/hlc.ts";
+import type { Stored } from "../core/stored.ts";
+import { decideWrite, type RecordFormat } from "../core/write_decision.ts";
 import { LatencyWindow } from "../core/latency.ts";
 import { MeshkvError, isMeshkvError } from "../errors.ts";
 import type { StoredValue, WriteResult } from "../kv/backend.ts";
@@ -31,7 +34,7 @@ import type { Mesh } from "../mesh/mesh.ts";
 import type { Clock } from "../runtime/types.ts";
 import { bool, bytes, int, obj, optNum, optStr, str, vvFromWire, vvToWire } from "./_wire.ts";
 import { encodeValue, latestRecord, liveCount, stamp, stampOf, TOMBSTONE } from "./records.ts";
-import { mergedExpiry, type ReplicaStore, type Stored } from "./replica.ts";
+import { mergedExpiry, type ReplicaStore } from "./replica.ts";
 import type { Keyspaces } from "./keyspaces.ts";
 import { targetsOf, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
 
@@ -79,6 +82,15 @@ export const SPECULATIVE_SAMPLES_MIN = 32;
 export const SPECULATIVE_DEFAULT_MS = 20;
 /** The speculative delay never goes below this (a p99 of microseconds would send every read twice). */
 export const SPECULATIVE_MIN_MS = 2;
+
+/** The value records of `records.ts`, as the write decision sees them. */
+export const RECORD_FORMAT: RecordFormat = {
+  tombstone: TOMBSTONE,
+  visibleCount: (records, lww) => (lww ? latestRecord(records).length : liveCount(records)),
+  liveCount,
+  stamp,
+  stampOf,
+};
 
 /** Errors after which a forward tries the next replica. */
 const RETRYABLE = new Set(["CONNECT_FAILED", "CONNECTION_CLOSED", "TIMEOUT", "OVERLOADED", "CLOSED", "NODE_LEAVING"]);
@@ -238,16 +250,16 @@ export class Coordinator {
     // per-key lock puts them in order: two of them with the same context cannot both succeed.
     const conditional = op.kind === "put" ? op.strict || op.ifNoneMatch : op.strict;
     if (conditional) {
-      if (primaries[0]?.node === o.nodeId) return await this.coordinate(op, signal);
+      if (primaries[0]?.node === o.nodeId) return await this.writeHere(op, signal);
     } else if (primaries.some((t) => t.node === o.nodeId)) {
-      return await this.coordinate(op, signal);
+      return await this.writeHere(op, signal);
     }
     // Otherwise replicas in this node's datacenter first: a `local_*` level is then judged where the client
     // is, and a region cut off from the others still finds a coordinator.
     const candidates = conditional ? primaries : [...primaries].sort((a, b) => Number(b.datacenter === o.datacenter) - Number(a.datacenter === o.datacenter));
     let last: unknown = null;
     for (const t of candidates) {
-      if (t.node === o.nodeId) return await this.coordinate(op, signal);
+      if (t.node === o.nodeId) return await this.writeHere(op, signal);
       try {
         this.stats.forwarded++;
         const reply = await o.mesh.request(t.node, "kvCoordinate", opToWire(op), { timeoutMs: o.requestTimeoutMs });
@@ -263,8 +275,11 @@ export class Coordinator {
     });
   }
 
-  /** Coordinates a write on this node (called directly, or for a forward from a node that is not a replica). */
-  async coordinate(op: WriteOp, signal?: AbortSignal): Promise<WriteResult> {
+  /**
+   * Coordinates a write on this node (called by `write`, or for a forward from a node that is not a replica):
+   * reads first when the write is conditional, decides under the key's lock, then replicates.
+   */
+  async writeHere(op: WriteOp, signal?: AbortSignal): Promise<WriteResult> {
     const o = this.#o;
     this.stats.writes++;
     const p = partitionOfKey(o, op.key);
@@ -274,41 +289,19 @@ export class Coordinator {
       const seen = await this.read(op.key, readLevelFor(level), signal);
       if (seen.set.entries.length > 0) await o.store.merge(p, op.key, seen.set, seen.expiresAt);
     }
-    const now = o.clock.now();
-    const lww = settings.conflicts === "lww";
-    let liveBefore = 0;
-    const { after } = await o.store.coordinate(p, op.key, (before) => {
-      liveBefore = lww ? latestRecord(values(before.set)).length : liveCount(values(before.set));
-      if (op.kind === "put" && op.ifNoneMatch && liveBefore > 0) throw new MeshkvError("KEY_EXISTS", `Key exists: ${op.key}`, { details: { key: op.key } });
-      let context = op.context ?? contextOf(before.set);
-      if (op.strict && !descends(context, contextOf(before.set))) {
-        throw new MeshkvError("STALE_CONTEXT", `Stale context for ${op.key}: a newer write arrived since the read; read again and retry`, { details: { key: op.key } });
-      }
-      let record = op.kind === "put" ? encodeValue(op.value) : TOMBSTONE;
-      if (lww) {
-        // Last-writer-wins: the write is stamped later than anything stored here and supersedes all of it.
-        record = stamp(this.#stampAfter(values(before.set), now), record);
-        context = mergeVectors(context, contextOf(before.set));
-      }
-      const set = prune(update(before.set, context, record, o.store.versionId, now), now, this.#active(before.set.entries.map((e) => e.node)));
-      const live = liveCount(values(set));
-      if (live > DATA_LIMITS.siblingsMax) {
-        throw new MeshkvError("LIMIT_EXCEEDED", `Over the siblingsMax limit: ${live} > ${DATA_LIMITS.siblingsMax}: resolve the siblings of ${op.key} with a write that carries their context`, {
-          details: { limit: "siblingsMax", max: DATA_LIMITS.siblingsMax, actual: live, key: op.key },
-        });
-      }
-      const setBytes = encodeSet(set).length;
-      if (setBytes > DATA_LIMITS.setBytesMax) {
-        throw new MeshkvError("LIMIT_EXCEEDED", `Over the setBytesMax limit: the versions of ${op.key} would take ${setBytes} bytes > ${DATA_LIMITS.setBytesMax}: resolve its siblings with a write that carries their context`, {
-          details: { limit: "setBytesMax", max: DATA_LIMITS.setBytesMax, actual: setBytes, key: op.key },
-        });
-      }
-      const expiresAt = op.kind === "put" ? (op.ttlMs === null ? null : now + op.ttlMs) : before.expiresAt;
-      return { set, expiresAt };
+    const nowMs = o.clock.now();
+    let told = { created: false, siblings: 0 };
+    const { after } = await o.store.readModifyWrite(p, op.key, (before) => {
+      const write = op.kind === "put" ? { ...op, record: encodeValue(op.value) } : op;
+      const site = { versionId: o.store.versionId, members: o.view().owners, nowMs, lastStamp: this.#hlc };
+      const d = decideWrite(before, write, site, { conflicts: settings.conflicts, siblingsMax: DATA_LIMITS.siblingsMax, setBytesMax: DATA_LIMITS.setBytesMax, format: RECORD_FORMAT });
+      this.#hlc = d.lastStamp;
+      if (!d.ok) throw d.error;
+      told = { created: d.created, siblings: d.siblings };
+      return d.after;
     });
     await this.#replicate(p, op.key, after, level, signal);
-    const siblings = lww ? latestRecord(values(after.set)).length : liveCount(values(after.set));
-    return { context: contextOf(after.set), created: op.kind === "put" && liveBefore === 0, siblings };
+    return { context: contextOf(after.set), ...told };
   }
 
   /** Sends the coordinated state to the other replica slots and waits for the level. */
@@ -328,23 +321,6 @@ export class Coordinator {
     const { decided, settled } = this.#race(q, calls, () => true, signal);
     this.#background(settled);
     this.#check(q, await decided);
-  }
-
-  /** A stamp later than this node's last one, the wall clock, and every stamp in `records`. */
-  #stampAfter(records: readonly Uint8Array[], now: number): Hlc {
-    let next = hlcNow(this.#hlc, now);
-    for (const r of records) {
-      const s = stampOf(r);
-      if (compareHlc(next, s) <= 0) next = { wallMs: s.wallMs, logical: s.logical + 1 };
-    }
-    this.#hlc = next;
-    return next;
-  }
-
-  /** Version ids of entries whose node is still a member: never pruned. */
-  #active(ids: readonly string[]): Set<string> {
-    const owners = new Set(this.#o.view().owners);
-    return new Set(ids.filter((id) => owners.has(id.slice(0, id.lastIndexOf(".") < 0 ? id.length : id.lastIndexOf(".")))));
   }
 
   // ---------------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@
  * Header format, version 1 (append only: the numbers are on disk), big-endian:
  *   u8 version, u16 partition, u8 flags (bit 0: has expiresAt), f64 storedAtMs, f64 expiresAt (0 when none)
  */
+import { equalBytes } from "../core/_bytes.ts";
 import { decodeSet, encodeSet } from "../core/context.ts";
 import { NODE_ID_BYTES_MAX } from "../core/ring.ts";
 import { merge } from "../core/version.ts";
@@ -103,7 +104,7 @@ const ENGINE_VALUE_BYTES_MAX = 256 * 1024 * 1024;
 
 const encoder = new TextEncoder();
 
-interface Stored {
+interface StoredHint {
   hint: Hint;
   size: number;
 }
@@ -214,7 +215,7 @@ export class HintStore {
   }
 
   /** Throws LIMIT_EXCEEDED unless replacing `old` by `size` bytes fits the target's backlog. */
-  #reserve(target: string, old: Stored | null, size: number): void {
+  #reserve(target: string, old: StoredHint | null, size: number): void {
     const t = this.#targets.get(target);
     const pending = (t?.pending ?? 0) + (old === null ? 1 : 0);
     const bytes = (t?.bytes ?? 0) + size - (old?.size ?? 0);
@@ -246,7 +247,7 @@ export class HintStore {
     if (typeof bytesMax !== "number" || !(bytesMax > 0)) throw invalid(`Invalid bytesMax: ${String(bytesMax)} (a positive number)`);
     if (!this.#targets.has(target)) return [];
     const out: Hint[] = [];
-    const stale: Stored[] = [];
+    const stale: StoredHint[] = [];
     let bytes = 0;
     const now = this.#clock.now();
     for await (const e of this.#engine.iterate({ partition: PARTITION, prefix: target + SEP })) {
@@ -319,7 +320,7 @@ export class HintStore {
     if (this.#closed) throw new MeshkvError("CLOSED", "The hint store is closed");
   }
 
-  async #read(ekey: Uint8Array): Promise<Stored | null> {
+  async #read(ekey: Uint8Array): Promise<StoredHint | null> {
     const e = await this.#engine.get(PARTITION, ekey);
     return e === undefined ? null : parseEntry(e);
   }
@@ -335,7 +336,7 @@ export class HintStore {
       if (this.#closed) return false;
       const cur = await this.#read(ekey);
       if (cur === null) return false;
-      if (seen !== null && (cur.hint.storedAtMs !== seen.storedAtMs || !sameBytes(cur.hint.set, seen.set))) return false;
+      if (seen !== null && (cur.hint.storedAtMs !== seen.storedAtMs || !equalBytes(cur.hint.set, seen.set))) return false;
       await this.#engine.delete(PARTITION, ekey);
       this.#count(target, -cur.size, -1, cur.hint.storedAtMs);
       return true;
@@ -416,7 +417,7 @@ function encodeHeader(partition: number, storedAtMs: number, expiresAt: number |
 }
 
 /** The hint an engine entry holds, or null when its key or header is not a hint's. */
-function parseEntry(e: Entry): Stored | null {
+function parseEntry(e: Entry): StoredHint | null {
   const m = e.meta;
   if (m.length !== HEADER_BYTES || m[0] !== HINT_FORMATS.HEADER_V1) return null;
   const v = new DataView(m.buffer, m.byteOffset, m.length);
@@ -441,10 +442,4 @@ function parseEntry(e: Entry): Stored | null {
 /** The bytes a hint counts for in the store's limits and the delivery throttle (key, set and header). */
 export function hintBytes(h: Hint): number {
   return engineKey(h.target, h.key).length + h.set.length + HEADER_BYTES;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

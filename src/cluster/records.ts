@@ -12,6 +12,7 @@
 import { MeshkvError } from "../errors.ts";
 import type { StoredValue } from "../kv/backend.ts";
 import { compareHlc, decodeHlc, encodeHlc, HLC_ZERO, type Hlc } from "../core/hlc.ts";
+import { compareBytes } from "../core/_bytes.ts";
 
 /** append only: the numbers are on disk. */
 export const RECORD_KIND = {
@@ -56,12 +57,6 @@ export function latestRecord(records: readonly Uint8Array[]): Uint8Array[] {
     }
   }
   return best === null || isTombstone(best) ? [] : [best];
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
 }
 
 const encoder = new TextEncoder();

@@ -4,8 +4,9 @@
  * Each key's engine record holds one DVVSet (Almeida et al. 2014, `core/version.ts`) of value records
  * (`records.ts`); engine partition = ring partition, so one partition is one ordered range that can be
  * listed, streamed to another node and dropped. Two kinds of change reach a replica, as in Riak KV:
- * - `coordinate`: this node is the write's coordinating replica and makes the new version itself
- *   (`update(stored, context, value, versionId, now)`), so the new dot carries this node's version id;
+ * - `readModifyWrite`: this node is the write's coordinating replica and makes the new version itself
+ *   (`core/write_decision.ts`: `update(stored, context, value, versionId, now)`), so the new dot carries this
+ *   node's version id;
  * - `merge`: versions made elsewhere arrive (replication, read repair, anti-entropy, hints, handoff) and are
  *   merged (`merge(stored, incoming)`), which is commutative, associative and idempotent, so replicas that
  *   receive the same versions in any order and any number of times end up equal.
@@ -23,8 +24,10 @@
  * created and kept in the store's `VERSION_ID` file.
  */
 import { readText, writeTextDurably } from "./_files.ts";
+import { compareBytes, equalBytes, toHex } from "../core/_bytes.ts";
 import { decodeSet, encodeSet, versionDigest, wireVersionDigest } from "../core/context.ts";
 import { HashTree, segmentOf } from "../core/hash_tree.ts";
+import type { Stored } from "../core/stored.ts";
 import { emptySet, merge, sameVersion, setDescends, values, type DvvSet } from "../core/version.ts";
 import type { Clock, FileSystem, Random } from "../runtime/types.ts";
 import { decodeKey, openEngine, type Engine, type EngineOptions } from "../storage/mod.ts";
@@ -32,11 +35,8 @@ import type { TombstoneInfo } from "../storage/options.ts";
 import { liveCount } from "./records.ts";
 import { KeyLocks } from "./key_locks.ts";
 
-export interface Stored {
-  readonly set: DvvSet<Uint8Array>;
-  /** When the key expires (ms since the epoch), or null. */
-  readonly expiresAt: number | null;
-}
+/** Re-exported where the cluster used to define it; the one definition is `core/stored.ts`. */
+export type { Stored };
 
 export interface ReplicaStoreOptions {
   fs: FileSystem;
@@ -102,7 +102,7 @@ export async function makeDurableDir(fs: FileSystem, dir: string): Promise<void>
 async function loadVersionId(o: ReplicaStoreOptions): Promise<string> {
   const stored = await readText(o.fs, o.dir, "VERSION_ID");
   if (stored) return stored;
-  const id = `${o.nodeId}.${[...o.random.bytes(2)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  const id = `${o.nodeId}.${toHex(o.random.bytes(2))}`;
   await writeTextDurably(o.fs, o.dir, "VERSION_ID", id);
   return id;
 }
@@ -174,7 +174,7 @@ export class ReplicaStore {
    * Read-modify-write of one key under its lock: `fn` gets what is stored and returns the new state (or
    * throws to leave it unchanged). Returns both.
    */
-  async coordinate(p: number, key: string, fn: (before: Stored) => Stored): Promise<{ before: Stored; after: Stored }> {
+  async readModifyWrite(p: number, key: string, fn: (before: Stored) => Stored): Promise<{ before: Stored; after: Stored }> {
     return await this.#locks.run(key, async () => {
       const before = await this.read(p, key);
       const after = fn(before);
@@ -215,7 +215,7 @@ export class ReplicaStore {
       const before = await this.read(p, key);
       if (before.set.entries.length === 0) return false;
       const current = versionDigest(before.set);
-      if (!bytesEqual(current, digest)) return false;
+      if (!equalBytes(current, digest)) return false;
       // An engine tombstone without meta: the history goes too, as this node holds no replica any more.
       await this.engine.delete(p, key);
       this.tree(p).update(key, current, null);
@@ -327,16 +327,6 @@ export function mergedExpiry(a: Stored, b: Stored): number | null {
   return Math.max(a.expiresAt, b.expiresAt);
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 export function compareUtf8(a: string, b: string): number {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-  return x.length - y.length;
+  return compareBytes(encoder.encode(a), encoder.encode(b));
 }

@@ -1,7 +1,8 @@
 /**
  * Small byte helpers for the core's hand-rolled formats: a growable writer, a bounds-checked reader,
- * unsigned LEB128 varints (as in protobuf, up to 2^53 - 1 so every JavaScript safe integer round-trips), and
- * strict base64url without padding (RFC 4648 section 5).
+ * unsigned LEB128 varints (as in protobuf, up to 2^53 - 1 so every JavaScript safe integer round-trips),
+ * strict base64url without padding (RFC 4648 section 5), and the one equality and one ordering of byte
+ * strings that every layer above uses (storage, mesh and cluster import them from here).
  *
  * The reader never reads past its input: a short or malformed input throws `FormatError`, which each caller
  * turns into its own `MeshkvError` code (`CORRUPTION` for disk and wire bytes, `BAD_CONTEXT` for tokens).
@@ -154,6 +155,38 @@ export class ByteReader {
       throw new FormatError(`Invalid UTF-8 at offset ${at}`);
     }
   }
+}
+
+/** True when both hold the same bytes. Not constant-time: never use it to check a secret (see `mesh/auth.ts`). */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Lexicographic order of byte strings (a prefix sorts first): negative, zero or positive. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  if (a === b) return 0;
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/** Lowercase hexadecimal, two digits a byte. */
+export function toHex(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i++) s += bytes[i]!.toString(16).padStart(2, "0");
+  return s;
+}
+
+/** The bytes of even-length lowercase or uppercase hexadecimal (the inverse of `toHex`). */
+export function fromHex(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >>> 1);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
 }
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

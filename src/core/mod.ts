@@ -5,6 +5,7 @@
  * - `ring.ts`: key hash, hash tags, partitions and the capacity-weighted claim with move plans.
  * - `placement.ts`: preference lists (datacenter- and rack-aware) and sloppy-quorum stand-ins.
  * - `version.ts`: version vectors and DVVSet siblings; `context.ts`: their binary form and client tokens.
+ * - `stored.ts`: what a replica stores for a key; `write_decision.ts`: a coordinating replica's write decision.
  * - `hlc.ts`: hybrid logical clock for last-writer-wins keyspaces.
  * - `quorum.ts`: consistency levels and the per-request quorum accumulator.
  * - `hash_tree.ts`: tictac hash trees and their level-by-level diff for anti-entropy.
@@ -14,6 +15,8 @@ export * from "./ring.ts";
 export * from "./placement.ts";
 export * from "./version.ts";
 export * from "./context.ts";
+export * from "./stored.ts";
+export * from "./write_decision.ts";
 export * from "./hlc.ts";
 export * from "./quorum.ts";
 export * from "./hash_tree.ts";

@@ -11,7 +11,8 @@
  */
 import type { MeshkvError } from "../errors.ts";
 import type { FileSystem } from "../runtime/types.ts";
-import { compareBytes, partitionStart } from "./_bytes.ts";
+import { compareBytes } from "../core/_bytes.ts";
+import { partitionStart } from "./_bytes.ts";
 import type { Recovered } from "./_recover.ts";
 import { Version } from "./_version.ts";
 import type { BlockCache } from "./block_cache.ts";

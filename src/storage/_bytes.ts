@@ -1,9 +1,10 @@
 /**
- * Byte helpers for the storage formats: comparison, varints, fixed-width integers and internal keys.
+ * Byte helpers for the storage formats: range comparison, varints, fixed-width integers and internal keys.
  *
  * Everything here works on `Uint8Array` views with explicit offsets so hot paths (memtable inserts, block
  * searches, merges) compare and decode without allocating. Varints are LevelDB's base-128 little-endian
- * encoding, limited to 2^53 so they round-trip through JavaScript numbers.
+ * encoding, limited to 2^53 so they round-trip through JavaScript numbers. Equality, order and hex of whole
+ * arrays are the ones every layer shares, in `core/_bytes.ts`.
  */
 
 export const EMPTY = new Uint8Array(0);
@@ -65,23 +66,6 @@ export function keyPrefix(buf: Uint8Array, start: number, end: number): number {
   let p = 0;
   for (let i = 0; i < 6; i++) p = p * 256 + (start + i < end ? buf[start + i]! : 0);
   return p;
-}
-
-/** Lexicographic comparison of two byte arrays. */
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  if (a === b) return 0;
-  const n = a.length < b.length ? a.length : b.length;
-  for (let i = 0; i < n; i++) {
-    const d = a[i]! - b[i]!;
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
-}
-
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** True when `bytes` starts with `prefix`. */
@@ -173,18 +157,6 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
     out.set(p, at);
     at += p.length;
   }
-  return out;
-}
-
-export function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += bytes[i]!.toString(16).padStart(2, "0");
-  return s;
-}
-
-export function fromHex(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >>> 1);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
   return out;
 }
 

@@ -10,7 +10,7 @@
  * space during merges. Bloom filters make the extra L0 tables cheap for point reads, and L0 triggers merge
  * several flushed tables at once, which recovers part of tiering's write savings.
  */
-import { compareBytes } from "./_bytes.ts";
+import { compareBytes } from "../core/_bytes.ts";
 import type { TableMeta } from "./table_writer.ts";
 
 export interface PolicyConfig {

@@ -11,7 +11,8 @@
  * Layout: `magic u64 | version u32 | body length u32 | masked crc32c(body) u32 | body`, body is UTF-8 JSON.
  */
 import type { FileSystem } from "../runtime/types.ts";
-import { fromHex, fromUtf8, readU32, toHex, utf8, writeU32 } from "./_bytes.ts";
+import { fromHex, toHex } from "../core/_bytes.ts";
+import { fromUtf8, readU32, utf8, writeU32 } from "./_bytes.ts";
 import { corruption } from "./_corruption.ts";
 import { crc32c, maskCrc } from "./_crc32c.ts";
 import {

@@ -10,7 +10,8 @@
  */
 import { assert } from "../_assert.ts";
 import type { FileHandle, FileSystem } from "../runtime/types.ts";
-import { compareRange, copyRange, toHex, utf8, writeU32, writeU64 } from "./_bytes.ts";
+import { toHex } from "../core/_bytes.ts";
+import { compareRange, copyRange, utf8, writeU32, writeU64 } from "./_bytes.ts";
 import { crc32c, crc32cUpdate, maskCrc } from "./_crc32c.ts";
 import {
   BLOCK_TRAILER_BYTES, COMPRESSION, ENTRY_FLAG, FOOTER_BYTES, TABLE_FORMAT_VERSION, TABLE_MAGIC_HI, TABLE_MAGIC_LO,

@@ -80,14 +80,14 @@ async function cluster(size: number, over: Partial<AntiEntropyOptions> = {}, see
 
 /** A client write of `text` on `node` (a new version by that node, superseding what it holds). */
 async function put(c: Cluster, node: Node, key: string, text: string): Promise<void> {
-  await node.store.coordinate(partitionOf(key), key, (before) => ({
+  await node.store.readModifyWrite(partitionOf(key), key, (before) => ({
     set: update(before.set, contextOf(before.set), encodeValue({ contentType: "text/plain", data: enc.encode(text) }), node.store.versionId, c.clock.now()),
     expiresAt: null,
   }));
 }
 
 async function del(c: Cluster, node: Node, key: string): Promise<void> {
-  await node.store.coordinate(partitionOf(key), key, (before) => ({
+  await node.store.readModifyWrite(partitionOf(key), key, (before) => ({
     set: update(before.set, contextOf(before.set), TOMBSTONE, node.store.versionId, c.clock.now()), expiresAt: null,
   }));
 }

@@ -4,6 +4,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { compareBytes } from "../../src/core/_bytes.ts";
 import { SeededRandom } from "../../src/runtime/memory.ts";
 import { crc32c, crc32cUpdate } from "../../src/storage/_crc32c.ts";
 import { Rec } from "../../src/storage/_record.ts";
@@ -143,12 +144,7 @@ test("the memtable orders keys that share their first six bytes or are shorter t
     m.add(rec(k, seq, `v${seq}`), 10);
     latest.set(k, seq);
   }
-  const cmp = (a: string, b: string) => {
-    const x = enc(a);
-    const y = enc(b);
-    for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-    return x.length - y.length;
-  };
+  const cmp = (a: string, b: string) => compareBytes(enc(a), enc(b));
   const keys = [...latest.keys()].sort(cmp);
   const c = m.cursor(Number.MAX_SAFE_INTEGER, false);
   c.seek(null);

@@ -9,3 +9,7 @@ export { detectRuntime, runtimeName } from "./src/runtime/detect.ts";
 export type * from "./src/runtime/types.ts";
 export { createApp } from "./src/http/app.ts";
 export * as core from "./src/core/mod.ts";
+export { START_FLAGS, startNode } from "./src/cli/start.ts";
+export type { StartedNode, StartNodeOptions } from "./src/cli/start.ts";
+export { parseFlags } from "./src/cli/args.ts";
+export type { FlagSpec, FlagTable, FlagValues } from "./src/cli/args.ts";

@@ -144,6 +144,8 @@ if (kind === "node") {
     const others = inputs.filter((p) => !p.includes("node_modules/meshkv/") && p !== "app.mjs");
     assert.equal(others.filter((p) => !/node_modules\/(superjson|copy-anything|is-what)\//.test(p)), [], "the browser bundle takes more than the SDK and superjson");
   });
+} else {
+  test.skip(`(Node pass only: npx, the tarball's contents and esbuild's browser bundle do not depend on ${kind}) the tarball, npx meshkv start/dev, a plain .mjs SDK user and the browser bundle`, () => {});
 }
 
 test(`a script on ${kind} imports meshkv and meshkv/client from the installed package, starts a node with startNode and talks to it`, async () => {

@@ -30,7 +30,7 @@ export interface Installed {
 }
 
 /** Files and folders whose contents decide what the package holds. */
-const INPUTS = ["package.json", "tsconfig.json", "tsconfig.build.json", "mod.ts", "README.md", "LICENSE", "src"];
+export const PACKAGE_INPUTS: readonly string[] = ["package.json", "tsconfig.json", "tsconfig.build.json", "mod.ts", "README.md", "LICENSE", "src"];
 
 function contentKey(): string {
   const hash = createHash("sha256");
@@ -44,7 +44,7 @@ function contentKey(): string {
     hash.update(`${path}\0`);
     hash.update(readFileSync(full));
   };
-  for (const p of INPUTS) add(p);
+  for (const p of PACKAGE_INPUTS) add(p);
   return hash.digest("hex").slice(0, 16);
 }
 

@@ -81,6 +81,21 @@ async function packAndInstall(dir: string): Promise<void> {
   writeFileSync(join(dir, "installed.json"), JSON.stringify(installed, null, 2));
 }
 
+/** Caches of other contents older than this are removed when a new one is made, so they cannot pile up. */
+const STALE_CACHE_MS = 24 * 60 * 60 * 1000;
+
+function pruneStaleCaches(keep: string): void {
+  for (const name of readdirSync(tmpdir())) {
+    const path = join(tmpdir(), name);
+    if (!name.startsWith("meshkv-pack-") || path === keep) continue;
+    try {
+      if (Date.now() - statSync(path).mtimeMs > STALE_CACHE_MS) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // Removed by another run meanwhile, or not ours to remove: leave it.
+    }
+  }
+}
+
 let pending: Promise<Installed> | null = null;
 
 /** Packs and installs the package once per content (see the module doc); later calls return the same. */
@@ -88,6 +103,7 @@ export function installedPackage(): Promise<Installed> {
   pending ??= (async () => {
     const final = join(tmpdir(), `meshkv-pack-${contentKey()}`);
     if (!existsSync(join(final, "installed.json"))) {
+      pruneStaleCaches(final);
       // Built beside the final place and renamed into it, so a run that dies halfway leaves no half-made cache.
       const work = `${final}.${process.pid}.tmp`;
       rmSync(work, { recursive: true, force: true });

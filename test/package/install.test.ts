@@ -144,6 +144,28 @@ if (kind === "node") {
     const others = inputs.filter((p) => !p.includes("node_modules/meshkv/") && p !== "app.mjs");
     assert.equal(others.filter((p) => !/node_modules\/(superjson|copy-anything|is-what)\//.test(p)), [], "the browser bundle takes more than the SDK and superjson");
   });
+
+  test("a TypeScript user's code type-checks against the installed package's declarations, and its mistakes do not", async () => {
+    const pkg = await installedPackage();
+    const dir = scratchDir(pkg, "types");
+    writeFileSync(join(dir, "app.ts"), [
+      `import { createClient, isMeshkvClientError, type Entry } from "meshkv/client";`,
+      `import { START_FLAGS, detectRuntime, parseFlags, startNode, type Runtime, type StartedNode } from "meshkv";`,
+      `import { nodeRuntime } from "meshkv/runtime/node";`,
+      `const kv = createClient({ endpoints: ["http://127.0.0.1:7400"] });`,
+      `export const entry: Entry<number> | null = await kv.get<number>("visits");`,
+      `export const rt: Runtime = nodeRuntime.name === "node" ? nodeRuntime : await detectRuntime();`,
+      `export const node: StartedNode = await startNode(rt, parseFlags(["--port", "0"], START_FLAGS).flags);`,
+      `export const retry = (err: unknown): boolean => isMeshkvClientError(err) && err.code === "TIMEOUT";`,
+      `// @ts-expect-error endpoints is a list of URLs (this line must not compile if the types are real)`,
+      `createClient({ endpoints: 7400 });`,
+      `// @ts-expect-error get() may return null`,
+      `export const value: number = (await kv.get<number>("visits")).value;`,
+    ].join("\n"));
+    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, skipLibCheck: false, types: [] }, files: ["app.ts"] }));
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+    await run(join(repoRoot, "node_modules", ".bin", "tsc"), ["-p", dir], dir, 60_000);
+  });
 } else {
   test.skip(`(Node pass only: npx, the tarball's contents and esbuild's browser bundle do not depend on ${kind}) the tarball, npx meshkv start/dev, a plain .mjs SDK user and the browser bundle`, () => {});
 }

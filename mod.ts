@@ -10,3 +10,7 @@ export type * from "./src/runtime/types.ts";
 export { createApp } from "./src/http/app.ts";
 export type * from "./src/kv/backend.ts";
 export * as core from "./src/core/mod.ts";
+export { START_FLAGS, startNode } from "./src/cli/start.ts";
+export type { StartedNode, StartNodeOptions } from "./src/cli/start.ts";
+export { parseFlags } from "./src/cli/args.ts";
+export type { FlagSpec, FlagTable, FlagValues } from "./src/cli/args.ts";

@@ -128,15 +128,28 @@ export function checkErasableSyntax(files: SourceFile[]): Violation[] {
   });
 }
 
-/** `deno.json` and `package.json` declare the same export map, and every target exists. */
+/**
+ * What `package.json` must export for a TypeScript source that `deno.json` exports: npm users get the
+ * compiled JavaScript and its declarations in dist/ (`npm run build`); JSR and the clone get the source.
+ */
+export function compiledExport(source: string): { types: string; default: string } {
+  const base = source.replace(/^\.\//, "").replace(/\.ts$/, "");
+  return { types: `./dist/${base}.d.ts`, default: `./dist/${base}.js` };
+}
+
+/**
+ * `deno.json` and `package.json` declare the same entry points: each package.json entry is the compiled form
+ * of the deno.json source (`compiledExport`), and every source exists.
+ */
 export function checkExportMaps(denoJson: string, packageJson: string, exists: (path: string) => boolean): Violation[] {
   const deno = (JSON.parse(denoJson).exports ?? {}) as Record<string, string>;
-  const pkg = (JSON.parse(packageJson).exports ?? {}) as Record<string, string>;
+  const pkg = (JSON.parse(packageJson).exports ?? {}) as Record<string, unknown>;
   const out: Violation[] = [];
   const keys = new Set([...Object.keys(deno), ...Object.keys(pkg)]);
   for (const k of keys) {
-    if (deno[k] !== pkg[k]) {
-      out.push({ rule: "export-maps-agree", path: "deno.json", line: 1, message: `Export "${k}" is ${JSON.stringify(deno[k])} in deno.json but ${JSON.stringify(pkg[k])} in package.json: make them the same` });
+    const want = deno[k] === undefined ? undefined : compiledExport(deno[k]!);
+    if (JSON.stringify(pkg[k]) !== JSON.stringify(want)) {
+      out.push({ rule: "export-maps-agree", path: "package.json", line: 1, message: `Export "${k}" is ${JSON.stringify(pkg[k])} in package.json but deno.json's ${JSON.stringify(deno[k])} compiles to ${JSON.stringify(want)}: make them agree` });
     } else if (deno[k] && !exists(deno[k]!.replace(/^\.\//, ""))) {
       out.push({ rule: "export-maps-agree", path: "deno.json", line: 1, message: `Export "${k}" points at ${deno[k]}, which does not exist` });
     }

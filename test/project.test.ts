@@ -11,6 +11,7 @@ import {
   checkClientIsolation,
   checkErasableSyntax,
   checkExportMaps,
+  compiledExport,
   checkImportExtensions,
   checkLayering,
   checkRuntimeIsolation,
@@ -88,14 +89,18 @@ test("erasable-syntax catches enum, namespace and parameter properties", () => {
 });
 
 test("export-maps-agree catches maps that differ or point nowhere", () => {
-  const good = JSON.stringify({ exports: { ".": "./mod.ts", "./client": "./src/client/mod.ts" } });
+  const deno = JSON.stringify({ exports: { ".": "./mod.ts", "./client": "./src/client/mod.ts" } });
+  const pkg = JSON.stringify({ exports: { ".": compiledExport("./mod.ts"), "./client": compiledExport("./src/client/mod.ts") } });
   const exists = () => true;
-  assert.is(checkExportMaps(good, good, exists).length, 0);
-  const other = JSON.stringify({ exports: { ".": "./mod.ts", "./client": "./src/client/index.ts" } });
-  const v = checkExportMaps(good, other, exists);
+  assert.is(checkExportMaps(deno, pkg, exists).length, 0);
+  assert.equal(compiledExport("./src/client/mod.ts"), { types: "./dist/src/client/mod.d.ts", default: "./dist/src/client/mod.js" });
+  const other = JSON.stringify({ exports: { ".": compiledExport("./mod.ts"), "./client": compiledExport("./src/client/index.ts") } });
+  const v = checkExportMaps(deno, other, exists);
   assert.is(v.length, 1);
   assert.ok(v[0]!.message.includes("./client"));
-  assert.is(checkExportMaps(good, good, () => false).length, 2);
+  const source = JSON.stringify({ exports: { ".": "./mod.ts", "./client": "./src/client/mod.ts" } });
+  assert.is(checkExportMaps(deno, source, exists).length, 2, "package.json must export compiled JavaScript, not the source");
+  assert.is(checkExportMaps(deno, pkg, () => false).length, 2);
 });
 
 test("client-isolation catches server imports reached from the client entry", () => {

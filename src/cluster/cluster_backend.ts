@@ -23,7 +23,7 @@ import type { EngineOptions } from "../storage/mod.ts";
 import { counter, gauge, storageMetrics } from "./_metrics.ts";
 import { item, items as wireItems, obj, optStr, partition, str } from "./_wire.ts";
 import { AntiEntropy } from "./anti_entropy.ts";
-import { Coordinator, opFromWire, resultToWire } from "./coordinator.ts";
+import { Coordinator } from "./coordinator.ts";
 import { PartitionMover, scanRequest, SCAN_PAGE_KEYS_MAX } from "./handoff.ts";
 import { listPage } from "./listing.ts";
 import { HintDelivery } from "./hint_delivery.ts";
@@ -156,10 +156,7 @@ export class ClusterBackend implements KvBackend {
       m.onRequest("kvGet", (body) => this.#onGet(body, mover)),
       m.onRequest("kvMerge", (body) => this.#onMerge(body)),
       m.onRequest("kvMergeBatch", (body) => this.#onMergeBatch(body)),
-      m.onRequest("kvCoordinate", async (body) => {
-        this.#checkServing();
-        return resultToWire(await coordinator.writeHere(opFromWire(body)));
-      }),
+      coordinator.serveForwards(() => void this.#checkServing()),
       m.onRequest("kvScan", async (body) => {
         const r = scanRequest(body, this.view.partitions);
         return await this.store.scan(r.p, r);

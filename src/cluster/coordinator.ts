@@ -19,24 +19,25 @@
  *
  * The decisions come from `core/` (placement, quorum accounting, the write decision); this file only sends.
  */
-import { encodeSet, decodeSet } from "../core/context.ts";
-import type { Target } from "../core/placement.ts";
-import { levelToString, parseConsistency, Quorum, type ConsistencyLevel, type QuorumReplica } from "../core/quorum.ts";
-import { contextOf, emptySet, merge, sameVersion, type VersionVector } from "../core/version.ts";
+import { Quorum, type ConsistencyLevel, type QuorumReplica } from "../core/quorum.ts";
+import { contextOf, sameVersion } from "../core/version.ts";
 import { HLC_ZERO, type Hlc } from "../core/hlc.ts";
 import type { Stored } from "../core/stored.ts";
 import { decideWrite, type RecordFormat } from "../core/write_decision.ts";
 import { LatencyWindow } from "../core/latency.ts";
 import { MeshkvError, isMeshkvError } from "../errors.ts";
-import type { StoredValue, WriteResult } from "../kv/backend.ts";
+import type { WriteResult } from "../kv/backend.ts";
 import { DATA_LIMITS } from "../kv/limits.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import type { Clock } from "../runtime/types.ts";
-import { bool, bytes, int, obj, optNum, optStr, str, vvFromWire, vvToWire } from "./_wire.ts";
+import { askClosest, closestFirst, dedupe, mergeAll, sendToAll, verdictError, type Call, type Verdict } from "./_fanout.ts";
+import { getReplyFromWire, mergeToWire, opFromWire, opToWire, resultFromWire, resultToWire, type WriteOp } from "./kv_protocol.ts";
 import { encodeValue, latestRecord, liveCount, stamp, stampOf, TOMBSTONE } from "./records.ts";
-import { mergedExpiry, type ReplicaStore } from "./replica.ts";
+import type { ReplicaStore } from "./replica.ts";
 import type { Keyspaces } from "./keyspaces.ts";
 import { targetsOf, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
+
+export type { WriteOp } from "./kv_protocol.ts";
 
 export interface CoordinatorOptions {
   nodeId: string;
@@ -57,10 +58,6 @@ export interface CoordinatorOptions {
   keyspaces: Keyspaces;
 }
 
-export type WriteOp =
-  | { kind: "put"; key: string; value: StoredValue; context: VersionVector; ifNoneMatch: boolean; strict: boolean; ttlMs: number | null; level: ConsistencyLevel | null }
-  | { kind: "delete"; key: string; context: VersionVector | null; strict: boolean; level: ConsistencyLevel | null };
-
 export interface CoordinatorStats {
   reads: number;
   writes: number;
@@ -68,11 +65,6 @@ export interface CoordinatorStats {
   quorumFailures: number;
   timeouts: number;
   readRepairs: number;
-}
-
-interface Call<T> {
-  node: string;
-  run(): Promise<T>;
 }
 
 /** Replica read latencies kept for the speculative delay. */
@@ -107,6 +99,17 @@ export class Coordinator {
     this.#o = o;
   }
 
+  /**
+   * Serves writes other nodes forward here (`kvCoordinate`) on the mesh; `serving` throws when this node may
+   * not take requests (starting, leaving, closed). Returns the unregister function.
+   */
+  serveForwards(serving: () => void): () => void {
+    return this.#o.mesh.onRequest("kvCoordinate", async (body) => {
+      serving();
+      return resultToWire(await this.writeHere(opFromWire(body)));
+    });
+  }
+
   /** Resolves once background work (read repair, late replica answers) started so far is done. */
   async idle(): Promise<void> {
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
@@ -123,7 +126,7 @@ export class Coordinator {
   /**
    * Reads `key` at `level` from its primary replicas, closest first (this node, then its datacenter), asking
    * only as many as the level needs and one more when an answer fails or is later than the recent 99th
-   * percentile (`#gather`); the merged state of the replies that met the level.
+   * percentile (`askClosest` in `_fanout.ts`); the merged state of the replies that met the level.
    */
   async read(key: string, level: ConsistencyLevel | null, signal?: AbortSignal): Promise<Stored> {
     const o = this.#o;
@@ -139,7 +142,7 @@ export class Coordinator {
       else candidates.push(r.node);
     }
     const replies = new Map<string, Stored>();
-    const { decided, settled } = this.#gather(q, candidates, (node) => this.#getFrom(node, p, key), (node, v) => {
+    const { decided, settled } = askClosest(o.clock, o.requestTimeoutMs, this.#speculativeMs(), q, candidates, (node) => this.#getFrom(node, p, key), (node, v) => {
       replies.set(node, v.stored);
       return !v.acquiring;
     }, signal);
@@ -148,56 +151,6 @@ export class Coordinator {
     this.#background(settled.then(() => this.#repair(p, key, replies)));
     this.#check(q, verdict);
     return merged;
-  }
-
-  /**
-   * Asks `candidates` (closest first) one at a time while `q.wants` another answer, so a read sends as many
-   * requests as its level needs; each failed answer (or one from a replica still acquiring the partition) asks
-   * the next, and so does an answer later than the speculative delay (one extra request per read, Cassandra's
-   * speculative retry). `decided` resolves when the quorum is decided, the request deadline passes or `signal`
-   * aborts; `settled` once every request sent has answered.
-   */
-  #gather<T>(q: Quorum, candidates: readonly string[], run: (node: string) => Promise<T>, judge: (node: string, value: T) => boolean, signal?: AbortSignal): { decided: Promise<string>; settled: Promise<void> } {
-    const o = this.#o;
-    let resolve!: (v: string) => void;
-    const decided = new Promise<string>((r) => (resolve = r));
-    let settle!: () => void;
-    const settled = new Promise<void>((r) => (settle = r));
-    const asked = new Set<string>();
-    let outstanding = 0;
-    const ask = (node: string) => {
-      asked.add(node);
-      outstanding++;
-      const started = o.clock.monotonic();
-      run(node).then((v) => {
-        if (node !== o.nodeId) this.#latency.add(o.clock.monotonic() - started);
-        return judge(node, v);
-      }, () => false).then((ok) => {
-        q.add({ node, ok });
-        outstanding--;
-        askWanted();
-        if (outstanding === 0) settle();
-      });
-    };
-    const askWanted = () => {
-      for (const node of candidates) if (q.wants(node, asked)) ask(node);
-      if (q.done() || outstanding === 0) resolve("done");
-    };
-    const timer = o.clock.setTimeout(() => resolve("timeout"), o.requestTimeoutMs);
-    const speculative = o.clock.setTimeout(() => {
-      const next = candidates.find((node) => !asked.has(node) && q.counts(node));
-      if (next !== undefined) ask(next);
-    }, this.#speculativeMs());
-    const onAbort = () => resolve("aborted");
-    signal?.addEventListener("abort", onAbort, { once: true });
-    askWanted();
-    if (outstanding === 0) settle();
-    void decided.then(() => {
-      o.clock.clearTimeout(timer);
-      o.clock.clearTimeout(speculative);
-      signal?.removeEventListener("abort", onAbort);
-    });
-    return { decided, settled };
   }
 
   /** How long a read waits for an answer before it asks one more replica: the recent p99, within bounds. */
@@ -210,9 +163,10 @@ export class Coordinator {
   async #getFrom(node: string, p: number, key: string): Promise<{ stored: Stored; acquiring: boolean }> {
     const o = this.#o;
     if (node === o.nodeId) return { stored: await o.store.read(p, key), acquiring: o.acquiring(p) };
-    const reply = obj(await o.mesh.request(node, "kvGet", { p, key }, { timeoutMs: o.replicaTimeoutMs }), "kvGet reply");
-    const set = reply.set === null || reply.set === undefined ? emptySet<Uint8Array>() : decodeSet(bytes(reply, "set"));
-    return { stored: { set, expiresAt: optNum(reply, "exp") }, acquiring: bool(reply, "acquiring") };
+    const started = o.clock.monotonic();
+    const reply = getReplyFromWire(await o.mesh.request(node, "kvGet", { p, key }, { timeoutMs: o.replicaTimeoutMs }));
+    this.#latency.add(o.clock.monotonic() - started);
+    return reply;
   }
 
   /** Read repair: every replica that answered with less than the merge of all answers gets the merge. */
@@ -233,7 +187,7 @@ export class Coordinator {
       await o.store.merge(p, key, s.set, s.expiresAt);
       return;
     }
-    await o.mesh.request(node, "kvMerge", { p, key, set: encodeSet(s.set), exp: s.expiresAt, hintFor }, { timeoutMs: o.replicaTimeoutMs });
+    await o.mesh.request(node, "kvMerge", mergeToWire(p, key, s, hintFor), { timeoutMs: o.replicaTimeoutMs });
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -242,8 +196,9 @@ export class Coordinator {
   /** Runs a write: here when this node is an available primary replica of the key, else on one that is. */
   async write(op: WriteOp, signal?: AbortSignal): Promise<WriteResult> {
     const o = this.#o;
-    const p = partitionOfKey(o, op.key);
-    const targets = dedupe(targetsOf(o.view(), p, o.config.sloppy));
+    const snap = o.view();
+    const p = snap.placement.forKey(op.key).partition;
+    const targets = dedupe(targetsOf(snap, p, o.config.sloppy));
     if (targets.length === 0) throw noReplicas(op.key);
     const primaries = targets.filter((t) => t.available && t.hintFor === undefined);
     // Compare-and-set writes (strict, create-only) all go to one place, the first available primary, whose
@@ -282,7 +237,8 @@ export class Coordinator {
   async writeHere(op: WriteOp, signal?: AbortSignal): Promise<WriteResult> {
     const o = this.#o;
     this.stats.writes++;
-    const p = partitionOfKey(o, op.key);
+    const snap = o.view();
+    const p = snap.placement.forKey(op.key).partition;
     const settings = o.keyspaces.of(op.key);
     const level = op.level ?? settings.write;
     if (op.kind === "put" ? op.ifNoneMatch || op.strict : op.strict || op.context === null) {
@@ -291,80 +247,62 @@ export class Coordinator {
     }
     const nowMs = o.clock.now();
     let told = { created: false, siblings: 0 };
-    const { after } = await o.store.readModifyWrite(p, op.key, (before) => {
-      const write = op.kind === "put" ? { ...op, record: encodeValue(op.value) } : op;
-      const site = { versionId: o.store.versionId, members: o.view().owners, nowMs, lastStamp: this.#hlc };
-      const d = decideWrite(before, write, site, { conflicts: settings.conflicts, siblingsMax: DATA_LIMITS.siblingsMax, setBytesMax: DATA_LIMITS.setBytesMax, format: RECORD_FORMAT });
-      this.#hlc = d.lastStamp;
-      if (!d.ok) throw d.error;
-      told = { created: d.created, siblings: d.siblings };
-      return d.after;
-    });
-    await this.#replicate(p, op.key, after, level, signal);
+    // The other replicas get the new state as soon as it is decided, while this one writes it: the log syncs
+    // overlap instead of following each other. This replica counts toward the level once its write is durable.
+    let replicated: Promise<void> | null = null;
+    let localDone!: (ok: boolean) => void;
+    const local = new Promise<boolean>((r) => (localDone = r));
+    let after: Stored;
+    try {
+      ({ after } = await o.store.readModifyWrite(p, op.key, (before) => {
+        const write = op.kind === "put" ? { ...op, record: encodeValue(op.value) } : op;
+        const site = { versionId: o.store.versionId, members: snap.owners, nowMs, lastStamp: this.#hlc };
+        const d = decideWrite(before, write, site, { conflicts: settings.conflicts, siblingsMax: DATA_LIMITS.siblingsMax, setBytesMax: DATA_LIMITS.setBytesMax, format: RECORD_FORMAT });
+        this.#hlc = d.lastStamp;
+        if (!d.ok) throw d.error;
+        told = { created: d.created, siblings: d.siblings };
+        return d.after;
+      }, (decided) => {
+        replicated = this.#replicate(snap, p, op.key, decided, level, local, signal);
+      }));
+    } catch (err) {
+      localDone(false);
+      await (replicated as Promise<void> | null)?.catch(() => {});
+      throw err;
+    }
+    localDone(true);
+    await replicated;
     return { context: contextOf(after.set), ...told };
   }
 
-  /** Sends the coordinated state to the other replica slots and waits for the level. */
-  async #replicate(p: number, key: string, after: Stored, level: ConsistencyLevel, signal?: AbortSignal): Promise<void> {
+  /**
+   * Sends the coordinated state to the other replica slots and waits for the level; this node counts once
+   * `local` (its own durable write) resolves true.
+   */
+  async #replicate(snap: RingSnapshot, p: number, key: string, after: Stored, level: ConsistencyLevel, local: Promise<boolean>, signal?: AbortSignal): Promise<void> {
     const o = this.#o;
-    const targets = dedupe(targetsOf(o.view(), p, o.config.sloppy));
+    const targets = dedupe(targetsOf(snap, p, o.config.sloppy));
     if (!targets.some((t) => t.node === o.nodeId)) {
       // A forward reached us although we are no replica in our own view: count ourselves in our stead.
       targets.push({ node: o.nodeId, datacenter: o.datacenter, available: true });
     }
     const q = new Quorum({ level, replicas: targets.map((t) => ({ node: t.node, datacenter: t.datacenter })), localDatacenter: o.datacenter });
     for (const t of targets) if (!t.available) q.add({ node: t.node, ok: false });
-    q.add({ node: o.nodeId, ok: true });
-    const calls: Call<void>[] = targets
-      .filter((t) => t.available && t.node !== o.nodeId)
-      .map((t) => ({ node: t.node, run: () => this.#mergeTo(t.node, p, key, after, t.hintFor ?? null) }));
-    const { decided, settled } = this.#race(q, calls, () => true, signal);
+    const calls: Call<boolean>[] = [{ node: o.nodeId, run: () => local }];
+    for (const t of targets) {
+      if (t.available && t.node !== o.nodeId) calls.push({ node: t.node, run: () => this.#mergeTo(t.node, p, key, after, t.hintFor ?? null).then(() => true) });
+    }
+    const { decided, settled } = sendToAll(o.clock, o.requestTimeoutMs, q, calls, (_node, ok) => ok, signal);
     this.#background(settled);
     this.#check(q, await decided);
   }
 
-  // ---------------------------------------------------------------------------------------------------------
-  // Shared
-
-  /**
-   * Sends every call at once and counts each answer into `q`; `decided` resolves when the quorum is decided,
-   * the request deadline passes or `signal` aborts; `settled` when every call has answered.
-   */
-  #race<T>(q: Quorum, calls: Call<T>[], judge: (node: string, value: T) => boolean, signal?: AbortSignal): { decided: Promise<string>; settled: Promise<void> } {
-    const o = this.#o;
-    let resolve!: (v: string) => void;
-    const decided = new Promise<string>((r) => (resolve = r));
-    const timer = o.clock.setTimeout(() => resolve("timeout"), o.requestTimeoutMs);
-    const onAbort = () => resolve("aborted");
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const settle = (node: string, ok: boolean) => {
-      q.add({ node, ok });
-      if (q.done()) resolve("done");
-    };
-    if (q.done()) resolve("done");
-    const settled = Promise.allSettled(calls.map((c) => c.run().then((v) => settle(c.node, judge(c.node, v)), () => settle(c.node, false)))).then(() => {
-      resolve("done");
-    });
-    void decided.then(() => {
-      o.clock.clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    });
-    return { decided, settled };
-  }
-
-  #check(q: Quorum, verdict: string): void {
-    if (q.outcome().status === "succeeded") return;
-    const error = q.error();
-    if (error) {
-      this.stats.quorumFailures++;
-      throw error;
-    }
-    if (verdict === "aborted") throw new MeshkvError("TIMEOUT", "The request was cancelled");
-    this.stats.timeouts++;
-    const out = q.outcome();
-    throw new MeshkvError("TIMEOUT", `Consistency level ${out.level} not met within ${this.#o.requestTimeoutMs} ms: ${out.ok} succeeded, ${out.failed} failed, ${out.pending} pending`, {
-      details: { ...out },
-    });
+  #check(q: Quorum, verdict: Verdict): void {
+    const error = verdictError(q, verdict, this.#o.requestTimeoutMs);
+    if (error === null) return;
+    if (error.code === "QUORUM_UNMET") this.stats.quorumFailures++;
+    else if (verdict === "timeout") this.stats.timeouts++;
+    throw error;
   }
 }
 
@@ -375,9 +313,6 @@ function noReplicas(key: string): MeshkvError {
   });
 }
 
-function partitionOfKey(o: CoordinatorOptions, key: string): number {
-  return o.view().placement.forKey(key).partition;
-}
 
 /** Create-only and strict writes read first at the matching level (a write at `all` reads at `one`, …). */
 function readLevelFor(level: ConsistencyLevel): ConsistencyLevel {
@@ -387,68 +322,3 @@ function readLevelFor(level: ConsistencyLevel): ConsistencyLevel {
   if (level === "local_one") return "local_quorum";
   return level;
 }
-
-/** Replicas in the order a read asks them: this node, then its datacenter, then the rest (each in ring order). */
-function closestFirst<R extends { node: string; datacenter: string }>(replicas: readonly R[], self: string, datacenter: string): R[] {
-  const rank = (r: R) => (r.node === self ? 0 : r.datacenter === datacenter ? 1 : 2);
-  return [...replicas].sort((a, b) => rank(a) - rank(b));
-}
-
-function mergeAll(states: readonly Stored[]): Stored {
-  let out: Stored = { set: emptySet(), expiresAt: null };
-  for (const s of states) out = { set: merge(out.set, s.set), expiresAt: mergedExpiry(out, s) };
-  return out;
-}
-
-/** One slot per node (a stand-in never serves two slots of one request). */
-function dedupe(targets: Target[]): Target[] {
-  const seen = new Set<string>();
-  return targets.map((t) => {
-    if (!seen.has(t.node)) {
-      seen.add(t.node);
-      return t;
-    }
-    return { node: `${t.hintFor ?? t.node}#unavailable`, datacenter: t.datacenter, available: false };
-  });
-}
-
-// -----------------------------------------------------------------------------------------------------------
-// Forwarded writes on the wire
-
-export function opToWire(op: WriteOp): Record<string, unknown> {
-  const level = op.level === null ? null : levelToString(op.level);
-  if (op.kind === "put") {
-    return {
-      op: "put", key: op.key, ct: op.value.contentType, data: op.value.data, ctx: vvToWire(op.context),
-      ifNoneMatch: op.ifNoneMatch, strict: op.strict, ttl: op.ttlMs, level,
-    };
-  }
-  return { op: "delete", key: op.key, ctx: op.context === null ? null : vvToWire(op.context), strict: op.strict, level };
-}
-
-export function opFromWire(body: unknown): WriteOp {
-  const o = obj(body, "kvCoordinate");
-  const levelText = optStr(o, "level");
-  const level = levelText === null ? null : parseConsistency(levelText);
-  const kind = str(o, "op");
-  const key = str(o, "key");
-  if (kind === "put") {
-    const ttl = o.ttl === null || o.ttl === undefined ? null : int(o, "ttl", 1);
-    return {
-      kind, key, value: { contentType: str(o, "ct"), data: bytes(o, "data") }, context: vvFromWire(o.ctx),
-      ifNoneMatch: bool(o, "ifNoneMatch"), strict: bool(o, "strict"), ttlMs: ttl, level,
-    };
-  }
-  if (kind === "delete") return { kind, key, context: o.ctx === null || o.ctx === undefined ? null : vvFromWire(o.ctx), strict: bool(o, "strict"), level };
-  throw new MeshkvError("PROTOCOL_ERROR", `Malformed replication message: unknown op ${kind}`);
-}
-
-export function resultToWire(r: WriteResult): Record<string, unknown> {
-  return { ctx: vvToWire(r.context), created: r.created, siblings: r.siblings };
-}
-
-function resultFromWire(body: unknown): WriteResult {
-  const o = obj(body, "kvCoordinate reply");
-  return { context: vvFromWire(o.ctx), created: bool(o, "created"), siblings: int(o, "siblings") };
-}
-

@@ -172,12 +172,15 @@ export class ReplicaStore {
 
   /**
    * Read-modify-write of one key under its lock: `fn` gets what is stored and returns the new state (or
-   * throws to leave it unchanged). Returns both.
+   * throws to leave it unchanged). `decided` is told the new state as soon as it is known, before it is written,
+   * so a coordinator can send it to the other replicas while this one writes (their log syncs overlap). Returns
+   * both states once the write is durable here.
    */
-  async readModifyWrite(p: number, key: string, fn: (before: Stored) => Stored): Promise<{ before: Stored; after: Stored }> {
+  async readModifyWrite(p: number, key: string, fn: (before: Stored) => Stored, decided?: (after: Stored) => void): Promise<{ before: Stored; after: Stored }> {
     return await this.#locks.run(key, async () => {
       const before = await this.read(p, key);
       const after = fn(before);
+      decided?.(after);
       await this.#write(p, key, before, after);
       return { before, after };
     });

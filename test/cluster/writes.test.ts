@@ -1,0 +1,37 @@
+/**
+ * The write path in the deterministic simulation: the coordinating replica sends the new version to the
+ * other replicas while it writes its own copy, and counts itself toward the level only once that write is
+ * durable.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { liveCount } from "../../src/cluster/records.ts";
+import { values } from "../../src/core/version.ts";
+import { enc, kvCluster, storedAt } from "./_kv_sim.ts";
+import { forEachSeed, seedsFor } from "./_sim.ts";
+
+test("the other replicas hold a write while the coordinator's own write is still waiting for its disk, and the client is answered only after it", async () => {
+  await forEachSeed(seedsFor(2, 501), async (seed) => {
+    const c = await kvCluster(seed, { size: 3 });
+    const engine = c.kv("n01").store.engine;
+    let release!: () => void;
+    const disk = new Promise<void>((r) => (release = r));
+    const put = engine.put.bind(engine);
+    engine.put = (...args) => disk.then(() => put(...args));
+    let answered = false;
+    const write = c.kv("n01").put("k", { contentType: "text/plain", data: enc.encode("v") }, {
+      context: [], ifNoneMatch: false, strict: false, consistency: "all", ttlMs: null,
+    }).then((r) => ((answered = true), r));
+    await c.run(200);
+    for (const id of ["n02", "n03"]) assert.is(liveCount(values((await storedAt(c, id, "k")).set)), 1, `${id} holds the write already`);
+    assert.not.ok(answered, "a write at all waits for the coordinator's own durable copy");
+    release();
+    await c.run(100);
+    assert.ok(answered);
+    assert.is((await write).siblings, 1);
+    assert.is(liveCount(values((await storedAt(c, "n01", "k")).set)), 1);
+    await c.stopAll();
+  });
+});
+
+test.run();

@@ -1,5 +1,5 @@
 /**
- * Rebalancing and catch-up costs of the replicated cluster (src/cluster/handoff.ts, anti_entropy.ts,
+ * Rebalancing and catch-up costs of the replicated cluster (src/cluster/partition_mover.ts, anti_entropy.ts,
  * hints.ts), on the real runtime: real sockets on loopback, real file systems under a temp directory, nodes in
  * this one process (so throughput is one event loop's, and the ratios are what to compare).
  *

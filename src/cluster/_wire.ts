@@ -1,7 +1,8 @@
 /**
- * Shapes of the replication messages (kinds `kvGet` … `aeFetch` in `mesh/kinds.ts`) and their checks. A peer
- * is authenticated, but a newer or buggy one may still send something unexpected: every body is checked
- * before use and a bad one is answered with `PROTOCOL_ERROR`, never a crash.
+ * Field readers for replication messages: each reads one field of a message body and checks its type and
+ * bounds, answering a bad one with `PROTOCOL_ERROR` (never a crash: a peer is authenticated, but a newer or
+ * buggy one may still send something unexpected). The messages themselves are described in `kv_protocol.ts`
+ * (kv*) and `_ae_wire.ts` (ae*).
  */
 import type { VersionVector } from "../core/version.ts";
 import { MeshkvError } from "../errors.ts";

@@ -4,7 +4,7 @@
  * - `replica.ts`, this node's copies, and the mesh handlers peers call on it (`kvGet`, `kvMerge`, …);
  * - `ring_view.ts`, the ring derived from gossip membership; `coordinator.ts`, reads and writes at a level;
  * - `hints.ts`, hinted handoff (stand-in copies kept for down replicas, delivered when they return);
- * - `anti_entropy.ts`, continuous hash-tree exchange; `handoff.ts`, partition moves on joins and leaves;
+ * - `anti_entropy.ts`, continuous hash-tree exchange; `partition_mover.ts`, partition moves on joins and leaves;
  * - a change feed of what this node's replicas applied (`GET /v1/watch`).
  * It is opened before the node starts serving (`openClusterBackend`) and attached to the node once its mesh
  * exists (`attach`); until it has joined its cluster, requests fail with `NODE_STARTING`.
@@ -24,7 +24,8 @@ import { counter, gauge, storageMetrics } from "./_metrics.ts";
 import { item, items as wireItems, obj, optStr, partition, str } from "./_wire.ts";
 import { AntiEntropy } from "./anti_entropy.ts";
 import { Coordinator } from "./coordinator.ts";
-import { PartitionMover, scanRequest, SCAN_PAGE_KEYS_MAX } from "./handoff.ts";
+import { PartitionMover } from "./partition_mover.ts";
+import { scanRequest, SCAN_PAGE_KEYS_MAX } from "./kv_protocol.ts";
 import { listPage } from "./listing.ts";
 import { HintDelivery } from "./hint_delivery.ts";
 import { ConfigCheck } from "./config_check.ts";

@@ -100,3 +100,19 @@ export function mergeBatchToWire(list: readonly WireItem[]): Record<string, unkn
 export function mergeBatchFromWire(body: unknown, partitions: number, itemsMax: number): WireItem[] {
   return items(obj(body, "kvMergeBatch"), "items", partitions, itemsMax);
 }
+
+// kvScan: one page of a partition in key order (partition moves, listing).
+
+/** The most keys one `kvScan` page may ask for (also the most items of one `kvMergeBatch`). */
+export const SCAN_PAGE_KEYS_MAX = 10_000;
+
+/** Checks a `kvScan` request body. */
+export function scanRequest(body: unknown, partitions: number): { p: number; after: string | null; limit: number; keysOnly: boolean; tombstones: boolean; prefix: string; start: string | null; end: string | null } {
+  const o = obj(body, "kvScan");
+  const p = int(o, "p", 0, partitions - 1);
+  const limit = int(o, "limit", 1, SCAN_PAGE_KEYS_MAX);
+  return {
+    p, after: optStr(o, "after"), limit, keysOnly: o.keysOnly === true, tombstones: o.tombstones === true,
+    prefix: optStr(o, "prefix") ?? "", start: optStr(o, "start"), end: optStr(o, "end"),
+  };
+}

@@ -10,7 +10,7 @@ import { MeshkvError } from "../errors.ts";
 import type { ListItem, ListOptions, ListPage, ReadResult } from "../kv/backend.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import { bytes, items as wireItems, obj, optNum, optStr } from "./_wire.ts";
-import { SCAN_PAGE_KEYS_MAX } from "./handoff.ts";
+import { SCAN_PAGE_KEYS_MAX } from "./kv_protocol.ts";
 import { compareUtf8, type ReplicaStore, type Stored, type WireItem } from "./replica.ts";
 import type { RingSnapshot } from "./ring_view.ts";
 

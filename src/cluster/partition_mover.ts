@@ -16,12 +16,11 @@
 import { decodeSet, versionDigest } from "../core/context.ts";
 import type { Clock, TimerHandle } from "../runtime/types.ts";
 import type { Mesh } from "../mesh/mesh.ts";
-import { int, items as wireItems, obj, optStr } from "./_wire.ts";
+import { items as wireItems, obj, optStr } from "./_wire.ts";
+import { SCAN_PAGE_KEYS_MAX } from "./kv_protocol.ts";
 import type { ReplicaStore } from "./replica.ts";
 import type { RingSnapshot } from "./ring_view.ts";
 
-/** The most keys one `kvScan` page may ask for. */
-export const SCAN_PAGE_KEYS_MAX = 10_000;
 /** Partitions pulled at once by a node that gained them. */
 export const ACQUIRE_PARALLEL_MAX = 16;
 /** Partitions handed off at once by a node that lost them. */
@@ -190,15 +189,4 @@ export class PartitionMover {
   get #timeout(): number {
     return this.#o.replicaTimeoutMs ?? 5000;
   }
-}
-
-/** Checks a `kvScan` request body. */
-export function scanRequest(body: unknown, partitions: number): { p: number; after: string | null; limit: number; keysOnly: boolean; tombstones: boolean; prefix: string; start: string | null; end: string | null } {
-  const o = obj(body, "kvScan");
-  const p = int(o, "p", 0, partitions - 1);
-  const limit = int(o, "limit", 1, SCAN_PAGE_KEYS_MAX);
-  return {
-    p, after: optStr(o, "after"), limit, keysOnly: o.keysOnly === true, tombstones: o.tombstones === true,
-    prefix: optStr(o, "prefix") ?? "", start: optStr(o, "start"), end: optStr(o, "end"),
-  };
 }

@@ -19,8 +19,11 @@
  * message sizes so the cost of repair can be measured against the data size.
  *
  * An exchange that finished with nothing left out proves that, at its start, the two replicas held the same
- * versions of partition `p`; `syncedWithAllSince(p)` is the oldest such proof over all other replicas, which
- * the tombstone purge rule uses (a delete's history goes only once every replica is known to hold it).
+ * versions of partition `p`; `syncedWithAllSince(p)` is the oldest such proof over all other replicas of `p`
+ * in the current ring, down or suspected ones included (`replicasFor`), which the tombstone purge rule uses: a
+ * delete's history goes only once every replica is known to hold it, so a replica that is away blocks the purge
+ * until it returns (and is exchanged with) or is removed from the ring. When the replica set of `p` changes, the
+ * proofs of `p` start over: a new replica has to hold the tombstones before any of them may go.
  */
 import { encode } from "@msgpack/msgpack";
 import { decodeSet, wireVersionDigest } from "../core/context.ts";
@@ -49,8 +52,8 @@ export interface AntiEntropyOptions {
   mine(): number[];
   /** The other replicas of p that are up (exchange partners). */
   peersFor(p: number): string[];
-  /** Every other replica of p, up or not (default `peersFor`): whom `syncedWithAllSince` waits for. */
-  replicasFor?(p: number): string[];
+  /** Every other replica of p, up or not: whom `syncedWithAllSince` waits for. */
+  replicasFor(p: number): string[];
   /** One partition exchange per interval. Default 1000. */
   intervalMs?: number;
   /** Keys repaired per exchange at most; the rest go to the next exchange. Default 1000. */
@@ -88,8 +91,11 @@ export class AntiEntropy {
   readonly #keysMax: number;
   readonly #timeoutMs: number;
   readonly #inFlight = new Set<Promise<unknown>>();
-  /** Per partition: when it last finished an exchange, and per peer when a complete exchange began. */
-  readonly #synced = new Map<number, { lastExchangeMs: number; peers: Map<string, number> }>();
+  /**
+   * Per partition: when it last finished an exchange, per peer when a complete exchange began, and the replica
+   * set those proofs were made under (a changed set starts them over).
+   */
+  readonly #synced = new Map<number, { lastExchangeMs: number; peers: Map<string, number>; replicas: string }>();
   #unregister: Array<() => void> = [];
   #timer: TimerHandle | null = null;
   #cursor = 0;
@@ -141,16 +147,38 @@ export class AntiEntropy {
    * start of a complete exchange over them. With no other replica there is nobody to wait for: now.
    */
   syncedWithAllSince(p: number): number | null {
-    const others = (this.#o.replicasFor ? this.#o.replicasFor(p) : this.#o.peersFor(p)).filter((r) => r !== this.#o.nodeId);
+    const others = this.#others(p);
     if (others.length === 0) return this.#o.clock.now();
-    const peers = this.#synced.get(p)?.peers;
+    const peers = this.#entry(p).peers;
     let oldest = Infinity;
     for (const r of others) {
-      const t = peers?.get(r);
+      const t = peers.get(r);
       if (t === undefined) return null;
       oldest = Math.min(oldest, t);
     }
     return oldest;
+  }
+
+  /** The other replicas of `p` with no complete exchange begun after `sinceMs` (sorted): whom a purge waits for. */
+  unsyncedSince(p: number, sinceMs: number): string[] {
+    const peers = this.#entry(p).peers;
+    return this.#others(p).filter((r) => !((peers.get(r) ?? -Infinity) > sinceMs)).sort();
+  }
+
+  #others(p: number): string[] {
+    return this.#o.replicasFor(p).filter((r) => r !== this.#o.nodeId);
+  }
+
+  /** The proofs of `p`, started over when its replica set is not the one they were made under. */
+  #entry(p: number): { lastExchangeMs: number; peers: Map<string, number>; replicas: string } {
+    const replicas = this.#others(p).sort().join(",");
+    let s = this.#synced.get(p);
+    if (!s) this.#synced.set(p, (s = { lastExchangeMs: 0, peers: new Map(), replicas }));
+    if (s.replicas !== replicas) {
+      s.peers = new Map();
+      s.replicas = replicas;
+    }
+    return s;
   }
 
   stats(): AntiEntropyStats {
@@ -200,6 +228,7 @@ export class AntiEntropy {
 
   async #exchange(p: number, peer: string): Promise<ExchangeResult> {
     const startedMs = this.#o.clock.now();
+    const replicasAtStart = this.#entry(p).replicas;
     const r: ExchangeResult = { segmentsDiffering: 0, keysPulled: 0, keysPushed: 0, hashesExchanged: 0, bytesSent: 0, bytesReceived: 0, complete: true, rounds: 0 };
     try {
       const segments = await this.#descend(p, peer, r);
@@ -210,10 +239,10 @@ export class AntiEntropy {
       throw err;
     }
     const now = this.#o.clock.now();
-    let s = this.#synced.get(p);
-    if (!s) this.#synced.set(p, (s = { lastExchangeMs: now, peers: new Map() }));
+    const s = this.#entry(p);
     s.lastExchangeMs = now;
-    if (r.complete) s.peers.set(peer, Math.max(s.peers.get(peer) ?? 0, startedMs));
+    // A proof counts only under the replica set it began in: a ring change meanwhile leaves it out.
+    if (r.complete && s.replicas === replicasAtStart) s.peers.set(peer, Math.max(s.peers.get(peer) ?? 0, startedMs));
     this.#stats.exchanges++;
     this.#stats.keysRepaired += r.keysPulled + r.keysPushed;
     this.#stats.lastExchangeMs = now;

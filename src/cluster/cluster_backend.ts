@@ -30,6 +30,7 @@ import { HintDelivery } from "./hint_delivery.ts";
 import { ConfigCheck } from "./config_check.ts";
 import { Keyspaces } from "./keyspaces.ts";
 import { openHintStore, type HintStore } from "./hints.ts";
+import { TombstoneWaits } from "./tombstone_waits.ts";
 import { ChangeFeed, eventValues, type FeedLimits } from "./local_feed.ts";
 import { visibleValues } from "./local_records.ts";
 import type { ClusterNode } from "./node.ts";
@@ -66,7 +67,7 @@ export async function openClusterBackend(o: ClusterBackendOptions): Promise<Clus
   const store = await openReplicaStore({
     fs: o.fs, dir: `${o.dir}/store`, clock: o.clock, random: o.random, nodeId: o.nodeId, setBytesMax,
     ...(o.engine === undefined ? {} : { engine: o.engine }),
-    tombstonePurgeable: (p, _key, deletedAt) => backend?.purgeable(p, deletedAt) ?? false,
+    tombstonePurgeable: (p, key, deletedAt) => backend?.purgeable(p, deletedAt, key) ?? false,
   });
   let hints: HintStore;
   try {
@@ -104,6 +105,7 @@ export class ClusterBackend implements KvBackend {
   #leaving = false;
   #closed = false;
   readonly keyspaces: Keyspaces;
+  readonly #tombstoneWaits = new TombstoneWaits();
 
   /** @internal use `openClusterBackend`. */
   constructor(o: ClusterBackendOptions, store: ReplicaStore, hints: HintStore) {
@@ -140,7 +142,7 @@ export class ClusterBackend implements KvBackend {
     const ae = new AntiEntropy({
       store: this.store, mesh: node.mesh, clock: o.clock, random: o.random.fork(), nodeId: o.nodeId, partitions: this.view.partitions,
       mine: () => this.#minePartitions().filter((p) => !mover.acquiring(p)),
-      peersFor: (p) => this.#peersFor(p), intervalMs: t.antiEntropyIntervalMs, replicaTimeoutMs: t.replicaTimeoutMs,
+      peersFor: (p) => this.#peersFor(p), replicasFor: (p) => this.#replicasFor(p), intervalMs: t.antiEntropyIntervalMs, replicaTimeoutMs: t.replicaTimeoutMs,
     });
     const delivery = new HintDelivery({
       store: this.hints, clock: o.clock, random: o.random.fork(), intervalMs: t.hintIntervalMs,
@@ -199,11 +201,23 @@ export class ClusterBackend implements KvBackend {
     return snap.placement.forPartition(p).replicas.map((r) => r.node).filter((n) => n !== this.nodeId && !snap.down.has(n));
   }
 
-  /** Tombstone purge rule: every replica exchanged with this one after the delete, and the grace passed. */
-  purgeable(p: number, deletedAtMs: number): boolean {
-    const since = this.#a?.ae.syncedWithAllSince(p) ?? null;
-    if (since === null) return false;
-    return since > deletedAtMs && this.#o.clock.now() - deletedAtMs > this.timings.tombstoneGraceMs;
+  /** Every replica of `p` in the current ring, down or suspected ones included (the purge rule waits for them). */
+  #replicasFor(p: number): string[] {
+    return this.#snapshot().placement.forPartition(p).replicas.map((r) => r.node);
+  }
+
+  /**
+   * Tombstone purge rule: the grace passed, and every other replica of `p` in the current ring (down or suspected
+   * ones included) completed an exchange with this one that began after the delete. A tombstone past its grace
+   * that waits for replicas is tallied for status and metrics (`tombstone_waits.ts`).
+   */
+  purgeable(p: number, deletedAtMs: number, key?: string): boolean {
+    const ae = this.#a?.ae;
+    if (!ae || !this.#a!.node.gossip.joined) return false;
+    if (this.#o.clock.now() - deletedAtMs <= this.timings.tombstoneGraceMs) return false;
+    const waitingFor = ae.unsyncedSince(p, deletedAtMs);
+    if (key !== undefined) this.#tombstoneWaits.note(p, key, waitingFor);
+    return waitingFor.length === 0;
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -338,6 +352,7 @@ export class ClusterBackend implements KvBackend {
       partitions: { replicated: this.#minePartitions().length, held: this.store.partitionsHeld().length },
       hints: this.hints.stats(),
       antiEntropy: a ? a.ae.stats() : null,
+      tombstones: this.#tombstoneWaits.stats(),
       rebalance: a ? a.mover.stats() : null,
       coordinator: a ? a.coordinator.stats : null,
       watchers: this.#feed.watchers,
@@ -416,7 +431,18 @@ export class ClusterBackend implements KvBackend {
       counter("meshkv_coordinator_timeouts_total", "Requests that timed out waiting for replicas", c?.timeouts ?? 0),
       gauge("meshkv_partitions_acquiring", "Partitions this node is still pulling after gaining them", a?.mover.stats().acquiring.length ?? 0),
       gauge("meshkv_watchers", "Open watch streams", this.#feed.watchers),
+      ...this.#tombstoneMetrics(),
       gauge("meshkv_config_mismatches", "Peers whose replication settings differ from this node's", this.#a?.configCheck.mismatches().length ?? 0),
+    ];
+  }
+
+  /** Tombstones past their grace that wait for a replica: in total, and per replica (label `replica`). */
+  #tombstoneMetrics(): MetricSample[] {
+    const t = this.#tombstoneWaits.stats();
+    const help = "Tombstones past their grace waiting for this replica to hold them before they may be purged";
+    return [
+      gauge("meshkv_tombstones_waiting", "Tombstones past their grace whose purge waits for some replica to hold them", t.waiting),
+      ...Object.entries(t.byReplica).map(([replica, n]) => ({ ...gauge("meshkv_tombstones_waiting_for_replica", help, n), labels: { replica } })),
     ];
   }
 

@@ -49,6 +49,9 @@ export const ERROR_CODES = {
   LOCKED: "The store's LOCK is held by another engine (in this process, or a live process); the details name its owner",
   // --- cluster (src/cluster) ---
   NODE_STARTING: "The node has not joined its cluster yet (no member table exchanged with a seed): retry, or use another node",
+  NODE_ALIVE: "A node to remove from the cluster is alive or only suspected: stop it (or wait until it is down), or make it leave",
+  NODE_UNKNOWN: "No member of the cluster has that node id",
+  NODE_REMOVED: "The node was removed from the cluster by an operator and can never rejoin under its id",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -31,6 +31,7 @@ import { ConfigCheck } from "./config_check.ts";
 import { Keyspaces } from "./keyspaces.ts";
 import { openHintStore, type HintStore } from "./hints.ts";
 import { TombstoneWaits } from "./tombstone_waits.ts";
+import { checkRemovable, onStats, removalPlan } from "./removal.ts";
 import { ChangeFeed, eventValues, type FeedLimits } from "./local_feed.ts";
 import { visibleValues } from "./local_records.ts";
 import type { ClusterNode } from "./node.ts";
@@ -106,6 +107,8 @@ export class ClusterBackend implements KvBackend {
   #closed = false;
   readonly keyspaces: Keyspaces;
   readonly #tombstoneWaits = new TombstoneWaits();
+  /** Hints dropped because their target was removed from the cluster; true once this node learned it was removed. */
+  #removal = { hintsDropped: 0, self: false };
 
   /** @internal use `openClusterBackend`. */
   constructor(o: ClusterBackendOptions, store: ReplicaStore, hints: HintStore) {
@@ -164,6 +167,8 @@ export class ClusterBackend implements KvBackend {
         const r = scanRequest(body, this.view.partitions);
         return await this.store.scan(r.p, r);
       }),
+      m.onRequest("kvStats", (body) => onStats(body, this.store, this.view.partitions)),
+      node.gossip.on((e) => this.#onMember(e.type, e.member.id)),
     ];
     const configCheck = new ConfigCheck({
       nodeId: o.nodeId, mesh: m, clock: o.clock, signature: this.view.signature(), members: () => node.gossip.table,
@@ -256,6 +261,7 @@ export class ClusterBackend implements KvBackend {
   #checkServing(signal?: AbortSignal): Attached {
     if (this.#closed) throw new MeshkvError("CLOSED", "The node is shutting down");
     if (this.#leaving) throw new MeshkvError("NODE_LEAVING", "The node is leaving the cluster: use another node");
+    if (this.#removal.self) throw new MeshkvError("NODE_REMOVED", `Node ${this.nodeId} was removed from the cluster: it serves nothing and cannot rejoin under its id`);
     const a = this.#a;
     if (!a || !a.node.gossip.joined) throw new MeshkvError("NODE_STARTING", "The node has not joined its cluster yet: retry, or use another node");
     if (signal?.aborted) throw new MeshkvError("TIMEOUT", "The request was cancelled before it ran");
@@ -329,7 +335,7 @@ export class ClusterBackend implements KvBackend {
   }
 
   ready(): boolean {
-    return !this.#closed && !this.#leaving && this.#a !== null && this.#a.node.gossip.joined;
+    return !this.#closed && !this.#leaving && !this.#removal.self && this.#a !== null && this.#a.node.gossip.joined;
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -353,6 +359,7 @@ export class ClusterBackend implements KvBackend {
       hints: this.hints.stats(),
       antiEntropy: a ? a.ae.stats() : null,
       tombstones: this.#tombstoneWaits.stats(),
+      removed: this.#removalStatus(a),
       rebalance: a ? a.mover.stats() : null,
       coordinator: a ? a.coordinator.stats : null,
       watchers: this.#feed.watchers,
@@ -412,6 +419,59 @@ export class ClusterBackend implements KvBackend {
     return { left: true, drained, partitionsHeld: this.store.partitionsHeld().length, tookMs: Math.round(this.#o.clock.monotonic() - startMs) };
   }
 
+  /**
+   * Takes dead member `node` out of the ring for good (`removal.ts`): refuses an unknown id, this node and a live
+   * or suspected member; with `dryRun` only returns the plan (partitions that move, where, keys and bytes).
+   * Otherwise marks it `removed` in gossip, drops this node's hints for it, and returns the plan being carried
+   * out: the members that gain its partitions pull them from the surviving replicas (`rebalance.acquiring`).
+   */
+  async remove(node: string, options: { dryRun: boolean }): Promise<Record<string, unknown>> {
+    const a = this.#checkServing();
+    const table = a.node.gossip.table;
+    const { status } = checkRemovable(table, this.nodeId, node);
+    const plan = await removalPlan({
+      config: this.#o.replication, table, node, nowMs: this.#o.clock.monotonic(), selfId: this.nodeId, store: this.store, mesh: a.node.mesh,
+      replicaTimeoutMs: this.timings.replicaTimeoutMs,
+    });
+    if (options.dryRun) return { dryRun: true, ...plan };
+    if (status !== "removed") await a.node.gossip.remove(node);
+    const hintsDropped = await this.#dropHintsFor(node);
+    return { dryRun: false, removed: true, alreadyRemoved: status === "removed", hintsDropped, ...plan };
+  }
+
+  /** Member changes: hints for a removed member are dropped; a node that learns it was removed stops serving. */
+  #onMember(type: string, id: string): void {
+    if (id !== this.nodeId || type !== "removed") {
+      // Also on other events: a restarted node learns of members removed meanwhile without a `removed` event.
+      const table = this.#a?.node.gossip.table;
+      for (const t of this.hints.targets()) if (table?.get(t)?.status === "removed") void this.#dropHintsFor(t).catch(() => {});
+      return;
+    }
+    this.#removal.self = true;
+    const a = this.#a;
+    if (!a) return;
+    a.configCheck.stop();
+    void a.mover.stop();
+    void a.ae.stop();
+    void a.delivery.stop();
+  }
+
+  async #dropHintsFor(id: string): Promise<number> {
+    const n = this.hints.targets().includes(id) ? await this.hints.dropTarget(id) : 0;
+    this.#removal.hintsDropped += n;
+    return n;
+  }
+
+  /** Members removed from the cluster, hints dropped for them, and how far rebuilding their copies has come. */
+  #removalStatus(a: Attached | null): Record<string, unknown> {
+    const removed = a ? [...a.node.gossip.table.values()].filter((m) => m.status === "removed").map((m) => m.id).sort() : [];
+    const mover = a && a.node.gossip.joined && !this.#removal.self ? a.mover.stats() : null;
+    return {
+      members: removed, hintsDropped: this.#removal.hintsDropped, self: this.#removal.self,
+      rebuild: mover ? { partitionsAcquiring: mover.acquiring.length, partitionsAcquired: mover.partitionsAcquired, keysPulled: mover.keysPulled, done: mover.acquiring.length === 0 } : null,
+    };
+  }
+
   metrics(): readonly MetricSample[] {
     if (this.#closed) return [];
     const s = this.store.engine.stats();
@@ -430,6 +490,7 @@ export class ClusterBackend implements KvBackend {
       counter("meshkv_coordinator_forwards_total", "Writes forwarded to a replica to coordinate", c?.forwarded ?? 0),
       counter("meshkv_coordinator_timeouts_total", "Requests that timed out waiting for replicas", c?.timeouts ?? 0),
       gauge("meshkv_partitions_acquiring", "Partitions this node is still pulling after gaining them", a?.mover.stats().acquiring.length ?? 0),
+      counter("meshkv_hints_dropped_removed_total", "Hints dropped because their target was removed from the cluster", this.#removal.hintsDropped),
       gauge("meshkv_watchers", "Open watch streams", this.#feed.watchers),
       ...this.#tombstoneMetrics(),
       gauge("meshkv_config_mismatches", "Peers whose replication settings differ from this node's", this.#a?.configCheck.mismatches().length ?? 0),

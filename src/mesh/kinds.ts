@@ -58,6 +58,8 @@ export const MESSAGE_KINDS = {
   aeFetch: 13,
   /** Request: the sender's replication settings `{}` -> `{ signature }` (placement must agree cluster-wide). */
   kvConfig: 14,
+  /** Request: keys and bytes a replica holds of partitions `{ partitions }` -> `{ stats: [[p, keys, bytes]] }` (remove --dry-run). */
+  kvStats: 15,
 } as const;
 export type MessageKind = keyof typeof MESSAGE_KINDS;
 

@@ -7,6 +7,7 @@ import { constantTimeEqual, TokenChecker } from "../../src/http/auth.ts";
 import { createApp } from "../../src/http/app.ts";
 import type { KvBackend } from "../../src/http/backend.ts";
 import { expectError, harness, TOKENS } from "./_setup.ts";
+import { kvCluster } from "../cluster/_kv_sim.ts";
 
 const put = (body: string): RequestInit => ({ method: "PUT", body, headers: { "content-type": "text/plain" } });
 
@@ -43,6 +44,33 @@ test("join validates its body only where the backend supports joining; leave is 
   assert.equal(await (await h.req("/v1/admin/join", { method: "POST", body: '{"seeds":["a:1"]}' })).json(), { joined: true });
   assert.equal(joined, [["a:1"]]);
   await h.close();
+});
+
+test("remove is 501 on a single node, and refuses a malformed body with 400 before the backend sees it", async () => {
+  const h = await harness();
+  await expectError(await h.req("/v1/admin/remove", { method: "POST", body: '{"node":"n2"}' }), 501, "UNSUPPORTED");
+  const asked: unknown[] = [];
+  (h.backend as KvBackend).remove = async (node: string, o: { dryRun: boolean }) => (asked.push([node, o.dryRun]), { removed: true });
+  for (const body of ["", "not json", "[]", "null", '{"node":""}', '{"node":7}', '{"nodes":"n2"}', '{"node":"n2","dryRun":"yes"}', '{"node":"n2","force":true}', `{"node":"${"x".repeat(129)}"}`]) {
+    await expectError(await h.req("/v1/admin/remove", { method: "POST", body }), 400, "INVALID_ARGUMENT");
+  }
+  assert.equal(asked, [], "no malformed body reached the backend");
+  assert.equal(await (await h.req("/v1/admin/remove", { method: "POST", body: '{"node":"n2","dryRun":true}' })).json(), { removed: true });
+  assert.equal(asked, [["n2", true]]);
+  await h.close();
+});
+
+test("remove on a cluster node refuses an unknown node (404), a live one (409) and itself (400), and changes nothing", async () => {
+  const c = await kvCluster(1901, { size: 3 });
+  const app = createApp({ nodeId: "n01", runtime: "memory", runtimeVersion: "0", backend: c.kv("n01"), clock: c.clock });
+  const remove = (body: unknown) => app.request("/v1/admin/remove", { method: "POST", body: JSON.stringify(body) });
+  const unknown = await expectError(await remove({ node: "n09" }), 404, "NODE_UNKNOWN");
+  assert.match(String(unknown.message), "n09");
+  const alive = await expectError(await remove({ node: "n02" }), 409, "NODE_ALIVE");
+  assert.match(String(alive.message), "alive");
+  await expectError(await remove({ node: "n01", dryRun: true }), 400, "INVALID_ARGUMENT");
+  assert.equal([...c.nodes.get("n01")!.gossip.table.values()].map((m) => m.status), ["alive", "alive", "alive"], "nothing changed");
+  await c.stopAll();
 });
 
 test("/metrics counts requests and latencies per operation, level and status, with storage gauges", async () => {

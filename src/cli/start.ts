@@ -45,6 +45,7 @@ export const START_FLAGS: FlagTable = {
   "write-consistency": { type: "string", description: "Default consistency of writes that ask for none: one, quorum, all, local_one, local_quorum, each_quorum or w=N", default: "quorum" },
   conflicts: { type: "string", description: "Concurrent writes: siblings (kept for the client to resolve) or lww (last writer wins by hybrid logical clock); every node must use the same", default: "siblings" },
   keyspaces: { type: "list", description: "Per key-prefix defaults, comma-separated prefix=setting:value;... with settings read and write (a consistency level), conflicts (siblings or lww) and replicas (a count, or dc:count+dc:count), e.g. sessions/=conflicts:lww;write:one;replicas:2 (every node must use the same, in the same order)" },
+  "memtable-bytes": { type: "int", description: "Tuning: bytes of writes the storage engine buffers in memory before it writes a table (default 8 MiB); small values make flushes and compactions frequent", min: 4096, max: 1_073_741_824 },
   "tombstone-grace-ms": { type: "int", description: "Tuning: how long a delete's tombstone is kept at least (it is purged only after every replica of its partition holds it, whatever this says)", default: 3_600_000, min: 1, max: 2_147_483_647 },
   "strict-quorum": { type: "bool", description: "Fail writes with QUORUM_UNMET when replicas are down instead of using fallback nodes with hints (sloppy quorum)" },
   "tls-cert": { type: "string", description: "PEM certificate file: serve HTTPS and the mesh over wss:// (with --tls-key; every node of a cluster needs TLS or none)" },
@@ -239,7 +240,7 @@ export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOpti
   const backend: ClusterBackend = await openClusterBackend({
     fs: rt.fs, dir, clock: rt.clock, random: rt.random(), nodeId, datacenter: String(flags.datacenter),
     replication: r.replication, readLevel: r.readLevel, writeLevel: r.writeLevel,
-    engine: { durability: durability as Durability, lockOwner: String(rt.pid), lockOwnerAlive: (owner) => /^\d+$/.test(owner) && Number(owner) !== rt.pid && rt.processAlive(Number(owner)) },
+    engine: { durability: durability as Durability, ...(flags["memtable-bytes"] === undefined ? {} : { memtableBytes: Number(flags["memtable-bytes"]) }), lockOwner: String(rt.pid), lockOwnerAlive: (owner) => /^\d+$/.test(owner) && Number(owner) !== rt.pid && rt.processAlive(Number(owner)) },
     timings: { ...(String(flags["mesh-preset"]) === "fast" ? CLUSTER_FAST : {}), tombstoneGraceMs: Number(flags["tombstone-grace-ms"]) },
     ...(flags.rack === undefined ? {} : { rack: String(flags.rack) }),
   });

@@ -145,7 +145,12 @@ export class ClusterBackend implements KvBackend {
     const ae = new AntiEntropy({
       store: this.store, mesh: node.mesh, clock: o.clock, random: o.random.fork(), nodeId: o.nodeId, partitions: this.view.partitions,
       mine: () => this.#minePartitions().filter((p) => !mover.acquiring(p)),
-      peersFor: (p) => this.#peersFor(p), replicasFor: (p) => this.#replicasFor(p), intervalMs: t.antiEntropyIntervalMs, replicaTimeoutMs: t.replicaTimeoutMs,
+      peersFor: (p) => this.#peersFor(p), replicasFor: (p) => this.#replicasFor(p),
+      holderGone: (n) => {
+        const m = node.gossip.table.get(n);
+        return !m || m.status === "left" || m.status === "removed";
+      },
+      intervalMs: t.antiEntropyIntervalMs, replicaTimeoutMs: t.replicaTimeoutMs,
     });
     const delivery = new HintDelivery({
       store: this.hints, clock: o.clock, random: o.random.fork(), intervalMs: t.hintIntervalMs,
@@ -198,6 +203,7 @@ export class ClusterBackend implements KvBackend {
       if (snap.placement.forPartition(p).replicas.some((r) => r.node === this.nodeId)) out.push(p);
     }
     this.#mine = { epoch: snap.epoch, partitions: out };
+    a.ae.observeRing(); // partitions whose replicas changed: former holders, proofs started over
     return out;
   }
 

@@ -5,7 +5,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { del, drive, get, kvCluster, put, texts } from "./_kv_sim.ts";
+import { del, drive, get, kvCluster, put, replicasOf, texts } from "./_kv_sim.ts";
 import { forEachSeed, seedsFor } from "./_sim.ts";
 import type { SimCluster } from "../../src/cluster/sim.ts";
 
@@ -64,6 +64,32 @@ test("a partition whose replicas change keeps its tombstones until the new repli
     await c.run(10_000);
     assert.ok(ae.purgeable(p, c.clock.now() - 12_000) || !replicas.includes("n01"), "exchanges with the new set give the proof again");
     assert.equal(texts(await get(c, "n02", "gone", "all")), []);
+    await c.stopAll();
+  });
+});
+
+test("a down node that lost a partition to a joiner cannot hand a deleted key back when it returns", async () => {
+  await forEachSeed(seedsFor(2, 1703), async (seed) => {
+    const c = await kvCluster(seed, { size: 4, timings: { tombstoneGraceMs: 1_000 } });
+    const keys = Array.from({ length: 120 }, (_, i) => `key${i}`);
+    for (const k of keys) await put(c, "n01", k, `old ${k}`, { level: "all" });
+    const before = new Map(keys.map((k) => [k, replicasOf(c, "n01", k)]));
+    await c.crash("n03");
+    assert.ok(await c.runUntil(() => ["n01", "n02", "n04"].every((id) => c.statusOf(id, "n03") === "down"), 20_000) !== null, "n03 is down");
+    await c.start("n05");
+    assert.ok(await c.runUntil(() => c.converged() && [...c.backends.values()].every((b) => b.settled()), 30_000) !== null, "the join settles");
+    const moved = keys.filter((k) => before.get(k)!.includes("n03") && !replicasOf(c, "n01", k).includes("n03"));
+    assert.ok(moved.length > 0, "the join took some of n03's partitions");
+    for (const k of moved) await del(c, "n01", k, { level: "quorum" });
+    await c.run(8_000); // past the grace; the new replica sets complete their exchanges
+    await compact(c, [...c.backends.keys()]);
+    const waiting = (await c.kv("n01").status() as { antiEntropy: { partitions: Record<string, { formerHolders?: string[] }> } }).antiEntropy.partitions;
+    assert.ok(Object.values(waiting).some((x) => x.formerHolders?.includes("n03")), "status names n03 as a former holder that is waited for");
+
+    await c.restart("n03");
+    assert.ok(await c.runUntil(() => c.allSee("alive") && [...c.backends.values()].every((b) => b.settled()), 30_000) !== null, "n03 is back and handed off what it lost");
+    await c.run(5_000);
+    for (const k of moved) assert.equal(texts(await get(c, "n02", k, "all")), [], `${k} stays deleted`);
     await c.stopAll();
   });
 });

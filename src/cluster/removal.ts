@@ -12,8 +12,7 @@
  * node's own copy when it holds one, else asked of a surviving replica with `kvStats`). Counting bytes reads the
  * partitions that move, so a dry run costs a read of the data it would copy.
  */
-import type { MemberTable } from "../core/membership.ts";
-import { remove as removeFromTable } from "../core/membership.ts";
+import { type MemberTable, remove as removeFromTable } from "../core/membership.ts";
 import { MeshkvError } from "../errors.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import { int, obj } from "./_wire.ts";
@@ -24,6 +23,7 @@ import { RingView, type ReplicationConfig, type RingSnapshot } from "./ring_view
 export const STATS_PARTITIONS_MAX = 65_536;
 /** Keys per page when a partition's bytes are counted. */
 const COUNT_PAGE_KEYS_MAX = 1_000;
+const utf8 = new TextEncoder();
 
 export interface PartitionMove {
   partition: number;
@@ -111,7 +111,7 @@ export async function partitionStats(store: ReplicaStore, p: number): Promise<{ 
     const page: Awaited<ReturnType<ReplicaStore["scan"]>> = await store.scan(p, { after, limit: COUNT_PAGE_KEYS_MAX, keysOnly: false, tombstones: false });
     for (const it of page.items) {
       keys++;
-      bytes += new TextEncoder().encode(it.key).byteLength + it.set.byteLength;
+      bytes += utf8.encode(it.key).byteLength + it.set.byteLength;
     }
     after = page.next;
   } while (after !== null);

@@ -63,7 +63,7 @@ async function replica(id: string, peer: string): Promise<Replica> {
     return { ok: true };
   });
   const all = Array.from({ length: PARTITIONS }, (_, p) => p);
-  const ae = new AntiEntropy({ store, mesh, clock, random: random.fork(), nodeId: id, partitions: PARTITIONS, mine: () => all, peersFor: () => [peer], keysPerExchangeMax: 1000 });
+  const ae = new AntiEntropy({ store, mesh, clock, random: random.fork(), nodeId: id, partitions: PARTITIONS, mine: () => all, peersFor: () => [peer], replicasFor: () => [peer], keysPerExchangeMax: 1000 });
   ae.start();
   return { id, store, mesh, ae };
 }

@@ -52,6 +52,9 @@ export const ERROR_CODES = {
   // --- client API (src/http), continued ---
   BAD_PATH: "The raw request path has segments a URL parser would resolve or drop (., .., %2e forms, backslash, #, bytes outside printable ASCII): the route could act on another key than the one sent",
   BODY_TIMEOUT: "The request body did not arrive in time: past bodyDeadlineMs, or slower than bodyRateBytesPerSecMin after its grace window",
+  NODE_ALIVE: "A node to remove from the cluster is alive or only suspected: stop it (or wait until it is down), or make it leave",
+  NODE_UNKNOWN: "No member of the cluster has that node id",
+  NODE_REMOVED: "The node was removed from the cluster by an operator and can never rejoin under its id",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,5 +1,5 @@
 /**
- * The client commands of `meshkv`: `status`, `get`, `put`, `delete` and `list` against a running node, through
+ * The client commands of `meshkv`: `status`, `get`, `put`, `delete`, `list` and `remove` against a running node, through
  * the same fetch SDK applications use (`src/client/`), so the CLI exercises the public surface and nothing
  * else. Each command has its own flag table (parsing and `--help` come from it, see `args.ts`); the common
  * flags (`--endpoint`, `--token`, `--consistency`, `--timeout`) are shared, and fall back to the
@@ -49,6 +49,14 @@ export const CLIENT_COMMANDS: Record<string, { args: string; summary: string; fl
       prefix: { type: "string", description: "Only keys that start with this text" },
       limit: { type: "int", description: "Print at most this many keys", min: 1 },
       "keys-only": { type: "bool", description: "Print keys without values" },
+    },
+  },
+  remove: {
+    args: "NODE",
+    summary: "Take NODE, a member that is down for good, out of the cluster (admin scope): its partitions are rebuilt on the others from the surviving replicas, and it can never rejoin under that id.",
+    flags: {
+      ...COMMON_FLAGS,
+      "dry-run": { type: "bool", description: "Only print the plan: which partitions move where, and how many keys and bytes" },
     },
   },
 };
@@ -168,6 +176,11 @@ async function run(command: string, kv: MeshkvClient, args: string[], flags: Fla
     case "list":
       positional(command, args, 0);
       return await list(kv, flags);
+    case "remove": {
+      const [node] = positional(command, args, 1) as [string];
+      printRemoval(await kv.removeNode(node, { dryRun: flags["dry-run"] === true }));
+      return 0;
+    }
   }
   throw new TypeError(`Not a client command: ${command}`);
 }
@@ -187,6 +200,27 @@ async function list(kv: MeshkvClient, flags: FlagValues): Promise<number> {
     if (printed >= max) break;
   }
   return 0;
+}
+
+interface Move {
+  partition: number;
+  to: string[];
+  from: string[];
+  keys: number | null;
+  bytes: number | null;
+}
+
+/** The plan (and, without --dry-run, what was done): one line per moving partition, then the totals. */
+function printRemoval(r: Record<string, unknown>): void {
+  const moves = (r.moves as Move[] | undefined) ?? [];
+  const count = (n: number | null) => (n === null ? "?" : String(n));
+  console.log(r.dryRun ? `plan to remove ${String(r.node)} (${String(r.status)}); nothing was changed:` : `removed ${String(r.node)}; its partitions are being rebuilt (see meshkv status: removed.rebuild):`);
+  for (const m of moves) {
+    console.log(`  partition ${m.partition}: to ${m.to.join(",") || "-"} from ${m.from.join(",") || "-"}, ${count(m.keys)} keys, ${count(m.bytes)} bytes`);
+  }
+  const uncounted = Number(r.partitionsUncounted ?? 0);
+  console.log(`${moves.length} partitions move, ${String(r.keys)} keys, ${String(r.bytes)} bytes${uncounted > 0 ? ` (${uncounted} partitions could not be counted)` : ""}`);
+  if (!r.dryRun) console.log(`${String(r.hintsDropped ?? 0)} hints for ${String(r.node)} dropped on this node`);
 }
 
 /** Runs one client command; bad flags throw INVALID_ARGUMENT for main() to turn into exit status 2. */

@@ -24,6 +24,7 @@ Commands:
   put KEY VALUE        Write VALUE to KEY (--json, --ttl MS, --if-none-match)
   delete KEY           Delete KEY
   list                 List keys in order (--prefix P, --limit N, --keys-only)
+  remove NODE          Take a node that is down for good out of the cluster (--dry-run prints the plan)
   version              Print the version
   help                 Show this help (or: meshkv <command> --help)
 
@@ -51,12 +52,17 @@ async function start(rt: Runtime, argv: string[]): Promise<number> {
   if (flags === null) return 0;
   const node = await startNode(rt, flags);
   console.log(`meshkv ${VERSION} node ${node.nodeId} listening on ${node.url} (${rt.name} ${rt.version})`);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
+  const removed = await new Promise<boolean>((resolve) => {
+    const stop = () => resolve(false);
     rt.onSignal("SIGINT", stop);
     rt.onSignal("SIGTERM", stop);
+    void node.removed.then(() => resolve(true));
   });
   await node.stop();
+  if (removed) {
+    console.error(`meshkv: NODE_REMOVED: node ${node.nodeId} was removed from the cluster by an operator and cannot rejoin under its id: start a new node with an empty --data directory instead`);
+    return 1;
+  }
   console.log(`meshkv node ${node.nodeId} stopped`);
   return 0;
 }
@@ -74,6 +80,7 @@ export async function main(rt: Runtime, argv: string[]): Promise<number> {
       case "put":
       case "delete":
       case "list":
+      case "remove":
         return await clientCommand(rt, command, rest);
       case "version":
       case "--version":

@@ -49,6 +49,8 @@ export const START_FLAGS: FlagTable = {
   "write-consistency": { type: "string", description: "Default consistency of writes that ask for none: one, quorum, all, local_one, local_quorum, each_quorum or w=N", default: "quorum" },
   conflicts: { type: "string", description: "Concurrent writes: siblings (kept for the client to resolve) or lww (last writer wins by hybrid logical clock); every node must use the same", default: "siblings" },
   keyspaces: { type: "list", description: "Per key-prefix defaults, comma-separated prefix=setting:value;... with settings read and write (a consistency level), conflicts (siblings or lww) and replicas (a count, or dc:count+dc:count), e.g. sessions/=conflicts:lww;write:one;replicas:2 (every node must use the same, in the same order)" },
+  "memtable-bytes": { type: "int", description: "Tuning: bytes of writes the storage engine buffers in memory before it writes a table (default 8 MiB); small values make flushes and compactions frequent", min: 4096, max: 1_073_741_824 },
+  "tombstone-grace-ms": { type: "int", description: "Tuning: how long a delete's tombstone is kept at least (it is purged only after every replica of its partition holds it, whatever this says)", default: 3_600_000, min: 1, max: 2_147_483_647 },
   "strict-quorum": { type: "bool", description: "Fail writes with QUORUM_UNMET when replicas are down instead of using fallback nodes with hints (sloppy quorum)" },
   "tls-cert": { type: "string", description: "PEM certificate file: serve HTTPS and the mesh over wss:// (with --tls-key; every node of a cluster needs TLS or none)" },
   "tls-key": { type: "string", description: "PEM private key file for --tls-cert" },
@@ -141,7 +143,12 @@ export interface StartedNode {
   backend: ClusterBackend;
   /** Leaves the cluster gracefully, then stops serving. */
   stop(): Promise<void>;
+  /** Resolves if an operator removed this node from the cluster (`meshkv remove`): the process must end. */
+  removed: Promise<void>;
 }
+
+/** Written into the data directory once the node learns it was removed: a restart is refused at once. */
+export const REMOVED_FILE = "REMOVED";
 
 /** Used when neither --secret nor MESHKV_SECRET is given: fine on loopback, never in production. */
 export const DEV_SECRET = "meshkv-insecure-development-secret";
@@ -233,11 +240,16 @@ export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOpti
   await rt.fs.mkdir(dir, { recursive: true });
   const fresh = (await readText(rt.fs, dir, "NODE_ID")) === null;
   const nodeId = await resolveNodeId(rt, dir, flags.id as string | undefined);
+  const removedNote = await readText(rt.fs, dir, REMOVED_FILE);
+  if (removedNote !== null) {
+    throw new MeshkvError("NODE_REMOVED", `Node ${nodeId} was removed from the cluster (${removedNote.trim()}) and cannot rejoin under its id: start a new node with an empty --data directory instead`);
+  }
   const since = await resolveSince(rt, dir, fresh);
   if (m.devSecret && o.warn !== false) console.error("meshkv: no --secret or MESHKV_SECRET given: using the insecure development secret");
   if (!auth && o.warn !== false) console.error(`meshkv: no --tokens given: the client API is open without authentication, on loopback (${host}) only`);
   const assembled = await assembleNode({
-    runtime: rt, random: rt.random(), nodeId, datacenter: String(flags.datacenter), timings: m.timings,
+    runtime: rt, random: rt.random(), nodeId, datacenter: String(flags.datacenter),
+    timings: { ...m.timings, cluster: { ...m.timings.cluster, tombstoneGraceMs: Number(flags["tombstone-grace-ms"]) } },
     ...(flags.rack === undefined ? {} : { rack: String(flags.rack) }),
     node: {
       host, port: Number(flags.port), cluster: String(flags.cluster), secret: m.secret, capacity: Number(flags.capacity), seeds: m.seeds, since,
@@ -253,7 +265,8 @@ export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOpti
       options: {
         replication: r.replication, readLevel: r.readLevel, writeLevel: r.writeLevel,
         engine: {
-          durability: durability as Durability, compression, cacheBytes: Number(flags["cache-bytes"]), lockOwner: String(rt.pid), lockOwnerAlive: (owner) => /^\d+$/.test(owner) && Number(owner) !== rt.pid && rt.processAlive(Number(owner)),
+          durability: durability as Durability, compression, cacheBytes: Number(flags["cache-bytes"]),
+          ...(flags["memtable-bytes"] === undefined ? {} : { memtableBytes: Number(flags["memtable-bytes"]) }), lockOwner: String(rt.pid), lockOwnerAlive: (owner) => /^\d+$/.test(owner) && Number(owner) !== rt.pid && rt.processAlive(Number(owner)),
         },
       },
     },
@@ -261,8 +274,15 @@ export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOpti
   const node = assembled.cluster;
   const backend = assembled.backend!;
   node.gossip.on((e) => log("info", `member ${e.member.id} ${e.type} (${e.member.address}, incarnation ${e.member.incarnation})`));
+  const removed = new Promise<void>((resolve) => {
+    node.gossip.on((e) => {
+      if (e.type !== "removed" || e.member.id !== nodeId) return;
+      const note = `removed, learned at ${new Date(rt.clock.now()).toISOString()}\n`;
+      writeTextDurably(rt.fs, dir, REMOVED_FILE, note).catch((err: Error) => log("warn", `Could not write ${REMOVED_FILE}: ${err.message}`)).finally(resolve);
+    });
+  });
   return {
-    nodeId, url: node.url, cluster: node, backend,
+    nodeId, url: node.url, cluster: node, backend, removed,
     async stop() {
       // A stop is a temporary absence (peers mark the node down and keep hints for it), not a decommission:
       // `POST /v1/admin/leave` hands the data off first.

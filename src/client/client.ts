@@ -292,6 +292,16 @@ export class MeshkvClient {
     return (await (await this.#t.send({ path: "/v1/admin/status", idempotent: true, signal: options.signal })).json()) as Record<string, unknown>;
   }
 
+  /**
+   * Takes a node that is gone for good out of the cluster (admin scope): `POST /v1/admin/remove`. With `dryRun`
+   * it only returns the plan (partitions that move, where to, keys and bytes). The node must be down.
+   */
+  async removeNode(node: string, options: { dryRun?: boolean; signal?: AbortSignal } = {}): Promise<Record<string, unknown>> {
+    const body = JSON.stringify({ node, dryRun: options.dryRun === true });
+    const res = await this.#t.send({ method: "POST", path: "/v1/admin/remove", body, headers: { "content-type": "application/json" }, idempotent: options.dryRun === true, signal: options.signal });
+    return (await res.json()) as Record<string, unknown>;
+  }
+
   /** Ends every open watch. */
   close(): void {
     for (const w of [...this.#watches]) w.close();

@@ -19,8 +19,14 @@
  * message sizes so the cost of repair can be measured against the data size.
  *
  * An exchange that finished with nothing left out proves that, at its start, the two replicas held the same
- * versions of partition `p`; `syncedWithAllSince(p)` is the oldest such proof over all other replicas, which
- * the tombstone purge rule uses (a delete's history goes only once every replica is known to hold it).
+ * versions of partition `p`; `syncedWithAllSince(p)` is the oldest such proof over all other replicas of `p`
+ * in the current ring, down or suspected ones included (`replicasFor`), which the tombstone purge rule uses: a
+ * delete's history goes only once every replica is known to hold it, so a replica that is away blocks the purge
+ * until it returns (and is exchanged with) or is removed from the ring. When the replica set of `p` changes, the
+ * proofs of `p` start over: a new replica has to hold the tombstones before any of them may go. The replicas it
+ * lost are *former holders*: they may still hold `p` (a down node hands it off when it returns), so they block
+ * the purge too until a probe (`kvScan`, one key) finds that they hold nothing of `p` any more, or they left
+ * or were removed (`holderGone`). What this node did not see (a ring change before it started) it cannot know.
  */
 import { encode } from "@msgpack/msgpack";
 import { equalBytes } from "../core/_bytes.ts";
@@ -36,6 +42,9 @@ import {
   KEYS_PER_REPLY_MAX, KEYS_PER_REQUEST_MAX, keyList, type KeyList, SEGMENTS_PER_REQUEST_MAX, strList,
 } from "./_ae_wire.ts";
 
+/** Former holders probed per interval at most (`kvScan` of one key each). */
+export const PROBES_PER_TICK_MAX = 8;
+
 export { BATCH_BYTES_MAX, EQUAL_CHAIN_MAX, INDICES_PER_LEVEL_MAX, KEYS_PER_REPLY_MAX, KEYS_PER_REQUEST_MAX, SEGMENTS_PER_REQUEST_MAX };
 
 export interface AntiEntropyOptions {
@@ -50,8 +59,10 @@ export interface AntiEntropyOptions {
   mine(): number[];
   /** The other replicas of p that are up (exchange partners). */
   peersFor(p: number): string[];
-  /** Every other replica of p, up or not (default `peersFor`): whom `syncedWithAllSince` waits for. */
-  replicasFor?(p: number): string[];
+  /** Every other replica of p, up or not: whom `syncedWithAllSince` waits for. */
+  replicasFor(p: number): string[];
+  /** True when a former replica can no longer hand data back (it left or was removed). Default: never. */
+  holderGone?(node: string): boolean;
   /** One partition exchange per interval. Default 1000. */
   intervalMs?: number;
   /** Keys repaired per exchange at most; the rest go to the next exchange. Default 1000. */
@@ -79,9 +90,18 @@ export interface AntiEntropyStats {
   bytesSent: number;
   bytesReceived: number;
   lastExchangeMs: number | null;
-  partitions: Record<number, { lastExchangeMs: number; peers: Record<string, number> }>;
+  partitions: Record<number, { lastExchangeMs: number; peers: Record<string, number>; formerHolders?: string[] }>;
 }
 
+
+interface Synced {
+  lastExchangeMs: number;
+  peers: Map<string, number>;
+  /** The other replicas (sorted, comma-joined) the proofs were made under. */
+  replicas: string;
+  /** Replicas the partition had before and may still hold data of it, until a probe finds them empty. */
+  former: Set<string>;
+}
 
 export class AntiEntropy {
   readonly #o: AntiEntropyOptions;
@@ -89,8 +109,13 @@ export class AntiEntropy {
   readonly #keysMax: number;
   readonly #timeoutMs: number;
   readonly #inFlight = new Set<Promise<unknown>>();
-  /** Per partition: when it last finished an exchange, and per peer when a complete exchange began. */
-  readonly #synced = new Map<number, { lastExchangeMs: number; peers: Map<string, number> }>();
+  /**
+   * Per partition: when it last finished an exchange, per peer when a complete exchange began, and the replica
+   * set those proofs were made under (a changed set starts them over).
+   */
+  readonly #synced = new Map<number, Synced>();
+  #probing = false;
+  #probeCursor = 0;
   #unregister: Array<() => void> = [];
   #timer: TimerHandle | null = null;
   #cursor = 0;
@@ -142,27 +167,95 @@ export class AntiEntropy {
    * start of a complete exchange over them. With no other replica there is nobody to wait for: now.
    */
   syncedWithAllSince(p: number): number | null {
-    const others = (this.#o.replicasFor ? this.#o.replicasFor(p) : this.#o.peersFor(p)).filter((r) => r !== this.#o.nodeId);
+    const others = this.#others(p);
+    const s = this.#entry(p);
+    if (this.#formerHolders(s).length > 0) return null;
     if (others.length === 0) return this.#o.clock.now();
-    const peers = this.#synced.get(p)?.peers;
+    const peers = s.peers;
     let oldest = Infinity;
     for (const r of others) {
-      const t = peers?.get(r);
+      const t = peers.get(r);
       if (t === undefined) return null;
       oldest = Math.min(oldest, t);
     }
     return oldest;
   }
 
+  /** The other replicas of `p` with no complete exchange begun after `sinceMs` (sorted): whom a purge waits for. */
+  unsyncedSince(p: number, sinceMs: number): string[] {
+    const s = this.#entry(p);
+    const waiting = this.#others(p).filter((r) => !((s.peers.get(r) ?? -Infinity) > sinceMs));
+    return [...new Set([...waiting, ...this.#formerHolders(s)])].sort();
+  }
+
+  #formerHolders(s: Synced): string[] {
+    const gone = this.#o.holderGone;
+    if (s.former.size === 0) return [];
+    return [...s.former].filter((n) => !(gone?.(n) ?? false));
+  }
+
+  /**
+   * Asks one former holder (round-robin) whether it still holds anything of the partition it lost; one that
+   * answers with nothing is no longer waited for. A holder that does not answer is asked again later.
+   */
+  #probeFormerHolder(): void {
+    if (this.#probing) return;
+    const pending: Array<[number, string]> = [];
+    for (const [p, s] of this.#synced) for (const n of this.#formerHolders(s)) pending.push([p, n]);
+    if (pending.length === 0) return;
+    const start = this.#probeCursor;
+    this.#probeCursor += PROBES_PER_TICK_MAX;
+    const batch = Array.from({ length: Math.min(PROBES_PER_TICK_MAX, pending.length) }, (_, i) => pending[(start + i) % pending.length]!);
+    this.#probing = true;
+    const run = Promise.all(batch.map(([p, node]) => this.#o.mesh.request(node, "kvScan", { p, after: null, limit: 1, keysOnly: true, tombstones: true }, { timeoutMs: this.#timeoutMs }).then((reply) => {
+      const items = (reply as { items?: unknown } | null)?.items;
+      if (Array.isArray(items) && items.length === 0) this.#synced.get(p)?.former.delete(node);
+    }, () => {
+      // Down or unreachable: it still may hold the partition; asked again on a later tick.
+    }))).finally(() => (this.#probing = false));
+    this.#inFlight.add(run);
+    void run.finally(() => this.#inFlight.delete(run));
+  }
+
+  /**
+   * The ring changed: notes for every partition the replicas it lost (former holders) and starts its proofs over
+   * where its replica set changed. Called on every ring change, so a replica that held a partition only briefly
+   * is noted too.
+   */
+  observeRing(): void {
+    for (let p = 0; p < this.#o.partitions; p++) this.#entry(p);
+  }
+
+  #others(p: number): string[] {
+    return this.#o.replicasFor(p).filter((r) => r !== this.#o.nodeId);
+  }
+
+  /** The proofs of `p`, started over when its replica set is not the one they were made under. */
+  #entry(p: number): Synced {
+    const now = this.#others(p).sort();
+    const replicas = now.join(",");
+    let s = this.#synced.get(p);
+    if (!s) this.#synced.set(p, (s = { lastExchangeMs: 0, peers: new Map(), replicas, former: new Set() }));
+    if (s.replicas !== replicas) {
+      for (const n of s.replicas.split(",")) if (n !== "" && !now.includes(n)) s.former.add(n);
+      for (const n of now) s.former.delete(n);
+      s.peers = new Map();
+      s.replicas = replicas;
+    }
+    return s;
+  }
+
   stats(): AntiEntropyStats {
     const partitions: AntiEntropyStats["partitions"] = {};
     for (const [p, s] of [...this.#synced].sort((a, b) => a[0] - b[0])) {
-      partitions[p] = { lastExchangeMs: s.lastExchangeMs, peers: Object.fromEntries(s.peers) };
+      const former = this.#formerHolders(s);
+      partitions[p] = { lastExchangeMs: s.lastExchangeMs, peers: Object.fromEntries(s.peers), ...(former.length > 0 ? { formerHolders: former } : {}) };
     }
     return { ...this.#stats, partitions };
   }
 
   #tick(chained = 0): void {
+    if (chained === 0) this.#probeFormerHolder();
     if (this.#busy) return;
     const mine = this.#o.mine();
     for (let tried = 0; tried < mine.length; tried++) {
@@ -201,6 +294,7 @@ export class AntiEntropy {
 
   async #exchange(p: number, peer: string): Promise<ExchangeResult> {
     const startedMs = this.#o.clock.now();
+    const replicasAtStart = this.#entry(p).replicas;
     const r: ExchangeResult = { segmentsDiffering: 0, keysPulled: 0, keysPushed: 0, hashesExchanged: 0, bytesSent: 0, bytesReceived: 0, complete: true, rounds: 0 };
     try {
       const segments = await this.#descend(p, peer, r);
@@ -211,10 +305,10 @@ export class AntiEntropy {
       throw err;
     }
     const now = this.#o.clock.now();
-    let s = this.#synced.get(p);
-    if (!s) this.#synced.set(p, (s = { lastExchangeMs: now, peers: new Map() }));
+    const s = this.#entry(p);
     s.lastExchangeMs = now;
-    if (r.complete) s.peers.set(peer, Math.max(s.peers.get(peer) ?? 0, startedMs));
+    // A proof counts only under the replica set it began in: a ring change meanwhile leaves it out.
+    if (r.complete && s.replicas === replicasAtStart) s.peers.set(peer, Math.max(s.peers.get(peer) ?? 0, startedMs));
     this.#stats.exchanges++;
     this.#stats.keysRepaired += r.keysPulled + r.keysPushed;
     this.#stats.lastExchangeMs = now;

@@ -31,6 +31,8 @@ import { HintDelivery } from "./hint_delivery.ts";
 import { ConfigCheck } from "./config_check.ts";
 import { Keyspaces } from "./keyspaces.ts";
 import { openHintStore, type HintStore } from "./hints.ts";
+import { TombstoneWaits } from "./tombstone_waits.ts";
+import { checkRemovable, onStats, removalPlan } from "./removal.ts";
 import { ChangeFeed, eventValues, type FeedLimits } from "./change_feed.ts";
 import { visibleValues } from "./records.ts";
 import type { ClusterNode } from "./node.ts";
@@ -69,7 +71,7 @@ export async function openClusterBackend(o: ClusterBackendOptions): Promise<Clus
   const store = await openReplicaStore({
     fs: o.fs, dir: `${o.dir}/store`, clock: o.clock, random: o.random, nodeId: o.nodeId, engineValueBytesMax,
     ...(o.engine === undefined ? {} : { engine: o.engine }),
-    tombstonePurgeable: (p, _key, deletedAt) => backend?.purgeable(p, deletedAt) ?? false,
+    tombstonePurgeable: (p, key, deletedAt) => backend?.purgeable(p, deletedAt, key) ?? false,
   });
   let hints: HintStore;
   try {
@@ -107,6 +109,9 @@ export class ClusterBackend implements KvBackend {
   #leaving = false;
   #closed = false;
   readonly keyspaces: Keyspaces;
+  readonly #tombstoneWaits = new TombstoneWaits();
+  /** Hints dropped because their target was removed from the cluster; true once this node learned it was removed. */
+  #removal = { hintsDropped: 0, self: false };
 
   /** @internal use `openClusterBackend`. */
   constructor(o: ClusterBackendOptions, store: ReplicaStore, hints: HintStore) {
@@ -143,7 +148,12 @@ export class ClusterBackend implements KvBackend {
     const ae = new AntiEntropy({
       store: this.store, mesh: node.mesh, clock: o.clock, random: o.random.fork(), nodeId: o.nodeId, partitions: this.view.partitions,
       mine: () => this.#minePartitions().filter((p) => !mover.acquiring(p)),
-      peersFor: (p) => this.#peersFor(p), intervalMs: t.antiEntropyIntervalMs, replicaTimeoutMs: t.replicaTimeoutMs,
+      peersFor: (p) => this.#peersFor(p), replicasFor: (p) => this.#replicasFor(p),
+      holderGone: (n) => {
+        const m = node.gossip.table.get(n);
+        return !m || m.status === "left" || m.status === "removed";
+      },
+      intervalMs: t.antiEntropyIntervalMs, replicaTimeoutMs: t.replicaTimeoutMs,
     });
     const delivery = new HintDelivery({
       store: this.hints, clock: o.clock, random: o.random.fork(), intervalMs: t.hintIntervalMs,
@@ -162,6 +172,8 @@ export class ClusterBackend implements KvBackend {
         const r = scanRequest(body, this.view.partitions);
         return await this.store.scan(r.p, r);
       }),
+      m.onRequest("kvStats", (body) => onStats(body, this.store, this.view.partitions)),
+      node.gossip.on((e) => this.#onMember(e.type, e.member.id)),
     ];
     const configCheck = new ConfigCheck({
       nodeId: o.nodeId, mesh: m, clock: o.clock, signature: this.view.signature(), members: () => node.gossip.table,
@@ -191,6 +203,7 @@ export class ClusterBackend implements KvBackend {
       if (snap.placement.forPartition(p).replicas.some((r) => r.node === this.nodeId)) out.push(p);
     }
     this.#mine = { epoch: snap.epoch, partitions: out };
+    a.ae.observeRing(); // partitions whose replicas changed: former holders, proofs started over
     return out;
   }
 
@@ -199,11 +212,23 @@ export class ClusterBackend implements KvBackend {
     return snap.placement.forPartition(p).replicas.map((r) => r.node).filter((n) => n !== this.nodeId && !snap.down.has(n));
   }
 
-  /** Tombstone purge rule: every replica exchanged with this one after the delete, and the grace passed. */
-  purgeable(p: number, deletedAtMs: number): boolean {
-    const since = this.#a?.ae.syncedWithAllSince(p) ?? null;
-    if (since === null) return false;
-    return since > deletedAtMs && this.#o.clock.now() - deletedAtMs > this.timings.tombstoneGraceMs;
+  /** Every replica of `p` in the current ring, down or suspected ones included (the purge rule waits for them). */
+  #replicasFor(p: number): string[] {
+    return this.#snapshot().placement.forPartition(p).replicas.map((r) => r.node);
+  }
+
+  /**
+   * Tombstone purge rule: the grace passed, and every other replica of `p` in the current ring (down or suspected
+   * ones included) completed an exchange with this one that began after the delete. A tombstone past its grace
+   * that waits for replicas is tallied for status and metrics (`tombstone_waits.ts`).
+   */
+  purgeable(p: number, deletedAtMs: number, key?: string): boolean {
+    const ae = this.#a?.ae;
+    if (!ae || !this.#a!.node.gossip.joined) return false;
+    if (this.#o.clock.now() - deletedAtMs <= this.timings.tombstoneGraceMs) return false;
+    const waitingFor = ae.unsyncedSince(p, deletedAtMs);
+    if (key !== undefined) this.#tombstoneWaits.note(p, key, waitingFor);
+    return waitingFor.length === 0;
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -242,6 +267,7 @@ export class ClusterBackend implements KvBackend {
   #checkServing(signal?: AbortSignal): Attached {
     if (this.#closed) throw new MeshkvError("CLOSED", "The node is shutting down");
     if (this.#leaving) throw new MeshkvError("NODE_LEAVING", "The node is leaving the cluster: use another node");
+    if (this.#removal.self) throw new MeshkvError("NODE_REMOVED", `Node ${this.nodeId} was removed from the cluster: it serves nothing and cannot rejoin under its id`);
     const a = this.#a;
     if (!a || !a.node.gossip.joined) throw new MeshkvError("NODE_STARTING", "The node has not joined its cluster yet: retry, or use another node");
     if (signal?.aborted) throw new MeshkvError("TIMEOUT", "The request was cancelled before it ran");
@@ -323,7 +349,7 @@ export class ClusterBackend implements KvBackend {
   }
 
   ready(): boolean {
-    return !this.#closed && !this.#leaving && this.#a !== null && this.#a.node.gossip.joined;
+    return !this.#closed && !this.#leaving && !this.#removal.self && this.#a !== null && this.#a.node.gossip.joined;
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -346,6 +372,8 @@ export class ClusterBackend implements KvBackend {
       partitions: { replicated: this.#minePartitions().length, held: this.store.partitionsHeld().length },
       hints: this.hints.stats(),
       antiEntropy: a ? a.ae.stats() : null,
+      tombstones: this.#tombstoneWaits.stats(),
+      removed: this.#removalStatus(a),
       rebalance: a ? a.mover.stats() : null,
       coordinator: a ? a.coordinator.stats : null,
       watchers: this.#feed.watchers,
@@ -406,6 +434,59 @@ export class ClusterBackend implements KvBackend {
     return { left: true, drained, partitionsHeld: this.store.partitionsHeld().length, tookMs: Math.round(this.#o.clock.monotonic() - startMs) };
   }
 
+  /**
+   * Takes dead member `node` out of the ring for good (`removal.ts`): refuses an unknown id, this node and a live
+   * or suspected member; with `dryRun` only returns the plan (partitions that move, where, keys and bytes).
+   * Otherwise marks it `removed` in gossip, drops this node's hints for it, and returns the plan being carried
+   * out: the members that gain its partitions pull them from the surviving replicas (`rebalance.acquiring`).
+   */
+  async remove(node: string, options: { dryRun: boolean }): Promise<Record<string, unknown>> {
+    const a = this.#checkServing();
+    const table = a.node.gossip.table;
+    const { status } = checkRemovable(table, this.nodeId, node);
+    const plan = await removalPlan({
+      config: this.#o.replication, table, node, nowMs: this.#o.clock.monotonic(), selfId: this.nodeId, store: this.store, mesh: a.node.mesh,
+      replicaTimeoutMs: this.timings.replicaTimeoutMs,
+    });
+    if (options.dryRun) return { dryRun: true, ...plan };
+    if (status !== "removed") await a.node.gossip.remove(node);
+    const hintsDropped = await this.#dropHintsFor(node);
+    return { dryRun: false, removed: true, alreadyRemoved: status === "removed", hintsDropped, ...plan };
+  }
+
+  /** Member changes: hints for a removed member are dropped; a node that learns it was removed stops serving. */
+  #onMember(type: string, id: string): void {
+    if (id !== this.nodeId || type !== "removed") {
+      // Also on other events: a restarted node learns of members removed meanwhile without a `removed` event.
+      const table = this.#a?.node.gossip.table;
+      for (const t of this.hints.targets()) if (table?.get(t)?.status === "removed") void this.#dropHintsFor(t).catch(() => {});
+      return;
+    }
+    this.#removal.self = true;
+    const a = this.#a;
+    if (!a) return;
+    a.configCheck.stop();
+    void a.mover.stop();
+    void a.ae.stop();
+    void a.delivery.stop();
+  }
+
+  async #dropHintsFor(id: string): Promise<number> {
+    const n = this.hints.targets().includes(id) ? await this.hints.dropTarget(id) : 0;
+    this.#removal.hintsDropped += n;
+    return n;
+  }
+
+  /** Members removed from the cluster, hints dropped for them, and how far rebuilding their copies has come. */
+  #removalStatus(a: Attached | null): Record<string, unknown> {
+    const removed = a ? [...a.node.gossip.table.values()].filter((m) => m.status === "removed").map((m) => m.id).sort() : [];
+    const mover = a && a.node.gossip.joined && !this.#removal.self ? a.mover.stats() : null;
+    return {
+      members: removed, hintsDropped: this.#removal.hintsDropped, self: this.#removal.self,
+      rebuild: mover ? { partitionsAcquiring: mover.acquiring.length, partitionsAcquired: mover.partitionsAcquired, keysPulled: mover.keysPulled, done: mover.acquiring.length === 0 } : null,
+    };
+  }
+
   metrics(): readonly MetricSample[] {
     if (this.#closed) return [];
     const s = this.store.engine.stats();
@@ -424,8 +505,20 @@ export class ClusterBackend implements KvBackend {
       counter("meshkv_coordinator_forwards_total", "Writes forwarded to a replica to coordinate", c?.forwarded ?? 0),
       counter("meshkv_coordinator_timeouts_total", "Requests that timed out waiting for replicas", c?.timeouts ?? 0),
       gauge("meshkv_partitions_acquiring", "Partitions this node is still pulling after gaining them", a?.mover.stats().acquiring.length ?? 0),
+      counter("meshkv_hints_dropped_removed_total", "Hints dropped because their target was removed from the cluster", this.#removal.hintsDropped),
       gauge("meshkv_watchers", "Open watch streams", this.#feed.watchers),
+      ...this.#tombstoneMetrics(),
       gauge("meshkv_config_mismatches", "Peers whose replication settings differ from this node's", this.#a?.configCheck.mismatches().length ?? 0),
+    ];
+  }
+
+  /** Tombstones past their grace that wait for a replica: in total, and per replica (label `replica`). */
+  #tombstoneMetrics(): MetricSample[] {
+    const t = this.#tombstoneWaits.stats();
+    const help = "Tombstones past their grace waiting for this replica to hold them before they may be purged";
+    return [
+      gauge("meshkv_tombstones_waiting", "Tombstones past their grace whose purge waits for some replica to hold them", t.waiting),
+      ...Object.entries(t.byReplica).map(([replica, n]) => ({ ...gauge("meshkv_tombstones_waiting_for_replica", help, n), labels: { replica } })),
     ];
   }
 

@@ -64,7 +64,7 @@ export class ConfigCheck {
     try {
       for (const m of this.#o.members().values()) {
         if (m.id === this.#o.nodeId) continue;
-        if (m.status === "left") this.#mismatch.delete(m.id);
+        if (m.status === "left" || m.status === "removed") this.#mismatch.delete(m.id);
         const tag = `${m.id}@${m.incarnation}`;
         if (m.status !== "alive" || this.#checked.has(tag)) continue;
         try {

@@ -11,7 +11,7 @@
  * Until another member is known, each round also asks the seeds for their tables (push-pull).
  */
 import {
-  createTable, decide, digest, leave as leaveTable, type MemberInfo, type MemberStatus, type MemberTable, mergeTables,
+  createTable, decide, digest, leave as leaveTable, remove as removeFromTable, type MemberInfo, type MemberStatus, type MemberTable, mergeTables,
   MEMBERS_MAX, type ProbeResult, tick, toInfo, validateMember,
 } from "../core/membership.ts";
 import { MeshkvError } from "../errors.ts";
@@ -20,7 +20,7 @@ import type { Mesh } from "../mesh/mesh.ts";
 import type { Clock, Random, TimerHandle } from "../runtime/types.ts";
 import { gossipSettings, type GossipSettings } from "./settings.ts";
 
-export type MemberEventType = "joined" | "alive" | "suspect" | "down" | "left";
+export type MemberEventType = "joined" | "alive" | "suspect" | "down" | "left" | "removed";
 export interface MemberEvent {
   type: MemberEventType;
   member: MemberInfo;
@@ -149,6 +149,23 @@ export class Gossip {
     const targets = this.#pick(this.#liveOthers(), this.settings.fanout * 2);
     await Promise.allSettled(targets.map((t) => this.#o.mesh.request(t, "sync", payload, { timeoutMs: this.settings.probeTimeoutMs })));
     this.stop();
+  }
+
+  /**
+   * Marks member `id` removed (an operator's `POST /v1/admin/remove` of a dead node; the caller checks it is not
+   * this node and not alive) and pushes that to every live member, waiting up to one probe deadline; gossip
+   * spreads it further. `removed` wins every merge, so the member can never rejoin under that id.
+   */
+  async remove(id: string): Promise<void> {
+    if (id === this.#id) throw new RangeError("A node cannot remove itself: use leave");
+    this.#apply(removeFromTable(this.#table, id, this.#o.clock.monotonic()));
+    const payload = { members: digest(this.#table) };
+    await Promise.allSettled(this.#liveOthers().map((t) => this.#o.mesh.request(t, "sync", payload, { timeoutMs: this.settings.probeTimeoutMs })));
+  }
+
+  /** True once this node learned that an operator removed it from the cluster: it must stop. */
+  get removed(): boolean {
+    return this.#table.get(this.#id)?.status === "removed";
   }
 
   /** Observes member changes; returns a function that stops observing. */
@@ -289,5 +306,8 @@ export class Gossip {
         for (const l of this.#listeners) l(e);
       }
     }
+    // This node was removed from the cluster (a restarted process of a node an operator removed): it takes no
+    // part any more; listeners saw the event (the CLI exits with a message saying so).
+    if (this.#running && next.get(this.#id)?.status === "removed") this.stop();
   }
 }

@@ -4,7 +4,7 @@
  * meshkv derives it, so there is one source of truth: membership).
  *
  * Members that are alive, suspect or down own partitions (a down member is a temporary failure: sloppy
- * quorums and hints cover it); members that left own nothing. The ring is built by folding `claim` over the
+ * quorums and hints cover it); members that left or were removed own nothing (a removal folds like a leave). The ring is built by folding `claim` over the
  * members in join order (`since`, when each node's data directory was created, then id), one join at a time,
  * members that left included, then removing those in one last claim: it depends only on the member table, and a
  * join (a newer `since`) or a leave changes only the end of that history, so it moves about 1/n of the data
@@ -88,8 +88,8 @@ export class RingView {
     // Join order: when each node's data directory was created, then id. Members that left stay in the table and
     // in the fold, and leave in one last step, so a new node or a leave changes only the end of the history.
     const history = [...table.values()].sort((a, b) => (a.since ?? 0) - (b.since ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const nodes = history.filter((m) => m.status !== "left");
-    const signature = history.map((m) => `${m.id}/${m.since ?? 0}/${m.status === "left" ? "left" : ""}/${m.capacity}/${m.datacenter}/${m.rack ?? ""}`).join(",");
+    const nodes = history.filter((m) => m.status !== "left" && m.status !== "removed");
+    const signature = history.map((m) => `${m.id}/${m.since ?? 0}/${m.status === "left" || m.status === "removed" ? "left" : ""}/${m.capacity}/${m.datacenter}/${m.rack ?? ""}`).join(",");
     const down = downSet(table);
     if (signature !== this.#signature || this.#snapshot === null) {
       const o = { partitions: this.config.partitions, targetN: this.config.n };

@@ -63,7 +63,7 @@ export interface ClusterTimings {
   moverIntervalMs: number;
   /** The ring must be stable this long before partitions are handed off. Default 2000. */
   settleMs: number;
-  /** A deleted key's history is purged this long after every replica was known to hold it. Default 1 h. */
+  /** A deleted key's history is kept at least this long after the delete, and until every replica holds it. Default 1 h. */
   tombstoneGraceMs: number;
   /** Bound on how long a leave waits for its handoff. Default 10 min. */
   leaveTimeoutMs: number;

@@ -5,10 +5,13 @@
  * with SWIM's suspicion, incarnations and indirect probes (Das, Gupta and Motivala, "SWIM", DSN 2002;
  * HashiCorp memberlist). Each node raises its own heartbeat every gossip interval and sends its table to a
  * few peers. Merging keeps, per member, the record that ranks highest by
- * `(incarnation, terminal status, heartbeat, status)` where terminal means `down` or `left` (`left` above
- * `down`), then by the remaining fields, so the merge is a join on a total order: commutative, associative
- * and idempotent, and tables converge whatever order gossip arrives in. Only the member itself raises its
- * incarnation: to refute a suspicion or a `down`, and to rejoin after leaving.
+ * `(removed, incarnation, terminal status, heartbeat, status)` where terminal means `down` or `left` (`left`
+ * above `down`), then by the remaining fields, so the merge is a join on a total order: commutative,
+ * associative and idempotent, and tables converge whatever order gossip arrives in. Only the member itself
+ * raises its incarnation: to refute a suspicion or a `down`, and to rejoin after leaving. `removed` (an
+ * operator took a dead member out of the ring: `remove`, Riak's `force-remove`, Cassandra's `removenode`)
+ * outranks every record whatever its incarnation and is never refuted, so the member can never come back under
+ * that id: a process that starts with it learns it from the first table it merges and stops.
  *
  * `decide` is the failure detector as a pure function of (table, now, settings, probe results): a member
  * whose heartbeat has not risen for `suspicionMs`, or that failed a direct probe, becomes `suspect`; it is
@@ -18,7 +21,7 @@
  */
 import { MeshkvError } from "../errors.ts";
 
-export const MEMBER_STATUSES = ["alive", "suspect", "down", "left"] as const;
+export const MEMBER_STATUSES = ["alive", "suspect", "down", "left", "removed"] as const;
 export type MemberStatus = (typeof MEMBER_STATUSES)[number];
 /** Most members a table may hold (bounds gossip payloads and merge work). */
 export const MEMBERS_MAX = 1024;
@@ -73,14 +76,15 @@ export interface Decision {
   readonly probeIndirectly: readonly string[];
 }
 
-const TERMINAL: Record<MemberStatus, number> = { alive: 0, suspect: 0, down: 1, left: 2 };
-const STATUS_RANK: Record<MemberStatus, number> = { alive: 0, suspect: 1, down: 2, left: 3 };
+const TERMINAL: Record<MemberStatus, number> = { alive: 0, suspect: 0, down: 1, left: 2, removed: 3 };
+const STATUS_RANK: Record<MemberStatus, number> = { alive: 0, suspect: 1, down: 2, left: 3, removed: 4 };
 
 const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Orders two records of one member: positive when `a` wins the merge. Total, so merging converges. */
 export function compareMembers(a: MemberInfo, b: MemberInfo): number {
-  return a.incarnation - b.incarnation ||
+  return (a.status === "removed" ? 1 : 0) - (b.status === "removed" ? 1 : 0) ||
+    a.incarnation - b.incarnation ||
     TERMINAL[a.status] - TERMINAL[b.status] ||
     a.heartbeat - b.heartbeat ||
     STATUS_RANK[a.status] - STATUS_RANK[b.status] ||
@@ -167,6 +171,17 @@ export function leave(table: MemberTable, selfId: string, nowMs: number): Member
   return withSelf(table, selfId, nowMs, (m) => ({ status: "left", heartbeat: m.heartbeat + 1 }));
 }
 
+/**
+ * Takes member `id` out of the ring for good (an operator's `remove` of a dead node). The caller checks that
+ * it is not this node and not alive; `removed` wins every merge, so the whole cluster converges on it.
+ */
+export function remove(table: MemberTable, id: string, nowMs: number): MemberTable {
+  const m = table.get(id);
+  if (!m) throw new RangeError(`Not in the table: ${id}`);
+  if (m.status === "removed") return table;
+  return new Map(table).set(id, { ...m, status: "removed", heartbeat: m.heartbeat + 1, statusChangedAt: nowMs });
+}
+
 /** Comes back after leaving or being declared down: a higher incarnation outranks every older record. */
 export function rejoin(table: MemberTable, selfId: string, nowMs: number): MemberTable {
   return withSelf(table, selfId, nowMs, (m) => ({ status: "alive", incarnation: m.incarnation + 1, heartbeat: 0 }));
@@ -184,7 +199,8 @@ export function mergeTables(local: MemberTable, remote: readonly MemberInfo[], n
   for (const theirs of remote) {
     const mine = out.get(theirs.id);
     if (mine && compareMembers(theirs, mine) <= 0) continue;
-    if (mine && theirs.id === selfId) {
+    // A member that was removed does not refute it: it takes the record, and its process stops (`gossip.ts`).
+    if (mine && theirs.id === selfId && theirs.status !== "removed") {
       out.set(selfId, { ...mine, incarnation: theirs.incarnation + 1, lastHeartbeatChangeAt: nowMs });
       continue;
     }
@@ -205,7 +221,7 @@ export function mergeTables(local: MemberTable, remote: readonly MemberInfo[], n
 
 /**
  * The failure decision at `nowMs`. `probes` holds this round's probe results by member id. Never changes
- * `selfId`, `down` or `left` members.
+ * `selfId`, `down`, `left` or `removed` members.
  */
 export function decide(
   table: MemberTable,
@@ -219,7 +235,7 @@ export function decide(
   const transitions: Transition[] = [];
   const probeIndirectly: string[] = [];
   for (const m of table.values()) {
-    if (m.id === selfId || m.status === "down" || m.status === "left") continue;
+    if (m.id === selfId || m.status === "down" || m.status === "left" || m.status === "removed") continue;
     const probe = probes.get(m.id) ?? {};
     const stalled = nowMs - m.lastHeartbeatChangeAt >= settings.suspicionMs;
     const suspicious = m.status === "suspect" || stalled || probe.direct === "failed";
@@ -234,9 +250,9 @@ export function decide(
   return { table: out, transitions, probeIndirectly: probeIndirectly.sort() };
 }
 
-/** Members believed unreachable (`down` or `left`): the `down` set placement's `targets` takes. */
+/** Members believed unreachable (`down`, `left` or `removed`): the `down` set placement's `targets` takes. */
 export function downSet(table: MemberTable): Set<string> {
   const out = new Set<string>();
-  for (const m of table.values()) if (m.status === "down" || m.status === "left") out.add(m.id);
+  for (const m of table.values()) if (m.status === "down" || m.status === "left" || m.status === "removed") out.add(m.id);
   return out;
 }

@@ -3,7 +3,9 @@
  * scraper should not hold write rights); `/health` is open so orchestrators can probe it, and answers 503
  * while the backend is not ready (starting, leaving, closed), so load balancers stop sending traffic.
  *
- * Join and leave answer 501 `UNSUPPORTED` when the backend cannot change membership (the contract makes them optional).
+ * Join, leave and remove answer 501 `UNSUPPORTED` when the backend cannot change membership (the contract makes
+ * them optional). Remove takes `{ "node": ID, "dryRun"?: boolean }` and nothing else; the backend refuses an
+ * unknown node (404 `NODE_UNKNOWN`), a live one (409 `NODE_ALIVE`) and itself (400), each before changing anything.
  */
 import { MeshkvError } from "../errors.ts";
 import { VERSION } from "../version.ts";
@@ -69,4 +71,23 @@ export function registerAdminRoutes(app: App, deps: Deps, info: NodeInfo, member
     if (!backend.leave) throw new MeshkvError("UNSUPPORTED", "Leave is not supported: this backend cannot change membership");
     return c.json(await backend.leave());
   });
+
+  app.post("/v1/admin/remove", async (c) => {
+    begin(c, deps, "admin", "admin");
+    const backend = backendOf(deps);
+    if (!backend.remove) throw new MeshkvError("UNSUPPORTED", "Remove is not supported: this backend cannot change membership");
+    const body = parseJson(await readBody(c.req.raw, LIMITS.adminBodyBytesMax, "adminBodyBytesMax", "Remove body", deps.body), "remove JSON") as Record<string, unknown> | null;
+    const shape = `expected { "node": "ID", "dryRun": true|false } (dryRun optional)`;
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalid(`Malformed remove: ${shape}`);
+    const extra = Object.keys(body).filter((k) => k !== "node" && k !== "dryRun");
+    if (extra.length > 0) throw invalid(`Malformed remove: unknown field ${JSON.stringify(extra[0])}; ${shape}`);
+    const node = body["node"];
+    if (typeof node !== "string" || node.length === 0 || node.length > NODE_ID_CHARS_MAX) throw invalid(`Malformed remove: node must be a node id of 1 to ${NODE_ID_CHARS_MAX} characters; ${shape}`);
+    const dryRun = body["dryRun"] ?? false;
+    if (typeof dryRun !== "boolean") throw invalid(`Malformed remove: dryRun must be true or false; ${shape}`);
+    return c.json(await backend.remove(node, { dryRun }));
+  });
 }
+
+/** Longest node id the remove route accepts (gossip's own bound on member ids). */
+const NODE_ID_CHARS_MAX = 128;

@@ -20,10 +20,12 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   // 404: no such key or route
   KEY_NOT_FOUND: 404,
   NOT_FOUND: 404,
+  NODE_UNKNOWN: 404,
   // 408: the request body was too slow (the connection is closed after the answer)
   BODY_TIMEOUT: 408,
-  // 409: create-only write found a value
+  // 409: create-only write found a value; a node to remove is still alive
   KEY_EXISTS: 409,
+  NODE_ALIVE: 409,
   // 412: a strict write's context is stale
   STALE_CONTEXT: 412,
   // 413: over a documented size limit
@@ -34,6 +36,7 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   QUORUM_UNMET: 503,
   NODE_LEAVING: 503,
   NODE_STARTING: 503,
+  NODE_REMOVED: 503,
   CLOSED: 503,
   CONNECT_FAILED: 503,
   CONNECTION_CLOSED: 503,

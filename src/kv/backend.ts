@@ -190,6 +190,11 @@ export interface KvBackend {
   join?(seeds: readonly string[]): Promise<Record<string, unknown>>;
   /** Hands data off and leaves; absent when the backend cannot. */
   leave?(): Promise<Record<string, unknown>>;
+  /**
+   * Takes a dead member out of the ring for good (its partitions are rebuilt from the surviving replicas), or
+   * with `dryRun` only returns the plan; absent when the backend cannot.
+   */
+  remove?(node: string, options: { dryRun: boolean }): Promise<Record<string, unknown>>;
   /** False while the node starts or leaves: `/health` answers 503 so load balancers stop sending. */
   ready(): boolean;
   /** Extra samples for `/metrics`: storage stats, hint backlog, anti-entropy repairs, quorum failures. */

@@ -81,6 +81,8 @@ export const MESSAGE_KINDS = {
    * `{ batch: true }`, sent first on every link after the handshake. See the module doc.
    */
   linkFeatures: 15,
+  /** Request: keys and bytes a replica holds of partitions `{ partitions }` -> `{ stats: [[p, keys, bytes]] }` (remove --dry-run). */
+  kvStats: 16,
 } as const;
 export type MessageKind = keyof typeof MESSAGE_KINDS;
 

@@ -79,6 +79,13 @@ test(`meshkv put, get, list, delete and status on ${kind} work against a running
 
     assert.is(unmet.code, 1);
     assert.match(unmet.stderr, /meshkv: INVALID_ARGUMENT: .*replica/);
+
+    // remove refuses an unknown node and the node asked, changing nothing.
+    const [unknown, self] = await Promise.all([cli("remove", "nobody", "--dry-run"), cli("remove", state.nodeId)]);
+    assert.is(unknown.code, 1);
+    assert.match(unknown.stderr, /meshkv: NODE_UNKNOWN: No member of the cluster is named "nobody"/);
+    assert.is(self.code, 1);
+    assert.match(self.stderr, /meshkv: INVALID_ARGUMENT: .*cannot remove itself/);
   } finally {
     await node.stop();
   }
@@ -93,6 +100,7 @@ test(`meshkv client commands on ${kind} reject bad flags with exit 2 and report 
     [["list", "--limit", "0"], /--limit must be between 1/],
     [["get", "k", "--consistency", "most"], /--consistency takes one, quorum/],
     [["get", "k", "--endpoint", "ftp://x"], /--endpoint takes http\(s\) URLs/],
+    [["remove"], /remove takes NODE: got 0 arguments/],
   ];
   const [down, help, usage, ...results] = await bounded([
     () => runCli(kind, ["get", "k", "--endpoint", "http://127.0.0.1:9"]),
@@ -108,7 +116,7 @@ test(`meshkv client commands on ${kind} reject bad flags with exit 2 and report 
   assert.match(down.stderr, /meshkv: CONNECT_FAILED: Request to http:\/\/127\.0\.0\.1:9 failed.*is a node running there/);
   assert.is(help.code, 0);
   for (const flag of ["--endpoint", "--token", "--consistency", "--json", "--ttl", "--if-none-match"]) assert.ok(help.stdout.includes(flag), `help lists ${flag}`);
-  for (const cmd of ["status", "get KEY", "put KEY VALUE", "delete KEY", "list"]) assert.ok(usage.stdout.includes(cmd), `usage lists ${cmd}`);
+  for (const cmd of ["status", "get KEY", "put KEY VALUE", "delete KEY", "list", "remove NODE"]) assert.ok(usage.stdout.includes(cmd), `usage lists ${cmd}`);
 });
 
 /** Runs the CLI to completion with extra environment variables (`MESHKV_TOKEN` unset unless given). */

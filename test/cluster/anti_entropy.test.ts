@@ -53,7 +53,7 @@ async function cluster(size: number, over: Partial<AntiEntropyOptions> = {}, see
     });
     const ae = new AntiEntropy({
       store, mesh, clock, random: random.fork(), nodeId: id, partitions: PARTITIONS,
-      mine: () => Array.from({ length: PARTITIONS }, (_, p) => p), peersFor: () => ids.filter((x) => x !== id), ...over,
+      mine: () => Array.from({ length: PARTITIONS }, (_, p) => p), peersFor: () => ids.filter((x) => x !== id), replicasFor: () => ids.filter((x) => x !== id), ...over,
     });
     nodes.push({ id, store, mesh, ae });
   }

@@ -6,7 +6,8 @@
  * - after faults stop and anti-entropy runs, every replica of every key holds the same versions, and every
  *   acknowledged write is present, superseded by a write that saw it, or kept as a sibling;
  * - concurrent writes in a siblings keyspace are never silently dropped (the same check: their dots survive);
- * - deleted keys do not come back after repair.
+ * - deleted keys do not come back after repair, also when a replica that missed the deletes is away for longer
+ *   than the tombstone grace while the others flush and compact (tombstones wait for it).
  * Plus rebalancing: during a join and a leave, every key stays readable at quorum. Both kinds of scenario run with
  * keyspaces of two and four replicas beside the cluster's three (replica classes), so every check covers them too.
  * A failure names its seed: replay with MESHKV_SIM_SEED=<seed>; MESHKV_SIM_SEEDS=<n> runs more.
@@ -102,6 +103,57 @@ for (const sloppy of [false, true]) {
     });
   });
 }
+
+test("a replica away for longer than the tombstone grace while keys are deleted and the others compact brings none of them back", async () => {
+  await forEachSeed(seedsFor(3, 406), async (seed) => {
+    const r = new SeededRandom(seed);
+    const c = await kvCluster(seed, { size: 4, replication: { sloppy: false, keyspaces: CLASSES("key:") }, timings: { tombstoneGraceMs: 1_000 } });
+    const compactAll = async () => {
+      for (const b of c.backends.values()) {
+        await drive(c, b.store.engine.flush());
+        await drive(c, b.store.engine.compact());
+      }
+    };
+    for (const key of KEYS) await put(c, "n01", key, `first ${key}`, { level: "all" });
+    const away = SimCluster.nodeId(2 + r.int(3));
+    await c.crash(away);
+    c.net.setDefaults({ loss: 0.02 });
+    const acked: Acked[] = [];
+    for (let step = 0; step < 40; step++) {
+      const live = [...c.nodes.keys()];
+      const via = live[r.int(live.length)]!;
+      const key = KEYS[r.int(KEYS.length)]!;
+      try {
+        const seen = await get(c, via, key, "quorum");
+        const deleting = r.int(100) < 70;
+        const w = deleting
+          ? await del(c, via, key, { context: seen.context, level: "quorum" })
+          : await put(c, via, key, `${via}@${step}`, { context: seen.context, level: "quorum" });
+        acked.push({ key, context: w.context, deleted: deleting && w.siblings === 0 });
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        assert.ok(code === "QUORUM_UNMET" || code === "TIMEOUT", `only availability errors are allowed: ${String(err)}`);
+      }
+      await c.run(200);
+      if (step % 10 === 9) await compactAll();
+    }
+    await c.run(3_000); // past the grace: anti-entropy between the nodes that are up keeps running
+    await compactAll();
+    await c.restart(away);
+    c.net.heal();
+    c.net.setDefaults({ loss: 0 });
+    await c.runUntil(() => c.allSee("alive") && [...c.backends.values()].every((b) => b.settled()), 30_000);
+    await c.run(15_000);
+    await compactAll();
+    for (const key of KEYS) {
+      const last = acked.filter((x) => x.key === key).at(-1);
+      if (!last?.deleted) continue;
+      const final = await get(c, "n01", key, "all");
+      if (descends(last.context, final.context)) assert.equal(texts(final), [], `${key}: deleted while ${away} was away, and it stays deleted`);
+    }
+    await c.stopAll();
+  });
+});
 
 test("concurrent writers on one key from every node leave every unseen write as a sibling", async () => {
   await forEachSeed(seedsFor(3, 403), async (seed) => {

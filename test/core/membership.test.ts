@@ -13,6 +13,7 @@ import {
   type MemberTable,
   mergeTables,
   rejoin,
+  remove,
   tick,
   validateMember,
 } from "../../src/core/membership.ts";
@@ -96,6 +97,18 @@ test("a graceful leave spreads as left, which outranks down; a rejoin with a hig
   assert.equal([back.get("me")!.status, back.get("me")!.incarnation], ["alive", 1]);
   assert.is(mergeTables(mergeTables(peer, digest(left), 4), digest(back), 6).get("me")!.status, "alive");
   assert.equal(decide(left, "b", 100_000, settings).transitions.filter((x) => x.id === "me"), [], "left members are not suspected");
+});
+
+test("a removed member stays removed: it outranks any incarnation, is never refuted and owns no slot", () => {
+  const t = cluster(0);
+  const gone = remove(mergeTables(t, [info("a", { status: "down", heartbeat: 3 })], 1, "me"), "a", 2);
+  assert.is(gone.get("a")!.status, "removed");
+  const back = mergeTables(gone, [info("a", { status: "alive", incarnation: 9, heartbeat: 50 })], 3, "me");
+  assert.is(back.get("a")!.status, "removed", "a higher incarnation of the removed node does not bring it back");
+  const itself = mergeTables(createTable({ id: "a", address: "a.local:7000", datacenter: "dc1", capacity: 1 }, 0), digest(gone), 4, "a");
+  assert.equal([itself.get("a")!.status, itself.get("a")!.incarnation], ["removed", 0], "the removed node takes the record instead of refuting it");
+  assert.ok(downSet(gone).has("a"));
+  assert.equal(decide(gone, "me", 100_000, settings).transitions.filter((x) => x.id === "a"), []);
 });
 
 test("validateMember() rejects malformed gossip with INVALID_ARGUMENT", () => {

@@ -8,6 +8,7 @@ import { createApp } from "../../src/http/app.ts";
 import { createMemoryRuntime } from "../../src/runtime/memory.ts";
 import type { KvBackend } from "../../src/kv/backend.ts";
 import { appFor, expectError, harness, NODE_ID, TOKENS } from "./_setup.ts";
+import { kvCluster } from "../cluster/_kv_sim.ts";
 
 const put = (body: string): RequestInit => ({ method: "PUT", body, headers: { "content-type": "text/plain" } });
 
@@ -51,13 +52,41 @@ test("join checks its body, then contacts the seeds and says when none answered"
   await h.close();
 });
 
-test("a backend that cannot change membership (join and leave are optional in the contract) gets 501", async () => {
+test("a backend that cannot change membership (join, leave and remove are optional in the contract) gets 501", async () => {
   const h = await harness();
-  const fixed: KvBackend = Object.assign(Object.create(h.backend) as KvBackend, { join: undefined, leave: undefined });
+  const fixed: KvBackend = Object.assign(Object.create(h.backend) as KvBackend, { join: undefined, leave: undefined, remove: undefined });
   const app = appFor(h.sim, { backend: fixed });
   await expectError(await app.request("/v1/admin/join", { method: "POST", body: '{"seeds":["a:1"]}' }), 501, "UNSUPPORTED");
   await expectError(await app.request("/v1/admin/leave", { method: "POST" }), 501, "UNSUPPORTED");
+  await expectError(await app.request("/v1/admin/remove", { method: "POST", body: '{"node":"n2"}' }), 501, "UNSUPPORTED");
   await h.close();
+});
+
+test("remove of an unknown node is 404 on a one-node cluster, and a malformed body is 400 before the backend sees it", async () => {
+  const h = await harness();
+  await expectError(await h.req("/v1/admin/remove", { method: "POST", body: '{"node":"n2"}' }), 404, "NODE_UNKNOWN");
+  const asked: unknown[] = [];
+  (h.backend as KvBackend).remove = async (node: string, o: { dryRun: boolean }) => (asked.push([node, o.dryRun]), { removed: true });
+  for (const body of ["", "not json", "[]", "null", '{"node":""}', '{"node":7}', '{"nodes":"n2"}', '{"node":"n2","dryRun":"yes"}', '{"node":"n2","force":true}', `{"node":"${"x".repeat(129)}"}`]) {
+    await expectError(await h.req("/v1/admin/remove", { method: "POST", body }), 400, "INVALID_ARGUMENT");
+  }
+  assert.equal(asked, [], "no malformed body reached the backend");
+  assert.equal(await (await h.req("/v1/admin/remove", { method: "POST", body: '{"node":"n2","dryRun":true}' })).json(), { removed: true });
+  assert.equal(asked, [["n2", true]]);
+  await h.close();
+});
+
+test("remove on a cluster node refuses an unknown node (404), a live one (409) and itself (400), and changes nothing", async () => {
+  const c = await kvCluster(1901, { size: 3 });
+  const app = createApp({ nodeId: "n01", runtime: "memory", runtimeVersion: "0", backend: c.kv("n01"), clock: c.clock });
+  const remove = (body: unknown) => app.request("/v1/admin/remove", { method: "POST", body: JSON.stringify(body) });
+  const unknown = await expectError(await remove({ node: "n09" }), 404, "NODE_UNKNOWN");
+  assert.match(String(unknown.message), "n09");
+  const alive = await expectError(await remove({ node: "n02" }), 409, "NODE_ALIVE");
+  assert.match(String(alive.message), "alive");
+  await expectError(await remove({ node: "n01", dryRun: true }), 400, "INVALID_ARGUMENT");
+  assert.equal([...c.nodes.get("n01")!.gossip.table.values()].map((m) => m.status), ["alive", "alive", "alive"], "nothing changed");
+  await c.stopAll();
 });
 
 test("/metrics counts requests and latencies per operation, level and status, with storage gauges", async () => {

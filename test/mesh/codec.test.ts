@@ -31,7 +31,7 @@ test("the wire numbers are fixed (append only)", () => {
   assert.equal(FRAME_TYPES, { hello: 1, auth: 2, request: 3, response: 4, error: 5, oneway: 6, batch: 7 });
   assert.equal({ ...MESSAGE_KINDS }, {
     ping: 1, pingReq: 2, gossip: 3, sync: 4, echo: 5, kvGet: 6, kvMerge: 7, kvMergeBatch: 8, kvCoordinate: 9, kvScan: 10,
-    aeLevel: 11, aeKeys: 12, aeFetch: 13, kvConfig: 14, linkFeatures: 15,
+    aeLevel: 11, aeKeys: 12, aeFetch: 13, kvConfig: 14, linkFeatures: 15, kvStats: 16,
   });
   assert.is(kindOf(4), "sync");
   assert.is(kindOf(999), undefined);

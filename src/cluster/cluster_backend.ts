@@ -1,17 +1,20 @@
 /**
- * The replicated backend: the client API (`KvBackend`) served by a cluster node. It assembles the parts of
- * the replication layer around one running node (mesh and gossip from `node.ts`):
- * - `replica.ts`, this node's copies, and the mesh handlers peers call on it (`kvGet`, `kvMerge`, …);
- * - `ring_view.ts`, the ring derived from gossip membership; `coordinator.ts`, reads and writes at a level;
- * - `hints.ts`, hinted handoff (stand-in copies kept for down replicas, delivered when they return);
- * - `anti_entropy.ts`, continuous hash-tree exchange; `partition_mover.ts`, partition moves on joins and leaves;
- * - a change feed of what this node's replicas applied (`GET /v1/watch`).
+ * The replicated backend: the client API (`KvBackend`) served by a cluster node, as a facade over parts with one
+ * job each, put together around one running node (mesh and gossip from `node.ts`) by `attach`:
+ * - `replica.ts`, this node's copies, and `replica_server.ts`, the handlers peers call on them (`kvGet`, ...);
+ * - `ring_view.ts`, the ring derived from gossip membership; `coordinator.ts`, reads and writes at a level (it
+ *   serves forwarded writes, `kvCoordinate`, itself);
+ * - `hints.ts` and `hint_delivery.ts`, hinted handoff (stand-in copies for down replicas, handed back later);
+ * - `anti_entropy.ts`, continuous hash-tree exchange, and the tombstone purge rule built on it (`purgeable`);
+ * - `partition_mover.ts`, partition moves on joins, leaves and removals; `membership_changes.ts`, those changes;
+ * - `change_feed.ts`, what this node's replicas applied (`GET /v1/watch`); `node_status.ts`, status and metrics.
  * It is opened before the node starts serving (`openClusterBackend`) and attached to the node once its mesh
- * exists (`attach`); until it has joined its cluster, requests fail with `NODE_STARTING`.
+ * exists (`attach`; both in `src/cli/assemble.ts`); until it has joined its cluster, requests fail with
+ * `NODE_STARTING`.
  */
-import { decodeSet, encodeSet } from "../core/context.ts";
-import { levelToString, type ConsistencyLevel } from "../core/quorum.ts";
 import { contextOf, values } from "../core/version.ts";
+import type { ConsistencyLevel } from "../core/quorum.ts";
+import type { Stored } from "../core/stored.ts";
 import { MeshkvError } from "../errors.ts";
 import type {
   BatchOp, BatchResult, ChangeEvent, DeleteOptions, KvBackend, ListOptions, ListPage, MemberInfo, MetricSample,
@@ -20,30 +23,24 @@ import type {
 import { DATA_LIMITS } from "../kv/limits.ts";
 import type { Clock, FileSystem, Random } from "../runtime/types.ts";
 import type { EngineOptions } from "../storage/mod.ts";
-import { counter, gauge, storageMetrics } from "./_metrics.ts";
-import { item, items as wireItems, obj, optStr, partition, str } from "./_wire.ts";
-import { AntiEntropy } from "./anti_entropy.ts";
-import { Coordinator } from "./coordinator.ts";
-import { PartitionMover } from "./partition_mover.ts";
-import { scanRequest, SCAN_PAGE_KEYS_MAX } from "./kv_protocol.ts";
-import { listPage } from "./listing.ts";
-import { HintDelivery } from "./hint_delivery.ts";
-import { ConfigCheck } from "./config_check.ts";
-import { Keyspaces } from "./keyspaces.ts";
-import { openHintStore, type HintStore } from "./hints.ts";
-import { TombstoneWaits } from "./tombstone_waits.ts";
-import { checkRemovable, onStats, removalPlan } from "./removal.ts";
 import { ChangeFeed, eventValues, type FeedLimits } from "./change_feed.ts";
-import { visibleValues } from "./records.ts";
+import { openHintStore, type HintStore } from "./hints.ts";
+import { Keyspaces } from "./keyspaces.ts";
+import { listPage } from "./listing.ts";
+import { joinSeeds, leaveCluster, MemberRemovals } from "./membership_changes.ts";
 import type { ClusterNode } from "./node.ts";
-import { makeDurableDir, openReplicaStore, type ReplicaStore, type Stored } from "./replica.ts";
+import { nodeMetrics, nodeStatus, ringStatus, type StatusSources } from "./node_status.ts";
+import { startParts, stopParts, type NodeParts } from "./node_parts.ts";
+import { visibleValues } from "./records.ts";
+import { makeDurableDir, openReplicaStore, type ReplicaStore } from "./replica.ts";
 import { clusterReplicas, RingView, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
 import { CLUSTER_TIMINGS, type ClusterTimings } from "./settings.ts";
+import { TombstoneWaits } from "./tombstone_waits.ts";
 
 export { CLUSTER_TIMINGS, type ClusterTimings } from "./settings.ts";
 
-/** How long `join` waits for a seed to answer before it reports that it keeps trying. */
-export const JOIN_TIMEOUT_MS = 10_000;
+export { JOIN_TIMEOUT_MS } from "./membership_changes.ts";
+export type { NodeParts } from "./node_parts.ts";
 
 export interface ClusterBackendOptions {
   fs: FileSystem;
@@ -85,15 +82,6 @@ export async function openClusterBackend(o: ClusterBackendOptions): Promise<Clus
   return backend;
 }
 
-interface Attached {
-  node: ClusterNode;
-  coordinator: Coordinator;
-  mover: PartitionMover;
-  ae: AntiEntropy;
-  delivery: HintDelivery;
-  configCheck: ConfigCheck;
-  unregister: (() => void)[];
-}
 
 export class ClusterBackend implements KvBackend {
   readonly nodeId: string;
@@ -104,14 +92,12 @@ export class ClusterBackend implements KvBackend {
   readonly #o: ClusterBackendOptions;
   readonly #feed: ChangeFeed;
   readonly #startedMs: number;
-  #a: Attached | null = null;
-  #mine: { epoch: number; partitions: number[] } | null = null;
+  #a: NodeParts | null = null;
   #leaving = false;
   #closed = false;
   readonly keyspaces: Keyspaces;
   readonly #tombstoneWaits = new TombstoneWaits();
-  /** Hints dropped because their target was removed from the cluster; true once this node learned it was removed. */
-  #removal = { hintsDropped: 0, self: false };
+  readonly #removals: MemberRemovals;
 
   /** @internal use `openClusterBackend`. */
   constructor(o: ClusterBackendOptions, store: ReplicaStore, hints: HintStore) {
@@ -123,6 +109,7 @@ export class ClusterBackend implements KvBackend {
     this.nodeId = o.nodeId;
     this.store = store;
     this.hints = hints;
+    this.#removals = new MemberRemovals(o.nodeId, hints);
     this.view = new RingView(o.replication);
     this.timings = { ...CLUSTER_TIMINGS, ...o.timings };
     this.#startedMs = o.clock.monotonic();
@@ -130,91 +117,26 @@ export class ClusterBackend implements KvBackend {
     store.onChange((key, s) => this.#publish(key, s));
   }
 
-  /** Starts serving on `node`: registers the replica handlers and starts the background loops. */
+  /** Starts serving on `node`: builds the node's parts (`node_parts.ts`), which register their handlers and start. */
   attach(node: ClusterNode): void {
     if (this.#a) throw new Error("Backend already attached");
     const o = this.#o;
-    const t = this.timings;
-    const snapshot = () => this.#snapshot();
-    const mover = new PartitionMover({
-      store: this.store, mesh: node.mesh, clock: o.clock, nodeId: o.nodeId, partitions: this.view.partitions,
-      view: () => (node.gossip.joined ? snapshot() : null), intervalMs: t.moverIntervalMs, settleMs: t.settleMs, replicaTimeoutMs: t.replicaTimeoutMs,
+    const a = startParts({
+      node, nodeId: o.nodeId, datacenter: o.datacenter, clock: o.clock, random: o.random, config: o.replication, view: this.view,
+      keyspaces: this.keyspaces, store: this.store, hints: this.hints, timings: this.timings, serving: () => void this.#checkServing(),
     });
-    const coordinator = new Coordinator({
-      nodeId: o.nodeId, datacenter: o.datacenter, mesh: node.mesh, clock: o.clock, store: this.store, config: o.replication,
-      view: snapshot, acquiring: (p) => mover.acquiring(p), requestTimeoutMs: t.requestTimeoutMs, replicaTimeoutMs: t.replicaTimeoutMs,
-      keyspaces: this.keyspaces,
-    });
-    const ae = new AntiEntropy({
-      store: this.store, mesh: node.mesh, clock: o.clock, random: o.random.fork(), nodeId: o.nodeId, partitions: this.view.partitions,
-      mine: () => this.#minePartitions().filter((p) => !mover.acquiring(p)),
-      peersFor: (p) => this.#peersFor(p), replicasFor: (p) => this.#replicasFor(p),
-      holderGone: (n) => {
-        const m = node.gossip.table.get(n);
-        return !m || m.status === "left" || m.status === "removed";
-      },
-      intervalMs: t.antiEntropyIntervalMs, replicaTimeoutMs: t.replicaTimeoutMs,
-    });
-    const delivery = new HintDelivery({
-      store: this.hints, clock: o.clock, random: o.random.fork(), intervalMs: t.hintIntervalMs,
-      isAlive: (target) => node.gossip.table.get(target)?.status === "alive",
-      deliver: async (target, hints) => {
-        await node.mesh.request(target, "kvMergeBatch", { items: hints.map((h) => ({ p: h.partition, key: h.key, set: h.set, exp: h.expiresAt })) }, { timeoutMs: t.replicaTimeoutMs });
-      },
-    });
-    const m = node.mesh;
-    const unregister = [
-      m.onRequest("kvGet", (body) => this.#onGet(body, mover)),
-      m.onRequest("kvMerge", (body) => this.#onMerge(body)),
-      m.onRequest("kvMergeBatch", (body) => this.#onMergeBatch(body)),
-      coordinator.serveForwards(() => void this.#checkServing()),
-      m.onRequest("kvScan", async (body) => {
-        const r = scanRequest(body, this.view.partitions);
-        return await this.store.scan(r.p, r);
-      }),
-      m.onRequest("kvStats", (body) => onStats(body, this.store, this.view.partitions)),
-      node.gossip.on((e) => this.#onMember(e.type, e.member.id)),
-    ];
-    const configCheck = new ConfigCheck({
-      nodeId: o.nodeId, mesh: m, clock: o.clock, signature: this.view.signature(), members: () => node.gossip.table,
-      intervalMs: t.configCheckIntervalMs, replicaTimeoutMs: t.replicaTimeoutMs,
-    });
-    this.#a = { node, coordinator, mover, ae, delivery, configCheck, unregister };
-    configCheck.start();
-    mover.start();
-    ae.start();
-    delivery.start();
+    a.unregister.push(node.gossip.on((e) => this.#onMember(e.type, e.member.id)));
+    this.#a = a;
   }
 
   #snapshot(): RingSnapshot {
-    const a = this.#a;
-    if (!a) throw new MeshkvError("NODE_STARTING", "The node is starting");
-    return this.view.update(a.node.gossip.table);
+    if (!this.#a) throw new MeshkvError("NODE_STARTING", "The node is starting");
+    return this.#a.ring.snapshot();
   }
 
-  /** The partitions this node replicates (computed once per ring: anti-entropy asks every interval). */
+  /** The partitions this node replicates (none before it joined). */
   #minePartitions(): number[] {
-    const a = this.#a;
-    if (!a || !a.node.gossip.joined) return [];
-    const snap = this.#snapshot();
-    if (this.#mine?.epoch === snap.epoch) return this.#mine.partitions;
-    const out: number[] = [];
-    for (let p = 0; p < this.view.partitions; p++) {
-      if (snap.placement.forPartition(p).replicas.some((r) => r.node === this.nodeId)) out.push(p);
-    }
-    this.#mine = { epoch: snap.epoch, partitions: out };
-    a.ae.observeRing(); // partitions whose replicas changed: former holders, proofs started over
-    return out;
-  }
-
-  #peersFor(p: number): string[] {
-    const snap = this.#snapshot();
-    return snap.placement.forPartition(p).replicas.map((r) => r.node).filter((n) => n !== this.nodeId && !snap.down.has(n));
-  }
-
-  /** Every replica of `p` in the current ring, down or suspected ones included (the purge rule waits for them). */
-  #replicasFor(p: number): string[] {
-    return this.#snapshot().placement.forPartition(p).replicas.map((r) => r.node);
+    return this.#a && this.#a.node.gossip.joined ? this.#a.ring.mine() : [];
   }
 
   /**
@@ -232,42 +154,12 @@ export class ClusterBackend implements KvBackend {
   }
 
   // ---------------------------------------------------------------------------------------------------------
-  // Replica handlers
-
-  async #onGet(body: unknown, mover: PartitionMover): Promise<Record<string, unknown>> {
-    const o = obj(body, "kvGet");
-    const p = partition(o, this.view.partitions);
-    const s = await this.store.read(p, str(o, "key"));
-    return { set: s.set.entries.length === 0 ? null : encodeSet(s.set), exp: s.expiresAt, acquiring: mover.acquiring(p) };
-  }
-
-  async #onMerge(body: unknown): Promise<{ ok: true }> {
-    const o = obj(body, "kvMerge");
-    const it = item(o, this.view.partitions);
-    const hintFor = optStr(o, "hintFor");
-    if (hintFor !== null && hintFor !== this.nodeId) {
-      await this.hints.add({ target: hintFor, partition: it.p, key: it.key, set: it.set, expiresAt: it.exp });
-    } else {
-      await this.store.merge(it.p, it.key, decodeSet(it.set), it.exp);
-    }
-    return { ok: true };
-  }
-
-  async #onMergeBatch(body: unknown): Promise<{ ok: true }> {
-    const o = obj(body, "kvMergeBatch");
-    for (const it of wireItems(o, "items", this.view.partitions, SCAN_PAGE_KEYS_MAX)) {
-      await this.store.merge(it.p, it.key, decodeSet(it.set), it.exp);
-    }
-    return { ok: true };
-  }
-
-  // ---------------------------------------------------------------------------------------------------------
   // Client API
 
-  #checkServing(signal?: AbortSignal): Attached {
+  #checkServing(signal?: AbortSignal): NodeParts {
     if (this.#closed) throw new MeshkvError("CLOSED", "The node is shutting down");
     if (this.#leaving) throw new MeshkvError("NODE_LEAVING", "The node is leaving the cluster: use another node");
-    if (this.#removal.self) throw new MeshkvError("NODE_REMOVED", `Node ${this.nodeId} was removed from the cluster: it serves nothing and cannot rejoin under its id`);
+    if (this.#removals.self) throw new MeshkvError("NODE_REMOVED", `Node ${this.nodeId} was removed from the cluster: it serves nothing and cannot rejoin under its id`);
     const a = this.#a;
     if (!a || !a.node.gossip.joined) throw new MeshkvError("NODE_STARTING", "The node has not joined its cluster yet: retry, or use another node");
     if (signal?.aborted) throw new MeshkvError("TIMEOUT", "The request was cancelled before it ran");
@@ -349,177 +241,65 @@ export class ClusterBackend implements KvBackend {
   }
 
   ready(): boolean {
-    return !this.#closed && !this.#leaving && !this.#removal.self && this.#a !== null && this.#a.node.gossip.joined;
+    return !this.#closed && !this.#leaving && !this.#removals.self && this.#a !== null && this.#a.node.gossip.joined;
   }
 
   // ---------------------------------------------------------------------------------------------------------
   // Admin
 
   async status(): Promise<Record<string, unknown>> {
-    const a = this.#a;
-    const snap = a && a.node.gossip.joined ? this.#snapshot() : null;
-    return {
-      nodeId: this.nodeId, mode: "cluster", datacenter: this.#o.datacenter, ready: this.ready(), leaving: this.#leaving,
-      replication: { partitions: this.#o.replication.partitions, n: this.#o.replication.n, ...(this.#o.replication.replication ? { perDatacenter: this.#o.replication.replication } : {}), sloppy: this.#o.replication.sloppy, conflicts: this.#o.replication.conflicts ?? "siblings", replicaClasses: this.keyspaces.classes, storePartitions: this.view.partitions, signature: this.view.signature() },
-      configMismatches: a ? a.configCheck.mismatches() : [],
-      keyspaces: this.keyspaces.list().map((k) => {
-        const s = this.keyspaces.of(k.prefix);
-        return { ...s, prefix: k.prefix, read: levelToString(s.read), write: levelToString(s.write), replicas: this.keyspaces.classes[s.replicaClass] };
-      }),
-      uptimeMs: Math.round(this.#o.clock.monotonic() - this.#startedMs),
-      members: await this.members(),
-      ring: snap ? { epoch: snap.epoch, owners: snap.owners, down: [...snap.down], warnings: snap.placement.warnings() } : null,
-      partitions: { replicated: this.#minePartitions().length, held: this.store.partitionsHeld().length },
-      hints: this.hints.stats(),
-      antiEntropy: a ? a.ae.stats() : null,
-      tombstones: this.#tombstoneWaits.stats(),
-      removed: this.#removalStatus(a),
-      rebalance: a ? a.mover.stats() : null,
-      coordinator: a ? a.coordinator.stats : null,
-      watchers: this.#feed.watchers,
-      lastEventId: this.#feed.lastId,
-      storage: this.store.engine.stats(),
-      recovery: this.store.engine.recovery,
-    };
+    const snap = this.#a && this.#a.node.gossip.joined ? this.#snapshot() : null;
+    return nodeStatus(this.#sources(), snap, this.#minePartitions().length, await this.members());
   }
 
   async ring(): Promise<Record<string, unknown>> {
-    if (!this.#a || !this.#a.node.gossip.joined) return { partitions: this.#o.replication.partitions, replicas: this.#o.replication.n, owners: [], joined: false };
-    const snap = this.#snapshot();
-    const owners = Array.from({ length: this.#o.replication.partitions }, (_, p) => ({
-      partition: p, owner: snap.ring.owners[p], nodes: snap.placement.forPartition(p).replicas.map((r) => r.node),
-    }));
-    return { partitions: this.#o.replication.partitions, replicas: this.#o.replication.n, epoch: snap.epoch, owners };
+    return ringStatus(this.#o.replication, this.#a && this.#a.node.gossip.joined ? this.#snapshot() : null);
   }
 
   async members(): Promise<readonly MemberInfo[]> {
-    const a = this.#a;
     // Before `attach` there is no member table yet: `status()` then says `ready: false`.
-    if (!a) return [];
-    return a.node.gossip.members();
+    return this.#a ? this.#a.node.gossip.members() : [];
   }
 
-  /**
-   * Joins the cluster that `seeds` (host:port) belong to, for a node started without `--seeds`: contacts them
-   * and resolves once another member is known (or after `joinTimeoutMs`) with the member list.
-   */
+  metrics(): readonly MetricSample[] {
+    return this.#closed ? [] : nodeMetrics(this.#sources());
+  }
+
+  #sources(): StatusSources {
+    return {
+      nodeId: this.nodeId, datacenter: this.#o.datacenter, config: this.#o.replication, keyspaces: this.keyspaces, view: this.view,
+      store: this.store, hints: this.hints, feed: this.#feed, tombstoneWaits: this.#tombstoneWaits, removals: this.#removals,
+      parts: this.#a, ready: this.ready(), leaving: this.#leaving, uptimeMs: this.#o.clock.monotonic() - this.#startedMs,
+    };
+  }
+
+  /** Joins the cluster of `seeds` (`membership_changes.ts`), for a node started without `--seeds`. */
   async join(seeds: readonly string[]): Promise<Record<string, unknown>> {
     const a = this.#a;
     if (!a || this.#closed) throw new MeshkvError("NODE_STARTING", "The node is not running yet");
     if (this.#leaving) throw new MeshkvError("NODE_LEAVING", "The node is leaving the cluster");
-    a.node.gossip.join(seeds);
-    const startMs = this.#o.clock.monotonic();
-    while (a.node.gossip.table.size < 2 && this.#o.clock.monotonic() - startMs < JOIN_TIMEOUT_MS) await this.#o.clock.sleep(50);
-    const joined = a.node.gossip.table.size > 1;
-    return { joined, members: await this.members(), ...(joined ? {} : { message: `No seed answered within ${JOIN_TIMEOUT_MS} ms; the node keeps trying them` }) };
+    return await joinSeeds(a, this.#o.clock, seeds);
   }
 
-  /**
-   * Decommission: marks this node `left` (peers recompute the ring without it), hands every partition off to
-   * the new replicas and resolves when nothing is left here (or `leaveTimeoutMs` passed). The caller stops
-   * the process afterwards.
-   */
+  /** Decommission (`membership_changes.ts`): hands every partition off, then the caller stops the process. */
   async leave(): Promise<Record<string, unknown>> {
     const a = this.#checkServing();
     this.#leaving = true;
-    const startMs = this.#o.clock.monotonic();
-    await a.node.gossip.leave();
-    await a.coordinator.idle();
-    while (!a.mover.drained() && this.#o.clock.monotonic() - startMs < this.timings.leaveTimeoutMs) {
-      const snap = this.#snapshot();
-      for (const p of this.store.partitionsHeld()) await a.mover.handOff(snap, p).catch(() => {});
-      if (!a.mover.drained()) await this.#o.clock.sleep(this.timings.moverIntervalMs);
-    }
-    const drained = a.mover.drained();
-    return { left: true, drained, partitionsHeld: this.store.partitionsHeld().length, tookMs: Math.round(this.#o.clock.monotonic() - startMs) };
+    return await leaveCluster(a, {
+      clock: this.#o.clock, store: this.store, snapshot: () => this.#snapshot(), leaveTimeoutMs: this.timings.leaveTimeoutMs, moverIntervalMs: this.timings.moverIntervalMs,
+    });
   }
 
-  /**
-   * Takes dead member `node` out of the ring for good (`removal.ts`): refuses an unknown id, this node and a live
-   * or suspected member; with `dryRun` only returns the plan (partitions that move, where, keys and bytes).
-   * Otherwise marks it `removed` in gossip, drops this node's hints for it, and returns the plan being carried
-   * out: the members that gain its partitions pull them from the surviving replicas (`rebalance.acquiring`).
-   */
+  /** Takes dead member `node` out of the ring for good, or with `dryRun` only shows the plan (`removal.ts`). */
   async remove(node: string, options: { dryRun: boolean }): Promise<Record<string, unknown>> {
     const a = this.#checkServing();
-    const table = a.node.gossip.table;
-    const { status } = checkRemovable(table, this.nodeId, node);
-    const plan = await removalPlan({
-      config: this.#o.replication, table, node, nowMs: this.#o.clock.monotonic(), selfId: this.nodeId, store: this.store, mesh: a.node.mesh,
-      replicaTimeoutMs: this.timings.replicaTimeoutMs,
-    });
-    if (options.dryRun) return { dryRun: true, ...plan };
-    if (status !== "removed") await a.node.gossip.remove(node);
-    const hintsDropped = await this.#dropHintsFor(node);
-    return { dryRun: false, removed: true, alreadyRemoved: status === "removed", hintsDropped, ...plan };
+    return await this.#removals.remove(a, { config: this.#o.replication, clock: this.#o.clock, store: this.store, replicaTimeoutMs: this.timings.replicaTimeoutMs }, node, options.dryRun);
   }
 
-  /** Member changes: hints for a removed member are dropped; a node that learns it was removed stops serving. */
+  /** A node that learns it was removed stops serving and stops its loops. */
   #onMember(type: string, id: string): void {
-    if (id !== this.nodeId || type !== "removed") {
-      // Also on other events: a restarted node learns of members removed meanwhile without a `removed` event.
-      const table = this.#a?.node.gossip.table;
-      for (const t of this.hints.targets()) if (table?.get(t)?.status === "removed") void this.#dropHintsFor(t).catch(() => {});
-      return;
-    }
-    this.#removal.self = true;
-    const a = this.#a;
-    if (!a) return;
-    a.configCheck.stop();
-    void a.mover.stop();
-    void a.ae.stop();
-    void a.delivery.stop();
-  }
-
-  async #dropHintsFor(id: string): Promise<number> {
-    const n = this.hints.targets().includes(id) ? await this.hints.dropTarget(id) : 0;
-    this.#removal.hintsDropped += n;
-    return n;
-  }
-
-  /** Members removed from the cluster, hints dropped for them, and how far rebuilding their copies has come. */
-  #removalStatus(a: Attached | null): Record<string, unknown> {
-    const removed = a ? [...a.node.gossip.table.values()].filter((m) => m.status === "removed").map((m) => m.id).sort() : [];
-    const mover = a && a.node.gossip.joined && !this.#removal.self ? a.mover.stats() : null;
-    return {
-      members: removed, hintsDropped: this.#removal.hintsDropped, self: this.#removal.self,
-      rebuild: mover ? { partitionsAcquiring: mover.acquiring.length, partitionsAcquired: mover.partitionsAcquired, keysPulled: mover.keysPulled, done: mover.acquiring.length === 0 } : null,
-    };
-  }
-
-  metrics(): readonly MetricSample[] {
-    if (this.#closed) return [];
-    const s = this.store.engine.stats();
-    const h = this.hints.stats();
-    const a = this.#a;
-    const c = a?.coordinator.stats;
-    const ae = a?.ae.stats();
-    return [
-      ...storageMetrics(s),
-      gauge("meshkv_hints_pending", "Hinted-handoff hints waiting for delivery", h.pending),
-      gauge("meshkv_hints_bytes", "Bytes of hints waiting for delivery", h.bytes),
-      counter("meshkv_hints_delivered_total", "Hints delivered to their replica", h.delivered),
-      counter("meshkv_anti_entropy_repairs_total", "Keys repaired by anti-entropy", ae?.keysRepaired ?? 0),
-      counter("meshkv_anti_entropy_exchanges_total", "Anti-entropy exchanges completed", ae?.exchanges ?? 0),
-      counter("meshkv_read_repairs_total", "Replicas repaired by reads", c?.readRepairs ?? 0),
-      counter("meshkv_coordinator_forwards_total", "Writes forwarded to a replica to coordinate", c?.forwarded ?? 0),
-      counter("meshkv_coordinator_timeouts_total", "Requests that timed out waiting for replicas", c?.timeouts ?? 0),
-      gauge("meshkv_partitions_acquiring", "Partitions this node is still pulling after gaining them", a?.mover.stats().acquiring.length ?? 0),
-      counter("meshkv_hints_dropped_removed_total", "Hints dropped because their target was removed from the cluster", this.#removal.hintsDropped),
-      gauge("meshkv_watchers", "Open watch streams", this.#feed.watchers),
-      ...this.#tombstoneMetrics(),
-      gauge("meshkv_config_mismatches", "Peers whose replication settings differ from this node's", this.#a?.configCheck.mismatches().length ?? 0),
-    ];
-  }
-
-  /** Tombstones past their grace that wait for a replica: in total, and per replica (label `replica`). */
-  #tombstoneMetrics(): MetricSample[] {
-    const t = this.#tombstoneWaits.stats();
-    const help = "Tombstones past their grace waiting for this replica to hold them before they may be purged";
-    return [
-      gauge("meshkv_tombstones_waiting", "Tombstones past their grace whose purge waits for some replica to hold them", t.waiting),
-      ...Object.entries(t.byReplica).map(([replica, n]) => ({ ...gauge("meshkv_tombstones_waiting_for_replica", help, n), labels: { replica } })),
-    ];
+    if (!this.#removals.onMember(this.#a, type, id)) return;
+    if (this.#a) void stopParts(this.#a, false);
   }
 
   /** Stops everything at once without touching the disk (the simulation's crash: the disk is then cut off). */
@@ -527,13 +307,7 @@ export class ClusterBackend implements KvBackend {
     if (this.#closed) return;
     this.#closed = true;
     this.#feed.close();
-    const a = this.#a;
-    if (!a) return;
-    for (const u of a.unregister) u();
-    a.configCheck.stop();
-    void a.mover.stop();
-    void a.ae.stop();
-    void a.delivery.stop();
+    if (this.#a) void stopParts(this.#a, true);
   }
 
   async close(): Promise<void> {
@@ -542,11 +316,7 @@ export class ClusterBackend implements KvBackend {
     this.#feed.close();
     const a = this.#a;
     if (a) {
-      for (const u of a.unregister) u();
-      a.configCheck.stop();
-      await a.mover.stop();
-      await a.ae.stop();
-      await a.delivery.stop();
+      await stopParts(a, true);
       await a.coordinator.idle();
     }
     await this.hints.close();

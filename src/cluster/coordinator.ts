@@ -264,6 +264,8 @@ export class Coordinator {
         return d.after;
       }, (decided) => {
         replicated = this.#replicate(snap, p, op.key, decided, level, local, signal);
+        // It may fail while this replica still writes: handled below, after the write (not an unhandled rejection).
+        replicated.catch(() => {});
       }));
     } catch (err) {
       localDone(false);

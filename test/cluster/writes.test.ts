@@ -7,7 +7,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { liveCount } from "../../src/cluster/records.ts";
 import { values } from "../../src/core/version.ts";
-import { enc, kvCluster, storedAt } from "./_kv_sim.ts";
+import { isMeshkvError } from "../../src/errors.ts";
+import { drive, enc, kvCluster, storedAt } from "./_kv_sim.ts";
 import { forEachSeed, seedsFor } from "./_sim.ts";
 
 test("the other replicas hold a write while the coordinator's own write is still waiting for its disk, and the client is answered only after it", async () => {
@@ -30,6 +31,32 @@ test("the other replicas hold a write while the coordinator's own write is still
     assert.ok(answered);
     assert.is((await write).siblings, 1);
     assert.is(liveCount(values((await storedAt(c, "n01", "k")).set)), 1);
+    await c.stopAll();
+  });
+});
+
+test("a write whose other replicas fail while the coordinator's own copy is still being written fails with the level's error, and the node carries on", async () => {
+  await forEachSeed(seedsFor(2, 502), async (seed) => {
+    const c = await kvCluster(seed, { size: 3 });
+    const engine = c.kv("n01").store.engine;
+    let release!: () => void;
+    const disk = new Promise<void>((r) => (release = r));
+    const put = engine.put.bind(engine);
+    engine.put = (...args) => disk.then(() => put(...args));
+    c.net.partition(["n01"], ["n02", "n03"]);
+    let outcome: unknown = null;
+    void c.kv("n01").put("cut", { contentType: "text/plain", data: enc.encode("v") }, {
+      context: [], ifNoneMatch: false, strict: false, consistency: "quorum", ttlMs: null,
+    }).then(() => (outcome = "acknowledged"), (err: unknown) => (outcome = err));
+    await c.run(2500); // past the replica deadline: the other replicas have failed, the local write still waits
+    assert.is(outcome, null, "not answered before its own copy is written");
+    release();
+    await c.run(200);
+    assert.ok(isMeshkvError(outcome) && ["QUORUM_UNMET", "TIMEOUT"].includes(outcome.code), `failed with the level's error: ${String(outcome)}`);
+    c.net.heal();
+    engine.put = put;
+    await c.run(2000);
+    assert.is((await drive(c, c.kv("n01").get("cut", { consistency: "one" }))).values.length, 1, "its own copy was written and is readable");
     await c.stopAll();
   });
 });

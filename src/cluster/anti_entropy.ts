@@ -19,28 +19,24 @@
  * message sizes so the cost of repair can be measured against the data size.
  *
  * An exchange that finished with nothing left out proves that, at its start, the two replicas held the same
- * versions of partition `p`; `syncedWithAllSince(p)` is the oldest such proof over all other replicas of `p`
- * in the current ring, down or suspected ones included (`replicasFor`), which the tombstone purge rule uses: a
- * delete's history goes only once every replica is known to hold it, so a replica that is away blocks the purge
- * until it returns (and is exchanged with) or is removed from the ring. When the replica set of `p` changes, the
- * proofs of `p` start over: a new replica has to hold the tombstones before any of them may go. The replicas it
- * lost are *former holders*: they may still hold `p` (a down node hands it off when it returns), so they block
- * the purge too until a probe (`kvScan`, one key) finds that they hold nothing of `p` any more, or they left
- * or were removed (`holderGone`). What this node did not see (a ring change before it started) it cannot know.
+ * versions of partition `p`; those proofs, kept for the tombstone purge rule, are `purge_proofs.ts`. The responder
+ * side of an exchange is `anti_entropy_server.ts`.
  */
 import { encode } from "@msgpack/msgpack";
 import { equalBytes } from "../core/_bytes.ts";
 import { decodeSet, wireVersionDigest } from "../core/context.ts";
 import { segmentOf } from "../core/hash_tree.ts";
-import type { Mesh, Sender } from "../mesh/mesh.ts";
+import type { Mesh } from "../mesh/mesh.ts";
 import type { MessageKind } from "../mesh/kinds.ts";
 import type { Clock, Random, TimerHandle } from "../runtime/types.ts";
-import { bytes, int, items as wireItems, obj, partition, protocolError } from "./_wire.ts";
-import type { ReplicaStore, WireItem } from "./replica.ts";
+import { bytes, int, items as wireItems, obj, protocolError } from "./_wire.ts";
+import type { ReplicaStore } from "./replica.ts";
 import {
-  BATCH_BYTES_MAX, byBytes, EQUAL_CHAIN_MAX, groupBySegment, hashesFromWire, hashesToWire, INDICES_PER_LEVEL_MAX, intList,
-  KEYS_PER_REPLY_MAX, KEYS_PER_REQUEST_MAX, keyList, type KeyList, SEGMENTS_PER_REQUEST_MAX, strList,
+  BATCH_BYTES_MAX, byBytes, EQUAL_CHAIN_MAX, groupBySegment, hashesFromWire, INDICES_PER_LEVEL_MAX, intList,
+  KEYS_PER_REPLY_MAX, KEYS_PER_REQUEST_MAX, keyList, SEGMENTS_PER_REQUEST_MAX,
 } from "./_ae_wire.ts";
+import { serveAntiEntropy } from "./anti_entropy_server.ts";
+import { type PartitionProofs, PurgeProofs } from "./purge_proofs.ts";
 
 /** Former holders probed per interval at most (`kvScan` of one key each). */
 export const PROBES_PER_TICK_MAX = 8;
@@ -90,18 +86,9 @@ export interface AntiEntropyStats {
   bytesSent: number;
   bytesReceived: number;
   lastExchangeMs: number | null;
-  partitions: Record<number, { lastExchangeMs: number; peers: Record<string, number>; formerHolders?: string[] }>;
+  partitions: Record<number, PartitionProofs>;
 }
 
-
-interface Synced {
-  lastExchangeMs: number;
-  peers: Map<string, number>;
-  /** The other replicas (sorted, comma-joined) the proofs were made under. */
-  replicas: string;
-  /** Replicas the partition had before and may still hold data of it, until a probe finds them empty. */
-  former: Set<string>;
-}
 
 export class AntiEntropy {
   readonly #o: AntiEntropyOptions;
@@ -109,13 +96,7 @@ export class AntiEntropy {
   readonly #keysMax: number;
   readonly #timeoutMs: number;
   readonly #inFlight = new Set<Promise<unknown>>();
-  /**
-   * Per partition: when it last finished an exchange, per peer when a complete exchange began, and the replica
-   * set those proofs were made under (a changed set starts them over).
-   */
-  readonly #synced = new Map<number, Synced>();
-  #probing = false;
-  #probeCursor = 0;
+  readonly #proofs: PurgeProofs;
   #unregister: Array<() => void> = [];
   #timer: TimerHandle | null = null;
   #cursor = 0;
@@ -128,17 +109,13 @@ export class AntiEntropy {
     this.#intervalMs = positive(o.intervalMs ?? 1000, "intervalMs");
     this.#keysMax = positive(o.keysPerExchangeMax ?? 1000, "keysPerExchangeMax");
     this.#timeoutMs = positive(o.replicaTimeoutMs ?? 5000, "replicaTimeoutMs");
+    this.#proofs = new PurgeProofs(o.partitions, (p) => o.replicasFor(p).filter((r) => r !== o.nodeId), (n) => o.holderGone?.(n) ?? false);
   }
 
   /** Answers peers' exchanges and starts the background loop. */
   start(): void {
     if (this.#timer !== null) return;
-    const m = this.#o.mesh;
-    this.#unregister = [
-      m.onRequest("aeLevel", (body, from) => this.#serve(body, from, (b) => this.#onLevel(b))),
-      m.onRequest("aeKeys", (body, from) => this.#serve(body, from, (b) => this.#onKeys(b))),
-      m.onRequest("aeFetch", (body, from) => this.#serve(body, from, (b) => this.#onFetch(b))),
-    ];
+    this.#unregister = serveAntiEntropy(this.#o.mesh, this.#o.store, this.#o.partitions, this.#stats);
     this.#timer = this.#o.clock.setInterval(() => this.#tick(0), this.#intervalMs);
   }
 
@@ -162,96 +139,35 @@ export class AntiEntropy {
     return run;
   }
 
-  /**
-   * When `p` last completed an exchange with every other replica (ms since the epoch), or null: the oldest
-   * start of a complete exchange over them. With no other replica there is nobody to wait for: now.
-   */
+  /** When `p` last completed an exchange with every other replica, or null (`purge_proofs.ts`). */
   syncedWithAllSince(p: number): number | null {
-    const others = this.#others(p);
-    const s = this.#entry(p);
-    if (this.#formerHolders(s).length > 0) return null;
-    if (others.length === 0) return this.#o.clock.now();
-    const peers = s.peers;
-    let oldest = Infinity;
-    for (const r of others) {
-      const t = peers.get(r);
-      if (t === undefined) return null;
-      oldest = Math.min(oldest, t);
-    }
-    return oldest;
+    return this.#proofs.syncedWithAllSince(p, this.#o.clock.now());
   }
 
   /** The other replicas of `p` with no complete exchange begun after `sinceMs` (sorted): whom a purge waits for. */
   unsyncedSince(p: number, sinceMs: number): string[] {
-    const s = this.#entry(p);
-    const waiting = this.#others(p).filter((r) => !((s.peers.get(r) ?? -Infinity) > sinceMs));
-    return [...new Set([...waiting, ...this.#formerHolders(s)])].sort();
+    return this.#proofs.unsyncedSince(p, sinceMs);
   }
 
-  #formerHolders(s: Synced): string[] {
-    const gone = this.#o.holderGone;
-    if (s.former.size === 0) return [];
-    return [...s.former].filter((n) => !(gone?.(n) ?? false));
+  /** The ring changed: former holders noted, proofs started over where a replica set changed. */
+  observeRing(): void {
+    this.#proofs.observeRing();
   }
 
-  /**
-   * Asks one former holder (round-robin) whether it still holds anything of the partition it lost; one that
-   * answers with nothing is no longer waited for. A holder that does not answer is asked again later.
-   */
+  /** Asks a few former holders whether they still hold the partition they lost (a one-key `kvScan`). */
   #probeFormerHolder(): void {
-    if (this.#probing) return;
-    const pending: Array<[number, string]> = [];
-    for (const [p, s] of this.#synced) for (const n of this.#formerHolders(s)) pending.push([p, n]);
-    if (pending.length === 0) return;
-    const start = this.#probeCursor;
-    this.#probeCursor += PROBES_PER_TICK_MAX;
-    const batch = Array.from({ length: Math.min(PROBES_PER_TICK_MAX, pending.length) }, (_, i) => pending[(start + i) % pending.length]!);
-    this.#probing = true;
-    const run = Promise.all(batch.map(([p, node]) => this.#o.mesh.request(node, "kvScan", { p, after: null, limit: 1, keysOnly: true, tombstones: true }, { timeoutMs: this.#timeoutMs }).then((reply) => {
+    const run = this.#proofs.probe(PROBES_PER_TICK_MAX, async (p, node) => {
+      const reply = await this.#o.mesh.request(node, "kvScan", { p, after: null, limit: 1, keysOnly: true, tombstones: true }, { timeoutMs: this.#timeoutMs });
       const items = (reply as { items?: unknown } | null)?.items;
-      if (Array.isArray(items) && items.length === 0) this.#synced.get(p)?.former.delete(node);
-    }, () => {
-      // Down or unreachable: it still may hold the partition; asked again on a later tick.
-    }))).finally(() => (this.#probing = false));
+      return Array.isArray(items) && items.length === 0;
+    });
+    if (run === null) return;
     this.#inFlight.add(run);
     void run.finally(() => this.#inFlight.delete(run));
   }
 
-  /**
-   * The ring changed: notes for every partition the replicas it lost (former holders) and starts its proofs over
-   * where its replica set changed. Called on every ring change, so a replica that held a partition only briefly
-   * is noted too.
-   */
-  observeRing(): void {
-    for (let p = 0; p < this.#o.partitions; p++) this.#entry(p);
-  }
-
-  #others(p: number): string[] {
-    return this.#o.replicasFor(p).filter((r) => r !== this.#o.nodeId);
-  }
-
-  /** The proofs of `p`, started over when its replica set is not the one they were made under. */
-  #entry(p: number): Synced {
-    const now = this.#others(p).sort();
-    const replicas = now.join(",");
-    let s = this.#synced.get(p);
-    if (!s) this.#synced.set(p, (s = { lastExchangeMs: 0, peers: new Map(), replicas, former: new Set() }));
-    if (s.replicas !== replicas) {
-      for (const n of s.replicas.split(",")) if (n !== "" && !now.includes(n)) s.former.add(n);
-      for (const n of now) s.former.delete(n);
-      s.peers = new Map();
-      s.replicas = replicas;
-    }
-    return s;
-  }
-
   stats(): AntiEntropyStats {
-    const partitions: AntiEntropyStats["partitions"] = {};
-    for (const [p, s] of [...this.#synced].sort((a, b) => a[0] - b[0])) {
-      const former = this.#formerHolders(s);
-      partitions[p] = { lastExchangeMs: s.lastExchangeMs, peers: Object.fromEntries(s.peers), ...(former.length > 0 ? { formerHolders: former } : {}) };
-    }
-    return { ...this.#stats, partitions };
+    return { ...this.#stats, partitions: this.#proofs.stats() };
   }
 
   #tick(chained = 0): void {
@@ -264,8 +180,7 @@ export class AntiEntropy {
       if (peers.length === 0) continue;
       // The peer this partition has gone longest without a complete exchange with (never: first), so every
       // replica is covered within a few sweeps and the tombstone purge rule is not left to chance.
-      const last = this.#synced.get(p)?.peers;
-      const age = (x: string) => last?.get(x) ?? -1;
+      const age = (x: string) => this.#proofs.lastProof(p, x);
       const oldest = Math.min(...peers.map(age));
       const stale = peers.filter((x) => age(x) === oldest);
       const peer = stale[this.#o.random.int(stale.length)]!;
@@ -294,7 +209,7 @@ export class AntiEntropy {
 
   async #exchange(p: number, peer: string): Promise<ExchangeResult> {
     const startedMs = this.#o.clock.now();
-    const replicasAtStart = this.#entry(p).replicas;
+    const replicasAtStart = this.#proofs.replicaSet(p);
     const r: ExchangeResult = { segmentsDiffering: 0, keysPulled: 0, keysPushed: 0, hashesExchanged: 0, bytesSent: 0, bytesReceived: 0, complete: true, rounds: 0 };
     try {
       const segments = await this.#descend(p, peer, r);
@@ -305,10 +220,7 @@ export class AntiEntropy {
       throw err;
     }
     const now = this.#o.clock.now();
-    const s = this.#entry(p);
-    s.lastExchangeMs = now;
-    // A proof counts only under the replica set it began in: a ring change meanwhile leaves it out.
-    if (r.complete && s.replicas === replicasAtStart) s.peers.set(peer, Math.max(s.peers.get(peer) ?? 0, startedMs));
+    this.#proofs.noteExchange(p, peer, startedMs, now, replicasAtStart, r.complete);
     this.#stats.exchanges++;
     this.#stats.keysRepaired += r.keysPulled + r.keysPushed;
     this.#stats.lastExchangeMs = now;
@@ -422,66 +334,6 @@ export class AntiEntropy {
     r.bytesReceived += received;
     this.#stats.bytesReceived += received;
     return reply;
-  }
-
-  // ---------------------------------------------------------------------------------------------------
-  // The responder side: every body is checked before use (PROTOCOL_ERROR on bad input).
-
-  async #serve(body: unknown, _from: Sender, fn: (b: Record<string, unknown>) => Promise<unknown> | unknown): Promise<unknown> {
-    this.#stats.bytesReceived += encode(body).byteLength;
-    const reply = await fn(obj(body, "body"));
-    this.#stats.bytesSent += encode(reply).byteLength;
-    return reply;
-  }
-
-  #onLevel(b: Record<string, unknown>): unknown {
-    const p = partition(b, this.#o.partitions);
-    const tree = this.#o.store.tree(p);
-    if (b["segments"] !== undefined && int(b, "segments") !== tree.segments) {
-      throw protocolError(`segments ${String(b["segments"])} differ from this node's ${tree.segments}`);
-    }
-    const level = int(b, "level", 0, tree.depth);
-    const indices = intList(b, "indices", INDICES_PER_LEVEL_MAX, tree.width(level));
-    return { hashes: hashesToWire(tree.levelHashes(level, indices)) };
-  }
-
-  async #onKeys(b: Record<string, unknown>): Promise<unknown> {
-    const p = partition(b, this.#o.partitions);
-    const width = this.#o.store.treeSegments;
-    const segments = intList(b, "segments", SEGMENTS_PER_REQUEST_MAX, width);
-    const bySegment = groupBySegment(await this.#o.store.keysInSegments(p, new Set(segments)), width);
-    const keys: KeyList = [];
-    const rest: number[] = [];
-    let bytes = 0;
-    for (const s of segments) {
-      const here = bySegment.get(s) ?? [];
-      const size = here.reduce((n, [k, d]) => n + k.length * 3 + d.length + 8, 0); // UTF-8 worst case, framing
-      if (rest.length > 0 || (keys.length > 0 && (keys.length + here.length > KEYS_PER_REPLY_MAX || bytes + size > BATCH_BYTES_MAX))) {
-        rest.push(s);
-      } else {
-        keys.push(...here);
-        bytes += size;
-      }
-    }
-    return { keys, rest };
-  }
-
-  async #onFetch(b: Record<string, unknown>): Promise<unknown> {
-    const p = partition(b, this.#o.partitions);
-    const keys = strList(b, "keys", KEYS_PER_REQUEST_MAX);
-    if (keys.length === 0) throw protocolError("keys is empty");
-    const items: WireItem[] = [];
-    let size = 0;
-    let done = 0;
-    for (const key of keys) {
-      if (done > 0 && size >= BATCH_BYTES_MAX) break;
-      const [it] = await this.#o.store.fetch(p, [key]);
-      done++;
-      if (!it) continue;
-      items.push(it);
-      size += it.set.byteLength + key.length;
-    }
-    return { items, done };
   }
 }
 

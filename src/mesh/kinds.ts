@@ -4,8 +4,8 @@
  * A frame is a msgpack array whose first element is its type. The handshake frames (`hello`, `auth`) come
  * first on every connection; after them only `request`, `response`, `error` and `oneway` frames flow, alone or
  * several in one `batch` frame (one WebSocket message, so one write and one system call for many messages).
- * Message kinds name what a request or one-way message is about (gossip, probes, and the replication
- * messages later issues add). Both tables are append only: the numbers are on the wire, so a number is never
+ * Message kinds name what a request or one-way message is about (gossip, probes, the replication and
+ * anti-entropy messages). Both tables are append only: the numbers are on the wire, so a number is never
  * reused or renumbered. A peer that speaks another protocol version is refused in the handshake.
  *
  * Batch frames came after version 1 without a version bump, so nodes from before them still join: each end

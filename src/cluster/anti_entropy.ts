@@ -13,7 +13,7 @@
  * 3. pull: `aeFetch {p, keys} -> {items, done}`, each item merged into the local store (merge is commutative,
  *    associative and idempotent, so concurrent versions become siblings on both sides);
  * 4. push: the local sets the other side lacks or holds other versions of (after the pull, so it gets the
- *    merged set), through `kvMergeBatch {items}`, which the node's backend handles by merging each item.
+ *    merged set), through `kvMergeBatch {items}`, which the peer's `replica_server.ts` merges item by item.
  * Every list is bounded (indices per level, segments and keys per request, bytes per reply, keys repaired per
  * exchange); what a bound leaves out is repaired by a later exchange. Bytes are counted as msgpack-encoded
  * message sizes so the cost of repair can be measured against the data size.

@@ -5,6 +5,7 @@
  * helpers the peers (etcd, Redis) share: free ports, waiting for a condition, stopping a child politely.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -84,6 +85,26 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     for (const c of live) c.kill("SIGKILL");
     process.exit(130);
   });
+}
+
+/**
+ * CPU seconds (user + system) the processes `pids` have used so far, from /proc/<pid>/stat (Linux; 0 for a pid
+ * that is gone or where /proc is missing). Threads count toward their process, so Deno's and Bun's worker
+ * threads are included. Clock ticks are taken as 100 per second (`getconf CLK_TCK` on Linux).
+ */
+export function procCpuSeconds(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      // Fields after the command name (which may hold spaces) start at the last ')'.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+    } catch {
+      // gone: counts nothing
+    }
+  }
+  return ticks / 100;
 }
 
 export function startProc(name: string, cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): Proc {

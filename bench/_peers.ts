@@ -53,6 +53,8 @@ export function installPeers(): void {
 
 export interface EtcdCluster {
   urls: string[];
+  /** The members' process ids (for their CPU use). */
+  pids: number[];
   version: string;
   stop(): Promise<void>;
 }
@@ -90,7 +92,7 @@ export async function startEtcdCluster(etcd: string, members = 3): Promise<EtcdC
     await stop();
     throw e;
   }
-  return { urls, version: versionOf(etcd), stop };
+  return { urls, pids: procs.map((p) => p.child.pid ?? 0), version: versionOf(etcd), stop };
 }
 
 let etcdFetch: typeof fetch = (input, init) => fetch(input, init);
@@ -140,6 +142,7 @@ export async function etcdCas(url: string, key: string, modRevision: string, val
 
 export interface RedisServer {
   port: number;
+  pids: number[];
   version: string;
   stop(): Promise<void>;
 }
@@ -167,7 +170,7 @@ export async function startRedis(redisServer: string): Promise<RedisServer> {
     await stop();
     throw e;
   }
-  return { port, version: versionOf(redisServer), stop };
+  return { port, pids: [p.child.pid ?? 0], version: versionOf(redisServer), stop };
 }
 
 export type RespValue = string | number | Uint8Array | null | RespValue[] | Error;

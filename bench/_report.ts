@@ -45,6 +45,7 @@ export function workloadTable(rows: Row[]): string {
       "read p99": x.byOp.read ? ms(x.byOp.read.p99) : "-",
       [x.byOp.rmw ? "rmw p99" : "write p99"]: write ? ms(write.p99) : "-",
       "miss %": pct(x.misses, reads), "sibling reads %": pct(x.siblingReads, reads), errors: x.errors,
+      "server CPU µs/op": x.serverCpuUsPerOp === null ? "-" : Math.round(x.serverCpuUsPerOp),
       "gen CPU": x.generatorCpu.toFixed(2),
       ...(r.repeats.length > 1 ? { "runs ops/s": r.repeats.map((t) => Math.round(t)).join(" / ") } : {}),
     };

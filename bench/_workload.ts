@@ -49,6 +49,8 @@ export interface RunOptions {
   seed: number;
   /** Stop early when more than this many operations failed (and most did): the system is down. */
   errorsMax?: number;
+  /** CPU seconds the system under test has used so far (all its processes), sampled around the measured window. */
+  serverCpu?: () => number;
 }
 
 export interface Latency {
@@ -71,6 +73,8 @@ export interface RunResult {
   errorSamples: string[];
   /** CPU the generator itself used during the measured window, in cores (1 = one core busy). */
   generatorCpu: number;
+  /** CPU the system under test used per completed operation in the measured window (all its processes), µs; null unknown. */
+  serverCpuUsPerOp: number | null;
   /** The measured window, in this process's performance.now() ms. */
   window: [number, number];
 }
@@ -118,10 +122,10 @@ export async function runWorkload(target: Target, w: Workload, o: RunOptions): P
   };
 
   // Timers rather than checks in the workers, so the samples are taken on time even when workers wait.
-  const cpu: { start?: NodeJS.CpuUsage; end?: NodeJS.CpuUsage } = {};
+  const cpu: { start?: NodeJS.CpuUsage; end?: NodeJS.CpuUsage; serverStart?: number | undefined; serverEnd?: number | undefined } = {};
   const cpuTimers = [
-    setTimeout(() => (cpu.start = process.cpuUsage()), o.warmupMs),
-    setTimeout(() => (cpu.end = process.cpuUsage()), o.warmupMs + o.durationMs),
+    setTimeout(() => ((cpu.start = process.cpuUsage()), (cpu.serverStart = o.serverCpu?.())), o.warmupMs),
+    setTimeout(() => ((cpu.end = process.cpuUsage()), (cpu.serverEnd = o.serverCpu?.())), o.warmupMs + o.durationMs),
   ];
   const worker = async (id: number) => {
     while (performance.now() < end && !(errors > errorsMax && errors * 2 > attempted)) {
@@ -167,6 +171,7 @@ export async function runWorkload(target: Target, w: Workload, o: RunOptions): P
     cv: mean === 0 ? 0 : sd / mean,
     all: latency([...samples.read, ...samples.update, ...samples.rmw]),
     byOp, misses, siblingReads, errors, errorSamples: [...errorSamples], generatorCpu, window: [measureFrom, end],
+    serverCpuUsPerOp: cpu.serverStart === undefined || cpu.serverEnd === undefined || done === 0 ? null : ((cpu.serverEnd - cpu.serverStart) * 1e6) / done,
   };
 }
 

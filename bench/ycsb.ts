@@ -20,7 +20,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ConsistencyName } from "../src/client/mod.ts";
-import { RUNTIME_NAMES, removeDir, startHasReplicasFlag, startMeshkvCluster, tempDir, type MeshkvNodeSpec, type RuntimeName } from "./_cluster.ts";
+import { procCpuSeconds, RUNTIME_NAMES, removeDir, startHasReplicasFlag, startMeshkvCluster, tempDir, type MeshkvNodeSpec, type RuntimeName } from "./_cluster.ts";
 import { httpFetch } from "./_http.ts";
 import { installPeers, startEtcdCluster, startRedis, useEtcdFetch, which } from "./_peers.ts";
 import { topSelfTime } from "./_profile.ts";
@@ -85,7 +85,7 @@ log(`${records} records of 1 KB, ${run.inflight} in flight, ${run.warmupMs / 100
   `replication ${replicas ? "on (--replicas 3)" : "absent (each record loaded into every node)"}`);
 
 /** Runs every level and workload against a loaded system; `makeTarget` gives the target for a level. */
-async function measure(system: string, levelsHere: readonly string[], makeTarget: (level: string) => Target | Promise<Target>, loaded: Target | null) {
+async function measure(system: string, levelsHere: readonly string[], makeTarget: (level: string) => Target | Promise<Target>, loaded: Target | null, pids: readonly number[]) {
   let first = true;
   for (const level of levelsHere) {
     const target = await makeTarget(level);
@@ -98,7 +98,7 @@ async function measure(system: string, levelsHere: readonly string[], makeTarget
     }
     for (const w of workloads) {
       const results = [];
-      for (let i = 0; i < repeat; i++) results.push(await runWorkload(target, w, { ...run, seed: run.seed + i }));
+      for (let i = 0; i < repeat; i++) results.push(await runWorkload(target, w, { ...run, seed: run.seed + i, serverCpu: () => procCpuSeconds(pids) }));
       results.sort((a, b) => a.opsPerSec - b.opsPerSec);
       const result = results[Math.floor(results.length / 2)]!;
       rows.push({ system, level, workload: w.name, result, repeats: results.map((r) => r.opsPerSec) });
@@ -130,7 +130,7 @@ async function meshkvSystem(name: string, withDelay: boolean, profileDir?: strin
     // With delay, the generator sits in us-east and talks to the us-east nodes only.
     const urls = withDelay ? cluster.urls.slice(0, 2) : cluster.urls;
     const loader = meshkvTarget({ urls, level: "quorum", loadUrls: cluster.urls, loadEverywhere: !replicas, fetch: generatorFetch });
-    await measure(system, levelsHere, (level) => meshkvTarget({ urls, level: level as ConsistencyName, loadUrls: cluster.urls, loadEverywhere: !replicas, fetch: generatorFetch }), loader);
+    await measure(system, levelsHere, (level) => meshkvTarget({ urls, level: level as ConsistencyName, loadUrls: cluster.urls, loadEverywhere: !replicas, fetch: generatorFetch }), loader, cluster.procs.map((p) => p.child.pid ?? 0));
   } finally {
     await cluster.stop();
   }
@@ -160,7 +160,7 @@ if (peers.includes("etcd")) {
       const c = await startEtcdCluster(etcd);
       peerVersions.etcd = c.version;
       try {
-        await measure("etcd", levels, (level) => etcdTarget(c.urls, level as ConsistencyName), null);
+        await measure("etcd", levels, (level) => etcdTarget(c.urls, level as ConsistencyName), null, c.pids);
       } finally {
         await c.stop();
       }
@@ -175,7 +175,7 @@ if (peers.includes("redis")) {
       const r = await startRedis(redis);
       peerVersions.redis = r.version;
       try {
-        await measure("redis", ["-"], () => redisTarget(r.port, run.inflight), null);
+        await measure("redis", ["-"], () => redisTarget(r.port, run.inflight), null, r.pids);
       } finally {
         await r.stop();
       }
@@ -269,6 +269,7 @@ const svgName = basename(out).replace(/\.md$/, "") + ".svg";
 add("Chart", `![throughput and p99 per system](${svgName})\n`);
 add("Notes", [
   "- `gen CPU` is the CPU the load generator itself used during the measured window, in cores: the rest of the machine's 2 cores was left to the system under test (and to whatever else ran).",
+  "- `server CPU µs/op` is the CPU (user + system, from /proc) of all the system's processes over the measured window, divided by the operations completed in it: steadier than throughput on a shared machine.",
   "- `±` is the coefficient of variation of throughput over 500 ms windows within the run. The machine is small and shared, and the generator, all three nodes and the peers share its cores, so differences under about 20% are noise; compare medians of several runs (`--repeat`).",
   "- meshkv: one SDK client per node, workers pinned round-robin; updates send the last context the client saw for the key (a blind write would keep the old value as a sibling); F is the SDK's `update()` (read, then strict write, retried after a lost race).",
   "- etcd: through the v3 JSON gateway with the same fetch; `one` = serializable reads, `quorum` = linearizable reads; writes always go through Raft with fsync. F is a txn comparing mod_revision, retried after a lost race.",

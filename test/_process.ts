@@ -98,3 +98,19 @@ export function startProcess(runtime: RuntimeKind, args: string[], timeoutMs = 2
     });
   });
 }
+
+/** A running node's `/v1/admin/status` as JSON. */
+export async function nodeStatus(url: string): Promise<Record<string, any>> {
+  return (await (await fetch(`${url}/v1/admin/status`)).json()) as Record<string, any>;
+}
+
+/** Whether the node at `url` answers `/health` with 200 (joined and serving). */
+export async function serving(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/health`);
+    await res.body?.cancel();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}

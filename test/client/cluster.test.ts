@@ -11,7 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createClient, MeshkvClientError, type MeshkvClient, type WatchEvent } from "../../src/client/mod.ts";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
-import { startProcess, type NodeProcess, type RuntimeKind } from "../_process.ts";
+import { nodeStatus, serving, startProcess, type NodeProcess, type RuntimeKind } from "../_process.ts";
 
 const rt = await realRuntime();
 const host = (process.env.MESHKV_TEST_RUNTIME ?? rt.name) as RuntimeKind;
@@ -33,20 +33,6 @@ async function start(id: string, data: string, seeds: string[]): Promise<NodePro
   return await startProcess(host, args);
 }
 
-async function status(url: string): Promise<Record<string, any>> {
-  const res = await fetch(`${url}/v1/admin/status`);
-  return (await res.json()) as Record<string, any>;
-}
-
-async function ready(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(`${url}/health`);
-    await res.body?.cancel();
-    return res.status === 200;
-  } catch {
-    return false;
-  }
-}
 
 /** Resolves with what `p` resolves to, or fails naming `what` after `ms`. */
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -76,9 +62,9 @@ test.before(async () => {
     procs.push(await start(`${host}-1`, dirs[0]!, []));
     const seed = procs[0]!.url.replace(/^http:\/\//, "");
     procs.push(...(await Promise.all([1, 2].map((i) => start(`${host}-${i + 1}`, dirs[i]!, [seed])))));
-    await eventually(async () => (await Promise.all(urls().map(ready))).every(Boolean), 20_000, 50, "three nodes to answer /health with 200");
+    await eventually(async () => (await Promise.all(urls().map(serving))).every(Boolean), 20_000, 50, "three nodes to answer /health with 200");
     await eventually(
-      async () => (await Promise.all(urls().map(status))).every((s) => s.rebalance.acquiring.length === 0 && s.ring.owners.length === 3),
+      async () => (await Promise.all(urls().map(nodeStatus))).every((s) => s.rebalance.acquiring.length === 0 && s.ring.owners.length === 3),
       20_000, 50, "the ring to settle (three owners, no partition still acquiring)",
     );
   } catch (e) {

@@ -13,7 +13,7 @@ import { values } from "../../src/core/version.ts";
 import { liveValues } from "../../src/cluster/records.ts";
 import { openReplicaStore } from "../../src/cluster/replica.ts";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
-import { runCli, startProcess, type NodeProcess, type RuntimeKind } from "../_process.ts";
+import { runCli, startProcess, type NodeProcess, type RuntimeKind, serving, nodeStatus } from "../_process.ts";
 
 const rt = await realRuntime();
 const host = (process.env.MESHKV_TEST_RUNTIME ?? rt.name) as RuntimeKind;
@@ -26,17 +26,7 @@ function startArgs(id: string, data: string, seeds: string[]): string[] {
   return args;
 }
 
-async function status(url: string): Promise<Record<string, any>> {
-  return (await (await fetch(`${url}/v1/admin/status`)).json()) as Record<string, any>;
-}
 
-async function ready(url: string): Promise<boolean> {
-  try {
-    return (await fetch(`${url}/health`)).status === 200;
-  } catch {
-    return false;
-  }
-}
 
 /** Writes keys through `urls` in turn, 4 at a time, until `stop()`; returns the acknowledged ones. */
 async function writeLoad(urls: string[], stop: () => boolean): Promise<Map<string, string>> {
@@ -66,8 +56,8 @@ test(`a node killed for good is removed with meshkv remove: the three others reb
     procs.push(await startProcess(host, startArgs(ids[0]!, dirs[0]!, [])));
     const seed = procs[0]!.url.replace(/^http:\/\//, "");
     for (const i of [1, 2, 3]) procs.push(await startProcess(host, startArgs(ids[i]!, dirs[i]!, [seed])));
-    await eventually(async () => (await Promise.all(procs.map((p) => ready(p.url)))).every(Boolean), 20_000, 50, "four nodes serving");
-    await eventually(async () => (await Promise.all(procs.map((p) => status(p.url)))).every((s) => s.rebalance.acquiring.length === 0 && s.ring.owners.length === 4), 20_000, 50, "the ring to settle");
+    await eventually(async () => (await Promise.all(procs.map((p) => serving(p.url)))).every(Boolean), 20_000, 50, "four nodes serving");
+    await eventually(async () => (await Promise.all(procs.map((p) => nodeStatus(p.url)))).every((s) => s.rebalance.acquiring.length === 0 && s.ring.owners.length === 4), 20_000, 50, "the ring to settle");
 
     const survivors = procs.slice(0, 3);
     const urls = survivors.map((p) => p.url);
@@ -75,7 +65,7 @@ test(`a node killed for good is removed with meshkv remove: the three others reb
     const load = writeLoad(urls, () => stop);
     await new Promise((r) => setTimeout(r, 300));
     await procs[3]!.kill9();
-    await eventually(async () => (await Promise.all(urls.map((u) => status(u)))).every((s) => s.members.find((m: any) => m.id === "r4")?.status === "down"), 20_000, 100, "r4 down everywhere");
+    await eventually(async () => (await Promise.all(urls.map((u) => nodeStatus(u)))).every((s) => s.members.find((m: any) => m.id === "r4")?.status === "down"), 20_000, 100, "r4 down everywhere");
 
     const endpoint = ["--endpoint", urls[1]!];
     const alive = await runCli(host, ["remove", "r3", ...endpoint]);
@@ -86,20 +76,20 @@ test(`a node killed for good is removed with meshkv remove: the three others reb
     assert.match(dry.stdout, "plan to remove r4");
     assert.match(dry.stdout, /partition \d+: to r\d from [r\d,]+, \d+ keys, \d+ bytes/);
     assert.match(dry.stdout, /\d+ partitions move, [1-9]\d* keys, [1-9]\d* bytes/);
-    assert.ok((await status(urls[0]!)).members.find((m: any) => m.id === "r4").status === "down", "the dry run changed nothing");
+    assert.ok((await nodeStatus(urls[0]!)).members.find((m: any) => m.id === "r4").status === "down", "the dry run changed nothing");
 
     const done = await runCli(host, ["remove", "r4", ...endpoint]);
     assert.is(done.code, 0, done.stderr);
     assert.match(done.stdout, "removed r4");
     await eventually(async () => {
-      const all = await Promise.all(urls.map((u) => status(u)));
+      const all = await Promise.all(urls.map((u) => nodeStatus(u)));
       return all.every((s) => s.ring.owners.length === 3 && s.removed.members.includes("r4") && s.removed.rebuild?.done === true && s.rebalance.handingOff.length === 0);
     }, 40_000, 200, "the rebuild to finish");
     await new Promise((r) => setTimeout(r, 500));
     stop = true;
     const acked = await load;
     assert.ok(acked.size > 50, `enough writes were acknowledged: ${acked.size}`);
-    await eventually(async () => (await Promise.all(urls.map((u) => status(u)))).every((s) => s.hints.pending === 0), 20_000, 200, "hints delivered");
+    await eventually(async () => (await Promise.all(urls.map((u) => nodeStatus(u)))).every((s) => s.hints.pending === 0), 20_000, 200, "hints delivered");
 
     const sample = [...acked.keys()].filter((_, i) => i % 10 === 0);
     for (const key of sample) {
@@ -134,9 +124,9 @@ test(`a removed node's process restarted with its old data directory is refused 
     procs.push(await startProcess(host, startArgs("s1", dirs[0]!, [])));
     const seed = procs[0]!.url.replace(/^http:\/\//, "");
     for (const i of [1, 2]) procs.push(await startProcess(host, startArgs(`s${i + 1}`, dirs[i]!, [seed])));
-    await eventually(async () => (await Promise.all(procs.map((p) => ready(p.url)))).every(Boolean), 20_000, 50, "three nodes serving");
+    await eventually(async () => (await Promise.all(procs.map((p) => serving(p.url)))).every(Boolean), 20_000, 50, "three nodes serving");
     await procs[2]!.kill9();
-    await eventually(async () => (await status(procs[0]!.url)).members.find((m: any) => m.id === "s3")?.status === "down", 20_000, 100, "s3 down");
+    await eventually(async () => (await nodeStatus(procs[0]!.url)).members.find((m: any) => m.id === "s3")?.status === "down", 20_000, 100, "s3 down");
     const res = await fetch(`${procs[0]!.url}/v1/admin/remove`, { method: "POST", body: JSON.stringify({ node: "s3" }) });
     assert.is(res.status, 200, await res.text());
 
@@ -147,7 +137,7 @@ test(`a removed node's process restarted with its old data directory is refused 
     assert.is(again.code, 1);
     assert.match(again.stderr, /NODE_REMOVED: Node s3 was removed from the cluster/);
     assert.not.match(again.stdout, "listening on", "refused before it serves");
-    assert.is((await status(procs[0]!.url)).members.find((m: any) => m.id === "s3").status, "removed");
+    assert.is((await nodeStatus(procs[0]!.url)).members.find((m: any) => m.id === "s3").status, "removed");
   } finally {
     await Promise.all(procs.map((p) => p.kill9().catch(() => {})));
     for (const d of dirs) await rt.fs.remove(d, { recursive: true }).catch(() => {});

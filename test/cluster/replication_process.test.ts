@@ -15,7 +15,7 @@ import { liveValues } from "../../src/cluster/records.ts";
 import { openReplicaStore } from "../../src/cluster/replica.ts";
 import { RingView, type ReplicationConfig } from "../../src/cluster/ring_view.ts";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
-import { startProcess, type NodeProcess, type RuntimeKind } from "../_process.ts";
+import { startProcess, type NodeProcess, type RuntimeKind, serving, nodeStatus } from "../_process.ts";
 
 const rt = await realRuntime();
 const host = (process.env.MESHKV_TEST_RUNTIME ?? rt.name) as RuntimeKind;
@@ -31,18 +31,7 @@ async function start(runtime: RuntimeKind, id: string, data: string, seeds: stri
   return await startProcess(runtime, args);
 }
 
-async function status(url: string): Promise<Record<string, any>> {
-  const res = await fetch(`${url}/v1/admin/status`);
-  return (await res.json()) as Record<string, any>;
-}
 
-async function ready(url: string): Promise<boolean> {
-  try {
-    return (await fetch(`${url}/health`)).status === 200;
-  } catch {
-    return false;
-  }
-}
 
 /** Writes keys through `urls` in turn, 8 at a time, until `stop()`; returns the acknowledged ones. */
 async function writeLoad(urls: () => string[], prefix: string, stop: () => boolean): Promise<Map<string, string>> {
@@ -75,8 +64,8 @@ async function scenario(runtimes: [RuntimeKind, RuntimeKind, RuntimeKind]) {
     procs.push(await start(runtimes[0], ids[0]!, dirs[0]!, []));
     const seed = procs[0]!.url.replace(/^http:\/\//, "");
     procs.push(...(await Promise.all([1, 2].map((i) => start(runtimes[i]!, ids[i]!, dirs[i]!, [seed])))));
-    await eventually(async () => (await Promise.all(procs.map((p) => ready(p.url)))).every(Boolean), 15_000, 50, "three nodes serving");
-    await eventually(async () => (await Promise.all(procs.map((p) => status(p.url)))).every((s) => s.rebalance.acquiring.length === 0 && s.ring.owners.length === 3), 15_000, 50, "the ring to settle");
+    await eventually(async () => (await Promise.all(procs.map((p) => serving(p.url)))).every(Boolean), 15_000, 50, "three nodes serving");
+    await eventually(async () => (await Promise.all(procs.map((p) => nodeStatus(p.url)))).every((s) => s.rebalance.acquiring.length === 0 && s.ring.owners.length === 3), 15_000, 50, "the ring to settle");
 
     let phase = 0;
     const urls = () => (phase === 1 ? procs.slice(0, 2) : procs).map((p) => p.url);
@@ -86,7 +75,7 @@ async function scenario(runtimes: [RuntimeKind, RuntimeKind, RuntimeKind]) {
     phase = 1;
     await new Promise((r) => setTimeout(r, 1500));
     procs[2] = await start(runtimes[2], ids[2]!, dirs[2]!, [seed]);
-    await eventually(() => ready(procs[2]!.url), 15_000, 50, `${ids[2]} back`);
+    await eventually(() => serving(procs[2]!.url), 15_000, 50, `${ids[2]} back`);
     phase = 2;
     await new Promise((r) => setTimeout(r, 500));
     phase = 3;
@@ -96,7 +85,7 @@ async function scenario(runtimes: [RuntimeKind, RuntimeKind, RuntimeKind]) {
 
     // Anti-entropy brings the restarted node up to date without any operator action.
     await eventually(async () => {
-      const s = await status(procs[2]!.url);
+      const s = await nodeStatus(procs[2]!.url);
       return s.antiEntropy.exchanges >= s.partitions.replicated * 2 && s.hints.pending === 0;
     }, 40_000, 200, "anti-entropy sweeps");
     await Promise.all(procs.map((p) => p.stop("SIGTERM")));

@@ -13,7 +13,7 @@ import { values } from "../../src/core/version.ts";
 import { liveValues } from "../../src/cluster/records.ts";
 import { openReplicaStore } from "../../src/cluster/replica.ts";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
-import { startProcess, type NodeProcess, type RuntimeKind } from "../_process.ts";
+import { startProcess, type NodeProcess, type RuntimeKind, serving, nodeStatus } from "../_process.ts";
 
 const rt = await realRuntime();
 const host = (process.env.MESHKV_TEST_RUNTIME ?? rt.name) as RuntimeKind;
@@ -26,17 +26,7 @@ function start(id: string, data: string, seeds: string[]): Promise<NodeProcess> 
   return startProcess(host, args);
 }
 
-async function status(url: string): Promise<Record<string, any>> {
-  return (await (await fetch(`${url}/v1/admin/status`)).json()) as Record<string, any>;
-}
 
-async function ready(url: string): Promise<boolean> {
-  try {
-    return (await fetch(`${url}/health`)).status === 200;
-  } catch {
-    return false;
-  }
-}
 
 /** Writes `count` filler keys of 300 bytes at quorum through `urls`, so memtables flush and tables compact. */
 async function filler(urls: string[], prefix: string, count: number): Promise<void> {
@@ -54,8 +44,8 @@ test(`a replica that missed a delete and stayed away past the tombstone grace do
     procs.push(await start(ids[0]!, dirs[0]!, []));
     const seed = procs[0]!.url.replace(/^http:\/\//, "");
     procs.push(...(await Promise.all([1, 2].map((i) => start(ids[i]!, dirs[i]!, [seed])))));
-    await eventually(async () => (await Promise.all(procs.map((p) => ready(p.url)))).every(Boolean), 15_000, 50, "three nodes serving");
-    await eventually(async () => (await Promise.all(procs.map((p) => status(p.url)))).every((s) => s.rebalance.acquiring.length === 0 && s.ring.owners.length === 3), 15_000, 50, "the ring to settle");
+    await eventually(async () => (await Promise.all(procs.map((p) => serving(p.url)))).every(Boolean), 15_000, 50, "three nodes serving");
+    await eventually(async () => (await Promise.all(procs.map((p) => nodeStatus(p.url)))).every((s) => s.rebalance.acquiring.length === 0 && s.ring.owners.length === 3), 15_000, 50, "the ring to settle");
 
     const put = await fetch(`${procs[0]!.url}/v1/kv/k?consistency=all`, { method: "PUT", body: "old value", headers: { "content-type": "text/plain" } });
     assert.is(put.status, 201);
@@ -67,14 +57,14 @@ test(`a replica that missed a delete and stayed away past the tombstone grace do
     await filler(live, "a", 150);
     await eventually(async () => {
       await filler(live, "b", 20);
-      return (await status(live[0]!)).tombstones.byReplica[ids[2]!] >= 1;
+      return (await nodeStatus(live[0]!)).tombstones.byReplica[ids[2]!] >= 1;
     }, 30_000, 100, "t1 to report the tombstone waiting for t3");
-    assert.ok((await status(live[0]!)).storage.compactions > 0, "compactions ran while t3 was away");
+    assert.ok((await nodeStatus(live[0]!)).storage.compactions > 0, "compactions ran while t3 was away");
 
     procs[2] = await start(ids[2]!, dirs[2]!, [seed]);
-    await eventually(() => ready(procs[2]!.url), 15_000, 50, "t3 back");
+    await eventually(() => serving(procs[2]!.url), 15_000, 50, "t3 back");
     await eventually(async () => {
-      const s = await status(procs[2]!.url);
+      const s = await nodeStatus(procs[2]!.url);
       return s.antiEntropy.exchanges >= s.partitions.replicated * 2;
     }, 40_000, 200, "anti-entropy sweeps");
     const read = await fetch(`${procs[1]!.url}/v1/kv/k?consistency=all`);

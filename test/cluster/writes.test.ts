@@ -8,17 +8,24 @@ import * as assert from "uvu/assert";
 import { liveCount } from "../../src/cluster/records.ts";
 import { values } from "../../src/core/version.ts";
 import { isMeshkvError } from "../../src/errors.ts";
+import type { SimCluster } from "../../src/testing/sim_cluster.ts";
 import { drive, enc, kvCluster, storedAt } from "./_kv_sim.ts";
 import { forEachSeed, seedsFor } from "./_sim.ts";
+
+/** Makes node `id`'s engine hold every put until `release()`; `restore()` puts the engine back as it was. */
+function holdWrites(c: SimCluster, id: string): { release: () => void; restore: () => void } {
+  const engine = c.kv(id).store.engine;
+  let release!: () => void;
+  const disk = new Promise<void>((r) => (release = r));
+  const put = engine.put.bind(engine);
+  engine.put = (...args) => disk.then(() => put(...args));
+  return { release, restore: () => void (engine.put = put) };
+}
 
 test("the other replicas hold a write while the coordinator's own write is still waiting for its disk, and the client is answered only after it", async () => {
   await forEachSeed(seedsFor(2, 501), async (seed) => {
     const c = await kvCluster(seed, { size: 3 });
-    const engine = c.kv("n01").store.engine;
-    let release!: () => void;
-    const disk = new Promise<void>((r) => (release = r));
-    const put = engine.put.bind(engine);
-    engine.put = (...args) => disk.then(() => put(...args));
+    const { release, restore } = holdWrites(c, "n01");
     let answered = false;
     const write = c.kv("n01").put("k", { contentType: "text/plain", data: enc.encode("v") }, {
       context: [], ifNoneMatch: false, strict: false, consistency: "all", ttlMs: null,
@@ -38,11 +45,7 @@ test("the other replicas hold a write while the coordinator's own write is still
 test("a write whose other replicas fail while the coordinator's own copy is still being written fails with the level's error, and the node carries on", async () => {
   await forEachSeed(seedsFor(2, 502), async (seed) => {
     const c = await kvCluster(seed, { size: 3 });
-    const engine = c.kv("n01").store.engine;
-    let release!: () => void;
-    const disk = new Promise<void>((r) => (release = r));
-    const put = engine.put.bind(engine);
-    engine.put = (...args) => disk.then(() => put(...args));
+    const { release, restore } = holdWrites(c, "n01");
     c.net.partition(["n01"], ["n02", "n03"]);
     let outcome: unknown = null;
     void c.kv("n01").put("cut", { contentType: "text/plain", data: enc.encode("v") }, {
@@ -54,7 +57,7 @@ test("a write whose other replicas fail while the coordinator's own copy is stil
     await c.run(200);
     assert.ok(isMeshkvError(outcome) && ["QUORUM_UNMET", "TIMEOUT"].includes(outcome.code), `failed with the level's error: ${String(outcome)}`);
     c.net.heal();
-    engine.put = put;
+    restore();
     await c.run(2000);
     assert.is((await drive(c, c.kv("n01").get("cut", { consistency: "one" }))).values.length, 1, "its own copy was written and is readable");
     await c.stopAll();

@@ -19,7 +19,7 @@ import { corsAnyOrigin } from "./cors.ts";
 import { asMeshkvError, errorResponseParts } from "./errors.ts";
 import { announcesBody, BODY_READ } from "./_input.ts";
 import { LIMITS } from "./limits.ts";
-import { checkRawTarget } from "./raw_target.ts";
+import { checkRawTarget, unverifiablePath } from "./raw_target.ts";
 import { HEADERS, registerKvRoutes } from "./kv_routes.ts";
 import { Metrics } from "./metrics.ts";
 import { registerWatchRoute } from "./watch_route.ts";
@@ -83,6 +83,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.use("*", async (c, next) => {
     const raw = c.env?.rawTarget;
     if (typeof raw === "string") checkRawTarget(raw, new URL(c.req.url).pathname);
+    else if (typeof c.env?.rawTargetUnverifiable === "string") throw unverifiablePath(c.env.rawTargetUnverifiable);
     await next();
   });
   app.use(

@@ -26,6 +26,13 @@ function badPath(target: string, why: string): MeshkvError {
   });
 }
 
+/** The refusal of a request whose raw target the runtime could not recover (`ServeRequestInfo.rawTargetUnverifiable`). */
+export function unverifiablePath(why: string): MeshkvError {
+  return new MeshkvError("BAD_PATH", `Invalid request path: this server cannot check a raw path ${why}; percent-encode the key (as the SDK does)`, {
+    details: { reason: why },
+  });
+}
+
 /** The path part of a raw request target (origin-form `/p?q` or absolute-form `http://host/p?q`). */
 export function rawPathOf(target: string): string {
   let path = target;

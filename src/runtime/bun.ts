@@ -32,6 +32,7 @@ interface BunApi {
     port: number;
     tls?: { cert: string; key: string };
     fetch(req: Request, server: BunServer): Response | Promise<Response> | undefined;
+    routes?: Record<string, (req: Request & { params: Record<string, string> }, server: BunServer) => Response | Promise<Response> | undefined>;
     websocket: {
       maxPayloadLength: number;
       open(ws: BunServerWebSocket): void;
@@ -53,28 +54,56 @@ interface ProcessLike {
 const B = (globalThis as unknown as { Bun: BunApi }).Bun;
 const P = (globalThis as unknown as { process: ProcessLike }).process;
 
+/** Raw path depths served as routes (`/:s0` ... `/:s0/.../:s31`); deeper raw paths are refused by the app. */
+export const RAW_SEGMENTS_MAX = 32;
+
+type Handler = (req: Request, srv: BunServer, rawTarget: string | null) => Response | Promise<Response> | undefined;
+
+/** One route per raw depth, each rebuilding the raw target from Bun's `params` (percent-encoded again). */
+function rawRoutes(handle: Handler): NonNullable<Parameters<BunApi["serve"]>[0]["routes"]> {
+  const routes: NonNullable<Parameters<BunApi["serve"]>[0]["routes"]> = { "/": (req, srv) => handle(req, srv, `/${queryOf(req.url)}`) };
+  for (let depth = 1; depth <= RAW_SEGMENTS_MAX; depth++) {
+    const names = Array.from({ length: depth }, (_, i) => `s${i}`);
+    routes[`/${names.map((n) => `:${n}`).join("/")}`] = (req, srv) => {
+      const path = names.map((n) => encodeURIComponent(req.params[n] ?? "")).join("/");
+      return handle(req, srv, `/${path}${queryOf(req.url)}`);
+    };
+  }
+  return routes;
+}
+
+function queryOf(url: string): string {
+  const q = url.indexOf("?");
+  return q < 0 ? "" : url.slice(q);
+}
+
 async function serve(options: ServeOptions): Promise<RunningServer> {
   const ws = options.websocket;
   const open = new Set<BufferedSocket>();
   let server: BunServer;
+  const handle: Handler = (req, srv, rawTarget) => {
+    if (ws && req.headers.get("upgrade")?.toLowerCase() === "websocket") {
+      if (new URL(req.url).pathname !== ws.path) return new Response("Not Found", { status: 404 });
+      const ip = srv.requestIP(req);
+      if (srv.upgrade(req, { data: { remote: ip ? `${ip.address}:${ip.port}` : "unknown" } })) return undefined;
+      return new Response("Upgrade failed", { status: 400 });
+    }
+    return options.fetch(req, rawTarget === null ? { rawTarget: null, rawTargetUnverifiable: `deeper than ${RAW_SEGMENTS_MAX} segments or with an empty segment` } : { rawTarget });
+  };
   try {
     server = B.serve({
       hostname: options.hostname,
       port: options.port,
       ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
+      // Bun.serve resolves dot segments (also `%2e`) and backslashes in `Request.url` before any handler runs and
+      // keeps no raw copy of the target; but its router matches `routes` on the raw path, segment by segment (and
+      // hands the segments over percent-decoded as `params`). So every depth up to `RAW_SEGMENTS_MAX` is a route,
+      // and the raw target is rebuilt from its segments (re-encoded) for the app's raw-path check. A request no
+      // route matched has a raw path deeper than that, or with an empty segment: it cannot be checked, and the app
+      // refuses it (`rawTargetUnverifiable`). Measured on Bun 1.4.5.
+      routes: rawRoutes((req, srv, rawTarget) => handle(req, srv, rawTarget)),
       fetch(req, srv) {
-        if (ws && req.headers.get("upgrade")?.toLowerCase() === "websocket") {
-          if (new URL(req.url).pathname !== ws.path) return new Response("Not Found", { status: 404 });
-          const ip = srv.requestIP(req);
-          if (srv.upgrade(req, { data: { remote: ip ? `${ip.address}:${ip.port}` : "unknown" } })) return undefined;
-          return new Response("Upgrade failed", { status: 400 });
-        }
-        // Bun.serve resolves dot segments (also `%2e`), backslashes and `#` in `Request.url` before this handler
-        // runs and keeps no raw copy of the target, so raw-path checks cannot run here: on Bun 1.4.5 a raw
-        // `PUT /v1/kv/zz/../victim` arrives as `/v1/kv/victim`. Bun's `node:http` server does keep it
-        // (`IncomingMessage.url`, through a private hook into the same engine); serving through it, as the Node
-        // adapter does, is the way to close this gap.
-        return options.fetch(req, { rawTarget: null });
+        return handle(req, srv, null);
       },
       websocket: {
         // Bun closes over-long messages itself; leave one byte of headroom so our own check reports it.

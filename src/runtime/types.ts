@@ -172,6 +172,11 @@ export interface ServeRequestInfo {
    * origin-form or as a whole URL; null where the runtime keeps no raw copy (Bun.serve).
    */
   rawTarget: string | null;
+  /**
+   * Set where the runtime could not recover this request's raw target although it recovers others (Bun: a raw
+   * path deeper than its routes): the reason, and the app refuses the request as it would a rewritten path.
+   */
+  rawTargetUnverifiable?: string;
 }
 
 export interface ServeOptions {

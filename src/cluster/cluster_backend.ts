@@ -366,6 +366,12 @@ export class ClusterBackend implements KvBackend {
     return { partitions: this.#o.replication.partitions, replicas: this.#o.replication.n, epoch: snap.epoch, owners };
   }
 
+  /** Where `key` lives (the dashboard highlights its replicas on the ring). */
+  async placement(key: string): Promise<import("../kv/backend.ts").KeyPlacement> {
+    const list = this.#snapshot().placement.forKey(key);
+    return { partition: list.partition % this.#o.replication.partitions, storePartition: list.partition, replicas: list.replicas.map((r) => r.node) };
+  }
+
   async members(): Promise<readonly MemberInfo[]> {
     const a = this.#a;
     // Before `attach` there is no member table yet: `status()` then says `ready: false`.

@@ -20,6 +20,8 @@ h2{font-size:15px;margin:0 0 8px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:12px;margin-top:10px}
 section{background:#fff;border:1px solid #e3e5e8;border-radius:8px;padding:10px 12px}
 section.wide{grid-column:1/-1}
+section.span2{grid-column:span 2}
+@media (max-width:900px){section.span2{grid-column:auto}}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:3px 6px;border-bottom:1px solid #eee;font-variant-numeric:tabular-nums}
 th{font-weight:600;color:#555}
@@ -29,12 +31,12 @@ th{font-weight:600;color:#555}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px}
 .ring-wrap{display:flex;gap:14px;align-items:center;flex-wrap:wrap}
 .ring path{stroke:#fff;stroke-width:.3}
-.ring path.dim{opacity:.25}
+.ring path.dim{opacity:.4}
 .ring path.hit{stroke:#111;stroke-width:2.5;opacity:1}
 .ring-label{font-size:13px}
 .legend{list-style:none;padding:0;margin:0}.legend li{padding:2px 4px;border-radius:4px}
 .replica{background:#fde68a}
-.legend li.replica::after,tr.replica td:first-child::after{content:" ← replica";font-weight:600}
+.legend li.replica::after,tr.replica td:first-child::after{content:" ★";font-weight:600}
 .charts{display:flex;flex-direction:column;gap:4px}.chart{margin:0}.chart figcaption{font-size:12px}
 .spark .axis{stroke:#ddd}
 .live{font-size:12px}.live.ok::before{content:"● ";color:#16a34a}.live.bad::before{content:"● ";color:#dc2626}
@@ -61,6 +63,7 @@ export const SCRIPT = `(() => {
   };
   let polls = 0;
   let placement = null;
+  let epoch = null;
 
   function highlight() {
     const svg = $("ring-svg");
@@ -76,7 +79,9 @@ export const SCRIPT = `(() => {
   async function poll() {
     const live = $("live");
     try {
-      const d = await getJson("/ui/data");
+      // The ring picture is the largest part and changes only with the ring: ask for it only when the epoch moved.
+      const d = await getJson("/ui/data" + (epoch === null ? "" : "?epoch=" + encodeURIComponent(epoch)));
+      epoch = d.epoch;
       for (const [id, html] of Object.entries(d.parts)) { const e = $(id); if (e) e.innerHTML = html; }
       polls++;
       document.body.dataset.polls = String(polls);

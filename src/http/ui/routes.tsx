@@ -12,7 +12,7 @@
  * | route | answers |
  * |---|---|
  * | `GET /ui` | the page; 401 with a token form when tokens are on and none came |
- * | `GET /ui/data` | `{ nodeId, parts: { id: html } }`: the live parts, rendered by the same components |
+ * | `GET /ui/data?epoch=` | `{ nodeId, epoch, parts: { id: html }, traffic }`: the live parts, rendered by the same components (the ring only when its epoch is not `epoch`) |
  * | `GET /ui/placement?key=` | `{ partition, storePartition, replicas }` from the backend's `placement` |
  * | `GET /ui/keys?prefix=&cursor=` | one page of keys (`UI_KEYS_PAGE`), `{ keys, cursor }` |
  * | `GET /ui/key?key=` | the key's live siblings with the context that supersedes them |
@@ -24,6 +24,7 @@ import { MeshkvError } from "../../errors.ts";
 import { VERSION } from "../../version.ts";
 import type { App, AppContext, Deps } from "../_deps.ts";
 import { backendOf } from "../_deps.ts";
+import { invalid } from "../errors.ts";
 import { checkKey, decodeCursor, encodeCursor, readBody } from "../_input.ts";
 import { readJson } from "../kv_routes.ts";
 import { LIMITS } from "../limits.ts";
@@ -48,16 +49,23 @@ function beginUi(c: AppContext, deps: Deps): void {
   deps.auth.check(c.req.header("authorization") ?? (cookie ? `Bearer ${cookie}` : undefined), "read");
 }
 
+/** The `key` query parameter, checked like every key the API takes. */
+function keyQuery(c: AppContext): string {
+  const key = c.req.query("key");
+  if (key === undefined) throw invalid("Missing query parameter: key", { field: "key" });
+  return checkKey(key);
+}
+
 async function view(deps: Deps, info: UiNodeInfo): Promise<DashboardView> {
   const g = await gather(backendOf(deps));
   const node = { nodeId: info.nodeId, runtime: `${info.runtime} ${info.runtimeVersion}`, version: VERSION };
   return buildView(g, node, deps.samples.series(deps.clock.monotonic()), deps.clock.now());
 }
 
-const Section: FC<{ id: string; title: string; wide?: boolean; v: DashboardView }> = ({ id, title, wide, v }) => {
+const Section: FC<{ id: string; title: string; width?: "wide" | "span2"; v: DashboardView }> = ({ id, title, width, v }) => {
   const Part = LIVE_PARTS[id]!;
   return (
-    <section class={wide ? "wide" : ""}>
+    <section class={width ?? ""}>
       <h2>{title}</h2>
       <div id={id}><Part v={v} /></div>
     </section>
@@ -72,6 +80,7 @@ const Page: FC<{ v: DashboardView }> = ({ v }) => (
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
       <title>{`meshkv: ${v.nodeId}`}</title>
+      <link rel="icon" href="data:," />
       <style dangerouslySetInnerHTML={{ __html: STYLE }} />
     </head>
     <body data-polls="0">
@@ -79,7 +88,7 @@ const Page: FC<{ v: DashboardView }> = ({ v }) => (
         <h1>meshkv</h1>
         <span id="live" class="live">not updated yet (the page polls /ui/data)</span>
       </header>
-      <Section id="part-summary" title="This node" wide v={v} />
+      <Section id="part-summary" title="This node" width="wide" v={v} />
       <div class="grid">
         <section>
           <h2>Ring</h2>
@@ -90,7 +99,7 @@ const Page: FC<{ v: DashboardView }> = ({ v }) => (
           <p id="placement" class="muted"></p>
           <div id="part-ring"><RingPart v={v} /></div>
         </section>
-        <Section id="part-members" title="Members" v={v} />
+        <Section id="part-members" title="Members" width="span2" v={v} />
         <Section id="part-traffic" title="Traffic (this node)" v={v} />
         <Section id="part-hints" title="Hinted handoff backlog" v={v} />
         <Section id="part-ae" title="Anti-entropy" v={v} />
@@ -148,13 +157,16 @@ export function registerUiRoutes(app: App, deps: Deps, info: UiNodeInfo): void {
   app.get("/ui/data", async (c) => {
     beginUi(c, deps);
     const v = await view(deps, info);
-    const parts = Object.fromEntries(Object.entries(LIVE_PARTS).map(([id, Part]) => [id, String(<Part v={v} />)]));
-    return c.json({ nodeId: info.nodeId, parts }, 200, { "cache-control": "no-store" });
+    // `epoch`: the ring the page already shows; its picture is left out when the ring is still that one.
+    const known = c.req.query("epoch");
+    const same = known !== undefined && v.ringEpoch !== null && known === String(v.ringEpoch);
+    const parts = Object.fromEntries(Object.entries(LIVE_PARTS).filter(([id]) => !(same && id === "part-ring")).map(([id, Part]) => [id, String(<Part v={v} />)]));
+    return c.json({ nodeId: info.nodeId, epoch: v.ringEpoch, parts, traffic: v.traffic }, 200, { "cache-control": "no-store" });
   });
 
   app.get("/ui/placement", async (c) => {
     beginUi(c, deps);
-    const key = checkKey(c.req.query("key"));
+    const key = keyQuery(c);
     const backend = backendOf(deps);
     if (!backend.placement) throw new MeshkvError("UNSUPPORTED", "Placement is not supported: this backend has no ring");
     return c.json(await backend.placement(key));
@@ -172,7 +184,7 @@ export function registerUiRoutes(app: App, deps: Deps, info: UiNodeInfo): void {
 
   app.get("/ui/key", async (c) => {
     beginUi(c, deps);
-    const key = checkKey(c.req.query("key"));
+    const key = keyQuery(c);
     return c.json(readJson(key, await backendOf(deps).get(key, { consistency: null })));
   });
 

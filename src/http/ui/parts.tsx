@@ -139,6 +139,8 @@ const Chart: FC<{ title: string; unit: string; series: { label: string; colour: 
         {series.map((s) => (
           <polyline fill="none" stroke={s.colour} stroke-width="1.5" points={s.values.map((val, i) => (val === null ? "" : `${x(i)},${y(val)}`)).filter(Boolean).join(" ")} />
         ))}
+        {/* A point with no neighbour draws no line: a dot shows it. */}
+        {series.flatMap((s) => s.values.map((val, i) => (val !== null && (s.values[i - 1] ?? null) === null && (s.values[i + 1] ?? null) === null ? <circle cx={x(i)} cy={y(val)} r="2" fill={s.colour} /> : null)))}
       </svg>
     </figure>
   );

@@ -31,9 +31,10 @@ const BUDGET_MS = 7_000;
 const CHROMIUM_TIMEOUT_MS = 60_000;
 const OUTPUT_DIR = join(repoRoot, ".tmp", "test-output");
 
+/** The Chromium to use: `$MESHKV_CHROMIUM` alone when set (a path or a name), else the usual names on PATH. */
 function findChromium(): string | null {
-  for (const name of [process.env.MESHKV_CHROMIUM, "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]) {
-    if (!name) continue;
+  const wanted = process.env.MESHKV_CHROMIUM;
+  for (const name of wanted ? [wanted] : ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]) {
     const r = spawnSync("sh", ["-c", `command -v "${name}"`], { encoding: "utf8" });
     if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
   }
@@ -68,7 +69,7 @@ async function put(url: string, key: string, value: string): Promise<void> {
 
 const bin = findChromium();
 if (bin === null) {
-  console.log("dashboard_browser: skipped: no Chromium binary on PATH (install Debian's chromium package, or set MESHKV_CHROMIUM)");
+  console.log(`dashboard_browser: skipped: no Chromium binary (${process.env.MESHKV_CHROMIUM ? `MESHKV_CHROMIUM=${process.env.MESHKV_CHROMIUM} not found` : "none on PATH"}; install Debian's chromium package, or set MESHKV_CHROMIUM)`);
   test.skip(`the dashboard in Chromium (${kind} nodes): no Chromium binary`, () => {});
 } else {
   test(`Chromium shows a three-node ${kind} cluster's dashboard, filled in live by its script`, async () => {

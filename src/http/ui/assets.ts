@@ -31,7 +31,8 @@ th{font-weight:600;color:#555}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px}
 .ring-wrap{display:flex;gap:14px;align-items:center;flex-wrap:wrap}
 .ring path{stroke:#fff;stroke-width:.3}
-.ring path.dim{opacity:.4}
+.ring path.dim{opacity:.55}
+#ring-pointer{stroke:#111;stroke-width:2;stroke-dasharray:3 2}
 .ring path.hit{stroke:#111;stroke-width:2.5;opacity:1}
 .ring-label{font-size:13px}
 .legend{list-style:none;padding:0;margin:0}.legend li{padding:2px 4px;border-radius:4px}
@@ -70,6 +71,19 @@ export const SCRIPT = `(() => {
     document.querySelectorAll(".replica").forEach((e) => e.classList.remove("replica"));
     if (!svg) return;
     svg.querySelectorAll("path").forEach((p) => { p.classList.toggle("hit", placement !== null && p.dataset.p === String(placement.partition)); p.classList.toggle("dim", placement !== null && p.dataset.p !== String(placement.partition)); });
+    // A pointer from the centre to the key's partition: one arc of hundreds is hard to find by its outline alone.
+    const old = $("ring-pointer");
+    if (old) old.remove();
+    const hit = placement === null ? null : svg.querySelector('path[data-p="' + placement.partition + '"]');
+    if (hit) {
+      const count = svg.querySelectorAll("path[data-p]").length;
+      const a = ((placement.partition + 0.5) / count) * 2 * Math.PI - Math.PI / 2;
+      const line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+      line.id = "ring-pointer";
+      line.setAttribute("x1", String(150 + 70 * Math.cos(a))); line.setAttribute("y1", String(150 + 70 * Math.sin(a)));
+      line.setAttribute("x2", String(150 + 146 * Math.cos(a))); line.setAttribute("y2", String(150 + 146 * Math.sin(a)));
+      svg.append(line);
+    }
     const label = $("ring-key-label");
     if (label) label.textContent = placement ? "partition " + placement.partition : "";
     if (!placement) return;

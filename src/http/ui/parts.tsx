@@ -77,8 +77,8 @@ const Ring: FC<{ v: DashboardView }> = ({ v }) => {
             <title>{`partition ${i}: owner ${p.owner}; replicas ${p.replicas.join(", ")}`}</title>
           </path>
         ))}
-        <text x="150" y="146" text-anchor="middle" class="ring-label">{`${n} partitions`}</text>
-        <text x="150" y="164" text-anchor="middle" class="ring-label muted" id="ring-key-label"></text>
+        <text x="150" y="128" text-anchor="middle" class="ring-label">{`${n} partitions`}</text>
+        <text x="150" y="180" text-anchor="middle" class="ring-label muted" id="ring-key-label"></text>
       </svg>
       <ul class="legend">
         {v.palette.map((id) => {

@@ -111,7 +111,7 @@ if (bin === null) {
       // Filled in by the script: polls answered, the key located with its replicas highlighted, keys listed, siblings shown.
       const polls = Number(/<body data-polls="(\d+)"/.exec(dom)?.[1] ?? "0");
       assert.ok(polls >= 1, `the script polled /ui/data (${polls} polls)`);
-      assert.match(dom, /<span id="live" class="live ok">live, updated /);
+      assert.match(dom, '<span id="live" class="live ok">live, updated ');
       assert.match(dom, `<p id="placement" class="muted" data-replicas="${placement.replicas.join(" ")}">`);
       assert.match(dom, new RegExp(`<path [^>]*class="hit"[^>]*data-p="${placement.partition}"|<path [^>]*data-p="${placement.partition}"[^>]*class="hit"`), "the key's partition is highlighted on the ring");
       for (const r of placement.replicas) assert.match(dom, new RegExp(`<li data-node="${r}" class="replica">`), `replica ${r} highlighted in the legend`);

@@ -9,6 +9,8 @@ import * as assert from "uvu/assert";
 import { RequestSamples, UI_SAMPLE_INTERVAL_MS, UI_SAMPLES_MAX } from "../../src/http/ui/samples.ts";
 import { UI_KEYS_PAGE } from "../../src/http/ui/assets.ts";
 import { UI_COOKIE } from "../../src/http/ui/routes.tsx";
+import { createApp } from "../../src/http/app.ts";
+import { kvCluster, put as simPut, replicasOf } from "../cluster/_kv_sim.ts";
 import { expectError, harness, NODE_ID, TOKENS } from "./_setup.ts";
 
 const put = (body: string): RequestInit => ({ method: "PUT", body, headers: { "content-type": "text/plain" } });
@@ -31,6 +33,10 @@ test("GET /ui serves one self-contained page: node, ring picture, members, chart
   assert.match(html, 'id="browse-form"');
   assert.is(count(html, 'class="spark"'), 3, "rate, latency and error charts");
   assert.match(html, "/ui/data");
+  // Links to the members' own dashboards keep the scheme the page was reached with.
+  assert.ok(html.includes('<a href="http://'), "members link to their dashboards");
+  const tls = await (await h.app.request("https://localhost/ui")).text();
+  assert.ok(tls.includes('<a href="https://') && !tls.includes('<a href="http://'), "over https, the links are https");
   // Nothing is loaded from elsewhere: no external script, stylesheet or image.
   assert.not.match(html, /<script[^>]+src=/);
   assert.not.match(html, /<link[^>]+stylesheet/);
@@ -160,6 +166,33 @@ test("with tokens, /ui needs read scope: 401 with a token form, then a read toke
   // The cookie opens the dashboard only: the data API still wants the header.
   await expectError(await h.req("/v1/kv/x", { token: null, headers: { cookie: pair } }), 401, "UNAUTHORIZED");
   await h.close();
+});
+
+test("with a replica down, a node's dashboard shows it down, the hints it holds for it, and the key's replicas", async () => {
+  // Four nodes, three replicas: a write whose replica n04 is down lands on a stand-in, which keeps a hint for n04.
+  const c = await kvCluster(7, { size: 4, replication: { n: 3 } });
+  try {
+    await c.crash("n04");
+    const seen = await c.runUntil(() => c.nodes.get("n01")!.gossip.members().find((m) => m.id === "n04")?.status === "down", 30_000);
+    assert.ok(seen !== null, "n01 saw n04 down");
+    let i = 0;
+    while (!replicasOf(c, "n01", `user:${i}`).includes("n04")) i++;
+    const key = `user:${i}`;
+    await simPut(c, "n01", key, "v", { level: "quorum" });
+    const holderOf = () => ["n01", "n02", "n03"].find((id) => c.kv(id).hints.stats().perTarget["n04"] !== undefined);
+    assert.ok((await c.runUntil(() => holderOf() !== undefined, 5_000)) !== null, "a stand-in keeps a hint for n04");
+    const holder = holderOf()!;
+    const app = createApp({ nodeId: holder, runtime: "memory", runtimeVersion: "0", backend: c.kv(holder), clock: c.clock });
+    const d = await (await app.request("http://localhost/ui/data")).json();
+    const row = (d.parts["part-members"] as string).split("<tr ").find((r) => r.startsWith('data-node="n04"')) ?? "";
+    assert.ok(row.includes('<td class="st-down">down</td>'), `n04's row says down: ${row}`);
+    assert.ok((d.parts["part-hints"] as string).includes("<td>n04</td><td>1</td>"), `one hint waits for n04: ${d.parts["part-hints"]}`);
+    const p = await (await app.request(`http://localhost/ui/placement?key=${encodeURIComponent(key)}`)).json();
+    assert.equal(p.replicas, replicasOf(c, holder, key));
+    assert.ok(d.parts["part-ring"].includes(`data-p="${p.partition}" data-replicas="${p.replicas.join(" ")}"`), "the ring picture names the same replicas");
+  } finally {
+    await c.stopAll();
+  }
 });
 
 test.run();

@@ -107,7 +107,7 @@ const Members: FC<{ v: DashboardView }> = ({ v }) => (
           <td class={`st-${m.status}`}>{m.status}</td>
           <td>{m.incarnation}</td>
           <td>{ago(m.heartbeatAgoMs)}</td>
-          <td><a href={`http://${m.address}/ui`}>{m.address}</a></td>
+          <td><a href={`${v.scheme}//${m.address}/ui`}>{m.address}</a></td>
         </tr>
       ))}
     </tbody>

@@ -56,9 +56,10 @@ function keyQuery(c: AppContext): string {
   return checkKey(key);
 }
 
-async function view(deps: Deps, info: UiNodeInfo): Promise<DashboardView> {
+async function view(c: AppContext, deps: Deps, info: UiNodeInfo): Promise<DashboardView> {
   const g = await gather(backendOf(deps));
-  const node = { nodeId: info.nodeId, runtime: `${info.runtime} ${info.runtimeVersion}`, version: VERSION };
+  const scheme = new URL(c.req.url).protocol === "https:" ? "https:" : "http:";
+  const node = { nodeId: info.nodeId, runtime: `${info.runtime} ${info.runtimeVersion}`, version: VERSION, scheme };
   return buildView(g, node, deps.samples.series(deps.clock.monotonic()), deps.clock.now());
 }
 
@@ -151,12 +152,12 @@ export function registerUiRoutes(app: App, deps: Deps, info: UiNodeInfo): void {
       if (!(e instanceof MeshkvError) || e.code !== "UNAUTHORIZED") throw e;
       return c.html(html(<Login message={`${e.message}. This node needs a token with read scope to show its dashboard.`} />), 401, { "www-authenticate": 'Bearer realm="meshkv"' });
     }
-    return c.html(html(<Page v={await view(deps, info)} />), 200, { "cache-control": "no-store" });
+    return c.html(html(<Page v={await view(c, deps, info)} />), 200, { "cache-control": "no-store" });
   });
 
   app.get("/ui/data", async (c) => {
     beginUi(c, deps);
-    const v = await view(deps, info);
+    const v = await view(c, deps, info);
     // `epoch`: the ring the page already shows; its picture is left out when the ring is still that one.
     const known = c.req.query("epoch");
     const same = known !== undefined && v.ringEpoch !== null && known === String(v.ringEpoch);

@@ -47,6 +47,8 @@ export interface DashboardView {
   configMismatches: { node: string; theirs: string }[];
   traffic: TrafficSample[];
   nowMs: number;
+  /** `http:` or `https:`: how this page was reached, so links to the other members' dashboards use the same. */
+  scheme: string;
 }
 
 const rec = (v: unknown): Record<string, unknown> | null => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
@@ -65,7 +67,7 @@ export async function gather(backend: KvBackend): Promise<Gathered> {
   return { status, ring, members };
 }
 
-export function buildView(g: Gathered, node: { nodeId: string; runtime: string; version: string }, traffic: TrafficSample[], nowMs: number): DashboardView {
+export function buildView(g: Gathered, node: { nodeId: string; runtime: string; version: string; scheme: string }, traffic: TrafficSample[], nowMs: number): DashboardView {
   const s = g.status;
   const owners = Array.isArray(g.ring.owners) ? g.ring.owners : [];
   const partitions = owners.map((o) => {

@@ -24,6 +24,7 @@ import { checkRawTarget } from "./raw_target.ts";
 import { HEADERS, registerKvRoutes } from "./kv_routes.ts";
 import { Metrics } from "./metrics.ts";
 import { registerWatchRoute } from "./watch_route.ts";
+import type { PeerFetch } from "./ui/peers.ts";
 import { registerUiRoutes } from "./ui/routes.tsx";
 import { RequestSamples } from "./ui/samples.ts";
 
@@ -43,6 +44,8 @@ export interface AppOptions extends NodeInfo {
   members?: () => unknown;
   /** Body speed limits other than LIMITS' defaults (a tuning knob: `meshkv start --body-deadline-ms` ...). */
   bodyLimits?: Partial<Record<"bodyDeadlineMs" | "bodyRateBytesPerSecMin" | "bodyRateGraceMs", number>>;
+  /** How the dashboard asks the other members for their traffic (default: `fetch`); null: it charts this node only. */
+  peerFetch?: PeerFetch | null;
   /** Called with every unexpected (non-MeshkvError) failure, which the client sees as 500 INTERNAL. */
   onError?: (error: unknown) => void;
 }

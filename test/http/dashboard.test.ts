@@ -182,8 +182,25 @@ test("with a replica down, a node's dashboard shows it down, the hints it holds 
     const holderOf = () => ["n01", "n02", "n03"].find((id) => c.kv(id).hints.stats().perTarget["n04"] !== undefined);
     assert.ok((await c.runUntil(() => holderOf() !== undefined, 5_000)) !== null, "a stand-in keeps a hint for n04");
     const holder = holderOf()!;
-    const app = createApp({ nodeId: holder, runtime: "memory", runtimeVersion: "0", backend: c.kv(holder), clock: c.clock });
+    // The other alive members' traffic comes from their /ui/traffic: one answers, one does not.
+    const members = await c.kv(holder).members();
+    const [answers, silent] = members.filter((m) => m.id !== holder && m.status === "alive").map((m) => m.id);
+    const asked: string[] = [];
+    const peerFetch = async (url: string) => {
+      const m = members.find((x) => url === `http://${x.address}/ui/traffic`);
+      asked.push(m?.id ?? url);
+      if (m?.id !== answers) throw new Error("connection refused");
+      return Response.json({ nodeId: answers, traffic: [{ agoMs: 0, requests: 10, ratePerSec: 2, p50Ms: 1, p99Ms: 3, serverErrors: 0, clientErrors: 1 }] });
+    };
+    const app = createApp({ nodeId: holder, runtime: "memory", runtimeVersion: "0", backend: c.kv(holder), clock: c.clock, peerFetch });
     const d = await (await app.request("http://localhost/ui/data")).json();
+    assert.equal(asked.sort(), [answers, silent].sort(), "the alive members were asked, the down one was not");
+    const traffic = d.parts["part-traffic"] as string;
+    assert.ok(traffic.includes(`<div class="node-traffic" data-node="${answers}"><h3>${answers}</h3><div class="charts">`), traffic);
+    assert.ok(traffic.includes(`<div class="node-traffic" data-node="${silent}"><h3>${silent}</h3><p class="muted">No traffic from this member: connection refused</p>`), traffic);
+    const own = await (await app.request("http://localhost/ui/traffic")).json();
+    assert.is(own.nodeId, holder);
+    assert.is(own.traffic.length, UI_SAMPLES_MAX);
     const row = (d.parts["part-members"] as string).split("<tr ").find((r) => r.startsWith('data-node="n04"')) ?? "";
     assert.ok(row.includes('<td class="st-down">down</td>'), `n04's row says down: ${row}`);
     assert.ok((d.parts["part-hints"] as string).includes("<td>n04</td><td>1</td>"), `one hint waits for n04: ${d.parts["part-hints"]}`);

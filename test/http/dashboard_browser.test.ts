@@ -108,6 +108,8 @@ if (bin === null) {
         assert.match(dom, new RegExp(`<tr data-node="${n.id}"[^>]*>.*?<td>${n.datacenter}</td><td>${n.rack}</td><td class="st-alive">alive</td>`), `member ${n.id}`);
       }
       assert.match(dom, 'id="ring-svg"');
+      // Every node's traffic is charted on the first node's page (it asks the others at /ui/traffic).
+      for (const n of NODES) assert.match(dom, new RegExp(`<div class="node-traffic" data-node="${n.id}"><h3>${n.id}[^<]*</h3><div class="charts">`), `${n.id}'s charts`);
       // Filled in by the script: polls answered, the key located with its replicas highlighted, keys listed, siblings shown.
       const polls = Number(/<body data-polls="(\d+)"/.exec(dom)?.[1] ?? "0");
       assert.ok(polls >= 1, `the script polled /ui/data (${polls} polls)`);

@@ -38,7 +38,8 @@ th{font-weight:600;color:#555}
 .legend{list-style:none;padding:0;margin:0}.legend li{padding:2px 4px;border-radius:4px}
 .replica{background:#fde68a}
 .legend li.replica::after,tr.replica td:first-child::after{content:" ★";font-weight:600}
-.charts{display:flex;flex-direction:column;gap:4px}.chart{margin:0}.chart figcaption{font-size:12px}
+.charts{display:flex;flex-wrap:wrap;gap:4px 18px}.chart{margin:0}.chart figcaption{font-size:12px}
+.node-traffic h3{font-size:13px;margin:6px 0 2px}
 .spark .axis{stroke:#ddd}
 .live{font-size:12px}.live.ok::before{content:"● ";color:#16a34a}.live.bad::before{content:"● ";color:#dc2626}
 form{display:flex;gap:6px;margin-bottom:8px}
@@ -87,7 +88,7 @@ export const SCRIPT = `(() => {
     const label = $("ring-key-label");
     if (label) label.textContent = placement ? "partition " + placement.partition : "";
     if (!placement) return;
-    for (const id of placement.replicas) document.querySelectorAll('[data-node="' + CSS.escape(id) + '"]').forEach((e) => e.classList.add("replica"));
+    for (const id of placement.replicas) document.querySelectorAll('li[data-node="' + CSS.escape(id) + '"], tr[data-node="' + CSS.escape(id) + '"]').forEach((e) => e.classList.add("replica"));
   }
 
   async function poll() {

@@ -10,7 +10,7 @@
  */
 import type { Child, FC } from "hono/jsx";
 import type { DashboardView } from "./view.ts";
-import { UI_SAMPLE_INTERVAL_MS } from "./samples.ts";
+import { type TrafficSample, UI_SAMPLE_INTERVAL_MS } from "./samples.ts";
 
 /** The ids of the parts the script replaces on every poll, with their renderers. */
 export const LIVE_PARTS: Record<string, FC<{ v: DashboardView }>> = {
@@ -114,7 +114,7 @@ const Members: FC<{ v: DashboardView }> = ({ v }) => (
   </table>
 );
 
-const CHART_W = 300;
+const CHART_W = 260;
 const CHART_H = 56;
 
 /** A small line chart of one or more series over the sample intervals (null: no point). */
@@ -150,10 +150,9 @@ function fmt(n: number): string {
   return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
 }
 
-const Traffic: FC<{ v: DashboardView }> = ({ v }) => {
-  const t = v.traffic;
-  const minutes = (t.length * UI_SAMPLE_INTERVAL_MS) / 60_000;
-  return (
+const NodeTraffic: FC<{ id: string; label: string; traffic: TrafficSample[] }> = ({ id, label, traffic: t }) => (
+  <div class="node-traffic" data-node={id}>
+    <h3>{label}</h3>
     <div class="charts">
       <Chart title="requests" unit="/s" series={[{ label: "rate", colour: "#2563eb", values: t.map((s) => s.ratePerSec) }]} />
       <Chart title="latency" unit=" ms" series={[
@@ -164,7 +163,19 @@ const Traffic: FC<{ v: DashboardView }> = ({ v }) => {
         { label: "5xx", colour: "#dc2626", values: t.map((s) => s.serverErrors) },
         { label: "4xx", colour: "#d97706", values: t.map((s) => s.clientErrors) },
       ]} />
-      <p class="muted">This node's client API requests over the last {minutes} minutes, in {UI_SAMPLE_INTERVAL_MS / 1000} s intervals (the dashboard's own requests left out). Each node keeps its own: open another member's dashboard from the member table to see its traffic.</p>
+    </div>
+  </div>
+);
+
+const Traffic: FC<{ v: DashboardView }> = ({ v }) => {
+  const minutes = (v.traffic.length * UI_SAMPLE_INTERVAL_MS) / 60_000;
+  return (
+    <div>
+      <NodeTraffic id={v.nodeId} label={`${v.nodeId} (this node)`} traffic={v.traffic} />
+      {v.peers.map((p) => (p.traffic ? <NodeTraffic id={p.id} label={p.id} traffic={p.traffic} /> : (
+        <div class="node-traffic" data-node={p.id}><h3>{p.id}</h3><p class="muted">No traffic from this member: {p.error}</p></div>
+      )))}
+      <p class="muted">Client API requests over the last {minutes} minutes, in {UI_SAMPLE_INTERVAL_MS / 1000} s intervals (dashboard requests left out). Each node samples its own; this page asks the other alive members for theirs at <code>/ui/traffic</code> with your credential.</p>
     </div>
   );
 };

@@ -13,6 +13,7 @@
  * |---|---|
  * | `GET /ui` | the page; 401 with a token form when tokens are on and none came |
  * | `GET /ui/data?epoch=` | `{ nodeId, epoch, parts: { id: html }, traffic }`: the live parts, rendered by the same components (the ring only when its epoch is not `epoch`) |
+ * | `GET /ui/traffic` | `{ nodeId, intervalMs, traffic }`: this node's samples, which the other members' dashboards chart |
  * | `GET /ui/placement?key=` | `{ partition, storePartition, replicas }` from the backend's `placement` |
  * | `GET /ui/keys?prefix=&cursor=` | one page of keys (`UI_KEYS_PAGE`), `{ keys, cursor }` |
  * | `GET /ui/key?key=` | the key's live siblings with the context that supersedes them |
@@ -30,6 +31,8 @@ import { readJson } from "../kv_routes.ts";
 import { LIMITS } from "../limits.ts";
 import { SCRIPT, STYLE, UI_KEYS_PAGE } from "./assets.ts";
 import { LIVE_PARTS } from "./parts.tsx";
+import { peerTraffic, type PeerFetch } from "./peers.ts";
+import { UI_SAMPLE_INTERVAL_MS } from "./samples.ts";
 import { buildView, type DashboardView, gather } from "./view.ts";
 
 /** The cookie that carries a dashboard token (see the module doc for its attributes). */
@@ -39,14 +42,20 @@ export interface UiNodeInfo {
   nodeId: string;
   runtime: string;
   runtimeVersion: string;
+  /** How to reach the other members for their traffic (default: `fetch`); null: chart this node only. */
+  peerFetch?: PeerFetch | null;
 }
 
-/** Names the request `ui` (the traffic charts leave these out) and checks `read` scope from header or cookie. */
-function beginUi(c: AppContext, deps: Deps): void {
+/**
+ * Names the request `ui` (the traffic charts leave these out) and checks `read` scope from header or cookie.
+ * Returns the credential as an Authorization value (to ask the other members with), if one came.
+ */
+function beginUi(c: AppContext, deps: Deps): string | undefined {
   c.set("op", "ui");
-  if (!deps.auth) return;
   const cookie = getCookie(c, UI_COOKIE);
-  deps.auth.check(c.req.header("authorization") ?? (cookie ? `Bearer ${cookie}` : undefined), "read");
+  const authorization = c.req.header("authorization") ?? (cookie ? `Bearer ${cookie}` : undefined);
+  deps.auth?.check(authorization, "read");
+  return authorization;
 }
 
 /** The `key` query parameter, checked like every key the API takes. */
@@ -56,11 +65,14 @@ function keyQuery(c: AppContext): string {
   return checkKey(key);
 }
 
-async function view(c: AppContext, deps: Deps, info: UiNodeInfo): Promise<DashboardView> {
+async function view(c: AppContext, deps: Deps, info: UiNodeInfo, authorization: string | undefined): Promise<DashboardView> {
   const g = await gather(backendOf(deps));
   const scheme = new URL(c.req.url).protocol === "https:" ? "https:" : "http:";
   const node = { nodeId: info.nodeId, runtime: `${info.runtime} ${info.runtimeVersion}`, version: VERSION, scheme };
-  return buildView(g, node, deps.samples.series(deps.clock.monotonic()), deps.clock.now());
+  const v = buildView(g, node, deps.samples.series(deps.clock.monotonic()), deps.clock.now());
+  const fetchPeer = info.peerFetch === undefined ? (url: string, init: RequestInit) => fetch(url, init) : info.peerFetch;
+  v.peers = await peerTraffic(v.members, info.nodeId, scheme, authorization, fetchPeer, deps.clock);
+  return v;
 }
 
 const Section: FC<{ id: string; title: string; width?: "wide" | "span2"; v: DashboardView }> = ({ id, title, width, v }) => {
@@ -101,7 +113,7 @@ const Page: FC<{ v: DashboardView }> = ({ v }) => (
           <div id="part-ring"><RingPart v={v} /></div>
         </section>
         <Section id="part-members" title="Members" width="span2" v={v} />
-        <Section id="part-traffic" title="Traffic (this node)" v={v} />
+        <Section id="part-traffic" title="Traffic per node" width="wide" v={v} />
         <Section id="part-hints" title="Hinted handoff backlog" v={v} />
         <Section id="part-ae" title="Anti-entropy" v={v} />
         <Section id="part-moves" title="Partition moves and tombstones" v={v} />
@@ -146,23 +158,28 @@ const html = (node: unknown) => `<!doctype html>${String(node)}`;
 
 export function registerUiRoutes(app: App, deps: Deps, info: UiNodeInfo): void {
   app.get("/ui", async (c) => {
+    let authorization: string | undefined;
     try {
-      beginUi(c, deps);
+      authorization = beginUi(c, deps);
     } catch (e) {
       if (!(e instanceof MeshkvError) || e.code !== "UNAUTHORIZED") throw e;
       return c.html(html(<Login message={`${e.message}. This node needs a token with read scope to show its dashboard.`} />), 401, { "www-authenticate": 'Bearer realm="meshkv"' });
     }
-    return c.html(html(<Page v={await view(c, deps, info)} />), 200, { "cache-control": "no-store" });
+    return c.html(html(<Page v={await view(c, deps, info, authorization)} />), 200, { "cache-control": "no-store" });
   });
 
   app.get("/ui/data", async (c) => {
-    beginUi(c, deps);
-    const v = await view(c, deps, info);
+    const v = await view(c, deps, info, beginUi(c, deps));
     // `epoch`: the ring the page already shows; its picture is left out when the ring is still that one.
     const known = c.req.query("epoch");
     const same = known !== undefined && v.ringEpoch !== null && known === String(v.ringEpoch);
     const parts = Object.fromEntries(Object.entries(LIVE_PARTS).filter(([id]) => !(same && id === "part-ring")).map(([id, Part]) => [id, String(<Part v={v} />)]));
     return c.json({ nodeId: info.nodeId, epoch: v.ringEpoch, parts, traffic: v.traffic }, 200, { "cache-control": "no-store" });
+  });
+
+  app.get("/ui/traffic", (c) => {
+    beginUi(c, deps);
+    return c.json({ nodeId: info.nodeId, intervalMs: UI_SAMPLE_INTERVAL_MS, traffic: deps.samples.series(deps.clock.monotonic()) }, 200, { "cache-control": "no-store" });
   });
 
   app.get("/ui/placement", async (c) => {

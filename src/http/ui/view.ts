@@ -4,6 +4,7 @@
  * every field is read defensively: one the node does not report yet shows as "not reported", never as a crash.
  */
 import type { KvBackend, MemberInfo } from "../../kv/backend.ts";
+import type { PeerTraffic } from "./peers.ts";
 import type { TrafficSample } from "./samples.ts";
 
 export interface MemberRow {
@@ -46,6 +47,8 @@ export interface DashboardView {
   signature: string | null;
   configMismatches: { node: string; theirs: string }[];
   traffic: TrafficSample[];
+  /** The other alive members' traffic (filled in by the route, which fetches it); empty when not fetched. */
+  peers: PeerTraffic[];
   nowMs: number;
   /** `http:` or `https:`: how this page was reached, so links to the other members' dashboards use the same. */
   scheme: string;
@@ -101,6 +104,7 @@ export function buildView(g: Gathered, node: { nodeId: string; runtime: string; 
       return { node: str(r?.node) ?? "?", theirs: typeof r?.theirs === "string" ? r.theirs : JSON.stringify(r?.theirs ?? null) };
     }),
     traffic,
+    peers: [],
     nowMs,
   };
 }

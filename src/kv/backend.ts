@@ -196,7 +196,7 @@ export interface KvBackend {
   ring(): Promise<Record<string, unknown>>;
   /** The members this node knows, for `/v1/admin/status` (empty before the node has a member table). */
   members(): Promise<readonly MemberInfo[]>;
-  /** The partition and replicas of `key`; absent when the backend has no ring (the dashboard then shows none). */
+  /** Where `key` lives, for the dashboard; absent when the backend has no ring (`/ui/placement` answers 501). */
   placement?(key: string): Promise<KeyPlacement>;
   /** Joins the cluster through `seeds`; absent when the backend cannot (the route answers 501 UNSUPPORTED). */
   join?(seeds: readonly string[]): Promise<Record<string, unknown>>;

@@ -66,7 +66,7 @@ function scan(file: SourceFile, text: string, pattern: RegExp, rule: string, mes
   return out;
 }
 
-const isTs = (f: SourceFile) => f.path.endsWith(".ts");
+const isTs = (f: SourceFile) => /\.tsx?$/.test(f.path);
 const inRuntime = (f: SourceFile) => f.path.startsWith("src/runtime/");
 const inSrc = (f: SourceFile) => f.path.startsWith("src/") || f.path === "mod.ts";
 
@@ -98,7 +98,7 @@ export function checkAmbientTime(files: SourceFile[]): Violation[] {
     );
 }
 
-/** Relative imports end in `.ts` (so Deno and type stripping resolve them). */
+/** Relative imports end in `.ts` or `.tsx` (so Deno and type stripping resolve them). */
 export function checkImportExtensions(files: SourceFile[]): Violation[] {
   const pattern = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["'](\.{1,2}\/[^"']*)["']/g;
   const out: Violation[] = [];
@@ -108,7 +108,7 @@ export function checkImportExtensions(files: SourceFile[]): Violation[] {
       const spec = m[1]!;
       const at = m.index ?? 0;
       if (code[at] === " ") continue; // inside a string or comment
-      if (!spec.endsWith(".ts")) {
+      if (!/\.tsx?$/.test(spec)) {
         out.push({ rule: "ts-import-extension", path: f.path, line: lineOf(f.text, at), message: `Relative import "${spec}" must name the file with its .ts extension` });
       }
     }

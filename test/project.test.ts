@@ -27,7 +27,7 @@ function walk(dir: string, out: SourceFile[]): SourceFile[] {
     const full = join(dir, name);
     if (name === "node_modules" || name.startsWith(".")) continue;
     if (statSync(full).isDirectory()) walk(full, out);
-    else if (/\.(ts|mjs)$/.test(name)) out.push({ path: relative(repoRoot, full), text: readFileSync(full, "utf8") });
+    else if (/\.(tsx?|mjs)$/.test(name)) out.push({ path: relative(repoRoot, full), text: readFileSync(full, "utf8") });
   }
   return out;
 }
@@ -78,6 +78,9 @@ test("ts-import-extension catches relative imports without .ts", () => {
   const v = checkImportExtensions([{ path: "src/a.ts", text: 'import { x } from "./x";\nexport * from "../y.js";\nconst m = await import("./z");\nimport "./ok.ts";' }]);
   assert.equal(v.map((x) => x.line), [1, 2, 3]);
   assert.equal(rules(v), ["ts-import-extension"]);
+  // JSX files (the dashboard) are checked too, and may be imported by their .tsx name.
+  const jsx = checkImportExtensions([{ path: "src/http/ui/a.tsx", text: 'import { p } from "./parts.tsx";\nimport { q } from "./q";' }]);
+  assert.equal(jsx.map((x) => `${x.path}:${x.line}`), ["src/http/ui/a.tsx:2"]);
 });
 
 test("erasable-syntax catches enum, namespace and parameter properties", () => {

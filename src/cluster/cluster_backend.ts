@@ -256,6 +256,12 @@ export class ClusterBackend implements KvBackend {
     return ringStatus(this.#o.replication, this.#a && this.#a.node.gossip.joined ? this.#snapshot() : null);
   }
 
+  /** Where `key` lives (the dashboard highlights its replicas on the ring). */
+  async placement(key: string): Promise<import("../kv/backend.ts").KeyPlacement> {
+    const list = this.#snapshot().placement.forKey(key);
+    return { partition: list.partition % this.#o.replication.partitions, storePartition: list.partition, replicas: list.replicas.map((r) => r.node) };
+  }
+
   async members(): Promise<readonly MemberInfo[]> {
     // Before `attach` there is no member table yet: `status()` then says `ready: false`.
     return this.#a ? this.#a.node.gossip.members() : [];

@@ -7,6 +7,7 @@ import type { Clock, ServeRequestInfo } from "../runtime/types.ts";
 import type { KvBackend } from "../kv/backend.ts";
 import type { Scope, TokenChecker } from "./auth.ts";
 import type { Metrics } from "./metrics.ts";
+import type { RequestSamples } from "./ui/samples.ts";
 import { MeshkvError } from "../errors.ts";
 import type { BodyTiming } from "./_input.ts";
 
@@ -29,6 +30,8 @@ export interface Deps {
   auth: TokenChecker | null;
   clock: Clock;
   metrics: Metrics;
+  /** The last minutes of traffic, per interval, for the dashboard's charts. */
+  samples: RequestSamples;
   /** The clock and body limits every body read runs under. */
   body: BodyTiming;
 }

@@ -1,5 +1,6 @@
 /**
- * The Hono application a node serves: the client API, the admin API, metrics and health (design section 3).
+ * The Hono application a node serves: the client API, the admin API, the dashboard, metrics and health (design
+ * section 3).
  * It is built from plain values and interfaces, so tests drive it through `app.request()` without sockets,
  * and every runtime serves the same app through its adapter.
  *
@@ -23,6 +24,9 @@ import { checkRawTarget, unverifiablePath } from "./raw_target.ts";
 import { HEADERS, registerKvRoutes } from "./kv_routes.ts";
 import { Metrics } from "./metrics.ts";
 import { registerWatchRoute } from "./watch_route.ts";
+import type { PeerFetch } from "./ui/peers.ts";
+import { registerUiRoutes } from "./ui/routes.tsx";
+import { RequestSamples } from "./ui/samples.ts";
 
 export type { NodeInfo } from "./admin_routes.ts";
 
@@ -40,6 +44,8 @@ export interface AppOptions extends NodeInfo {
   members?: () => unknown;
   /** Body speed limits other than LIMITS' defaults (a tuning knob: `meshkv start --body-deadline-ms` ...). */
   bodyLimits?: Partial<Record<"bodyDeadlineMs" | "bodyRateBytesPerSecMin" | "bodyRateGraceMs", number>>;
+  /** How the dashboard asks the other members for their traffic (default: `fetch`); null: it charts this node only. */
+  peerFetch?: PeerFetch | null;
   /** Called with every unexpected (non-MeshkvError) failure, which the client sees as 500 INTERNAL. */
   onError?: (error: unknown) => void;
 }
@@ -50,6 +56,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     auth: options.auth ? new TokenChecker(options.auth) : null,
     clock: options.clock,
     metrics: new Metrics(),
+    samples: new RequestSamples(),
     body: {
       clock: options.clock,
       bodyDeadlineMs: options.bodyLimits?.bodyDeadlineMs ?? LIMITS.bodyDeadlineMs,
@@ -64,7 +71,10 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     c.set("op", "other");
     c.set("level", "default");
     await next();
-    deps.metrics.observe(c.get("op"), c.get("level"), c.res.status, (deps.clock.monotonic() - started) / 1000);
+    const ended = deps.clock.monotonic();
+    deps.metrics.observe(c.get("op"), c.get("level"), c.res.status, (ended - started) / 1000);
+    // The dashboard's own polling would drown the traffic it charts.
+    if (c.get("op") !== "ui") deps.samples.record(ended, ended - started, c.res.status);
   });
   // A body the route did not read to its end (none read it, or it was refused as too large or too slow) is
   // still on the wire: the connection closes after the answer instead of reading it for reuse.
@@ -100,6 +110,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   registerKvRoutes(app, deps);
   registerBatchRoute(app, deps);
   registerWatchRoute(app, deps);
+  registerUiRoutes(app, deps, options);
 
   app.notFound((c) => c.json({ error: { code: "NOT_FOUND", message: `No route: ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((err, c) => {

@@ -167,6 +167,16 @@ export interface MetricSample {
   readonly labels?: Readonly<Record<string, string>>;
 }
 
+/** Where one key lives, for the dashboard's ring picture (`KvBackend.placement`). */
+export interface KeyPlacement {
+  /** The ring partition of the key (0 to partitions - 1). */
+  readonly partition: number;
+  /** The store partition (the ring partition within the key's replica class). */
+  readonly storePartition: number;
+  /** The replicas in preference order: the first is the natural coordinator. */
+  readonly replicas: readonly string[];
+}
+
 export interface KvBackend {
   /** The id of the node serving the request. */
   readonly nodeId: string;
@@ -186,6 +196,8 @@ export interface KvBackend {
   ring(): Promise<Record<string, unknown>>;
   /** The members this node knows, for `/v1/admin/status` (empty before the node has a member table). */
   members(): Promise<readonly MemberInfo[]>;
+  /** Where `key` lives, for the dashboard; absent when the backend has no ring (`/ui/placement` answers 501). */
+  placement?(key: string): Promise<KeyPlacement>;
   /** Joins the cluster through `seeds`; absent when the backend cannot (the route answers 501 UNSUPPORTED). */
   join?(seeds: readonly string[]): Promise<Record<string, unknown>>;
   /** Hands data off and leaves; absent when the backend cannot. */

@@ -2,7 +2,7 @@
  * meshkv: a Dynamo-style, leaderless, multi-region key-value store for Deno, Bun and Node.
  * This entry only re-exports; see DESIGN.md for the map of the parts.
  */
-export { ERROR_CODES, MeshkvError, isErrorCode, isMeshkvError } from "./src/errors.ts";
+export { ERROR_CODES, isErrorCode, isMeshkvError, MeshkvError } from "./src/errors.ts";
 export type { ErrorCode, MeshkvErrorOptions } from "./src/errors.ts";
 export { VERSION } from "./src/version.ts";
 export { detectRuntime, runtimeName } from "./src/runtime/detect.ts";

@@ -4,7 +4,7 @@
  * node, and ready once every node answers /health and lists three alive members. Also the small process
  * helpers the peers (etcd, Redis) share: free ports, waiting for a condition, stopping a child politely.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -17,11 +17,35 @@ export const RUNTIME_NAMES: readonly RuntimeName[] = ["node", "deno", "bun"];
 const bin = (root: string, n: string) => join(root, "node_modules", ".bin", n);
 
 /** The command that runs `meshkv <args>` on a runtime, with a CPU profile written to `profileDir` when given. */
-export function meshkvCommand(root: string, runtime: RuntimeName, args: string[], profileDir?: string): [string, string[]] {
+export function meshkvCommand(
+  root: string,
+  runtime: RuntimeName,
+  args: string[],
+  profileDir?: string,
+): [string, string[]] {
   const prof = profileDir === undefined;
-  if (runtime === "node") return [process.execPath, [...(prof ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir]), join(root, "src/cli/bin.mjs"), ...args]];
-  if (runtime === "deno") return [bin(root, "deno"), ["run", "-A", "--quiet", ...(prof ? [] : ["--cpu-prof-dir", profileDir]), join(root, "src/cli/main.ts"), ...args]];
-  return [bin(root, "bun"), [...(prof ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]), join(root, "src/cli/main.ts"), ...args]];
+  if (runtime === "node") {
+    return [process.execPath, [
+      ...(prof ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir]),
+      join(root, "src/cli/bin.mjs"),
+      ...args,
+    ]];
+  }
+  if (runtime === "deno") {
+    return [bin(root, "deno"), [
+      "run",
+      "-A",
+      "--quiet",
+      ...(prof ? [] : ["--cpu-prof-dir", profileDir]),
+      join(root, "src/cli/main.ts"),
+      ...args,
+    ]];
+  }
+  return [bin(root, "bun"), [
+    ...(prof ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]),
+    join(root, "src/cli/main.ts"),
+    ...args,
+  ]];
 }
 
 /** Whether `meshkv start` knows `--replicas` yet (replication landing); asked once of the Node build. */
@@ -64,7 +88,9 @@ export async function waitFor(what: string, timeoutMs: number, check: () => Prom
     }
     await sleep(100);
   }
-  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message ?? last}` : ""}`);
+  throw new Error(
+    `Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message ?? last}` : ""}`,
+  );
 }
 
 /** A child process whose output is kept (last 64 KiB) for error messages. */
@@ -107,7 +133,13 @@ export function procCpuSeconds(pids: readonly number[]): number {
   return ticks / 100;
 }
 
-export function startProc(name: string, cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): Proc {
+export function startProc(
+  name: string,
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Proc {
   const child = spawn(cmd, args, { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   live.add(child);
   child.once("exit", () => live.delete(child));
@@ -189,8 +221,21 @@ export async function startMeshkvCluster(o: ClusterOptions): Promise<MeshkvClust
       const port = await freePort();
       if (i === 0) seedPort = port;
       const id = `${String.fromCharCode(97 + i)}-${spec.runtime}`;
-      const args = ["start", "--id", id, "--port", String(port), "--data", join(dir, id), "--seeds", `127.0.0.1:${seedPort}`,
-        "--mesh-preset", "fast", "--durability", "batch"];
+      const args = [
+        "start",
+        "--id",
+        id,
+        "--port",
+        String(port),
+        "--data",
+        join(dir, id),
+        "--seeds",
+        `127.0.0.1:${seedPort}`,
+        "--mesh-preset",
+        "fast",
+        "--durability",
+        "batch",
+      ];
       if (spec.datacenter !== undefined) args.push("--datacenter", spec.datacenter);
       if (o.regionDelays !== undefined) args.push("--region-delays", o.regionDelays);
       if (o.replicas !== undefined) args.push("--replicas", String(o.replicas));

@@ -18,17 +18,28 @@ export function httpFetch(maxSockets = 256): typeof fetch {
       const headers: Record<string, string> = {};
       if (init.headers !== undefined) new Headers(init.headers).forEach((v, k) => (headers[k] = v));
       const body = init.body as string | Uint8Array | null | undefined;
-      if (body !== undefined && body !== null) headers["content-length"] = String(typeof body === "string" ? Buffer.byteLength(body) : body.byteLength);
+      if (body !== undefined && body !== null) {
+        headers["content-length"] = String(typeof body === "string" ? Buffer.byteLength(body) : body.byteLength);
+      }
       const signal = init.signal ?? null;
       if (signal?.aborted) return reject(signal.reason);
-      const req = request({ agent, hostname: url.hostname, port: url.port, path: url.pathname + url.search, method: init.method ?? "GET", headers }, (res) => {
+      const req = request({
+        agent,
+        hostname: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+        method: init.method ?? "GET",
+        headers,
+      }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("error", reject);
         res.on("end", () => {
           signal?.removeEventListener("abort", onAbort);
           const h = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(", ") : v);
+          for (const [k, v] of Object.entries(res.headers)) {
+            if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(", ") : v);
+          }
           const status = res.statusCode ?? 500;
           const payload = status === 204 || status === 304 ? null : Buffer.concat(chunks);
           resolve(new Response(payload, { status, statusText: res.statusMessage ?? "", headers: h }));

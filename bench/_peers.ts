@@ -15,7 +15,7 @@
 import { spawnSync } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { fatal, freePort, removeDir, startProc, stopProc, tempDir, waitFor, type Proc } from "./_cluster.ts";
+import { fatal, freePort, type Proc, removeDir, startProc, stopProc, tempDir, waitFor } from "./_cluster.ts";
 
 /** Where a binary is on PATH (or common sbin paths), or null. */
 export function which(name: string): string | null {
@@ -43,7 +43,9 @@ export function installPeers(): void {
   };
   run("apt-get", ["update"]);
   const policy = spawnSync("apt-cache", ["policy", ...packages], { encoding: "utf8" }).stdout ?? "";
-  const known = packages.filter((p) => new RegExp(`^${p}:\\n\\s+Installed: .*\\n\\s+Candidate: (?!\\(none\\))`, "m").test(policy));
+  const known = packages.filter((p) =>
+    new RegExp(`^${p}:\\n\\s+Installed: .*\\n\\s+Candidate: (?!\\(none\\))`, "m").test(policy)
+  );
   for (const p of packages.filter((p) => !known.includes(p))) console.log(`apt has no candidate for ${p}: skipping it`);
   if (known.length > 0) run("apt-get", ["install", "-y", ...known]);
 }
@@ -66,13 +68,32 @@ export async function startEtcdCluster(etcd: string, members = 3): Promise<EtcdC
   const ports = [];
   for (let i = 0; i < members; i++) ports.push({ client: await freePort(), peer: await freePort() });
   const initial = ports.map((p, i) => `e${i + 1}=http://127.0.0.1:${p.peer}`).join(",");
-  const procs: Proc[] = ports.map((p, i) => startProc(`etcd-e${i + 1}`, etcd, [
-    "--name", `e${i + 1}`, "--data-dir", join(dir, `e${i + 1}`),
-    "--listen-client-urls", `http://127.0.0.1:${p.client}`, "--advertise-client-urls", `http://127.0.0.1:${p.client}`,
-    "--listen-peer-urls", `http://127.0.0.1:${p.peer}`, "--initial-advertise-peer-urls", `http://127.0.0.1:${p.peer}`,
-    "--initial-cluster", initial, "--initial-cluster-state", "new", "--initial-cluster-token", "meshkv-ycsb",
-    "--logger", "zap", "--log-level", "error",
-  ], dir));
+  const procs: Proc[] = ports.map((p, i) =>
+    startProc(`etcd-e${i + 1}`, etcd, [
+      "--name",
+      `e${i + 1}`,
+      "--data-dir",
+      join(dir, `e${i + 1}`),
+      "--listen-client-urls",
+      `http://127.0.0.1:${p.client}`,
+      "--advertise-client-urls",
+      `http://127.0.0.1:${p.client}`,
+      "--listen-peer-urls",
+      `http://127.0.0.1:${p.peer}`,
+      "--initial-advertise-peer-urls",
+      `http://127.0.0.1:${p.peer}`,
+      "--initial-cluster",
+      initial,
+      "--initial-cluster-state",
+      "new",
+      "--initial-cluster-token",
+      "meshkv-ycsb",
+      "--logger",
+      "zap",
+      "--log-level",
+      "error",
+    ], dir)
+  );
   const urls = ports.map((p) => `http://127.0.0.1:${p.client}`);
   const stop = async () => {
     await Promise.all(procs.map((p) => stopProc(p)));
@@ -103,7 +124,11 @@ export function useEtcdFetch(f: typeof fetch): void {
 }
 
 async function etcdPost(url: string, path: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await etcdFetch(`${url}${path}`, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+  const res = await etcdFetch(`${url}${path}`, {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json" },
+  });
   const json = (await res.json()) as Record<string, unknown>;
   if (res.status !== 200) throw new Error(`etcd ${path}: ${res.status} ${JSON.stringify(json).slice(0, 200)}`);
   return json;
@@ -114,7 +139,11 @@ export async function etcdPut(url: string, key: string, value: Uint8Array): Prom
 }
 
 /** The value and mod_revision of a key, or null. `serializable` reads answer from the member's own state. */
-export async function etcdGet(url: string, key: string, serializable: boolean): Promise<{ value: Uint8Array; modRevision: string } | null> {
+export async function etcdGet(
+  url: string,
+  key: string,
+  serializable: boolean,
+): Promise<{ value: Uint8Array; modRevision: string } | null> {
   const body: Record<string, unknown> = { key: b64(key) };
   if (serializable) body.serializable = true;
   const r = await etcdPost(url, "/v3/kv/range", body);
@@ -125,7 +154,9 @@ export async function etcdGet(url: string, key: string, serializable: boolean): 
 
 /** Puts many keys in one txn (at most 128 ops by etcd's default --max-txn-ops). */
 export async function etcdPutMany(url: string, entries: [string, Uint8Array][]): Promise<void> {
-  await etcdPost(url, "/v3/kv/txn", { success: entries.map(([k, v]) => ({ request_put: { key: b64(k), value: b64(v) } })) });
+  await etcdPost(url, "/v3/kv/txn", {
+    success: entries.map(([k, v]) => ({ request_put: { key: b64(k), value: b64(v) } })),
+  });
 }
 
 /** Compare-and-swap on mod_revision ("0" means the key must not exist); true when the write happened. */
@@ -150,8 +181,24 @@ export interface RedisServer {
 export async function startRedis(redisServer: string): Promise<RedisServer> {
   const dir = tempDir("redis-ycsb-");
   const port = await freePort();
-  const p = startProc("redis", redisServer, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-    "--dir", dir, "--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning"], dir);
+  const p = startProc("redis", redisServer, [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    dir,
+    "--protected-mode",
+    "no",
+    "--daemonize",
+    "no",
+    "--loglevel",
+    "warning",
+  ], dir);
   const stop = async () => {
     await stopProc(p);
     removeDir(dir);
@@ -215,7 +262,9 @@ export class RespConnection {
         parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from("\r\n"));
       }
     }
-    const replies = commands.map(() => new Promise<RespValue>((resolve, reject) => this.#waiting.push({ resolve, reject })));
+    const replies = commands.map(() =>
+      new Promise<RespValue>((resolve, reject) => this.#waiting.push({ resolve, reject }))
+    );
     this.#socket.write(Buffer.concat(parts));
     return Promise.all(replies);
   }
@@ -249,9 +298,12 @@ function parseResp(buf: Buffer, at: number): { value: RespValue; end: number } |
   const line = buf.toString("latin1", at + 1, eol);
   const next = eol + 2;
   switch (type) {
-    case "+": return { value: line, end: next };
-    case "-": return { value: new Error(line), end: next };
-    case ":": return { value: Number(line), end: next };
+    case "+":
+      return { value: line, end: next };
+    case "-":
+      return { value: new Error(line), end: next };
+    case ":":
+      return { value: Number(line), end: next };
     case "$": {
       const n = Number(line);
       if (n < 0) return { value: null, end: next };
@@ -271,6 +323,7 @@ function parseResp(buf: Buffer, at: number): { value: RespValue; end: number } |
       }
       return { value: items, end };
     }
-    default: throw new Error(`Unexpected RESP type byte ${JSON.stringify(type)}`);
+    default:
+      throw new Error(`Unexpected RESP type byte ${JSON.stringify(type)}`);
   }
 }

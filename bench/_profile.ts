@@ -32,7 +32,12 @@ export interface SelfTime {
  * (ms since the process started, which is where its profile starts), only samples inside it count, so start-up
  * and loading are left out.
  */
-export function topSelfTime(dir: string, root: string, limit = 15, window?: [number, number]): { rows: SelfTime[]; busyMs: number; files: number } {
+export function topSelfTime(
+  dir: string,
+  root: string,
+  limit = 15,
+  window?: [number, number],
+): { rows: SelfTime[]; busyMs: number; files: number } {
   const files = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
   const totals = new Map<string, { fn: string; where: string; us: number }>();
   let busyUs = 0;

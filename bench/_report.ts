@@ -26,7 +26,11 @@ export function mdTable(rows: Record<string, string | number>[]): string {
   const cell = (v: string | number | undefined) => (v === undefined ? "" : typeof v === "number" ? fmt(v) : v);
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (vals: string[]) => `| ${vals.map((v, i) => v.padEnd(widths[i]!)).join(" | ")} |`;
-  return [line(cols), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join("\n") + "\n";
+  return [
+    line(cols),
+    `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`,
+    ...rows.map((r) => line(cols.map((c) => cell(r[c])))),
+  ].join("\n") + "\n";
 }
 
 const ms = (x: number) => (x >= 100 ? Math.round(x).toString() : x >= 10 ? x.toFixed(1) : x.toFixed(2));
@@ -39,12 +43,19 @@ export function workloadTable(rows: Row[]): string {
     const reads = x.byOp.read?.count ?? 0;
     const write = x.byOp.update ?? x.byOp.rmw;
     return {
-      system: r.system, level: r.level, "ops/s": Math.round(x.opsPerSec),
+      system: r.system,
+      level: r.level,
+      "ops/s": Math.round(x.opsPerSec),
       "±": `${Math.round(x.cv * 100)}%`,
-      "p50 ms": ms(x.all.p50), "p95 ms": ms(x.all.p95), "p99 ms": ms(x.all.p99), "max ms": ms(x.all.max),
+      "p50 ms": ms(x.all.p50),
+      "p95 ms": ms(x.all.p95),
+      "p99 ms": ms(x.all.p99),
+      "max ms": ms(x.all.max),
       "read p99": x.byOp.read ? ms(x.byOp.read.p99) : "-",
       [x.byOp.rmw ? "rmw p99" : "write p99"]: write ? ms(write.p99) : "-",
-      "miss %": pct(x.misses, reads), "sibling reads %": pct(x.siblingReads, reads), errors: x.errors,
+      "miss %": pct(x.misses, reads),
+      "sibling reads %": pct(x.siblingReads, reads),
+      errors: x.errors,
       "server CPU µs/op": x.serverCpuUsPerOp === null ? "-" : Math.round(x.serverCpuUsPerOp),
       "gen CPU": x.generatorCpu.toFixed(2),
       ...(r.repeats.length > 1 ? { "runs ops/s": r.repeats.map((t) => Math.round(t)).join(" / ") } : {}),
@@ -62,7 +73,12 @@ export function machineTable(root: string, peers: Record<string, string>): strin
   const c = cpus();
   const bin = (n: string) => `${root}/node_modules/.bin/${n}`;
   return mdTable([
-    { what: "cpu", value: `${c[0]?.model ?? "unknown"} (${c.length} logical cores, ${c[0]?.speed ? `${c[0].speed} MHz` : "clock not reported"})` },
+    {
+      what: "cpu",
+      value: `${c[0]?.model ?? "unknown"} (${c.length} logical cores, ${
+        c[0]?.speed ? `${c[0].speed} MHz` : "clock not reported"
+      })`,
+    },
     { what: "memory", value: `${(totalmem() / 2 ** 30).toFixed(1)} GiB` },
     { what: "os", value: `${osType()} ${release()}` },
     { what: "load average at start (1/5/15 min)", value: loadavg().map((l) => l.toFixed(2)).join(" / ") },
@@ -97,12 +113,15 @@ export function chart(rows: Row[], title: string): string {
   const opsStep = niceStep(maxOps / 4);
   const opsMax = Math.ceil(maxOps / opsStep) * opsStep;
   const p99s = rows.map((r) => r.result.all.p99).filter((x) => x > 0);
-  const logMin = Math.floor(Math.log10(Math.max(0.01, Math.min(1, ...p99s)))), logMax = Math.ceil(Math.log10(Math.max(10, ...p99s)));
+  const logMin = Math.floor(Math.log10(Math.max(0.01, Math.min(1, ...p99s)))),
+    logMax = Math.ceil(Math.log10(Math.max(10, ...p99s)));
   const x1 = labelW, x2 = labelW + panelW + panelGap;
   const ox = (v: number) => x1 + (v / opsMax) * panelW;
   const lx = (v: number) => x2 + ((Math.log10(Math.max(v, 10 ** logMin)) - logMin) / (logMax - logMin)) * panelW;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+  );
   out.push(`<rect width="100%" height="100%" fill="white"/>`);
   out.push(`<text x="10" y="18" font-size="14" font-weight="bold">${esc(title)}</text>`);
   out.push(`<text x="${x1}" y="40" font-weight="bold">throughput, ops/s (more is better)</text>`);
@@ -114,25 +133,49 @@ export function chart(rows: Row[], title: string): string {
   }
   for (let e = logMin; e <= logMax; e++) {
     out.push(`<line x1="${lx(10 ** e)}" y1="${top - 4}" x2="${lx(10 ** e)}" y2="${bottom}" stroke="#ddd"/>`);
-    out.push(`<text x="${lx(10 ** e)}" y="${bottom + 14}" text-anchor="middle">${10 ** e >= 1 ? fmt(10 ** e) : (10 ** e).toFixed(-e)}</text>`);
+    out.push(
+      `<text x="${lx(10 ** e)}" y="${bottom + 14}" text-anchor="middle">${
+        10 ** e >= 1 ? fmt(10 ** e) : (10 ** e).toFixed(-e)
+      }</text>`,
+    );
   }
   groups.forEach((g, gi) => {
     const y0 = top + gi * groupH;
-    out.push(`<text x="${labelW - 8}" y="${y0 + (workloads.length * barH) / 2 + 4}" text-anchor="end">${esc(g)}</text>`);
+    out.push(
+      `<text x="${labelW - 8}" y="${y0 + (workloads.length * barH) / 2 + 4}" text-anchor="end">${esc(g)}</text>`,
+    );
     workloads.forEach((w, wi) => {
       const r = find(g, w);
       if (r === undefined) return;
       const y = y0 + wi * barH;
       const color = COLORS[w] ?? "#999";
       const cut = r.result.opsPerSec > opsMax;
-      out.push(`<rect x="${x1}" y="${y}" width="${(ox(Math.min(r.result.opsPerSec, opsMax)) - x1).toFixed(1)}" height="${barH - 1}" fill="${color}"><title>${esc(`${g} ${w}: ${Math.round(r.result.opsPerSec)} ops/s`)}</title></rect>`);
-      if (cut) out.push(`<text x="${ox(opsMax) + 3}" y="${y + barH - 1}" font-size="8">${fmt(Math.round(r.result.opsPerSec))} →</text>`);
-      out.push(`<rect x="${x2}" y="${y}" width="${Math.max(1, lx(r.result.all.p99) - x2).toFixed(1)}" height="${barH - 1}" fill="${color}"><title>${esc(`${g} ${w}: p99 ${ms(r.result.all.p99)} ms`)}</title></rect>`);
+      out.push(
+        `<rect x="${x1}" y="${y}" width="${(ox(Math.min(r.result.opsPerSec, opsMax)) - x1).toFixed(1)}" height="${
+          barH - 1
+        }" fill="${color}"><title>${esc(`${g} ${w}: ${Math.round(r.result.opsPerSec)} ops/s`)}</title></rect>`,
+      );
+      if (cut) {
+        out.push(
+          `<text x="${ox(opsMax) + 3}" y="${y + barH - 1}" font-size="8">${
+            fmt(Math.round(r.result.opsPerSec))
+          } →</text>`,
+        );
+      }
+      out.push(
+        `<rect x="${x2}" y="${y}" width="${Math.max(1, lx(r.result.all.p99) - x2).toFixed(1)}" height="${
+          barH - 1
+        }" fill="${color}"><title>${esc(`${g} ${w}: p99 ${ms(r.result.all.p99)} ms`)}</title></rect>`,
+      );
     });
   });
   workloads.forEach((w, i) => {
     const x = x1 + i * 90;
-    out.push(`<rect x="${x}" y="${height - 16}" width="10" height="10" fill="${COLORS[w] ?? "#999"}"/><text x="${x + 14}" y="${height - 7}">workload ${esc(w)}</text>`);
+    out.push(
+      `<rect x="${x}" y="${height - 16}" width="10" height="10" fill="${COLORS[w] ?? "#999"}"/><text x="${x + 14}" y="${
+        height - 7
+      }">workload ${esc(w)}</text>`,
+    );
   });
   out.push("</svg>");
   return out.join("\n") + "\n";

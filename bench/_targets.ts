@@ -3,7 +3,7 @@
  * Workers are pinned round-robin to the endpoints they are given (one SDK client, one etcd member or one Redis
  * connection each), so the load is spread over the cluster's nodes as YCSB's client threads would spread it.
  */
-import { createClient, type BatchOp, type ConsistencyName } from "../src/client/mod.ts";
+import { type BatchOp, type ConsistencyName, createClient } from "../src/client/mod.ts";
 import { etcdCas, etcdGet, etcdPut, etcdPutMany, RespConnection } from "./_peers.ts";
 import { chunks, parallel, type Target } from "./_workload.ts";
 
@@ -40,7 +40,8 @@ export function meshkvTarget(o: MeshkvTargetOptions): Target & { close(): void }
     async load(records, key, value) {
       const loaders = o.loadUrls.map((url) => createClient({ endpoints: url, ...opts }));
       const jobs = chunks(records, LOAD_BATCH).flatMap(([a, b], i) =>
-        o.loadEverywhere ? loaders.map((c) => ({ c, a, b })) : [{ c: loaders[i % loaders.length]!, a, b }]);
+        o.loadEverywhere ? loaders.map((c) => ({ c, a, b })) : [{ c: loaders[i % loaders.length]!, a, b }]
+      );
       await parallel(jobs, o.loadEverywhere ? LOAD_LANES * loaders.length : LOAD_LANES, async ({ c, a, b }) => {
         let ops: BatchOp[] = [];
         for (let i = a; i < b; i++) ops.push({ op: "put", key: key(i), value: value(i) });
@@ -62,11 +63,15 @@ export function meshkvTarget(o: MeshkvTargetOptions): Target & { close(): void }
       return { found: true, siblings: e.values.length };
     },
     async update(w, key, value) {
-      const r = await clients[w % clients.length]!.put(key, value, { context: contexts[w % clients.length]!.get(key) ?? null });
+      const r = await clients[w % clients.length]!.put(key, value, {
+        context: contexts[w % clients.length]!.get(key) ?? null,
+      });
       remember(w, key, r.context);
     },
     async readModifyWrite(w, key, modify) {
-      const r = await clients[w % clients.length]!.update<Uint8Array>(key, (values) => modify(values[0] ?? null), { retries: 100 });
+      const r = await clients[w % clients.length]!.update<Uint8Array>(key, (values) => modify(values[0] ?? null), {
+        retries: 100,
+      });
       remember(w, key, r.context);
     },
     close() {
@@ -131,7 +136,9 @@ export async function redisTarget(port: number, inflight: number): Promise<Targe
       for (let attempt = 0; attempt < 100; attempt++) {
         await c.command(["WATCH", key]);
         const old = await c.command(["GET", key]);
-        const replies = await c.pipeline([["MULTI"], ["SET", key, modify(old instanceof Uint8Array ? old : null)], ["EXEC"]]);
+        const replies = await c.pipeline([["MULTI"], ["SET", key, modify(old instanceof Uint8Array ? old : null)], [
+          "EXEC",
+        ]]);
         if (replies[2] !== null) return;
       }
       throw new Error(`Redis read-modify-write of ${key} lost 100 races`);

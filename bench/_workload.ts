@@ -91,7 +91,13 @@ export function valuePool(seed: number, n = 16): Uint8Array[] {
 export function latency(ms: Float64Array | number[]): Latency {
   const xs = ms instanceof Float64Array ? ms.sort() : Float64Array.from(ms).sort();
   const at = (p: number) => (xs.length === 0 ? 0 : xs[Math.min(xs.length - 1, Math.ceil(xs.length * p) - 1)]!);
-  return { count: xs.length, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: xs.length === 0 ? 0 : xs[xs.length - 1]! };
+  return {
+    count: xs.length,
+    p50: at(0.5),
+    p95: at(0.95),
+    p99: at(0.99),
+    max: xs.length === 0 ? 0 : xs[xs.length - 1]!,
+  };
 }
 
 const BUCKET_MS = 500;
@@ -122,7 +128,12 @@ export async function runWorkload(target: Target, w: Workload, o: RunOptions): P
   };
 
   // Timers rather than checks in the workers, so the samples are taken on time even when workers wait.
-  const cpu: { start?: NodeJS.CpuUsage; end?: NodeJS.CpuUsage; serverStart?: number | undefined; serverEnd?: number | undefined } = {};
+  const cpu: {
+    start?: NodeJS.CpuUsage;
+    end?: NodeJS.CpuUsage;
+    serverStart?: number | undefined;
+    serverEnd?: number | undefined;
+  } = {};
   const cpuTimers = [
     setTimeout(() => ((cpu.start = process.cpuUsage()), (cpu.serverStart = o.serverCpu?.())), o.warmupMs),
     setTimeout(() => ((cpu.end = process.cpuUsage()), (cpu.serverEnd = o.serverCpu?.())), o.warmupMs + o.durationMs),
@@ -146,7 +157,9 @@ export async function runWorkload(target: Target, w: Workload, o: RunOptions): P
         }
       } catch (e) {
         errors++;
-        if (errorSamples.size < 5) errorSamples.add(`${(e as { code?: string }).code ?? ""} ${(e as Error).message ?? e}`.trim().slice(0, 160));
+        if (errorSamples.size < 5) {
+          errorSamples.add(`${(e as { code?: string }).code ?? ""} ${(e as Error).message ?? e}`.trim().slice(0, 160));
+        }
         continue;
       }
       const t1 = performance.now();
@@ -158,7 +171,9 @@ export async function runWorkload(target: Target, w: Workload, o: RunOptions): P
   };
   await Promise.all(Array.from({ length: o.inflight }, (_, i) => worker(i)));
   for (const t of cpuTimers) clearTimeout(t);
-  const generatorCpu = cpu.start && cpu.end ? (cpu.end.user - cpu.start.user + cpu.end.system - cpu.start.system) / 1000 / o.durationMs : 0;
+  const generatorCpu = cpu.start && cpu.end
+    ? (cpu.end.user - cpu.start.user + cpu.end.system - cpu.start.system) / 1000 / o.durationMs
+    : 0;
 
   const done = buckets.reduce((a, b) => a + b, 0);
   const rates = buckets.map((b) => b / (BUCKET_MS / 1000));
@@ -170,13 +185,25 @@ export async function runWorkload(target: Target, w: Workload, o: RunOptions): P
     opsPerSec: done / (o.durationMs / 1000),
     cv: mean === 0 ? 0 : sd / mean,
     all: latency([...samples.read, ...samples.update, ...samples.rmw]),
-    byOp, misses, siblingReads, errors, errorSamples: [...errorSamples], generatorCpu, window: [measureFrom, end],
-    serverCpuUsPerOp: cpu.serverStart === undefined || cpu.serverEnd === undefined || done === 0 ? null : ((cpu.serverEnd - cpu.serverStart) * 1e6) / done,
+    byOp,
+    misses,
+    siblingReads,
+    errors,
+    errorSamples: [...errorSamples],
+    generatorCpu,
+    window: [measureFrom, end],
+    serverCpuUsPerOp: cpu.serverStart === undefined || cpu.serverEnd === undefined || done === 0
+      ? null
+      : ((cpu.serverEnd - cpu.serverStart) * 1e6) / done,
   };
 }
 
 /** Runs `jobs` producers of work items with at most `concurrency` running at once (for loading). */
-export async function parallel<T>(items: readonly T[], concurrency: number, fn: (item: T, lane: number) => Promise<void>): Promise<void> {
+export async function parallel<T>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, lane: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, async (_, lane) => {
     while (next < items.length) await fn(items[next++]!, lane);

@@ -32,7 +32,11 @@ const g = globalThis as unknown as {
   Bun?: { version: string };
   process?: { versions?: { node?: string }; argv?: string[] };
 };
-const runtime = g.Deno ? `deno ${g.Deno.version.deno}` : g.Bun ? `bun ${g.Bun.version}` : `node ${g.process?.versions?.node}`;
+const runtime = g.Deno
+  ? `deno ${g.Deno.version.deno}`
+  : g.Bun
+  ? `bun ${g.Bun.version}`
+  : `node ${g.process?.versions?.node}`;
 const args = g.Deno ? g.Deno.args : (g.process?.argv ?? []).slice(2);
 const quick = args.includes("--quick");
 
@@ -53,17 +57,45 @@ const random = new SeededRandom(42);
 const net = new SimNetwork({ clock, random: random.fork() });
 
 async function replica(id: string, peer: string): Promise<Replica> {
-  const store = await openReplicaStore({ fs: new MemoryFileSystem(), dir: `/${id}`, clock, random: random.fork(), nodeId: id, engineValueBytesMax: 16 * 1024 * 1024, engine: { durability: "none" } });
-  const mesh = new Mesh({ nodeId: id, cluster: "bench", datacenter: "dc1", runtime: { clock, dial: (url, o) => net.dial(id, url, o) }, random: random.fork(), auth: pureAuthenticator("bench") });
+  const store = await openReplicaStore({
+    fs: new MemoryFileSystem(),
+    dir: `/${id}`,
+    clock,
+    random: random.fork(),
+    nodeId: id,
+    engineValueBytesMax: 16 * 1024 * 1024,
+    engine: { durability: "none" },
+  });
+  const mesh = new Mesh({
+    nodeId: id,
+    cluster: "bench",
+    datacenter: "dc1",
+    runtime: { clock, dial: (url, o) => net.dial(id, url, o) },
+    random: random.fork(),
+    auth: pureAuthenticator("bench"),
+  });
   await net.serve(id, { hostname: id, port: 7000, fetch: () => new Response("ok"), websocket: mesh.websocket() });
   mesh.setSelfAddress(`${id}:7000`);
   mesh.setAddress(peer, `${peer}:7000`);
   mesh.onRequest("kvMergeBatch", async (body) => {
-    for (const it of wireItems(obj(body, "body"), "items", PARTITIONS, 10_000)) await store.merge(it.p, it.key, decodeSet(it.set), it.exp);
+    for (const it of wireItems(obj(body, "body"), "items", PARTITIONS, 10_000)) {
+      await store.merge(it.p, it.key, decodeSet(it.set), it.exp);
+    }
     return { ok: true };
   });
   const all = Array.from({ length: PARTITIONS }, (_, p) => p);
-  const ae = new AntiEntropy({ store, mesh, clock, random: random.fork(), nodeId: id, partitions: PARTITIONS, mine: () => all, peersFor: () => [peer], replicasFor: () => [peer], keysPerExchangeMax: 1000 });
+  const ae = new AntiEntropy({
+    store,
+    mesh,
+    clock,
+    random: random.fork(),
+    nodeId: id,
+    partitions: PARTITIONS,
+    mine: () => all,
+    peersFor: () => [peer],
+    replicasFor: () => [peer],
+    keysPerExchangeMax: 1000,
+  });
   ae.start();
   return { id, store, mesh, ae };
 }
@@ -93,7 +125,15 @@ async function fill(a: Replica, b: Replica): Promise<number> {
   for (let i = 0; i < KEYS; i += BATCH) {
     const ops = [];
     for (let k = i; k < Math.min(KEYS, i + BATCH); k++) {
-      const set = encodeSet(update(emptySet<Uint8Array>(), [], encodeValue({ contentType: "application/octet-stream", data: valueOf(k, "v") }), "seed.0001", 1_700_000_000_000));
+      const set = encodeSet(
+        update(
+          emptySet<Uint8Array>(),
+          [],
+          encodeValue({ contentType: "application/octet-stream", data: valueOf(k, "v") }),
+          "seed.0001",
+          1_700_000_000_000,
+        ),
+      );
       dataBytes += set.byteLength + keyOf(k).length;
       ops.push({ type: "put" as const, partition: partitionOf(k), key: keyOf(k), value: set });
     }
@@ -108,12 +148,24 @@ async function fill(a: Replica, b: Replica): Promise<number> {
 /** A client write on `r` of key `i` (a new version made by `r`). */
 async function write(r: Replica, i: number): Promise<void> {
   await r.store.readModifyWrite(partitionOf(i), keyOf(i), (before) => ({
-    set: update(before.set, contextOf(before.set), encodeValue({ contentType: "application/octet-stream", data: valueOf(i, r.id) }), r.store.versionId, clock.now()),
+    set: update(
+      before.set,
+      contextOf(before.set),
+      encodeValue({ contentType: "application/octet-stream", data: valueOf(i, r.id) }),
+      r.store.versionId,
+      clock.now(),
+    ),
     expiresAt: null,
   }));
 }
 
-async function pass(a: Replica, b: Replica, label: string, differing: number, dataBytes: number): Promise<Record<string, string | number>> {
+async function pass(
+  a: Replica,
+  b: Replica,
+  label: string,
+  differing: number,
+  dataBytes: number,
+): Promise<Record<string, string | number>> {
   // Spread the differences over the key space: half written on each side.
   const step = Math.floor(KEYS / Math.max(1, differing));
   for (let d = 0; d < differing; d++) await write(d % 2 === 0 ? a : b, d * step + 7);
@@ -138,9 +190,16 @@ async function pass(a: Replica, b: Replica, label: string, differing: number, da
     if (!a.store.tree(p).equals(b.store.tree(p))) throw new Error(`Partition ${p} still differs after the pass`);
   }
   return {
-    pass: label, "keys differing": differing, "segments differing": segments, "keys pulled / pushed": `${fmt(pulled)} / ${fmt(pushed)}`,
-    "hashes": hashes, "rounds (requests)": rounds, "bytes exchanged": bytes, "bytes / data": `${(100 * bytes / dataBytes).toFixed(4)} %`,
-    "bytes per key repaired": pulled + pushed === 0 ? "-" : Math.round(bytes / (pulled + pushed)), "time ms": Math.round(ms),
+    pass: label,
+    "keys differing": differing,
+    "segments differing": segments,
+    "keys pulled / pushed": `${fmt(pulled)} / ${fmt(pushed)}`,
+    "hashes": hashes,
+    "rounds (requests)": rounds,
+    "bytes exchanged": bytes,
+    "bytes / data": `${(100 * bytes / dataBytes).toFixed(4)} %`,
+    "bytes per key repaired": pulled + pushed === 0 ? "-" : Math.round(bytes / (pulled + pushed)),
+    "time ms": Math.round(ms),
   };
 }
 
@@ -149,14 +208,24 @@ const b = await replica("b", "a");
 let t = performance.now();
 const dataBytes = await fill(a, b);
 const fillMs = performance.now() - t;
-console.log(`\n${fmt(KEYS)} keys per replica, ${fmt(dataBytes)} bytes of keys and version sets, ${PARTITIONS} partitions, ${a.store.treeSegments} tree segments each; filled in ${fmt(Math.round(fillMs))} ms`);
+console.log(
+  `\n${fmt(KEYS)} keys per replica, ${
+    fmt(dataBytes)
+  } bytes of keys and version sets, ${PARTITIONS} partitions, ${a.store.treeSegments} tree segments each; filled in ${
+    fmt(Math.round(fillMs))
+  } ms`,
+);
 t = performance.now();
 const rows = [
   await pass(a, b, "identical", 0, dataBytes),
   await pass(a, b, "100 differ", 100, dataBytes),
   await pass(a, b, "1,000 differ", 1000, dataBytes),
 ];
-printTable(`Anti-entropy repair, ${fmt(KEYS)} keys of ${VALUE_BYTES} bytes, one pass over ${PARTITIONS} partitions`, runtime, rows);
+printTable(
+  `Anti-entropy repair, ${fmt(KEYS)} keys of ${VALUE_BYTES} bytes, one pass over ${PARTITIONS} partitions`,
+  runtime,
+  rows,
+);
 await drive(a.ae.stop());
 await drive(b.ae.stop());
 a.mesh.close();

@@ -38,9 +38,17 @@ interface Running {
 
 async function startOne(id: string, seeds: string[]): Promise<Running> {
   const a = await assembleNode({
-    runtime: rt, random: rt.random(), nodeId: id, datacenter: "dc1", timings: TIMING_PRESETS.fast,
+    runtime: rt,
+    random: rt.random(),
+    nodeId: id,
+    datacenter: "dc1",
+    timings: TIMING_PRESETS.fast,
     node: { host: "127.0.0.1", port: 0, secret: "bench-secret", seeds },
-    kv: { dir: `${root}/${id}`, auth: null, options: { replication: { partitions: PARTITIONS, n: 3, sloppy: true }, engine: { durability: "batch" } } },
+    kv: {
+      dir: `${root}/${id}`,
+      auth: null,
+      options: { replication: { partitions: PARTITIONS, n: 3, sloppy: true }, engine: { durability: "batch" } },
+    },
   });
   return { id, node: a.cluster, backend: a.backend! };
 }
@@ -65,7 +73,13 @@ async function load(via: () => Running[], stop: () => boolean, keys: string[]): 
       const nodes = via().filter((n) => n.backend.ready());
       const key = `k${counter++}`;
       try {
-        await nodes[(w + done) % nodes.length]!.backend.put(key, value, { context: [], ifNoneMatch: false, strict: false, consistency: "quorum", ttlMs: null });
+        await nodes[(w + done) % nodes.length]!.backend.put(key, value, {
+          context: [],
+          ifNoneMatch: false,
+          strict: false,
+          consistency: "quorum",
+          ttlMs: null,
+        });
         keys.push(key);
         done++;
       } catch {
@@ -77,7 +91,11 @@ async function load(via: () => Running[], stop: () => boolean, keys: string[]): 
   return done;
 }
 
-async function timed(via: () => Running[], until: () => boolean, keys: string[]): Promise<{ writes: number; ms: number }> {
+async function timed(
+  via: () => Running[],
+  until: () => boolean,
+  keys: string[],
+): Promise<{ writes: number; ms: number }> {
   const start = rt.clock.monotonic();
   const writes = await load(via, until, keys);
   return { writes, ms: rt.clock.monotonic() - start };
@@ -93,25 +111,46 @@ try {
   const keys: string[] = [];
   // 200 at a time: a peer link takes at most 256 requests in flight (mesh incomingInFlightMax).
   for (let i = 0; i < PRELOAD; i += 200) {
-    await Promise.all(Array.from({ length: 200 }, (_, j) => nodes[j % 3]!.backend.put(`pre${i + j}`, value, { context: [], ifNoneMatch: false, strict: false, consistency: "quorum", ttlMs: null })));
+    await Promise.all(
+      Array.from({ length: 200 }, (_, j) =>
+        nodes[j % 3]!.backend.put(`pre${i + j}`, value, {
+          context: [],
+          ifNoneMatch: false,
+          strict: false,
+          consistency: "quorum",
+          ttlMs: null,
+        })),
+    );
   }
   const rows: Record<string, string | number>[] = [];
 
   let t0 = rt.clock.monotonic();
   const steady = await timed(() => nodes, () => rt.clock.monotonic() - t0 > PHASE_MS, keys);
   const steadyRate = (steady.writes / steady.ms) * 1000;
-  rows.push({ phase: "steady state, 3 nodes", "writes/s": Math.round(steadyRate), "vs steady": "1.00", "took (ms)": Math.round(steady.ms) });
+  rows.push({
+    phase: "steady state, 3 nodes",
+    "writes/s": Math.round(steadyRate),
+    "vs steady": "1.00",
+    "took (ms)": Math.round(steady.ms),
+  });
 
   const joinStart = rt.clock.monotonic();
   const joining = startOne("d", [seed]).then((r) => nodes.push(r));
   let settledAt: number | null = null;
   const during = await timed(() => nodes, () => {
-    if (settledAt === null && nodes.length === 4 && nodes.every((n) => n.backend.settled())) settledAt = rt.clock.monotonic();
+    if (settledAt === null && nodes.length === 4 && nodes.every((n) => n.backend.settled())) {
+      settledAt = rt.clock.monotonic();
+    }
     return settledAt !== null || rt.clock.monotonic() - joinStart > 120_000;
   }, keys);
   await joining;
   const joinRate = (during.writes / during.ms) * 1000;
-  rows.push({ phase: `during a join (${PRELOAD.toLocaleString("en-US")} keys preloaded)`, "writes/s": Math.round(joinRate), "vs steady": (joinRate / steadyRate).toFixed(2), "took (ms)": Math.round((settledAt ?? rt.clock.monotonic()) - joinStart) });
+  rows.push({
+    phase: `during a join (${PRELOAD.toLocaleString("en-US")} keys preloaded)`,
+    "writes/s": Math.round(joinRate),
+    "vs steady": (joinRate / steadyRate).toFixed(2),
+    "took (ms)": Math.round((settledAt ?? rt.clock.monotonic()) - joinStart),
+  });
 
   // Catch-up: c is away while writes go on, then comes back.
   const away = nodes.find((n) => n.id === "c")!;
@@ -130,12 +169,23 @@ try {
   let have = 0;
   const caughtUp = async () => {
     have = 0;
-    for (const k of mine) if (liveCount(values((await back.backend.store.read(back.backend.view.partitionOf(k), k)).set)) > 0) have++;
+    for (const k of mine) {
+      if (liveCount(values((await back.backend.store.read(back.backend.view.partitionOf(k), k)).set)) > 0) have++;
+    }
     return have === mine.length;
   };
   while (!(await caughtUp()) && rt.clock.monotonic() - backAt < 300_000) await rt.clock.sleep(200);
-  rows.push({ phase: `catch-up after ${PHASE_MS / 1000} s away (${mine.length.toLocaleString("en-US")} keys missed)`, "writes/s": "", "vs steady": "", "took (ms)": Math.round(rt.clock.monotonic() - backAt) });
-  printTable(`Cluster rebalance and catch-up: ${WRITERS} writers at quorum, N = 3, ${PARTITIONS} partitions, 100-byte values`, `${rt.name} ${rt.version}`, rows);
+  rows.push({
+    phase: `catch-up after ${PHASE_MS / 1000} s away (${mine.length.toLocaleString("en-US")} keys missed)`,
+    "writes/s": "",
+    "vs steady": "",
+    "took (ms)": Math.round(rt.clock.monotonic() - backAt),
+  });
+  printTable(
+    `Cluster rebalance and catch-up: ${WRITERS} writers at quorum, N = 3, ${PARTITIONS} partitions, 100-byte values`,
+    `${rt.name} ${rt.version}`,
+    rows,
+  );
   console.log(`\ncaught up: ${fmt(have)} of ${fmt(mine.length)} missed keys on the returning node`);
 } finally {
   for (const n of nodes) {

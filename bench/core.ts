@@ -35,7 +35,11 @@ const g = globalThis as unknown as {
   Bun?: { version: string };
   process?: { versions?: { node?: string } };
 };
-const runtime = g.Deno ? `deno ${g.Deno.version.deno}` : g.Bun ? `bun ${g.Bun.version}` : `node ${g.process?.versions?.node}`;
+const runtime = g.Deno
+  ? `deno ${g.Deno.version.deno}`
+  : g.Bun
+  ? `bun ${g.Bun.version}`
+  : `node ${g.process?.versions?.node}`;
 
 const table = (title: string, rows: Record<string, string | number>[]) => printTable(title, runtime, rows);
 
@@ -74,10 +78,12 @@ const nodesOf = (n: number): RingNode[] => Array.from({ length: n }, (_, i) => (
 function lookups(): void {
   const keys = Array.from({ length: 100_000 }, (_, i) => `user:${i}/profile`);
   const rows: Record<string, string | number>[] = [];
-  for (const [label, n, options] of [
-    ["10 nodes, n=3", 10, { n: 3 }],
-    ["30 nodes, us:2 eu:1 ap:1, racks", 30, { replication: { us: 2, eu: 1, ap: 1 } }],
-  ] as const) {
+  for (
+    const [label, n, options] of [
+      ["10 nodes, n=3", 10, { n: 3 }],
+      ["30 nodes, us:2 eu:1 ap:1, racks", 30, { replication: { us: 2, eu: 1, ap: 1 } }],
+    ] as const
+  ) {
     const nodes = nodesOf(n).map((x, i) => ({ ...x, datacenter: ["us", "eu", "ap"][i % 3]!, rack: `r${i % 4}` }));
     const { ring } = claim(null, nodes);
     const placement = new Placement(ring, nodes, options);
@@ -98,7 +104,9 @@ function lookups(): void {
 function replicaLoadRatio(ring: ReturnType<typeof claim>["ring"], nodes: readonly RingNode[]): number {
   const placement = new Placement(ring, nodes, { n: 3 });
   const load = new Map(nodes.map((x) => [x.id, 0]));
-  for (let p = 0; p < ring.partitions; p++) for (const r of placement.forPartition(p).replicas) load.set(r.node, load.get(r.node)! + 1);
+  for (let p = 0; p < ring.partitions; p++) {
+    for (const r of placement.forPartition(p).replicas) load.set(r.node, load.get(r.node)! + 1);
+  }
   return Math.max(...load.values()) / Math.min(...load.values());
 }
 
@@ -139,7 +147,10 @@ function versions(): void {
   const token = encodeContext(ctx);
   const bytes = encodeSet(sibling);
   const rows = [
-    { operation: "update (write with context)", "ops/s": opsPerSecond((i) => update(set, ctx, value, nodes[i % 3]!, 1_700_000_002_000 + i)) },
+    {
+      operation: "update (write with context)",
+      "ops/s": opsPerSecond((i) => update(set, ctx, value, nodes[i % 3]!, 1_700_000_002_000 + i)),
+    },
     { operation: "merge (replica copies, 2 siblings)", "ops/s": opsPerSecond(() => merge(set, sibling)) },
     { operation: "descends (3-entry vectors)", "ops/s": opsPerSecond(() => descends(ctx, contextOf(sibling))) },
     { operation: "encodeContext", "ops/s": opsPerSecond(() => encodeContext(ctx)) },
@@ -165,16 +176,21 @@ function hashTrees(): void {
   const [diff, diffMs] = time(() => diffTrees(a, b));
   const updateOps = opsPerSecond((i) => a.update(`user:${i % keysCount}/profile`, version, newer), 10_000);
   const [bytes, saveMs] = time(() => a.toBytes());
-  table(`hash tree: ${fmt(keysCount)} keys, ${differing} differing, ${fmt(options.segments)} segments, fanout ${options.fanout}`, [
-    { measure: "build from 1M keys (ms)", value: buildMs },
-    { measure: "update ops/s (version change)", value: updateOps },
-    { measure: "diff time (ms)", value: diffMs },
-    { measure: "differing segments found", value: diff.segments.length },
-    { measure: "hashes exchanged (8 B each)", value: diff.hashesExchanged },
-    { measure: "rounds", value: diff.rounds },
-    { measure: "saved tree size (bytes)", value: bytes.length },
-    { measure: "save (ms)", value: saveMs },
-  ]);
+  table(
+    `hash tree: ${fmt(keysCount)} keys, ${differing} differing, ${
+      fmt(options.segments)
+    } segments, fanout ${options.fanout}`,
+    [
+      { measure: "build from 1M keys (ms)", value: buildMs },
+      { measure: "update ops/s (version change)", value: updateOps },
+      { measure: "diff time (ms)", value: diffMs },
+      { measure: "differing segments found", value: diff.segments.length },
+      { measure: "hashes exchanged (8 B each)", value: diff.hashesExchanged },
+      { measure: "rounds", value: diff.rounds },
+      { measure: "saved tree size (bytes)", value: bytes.length },
+      { measure: "save (ms)", value: saveMs },
+    ],
+  );
 }
 
 console.log(`# meshkv core benchmarks on ${runtime}`);

@@ -29,7 +29,8 @@ const quick = process.argv.includes("--quick");
 const table = (title: string, rows: Record<string, string | number>[]) => printTable(title, runtime, rows);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
 // ---------------------------------------------------------------------------------------------------------
 // 1. Simulation
@@ -71,13 +72,19 @@ async function simulate(size: number, seed: number) {
 const sizes = quick ? [10, 50] : [10, 50, 200];
 const simRows = [];
 for (const n of sizes) simRows.push(await simulate(n, 42));
-table(`Gossip on the simulated network, default settings (1 s rounds, fan-out ${GOSSIP_DEFAULTS.fanout}, suspicion ${GOSSIP_DEFAULTS.suspicionMs / 1000} s)`, simRows);
+table(
+  `Gossip on the simulated network, default settings (1 s rounds, fan-out ${GOSSIP_DEFAULTS.fanout}, suspicion ${
+    GOSSIP_DEFAULTS.suspicionMs / 1000
+  } s)`,
+  simRows,
+);
 
 // ---------------------------------------------------------------------------------------------------------
 // 2. One real link in this process
 
 const SECRET = "bench-secret-0123";
-const client = (id: string) => new Mesh({ nodeId: id, cluster: "meshkv", secret: SECRET, datacenter: "dc1", runtime: rt, random: rt.random() });
+const client = (id: string) =>
+  new Mesh({ nodeId: id, cluster: "meshkv", secret: SECRET, datacenter: "dc1", runtime: rt, random: rt.random() });
 
 async function measure(mesh: Mesh, peer: string, kind: "echo" | "ping", body: unknown) {
   for (let i = 0; i < 200; i++) await mesh.request(peer, kind, body);
@@ -101,11 +108,23 @@ async function measure(mesh: Mesh, peer: string, kind: "echo" | "ping", body: un
 }
 
 async function localLink() {
-  const server = new Mesh({ nodeId: "server", cluster: "meshkv", secret: SECRET, datacenter: "dc1", runtime: rt, random: rt.random() });
+  const server = new Mesh({
+    nodeId: "server",
+    cluster: "meshkv",
+    secret: SECRET,
+    datacenter: "dc1",
+    runtime: rt,
+    random: rt.random(),
+  });
   server.onRequest("echo", (b) => b);
   let received = 0;
   server.onMessage("echo", () => received++);
-  const http = await rt.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("bench"), websocket: server.websocket() });
+  const http = await rt.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: () => new Response("bench"),
+    websocket: server.websocket(),
+  });
   const c = client("client");
   c.setAddress("server", `127.0.0.1:${http.port}`);
   const r = await measure(c, "server", "echo", { payload: "x".repeat(100) });
@@ -134,7 +153,10 @@ async function localLink() {
 
 const local = await localLink();
 table("One real peer link on loopback, both ends in this process (100-byte bodies)", [{
-  "RTT median us": local.rttMedianUs, "RTT p99 us": local.rttP99Us, "requests/s (64 in flight)": local.reqPerSec, "one-way frames/s": local.framesPerSec,
+  "RTT median us": local.rttMedianUs,
+  "RTT p99 us": local.rttP99Us,
+  "requests/s (64 in flight)": local.reqPerSec,
+  "one-way frames/s": local.framesPerSec,
 }]);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -149,7 +171,17 @@ function commandFor(target: string, args: string[]): [string, string[]] {
 
 async function crossRuntime(target: string) {
   const dir = `.tmp/bench-gossip-${target}-${rt.random().int(1e9)}`;
-  const [cmd, args] = commandFor(target, ["start", "--id", `peer-${target}`, "--port", "0", "--data", dir, "--secret", SECRET]);
+  const [cmd, args] = commandFor(target, [
+    "start",
+    "--id",
+    `peer-${target}`,
+    "--port",
+    "0",
+    "--data",
+    dir,
+    "--secret",
+    SECRET,
+  ]);
   const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
   try {
     const url = await new Promise<string>((resolve, reject) => {
@@ -180,7 +212,13 @@ if (!quick) {
   const rows = [];
   for (const target of ["node", "deno", "bun"]) {
     const r = await crossRuntime(target);
-    rows.push({ from: rt.name, to: target, "ping RTT median us": r.rttMedianUs, "ping RTT p99 us": r.rttP99Us, "pings/s (64 in flight)": r.reqPerSec });
+    rows.push({
+      from: rt.name,
+      to: target,
+      "ping RTT median us": r.rttMedianUs,
+      "ping RTT p99 us": r.rttP99Us,
+      "pings/s (64 in flight)": r.reqPerSec,
+    });
   }
   table("Across runtimes: this process to a meshkv node (ping requests over the mesh)", rows);
 }

@@ -36,7 +36,9 @@ const rounds = Number(arg("rounds", "3"));
 const baseline = arg("baseline", "");
 const modes = arg("modes", baseline ? "baseline,batched,unbatched" : "batched,unbatched").split(",");
 type MeshClass = typeof Mesh;
-const BaselineMesh: MeshClass | undefined = baseline ? (await import(`${baseline.replace(/\/$/, "")}/src/mesh/mesh.ts`)).Mesh : undefined;
+const BaselineMesh: MeshClass | undefined = baseline
+  ? (await import(`${baseline.replace(/\/$/, "")}/src/mesh/mesh.ts`)).Mesh
+  : undefined;
 const batchBytesMax = Number(arg("batch-bytes", String(MESH_DEFAULTS.batchBytesMax)));
 const SETTINGS: Record<string, { batchMessagesMax: number; batchBytesMax?: number }> = {
   batched: { batchMessagesMax: MESH_DEFAULTS.batchMessagesMax, batchBytesMax },
@@ -54,15 +56,30 @@ async function pair(mode: string) {
   const settings = SETTINGS[mode];
   if (!settings) throw new RangeError(`Unknown mode ${mode}: use batched or unbatched`);
   const M = mode === "baseline" ? BaselineMesh! : Mesh;
-  const make = (id: string) => new M({ nodeId: id, cluster: "bench", secret: "bench-secret", datacenter: "dc1", runtime: rt, random: rt.random(), settings });
+  const make = (id: string) =>
+    new M({
+      nodeId: id,
+      cluster: "bench",
+      secret: "bench-secret",
+      datacenter: "dc1",
+      runtime: rt,
+      random: rt.random(),
+      settings,
+    });
   const server = make("server");
   server.onRequest("echo", (b) => b);
-  const http = await rt.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("bench"), websocket: server.websocket() });
+  const http = await rt.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: () => new Response("bench"),
+    websocket: server.websocket(),
+  });
   const client = make("client");
   client.setAddress("server", `127.0.0.1:${http.port}`);
   await client.request("server", "echo", "warm");
   return {
-    client, server,
+    client,
+    server,
     close: async () => {
       client.close();
       server.close();
@@ -98,7 +115,9 @@ async function round(mode: string, k: number): Promise<Round> {
     opsPerS: requests / (wallMs / 1000),
     cpuUsPerOp: (cpu.user + cpu.system) / requests,
     // (a build from before batch frames has no socketMessagesOut: one frame per message)
-    framesPerMessage: after.socketMessagesOut === undefined ? 1 : (after.framesOut - before.framesOut) / Math.max(1, after.socketMessagesOut - before.socketMessagesOut),
+    framesPerMessage: after.socketMessagesOut === undefined
+      ? 1
+      : (after.framesOut - before.framesOut) / Math.max(1, after.socketMessagesOut - before.socketMessagesOut),
   };
 }
 
@@ -110,11 +129,20 @@ for (const k of inflights) {
   for (const m of modes) {
     const rs = results.get(m)!;
     rows.push({
-      mode: m, "in flight": k, "requests/s": Math.round(median(rs.map((x) => x.opsPerS))), "CPU us/request": Number(median(rs.map((x) => x.cpuUsPerOp)).toFixed(1)),
+      mode: m,
+      "in flight": k,
+      "requests/s": Math.round(median(rs.map((x) => x.opsPerS))),
+      "CPU us/request": Number(median(rs.map((x) => x.cpuUsPerOp)).toFixed(1)),
       "frames per message (client)": Number(median(rs.map((x) => x.framesPerMessage)).toFixed(2)),
       "CPU us/request, every round": rs.map((x) => x.cpuUsPerOp.toFixed(1)).join(" / "),
     });
   }
 }
-printTable(`One mesh link on loopback, both ends in this process: ${requests} echo requests (${arg("body", "100")}-byte bodies), median of ${rounds} rounds`, `${rt.name} ${rt.version}`, rows);
+printTable(
+  `One mesh link on loopback, both ends in this process: ${requests} echo requests (${
+    arg("body", "100")
+  }-byte bodies), median of ${rounds} rounds`,
+  `${rt.name} ${rt.version}`,
+  rows,
+);
 process.exit(0);

@@ -29,7 +29,9 @@ for (let i = 0; i < own.length; i++) {
   if (own[i] === "--runtime") runtimes = runtimeFlag = String(own[++i]).split(",");
   else names.push(own[i]);
 }
-const wanted = (names.length ? names : ["core", "storage", "gossip", "mesh"]).filter((n) => existsSync(join(root, "bench", `${n}.ts`)));
+const wanted = (names.length ? names : ["core", "storage", "gossip", "mesh"]).filter((n) =>
+  existsSync(join(root, "bench", `${n}.ts`))
+);
 let failed = 0;
 for (const name of wanted) {
   if (DRIVERS.has(name)) {

@@ -36,7 +36,11 @@ export async function measureClientSize(withSuperjson: boolean): Promise<SdkSize
     external: withSuperjson ? [] : ["superjson"],
   });
   const code = result.outputFiles[0]!.contents;
-  return { minifiedBytes: code.byteLength, gzipBytes: gzipSync(code, { level: 9 }).byteLength, inputs: Object.keys(result.metafile.inputs) };
+  return {
+    minifiedBytes: code.byteLength,
+    gzipBytes: gzipSync(code, { level: 9 }).byteLength,
+    inputs: Object.keys(result.metafile.inputs),
+  };
 }
 
 const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
@@ -44,7 +48,9 @@ const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
 if ((import.meta as { main?: boolean }).main || process.argv[1] === fileURLToPath(import.meta.url)) {
   console.log("meshkv/client bundled for the browser by esbuild, minified (gzip -9):\n");
   console.log("| bundle | minified | gzipped |\n|---|---|---|");
-  for (const [label, withSuperjson] of [["with superjson", true], ["without superjson (SDK code only)", false]] as const) {
+  for (
+    const [label, withSuperjson] of [["with superjson", true], ["without superjson (SDK code only)", false]] as const
+  ) {
     const s = await measureClientSize(withSuperjson);
     console.log(`| ${label} | ${kb(s.minifiedBytes)} | ${kb(s.gzipBytes)} |`);
   }

@@ -106,7 +106,14 @@ async function timed(name: string, n: number, meter: Meter, op: (i: number) => P
   const seconds = (clock.monotonic() - start) / 1000;
   lat.sort();
   meter.sample();
-  return { name, ops: n, seconds, p50: percentile(lat, 0.5) * 1000, p99: percentile(lat, 0.99) * 1000, peakRss: meter.peak };
+  return {
+    name,
+    ops: n,
+    seconds,
+    p50: percentile(lat, 0.5) * 1000,
+    p99: percentile(lat, 0.99) * 1000,
+    peakRss: meter.peak,
+  };
 }
 
 async function diskBytes(fs: FileSystem, dir: string): Promise<number> {
@@ -141,24 +148,48 @@ async function workload(db: Adapter, meter: Meter): Promise<Row[]> {
   };
   const rows: Row[] = [];
   const batches = work.inserts / work.batch;
-  const inserts = await timed(`${work.inserts.toLocaleString("en")} random inserts, batches of ${work.batch}`, batches, meter, (b) => {
-    const ks: Uint8Array[] = [];
-    const vs: Uint8Array[] = [];
-    for (let j = 0; j < work.batch; j++) {
-      ks.push(keyAt(b * work.batch + j));
-      vs.push(valueAt(b * work.batch + j));
-    }
-    return db.batch(ks, vs);
-  });
+  const inserts = await timed(
+    `${work.inserts.toLocaleString("en")} random inserts, batches of ${work.batch}`,
+    batches,
+    meter,
+    (b) => {
+      const ks: Uint8Array[] = [];
+      const vs: Uint8Array[] = [];
+      for (let j = 0; j < work.batch; j++) {
+        ks.push(keyAt(b * work.batch + j));
+        vs.push(valueAt(b * work.batch + j));
+      }
+      return db.batch(ks, vs);
+    },
+  );
   rows.push({ ...inserts, ops: work.inserts, name: `${inserts.name} (latency per batch)` });
-  rows.push(await timed(`${work.puts.toLocaleString("en")} awaited single puts`, work.puts, meter, (i) => db.put(keyAt(work.inserts + i), valueAt(i))));
+  rows.push(
+    await timed(
+      `${work.puts.toLocaleString("en")} awaited single puts`,
+      work.puts,
+      meter,
+      (i) => db.put(keyAt(work.inserts + i), valueAt(i)),
+    ),
+  );
   const rnd = rt.random(99);
   const total = work.inserts + work.puts;
-  rows.push(await timed(`${work.reads.toLocaleString("en")} random point reads`, work.reads, meter, (_) => db.get(keyAt(rnd.int(total)))));
+  rows.push(
+    await timed(
+      `${work.reads.toLocaleString("en")} random point reads`,
+      work.reads,
+      meter,
+      (_) => db.get(keyAt(rnd.int(total))),
+    ),
+  );
   const start = clock.monotonic();
   const n = await db.scan();
   meter.sample();
-  rows.push({ name: `full ordered scan (${n.toLocaleString("en")} entries)`, ops: n, seconds: (clock.monotonic() - start) / 1000, peakRss: meter.peak });
+  rows.push({
+    name: `full ordered scan (${n.toLocaleString("en")} entries)`,
+    ops: n,
+    seconds: (clock.monotonic() - start) / 1000,
+    peakRss: meter.peak,
+  });
   return rows;
 }
 
@@ -187,51 +218,104 @@ async function runMeshkv(): Promise<Result> {
     diskBytes: bytes,
     peakRssBytes: meter.peak,
     notes: [
-      `write amplification ${st.writeAmplification.toFixed(2)}, space amplification ${st.spaceAmplification.toFixed(2)}`,
-      `levels ${st.levels.map((l) => l.tables).join("/")}, flushes ${st.flushes}, compactions ${st.compactions}, trivial moves ${st.trivialMoves}, stalls ${st.writeStalls}`,
+      `write amplification ${st.writeAmplification.toFixed(2)}, space amplification ${
+        st.spaceAmplification.toFixed(2)
+      }`,
+      `levels ${
+        st.levels.map((l) => l.tables).join("/")
+      }, flushes ${st.flushes}, compactions ${st.compactions}, trivial moves ${st.trivialMoves}, stalls ${st.writeStalls}`,
       `peak RSS after each workload: ${rows.map((r) => mib(r.peakRss ?? 0)).join(", ")}`,
-      `cache hit rate ${(st.cacheHits / Math.max(1, st.cacheHits + st.cacheMisses) * 100).toFixed(1)}%, bloom skipped ${st.bloomNegatives} of ${st.bloomChecks} table probes`,
+      `cache hit rate ${
+        (st.cacheHits / Math.max(1, st.cacheHits + st.cacheMisses) * 100).toFixed(1)
+      }%, bloom skipped ${st.bloomNegatives} of ${st.bloomChecks} table probes`,
     ],
   };
 }
 
 /** A JSON-like document of about 300 bytes: field names and small numbers repeat, as in real documents. */
 function documentAt(i: number): Uint8Array {
-  const doc = { id: i, name: `user-${i % 9973}`, email: `user${i % 9973}@example.com`, plan: ["free", "team", "enterprise"][i % 3],
-    region: ["us-east", "eu-west", "ap-south"][i % 3], visits: i % 1000, tags: ["alpha", "beta", "gamma"].slice(0, 1 + (i % 3)),
-    created: 1_700_000_000_000 + i * 1000, settings: { theme: i % 2 ? "dark" : "light", notifications: true, language: "en" } };
+  const doc = {
+    id: i,
+    name: `user-${i % 9973}`,
+    email: `user${i % 9973}@example.com`,
+    plan: ["free", "team", "enterprise"][i % 3],
+    region: ["us-east", "eu-west", "ap-south"][i % 3],
+    visits: i % 1000,
+    tags: ["alpha", "beta", "gamma"].slice(0, 1 + (i % 3)),
+    created: 1_700_000_000_000 + i * 1000,
+    settings: { theme: i % 2 ? "dark" : "light", notifications: true, language: "en" },
+  };
   return new TextEncoder().encode(JSON.stringify(doc));
 }
 
-async function runCompression(compression: "none" | "deflate"): Promise<{ compression: string; rows: Row[]; diskBytes: number }> {
+async function runCompression(
+  compression: "none" | "deflate",
+): Promise<{ compression: string; rows: Row[]; diskBytes: number }> {
   const dir = await tempDir(`meshkv-${compression}`);
   const meter = new Meter();
   const e = await openEngine(rt.fs, `${dir}/db`, { clock, durability: "none", compression });
   const n = work.inserts / 4;
   const batches = n / work.batch;
   const rows: Row[] = [];
-  rows.push(await timed(`${n.toLocaleString("en")} inserts of ~300-byte documents, batches of ${work.batch}`, batches, meter, (b) =>
-    e.batch(Array.from({ length: work.batch }, (_, j) => ({ type: "put" as const, partition: 0, key: keyAt(b * work.batch + j), value: documentAt(b * work.batch + j) })))));
+  rows.push(
+    await timed(
+      `${n.toLocaleString("en")} inserts of ~300-byte documents, batches of ${work.batch}`,
+      batches,
+      meter,
+      (b) =>
+        e.batch(
+          Array.from(
+            { length: work.batch },
+            (_, j) => ({
+              type: "put" as const,
+              partition: 0,
+              key: keyAt(b * work.batch + j),
+              value: documentAt(b * work.batch + j),
+            }),
+          ),
+        ),
+    ),
+  );
   rows[0] = { ...rows[0]!, ops: n };
   await e.flush();
   await e.idle();
   const rnd = rt.random(99);
-  rows.push(await timed(`${(work.reads / 4).toLocaleString("en")} random point reads`, work.reads / 4, meter, () => e.get(0, keyAt(rnd.int(n)))));
+  rows.push(
+    await timed(
+      `${(work.reads / 4).toLocaleString("en")} random point reads`,
+      work.reads / 4,
+      meter,
+      () => e.get(0, keyAt(rnd.int(n))),
+    ),
+  );
   await e.close();
   const bytes = await diskBytes(rt.fs, dir);
   await rt.fs.remove(dir, { recursive: true });
   return { compression, rows, diskBytes: bytes };
 }
 
-function printCompression(plain: Awaited<ReturnType<typeof runCompression>>, packed: Awaited<ReturnType<typeof runCompression>>): void {
-  console.log(`\n## Block compression (${rt.name} ${rt.version}${quick ? ", --quick" : ""}): deflate against none, same run\n`);
+function printCompression(
+  plain: Awaited<ReturnType<typeof runCompression>>,
+  packed: Awaited<ReturnType<typeof runCompression>>,
+): void {
+  console.log(
+    `\n## Block compression (${rt.name} ${rt.version}${quick ? ", --quick" : ""}): deflate against none, same run\n`,
+  );
   console.log("| workload | none ops/s | deflate ops/s | deflate/none |");
   console.log("|---|---|---|---|");
   plain.rows.forEach((r, i) => {
     const d = packed.rows[i]!;
-    console.log(`| ${r.name} | ${fmt(r.ops / r.seconds)} | ${fmt(d.ops / d.seconds)} | ${fmt((d.ops / d.seconds) / (r.ops / r.seconds), 2)} |`);
+    console.log(
+      `| ${r.name} | ${fmt(r.ops / r.seconds)} | ${fmt(d.ops / d.seconds)} | ${
+        fmt((d.ops / d.seconds) / (r.ops / r.seconds), 2)
+      } |`,
+    );
   });
-  console.log(`| bytes on disk | ${mib(plain.diskBytes)} | ${mib(packed.diskBytes)} | ${fmt(packed.diskBytes / plain.diskBytes, 2)} |`);
+  console.log(
+    `| bytes on disk | ${mib(plain.diskBytes)} | ${mib(packed.diskBytes)} | ${
+      fmt(packed.diskBytes / plain.diskBytes, 2)
+    } |`,
+  );
 }
 
 async function runLevelDb(): Promise<Result> {
@@ -270,13 +354,20 @@ function print(ours: Result, theirs: Result | null): void {
   ours.rows.forEach((r, i) => {
     const cells = [r.name, fmt(r.ops / r.seconds), lat(r.p50), lat(r.p99)];
     const t = theirs?.rows[i];
-    if (t) cells.push(fmt(t.ops / t.seconds), lat(t.p50), lat(t.p99), fmt((r.ops / r.seconds) / (t.ops / t.seconds), 2));
+    if (t) {
+      cells.push(fmt(t.ops / t.seconds), lat(t.p50), lat(t.p99), fmt((r.ops / r.seconds) / (t.ops / t.seconds), 2));
+    }
     console.log(`| ${cells.join(" | ")} |`);
   });
   const extra = (name: string, a: string, b: string, ratio: number) =>
     console.log(`| ${[name, a, "", "", ...(theirs ? [b, "", "", fmt(ratio, 2)] : [])].join(" | ")} |`);
   extra("bytes on disk", mib(ours.diskBytes), mib(theirs?.diskBytes ?? 0), ours.diskBytes / (theirs?.diskBytes ?? 1));
-  extra("peak RSS", mib(ours.peakRssBytes), mib(theirs?.peakRssBytes ?? 0), ours.peakRssBytes / (theirs?.peakRssBytes ?? 1));
+  extra(
+    "peak RSS",
+    mib(ours.peakRssBytes),
+    mib(theirs?.peakRssBytes ?? 0),
+    ours.peakRssBytes / (theirs?.peakRssBytes ?? 1),
+  );
   console.log("");
   for (const n of ours.notes) console.log(`- meshkv: ${n}`);
 }
@@ -290,11 +381,20 @@ if (args.includes("--engine=leveldb")) {
     // LevelDB in its own process, so neither engine's memory counts against the other.
     const { execFileSync } = await import("node:child_process");
     const self = new URL(import.meta.url).pathname;
-    const out = execFileSync(rt.name === "node" ? "node" : "node", ["--import", "tsx", self, "--engine=leveldb", ...(quick ? ["--quick"] : [])], {
-      encoding: "utf8", maxBuffer: 1 << 24,
+    const out = execFileSync(rt.name === "node" ? "node" : "node", [
+      "--import",
+      "tsx",
+      self,
+      "--engine=leveldb",
+      ...(quick ? ["--quick"] : []),
+    ], {
+      encoding: "utf8",
+      maxBuffer: 1 << 24,
     });
     theirs = JSON.parse(out.trim().split("\n").pop()!) as Result;
   }
   print(ours, theirs);
-  if (!args.includes("--no-compression")) printCompression(await runCompression("none"), await runCompression("deflate"));
+  if (!args.includes("--no-compression")) {
+    printCompression(await runCompression("none"), await runCompression("deflate"));
+  }
 }

@@ -20,13 +20,22 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ConsistencyName } from "../src/client/mod.ts";
-import { procCpuSeconds, RUNTIME_NAMES, removeDir, startHasReplicasFlag, startMeshkvCluster, tempDir, type MeshkvNodeSpec, type RuntimeName } from "./_cluster.ts";
+import {
+  type MeshkvNodeSpec,
+  procCpuSeconds,
+  removeDir,
+  RUNTIME_NAMES,
+  type RuntimeName,
+  startHasReplicasFlag,
+  startMeshkvCluster,
+  tempDir,
+} from "./_cluster.ts";
 import { httpFetch } from "./_http.ts";
 import { installPeers, startEtcdCluster, startRedis, useEtcdFetch, which } from "./_peers.ts";
 import { topSelfTime } from "./_profile.ts";
-import { chart, machineTable, mdTable, workloadTable, type Row } from "./_report.ts";
+import { chart, machineTable, mdTable, type Row, workloadTable } from "./_report.ts";
 import { etcdTarget, meshkvTarget, redisTarget } from "./_targets.ts";
-import { recordKey, runWorkload, valuePool, WORKLOADS, type RunOptions, type Target } from "./_workload.ts";
+import { recordKey, type RunOptions, runWorkload, type Target, valuePool, WORKLOADS } from "./_workload.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const argv = process.argv.slice(2);
@@ -35,10 +44,13 @@ const flag = (f: string, dflt: string) => {
   const i = argv.indexOf(f);
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : dflt;
 };
-const list = (f: string, dflt: string) => flag(f, dflt).split(",").map((s) => s.trim()).filter((s) => s !== "" && s !== "none");
+const list = (f: string, dflt: string) =>
+  flag(f, dflt).split(",").map((s) => s.trim()).filter((s) => s !== "" && s !== "none");
 
 if (process.versions.bun !== undefined || (process.versions as Record<string, string | undefined>).deno !== undefined) {
-  console.log("bench/ycsb.ts holds the load generator fixed on Node: run it with node --import tsx bench/ycsb.ts (it starts Deno and Bun nodes itself)");
+  console.log(
+    "bench/ycsb.ts holds the load generator fixed on Node: run it with node --import tsx bench/ycsb.ts (it starts Deno and Bun nodes itself)",
+  );
   process.exit(0);
 }
 
@@ -46,8 +58,11 @@ const quick = has("--quick");
 const records = Number(flag("--records", quick ? "5000" : "100000"));
 const repeat = Math.max(1, Number(flag("--repeat", "1")));
 const run: RunOptions = {
-  records, inflight: Number(flag("--inflight", "32")), seed: Number(flag("--seed", "42")),
-  warmupMs: 1000 * Number(flag("--warmup", quick ? "1" : "5")), durationMs: 1000 * Number(flag("--duration", quick ? "2" : "20")),
+  records,
+  inflight: Number(flag("--inflight", "32")),
+  seed: Number(flag("--seed", "42")),
+  warmupMs: 1000 * Number(flag("--warmup", quick ? "1" : "5")),
+  durationMs: 1000 * Number(flag("--duration", quick ? "2" : "20")),
 };
 // A pause after loading, so the flushes, compactions and replica catch-up it set off do not land on the first run.
 const settleMs = 1000 * Number(flag("--settle", quick ? "2" : "10"));
@@ -81,11 +96,21 @@ let profiling = false;
 const log = (s: string) => console.error(`[ycsb ${new Date().toISOString().slice(11, 19)}] ${s}`);
 
 console.log(`# YCSB on meshkv, etcd and Redis (${quick ? "quick" : "full"} run, ${date})\n`);
-log(`${records} records of 1 KB, ${run.inflight} in flight, ${run.warmupMs / 1000} s warm-up, ${run.durationMs / 1000} s measured, ` +
-  `replication ${replicas ? "on (--replicas 3)" : "absent (each record loaded into every node)"}`);
+log(
+  `${records} records of 1 KB, ${run.inflight} in flight, ${run.warmupMs / 1000} s warm-up, ${
+    run.durationMs / 1000
+  } s measured, ` +
+    `replication ${replicas ? "on (--replicas 3)" : "absent (each record loaded into every node)"}`,
+);
 
 /** Runs every level and workload against a loaded system; `makeTarget` gives the target for a level. */
-async function measure(system: string, levelsHere: readonly string[], makeTarget: (level: string) => Target | Promise<Target>, loaded: Target | null, pids: readonly number[]) {
+async function measure(
+  system: string,
+  levelsHere: readonly string[],
+  makeTarget: (level: string) => Target | Promise<Target>,
+  loaded: Target | null,
+  pids: readonly number[],
+) {
   let first = true;
   for (const level of levelsHere) {
     const target = await makeTarget(level);
@@ -98,14 +123,29 @@ async function measure(system: string, levelsHere: readonly string[], makeTarget
     }
     for (const w of workloads) {
       const results = [];
-      for (let i = 0; i < repeat; i++) results.push(await runWorkload(target, w, { ...run, seed: run.seed + i, serverCpu: () => procCpuSeconds(pids) }));
+      for (let i = 0; i < repeat; i++) {
+        results.push(
+          await runWorkload(target, w, { ...run, seed: run.seed + i, serverCpu: () => procCpuSeconds(pids) }),
+        );
+      }
       results.sort((a, b) => a.opsPerSec - b.opsPerSec);
       const result = results[Math.floor(results.length / 2)]!;
       rows.push({ system, level, workload: w.name, result, repeats: results.map((r) => r.opsPerSec) });
       lastWindow = result.window;
-      log(`${system} ${level} ${w.name}: ${Math.round(result.opsPerSec)} ops/s, p50 ${result.all.p50.toFixed(2)} ms, p99 ${result.all.p99.toFixed(2)} ms` +
-        (result.errors ? `, ${result.errors} errors (${result.errorSamples[0]})` : "") + (result.misses ? `, ${result.misses} misses` : ""));
-      if (result.errors > 0) notes.push(`${profiling ? "(profile run) " : ""}${system} ${level} ${w.name}: ${result.errors} errors, e.g. ${result.errorSamples.join("; ")}`);
+      log(
+        `${system} ${level} ${w.name}: ${Math.round(result.opsPerSec)} ops/s, p50 ${
+          result.all.p50.toFixed(2)
+        } ms, p99 ${result.all.p99.toFixed(2)} ms` +
+          (result.errors ? `, ${result.errors} errors (${result.errorSamples[0]})` : "") +
+          (result.misses ? `, ${result.misses} misses` : ""),
+      );
+      if (result.errors > 0) {
+        notes.push(
+          `${profiling ? "(profile run) " : ""}${system} ${level} ${w.name}: ${result.errors} errors, e.g. ${
+            result.errorSamples.join("; ")
+          }`,
+        );
+      }
     }
     (target as { close?: () => void }).close?.();
   }
@@ -113,24 +153,54 @@ async function measure(system: string, levelsHere: readonly string[], makeTarget
 
 function clusterSpec(name: string): MeshkvNodeSpec[] {
   if (name === "mixed") return RUNTIME_NAMES.map((runtime) => ({ runtime }));
-  if (!(RUNTIME_NAMES as readonly string[]).includes(name)) throw new RangeError(`Unknown runtime ${name}: use node, deno, bun or mixed`);
+  if (!(RUNTIME_NAMES as readonly string[]).includes(name)) {
+    throw new RangeError(`Unknown runtime ${name}: use node, deno, bun or mixed`);
+  }
   return [0, 1, 2].map(() => ({ runtime: name as RuntimeName }));
 }
 
-async function meshkvSystem(name: string, withDelay: boolean, profileDir?: string, levelsHere: readonly string[] = levels) {
+async function meshkvSystem(
+  name: string,
+  withDelay: boolean,
+  profileDir?: string,
+  levelsHere: readonly string[] = levels,
+) {
   const nodes = clusterSpec(name).map((n, i) => (withDelay ? { ...n, datacenter: i < 2 ? "us-east" : "eu-west" } : n));
   const delayMs = /=(\d+)/.exec(delay)?.[1] ?? "?";
   const system = `meshkv ${name}${withDelay ? ` +${delayMs}ms` : ""}`;
   log(`${system}: starting ${nodes.map((n) => n.runtime).join(", ")}`);
   const cluster = await startMeshkvCluster({
-    root, nodes, ...(withDelay ? { regionDelays: delay } : {}), ...(replicas ? { replicas: 3 } : {}), ...(profileDir ? { profileDir } : {}),
+    root,
+    nodes,
+    ...(withDelay ? { regionDelays: delay } : {}),
+    ...(replicas ? { replicas: 3 } : {}),
+    ...(profileDir ? { profileDir } : {}),
   });
   lastSpawnedAt = cluster.spawnedAt;
   try {
     // With delay, the generator sits in us-east and talks to the us-east nodes only.
     const urls = withDelay ? cluster.urls.slice(0, 2) : cluster.urls;
-    const loader = meshkvTarget({ urls, level: "quorum", loadUrls: cluster.urls, loadEverywhere: !replicas, fetch: generatorFetch });
-    await measure(system, levelsHere, (level) => meshkvTarget({ urls, level: level as ConsistencyName, loadUrls: cluster.urls, loadEverywhere: !replicas, fetch: generatorFetch }), loader, cluster.procs.map((p) => p.child.pid ?? 0));
+    const loader = meshkvTarget({
+      urls,
+      level: "quorum",
+      loadUrls: cluster.urls,
+      loadEverywhere: !replicas,
+      fetch: generatorFetch,
+    });
+    await measure(
+      system,
+      levelsHere,
+      (level) =>
+        meshkvTarget({
+          urls,
+          level: level as ConsistencyName,
+          loadUrls: cluster.urls,
+          loadEverywhere: !replicas,
+          fetch: generatorFetch,
+        }),
+      loader,
+      cluster.procs.map((p) => p.child.pid ?? 0),
+    );
   } finally {
     await cluster.stop();
   }
@@ -189,7 +259,10 @@ if (has("--profile")) await attempt("profile", async () => void (profileText = a
 
 /** Profiles the nodes of the runtime slowest at workload A (quorum, no delay) while they serve workload A. */
 async function profile(): Promise<string> {
-  const a = rows.filter((r) => r.workload === "A" && r.level === (levels.includes("quorum") ? "quorum" : levels[0]) && /^meshkv (node|deno|bun)$/.test(r.system));
+  const a = rows.filter((r) =>
+    r.workload === "A" && r.level === (levels.includes("quorum") ? "quorum" : levels[0]) &&
+    /^meshkv (node|deno|bun)$/.test(r.system)
+  );
   if (a.length === 0) return "No single-runtime meshkv rows with workload A to pick the slowest runtime from.\n";
   const slowest = a.reduce((x, y) => (y.result.opsPerSec < x.result.opsPerSec ? y : x));
   const runtime = slowest.system.split(" ")[1]!;
@@ -204,9 +277,18 @@ async function profile(): Promise<string> {
     const window: [number, number] = [lastWindow[0] - lastSpawnedAt, lastWindow[1] - lastSpawnedAt];
     const top = topSelfTime(dir, root, 20, window);
     if (top.files === 0) return `No CPU profile was written by ${runtime} (it may not support --cpu-prof).\n`;
-    const table = mdTable(top.rows.map((r) => ({ function: r.fn, where: r.where, "self ms": Math.round(r.selfMs), share: `${(r.share * 100).toFixed(1)}%` })));
+    const table = mdTable(
+      top.rows.map((r) => ({
+        function: r.fn,
+        where: r.where,
+        "self ms": Math.round(r.selfMs),
+        share: `${(r.share * 100).toFixed(1)}%`,
+      })),
+    );
     return `Slowest runtime at workload A (${slowest.level}): **${runtime}**. CPU profile of its three nodes while they served workload A ` +
-      `(${top.files} profiles, as many processes and worker threads; samples from the measured ${run.durationMs / 1000} s only, idle left out where the runtime marks it: ${Math.round(top.busyMs)} ms), top self time:\n\n${table}`;
+      `(${top.files} profiles, as many processes and worker threads; samples from the measured ${
+        run.durationMs / 1000
+      } s only, idle left out where the runtime marks it: ${Math.round(top.busyMs)} ms), top self time:\n\n${table}`;
   } finally {
     workloads.splice(0, workloads.length, ...savedWorkloads);
     removeDir(dir);
@@ -218,20 +300,45 @@ async function profile(): Promise<string> {
 
 const sections: string[] = [];
 const add = (title: string, body: string) => sections.push(`## ${title}\n\n${body}`);
-const get = (system: string, level: string, w: string) => rows.find((r) => r.system === system && r.level === level && r.workload === w);
+const get = (system: string, level: string, w: string) =>
+  rows.find((r) => r.system === system && r.level === level && r.workload === w);
 const elapsed = (performance.now() - started) / 1000;
 
-add("Setup", mdTable([
-  { parameter: "records", value: `${records.toLocaleString("en-US")} of 1 KB (key user<N>), loaded first (not measured), then ${settleMs / 1000} s to settle` },
-  { parameter: "key choice", value: "YCSB scrambled zipfian, constant 0.99, seeded" },
-  { parameter: "requests in flight", value: run.inflight },
-  { parameter: "warm-up / measured", value: `${run.warmupMs / 1000} s / ${run.durationMs / 1000} s per run, median of ${repeat} run(s)` },
-  { parameter: "seed", value: run.seed },
-  { parameter: "meshkv nodes", value: `3 per cluster, --mesh-preset fast --durability batch${replicas ? " --replicas 3" : ""}` },
-  { parameter: "replication", value: replicas ? "N = 3 (W = R = 2 at quorum)" : "absent in this build: each node keeps its own writes, so every record was loaded into every node, and updates stay on the node that took them" },
-  { parameter: "emulated delay", value: delayRuntimes.length ? `\`${delay}\` one way; nodes a, b in us-east, c in eu-west; the generator talks to a and b` : "none" },
-  { parameter: "wall time", value: `${Math.round(elapsed)} s` },
-]));
+add(
+  "Setup",
+  mdTable([
+    {
+      parameter: "records",
+      value: `${records.toLocaleString("en-US")} of 1 KB (key user<N>), loaded first (not measured), then ${
+        settleMs / 1000
+      } s to settle`,
+    },
+    { parameter: "key choice", value: "YCSB scrambled zipfian, constant 0.99, seeded" },
+    { parameter: "requests in flight", value: run.inflight },
+    {
+      parameter: "warm-up / measured",
+      value: `${run.warmupMs / 1000} s / ${run.durationMs / 1000} s per run, median of ${repeat} run(s)`,
+    },
+    { parameter: "seed", value: run.seed },
+    {
+      parameter: "meshkv nodes",
+      value: `3 per cluster, --mesh-preset fast --durability batch${replicas ? " --replicas 3" : ""}`,
+    },
+    {
+      parameter: "replication",
+      value: replicas
+        ? "N = 3 (W = R = 2 at quorum)"
+        : "absent in this build: each node keeps its own writes, so every record was loaded into every node, and updates stay on the node that took them",
+    },
+    {
+      parameter: "emulated delay",
+      value: delayRuntimes.length
+        ? `\`${delay}\` one way; nodes a, b in us-east, c in eu-west; the generator talks to a and b`
+        : "none",
+    },
+    { parameter: "wall time", value: `${Math.round(elapsed)} s` },
+  ]),
+);
 const git = spawnSync("git", ["-C", root, "describe", "--always", "--dirty"], { encoding: "utf8" });
 const source = git.status === 0 ? git.stdout.trim() : (process.env.MESHKV_COMMIT ?? "unknown");
 add("Machine", machineTable(root, { "meshkv source (git describe)": source, ...peerVersions }));
@@ -244,13 +351,20 @@ for (const level of levels) {
     if (got.length === 0) continue;
     const tput = got.map((r) => r.result.opsPerSec);
     const row: Record<string, string | number> = { level, workload: w.name };
-    for (const r of got) row[r.system.replace("meshkv ", "")] = `${Math.round(r.result.opsPerSec)} (p99 ${r.result.all.p99.toFixed(1)})`;
+    for (const r of got) {
+      row[r.system.replace("meshkv ", "")] = `${Math.round(r.result.opsPerSec)} (p99 ${r.result.all.p99.toFixed(1)})`;
+    }
     row["fastest/slowest"] = (Math.max(...tput) / Math.max(1, Math.min(...tput))).toFixed(2);
     targets.push(row);
   }
 }
 add("Runtimes side by side (ops/s, p99 ms)", mdTable(targets));
-for (const w of workloads) add(`Workload ${w.name}: ${w.description}`, workloadTable(rows.filter((r) => r.workload === w.name)));
+for (const w of workloads) {
+  add(
+    `Workload ${w.name}: ${w.description}`,
+    workloadTable(rows.filter((r) => r.workload === w.name)),
+  );
+}
 
 const check = (ok: boolean | null) => (ok === null ? "n/a" : ok ? "met" : "missed");
 const aQuorum = meshkvNames.map((s) => get(s, "quorum", "A")).filter((r) => r !== undefined);
@@ -258,31 +372,70 @@ const etcdA = get("etcd", "quorum", "A");
 const noDelay = rows.filter((r) => r.system.startsWith("meshkv") && !r.system.includes("+"));
 const p99Max = (level: string) => Math.max(0, ...noDelay.filter((r) => r.level === level).map((r) => r.result.all.p99));
 const spread = targets.map((t) => Number(t["fastest/slowest"]));
-add("Targets (reported, not asserted)", mdTable([
-  { target: "workload A at quorum above etcd's throughput", measured: etcdA && aQuorum.length ? `meshkv ${aQuorum.map((r) => Math.round(r.result.opsPerSec)).join(" / ")} vs etcd ${Math.round(etcdA.result.opsPerSec)}` : "n/a", verdict: check(etcdA && aQuorum.length ? aQuorum.every((r) => r.result.opsPerSec > etcdA.result.opsPerSec) : null) },
-  { target: "p99 under 10 ms at quorum (no delay)", measured: `worst ${p99Max("quorum").toFixed(1)} ms`, verdict: check(levels.includes("quorum") ? p99Max("quorum") < 10 : null) },
-  { target: "p99 under 5 ms at one (no delay)", measured: `worst ${p99Max("one").toFixed(1)} ms`, verdict: check(levels.includes("one") ? p99Max("one") < 5 : null) },
-  { target: "no runtime more than 2x slower than the fastest", measured: `worst ratio ${Math.max(0, ...spread).toFixed(2)}`, verdict: check(spread.length ? Math.max(...spread) <= 2 : null) },
-]));
+add(
+  "Targets (reported, not asserted)",
+  mdTable([
+    {
+      target: "workload A at quorum above etcd's throughput",
+      measured: etcdA && aQuorum.length
+        ? `meshkv ${aQuorum.map((r) => Math.round(r.result.opsPerSec)).join(" / ")} vs etcd ${
+          Math.round(etcdA.result.opsPerSec)
+        }`
+        : "n/a",
+      verdict: check(
+        etcdA && aQuorum.length ? aQuorum.every((r) => r.result.opsPerSec > etcdA.result.opsPerSec) : null,
+      ),
+    },
+    {
+      target: "p99 under 10 ms at quorum (no delay)",
+      measured: `worst ${p99Max("quorum").toFixed(1)} ms`,
+      verdict: check(levels.includes("quorum") ? p99Max("quorum") < 10 : null),
+    },
+    {
+      target: "p99 under 5 ms at one (no delay)",
+      measured: `worst ${p99Max("one").toFixed(1)} ms`,
+      verdict: check(levels.includes("one") ? p99Max("one") < 5 : null),
+    },
+    {
+      target: "no runtime more than 2x slower than the fastest",
+      measured: `worst ratio ${Math.max(0, ...spread).toFixed(2)}`,
+      verdict: check(spread.length ? Math.max(...spread) <= 2 : null),
+    },
+  ]),
+);
 if (profileText) add("CPU profile", profileText);
 const svgName = basename(out).replace(/\.md$/, "") + ".svg";
 add("Chart", `![throughput and p99 per system](${svgName})\n`);
-add("Notes", [
-  "- `gen CPU` is the CPU the load generator itself used during the measured window, in cores: the rest of the machine's 2 cores was left to the system under test (and to whatever else ran).",
-  "- `server CPU µs/op` is the CPU (user + system, from /proc) of all the system's processes over the measured window, divided by the operations completed in it: steadier than throughput on a shared machine.",
-  "- `±` is the coefficient of variation of throughput over 500 ms windows within the run. The machine is small and shared, and the generator, all three nodes and the peers share its cores, so differences under about 20% are noise; compare medians of several runs (`--repeat`).",
-  "- meshkv: one SDK client per node, workers pinned round-robin; updates send the last context the client saw for the key (a blind write would keep the old value as a sibling); F is the SDK's `update()` (read, then strict write, retried after a lost race).",
-  "- etcd: through the v3 JSON gateway with the same fetch; `one` = serializable reads, `quorum` = linearizable reads; writes always go through Raft with fsync. F is a txn comparing mod_revision, retried after a lost race.",
-  "- Redis: one server, no replication, no persistence (upper bound), RESP over node:net, one connection per worker; F is WATCH/GET/MULTI/SET/EXEC.",
-  ...notes.map((n) => `- ${n}`),
-].join("\n") + "\n");
+add(
+  "Notes",
+  [
+    "- `gen CPU` is the CPU the load generator itself used during the measured window, in cores: the rest of the machine's 2 cores was left to the system under test (and to whatever else ran).",
+    "- `server CPU µs/op` is the CPU (user + system, from /proc) of all the system's processes over the measured window, divided by the operations completed in it: steadier than throughput on a shared machine.",
+    "- `±` is the coefficient of variation of throughput over 500 ms windows within the run. The machine is small and shared, and the generator, all three nodes and the peers share its cores, so differences under about 20% are noise; compare medians of several runs (`--repeat`).",
+    "- meshkv: one SDK client per node, workers pinned round-robin; updates send the last context the client saw for the key (a blind write would keep the old value as a sibling); F is the SDK's `update()` (read, then strict write, retried after a lost race).",
+    "- etcd: through the v3 JSON gateway with the same fetch; `one` = serializable reads, `quorum` = linearizable reads; writes always go through Raft with fsync. F is a txn comparing mod_revision, retried after a lost race.",
+    "- Redis: one server, no replication, no persistence (upper bound), RESP over node:net, one connection per worker; F is WATCH/GET/MULTI/SET/EXEC.",
+    ...notes.map((n) => `- ${n}`),
+  ].join("\n") + "\n",
+);
 
-const report = `# YCSB: meshkv across runtimes, beside etcd and Redis (${quick ? "quick" : "full"} run, ${date})\n\n${sections.join("\n")}`;
+const report = `# YCSB: meshkv across runtimes, beside etcd and Redis (${quick ? "quick" : "full"} run, ${date})\n\n${
+  sections.join("\n")
+}`;
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, report);
 // The raw rows too, so later tooling can compare runs without parsing Markdown.
-writeFileSync(out.replace(/\.md$/, "") + ".json", JSON.stringify({ date, quick, records, run, replicas, rows }, null, 1) + "\n");
-writeFileSync(join(dirname(out), svgName), chart(rows, `YCSB, ${records.toLocaleString("en-US")} records, ${run.inflight} in flight (${date}${quick ? ", quick" : ""})`));
+writeFileSync(
+  out.replace(/\.md$/, "") + ".json",
+  JSON.stringify({ date, quick, records, run, replicas, rows }, null, 1) + "\n",
+);
+writeFileSync(
+  join(dirname(out), svgName),
+  chart(
+    rows,
+    `YCSB, ${records.toLocaleString("en-US")} records, ${run.inflight} in flight (${date}${quick ? ", quick" : ""})`,
+  ),
+);
 console.log(sections.join("\n"));
 log(`wrote ${out} and ${svgName} in ${Math.round((performance.now() - started) / 1000)} s`);
 process.exit(0);

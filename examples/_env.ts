@@ -3,7 +3,10 @@
  * `MESHKV_TOKEN`, read from whichever environment API the runtime has (Node and Bun: `process.env`;
  * Deno: `Deno.env`), so the same file runs unchanged on all three.
  */
-type Env = { process?: { env?: Record<string, string | undefined> }; Deno?: { env: { get(name: string): string | undefined } } };
+type Env = {
+  process?: { env?: Record<string, string | undefined> };
+  Deno?: { env: { get(name: string): string | undefined } };
+};
 
 export function envVar(name: string): string | undefined {
   const g = globalThis as Env;

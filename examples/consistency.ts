@@ -12,7 +12,7 @@
  *   npx meshkv start --data ./data/demo
  *   node --import tsx examples/consistency.ts   # or: deno run -A ..., bun examples/consistency.ts
  */
-import { createClient, isMeshkvClientError, type Consistency } from "../src/client/mod.ts";
+import { type Consistency, createClient, isMeshkvClientError } from "../src/client/mod.ts";
 import { clientOptions, endpoint, run } from "./_env.ts";
 
 const kv = createClient({ ...clientOptions(), consistency: "quorum" }); // the default for every call
@@ -39,10 +39,12 @@ await kv.put(key, { theme: "light" }, { consistency: "one", context: (await kv.g
 console.log(`put "one": ok, now ${(await kv.get<{ theme: string }>(key, { consistency: "all" }))?.value.theme}`);
 
 // Asking for more replicas than exist: refused before anything is read or written.
-for (const [what, attempt] of [
-  ["get { r: 2 }", () => kv.get(key, { consistency: { r: 2 } })],
-  ["put { w: 3 }", () => kv.put(key, { theme: "blue" }, { consistency: { w: 3 } })],
-] as const) {
+for (
+  const [what, attempt] of [
+    ["get { r: 2 }", () => kv.get(key, { consistency: { r: 2 } })],
+    ["put { w: 3 }", () => kv.put(key, { theme: "blue" }, { consistency: { w: 3 } })],
+  ] as const
+) {
   try {
     await attempt();
     console.log(`${what}: ok (this endpoint has more than one replica)`);

@@ -15,7 +15,11 @@ console.log(`Talking to ${endpoint}`);
 // put and get: any superjson value; a Date stays a Date, a Set stays a Set.
 await kv.put(`${prefix}user:42`, { name: "Ada", joined: new Date("2024-01-02T03:04:05Z"), roles: new Set(["admin"]) });
 const user = await kv.get<{ name: string; joined: Date; roles: Set<string> }>(`${prefix}user:42`);
-console.log(`get: ${user?.value.name}, joined ${user?.value.joined.toISOString()}, roles ${[...(user?.value.roles ?? [])].join(",")}`);
+console.log(
+  `get: ${user?.value.name}, joined ${user?.value.joined.toISOString()}, roles ${
+    [...(user?.value.roles ?? [])].join(",")
+  }`,
+);
 console.log(`get of a missing key: ${await kv.get(`${prefix}nobody`)}`);
 
 // update(): read, compute, write back with the read's context; retried if someone else wrote in between.
@@ -37,7 +41,11 @@ await kv.delete(`${prefix}events/1`);
 let seen = 0;
 for await (const change of watch) {
   if (change.type !== "put" && change.type !== "delete") continue;
-  console.log(`watch: ${change.type} ${(change.key ?? "").slice(prefix.length)}${change.type === "put" ? ` = ${change.value}` : ""}`);
+  console.log(
+    `watch: ${change.type} ${(change.key ?? "").slice(prefix.length)}${
+      change.type === "put" ? ` = ${change.value}` : ""
+    }`,
+  );
   if (++seen === 3) break;
 }
 watch.close();

@@ -27,7 +27,9 @@ console.log(`get: ${entry.values.length} values: ${entry.values.map((v) => JSON.
 // Resolve: merge the siblings (here a set union) and write with the read's context.
 const merged = [...new Set(entry.values.flat())].sort();
 const resolved = await kv.put(key, merged, { context: entry.context });
-console.log(`resolved with the context: ${resolved.siblings} sibling, value ${JSON.stringify((await kv.get(key))?.value)}`);
+console.log(
+  `resolved with the context: ${resolved.siblings} sibling, value ${JSON.stringify((await kv.get(key))?.value)}`,
+);
 
 // The same again, but let update() read, merge the siblings with our function and write back (strict,
 // retried if another writer wins a race in between).

@@ -48,11 +48,15 @@ export const ERROR_CODES = {
   // --- storage (src/storage) ---
   LOCKED: "The store's LOCK is held by another engine (in this process, or a live process); the details name its owner",
   // --- cluster (src/cluster) ---
-  NODE_STARTING: "The node has not joined its cluster yet (no member table exchanged with a seed): retry, or use another node",
+  NODE_STARTING:
+    "The node has not joined its cluster yet (no member table exchanged with a seed): retry, or use another node",
   // --- client API (src/http), continued ---
-  BAD_PATH: "The raw request path has segments a URL parser would resolve or drop (., .., %2e forms, backslash, #, bytes outside printable ASCII): the route could act on another key than the one sent",
-  BODY_TIMEOUT: "The request body did not arrive in time: past bodyDeadlineMs, or slower than bodyRateBytesPerSecMin after its grace window",
-  NODE_ALIVE: "A node to remove from the cluster is alive or only suspected: stop it (or wait until it is down), or make it leave",
+  BAD_PATH:
+    "The raw request path has segments a URL parser would resolve or drop (., .., %2e forms, backslash, #, bytes outside printable ASCII): the route could act on another key than the one sent",
+  BODY_TIMEOUT:
+    "The request body did not arrive in time: past bodyDeadlineMs, or slower than bodyRateBytesPerSecMin after its grace window",
+  NODE_ALIVE:
+    "A node to remove from the cluster is alive or only suspected: stop it (or wait until it is down), or make it leave",
   NODE_UNKNOWN: "No member of the cluster has that node id",
   NODE_REMOVED: "The node was removed from the cluster by an operator and can never rejoin under its id",
 } as const;

@@ -59,10 +59,18 @@ function lineOf(text: string, index: number): number {
   return line;
 }
 
-function scan(file: SourceFile, text: string, pattern: RegExp, rule: string, message: (m: string) => string): Violation[] {
+function scan(
+  file: SourceFile,
+  text: string,
+  pattern: RegExp,
+  rule: string,
+  message: (m: string) => string,
+): Violation[] {
   const out: Violation[] = [];
   const re = new RegExp(pattern.source, pattern.flags.includes("g") ? pattern.flags : pattern.flags + "g");
-  for (const m of text.matchAll(re)) out.push({ rule, path: file.path, line: lineOf(text, m.index ?? 0), message: message(m[0]) });
+  for (const m of text.matchAll(re)) {
+    out.push({ rule, path: file.path, line: lineOf(text, m.index ?? 0), message: message(m[0]) });
+  }
   return out;
 }
 
@@ -85,16 +93,27 @@ export function checkRuntimeIsolation(files: SourceFile[]): Violation[] {
 
 /** Folders exempt from the time and randomness rule, with the reason. */
 export const AMBIENT_TIME_EXEMPT: Record<string, string> = {
-  "src/client/": "the SDK runs in browsers and edge workers without our runtime adapters; it only measures latency and sets request timeouts",
+  "src/client/":
+    "the SDK runs in browsers and edge workers without our runtime adapters; it only measures latency and sets request timeouts",
 };
 
 /** No direct time or randomness outside `src/runtime/`: take a `Clock` or `Random` instead. */
 export function checkAmbientTime(files: SourceFile[]): Violation[] {
-  const pattern = /\bDate\.now\s*\(|\bperformance\.now\s*\(|\bMath\.random\s*\(|(?<![\w.$])set(?:Timeout|Interval)\s*\(|\bglobalThis\.set(?:Timeout|Interval)\b|\bnew\s+Date\s*\(\s*\)/;
+  const pattern =
+    /\bDate\.now\s*\(|\bperformance\.now\s*\(|\bMath\.random\s*\(|(?<![\w.$])set(?:Timeout|Interval)\s*\(|\bglobalThis\.set(?:Timeout|Interval)\b|\bnew\s+Date\s*\(\s*\)/;
   return files
-    .filter((f) => inSrc(f) && !inRuntime(f) && isTs(f) && !Object.keys(AMBIENT_TIME_EXEMPT).some((p) => f.path.startsWith(p)))
+    .filter((f) =>
+      inSrc(f) && !inRuntime(f) && isTs(f) && !Object.keys(AMBIENT_TIME_EXEMPT).some((p) => f.path.startsWith(p))
+    )
     .flatMap((f) =>
-      scan(f, codeOnly(f.text), pattern, "no-ambient-time", (m) => `\`${m.trim()}\` outside src/runtime/: use the injected Clock (clock.now(), clock.monotonic(), clock.setTimeout) or Random (random.next()) so the simulation can control it`),
+      scan(
+        f,
+        codeOnly(f.text),
+        pattern,
+        "no-ambient-time",
+        (m) =>
+          `\`${m.trim()}\` outside src/runtime/: use the injected Clock (clock.now(), clock.monotonic(), clock.setTimeout) or Random (random.next()) so the simulation can control it`,
+      )
     );
 }
 
@@ -109,7 +128,12 @@ export function checkImportExtensions(files: SourceFile[]): Violation[] {
       const at = m.index ?? 0;
       if (code[at] === " ") continue; // inside a string or comment
       if (!/\.tsx?$/.test(spec)) {
-        out.push({ rule: "ts-import-extension", path: f.path, line: lineOf(f.text, at), message: `Relative import "${spec}" must name the file with its .ts extension` });
+        out.push({
+          rule: "ts-import-extension",
+          path: f.path,
+          line: lineOf(f.text, at),
+          message: `Relative import "${spec}" must name the file with its .ts extension`,
+        });
       }
     }
   }
@@ -121,9 +145,27 @@ export function checkErasableSyntax(files: SourceFile[]): Violation[] {
   return files.filter(isTs).flatMap((f) => {
     const code = codeOnly(f.text);
     return [
-      ...scan(f, code, /\b(?:const\s+)?enum\s+\w+\s*\{/, "erasable-syntax", () => "`enum` is not erasable: use an `as const` object and a union type"),
-      ...scan(f, code, /\b(?:namespace|module)\s+[\w.]+\s*\{/, "erasable-syntax", () => "`namespace` is not erasable: use a module"),
-      ...scan(f, code, /\bconstructor\s*\((?:[^)]*,)?\s*(?:public|private|protected|readonly)\s+\w+\s*[:?,)=]/, "erasable-syntax", () => "Constructor parameter properties are not erasable: declare the field and assign it in the constructor"),
+      ...scan(
+        f,
+        code,
+        /\b(?:const\s+)?enum\s+\w+\s*\{/,
+        "erasable-syntax",
+        () => "`enum` is not erasable: use an `as const` object and a union type",
+      ),
+      ...scan(
+        f,
+        code,
+        /\b(?:namespace|module)\s+[\w.]+\s*\{/,
+        "erasable-syntax",
+        () => "`namespace` is not erasable: use a module",
+      ),
+      ...scan(
+        f,
+        code,
+        /\bconstructor\s*\((?:[^)]*,)?\s*(?:public|private|protected|readonly)\s+\w+\s*[:?,)=]/,
+        "erasable-syntax",
+        () => "Constructor parameter properties are not erasable: declare the field and assign it in the constructor",
+      ),
     ];
   });
 }
@@ -149,13 +191,27 @@ export function checkExportMaps(denoJson: string, packageJson: string, exists: (
   for (const k of keys) {
     const want = deno[k] === undefined ? undefined : compiledExport(deno[k]!);
     if (JSON.stringify(pkg[k]) !== JSON.stringify(want)) {
-      out.push({ rule: "export-maps-agree", path: "package.json", line: 1, message: `Export "${k}" is ${JSON.stringify(pkg[k])} in package.json but deno.json's ${JSON.stringify(deno[k])} compiles to ${JSON.stringify(want)}: make them agree` });
+      out.push({
+        rule: "export-maps-agree",
+        path: "package.json",
+        line: 1,
+        message: `Export "${k}" is ${JSON.stringify(pkg[k])} in package.json but deno.json's ${
+          JSON.stringify(deno[k])
+        } compiles to ${JSON.stringify(want)}: make them agree`,
+      });
     } else if (deno[k] && !exists(deno[k]!.replace(/^\.\//, ""))) {
-      out.push({ rule: "export-maps-agree", path: "deno.json", line: 1, message: `Export "${k}" points at ${deno[k]}, which does not exist` });
+      out.push({
+        rule: "export-maps-agree",
+        path: "deno.json",
+        line: 1,
+        message: `Export "${k}" points at ${deno[k]}, which does not exist`,
+      });
     }
   }
   for (const must of [".", "./client"]) {
-    if (!keys.has(must)) out.push({ rule: "export-maps-agree", path: "deno.json", line: 1, message: `Export map lacks "${must}"` });
+    if (!keys.has(must)) {
+      out.push({ rule: "export-maps-agree", path: "deno.json", line: 1, message: `Export map lacks "${must}"` });
+    }
   }
   return out;
 }
@@ -191,12 +247,25 @@ export function checkClientIsolation(files: SourceFile[], entry = "src/client/mo
       if (spec.startsWith(".")) {
         const target = resolveRelative(path, spec);
         if (!target.startsWith("src/client/")) {
-          out.push({ rule: "client-isolation", path, line, message: `The client imports ${target}, outside src/client/: the SDK must not pull in server code; copy the small piece it needs into src/client/` });
+          out.push({
+            rule: "client-isolation",
+            path,
+            line,
+            message:
+              `The client imports ${target}, outside src/client/: the SDK must not pull in server code; copy the small piece it needs into src/client/`,
+          });
         } else queue.push(target);
       } else {
         const pkg = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!;
         if (!CLIENT_ALLOWED_PACKAGES.has(pkg)) {
-          out.push({ rule: "client-isolation", path, line, message: `The client imports "${spec}": only web globals and ${[...CLIENT_ALLOWED_PACKAGES].join(", ")} are allowed` });
+          out.push({
+            rule: "client-isolation",
+            path,
+            line,
+            message: `The client imports "${spec}": only web globals and ${
+              [...CLIENT_ALLOWED_PACKAGES].join(", ")
+            } are allowed`,
+          });
         }
       }
     }
@@ -249,7 +318,9 @@ function relativeImports(f: SourceFile): { target: string; line: number }[] {
 function describeRule(layer: string, may: readonly string[]): string {
   if (layer === "client") return "client may import nothing of the server";
   const shared = SHARED_ROOT_FILES.map((p) => p.slice(4)).join(", ");
-  return may.length === 0 ? `${layer} may import only its own folder and ${shared}` : `${layer} may import ${may.join(", ")} (and ${shared})`;
+  return may.length === 0
+    ? `${layer} may import only its own folder and ${shared}`
+    : `${layer} may import ${may.join(", ")} (and ${shared})`;
 }
 
 /**
@@ -261,13 +332,24 @@ export function checkLayering(files: SourceFile[]): Violation[] {
   for (const f of files.filter((x) => /\.(ts|mjs)$/.test(x.path))) {
     for (const { target, line } of relativeImports(f)) {
       if (target.startsWith("src/testing/") && !TESTING_IMPORTERS.some((p) => f.path.startsWith(p))) {
-        out.push({ rule: "layering", path: f.path, line, message: `${f.path} imports ${target}: only test/ and bench/ may import src/testing/` });
+        out.push({
+          rule: "layering",
+          path: f.path,
+          line,
+          message: `${f.path} imports ${target}: only test/ and bench/ may import src/testing/`,
+        });
       }
     }
     const layer = /^src\/([^/]+)\//.exec(f.path)?.[1];
     if (layer === undefined || Object.hasOwn(LAYERING_EXEMPT, f.path)) continue;
     if (!Object.hasOwn(LAYER_RULES, layer)) {
-      out.push({ rule: "layering", path: f.path, line: 1, message: `src/${layer}/ is not in DESIGN.md's "may import" table: add it there and to LAYER_RULES in test/_checks.ts` });
+      out.push({
+        rule: "layering",
+        path: f.path,
+        line: 1,
+        message:
+          `src/${layer}/ is not in DESIGN.md's "may import" table: add it there and to LAYER_RULES in test/_checks.ts`,
+      });
       continue;
     }
     const may = LAYER_RULES[layer]!;
@@ -277,7 +359,12 @@ export function checkLayering(files: SourceFile[]): Violation[] {
       if (layer !== "client" && (SHARED_ROOT_FILES as readonly string[]).includes(target)) continue;
       const rest = target.slice(4);
       if (may.some((m) => (m.endsWith(".ts") ? rest === m : rest.startsWith(`${m}/`)))) continue;
-      out.push({ rule: "layering", path: f.path, line, message: `${f.path} imports ${target}: ${describeRule(layer, may)}` });
+      out.push({
+        rule: "layering",
+        path: f.path,
+        line,
+        message: `${f.path} imports ${target}: ${describeRule(layer, may)}`,
+      });
     }
   }
   return out;
@@ -287,10 +374,20 @@ export function checkLayering(files: SourceFile[]): Violation[] {
 export function checkTestsRun(files: SourceFile[]): Violation[] {
   return files
     .filter((f) => f.path.endsWith(".test.ts") && !/\.run\(\s*\)/.test(codeOnly(f.text)))
-    .map((f) => ({ rule: "tests-run", path: f.path, line: 1, message: "Test file never calls test.run() or suite.run(): its tests would not execute" }));
+    .map((f) => ({
+      rule: "tests-run",
+      path: f.path,
+      line: 1,
+      message: "Test file never calls test.run() or suite.run(): its tests would not execute",
+    }));
 }
 
-export function allChecks(files: SourceFile[], denoJson: string, packageJson: string, exists: (p: string) => boolean): Violation[] {
+export function allChecks(
+  files: SourceFile[],
+  denoJson: string,
+  packageJson: string,
+  exists: (p: string) => boolean,
+): Violation[] {
   return [
     ...checkRuntimeIsolation(files),
     ...checkAmbientTime(files),

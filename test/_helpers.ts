@@ -2,7 +2,7 @@
  * Helpers shared by tests: the runtime under test, temporary directories, error expectations.
  */
 import * as assert from "uvu/assert";
-import { isMeshkvError, type ErrorCode } from "../src/errors.ts";
+import { type ErrorCode, isMeshkvError } from "../src/errors.ts";
 import { detectRuntime } from "../src/runtime/detect.ts";
 import type { FileSystem, Runtime } from "../src/runtime/types.ts";
 
@@ -30,7 +30,11 @@ export async function rejectsWith(fn: () => unknown, code: ErrorCode, message?: 
     await fn();
   } catch (err) {
     if (!isMeshkvError(err, code)) {
-      assert.unreachable(`${message ?? "expected"} ${code}, got ${(err as Error)?.name}: ${(err as { code?: string })?.code} ${(err as Error)?.message}`);
+      assert.unreachable(
+        `${message ?? "expected"} ${code}, got ${(err as Error)?.name}: ${(err as { code?: string })?.code} ${
+          (err as Error)?.message
+        }`,
+      );
     }
     return err as Error;
   }
@@ -42,7 +46,12 @@ export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 
 /** Waits until `check()` is true, polling every `everyMs`, or fails after `timeoutMs`. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000, everyMs = 10, what = "condition"): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  everyMs = 10,
+  what = "condition",
+): Promise<void> {
   const start = performance.now();
   while (performance.now() - start < timeoutMs) {
     if (await check()) return;

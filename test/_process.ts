@@ -2,7 +2,7 @@
  * Starts meshkv as a real process on a chosen runtime, the way a user does (`npx meshkv`, `deno task start`,
  * `bun run start`), and waits for its "listening on" line. Used by every test that needs real processes.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { repoRoot } from "./_helpers.ts";
 
@@ -37,10 +37,18 @@ export interface NodeProcess {
 }
 
 /** Runs the CLI to completion and returns its exit code and output. */
-export function runCli(runtime: RuntimeKind, args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  runtime: RuntimeKind,
+  args: string[],
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const [cmd, argv] = commandFor(runtime, args);
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+    const child = spawn(cmd, argv, {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1" },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (d) => (stdout += d));
@@ -60,11 +68,22 @@ export function runCli(runtime: RuntimeKind, args: string[], timeoutMs = 20_000)
  * Starts the CLI and resolves once its output matches `ready` (default: the node's "listening on URL" line);
  * `url` is the pattern's first group.
  */
-export function startProcess(runtime: RuntimeKind, args: string[], timeoutMs = 20_000, ready = /listening on (https?:\/\/[\w.:[\]-]+)/): Promise<NodeProcess> {
+export function startProcess(
+  runtime: RuntimeKind,
+  args: string[],
+  timeoutMs = 20_000,
+  ready = /listening on (https?:\/\/[\w.:[\]-]+)/,
+): Promise<NodeProcess> {
   const [cmd, argv] = commandFor(runtime, args);
-  const child = spawn(cmd, argv, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+  const child = spawn(cmd, argv, {
+    cwd: repoRoot,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   let out = "";
-  const exited = new Promise<number | null>((r) => child.on("exit", (code, sig) => r(code ?? (sig && !HOST_MISREPORTS_SIGNAL_EXIT ? 128 : null))));
+  const exited = new Promise<number | null>((r) =>
+    child.on("exit", (code, sig) => r(code ?? (sig && !HOST_MISREPORTS_SIGNAL_EXIT ? 128 : null)))
+  );
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { realRuntime, repoRoot, tempDir } from "./_helpers.ts";
-import { startProcess, type RuntimeKind } from "./_process.ts";
+import { type RuntimeKind, startProcess } from "./_process.ts";
 
 const rt = await realRuntime();
 const kind = rt.name as RuntimeKind;
@@ -16,9 +16,17 @@ const kind = rt.name as RuntimeKind;
 function runExample(name: string, endpoint: string): Promise<{ code: number | null; out: string }> {
   const file = join(repoRoot, "examples", name);
   const bin = (n: string) => join(repoRoot, "node_modules", ".bin", n);
-  const [cmd, args] = kind === "node" ? ["node", ["--import", "tsx", file]] : kind === "deno" ? [bin("deno"), ["run", "-A", "--quiet", file]] : [bin("bun"), [file]];
+  const [cmd, args] = kind === "node"
+    ? ["node", ["--import", "tsx", file]]
+    : kind === "deno"
+    ? [bin("deno"), ["run", "-A", "--quiet", file]]
+    : [bin("bun"), [file]];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args as string[], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, MESHKV_ENDPOINT: endpoint, NO_COLOR: "1" } });
+    const child = spawn(cmd, args as string[], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, MESHKV_ENDPOINT: endpoint, NO_COLOR: "1" },
+    });
     let out = "";
     child.stdout!.on("data", (d) => (out += d));
     child.stderr!.on("data", (d) => (out += d));

@@ -33,7 +33,8 @@ for (let i = 0; i < argv.length; i++) {
  */
 function mendUvu() {
   const broken = "if (details) str += GUTTER + details.split('\\n').join(GUTTER);";
-  const mended = "if (typeof details === 'string') str += GUTTER + details.split('\\n').join(GUTTER); else if (details) str += GUTTER + JSON.stringify(details);";
+  const mended =
+    "if (typeof details === 'string') str += GUTTER + details.split('\\n').join(GUTTER); else if (details) str += GUTTER + JSON.stringify(details);";
   for (const file of ["index.mjs", "index.js"]) {
     const path = join(root, "node_modules", "uvu", "dist", file);
     if (!existsSync(path)) continue;
@@ -56,13 +57,25 @@ function runOne(name) {
     const child = spawn(cmd, [...args, ...targets], {
       cwd: root,
       // Deno's WebSocket client takes no per-connection CA; DENO_CERT makes it trust the test-only CA.
-      env: { ...process.env, MESHKV_TEST_RUNTIME: name, NO_COLOR: "1", FORCE_COLOR: "0", ...(name === "deno" ? { DENO_CERT: join(root, "test/fixtures/tls/ca.pem") } : {}) },
+      env: {
+        ...process.env,
+        MESHKV_TEST_RUNTIME: name,
+        NO_COLOR: "1",
+        FORCE_COLOR: "0",
+        ...(name === "deno" ? { DENO_CERT: join(root, "test/fixtures/tls/ca.pem") } : {}),
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
-    child.stdout.on("data", (d) => { out += d; process.stdout.write(d); });
+    child.stdout.on("data", (d) => {
+      out += d;
+      process.stdout.write(d);
+    });
     child.stderr.on("data", (d) => process.stderr.write(d));
-    const timer = setTimeout(() => { console.log(`\n[${name}] timed out after ${TIMEOUT_MS} ms`); child.kill("SIGKILL"); }, TIMEOUT_MS);
+    const timer = setTimeout(() => {
+      console.log(`\n[${name}] timed out after ${TIMEOUT_MS} ms`);
+      child.kill("SIGKILL");
+    }, TIMEOUT_MS);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       const plain = out.replace(/\x1b\[[0-9;]*m/g, "");
@@ -87,12 +100,17 @@ function runOne(name) {
 
 const results = [];
 for (const name of wanted) {
-  if (!RUNTIMES[name]) { console.error(`Unknown runtime: ${name}`); process.exit(2); }
+  if (!RUNTIMES[name]) {
+    console.error(`Unknown runtime: ${name}`);
+    process.exit(2);
+  }
   console.log(`\n===== ${name} =====`);
   results.push(await runOne(name));
 }
 console.log("\n===== summary =====");
-for (const r of results) console.log(`${r.name.padEnd(5)} ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped (${r.note})`);
+for (const r of results) {
+  console.log(`${r.name.padEnd(5)} ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped (${r.note})`);
+}
 const sum = (k) => results.reduce((a, r) => a + r[k], 0);
 console.log(`${sum("passed")} passed, ${sum("failed")} failed, ${sum("skipped")} skipped`);
 process.exit(sum("failed") > 0 ? 1 : 0);

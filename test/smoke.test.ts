@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { MeshkvError, isMeshkvError } from "../src/errors.ts";
+import { isMeshkvError, MeshkvError } from "../src/errors.ts";
 
 test("MeshkvError carries its code", () => {
   const e = new MeshkvError("NOT_FOUND", "Missing: x");

@@ -8,10 +8,10 @@
  * the mesh, gossip on top), then attach the backend to the node's mesh and gossip. A node assembled without
  * `kv` has only membership (the gossip simulations); it serves no client API.
  */
-import { openClusterBackend, type ClusterBackend, type ClusterBackendOptions } from "../cluster/cluster_backend.ts";
-import { startClusterNode, type ClusterNode, type ClusterNodeOptions } from "../cluster/node.ts";
+import { type ClusterBackend, type ClusterBackendOptions, openClusterBackend } from "../cluster/cluster_backend.ts";
+import { type ClusterNode, type ClusterNodeOptions, startClusterNode } from "../cluster/node.ts";
 import type { TimingPreset } from "../cluster/presets.ts";
-import { createApp, type AppOptions } from "../http/app.ts";
+import { type AppOptions, createApp } from "../http/app.ts";
 import type { AuthConfig } from "../http/auth.ts";
 import type { FileSystem, Random, Runtime, ServeOptions } from "../runtime/types.ts";
 
@@ -31,7 +31,10 @@ export interface AssembleOptions {
     /** The disk the stores use (default the runtime's; the simulation passes a disk it can cut off at a crash). */
     fs?: FileSystem;
     dir: string;
-    options: Omit<ClusterBackendOptions, "fs" | "dir" | "clock" | "random" | "nodeId" | "datacenter" | "rack" | "timings">;
+    options: Omit<
+      ClusterBackendOptions,
+      "fs" | "dir" | "clock" | "random" | "nodeId" | "datacenter" | "rack" | "timings"
+    >;
     /** Client API authentication (null: open, loopback only). */
     auth: AuthConfig | null;
     /** Request body deadlines and minimum rate (tuning knobs; defaults in src/http/limits.ts). */
@@ -52,19 +55,39 @@ export async function assembleNode(o: AssembleOptions): Promise<AssembledNode> {
   const rt = o.runtime;
   const rack = o.rack === undefined ? {} : { rack: o.rack };
   const backend = o.kv === undefined ? null : await openClusterBackend({
-    ...o.kv.options, fs: o.kv.fs ?? rt.fs, dir: o.kv.dir, clock: rt.clock, random: o.random.fork(), nodeId: o.nodeId,
-    datacenter: o.datacenter, timings: o.timings.cluster, ...rack,
+    ...o.kv.options,
+    fs: o.kv.fs ?? rt.fs,
+    dir: o.kv.dir,
+    clock: rt.clock,
+    random: o.random.fork(),
+    nodeId: o.nodeId,
+    datacenter: o.datacenter,
+    timings: o.timings.cluster,
+    ...rack,
   });
   let cluster: ClusterNode | null = null;
   const app = backend === null || o.kv === undefined ? null : createApp({
-    nodeId: o.nodeId, runtime: rt.name, runtimeVersion: rt.version, backend, auth: o.kv.auth, clock: rt.clock,
-    members: () => cluster?.gossip.members() ?? [], ...(o.kv.bodyLimits === undefined ? {} : { bodyLimits: o.kv.bodyLimits }),
+    nodeId: o.nodeId,
+    runtime: rt.name,
+    runtimeVersion: rt.version,
+    backend,
+    auth: o.kv.auth,
+    clock: rt.clock,
+    members: () => cluster?.gossip.members() ?? [],
+    ...(o.kv.bodyLimits === undefined ? {} : { bodyLimits: o.kv.bodyLimits }),
   });
   const fetch: ServeOptions["fetch"] | null = app === null ? null : (request, info) => app.fetch(request, info ?? {});
   try {
     cluster = await startClusterNode({
-      ...o.node, runtime: rt, id: o.nodeId, datacenter: o.datacenter, ...rack, random: o.random.fork(),
-      gossip: o.timings.gossip, mesh: o.timings.mesh, ...(fetch === null ? {} : { fetch }),
+      ...o.node,
+      runtime: rt,
+      id: o.nodeId,
+      datacenter: o.datacenter,
+      ...rack,
+      random: o.random.fork(),
+      gossip: o.timings.gossip,
+      mesh: o.timings.mesh,
+      ...(fetch === null ? {} : { fetch }),
     });
   } catch (err) {
     await backend?.close();

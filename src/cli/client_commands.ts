@@ -8,17 +8,23 @@
  * Exit statuses: 0 on success, 1 when the node answers with an error or cannot be reached (printed as
  * `meshkv: CODE: message`), 2 for bad flags or arguments.
  */
-import { createClient, isMeshkvClientError, type Consistency, type Entry, type MeshkvClient } from "../client/mod.ts";
+import { type Consistency, createClient, type Entry, isMeshkvClientError, type MeshkvClient } from "../client/mod.ts";
 import { MeshkvError } from "../errors.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { helpText, parseFlags, type FlagTable, type FlagValues } from "./args.ts";
+import { type FlagTable, type FlagValues, helpText, parseFlags } from "./args.ts";
 
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:7400";
 
 const COMMON_FLAGS: FlagTable = {
-  endpoint: { type: "list", description: `Node URL; repeat or comma-separate for several (env MESHKV_ENDPOINT, else ${DEFAULT_ENDPOINT})` },
+  endpoint: {
+    type: "list",
+    description: `Node URL; repeat or comma-separate for several (env MESHKV_ENDPOINT, else ${DEFAULT_ENDPOINT})`,
+  },
   token: { type: "string", description: "Bearer token with the scope the command needs (env MESHKV_TOKEN)" },
-  consistency: { type: "string", description: "Level: one, quorum, all, local_one, local_quorum, each_quorum, r=N or w=N" },
+  consistency: {
+    type: "string",
+    description: "Level: one, quorum, all, local_one, local_quorum, each_quorum, r=N or w=N",
+  },
   timeout: { type: "int", description: "Deadline of each request in ms", default: 10_000, min: 1, max: 600_000 },
   help: { type: "bool", description: "Show this help" },
 };
@@ -53,10 +59,14 @@ export const CLIENT_COMMANDS: Record<string, { args: string; summary: string; fl
   },
   remove: {
     args: "NODE",
-    summary: "Take NODE, a member that is down for good, out of the cluster (admin scope): its partitions are rebuilt on the others from the surviving replicas, and it can never rejoin under that id.",
+    summary:
+      "Take NODE, a member that is down for good, out of the cluster (admin scope): its partitions are rebuilt on the others from the surviving replicas, and it can never rejoin under that id.",
     flags: {
       ...COMMON_FLAGS,
-      "dry-run": { type: "bool", description: "Only print the plan: which partitions move where, and how many keys and bytes" },
+      "dry-run": {
+        type: "bool",
+        description: "Only print the plan: which partitions move where, and how many keys and bytes",
+      },
     },
   },
 };
@@ -69,7 +79,11 @@ export function parseConsistency(text: string): Consistency {
   if (LEVELS.has(lower)) return lower as Consistency;
   const m = /^([rw])=(\d{1,2})$/.exec(lower);
   if (m && Number(m[2]) >= 1) return m[1] === "r" ? { r: Number(m[2]) } : { w: Number(m[2]) };
-  throw bad(`Flag --consistency takes one, quorum, all, local_one, local_quorum, each_quorum, r=N or w=N: got ${JSON.stringify(text)}`);
+  throw bad(
+    `Flag --consistency takes one, quorum, all, local_one, local_quorum, each_quorum, r=N or w=N: got ${
+      JSON.stringify(text)
+    }`,
+  );
 }
 
 /** Every `--endpoint` given (the flag parser keeps only the last of a repeated flag), else the environment's. */
@@ -80,15 +94,22 @@ function endpointsFrom(rt: Runtime, argv: string[]): string[] {
     if (arg === "--endpoint" && argv[i + 1] !== undefined) out.push(argv[++i]!);
     else if (arg.startsWith("--endpoint=")) out.push(arg.slice("--endpoint=".length));
   }
-  const list = (out.length > 0 ? out : [rt.env("MESHKV_ENDPOINT") ?? DEFAULT_ENDPOINT]).flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
+  const list = (out.length > 0 ? out : [rt.env("MESHKV_ENDPOINT") ?? DEFAULT_ENDPOINT]).flatMap((s) => s.split(","))
+    .map((s) => s.trim()).filter(Boolean);
   if (list.length === 0) throw bad("Flag --endpoint needs a URL");
-  for (const e of list) if (!/^https?:\/\/[^/]+/.test(e)) throw bad(`Flag --endpoint takes http(s) URLs: got ${JSON.stringify(e)}`);
+  for (const e of list) {
+    if (!/^https?:\/\/[^/]+/.test(e)) throw bad(`Flag --endpoint takes http(s) URLs: got ${JSON.stringify(e)}`);
+  }
   return list.map((e) => e.replace(/\/+$/, ""));
 }
 
 function clientFor(rt: Runtime, argv: string[], flags: FlagValues): MeshkvClient {
   const token = (flags.token as string | undefined) ?? rt.env("MESHKV_TOKEN");
-  const options: Parameters<typeof createClient>[0] = { endpoints: endpointsFrom(rt, argv), timeoutMs: flags.timeout as number, retries: 1 };
+  const options: Parameters<typeof createClient>[0] = {
+    endpoints: endpointsFrom(rt, argv),
+    timeoutMs: flags.timeout as number,
+    retries: 1,
+  };
   if (token) options.token = token;
   if (flags.consistency !== undefined) options.consistency = parseConsistency(flags.consistency as string);
   return createClient(options);
@@ -118,14 +139,20 @@ function printEntry(key: string, entry: Entry<unknown>): void {
     console.log(renderValue(entry.value, false));
     return;
   }
-  console.error(`meshkv: ${key} has ${entry.values.length} siblings (concurrent writes), one per line; resolve them with a write that carries their context`);
+  console.error(
+    `meshkv: ${key} has ${entry.values.length} siblings (concurrent writes), one per line; resolve them with a write that carries their context`,
+  );
   for (const v of entry.values) console.log(renderValue(v, true));
 }
 
 function positional(command: string, got: string[], want: number): string[] {
   if (got.length !== want) {
     const spec = CLIENT_COMMANDS[command]!.args;
-    throw bad(`${command} takes ${spec || "no arguments"}: got ${got.length} argument${got.length === 1 ? "" : "s"} (see meshkv ${command} --help)`);
+    throw bad(
+      `${command} takes ${spec || "no arguments"}: got ${got.length} argument${
+        got.length === 1 ? "" : "s"
+      } (see meshkv ${command} --help)`,
+    );
   }
   return got;
 }
@@ -189,7 +216,11 @@ async function list(kv: MeshkvClient, flags: FlagValues): Promise<number> {
   const max = (flags.limit as number | undefined) ?? Infinity;
   const keysOnly = flags["keys-only"] === true;
   let printed = 0;
-  const options = { keysOnly, limit: Math.min(max, 1000), ...(flags.prefix !== undefined ? { prefix: flags.prefix as string } : {}) };
+  const options = {
+    keysOnly,
+    limit: Math.min(max, 1000),
+    ...(flags.prefix !== undefined ? { prefix: flags.prefix as string } : {}),
+  };
   for await (const page of kv.list(options)) {
     for (const item of page.items) {
       if (printed >= max) return 0;
@@ -214,12 +245,24 @@ interface Move {
 function printRemoval(r: Record<string, unknown>): void {
   const moves = (r.moves as Move[] | undefined) ?? [];
   const count = (n: number | null) => (n === null ? "?" : String(n));
-  console.log(r.dryRun ? `plan to remove ${String(r.node)} (${String(r.status)}); nothing was changed:` : `removed ${String(r.node)}; its partitions are being rebuilt (see meshkv status: removed.rebuild):`);
+  console.log(
+    r.dryRun
+      ? `plan to remove ${String(r.node)} (${String(r.status)}); nothing was changed:`
+      : `removed ${String(r.node)}; its partitions are being rebuilt (see meshkv status: removed.rebuild):`,
+  );
   for (const m of moves) {
-    console.log(`  partition ${m.partition}: to ${m.to.join(",") || "-"} from ${m.from.join(",") || "-"}, ${count(m.keys)} keys, ${count(m.bytes)} bytes`);
+    console.log(
+      `  partition ${m.partition}: to ${m.to.join(",") || "-"} from ${m.from.join(",") || "-"}, ${
+        count(m.keys)
+      } keys, ${count(m.bytes)} bytes`,
+    );
   }
   const uncounted = Number(r.partitionsUncounted ?? 0);
-  console.log(`${moves.length} partitions move, ${String(r.keys)} keys, ${String(r.bytes)} bytes${uncounted > 0 ? ` (${uncounted} partitions could not be counted)` : ""}`);
+  console.log(
+    `${moves.length} partitions move, ${String(r.keys)} keys, ${String(r.bytes)} bytes${
+      uncounted > 0 ? ` (${uncounted} partitions could not be counted)` : ""
+    }`,
+  );
   if (!r.dryRun) console.log(`${String(r.hintsDropped ?? 0)} hints for ${String(r.node)} dropped on this node`);
 }
 

@@ -12,7 +12,11 @@ import { applyDefaults, type FlagSpec, type FlagTable, type FlagValues } from ".
 
 /** The flag `meshkv start` adds to the node's own flags. */
 export const CONFIG_FLAGS: FlagTable = {
-  config: { type: "string", description: "JSON file of flag values keyed by long flag name, e.g. {\"port\":7400,\"seeds\":[\"a:7400\"]}; command-line flags win (default: $MESHKV_CONFIG)" },
+  config: {
+    type: "string",
+    description:
+      'JSON file of flag values keyed by long flag name, e.g. {"port":7400,"seeds":["a:7400"]}; command-line flags win (default: $MESHKV_CONFIG)',
+  },
 };
 
 /** A command's flags plus `--config`, placed before `--help` so the help reads in order. */
@@ -99,7 +103,9 @@ export async function loadConfig(rt: Runtime, path: string, table: FlagTable): P
   } catch (err) {
     throw new MeshkvError("INVALID_ARGUMENT", `${where}: cannot read it: ${(err as Error).message}`, { cause: err });
   }
-  if (bytes.byteLength > CONFIG_BYTES_MAX) throw bad(`${where}: larger than ${CONFIG_BYTES_MAX} bytes (CONFIG_BYTES_MAX)`);
+  if (bytes.byteLength > CONFIG_BYTES_MAX) {
+    throw bad(`${where}: larger than ${CONFIG_BYTES_MAX} bytes (CONFIG_BYTES_MAX)`);
+  }
   return parseConfig(new TextDecoder().decode(bytes), table, where);
 }
 

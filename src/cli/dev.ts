@@ -9,8 +9,8 @@
 import { MeshkvError } from "../errors.ts";
 import { parseRegionDelays } from "../mesh/regions.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { helpText, parseFlags, type FlagTable, type FlagValues } from "./args.ts";
-import { START_FLAGS, startNode, type StartedNode } from "./start.ts";
+import { type FlagTable, type FlagValues, helpText, parseFlags } from "./args.ts";
+import { START_FLAGS, type StartedNode, startNode } from "./start.ts";
 
 /** The three nodes, in start order; the first is every other node's seed. */
 export const DEV_NODES = [
@@ -30,14 +30,30 @@ export const DEV_READY_TIMEOUT_MS = 30_000;
 const DEV_READY_POLL_MS = 50;
 
 export const DEV_FLAGS: FlagTable = {
-  port: { type: "int", description: "Port of the first node; the others take the next two (0: each picks a free one)", default: 7400, min: 0, max: 65533 },
-  data: { type: "string", description: "Root data directory: each node keeps its data in DIR/<node id>", default: "./data/dev" },
-  "region-delays": { type: "string", description: "Emulated one-way delays between the regions in ms", default: DEV_REGION_DELAYS },
+  port: {
+    type: "int",
+    description: "Port of the first node; the others take the next two (0: each picks a free one)",
+    default: 7400,
+    min: 0,
+    max: 65533,
+  },
+  data: {
+    type: "string",
+    description: "Root data directory: each node keeps its data in DIR/<node id>",
+    default: "./data/dev",
+  },
+  "region-delays": {
+    type: "string",
+    description: "Emulated one-way delays between the regions in ms",
+    default: DEV_REGION_DELAYS,
+  },
   "no-delays": { type: "bool", description: "Turn the emulated delays off (every region as if next door)" },
   help: { type: "bool", description: "Show this help" },
 };
 
-const SUMMARY = `Run a local three-region cluster in this process until SIGINT or SIGTERM: nodes ${DEV_NODES.map((n) => `${n.id} (${n.datacenter})`).join(", ")}
+const SUMMARY = `Run a local three-region cluster in this process until SIGINT or SIGTERM: nodes ${
+  DEV_NODES.map((n) => `${n.id} (${n.datacenter})`).join(", ")
+}
 on --port, --port+1 and --port+2 of 127.0.0.1, with the fast gossip preset and emulated delays between the regions.
 A restart on the same --data keeps the data and the node ids.`;
 
@@ -57,7 +73,20 @@ export function planDevCluster(flags: FlagValues, startFlags: FlagTable = START_
   if (delays !== null) parseRegionDelays(delays); // a bad value fails here, before any node starts
   return DEV_NODES.map(({ id, datacenter }, i) => {
     const dir = `${root}/${id}`;
-    const argv = ["--id", id, "--datacenter", datacenter, "--host", "127.0.0.1", "--port", String(port === 0 ? 0 : port + i), "--data", dir, "--mesh-preset", "fast"];
+    const argv = [
+      "--id",
+      id,
+      "--datacenter",
+      datacenter,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port === 0 ? 0 : port + i),
+      "--data",
+      dir,
+      "--mesh-preset",
+      "fast",
+    ];
     if (delays !== null && delays !== "") argv.push("--region-delays", delays);
     if ("replication" in startFlags) argv.push("--replication", DEV_REPLICATION);
     return { id, datacenter, dir, argv };
@@ -117,17 +146,30 @@ async function waitUntilFormed(rt: Runtime, nodes: readonly StartedNode[], stopp
     const missing = await notReady(nodes);
     if (missing.length === 0) return;
     if (rt.clock.monotonic() > deadline) {
-      throw new MeshkvError("TIMEOUT", `The dev nodes did not all see each other alive and ready within ${DEV_READY_TIMEOUT_MS} ms: ${missing.join(", ")}`);
+      throw new MeshkvError(
+        "TIMEOUT",
+        `The dev nodes did not all see each other alive and ready within ${DEV_READY_TIMEOUT_MS} ms: ${
+          missing.join(", ")
+        }`,
+      );
     }
     await rt.clock.sleep(DEV_READY_POLL_MS);
   }
 }
 
 /** What a user needs to start: endpoints, an SDK snippet to paste, curl lines. */
-export function devBanner(rt: Runtime, nodes: readonly { nodeId: string; url: string }[], plans: readonly DevNodePlan[], delays: string | null, replicated: boolean): string {
+export function devBanner(
+  rt: Runtime,
+  nodes: readonly { nodeId: string; url: string }[],
+  plans: readonly DevNodePlan[],
+  delays: string | null,
+  replicated: boolean,
+): string {
   const urls = nodes.map((n) => n.url);
   const lines = [`meshkv dev: a three-region cluster is running in this process (${rt.name} ${rt.version})`];
-  nodes.forEach((n, i) => lines.push(`  ${n.nodeId.padEnd(11)} ${plans[i]!.datacenter.padEnd(9)} ${n.url.padEnd(24)} data ${plans[i]!.dir}`));
+  nodes.forEach((n, i) =>
+    lines.push(`  ${n.nodeId.padEnd(11)} ${plans[i]!.datacenter.padEnd(9)} ${n.url.padEnd(24)} data ${plans[i]!.dir}`)
+  );
   lines.push(`  region delays (one-way, ms): ${delays ? delays.replaceAll(",", ", ") : "off"}`);
   lines.push(`meshkv dev: endpoints ${urls.join(" ")}`, "");
   lines.push("SDK (meshkv/client):", "");
@@ -167,7 +209,12 @@ export async function runDev(rt: Runtime, argv: string[]): Promise<number> {
     console.log(helpText("dev", SUMMARY, DEV_FLAGS));
     return 0;
   }
-  if (positional.length > 0) throw new MeshkvError("INVALID_ARGUMENT", `meshkv dev takes no arguments: got ${JSON.stringify(positional[0])} (see meshkv dev --help)`);
+  if (positional.length > 0) {
+    throw new MeshkvError(
+      "INVALID_ARGUMENT",
+      `meshkv dev takes no arguments: got ${JSON.stringify(positional[0])} (see meshkv dev --help)`,
+    );
+  }
   const plans = planDevCluster(flags);
   let stopping = false;
   let wake = () => {};
@@ -182,7 +229,12 @@ export async function runDev(rt: Runtime, argv: string[]): Promise<number> {
     for (const plan of plans) {
       if (stopping) break;
       const seeds = nodes[0] ? ["--seeds", nodes[0].cluster.address] : [];
-      nodes.push(await startNode(rt, parseFlags([...plan.argv, ...seeds], START_FLAGS).flags, { label: plan.id, warn: nodes.length === 0 }));
+      nodes.push(
+        await startNode(rt, parseFlags([...plan.argv, ...seeds], START_FLAGS).flags, {
+          label: plan.id,
+          warn: nodes.length === 0,
+        }),
+      );
     }
     await waitUntilFormed(rt, nodes, () => stopping);
     if (!stopping) {

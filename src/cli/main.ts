@@ -6,7 +6,7 @@ import { isMeshkvError } from "../errors.ts";
 import { detectRuntime } from "../runtime/detect.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
-import { helpText, parseFlags, withoutDefaults, type FlagValues } from "./args.ts";
+import { type FlagValues, helpText, parseFlags, withoutDefaults } from "./args.ts";
 import { clientCommand } from "./client_commands.ts";
 import { loadConfig, mergeFlags, withConfigFlag } from "./config.ts";
 import { runDev } from "./dev.ts";
@@ -60,7 +60,9 @@ async function start(rt: Runtime, argv: string[]): Promise<number> {
   });
   await node.stop();
   if (removed) {
-    console.error(`meshkv: NODE_REMOVED: node ${node.nodeId} was removed from the cluster by an operator and cannot rejoin under its id: start a new node with an empty --data directory instead`);
+    console.error(
+      `meshkv: NODE_REMOVED: node ${node.nodeId} was removed from the cluster by an operator and cannot rejoin under its id: start a new node with an empty --data directory instead`,
+    );
     return 1;
   }
   console.log(`meshkv node ${node.nodeId} stopped`);

@@ -7,68 +7,213 @@
  * This file turns flags into options; `assemble.ts` puts the node together (the same function the simulation
  * uses).
  */
-import { isPresetName, TIMING_PRESETS, type PresetName } from "../cluster/presets.ts";
+import { isPresetName, type PresetName, TIMING_PRESETS } from "../cluster/presets.ts";
 import type { ClusterNode } from "../cluster/node.ts";
 import { MeshkvError } from "../errors.ts";
 import { parseRegionDelays } from "../mesh/regions.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { ClusterBackend } from "../cluster/cluster_backend.ts";
 import { assembleNode } from "./assemble.ts";
-import { RingView, type ReplicationConfig } from "../cluster/ring_view.ts";
+import { type ReplicationConfig, RingView } from "../cluster/ring_view.ts";
 import { readText, writeTextDurably } from "../cluster/_files.ts";
 import { parseKeyspace } from "../cluster/keyspaces.ts";
-import { parseConsistency, type ConsistencyLevel } from "../core/quorum.ts";
+import { type ConsistencyLevel, parseConsistency } from "../core/quorum.ts";
 import { validatePartitions } from "../core/ring.ts";
 import { toHex } from "../core/_bytes.ts";
-import { SCOPES, TOKEN_CHARS_MAX, TOKEN_CHARS_MIN, type AuthConfig, type Scope, type TokenConfig } from "../http/auth.ts";
+import {
+  type AuthConfig,
+  type Scope,
+  SCOPES,
+  TOKEN_CHARS_MAX,
+  TOKEN_CHARS_MIN,
+  type TokenConfig,
+} from "../http/auth.ts";
 import type { Durability } from "../storage/options.ts";
 import type { FlagTable, FlagValues } from "./args.ts";
 
 export const START_FLAGS: FlagTable = {
-  id: { type: "string", description: "Node id, unique in the cluster; stored in the data directory on first start (default: generated)" },
+  id: {
+    type: "string",
+    description: "Node id, unique in the cluster; stored in the data directory on first start (default: generated)",
+  },
   host: { type: "string", description: "Address to listen on", default: "127.0.0.1" },
-  port: { type: "int", description: "Port for the client API and the mesh (0 picks a free one)", default: 7400, min: 0, max: 65535 },
+  port: {
+    type: "int",
+    description: "Port for the client API and the mesh (0 picks a free one)",
+    default: 7400,
+    min: 0,
+    max: 65535,
+  },
   data: { type: "string", description: "Data directory (created if missing)", default: "./data/node" },
-  seeds: { type: "list", description: "Comma-separated host:port of nodes to join through (none: start a new cluster)" },
-  secret: { type: "string", description: "Cluster secret every node must share (default: $MESHKV_SECRET, else an insecure development secret)" },
+  seeds: {
+    type: "list",
+    description: "Comma-separated host:port of nodes to join through (none: start a new cluster)",
+  },
+  secret: {
+    type: "string",
+    description: "Cluster secret every node must share (default: $MESHKV_SECRET, else an insecure development secret)",
+  },
   cluster: { type: "string", description: "Cluster name; nodes of other clusters are refused", default: "meshkv" },
   datacenter: { type: "string", description: "Datacenter (region) of this node", default: "dc1" },
   rack: { type: "string", description: "Rack or zone inside the datacenter" },
-  capacity: { type: "int", description: "Relative share of partitions this node claims", default: 1, min: 1, max: 10000 },
-  advertise: { type: "string", description: "host:port peers dial to reach this node (default: --host and the port listened on)" },
-  "mesh-preset": { type: "string", description: "Timers of gossip, mesh and replication (src/cluster/presets.ts): default (1 s rounds, 5 s suspicion), fast (100 ms rounds, for tests and local clusters) or wan (longer deadlines and suspicion, for clusters spread over regions)", default: "default" },
-  "region-delays": { type: "string", description: "Emulated one-way delays between datacenters in ms, e.g. us-east|eu-west=40,us-east|ap-south=90" },
-  tokens: { type: "list", description: "Client API bearer tokens as scope:token (scope read, write or admin; token 16+ characters), comma-separated (default: $MESHKV_TOKENS; none: loopback only, no auth)" },
-  durability: { type: "string", description: "When writes reach the disk: always (sync before acknowledging), batch (group commit every few ms) or none", default: "batch" },
-  compression: { type: "string", description: "Block compression of new tables: none or deflate (smaller files, more CPU per read and flush; tables of either kind read fine)", default: "none" },
-  "cache-bytes": { type: "int", description: "Block cache arena in bytes (0 turns the cache off)", default: 8 * 1024 * 1024, min: 0, max: 64 * 1024 * 1024 * 1024 },
-  replicas: { type: "int", description: "Replicas of every key (N), when --replication is not given", default: 3, min: 1, max: 32 },
-  replication: { type: "string", description: "Replicas per datacenter instead of --replicas, e.g. us-east:2,eu-west:1 (every node must use the same)" },
-  partitions: { type: "int", description: "Partitions of the hash ring, a power of two fixed when the cluster is created (every node must use the same)", default: 256, min: 1, max: 65536 },
-  "read-consistency": { type: "string", description: "Default consistency of reads that ask for none: one, quorum, all, local_one, local_quorum, each_quorum or r=N", default: "quorum" },
-  "write-consistency": { type: "string", description: "Default consistency of writes that ask for none: one, quorum, all, local_one, local_quorum, each_quorum or w=N", default: "quorum" },
-  conflicts: { type: "string", description: "Concurrent writes: siblings (kept for the client to resolve) or lww (last writer wins by hybrid logical clock); every node must use the same", default: "siblings" },
-  keyspaces: { type: "list", description: "Per key-prefix defaults, comma-separated prefix=setting:value;... with settings read and write (a consistency level), conflicts (siblings or lww) and replicas (a count, or dc:count+dc:count), e.g. sessions/=conflicts:lww;write:one;replicas:2 (every node must use the same, in the same order)" },
-  "memtable-bytes": { type: "int", description: "Tuning: bytes of writes the storage engine buffers in memory before it writes a table (default 8 MiB); small values make flushes and compactions frequent", min: 4096, max: 1_073_741_824 },
-  "tombstone-grace-ms": { type: "int", description: "Tuning: how long a delete's tombstone is kept at least (it is purged only after every replica of its partition holds it, whatever this says)", default: 3_600_000, min: 1, max: 2_147_483_647 },
-  "strict-quorum": { type: "bool", description: "Fail writes with QUORUM_UNMET when replicas are down instead of using fallback nodes with hints (sloppy quorum)" },
-  "tls-cert": { type: "string", description: "PEM certificate file: serve HTTPS and the mesh over wss:// (with --tls-key; every node of a cluster needs TLS or none)" },
+  capacity: {
+    type: "int",
+    description: "Relative share of partitions this node claims",
+    default: 1,
+    min: 1,
+    max: 10000,
+  },
+  advertise: {
+    type: "string",
+    description: "host:port peers dial to reach this node (default: --host and the port listened on)",
+  },
+  "mesh-preset": {
+    type: "string",
+    description:
+      "Timers of gossip, mesh and replication (src/cluster/presets.ts): default (1 s rounds, 5 s suspicion), fast (100 ms rounds, for tests and local clusters) or wan (longer deadlines and suspicion, for clusters spread over regions)",
+    default: "default",
+  },
+  "region-delays": {
+    type: "string",
+    description: "Emulated one-way delays between datacenters in ms, e.g. us-east|eu-west=40,us-east|ap-south=90",
+  },
+  tokens: {
+    type: "list",
+    description:
+      "Client API bearer tokens as scope:token (scope read, write or admin; token 16+ characters), comma-separated (default: $MESHKV_TOKENS; none: loopback only, no auth)",
+  },
+  durability: {
+    type: "string",
+    description:
+      "When writes reach the disk: always (sync before acknowledging), batch (group commit every few ms) or none",
+    default: "batch",
+  },
+  compression: {
+    type: "string",
+    description:
+      "Block compression of new tables: none or deflate (smaller files, more CPU per read and flush; tables of either kind read fine)",
+    default: "none",
+  },
+  "cache-bytes": {
+    type: "int",
+    description: "Block cache arena in bytes (0 turns the cache off)",
+    default: 8 * 1024 * 1024,
+    min: 0,
+    max: 64 * 1024 * 1024 * 1024,
+  },
+  replicas: {
+    type: "int",
+    description: "Replicas of every key (N), when --replication is not given",
+    default: 3,
+    min: 1,
+    max: 32,
+  },
+  replication: {
+    type: "string",
+    description:
+      "Replicas per datacenter instead of --replicas, e.g. us-east:2,eu-west:1 (every node must use the same)",
+  },
+  partitions: {
+    type: "int",
+    description:
+      "Partitions of the hash ring, a power of two fixed when the cluster is created (every node must use the same)",
+    default: 256,
+    min: 1,
+    max: 65536,
+  },
+  "read-consistency": {
+    type: "string",
+    description:
+      "Default consistency of reads that ask for none: one, quorum, all, local_one, local_quorum, each_quorum or r=N",
+    default: "quorum",
+  },
+  "write-consistency": {
+    type: "string",
+    description:
+      "Default consistency of writes that ask for none: one, quorum, all, local_one, local_quorum, each_quorum or w=N",
+    default: "quorum",
+  },
+  conflicts: {
+    type: "string",
+    description:
+      "Concurrent writes: siblings (kept for the client to resolve) or lww (last writer wins by hybrid logical clock); every node must use the same",
+    default: "siblings",
+  },
+  keyspaces: {
+    type: "list",
+    description:
+      "Per key-prefix defaults, comma-separated prefix=setting:value;... with settings read and write (a consistency level), conflicts (siblings or lww) and replicas (a count, or dc:count+dc:count), e.g. sessions/=conflicts:lww;write:one;replicas:2 (every node must use the same, in the same order)",
+  },
+  "memtable-bytes": {
+    type: "int",
+    description:
+      "Tuning: bytes of writes the storage engine buffers in memory before it writes a table (default 8 MiB); small values make flushes and compactions frequent",
+    min: 4096,
+    max: 1_073_741_824,
+  },
+  "tombstone-grace-ms": {
+    type: "int",
+    description:
+      "Tuning: how long a delete's tombstone is kept at least (it is purged only after every replica of its partition holds it, whatever this says)",
+    default: 3_600_000,
+    min: 1,
+    max: 2_147_483_647,
+  },
+  "strict-quorum": {
+    type: "bool",
+    description:
+      "Fail writes with QUORUM_UNMET when replicas are down instead of using fallback nodes with hints (sloppy quorum)",
+  },
+  "tls-cert": {
+    type: "string",
+    description:
+      "PEM certificate file: serve HTTPS and the mesh over wss:// (with --tls-key; every node of a cluster needs TLS or none)",
+  },
   "tls-key": { type: "string", description: "PEM private key file for --tls-cert" },
-  "tls-ca": { type: "string", description: "PEM CA file to trust when dialing peers over wss://, besides the system's (on Deno set DENO_CERT to it instead)" },
-  "body-deadline-ms": { type: "int", description: "Tuning knob: a request body must be complete this long after the route starts reading it (408 BODY_TIMEOUT otherwise)", default: 60_000, min: 1, max: 3_600_000 },
-  "body-rate-bytes-per-sec-min": { type: "int", description: "Tuning knob: bytes per second a request body must average after --body-rate-grace-ms (408 BODY_TIMEOUT otherwise)", default: 1024, min: 1, max: 1_073_741_824 },
-  "body-rate-grace-ms": { type: "int", description: "Tuning knob: the start of a request body that --body-rate-bytes-per-sec-min does not judge", default: 10_000, min: 0, max: 3_600_000 },
+  "tls-ca": {
+    type: "string",
+    description:
+      "PEM CA file to trust when dialing peers over wss://, besides the system's (on Deno set DENO_CERT to it instead)",
+  },
+  "body-deadline-ms": {
+    type: "int",
+    description:
+      "Tuning knob: a request body must be complete this long after the route starts reading it (408 BODY_TIMEOUT otherwise)",
+    default: 60_000,
+    min: 1,
+    max: 3_600_000,
+  },
+  "body-rate-bytes-per-sec-min": {
+    type: "int",
+    description:
+      "Tuning knob: bytes per second a request body must average after --body-rate-grace-ms (408 BODY_TIMEOUT otherwise)",
+    default: 1024,
+    min: 1,
+    max: 1_073_741_824,
+  },
+  "body-rate-grace-ms": {
+    type: "int",
+    description: "Tuning knob: the start of a request body that --body-rate-bytes-per-sec-min does not judge",
+    default: 10_000,
+    min: 0,
+    max: 3_600_000,
+  },
   help: { type: "bool", description: "Show this help" },
 };
 
 /** Reads `--tls-cert`, `--tls-key` and `--tls-ca` through the runtime's files; null without TLS. */
-export async function readTlsFlags(rt: Runtime, flags: FlagValues): Promise<{ cert: string; key: string; ca?: string } | null> {
+export async function readTlsFlags(
+  rt: Runtime,
+  flags: FlagValues,
+): Promise<{ cert: string; key: string; ca?: string } | null> {
   const [cert, key, ca] = (["tls-cert", "tls-key", "tls-ca"] as const).map((f) => flags[f] as string | undefined);
   if (cert === undefined && key === undefined) {
     if (ca !== undefined) throw new MeshkvError("INVALID_ARGUMENT", "Flag --tls-ca needs --tls-cert and --tls-key");
     return null;
   }
-  if (cert === undefined || key === undefined) throw new MeshkvError("INVALID_ARGUMENT", "Flags --tls-cert and --tls-key go together");
+  if (cert === undefined || key === undefined) {
+    throw new MeshkvError("INVALID_ARGUMENT", "Flags --tls-cert and --tls-key go together");
+  }
   const read = async (flag: string, path: string) => {
     try {
       return new TextDecoder().decode(await rt.fs.readFile(path));
@@ -77,7 +222,8 @@ export async function readTlsFlags(rt: Runtime, flags: FlagValues): Promise<{ ce
     }
   };
   return {
-    cert: await read("tls-cert", cert), key: await read("tls-key", key),
+    cert: await read("tls-cert", cert),
+    key: await read("tls-key", key),
     ...(ca === undefined ? {} : { ca: await read("tls-ca", ca) }),
   };
 }
@@ -92,16 +238,25 @@ export function parseTokens(entries: readonly string[], host: string): AuthConfi
     const scope = entry.slice(0, colon);
     const token = entry.slice(colon + 1);
     if (colon < 0 || !(SCOPES as readonly string[]).includes(scope)) {
-      throw new MeshkvError("INVALID_ARGUMENT", `Flag --tokens takes scope:token with scope ${SCOPES.join(", ")}: entry ${i + 1} is not one`);
+      throw new MeshkvError(
+        "INVALID_ARGUMENT",
+        `Flag --tokens takes scope:token with scope ${SCOPES.join(", ")}: entry ${i + 1} is not one`,
+      );
     }
     if (token.length < TOKEN_CHARS_MIN || token.length > TOKEN_CHARS_MAX) {
-      throw new MeshkvError("INVALID_ARGUMENT", `Flag --tokens: entry ${i + 1} must have a token of ${TOKEN_CHARS_MIN} to ${TOKEN_CHARS_MAX} characters`);
+      throw new MeshkvError(
+        "INVALID_ARGUMENT",
+        `Flag --tokens: entry ${i + 1} must have a token of ${TOKEN_CHARS_MIN} to ${TOKEN_CHARS_MAX} characters`,
+      );
     }
     tokens.push({ token, scope: scope as Scope, name: `${scope}-${i + 1}` });
   }
   if (tokens.length > 0) return { tokens };
   if (!LOOPBACK.test(host)) {
-    throw new MeshkvError("INVALID_ARGUMENT", `Refusing to serve the client API on ${host} without --tokens: set tokens, or listen on 127.0.0.1`);
+    throw new MeshkvError(
+      "INVALID_ARGUMENT",
+      `Refusing to serve the client API on ${host} without --tokens: set tokens, or listen on 127.0.0.1`,
+    );
   }
   return null;
 }
@@ -111,11 +266,17 @@ const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** Reads the node id kept in the data directory, or stores the given (or a generated) one there. */
 export async function resolveNodeId(rt: Runtime, dir: string, wanted: string | undefined): Promise<string> {
   if (wanted !== undefined && !ID_PATTERN.test(wanted)) {
-    throw new MeshkvError("INVALID_ARGUMENT", `Node id must be 1 to 64 letters, digits, '.', '_' or '-': got ${JSON.stringify(wanted)}`);
+    throw new MeshkvError(
+      "INVALID_ARGUMENT",
+      `Node id must be 1 to 64 letters, digits, '.', '_' or '-': got ${JSON.stringify(wanted)}`,
+    );
   }
   const stored = await readText(rt.fs, dir, "NODE_ID");
   if (stored && wanted && stored !== wanted) {
-    throw new MeshkvError("INVALID_ARGUMENT", `Data directory ${dir} belongs to node ${stored}, not ${wanted}: use another --data or the same --id`);
+    throw new MeshkvError(
+      "INVALID_ARGUMENT",
+      `Data directory ${dir} belongs to node ${stored}, not ${wanted}: use another --data or the same --id`,
+    );
   }
   if (stored) return stored;
   const id = wanted ?? `n-${toHex(rt.random().bytes(4))}`;
@@ -156,16 +317,26 @@ export const DEV_SECRET = "meshkv-insecure-development-secret";
 function meshOptions(rt: Runtime, flags: FlagValues) {
   const preset = String(flags["mesh-preset"]);
   if (!isPresetName(preset)) {
-    throw new MeshkvError("INVALID_ARGUMENT", `Flag --mesh-preset takes ${Object.keys(TIMING_PRESETS).join(", ")}: got ${JSON.stringify(preset)}`);
+    throw new MeshkvError(
+      "INVALID_ARGUMENT",
+      `Flag --mesh-preset takes ${Object.keys(TIMING_PRESETS).join(", ")}: got ${JSON.stringify(preset)}`,
+    );
   }
   const seeds = (flags.seeds as string[] | undefined) ?? [];
   for (const s of seeds) {
-    if (!/^[^\s/:]+:\d{1,5}$/.test(s) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(s)) throw new MeshkvError("INVALID_ARGUMENT", `Flag --seeds takes host:port entries: got ${JSON.stringify(s)}`);
+    if (!/^[^\s/:]+:\d{1,5}$/.test(s) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(s)) {
+      throw new MeshkvError("INVALID_ARGUMENT", `Flag --seeds takes host:port entries: got ${JSON.stringify(s)}`);
+    }
   }
   const secret = (flags.secret as string | undefined) ?? rt.env("MESHKV_SECRET");
-  if (secret !== undefined && secret.length < 8) throw new MeshkvError("INVALID_ARGUMENT", "Flag --secret must be at least 8 characters");
+  if (secret !== undefined && secret.length < 8) {
+    throw new MeshkvError("INVALID_ARGUMENT", "Flag --secret must be at least 8 characters");
+  }
   return {
-    seeds, secret: secret ?? DEV_SECRET, devSecret: secret === undefined, timings: TIMING_PRESETS[preset as PresetName],
+    seeds,
+    secret: secret ?? DEV_SECRET,
+    devSecret: secret === undefined,
+    timings: TIMING_PRESETS[preset as PresetName],
     regionDelays: flags["region-delays"] === undefined ? {} : parseRegionDelays(String(flags["region-delays"])),
   };
 }
@@ -187,7 +358,9 @@ export interface StartNodeOptions {
 }
 
 /** Reads --replicas, --replication, --partitions, the default levels and --strict-quorum. */
-export function replicationOptions(flags: FlagValues): { replication: ReplicationConfig; readLevel: ConsistencyLevel; writeLevel: ConsistencyLevel } {
+export function replicationOptions(
+  flags: FlagValues,
+): { replication: ReplicationConfig; readLevel: ConsistencyLevel; writeLevel: ConsistencyLevel } {
   const partitions = Number(flags.partitions);
   validatePartitions(partitions);
   let perDc: Record<string, number> | undefined;
@@ -195,10 +368,17 @@ export function replicationOptions(flags: FlagValues): { replication: Replicatio
     perDc = {};
     for (const entry of String(flags.replication).split(",").map((e) => e.trim()).filter(Boolean)) {
       const m = /^([A-Za-z0-9_.-]+):(\d{1,2})$/.exec(entry);
-      if (!m) throw new MeshkvError("INVALID_ARGUMENT", `Flag --replication takes datacenter:count entries, e.g. us-east:2,eu-west:1: got ${JSON.stringify(entry)}`);
+      if (!m) {
+        throw new MeshkvError(
+          "INVALID_ARGUMENT",
+          `Flag --replication takes datacenter:count entries, e.g. us-east:2,eu-west:1: got ${JSON.stringify(entry)}`,
+        );
+      }
       perDc[m[1]!] = Number(m[2]);
     }
-    if (Object.keys(perDc).length === 0) throw new MeshkvError("INVALID_ARGUMENT", "Flag --replication needs at least one datacenter:count entry");
+    if (Object.keys(perDc).length === 0) {
+      throw new MeshkvError("INVALID_ARGUMENT", "Flag --replication needs at least one datacenter:count entry");
+    }
   }
   const n = perDc ? Object.values(perDc).reduce((a, b) => a + b, 0) : Number(flags.replicas);
   const level = (flag: string) => {
@@ -209,13 +389,26 @@ export function replicationOptions(flags: FlagValues): { replication: Replicatio
     }
   };
   const conflicts = String(flags.conflicts);
-  if (conflicts !== "siblings" && conflicts !== "lww") throw new MeshkvError("INVALID_ARGUMENT", `Flag --conflicts takes siblings or lww: got ${JSON.stringify(conflicts)}`);
+  if (conflicts !== "siblings" && conflicts !== "lww") {
+    throw new MeshkvError(
+      "INVALID_ARGUMENT",
+      `Flag --conflicts takes siblings or lww: got ${JSON.stringify(conflicts)}`,
+    );
+  }
   const keyspaces = ((flags.keyspaces as string[] | undefined) ?? []).map(parseKeyspace);
-  const replication: ReplicationConfig = { partitions, n, sloppy: flags["strict-quorum"] !== true, conflicts, keyspaces, ...(perDc ? { replication: perDc } : {}) };
+  const replication: ReplicationConfig = {
+    partitions,
+    n,
+    sloppy: flags["strict-quorum"] !== true,
+    conflicts,
+    keyspaces,
+    ...(perDc ? { replication: perDc } : {}),
+  };
   new RingView(replication); // checks the keyspaces (duplicates, bounds) and partitions times replica classes
   return {
     replication,
-    readLevel: level("read-consistency"), writeLevel: level("write-consistency"),
+    readLevel: level("read-consistency"),
+    writeLevel: level("write-consistency"),
   };
 }
 
@@ -224,15 +417,22 @@ export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOpti
   const log = logTo(prefix);
   const m = meshOptions(rt, flags);
   const host = String(flags.host);
-  const tokenEntries = (flags.tokens as string[] | undefined) ?? (rt.env("MESHKV_TOKENS") ?? "").split(",").map((t) => t.trim()).filter(Boolean);
+  const tokenEntries = (flags.tokens as string[] | undefined) ??
+    (rt.env("MESHKV_TOKENS") ?? "").split(",").map((t) => t.trim()).filter(Boolean);
   const auth = parseTokens(tokenEntries, host);
   const durability = String(flags.durability);
   if (!["always", "batch", "none"].includes(durability)) {
-    throw new MeshkvError("INVALID_ARGUMENT", `Flag --durability takes always, batch or none: got ${JSON.stringify(durability)}`);
+    throw new MeshkvError(
+      "INVALID_ARGUMENT",
+      `Flag --durability takes always, batch or none: got ${JSON.stringify(durability)}`,
+    );
   }
   const compression = String(flags.compression);
   if (compression !== "none" && compression !== "deflate") {
-    throw new MeshkvError("INVALID_ARGUMENT", `Flag --compression takes none or deflate: got ${JSON.stringify(compression)}`);
+    throw new MeshkvError(
+      "INVALID_ARGUMENT",
+      `Flag --compression takes none or deflate: got ${JSON.stringify(compression)}`,
+    );
   }
   const tls = await readTlsFlags(rt, flags);
   const r = replicationOptions(flags);
@@ -242,47 +442,83 @@ export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOpti
   const nodeId = await resolveNodeId(rt, dir, flags.id as string | undefined);
   const removedNote = await readText(rt.fs, dir, REMOVED_FILE);
   if (removedNote !== null) {
-    throw new MeshkvError("NODE_REMOVED", `Node ${nodeId} was removed from the cluster (${removedNote.trim()}) and cannot rejoin under its id: start a new node with an empty --data directory instead`);
+    throw new MeshkvError(
+      "NODE_REMOVED",
+      `Node ${nodeId} was removed from the cluster (${removedNote.trim()}) and cannot rejoin under its id: start a new node with an empty --data directory instead`,
+    );
   }
   const since = await resolveSince(rt, dir, fresh);
-  if (m.devSecret && o.warn !== false) console.error("meshkv: no --secret or MESHKV_SECRET given: using the insecure development secret");
-  if (!auth && o.warn !== false) console.error(`meshkv: no --tokens given: the client API is open without authentication, on loopback (${host}) only`);
+  if (m.devSecret && o.warn !== false) {
+    console.error("meshkv: no --secret or MESHKV_SECRET given: using the insecure development secret");
+  }
+  if (!auth && o.warn !== false) {
+    console.error(
+      `meshkv: no --tokens given: the client API is open without authentication, on loopback (${host}) only`,
+    );
+  }
   const assembled = await assembleNode({
-    runtime: rt, random: rt.random(), nodeId, datacenter: String(flags.datacenter),
+    runtime: rt,
+    random: rt.random(),
+    nodeId,
+    datacenter: String(flags.datacenter),
     timings: { ...m.timings, cluster: { ...m.timings.cluster, tombstoneGraceMs: Number(flags["tombstone-grace-ms"]) } },
     ...(flags.rack === undefined ? {} : { rack: String(flags.rack) }),
     node: {
-      host, port: Number(flags.port), cluster: String(flags.cluster), secret: m.secret, capacity: Number(flags.capacity), seeds: m.seeds, since,
-      regionDelays: m.regionDelays, log,
-      ...(flags.advertise === undefined ? {} : { advertise: String(flags.advertise) }), ...(tls === null ? {} : { tls }),
+      host,
+      port: Number(flags.port),
+      cluster: String(flags.cluster),
+      secret: m.secret,
+      capacity: Number(flags.capacity),
+      seeds: m.seeds,
+      since,
+      regionDelays: m.regionDelays,
+      log,
+      ...(flags.advertise === undefined ? {} : { advertise: String(flags.advertise) }),
+      ...(tls === null ? {} : { tls }),
     },
     kv: {
-      dir, auth,
+      dir,
+      auth,
       bodyLimits: {
-        bodyDeadlineMs: Number(flags["body-deadline-ms"]), bodyRateBytesPerSecMin: Number(flags["body-rate-bytes-per-sec-min"]),
+        bodyDeadlineMs: Number(flags["body-deadline-ms"]),
+        bodyRateBytesPerSecMin: Number(flags["body-rate-bytes-per-sec-min"]),
         bodyRateGraceMs: Number(flags["body-rate-grace-ms"]),
       },
       options: {
-        replication: r.replication, readLevel: r.readLevel, writeLevel: r.writeLevel,
+        replication: r.replication,
+        readLevel: r.readLevel,
+        writeLevel: r.writeLevel,
         engine: {
-          durability: durability as Durability, compression, cacheBytes: Number(flags["cache-bytes"]),
-          ...(flags["memtable-bytes"] === undefined ? {} : { memtableBytes: Number(flags["memtable-bytes"]) }), lockOwner: String(rt.pid), lockOwnerAlive: (owner) => /^\d+$/.test(owner) && Number(owner) !== rt.pid && rt.processAlive(Number(owner)),
+          durability: durability as Durability,
+          compression,
+          cacheBytes: Number(flags["cache-bytes"]),
+          ...(flags["memtable-bytes"] === undefined ? {} : { memtableBytes: Number(flags["memtable-bytes"]) }),
+          lockOwner: String(rt.pid),
+          lockOwnerAlive: (owner) => /^\d+$/.test(owner) && Number(owner) !== rt.pid && rt.processAlive(Number(owner)),
         },
       },
     },
   });
   const node = assembled.cluster;
   const backend = assembled.backend!;
-  node.gossip.on((e) => log("info", `member ${e.member.id} ${e.type} (${e.member.address}, incarnation ${e.member.incarnation})`));
+  node.gossip.on((e) =>
+    log("info", `member ${e.member.id} ${e.type} (${e.member.address}, incarnation ${e.member.incarnation})`)
+  );
   const removed = new Promise<void>((resolve) => {
     node.gossip.on((e) => {
       if (e.type !== "removed" || e.member.id !== nodeId) return;
       const note = `removed, learned at ${new Date(rt.clock.now()).toISOString()}\n`;
-      writeTextDurably(rt.fs, dir, REMOVED_FILE, note).catch((err: Error) => log("warn", `Could not write ${REMOVED_FILE}: ${err.message}`)).finally(resolve);
+      writeTextDurably(rt.fs, dir, REMOVED_FILE, note).catch((err: Error) =>
+        log("warn", `Could not write ${REMOVED_FILE}: ${err.message}`)
+      ).finally(resolve);
     });
   });
   return {
-    nodeId, url: node.url, cluster: node, backend, removed,
+    nodeId,
+    url: node.url,
+    cluster: node,
+    backend,
+    removed,
     async stop() {
       // A stop is a temporary absence (peers mark the node down and keep hints for it), not a decommission:
       // `POST /v1/admin/leave` hands the data off first.

@@ -135,7 +135,13 @@ export class Transport {
       const timedOut = timeout.signal.aborted;
       const err = timedOut
         ? new MeshkvClientError("TIMEOUT", `No answer from ${e.url} within ${timeoutMs} ms`, 0, {}, cause)
-        : new MeshkvClientError("CONNECT_FAILED", `Request to ${e.url} failed: ${(cause as Error)?.message ?? String(cause)}`, 0, {}, cause);
+        : new MeshkvClientError(
+          "CONNECT_FAILED",
+          `Request to ${e.url} failed: ${(cause as Error)?.message ?? String(cause)}`,
+          0,
+          {},
+          cause,
+        );
       err.endpoint = e.url;
       throw err;
     } finally {

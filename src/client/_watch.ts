@@ -114,17 +114,38 @@ export function openWatch<T>(transport: Transport, options: WatchOptions): Watch
         const query = new URLSearchParams(prefix === "" ? {} : { prefix }).toString();
         const headers: Record<string, string> = { accept: "text/event-stream" };
         if (lastId !== null) headers["last-event-id"] = lastId;
-        const res = await transport.send({ path: `/v1/watch${query ? `?${query}` : ""}`, headers, idempotent: true, stream: true, signal: closer.signal });
+        const res = await transport.send({
+          path: `/v1/watch${query ? `?${query}` : ""}`,
+          headers,
+          idempotent: true,
+          stream: true,
+          signal: closer.signal,
+        });
         for await (const raw of parseSse(res.body!)) {
           failures = 0;
           if (raw.id !== null) lastId = raw.id;
           if (raw.event === "ready" || raw.event === "gap") resolveReady();
           if (raw.event === "ready" || !["put", "delete", "gap"].includes(raw.event)) continue;
-          const data = JSON.parse(raw.data) as { key: string | null; values: WireValue[]; valuesOmitted: boolean; context: string | null };
+          const data = JSON.parse(raw.data) as {
+            key: string | null;
+            values: WireValue[];
+            valuesOmitted: boolean;
+            context: string | null;
+          };
           const values = data.values.map((w) => decodeWire<T>(w));
-          queue.push({ id: raw.id ?? "", type: raw.event as WatchEvent<T>["type"], key: data.key, values, value: values[0], valuesOmitted: data.valuesOmitted, context: data.context });
+          queue.push({
+            id: raw.id ?? "",
+            type: raw.event as WatchEvent<T>["type"],
+            key: data.key,
+            values,
+            value: values[0],
+            valuesOmitted: data.valuesOmitted,
+            context: data.context,
+          });
           wake();
-          while (queue.length >= QUEUE_EVENTS_MAX && !closer.signal.aborted) await new Promise<void>((r) => (wakeProducer = r));
+          while (queue.length >= QUEUE_EVENTS_MAX && !closer.signal.aborted) {
+            await new Promise<void>((r) => (wakeProducer = r));
+          }
         }
         failures++;
       } catch (e) {
@@ -133,7 +154,9 @@ export function openWatch<T>(transport: Transport, options: WatchOptions): Watch
         failures++;
         if (failures > RECONNECTS_MAX) throw e;
       }
-      if (failures > RECONNECTS_MAX) throw new MeshkvClientError("CONNECTION_CLOSED", `Watch stream closed ${failures} times in a row`);
+      if (failures > RECONNECTS_MAX) {
+        throw new MeshkvClientError("CONNECTION_CLOSED", `Watch stream closed ${failures} times in a row`);
+      }
       const delay = Math.min(BACKOFF_MS_MAX, 100 * 2 ** Math.max(0, failures - 1)) * (0.5 + Math.random() / 2);
       await new Promise<void>((r) => {
         const t = setTimeout(r, delay);

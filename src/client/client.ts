@@ -6,8 +6,8 @@
  * else's problem (Riak's "fetch, resolve, store" pattern). Values go through `_codec.ts`.
  */
 import { decodeValue, decodeWire, encodeValue, keyPath, toBase64, type WireValue } from "./_codec.ts";
-import { MeshkvClientError, isMeshkvClientError } from "./errors.ts";
-import { Transport, type EndpointState } from "./_transport.ts";
+import { isMeshkvClientError, MeshkvClientError } from "./errors.ts";
+import { type EndpointState, Transport } from "./_transport.ts";
 import { openWatch, type Watch, type WatchOptions } from "./_watch.ts";
 
 export type ConsistencyName = "one" | "quorum" | "all" | "local_one" | "local_quorum" | "each_quorum";
@@ -90,7 +90,17 @@ export interface Page<T> {
 
 export type BatchOp =
   | { op: "get"; key: string; consistency?: Consistency }
-  | { op: "put"; key: string; value: unknown; context?: string | null; ifNoneMatch?: boolean; strict?: boolean; ttlMs?: number; contentType?: string; consistency?: Consistency }
+  | {
+    op: "put";
+    key: string;
+    value: unknown;
+    context?: string | null;
+    ifNoneMatch?: boolean;
+    strict?: boolean;
+    ttlMs?: number;
+    contentType?: string;
+    consistency?: Consistency;
+  }
   | { op: "delete"; key: string; context?: string | null; strict?: boolean; consistency?: Consistency };
 
 export type BatchResult<T> =
@@ -116,7 +126,10 @@ function levelQuery(level: Consistency | undefined, kind: "read" | "write"): str
 
 function checkKey(key: unknown): string {
   if (typeof key !== "string" || key.length === 0 || key === "." || key === "..") {
-    throw new MeshkvClientError("INVALID_ARGUMENT", `Invalid key: ${JSON.stringify(key)} (a non-empty string, not . or ..)`);
+    throw new MeshkvClientError(
+      "INVALID_ARGUMENT",
+      `Invalid key: ${JSON.stringify(key)} (a non-empty string, not . or ..)`,
+    );
   }
   return key;
 }
@@ -163,8 +176,14 @@ export class MeshkvClient {
     const expires = res.headers.get("x-meshkv-expires-at");
     const expiresAt = expires === null ? null : Number(expires);
     let values: T[];
-    if (res.status === 300) values = ((await res.json()) as { values: WireValue[] }).values.map((w) => decodeWire<T>(w));
-    else values = [decodeValue<T>(new Uint8Array(await res.arrayBuffer()), res.headers.get("content-type") ?? "application/octet-stream")];
+    if (res.status === 300) {
+      values = ((await res.json()) as { values: WireValue[] }).values.map((w) => decodeWire<T>(w));
+    } else {values = [
+        decodeValue<T>(
+          new Uint8Array(await res.arrayBuffer()),
+          res.headers.get("content-type") ?? "application/octet-stream",
+        ),
+      ];}
     return { entry: { key, value: values[0]!, values, context, expiresAt }, context };
   }
 
@@ -185,15 +204,24 @@ export class MeshkvClient {
       options.strict ? "strict=true" : "",
     ]);
     const res = await this.#t.send({ method: "PUT", path, body, headers, idempotent: false, signal: options.signal });
-    return { context: res.headers.get(CONTEXT), created: res.status === 201, siblings: Number(res.headers.get("x-meshkv-siblings") ?? 1) };
+    return {
+      context: res.headers.get(CONTEXT),
+      created: res.status === 201,
+      siblings: Number(res.headers.get("x-meshkv-siblings") ?? 1),
+    };
   }
 
   async delete(key: string, options: DeleteOptions = {}): Promise<WriteResult> {
     const headers: Record<string, string> = {};
     if (options.context) headers[CONTEXT] = options.context;
-    const path = keyPath(checkKey(key)) + this.#query([levelQuery(options.consistency ?? this.#level, "write"), options.strict ? "strict=true" : ""]);
+    const path = keyPath(checkKey(key)) +
+      this.#query([levelQuery(options.consistency ?? this.#level, "write"), options.strict ? "strict=true" : ""]);
     const res = await this.#t.send({ method: "DELETE", path, headers, idempotent: false, signal: options.signal });
-    return { context: res.headers.get(CONTEXT), created: false, siblings: Number(res.headers.get("x-meshkv-siblings") ?? 0) };
+    return {
+      context: res.headers.get(CONTEXT),
+      created: false,
+      siblings: Number(res.headers.get("x-meshkv-siblings") ?? 0),
+    };
   }
 
   /** Pages of keys in order, following the cursor until the range is exhausted. */
@@ -204,18 +232,29 @@ export class MeshkvClient {
         let cursor = options.cursor ?? null;
         do {
           const params = new URLSearchParams();
-          for (const name of ["prefix", "start", "end"] as const) if (options[name] !== undefined) params.set(name, options[name]!);
+          for (const name of ["prefix", "start", "end"] as const) {
+            if (options[name] !== undefined) params.set(name, options[name]!);
+          }
           if (options.limit !== undefined) params.set("limit", String(options.limit));
           if (options.keysOnly) params.set("keysOnly", "true");
           if (cursor !== null) params.set("cursor", cursor);
           const level = levelQuery(options.consistency ?? self.#level, "read");
           const path = `/v1/kv?${[params.toString(), level].filter((p) => p !== "").join("&")}`;
           const res = await self.#t.send({ path, idempotent: true, signal: options.signal });
-          const body = (await res.json()) as { items: { key: string; context?: string | null; values?: WireValue[]; expiresAt?: number | null }[]; cursor: string | null };
+          const body = (await res.json()) as {
+            items: { key: string; context?: string | null; values?: WireValue[]; expiresAt?: number | null }[];
+            cursor: string | null;
+          };
           cursor = body.cursor;
           const items = body.items.map((it) => {
             const values = (it.values ?? []).map((w) => decodeWire<T>(w));
-            return { key: it.key, value: values[0] as T, values, context: it.context ?? null, expiresAt: it.expiresAt ?? null };
+            return {
+              key: it.key,
+              value: values[0] as T,
+              values,
+              context: it.context ?? null,
+              expiresAt: it.expiresAt ?? null,
+            };
           });
           yield { items, cursor };
         } while (cursor !== null);
@@ -240,10 +279,16 @@ export class MeshkvClient {
       return base;
     });
     const level = options.consistency ?? this.#level;
-    const payload = JSON.stringify(level === undefined || typeof level === "object" ? { ops: wire } : { ops: wire, consistency: level });
+    const payload = JSON.stringify(
+      level === undefined || typeof level === "object" ? { ops: wire } : { ops: wire, consistency: level },
+    );
     const res = await this.#t.send({
-      method: "POST", path: "/v1/batch", body: payload, headers: { "content-type": "application/json" },
-      idempotent: ops.every((o) => o.op === "get"), signal: options.signal,
+      method: "POST",
+      path: "/v1/batch",
+      body: payload,
+      headers: { "content-type": "application/json" },
+      idempotent: ops.every((o) => o.op === "get"),
+      signal: options.signal,
     });
     const { results } = (await res.json()) as { results: Record<string, unknown>[] };
     return results.map((r, i) => batchResult<T>(ops[i]!, r));
@@ -255,9 +300,13 @@ export class MeshkvClient {
    * reads and calls `fn` again, at most `retries` times, so no update is lost. Network failures of the
    * write are not retried (the write may have landed); they reach the caller.
    */
-  async update<T>(key: string, fn: (values: T[], entry: Entry<T> | null) => T | Promise<T>, options: UpdateOptions = {}): Promise<WriteResult & { value: T }> {
+  async update<T>(
+    key: string,
+    fn: (values: T[], entry: Entry<T> | null) => T | Promise<T>,
+    options: UpdateOptions = {},
+  ): Promise<WriteResult & { value: T }> {
     const retries = Math.max(0, Math.min(options.retries ?? 10, 100));
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0;; attempt++) {
       const { entry, context } = await this.#read<T>(key, options);
       const value = await fn(entry?.values ?? [], entry);
       try {
@@ -289,16 +338,27 @@ export class MeshkvClient {
 
   /** Cluster status (admin scope). */
   async status(options: CallOptions = {}): Promise<Record<string, unknown>> {
-    return (await (await this.#t.send({ path: "/v1/admin/status", idempotent: true, signal: options.signal })).json()) as Record<string, unknown>;
+    return (await (await this.#t.send({ path: "/v1/admin/status", idempotent: true, signal: options.signal }))
+      .json()) as Record<string, unknown>;
   }
 
   /**
    * Takes a node that is gone for good out of the cluster (admin scope): `POST /v1/admin/remove`. With `dryRun`
    * it only returns the plan (partitions that move, where to, keys and bytes). The node must be down.
    */
-  async removeNode(node: string, options: { dryRun?: boolean; signal?: AbortSignal } = {}): Promise<Record<string, unknown>> {
+  async removeNode(
+    node: string,
+    options: { dryRun?: boolean; signal?: AbortSignal } = {},
+  ): Promise<Record<string, unknown>> {
     const body = JSON.stringify({ node, dryRun: options.dryRun === true });
-    const res = await this.#t.send({ method: "POST", path: "/v1/admin/remove", body, headers: { "content-type": "application/json" }, idempotent: options.dryRun === true, signal: options.signal });
+    const res = await this.#t.send({
+      method: "POST",
+      path: "/v1/admin/remove",
+      body,
+      headers: { "content-type": "application/json" },
+      idempotent: options.dryRun === true,
+      signal: options.signal,
+    });
     return (await res.json()) as Record<string, unknown>;
   }
 
@@ -319,7 +379,13 @@ function batchResult<T>(op: BatchOp, r: Record<string, unknown>): BatchResult<T>
   }
   if (op.op === "get") {
     const values = (r.values as WireValue[]).map((w) => decodeWire<T>(w));
-    const entry = { key: op.key, value: values[0]!, values, context, expiresAt: (r.expiresAt as number | null) ?? null };
+    const entry = {
+      key: op.key,
+      value: values[0]!,
+      values,
+      context,
+      expiresAt: (r.expiresAt as number | null) ?? null,
+    };
     return { ok: true, op: "get", key: op.key, entry, context };
   }
   return { ok: true, op: op.op, key: op.key, context, created: status === 201, siblings: Number(r.siblings ?? 0) };

@@ -8,9 +8,27 @@
 
 /** The codes the server sends today and the SDK's own; new server codes arrive as plain strings. */
 export type ClientErrorCode =
-  | "INVALID_ARGUMENT" | "BAD_CONTEXT" | "UNAUTHORIZED" | "FORBIDDEN" | "KEY_NOT_FOUND" | "NOT_FOUND" | "KEY_EXISTS"
-  | "STALE_CONTEXT" | "LIMIT_EXCEEDED" | "UNSUPPORTED" | "QUORUM_UNMET" | "NODE_LEAVING" | "CLOSED" | "TIMEOUT"
-  | "CONNECT_FAILED" | "CONNECTION_CLOSED" | "INTERNAL" | "CORRUPTION" | "BAD_RESPONSE" | "BAD_PATH" | "BODY_TIMEOUT"
+  | "INVALID_ARGUMENT"
+  | "BAD_CONTEXT"
+  | "UNAUTHORIZED"
+  | "FORBIDDEN"
+  | "KEY_NOT_FOUND"
+  | "NOT_FOUND"
+  | "KEY_EXISTS"
+  | "STALE_CONTEXT"
+  | "LIMIT_EXCEEDED"
+  | "UNSUPPORTED"
+  | "QUORUM_UNMET"
+  | "NODE_LEAVING"
+  | "CLOSED"
+  | "TIMEOUT"
+  | "CONNECT_FAILED"
+  | "CONNECTION_CLOSED"
+  | "INTERNAL"
+  | "CORRUPTION"
+  | "BAD_RESPONSE"
+  | "BAD_PATH"
+  | "BODY_TIMEOUT"
   | (string & {});
 
 export class MeshkvClientError extends Error {
@@ -22,7 +40,13 @@ export class MeshkvClientError extends Error {
   /** The endpoint that answered (or failed), when known. */
   endpoint: string | null = null;
 
-  constructor(code: ClientErrorCode, message: string, status = 0, details: Record<string, unknown> = {}, cause?: unknown) {
+  constructor(
+    code: ClientErrorCode,
+    message: string,
+    status = 0,
+    details: Record<string, unknown> = {},
+    cause?: unknown,
+  ) {
     super(message, cause === undefined ? undefined : { cause });
     this.code = code;
     this.status = status;
@@ -37,7 +61,11 @@ export function errorFromBody(status: number, body: unknown): MeshkvClientError 
     const { code, message, ...details } = err as Record<string, unknown>;
     return new MeshkvClientError(String(code), typeof message === "string" ? message : String(code), status, details);
   }
-  return new MeshkvClientError(status >= 500 ? "INTERNAL" : "INVALID_ARGUMENT", `Unexpected response with status ${status}`, status);
+  return new MeshkvClientError(
+    status >= 500 ? "INTERNAL" : "INVALID_ARGUMENT",
+    `Unexpected response with status ${status}`,
+    status,
+  );
 }
 
 export function isMeshkvClientError(value: unknown, code?: ClientErrorCode): value is MeshkvClientError {
@@ -46,5 +74,6 @@ export function isMeshkvClientError(value: unknown, code?: ClientErrorCode): val
 
 /** True for failures another endpoint might not have: no response, or a 503 (quorum, leaving, closing). */
 export function isRetryable(error: unknown): boolean {
-  return error instanceof MeshkvClientError && (error.status === 0 || error.status === 503) && error.code !== "INVALID_ARGUMENT";
+  return error instanceof MeshkvClientError && (error.status === 0 || error.status === 503) &&
+    error.code !== "INVALID_ARGUMENT";
 }

@@ -12,10 +12,21 @@
  */
 export { createClient, MeshkvClient } from "./client.ts";
 export type {
-  BatchOp, BatchResult, CallOptions, ClientOptions, Consistency, ConsistencyName, DeleteOptions, Entry, ListOptions,
-  Page, PutOptions, UpdateOptions, WriteResult,
+  BatchOp,
+  BatchResult,
+  CallOptions,
+  ClientOptions,
+  Consistency,
+  ConsistencyName,
+  DeleteOptions,
+  Entry,
+  ListOptions,
+  Page,
+  PutOptions,
+  UpdateOptions,
+  WriteResult,
 } from "./client.ts";
 export type { Watch, WatchEvent, WatchOptions } from "./_watch.ts";
 export type { EndpointState } from "./_transport.ts";
-export { MeshkvClientError, errorFromBody, isMeshkvClientError, isRetryable } from "./errors.ts";
+export { errorFromBody, isMeshkvClientError, isRetryable, MeshkvClientError } from "./errors.ts";
 export type { ClientErrorCode } from "./errors.ts";

@@ -29,7 +29,7 @@ export function groupBySegment(keys: KeyList, segments: number): Map<number, Key
   for (const entry of keys) {
     const s = segmentOf(entry[0], segments);
     let list = out.get(s);
-    if (!list) out.set(s, (list = []));
+    if (!list) out.set(s, list = []);
     list.push(entry);
   }
   return out;
@@ -73,7 +73,9 @@ export function intList(o: Record<string, unknown>, field: string, max: number, 
   const v = o[field];
   if (!Array.isArray(v) || v.length > max) throw protocolError(`${field} is not a list of at most ${max}`);
   for (const x of v) {
-    if (typeof x !== "number" || !Number.isInteger(x) || x < 0 || x >= below) throw protocolError(`${field} holds something not an integer from 0 to ${below - 1}`);
+    if (typeof x !== "number" || !Number.isInteger(x) || x < 0 || x >= below) {
+      throw protocolError(`${field} holds something not an integer from 0 to ${below - 1}`);
+    }
   }
   return v as number[];
 }
@@ -89,7 +91,10 @@ export function keyList(o: Record<string, unknown>, field: string, max: number):
   const v = o[field];
   if (!Array.isArray(v) || v.length > max) throw protocolError(`${field} is not a list of at most ${max}`);
   for (const e of v) {
-    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== "string" || !(e[1] instanceof Uint8Array) || e[1].byteLength > DIGEST_BYTES_MAX) {
+    if (
+      !Array.isArray(e) || e.length !== 2 || typeof e[0] !== "string" || !(e[1] instanceof Uint8Array) ||
+      e[1].byteLength > DIGEST_BYTES_MAX
+    ) {
       throw protocolError(`${field} entry is not [key, digest]`);
     }
   }

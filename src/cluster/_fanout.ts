@@ -29,7 +29,12 @@ export interface Call<T> {
 }
 
 /** The deadline, abort and cleanup every fan-out shares. */
-function deadline(clock: Clock, timeoutMs: number, signal: AbortSignal | undefined, cleanup: () => void): { decided: Promise<Verdict>; resolve: (v: Verdict) => void } {
+function deadline(
+  clock: Clock,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  cleanup: () => void,
+): { decided: Promise<Verdict>; resolve: (v: Verdict) => void } {
   let resolve!: (v: Verdict) => void;
   const decided = new Promise<Verdict>((r) => (resolve = r));
   const timer = clock.setTimeout(() => resolve("timeout"), timeoutMs);
@@ -44,14 +49,23 @@ function deadline(clock: Clock, timeoutMs: number, signal: AbortSignal | undefin
 }
 
 /** Sends every call at once and counts each answer (`judge` says whether it counts as a success) into `q`. */
-export function sendToAll<T>(clock: Clock, timeoutMs: number, q: Quorum, calls: readonly Call<T>[], judge: (node: string, value: T) => boolean, signal?: AbortSignal): Fanout {
+export function sendToAll<T>(
+  clock: Clock,
+  timeoutMs: number,
+  q: Quorum,
+  calls: readonly Call<T>[],
+  judge: (node: string, value: T) => boolean,
+  signal?: AbortSignal,
+): Fanout {
   const { decided, resolve } = deadline(clock, timeoutMs, signal, () => {});
   const count = (node: string, ok: boolean) => {
     q.add({ node, ok });
     if (q.done()) resolve("done");
   };
   if (q.done()) resolve("done");
-  const settled = Promise.allSettled(calls.map((c) => c.run().then((v) => count(c.node, judge(c.node, v)), () => count(c.node, false))))
+  const settled = Promise.allSettled(
+    calls.map((c) => c.run().then((v) => count(c.node, judge(c.node, v)), () => count(c.node, false))),
+  )
     .then(() => resolve("done"));
   return { decided, settled };
 }
@@ -61,7 +75,16 @@ export function sendToAll<T>(clock: Clock, timeoutMs: number, q: Quorum, calls: 
  * requests as its level needs; each failed answer (or one `judge` does not count) asks the next, and so does an
  * answer later than `speculativeMs` (one extra request per read).
  */
-export function askClosest<T>(clock: Clock, timeoutMs: number, speculativeMs: number, q: Quorum, candidates: readonly string[], run: (node: string) => Promise<T>, judge: (node: string, value: T) => boolean, signal?: AbortSignal): Fanout {
+export function askClosest<T>(
+  clock: Clock,
+  timeoutMs: number,
+  speculativeMs: number,
+  q: Quorum,
+  candidates: readonly string[],
+  run: (node: string) => Promise<T>,
+  judge: (node: string, value: T) => boolean,
+  signal?: AbortSignal,
+): Fanout {
   let speculative: ReturnType<Clock["setTimeout"]> | null = null;
   const { decided, resolve } = deadline(clock, timeoutMs, signal, () => {
     if (speculative !== null) clock.clearTimeout(speculative);
@@ -100,13 +123,21 @@ export function verdictError(q: Quorum, verdict: Verdict, timeoutMs: number): Me
   if (error) return error;
   if (verdict === "aborted") return new MeshkvError("TIMEOUT", "The request was cancelled");
   const out = q.outcome();
-  return new MeshkvError("TIMEOUT", `Consistency level ${out.level} not met within ${timeoutMs} ms: ${out.ok} succeeded, ${out.failed} failed, ${out.pending} pending`, {
-    details: { ...out },
-  });
+  return new MeshkvError(
+    "TIMEOUT",
+    `Consistency level ${out.level} not met within ${timeoutMs} ms: ${out.ok} succeeded, ${out.failed} failed, ${out.pending} pending`,
+    {
+      details: { ...out },
+    },
+  );
 }
 
 /** Replicas in the order a read asks them: this node, then its datacenter, then the rest (each in ring order). */
-export function closestFirst<R extends { node: string; datacenter: string }>(replicas: readonly R[], self: string, datacenter: string): R[] {
+export function closestFirst<R extends { node: string; datacenter: string }>(
+  replicas: readonly R[],
+  self: string,
+  datacenter: string,
+): R[] {
   const rank = (r: R) => (r.node === self ? 0 : r.datacenter === datacenter ? 1 : 2);
   return [...replicas].sort((a, b) => rank(a) - rank(b));
 }

@@ -73,7 +73,9 @@ export function checkLimits(given: Partial<HintLimits>): HintLimits {
 
 export function checkTarget(target: unknown): asserts target is string {
   if (typeof target !== "string" || target.length === 0 || target.length > NODE_ID_BYTES_MAX || target.includes(SEP)) {
-    throw invalid(`Invalid hint target: ${String(target)} (a node id of 1 to ${NODE_ID_BYTES_MAX} characters without NUL)`);
+    throw invalid(
+      `Invalid hint target: ${String(target)} (a node id of 1 to ${NODE_ID_BYTES_MAX} characters without NUL)`,
+    );
   }
 }
 

@@ -5,8 +5,18 @@
 import type { MetricSample } from "../kv/backend.ts";
 import type { EngineStats } from "../storage/types.ts";
 
-export const gauge = (name: string, help: string, value: number): MetricSample => ({ name, help, type: "gauge", value });
-export const counter = (name: string, help: string, value: number): MetricSample => ({ name, help, type: "counter", value });
+export const gauge = (name: string, help: string, value: number): MetricSample => ({
+  name,
+  help,
+  type: "gauge",
+  value,
+});
+export const counter = (name: string, help: string, value: number): MetricSample => ({
+  name,
+  help,
+  type: "counter",
+  value,
+});
 
 /** The storage engine's stats as samples. */
 export function storageMetrics(s: EngineStats): MetricSample[] {

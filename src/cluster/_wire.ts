@@ -32,7 +32,9 @@ export function optStr(o: Record<string, unknown>, field: string): string | null
 
 export function int(o: Record<string, unknown>, field: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const v = o[field];
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw protocolError(`${field} is not an integer from ${min} to ${max}`);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw protocolError(`${field} is not an integer from ${min} to ${max}`);
+  }
   return v;
 }
 
@@ -76,7 +78,9 @@ export function vvToWire(vv: VersionVector): [string, number][] {
 export function vvFromWire(v: unknown): VersionVector {
   if (!Array.isArray(v)) throw protocolError("context is not a list");
   return v.map((e) => {
-    if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "number" || !Number.isInteger(e[1]) || e[1] < 1) {
+    if (
+      !Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "number" || !Number.isInteger(e[1]) || e[1] < 1
+    ) {
       throw protocolError("context entry is not [node, counter]");
     }
     return { node: e[0], counter: e[1] };

@@ -32,8 +32,17 @@ import type { Clock, Random, TimerHandle } from "../runtime/types.ts";
 import { bytes, int, items as wireItems, obj, protocolError } from "./_wire.ts";
 import type { ReplicaStore } from "./replica.ts";
 import {
-  BATCH_BYTES_MAX, byBytes, EQUAL_CHAIN_MAX, groupBySegment, hashesFromWire, INDICES_PER_LEVEL_MAX, intList,
-  KEYS_PER_REPLY_MAX, KEYS_PER_REQUEST_MAX, keyList, SEGMENTS_PER_REQUEST_MAX,
+  BATCH_BYTES_MAX,
+  byBytes,
+  EQUAL_CHAIN_MAX,
+  groupBySegment,
+  hashesFromWire,
+  INDICES_PER_LEVEL_MAX,
+  intList,
+  keyList,
+  KEYS_PER_REPLY_MAX,
+  KEYS_PER_REQUEST_MAX,
+  SEGMENTS_PER_REQUEST_MAX,
 } from "./_ae_wire.ts";
 import { serveAntiEntropy } from "./anti_entropy_server.ts";
 import { type PartitionProofs, PurgeProofs } from "./purge_proofs.ts";
@@ -41,7 +50,14 @@ import { type PartitionProofs, PurgeProofs } from "./purge_proofs.ts";
 /** Former holders probed per interval at most (`kvScan` of one key each). */
 export const PROBES_PER_TICK_MAX = 8;
 
-export { BATCH_BYTES_MAX, EQUAL_CHAIN_MAX, INDICES_PER_LEVEL_MAX, KEYS_PER_REPLY_MAX, KEYS_PER_REQUEST_MAX, SEGMENTS_PER_REQUEST_MAX };
+export {
+  BATCH_BYTES_MAX,
+  EQUAL_CHAIN_MAX,
+  INDICES_PER_LEVEL_MAX,
+  KEYS_PER_REPLY_MAX,
+  KEYS_PER_REQUEST_MAX,
+  SEGMENTS_PER_REQUEST_MAX,
+};
 
 export interface AntiEntropyOptions {
   store: ReplicaStore;
@@ -89,7 +105,6 @@ export interface AntiEntropyStats {
   partitions: Record<number, PartitionProofs>;
 }
 
-
 export class AntiEntropy {
   readonly #o: AntiEntropyOptions;
   readonly #intervalMs: number;
@@ -101,15 +116,28 @@ export class AntiEntropy {
   #timer: TimerHandle | null = null;
   #cursor = 0;
   #busy = false;
-  #stats = { exchanges: 0, failures: 0, keysRepaired: 0, bytesSent: 0, bytesReceived: 0, lastExchangeMs: null as number | null };
+  #stats = {
+    exchanges: 0,
+    failures: 0,
+    keysRepaired: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    lastExchangeMs: null as number | null,
+  };
 
   constructor(o: AntiEntropyOptions) {
-    if (!Number.isInteger(o.partitions) || o.partitions < 1) throw new RangeError(`partitions must be a positive integer: ${o.partitions}`);
+    if (!Number.isInteger(o.partitions) || o.partitions < 1) {
+      throw new RangeError(`partitions must be a positive integer: ${o.partitions}`);
+    }
     this.#o = o;
     this.#intervalMs = positive(o.intervalMs ?? 1000, "intervalMs");
     this.#keysMax = positive(o.keysPerExchangeMax ?? 1000, "keysPerExchangeMax");
     this.#timeoutMs = positive(o.replicaTimeoutMs ?? 5000, "replicaTimeoutMs");
-    this.#proofs = new PurgeProofs(o.partitions, (p) => o.replicasFor(p).filter((r) => r !== o.nodeId), (n) => o.holderGone?.(n) ?? false);
+    this.#proofs = new PurgeProofs(
+      o.partitions,
+      (p) => o.replicasFor(p).filter((r) => r !== o.nodeId),
+      (n) => o.holderGone?.(n) ?? false,
+    );
   }
 
   /** Answers peers' exchanges and starts the background loop. */
@@ -157,7 +185,13 @@ export class AntiEntropy {
   /** Asks a few former holders whether they still hold the partition they lost (a one-key `kvScan`). */
   #probeFormerHolder(): void {
     const run = this.#proofs.probe(PROBES_PER_TICK_MAX, async (p, node) => {
-      const reply = await this.#o.mesh.request(node, "kvScan", { p, after: null, limit: 1, keysOnly: true, tombstones: true }, { timeoutMs: this.#timeoutMs });
+      const reply = await this.#o.mesh.request(node, "kvScan", {
+        p,
+        after: null,
+        limit: 1,
+        keysOnly: true,
+        tombstones: true,
+      }, { timeoutMs: this.#timeoutMs });
       const items = (reply as { items?: unknown } | null)?.items;
       return Array.isArray(items) && items.length === 0;
     });
@@ -210,7 +244,16 @@ export class AntiEntropy {
   async #exchange(p: number, peer: string): Promise<ExchangeResult> {
     const startedMs = this.#o.clock.now();
     const replicasAtStart = this.#proofs.replicaSet(p);
-    const r: ExchangeResult = { segmentsDiffering: 0, keysPulled: 0, keysPushed: 0, hashesExchanged: 0, bytesSent: 0, bytesReceived: 0, complete: true, rounds: 0 };
+    const r: ExchangeResult = {
+      segmentsDiffering: 0,
+      keysPulled: 0,
+      keysPushed: 0,
+      hashesExchanged: 0,
+      bytesSent: 0,
+      bytesReceived: 0,
+      complete: true,
+      rounds: 0,
+    };
     try {
       const segments = await this.#descend(p, peer, r);
       r.segmentsDiffering = segments.length;
@@ -231,12 +274,15 @@ export class AntiEntropy {
   async #descend(p: number, peer: string, r: ExchangeResult): Promise<number[]> {
     const tree = this.#o.store.tree(p);
     let indices = [0];
-    for (let level = 0; ; level++) {
+    for (let level = 0;; level++) {
       if (indices.length > INDICES_PER_LEVEL_MAX) {
         indices = indices.slice(0, INDICES_PER_LEVEL_MAX);
         r.complete = false;
       }
-      const reply = obj(await this.#request(peer, "aeLevel", { p, level, indices, segments: tree.segments }, r), "aeLevel reply");
+      const reply = obj(
+        await this.#request(peer, "aeLevel", { p, level, indices, segments: tree.segments }, r),
+        "aeLevel reply",
+      );
       r.rounds++;
       r.hashesExchanged += indices.length;
       const remote = hashesFromWire(bytes(reply, "hashes"), indices.length);
@@ -261,12 +307,16 @@ export class AntiEntropy {
       const remote = keyList(reply, "keys", KEYS_PER_REPLY_MAX);
       const rest = intList(reply, "rest", ask.length, store.treeSegments);
       const covered = new Set(ask.filter((s) => !rest.includes(s)));
-      if (covered.size === 0 || covered.size + rest.length !== ask.length) throw protocolError("aeKeys reply's rest is not a part of the segments asked for");
+      if (covered.size === 0 || covered.size + rest.length !== ask.length) {
+        throw protocolError("aeKeys reply's rest is not a part of the segments asked for");
+      }
       pending = [...rest, ...pending.slice(ask.length)];
       const mineHere = new Map<string, Uint8Array>();
       for (const s of covered) for (const [k, d] of local.get(s) ?? []) mineHere.set(k, d);
       for (const [k, d] of remote) {
-        if (!covered.has(segmentOf(k, store.treeSegments))) throw protocolError("aeKeys reply holds a key outside the segments covered");
+        if (!covered.has(segmentOf(k, store.treeSegments))) {
+          throw protocolError("aeKeys reply holds a key outside the segments covered");
+        }
         const ours = mineHere.get(k);
         mineHere.delete(k);
         if (ours !== undefined && equalBytes(ours, d)) continue;

@@ -8,8 +8,16 @@ import type { Mesh } from "../mesh/mesh.ts";
 import { int, obj, partition, protocolError } from "./_wire.ts";
 import type { ReplicaStore, WireItem } from "./replica.ts";
 import {
-  BATCH_BYTES_MAX, groupBySegment, hashesToWire, INDICES_PER_LEVEL_MAX, intList, KEYS_PER_REPLY_MAX, KEYS_PER_REQUEST_MAX,
-  type KeyList, SEGMENTS_PER_REQUEST_MAX, strList,
+  BATCH_BYTES_MAX,
+  groupBySegment,
+  hashesToWire,
+  INDICES_PER_LEVEL_MAX,
+  intList,
+  type KeyList,
+  KEYS_PER_REPLY_MAX,
+  KEYS_PER_REQUEST_MAX,
+  SEGMENTS_PER_REQUEST_MAX,
+  strList,
 } from "./_ae_wire.ts";
 
 /** Bytes counted as msgpack-encoded message sizes, so repair cost can be measured against the data size. */
@@ -19,8 +27,16 @@ export interface Traffic {
 }
 
 /** Registers the three handlers; returns their unregisters. */
-export function serveAntiEntropy(mesh: Mesh, store: ReplicaStore, partitions: number, traffic: Traffic): (() => void)[] {
-  const serve = async (body: unknown, fn: (b: Record<string, unknown>) => Promise<unknown> | unknown): Promise<unknown> => {
+export function serveAntiEntropy(
+  mesh: Mesh,
+  store: ReplicaStore,
+  partitions: number,
+  traffic: Traffic,
+): (() => void)[] {
+  const serve = async (
+    body: unknown,
+    fn: (b: Record<string, unknown>) => Promise<unknown> | unknown,
+  ): Promise<unknown> => {
     traffic.bytesReceived += encode(body).byteLength;
     const reply = await fn(obj(body, "body"));
     traffic.bytesSent += encode(reply).byteLength;
@@ -57,7 +73,10 @@ async function onKeys(store: ReplicaStore, partitions: number, b: Record<string,
   for (const s of segments) {
     const here = bySegment.get(s) ?? [];
     const size = here.reduce((n, [k, d]) => n + k.length * 3 + d.length + 8, 0); // UTF-8 worst case, framing
-    if (rest.length > 0 || (keys.length > 0 && (keys.length + here.length > KEYS_PER_REPLY_MAX || bytes + size > BATCH_BYTES_MAX))) {
+    if (
+      rest.length > 0 ||
+      (keys.length > 0 && (keys.length + here.length > KEYS_PER_REPLY_MAX || bytes + size > BATCH_BYTES_MAX))
+    ) {
       rest.push(s);
     } else {
       keys.push(...here);

@@ -69,7 +69,10 @@ export class ChangeFeed {
     const bytes = sizeOf(change);
     this.#buffer.push({ seq, event, bytes });
     this.#bufferBytes += bytes;
-    while (this.#buffer.length > this.#limits.eventsMax || (this.#bufferBytes > this.#limits.bytesMax && this.#buffer.length > 1)) {
+    while (
+      this.#buffer.length > this.#limits.eventsMax ||
+      (this.#bufferBytes > this.#limits.bytesMax && this.#buffer.length > 1)
+    ) {
       this.#bufferBytes -= this.#buffer.shift()!.bytes;
     }
     for (const w of this.#watchers) if (event.key !== null && event.key.startsWith(w.prefix)) this.#deliver(w, event);
@@ -104,7 +107,11 @@ export class ChangeFeed {
   }
 
   /** Events for keys under `prefix`, after `after` (null: from now), until `signal` aborts or the feed closes. */
-  async *watch(prefix: string, after: string | null, signal: AbortSignal): AsyncGenerator<ChangeEvent, void, undefined> {
+  async *watch(
+    prefix: string,
+    after: string | null,
+    signal: AbortSignal,
+  ): AsyncGenerator<ChangeEvent, void, undefined> {
     if (this.#closed || signal.aborted) return;
     const w: Watcher = { prefix, queue: [], wake: null };
     if (after === null) w.queue = [this.#ready(this.lastId)];
@@ -143,7 +150,10 @@ export class ChangeFeed {
 }
 
 /** The values an event carries: all of them while they are small, none (and `valuesOmitted`) otherwise. */
-export function eventValues(values: readonly StoredValue[], bytesMax: number): { values: readonly StoredValue[]; valuesOmitted: boolean } {
+export function eventValues(
+  values: readonly StoredValue[],
+  bytesMax: number,
+): { values: readonly StoredValue[]; valuesOmitted: boolean } {
   const total = values.reduce((n, v) => n + v.data.length, 0);
   return total <= bytesMax ? { values, valuesOmitted: false } : { values: [], valuesOmitted: true };
 }

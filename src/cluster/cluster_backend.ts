@@ -17,23 +17,36 @@ import type { ConsistencyLevel } from "../core/quorum.ts";
 import type { Stored } from "../core/stored.ts";
 import { MeshkvError } from "../errors.ts";
 import type {
-  BatchOp, BatchResult, ChangeEvent, DeleteOptions, KvBackend, ListOptions, ListPage, MemberInfo, MetricSample,
-  ReadOptions, ReadResult, StoredValue, WatchOptions, WriteOptions, WriteResult,
+  BatchOp,
+  BatchResult,
+  ChangeEvent,
+  DeleteOptions,
+  KvBackend,
+  ListOptions,
+  ListPage,
+  MemberInfo,
+  MetricSample,
+  ReadOptions,
+  ReadResult,
+  StoredValue,
+  WatchOptions,
+  WriteOptions,
+  WriteResult,
 } from "../kv/backend.ts";
 import { DATA_LIMITS } from "../kv/limits.ts";
 import type { Clock, FileSystem, Random } from "../runtime/types.ts";
 import type { EngineOptions } from "../storage/mod.ts";
 import { ChangeFeed, eventValues, type FeedLimits } from "./change_feed.ts";
-import { openHintStore, type HintStore } from "./hints.ts";
+import { type HintStore, openHintStore } from "./hints.ts";
 import { Keyspaces } from "./keyspaces.ts";
 import { listPage } from "./listing.ts";
 import { joinSeeds, leaveCluster, MemberRemovals } from "./membership_changes.ts";
 import type { ClusterNode } from "./node.ts";
 import { nodeMetrics, nodeStatus, ringStatus, type StatusSources } from "./node_status.ts";
-import { startParts, stopParts, type NodeParts } from "./node_parts.ts";
+import { type NodeParts, startParts, stopParts } from "./node_parts.ts";
 import { visibleValues } from "./records.ts";
 import { makeDurableDir, openReplicaStore, type ReplicaStore } from "./replica.ts";
-import { clusterReplicas, RingView, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
+import { clusterReplicas, type ReplicationConfig, type RingSnapshot, RingView } from "./ring_view.ts";
 import { CLUSTER_TIMINGS, type ClusterTimings } from "./settings.ts";
 import { TombstoneWaits } from "./tombstone_waits.ts";
 
@@ -66,14 +79,24 @@ export async function openClusterBackend(o: ClusterBackendOptions): Promise<Clus
   const engineValueBytesMax = DATA_LIMITS.siblingsMax * DATA_LIMITS.valueBytesMax + 1024 * 1024;
   let backend: ClusterBackend | null = null;
   const store = await openReplicaStore({
-    fs: o.fs, dir: `${o.dir}/store`, clock: o.clock, random: o.random, nodeId: o.nodeId, engineValueBytesMax,
+    fs: o.fs,
+    dir: `${o.dir}/store`,
+    clock: o.clock,
+    random: o.random,
+    nodeId: o.nodeId,
+    engineValueBytesMax,
     ...(o.engine === undefined ? {} : { engine: o.engine }),
     tombstonePurgeable: (p, key, deletedAt) => backend?.purgeable(p, deletedAt, key) ?? false,
   });
   let hints: HintStore;
   try {
     await makeDurableDir(o.fs, `${o.dir}/hints`);
-    hints = await openHintStore({ fs: o.fs, dir: `${o.dir}/hints`, clock: o.clock, ...(o.engine?.durability ? { durability: o.engine.durability } : {}) });
+    hints = await openHintStore({
+      fs: o.fs,
+      dir: `${o.dir}/hints`,
+      clock: o.clock,
+      ...(o.engine?.durability ? { durability: o.engine.durability } : {}),
+    });
   } catch (err) {
     await store.close();
     throw err;
@@ -81,7 +104,6 @@ export async function openClusterBackend(o: ClusterBackendOptions): Promise<Clus
   backend = new ClusterBackend(o, store, hints);
   return backend;
 }
-
 
 export class ClusterBackend implements KvBackend {
   readonly nodeId: string;
@@ -103,7 +125,9 @@ export class ClusterBackend implements KvBackend {
   constructor(o: ClusterBackendOptions, store: ReplicaStore, hints: HintStore) {
     this.#o = o;
     this.keyspaces = new Keyspaces(o.replication.keyspaces ?? [], {
-      read: o.readLevel ?? "quorum", write: o.writeLevel ?? "quorum", conflicts: o.replication.conflicts ?? "siblings",
+      read: o.readLevel ?? "quorum",
+      write: o.writeLevel ?? "quorum",
+      conflicts: o.replication.conflicts ?? "siblings",
       replicas: clusterReplicas(o.replication),
     });
     this.nodeId = o.nodeId;
@@ -122,8 +146,18 @@ export class ClusterBackend implements KvBackend {
     if (this.#a) throw new Error("Backend already attached");
     const o = this.#o;
     const a = startParts({
-      node, nodeId: o.nodeId, datacenter: o.datacenter, clock: o.clock, random: o.random, config: o.replication, view: this.view,
-      keyspaces: this.keyspaces, store: this.store, hints: this.hints, timings: this.timings, serving: () => void this.#checkServing(),
+      node,
+      nodeId: o.nodeId,
+      datacenter: o.datacenter,
+      clock: o.clock,
+      random: o.random,
+      config: o.replication,
+      view: this.view,
+      keyspaces: this.keyspaces,
+      store: this.store,
+      hints: this.hints,
+      timings: this.timings,
+      serving: () => void this.#checkServing(),
     });
     a.unregister.push(node.gossip.on((e) => this.#onMember(e.type, e.member.id)));
     this.#a = a;
@@ -159,9 +193,16 @@ export class ClusterBackend implements KvBackend {
   #checkServing(signal?: AbortSignal): NodeParts {
     if (this.#closed) throw new MeshkvError("CLOSED", "The node is shutting down");
     if (this.#leaving) throw new MeshkvError("NODE_LEAVING", "The node is leaving the cluster: use another node");
-    if (this.#removals.self) throw new MeshkvError("NODE_REMOVED", `Node ${this.nodeId} was removed from the cluster: it serves nothing and cannot rejoin under its id`);
+    if (this.#removals.self) {
+      throw new MeshkvError(
+        "NODE_REMOVED",
+        `Node ${this.nodeId} was removed from the cluster: it serves nothing and cannot rejoin under its id`,
+      );
+    }
     const a = this.#a;
-    if (!a || !a.node.gossip.joined) throw new MeshkvError("NODE_STARTING", "The node has not joined its cluster yet: retry, or use another node");
+    if (!a || !a.node.gossip.joined) {
+      throw new MeshkvError("NODE_STARTING", "The node has not joined its cluster yet: retry, or use another node");
+    }
     if (signal?.aborted) throw new MeshkvError("TIMEOUT", "The request was cancelled before it ran");
     return a;
   }
@@ -175,22 +216,41 @@ export class ClusterBackend implements KvBackend {
   async put(key: string, value: StoredValue, options: WriteOptions): Promise<WriteResult> {
     const a = this.#checkServing(options.signal);
     return await a.coordinator.write({
-      kind: "put", key, value, context: options.context, ifNoneMatch: options.ifNoneMatch, strict: options.strict,
-      ttlMs: options.ttlMs, level: options.consistency,
+      kind: "put",
+      key,
+      value,
+      context: options.context,
+      ifNoneMatch: options.ifNoneMatch,
+      strict: options.strict,
+      ttlMs: options.ttlMs,
+      level: options.consistency,
     }, options.signal);
   }
 
   async delete(key: string, options: DeleteOptions): Promise<WriteResult> {
     const a = this.#checkServing(options.signal);
-    return await a.coordinator.write({ kind: "delete", key, context: options.context, strict: options.strict, level: options.consistency }, options.signal);
+    return await a.coordinator.write({
+      kind: "delete",
+      key,
+      context: options.context,
+      strict: options.strict,
+      level: options.consistency,
+    }, options.signal);
   }
 
   /** Lists keys in order (`listing.ts`): one replica per partition, whatever the level asked (documented). */
   async list(options: ListOptions): Promise<ListPage> {
     const a = this.#checkServing(options.signal);
     return await listPage({
-      nodeId: this.nodeId, store: this.store, mesh: a.node.mesh, snapshot: this.#snapshot(), partitions: this.view.partitions,
-      partitionOf: (key) => this.view.partitionOf(key), samePlace: (p) => this.view.samePlace(p), acquiring: (p) => a.mover.acquiring(p), replicaTimeoutMs: this.timings.replicaTimeoutMs,
+      nodeId: this.nodeId,
+      store: this.store,
+      mesh: a.node.mesh,
+      snapshot: this.#snapshot(),
+      partitions: this.view.partitions,
+      partitionOf: (key) => this.view.partitionOf(key),
+      samePlace: (p) => this.view.samePlace(p),
+      acquiring: (p) => a.mover.acquiring(p),
+      replicaTimeoutMs: this.timings.replicaTimeoutMs,
       read: (s, key) => toReadResult(s, this.#lww(key)),
     }, options);
   }
@@ -206,8 +266,9 @@ export class ClusterBackend implements KvBackend {
     for (const op of ops) {
       try {
         if (op.type === "get") out.push({ type: "get", ok: true, result: await this.get(op.key, op.options) });
-        else if (op.type === "put") out.push({ type: "put", ok: true, result: await this.put(op.key, op.value, op.options) });
-        else out.push({ type: "delete", ok: true, result: await this.delete(op.key, op.options) });
+        else if (op.type === "put") {
+          out.push({ type: "put", ok: true, result: await this.put(op.key, op.value, op.options) });
+        } else out.push({ type: "delete", ok: true, result: await this.delete(op.key, op.options) });
       } catch (error) {
         if (!(error instanceof Error)) throw error;
         out.push({ type: op.type, ok: false, error });
@@ -259,7 +320,11 @@ export class ClusterBackend implements KvBackend {
   /** Where `key` lives (the dashboard highlights its replicas on the ring). */
   async placement(key: string): Promise<import("../kv/backend.ts").KeyPlacement> {
     const list = this.#snapshot().placement.forKey(key);
-    return { partition: list.partition % this.#o.replication.partitions, storePartition: list.partition, replicas: list.replicas.map((r) => r.node) };
+    return {
+      partition: list.partition % this.#o.replication.partitions,
+      storePartition: list.partition,
+      replicas: list.replicas.map((r) => r.node),
+    };
   }
 
   async members(): Promise<readonly MemberInfo[]> {
@@ -273,9 +338,20 @@ export class ClusterBackend implements KvBackend {
 
   #sources(): StatusSources {
     return {
-      nodeId: this.nodeId, datacenter: this.#o.datacenter, config: this.#o.replication, keyspaces: this.keyspaces, view: this.view,
-      store: this.store, hints: this.hints, feed: this.#feed, tombstoneWaits: this.#tombstoneWaits, removals: this.#removals,
-      parts: this.#a, ready: this.ready(), leaving: this.#leaving, uptimeMs: this.#o.clock.monotonic() - this.#startedMs,
+      nodeId: this.nodeId,
+      datacenter: this.#o.datacenter,
+      config: this.#o.replication,
+      keyspaces: this.keyspaces,
+      view: this.view,
+      store: this.store,
+      hints: this.hints,
+      feed: this.#feed,
+      tombstoneWaits: this.#tombstoneWaits,
+      removals: this.#removals,
+      parts: this.#a,
+      ready: this.ready(),
+      leaving: this.#leaving,
+      uptimeMs: this.#o.clock.monotonic() - this.#startedMs,
     };
   }
 
@@ -292,14 +368,28 @@ export class ClusterBackend implements KvBackend {
     const a = this.#checkServing();
     this.#leaving = true;
     return await leaveCluster(a, {
-      clock: this.#o.clock, store: this.store, snapshot: () => this.#snapshot(), leaveTimeoutMs: this.timings.leaveTimeoutMs, moverIntervalMs: this.timings.moverIntervalMs,
+      clock: this.#o.clock,
+      store: this.store,
+      snapshot: () => this.#snapshot(),
+      leaveTimeoutMs: this.timings.leaveTimeoutMs,
+      moverIntervalMs: this.timings.moverIntervalMs,
     });
   }
 
   /** Takes dead member `node` out of the ring for good, or with `dryRun` only shows the plan (`removal.ts`). */
   async remove(node: string, options: { dryRun: boolean }): Promise<Record<string, unknown>> {
     const a = this.#checkServing();
-    return await this.#removals.remove(a, { config: this.#o.replication, clock: this.#o.clock, store: this.store, replicaTimeoutMs: this.timings.replicaTimeoutMs }, node, options.dryRun);
+    return await this.#removals.remove(
+      a,
+      {
+        config: this.#o.replication,
+        clock: this.#o.clock,
+        store: this.store,
+        replicaTimeoutMs: this.timings.replicaTimeoutMs,
+      },
+      node,
+      options.dryRun,
+    );
   }
 
   /** A node that learns it was removed stops serving and stops its loops. */
@@ -334,4 +424,3 @@ export function toReadResult(s: Stored, lww: boolean): ReadResult {
   const live = visibleValues(values(s.set), lww);
   return { values: live, context: contextOf(s.set), expiresAt: live.length > 0 ? s.expiresAt : null };
 }
-

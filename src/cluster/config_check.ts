@@ -68,7 +68,10 @@ export class ConfigCheck {
         const tag = `${m.id}@${m.incarnation}`;
         if (m.status !== "alive" || this.#checked.has(tag)) continue;
         try {
-          const reply = obj(await this.#o.mesh.request(m.id, "kvConfig", {}, { timeoutMs: this.#o.replicaTimeoutMs }), "kvConfig reply");
+          const reply = obj(
+            await this.#o.mesh.request(m.id, "kvConfig", {}, { timeoutMs: this.#o.replicaTimeoutMs }),
+            "kvConfig reply",
+          );
           const theirs = str(reply, "signature");
           if (theirs === this.#o.signature) this.#mismatch.delete(m.id);
           else this.#mismatch.set(m.id, theirs);

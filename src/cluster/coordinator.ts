@@ -19,23 +19,40 @@
  *
  * The decisions come from `core/` (placement, quorum accounting, the write decision); this file only sends.
  */
-import { Quorum, type ConsistencyLevel, type QuorumReplica } from "../core/quorum.ts";
+import { type ConsistencyLevel, Quorum, type QuorumReplica } from "../core/quorum.ts";
 import { contextOf, sameVersion } from "../core/version.ts";
-import { HLC_ZERO, type Hlc } from "../core/hlc.ts";
+import { type Hlc, HLC_ZERO } from "../core/hlc.ts";
 import type { Stored } from "../core/stored.ts";
 import { decideWrite, type RecordFormat } from "../core/write_decision.ts";
 import { LatencyWindow } from "../core/latency.ts";
-import { MeshkvError, isMeshkvError } from "../errors.ts";
+import { isMeshkvError, MeshkvError } from "../errors.ts";
 import type { WriteResult } from "../kv/backend.ts";
 import { DATA_LIMITS } from "../kv/limits.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import type { Clock } from "../runtime/types.ts";
-import { askClosest, closestFirst, dedupe, mergeAll, sendToAll, verdictError, type Call, type Verdict } from "./_fanout.ts";
-import { getReplyFromWire, mergeToWire, opFromWire, opToWire, resultFromWire, resultToWire, type WriteOp } from "./kv_protocol.ts";
+import {
+  askClosest,
+  type Call,
+  closestFirst,
+  dedupe,
+  mergeAll,
+  sendToAll,
+  type Verdict,
+  verdictError,
+} from "./_fanout.ts";
+import {
+  getReplyFromWire,
+  mergeToWire,
+  opFromWire,
+  opToWire,
+  resultFromWire,
+  resultToWire,
+  type WriteOp,
+} from "./kv_protocol.ts";
 import { encodeValue, latestRecord, liveCount, stamp, stampOf, TOMBSTONE } from "./records.ts";
 import type { ReplicaStore } from "./replica.ts";
 import type { Keyspaces } from "./keyspaces.ts";
-import { targetsOf, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
+import { type ReplicationConfig, type RingSnapshot, targetsOf } from "./ring_view.ts";
 
 export type { WriteOp } from "./kv_protocol.ts";
 
@@ -88,7 +105,14 @@ export const RECORD_FORMAT: RecordFormat = {
 const RETRYABLE = new Set(["CONNECT_FAILED", "CONNECTION_CLOSED", "TIMEOUT", "OVERLOADED", "CLOSED", "NODE_LEAVING"]);
 
 export class Coordinator {
-  readonly stats: CoordinatorStats = { reads: 0, writes: 0, forwarded: 0, quorumFailures: 0, timeouts: 0, readRepairs: 0 };
+  readonly stats: CoordinatorStats = {
+    reads: 0,
+    writes: 0,
+    forwarded: 0,
+    quorumFailures: 0,
+    timeouts: 0,
+    readRepairs: 0,
+  };
   readonly #o: CoordinatorOptions;
   #pending = new Set<Promise<unknown>>();
   #hlc: Hlc = HLC_ZERO;
@@ -135,17 +159,30 @@ export class Coordinator {
     const p = snap.placement.forKey(key).partition;
     const replicas = snap.placement.forPartition(p).replicas;
     if (replicas.length === 0) throw noReplicas(key);
-    const q = new Quorum({ level: level ?? o.keyspaces.of(key).read, replicas: replicas as QuorumReplica[], localDatacenter: o.datacenter });
+    const q = new Quorum({
+      level: level ?? o.keyspaces.of(key).read,
+      replicas: replicas as QuorumReplica[],
+      localDatacenter: o.datacenter,
+    });
     const candidates: string[] = [];
     for (const r of closestFirst(replicas, o.nodeId, o.datacenter)) {
       if (snap.down.has(r.node)) q.add({ node: r.node, ok: false });
       else candidates.push(r.node);
     }
     const replies = new Map<string, Stored>();
-    const { decided, settled } = askClosest(o.clock, o.requestTimeoutMs, this.#speculativeMs(), q, candidates, (node) => this.#getFrom(node, p, key), (node, v) => {
-      replies.set(node, v.stored);
-      return !v.acquiring;
-    }, signal);
+    const { decided, settled } = askClosest(
+      o.clock,
+      o.requestTimeoutMs,
+      this.#speculativeMs(),
+      q,
+      candidates,
+      (node) => this.#getFrom(node, p, key),
+      (node, v) => {
+        replies.set(node, v.stored);
+        return !v.acquiring;
+      },
+      signal,
+    );
     const verdict = await decided;
     const merged = mergeAll([...replies.values()]);
     this.#background(settled.then(() => this.#repair(p, key, replies)));
@@ -174,7 +211,9 @@ export class Coordinator {
     const o = this.#o;
     const merged = mergeAll([...replies.values()]);
     if (merged.set.entries.length === 0) return;
-    const stale = [...replies.entries()].filter(([, s]) => !sameVersion(s.set, merged.set) || s.expiresAt !== merged.expiresAt);
+    const stale = [...replies.entries()].filter(([, s]) =>
+      !sameVersion(s.set, merged.set) || s.expiresAt !== merged.expiresAt
+    );
     for (const [node] of stale) {
       this.stats.readRepairs++;
       await this.#mergeTo(node, p, key, merged, null).catch(() => {});
@@ -211,7 +250,9 @@ export class Coordinator {
     }
     // Otherwise replicas in this node's datacenter first: a `local_*` level is then judged where the client
     // is, and a region cut off from the others still finds a coordinator.
-    const candidates = conditional ? primaries : [...primaries].sort((a, b) => Number(b.datacenter === o.datacenter) - Number(a.datacenter === o.datacenter));
+    const candidates = conditional
+      ? primaries
+      : [...primaries].sort((a, b) => Number(b.datacenter === o.datacenter) - Number(a.datacenter === o.datacenter));
     let last: unknown = null;
     for (const t of candidates) {
       if (t.node === o.nodeId) return await this.writeHere(op, signal);
@@ -225,9 +266,16 @@ export class Coordinator {
       }
     }
     this.stats.quorumFailures++;
-    throw new MeshkvError("QUORUM_UNMET", `No replica of ${op.key} could coordinate the write: ${candidates.length} tried, ${targets.length - candidates.length} down`, {
-      ...(last === null ? {} : { cause: last }), details: { replicas: targets.length, tried: candidates.length },
-    });
+    throw new MeshkvError(
+      "QUORUM_UNMET",
+      `No replica of ${op.key} could coordinate the write: ${candidates.length} tried, ${
+        targets.length - candidates.length
+      } down`,
+      {
+        ...(last === null ? {} : { cause: last }),
+        details: { replicas: targets.length, tried: candidates.length },
+      },
+    );
   }
 
   /**
@@ -257,7 +305,12 @@ export class Coordinator {
       ({ after } = await o.store.readModifyWrite(p, op.key, (before) => {
         const write = op.kind === "put" ? { ...op, record: encodeValue(op.value) } : op;
         const site = { versionId: o.store.versionId, members: snap.owners, nowMs, lastStamp: this.#hlc };
-        const d = decideWrite(before, write, site, { conflicts: settings.conflicts, siblingsMax: DATA_LIMITS.siblingsMax, setBytesMax: DATA_LIMITS.setBytesMax, format: RECORD_FORMAT });
+        const d = decideWrite(before, write, site, {
+          conflicts: settings.conflicts,
+          siblingsMax: DATA_LIMITS.siblingsMax,
+          setBytesMax: DATA_LIMITS.setBytesMax,
+          format: RECORD_FORMAT,
+        });
         this.#hlc = d.lastStamp;
         if (!d.ok) throw d.error;
         told = { created: d.created, siblings: d.siblings };
@@ -281,18 +334,35 @@ export class Coordinator {
    * Sends the coordinated state to the other replica slots and waits for the level; this node counts once
    * `local` (its own durable write) resolves true.
    */
-  async #replicate(snap: RingSnapshot, p: number, key: string, after: Stored, level: ConsistencyLevel, local: Promise<boolean>, signal?: AbortSignal): Promise<void> {
+  async #replicate(
+    snap: RingSnapshot,
+    p: number,
+    key: string,
+    after: Stored,
+    level: ConsistencyLevel,
+    local: Promise<boolean>,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const o = this.#o;
     const targets = dedupe(targetsOf(snap, p, o.config.sloppy));
     if (!targets.some((t) => t.node === o.nodeId)) {
       // A forward reached us although we are no replica in our own view: count ourselves in our stead.
       targets.push({ node: o.nodeId, datacenter: o.datacenter, available: true });
     }
-    const q = new Quorum({ level, replicas: targets.map((t) => ({ node: t.node, datacenter: t.datacenter })), localDatacenter: o.datacenter });
+    const q = new Quorum({
+      level,
+      replicas: targets.map((t) => ({ node: t.node, datacenter: t.datacenter })),
+      localDatacenter: o.datacenter,
+    });
     for (const t of targets) if (!t.available) q.add({ node: t.node, ok: false });
     const calls: Call<boolean>[] = [{ node: o.nodeId, run: () => local }];
     for (const t of targets) {
-      if (t.available && t.node !== o.nodeId) calls.push({ node: t.node, run: () => this.#mergeTo(t.node, p, key, after, t.hintFor ?? null).then(() => true) });
+      if (t.available && t.node !== o.nodeId) {
+        calls.push({
+          node: t.node,
+          run: () => this.#mergeTo(t.node, p, key, after, t.hintFor ?? null).then(() => true),
+        });
+      }
     }
     const { decided, settled } = sendToAll(o.clock, o.requestTimeoutMs, q, calls, (_node, ok) => ok, signal);
     this.#background(settled);
@@ -310,11 +380,14 @@ export class Coordinator {
 
 /** A key whose keyspace places its replicas only in datacenters that have no nodes (a placement warning). */
 function noReplicas(key: string): MeshkvError {
-  return new MeshkvError("QUORUM_UNMET", `Key ${key} has no replicas: its replication factors name only datacenters with no nodes (see the ring warnings in /v1/admin/status)`, {
-    details: { key, replicas: 0 },
-  });
+  return new MeshkvError(
+    "QUORUM_UNMET",
+    `Key ${key} has no replicas: its replication factors name only datacenters with no nodes (see the ring warnings in /v1/admin/status)`,
+    {
+      details: { key, replicas: 0 },
+    },
+  );
 }
-
 
 /** Create-only and strict writes read first at the matching level (a write at `all` reads at `one`, …). */
 function readLevelFor(level: ConsistencyLevel): ConsistencyLevel {

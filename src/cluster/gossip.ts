@@ -11,14 +11,26 @@
  * Until another member is known, each round also asks the seeds for their tables (push-pull).
  */
 import {
-  createTable, decide, digest, leave as leaveTable, remove as removeFromTable, type MemberInfo, type MemberStatus, type MemberTable, mergeTables,
-  MEMBERS_MAX, type ProbeResult, tick, toInfo, validateMember,
+  createTable,
+  decide,
+  digest,
+  leave as leaveTable,
+  type MemberInfo,
+  MEMBERS_MAX,
+  type MemberStatus,
+  type MemberTable,
+  mergeTables,
+  type ProbeResult,
+  remove as removeFromTable,
+  tick,
+  toInfo,
+  validateMember,
 } from "../core/membership.ts";
 import { MeshkvError } from "../errors.ts";
 import type { Logger } from "../mesh/link.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import type { Clock, Random, TimerHandle } from "../runtime/types.ts";
-import { gossipSettings, type GossipSettings } from "./settings.ts";
+import { type GossipSettings, gossipSettings } from "./settings.ts";
 
 export type MemberEventType = "joined" | "alive" | "suspect" | "down" | "left" | "removed";
 export interface MemberEvent {
@@ -93,7 +105,15 @@ export class Gossip {
     this.#id = o.self.id;
     this.settings = gossipSettings(o.settings);
     const { id, address, datacenter, capacity, rack, incarnation, since } = o.self;
-    this.#table = createTable({ id, address, datacenter, capacity, ...(rack === undefined ? {} : { rack }), ...(incarnation === undefined ? {} : { incarnation }), ...(since === undefined ? {} : { since }) }, o.clock.monotonic());
+    this.#table = createTable({
+      id,
+      address,
+      datacenter,
+      capacity,
+      ...(rack === undefined ? {} : { rack }),
+      ...(incarnation === undefined ? {} : { incarnation }),
+      ...(since === undefined ? {} : { since }),
+    }, o.clock.monotonic());
     this.#joined = this.#seeds().length === 0;
   }
 
@@ -117,7 +137,12 @@ export class Gossip {
       m.onRequest("ping", () => ({ id: this.#id, incarnation: this.#table.get(this.#id)!.incarnation })),
       m.onRequest("pingReq", (body) => this.#onPingReq(body)),
       m.onRequest("sync", (body, from) => {
-        if (!this.#absorb(body, from.nodeId)) throw new MeshkvError("PROTOCOL_ERROR", "Malformed sync body: expected { members } with valid member records");
+        if (!this.#absorb(body, from.nodeId)) {
+          throw new MeshkvError(
+            "PROTOCOL_ERROR",
+            "Malformed sync body: expected { members } with valid member records",
+          );
+        }
         return { members: digest(this.#table) };
       }),
       m.onMessage("gossip", (body, from) => this.#absorb(body, from.nodeId)),
@@ -147,7 +172,9 @@ export class Gossip {
     this.#apply(leaveTable(this.#table, this.#id, this.#o.clock.monotonic()));
     const payload = { members: digest(this.#table) };
     const targets = this.#pick(this.#liveOthers(), this.settings.fanout * 2);
-    await Promise.allSettled(targets.map((t) => this.#o.mesh.request(t, "sync", payload, { timeoutMs: this.settings.probeTimeoutMs })));
+    await Promise.allSettled(
+      targets.map((t) => this.#o.mesh.request(t, "sync", payload, { timeoutMs: this.settings.probeTimeoutMs })),
+    );
     this.stop();
   }
 
@@ -160,7 +187,11 @@ export class Gossip {
     if (id === this.#id) throw new RangeError("A node cannot remove itself: use leave");
     this.#apply(removeFromTable(this.#table, id, this.#o.clock.monotonic()));
     const payload = { members: digest(this.#table) };
-    await Promise.allSettled(this.#liveOthers().map((t) => this.#o.mesh.request(t, "sync", payload, { timeoutMs: this.settings.probeTimeoutMs })));
+    await Promise.allSettled(
+      this.#liveOthers().map((t) =>
+        this.#o.mesh.request(t, "sync", payload, { timeoutMs: this.settings.probeTimeoutMs })
+      ),
+    );
   }
 
   /** True once this node learned that an operator removed it from the cluster: it must stop. */
@@ -178,9 +209,18 @@ export class Gossip {
     const now = this.#o.clock.monotonic();
     return [...this.#table.values()]
       .map((m) => ({
-        id: m.id, address: m.address, datacenter: m.datacenter, ...(m.rack === undefined ? {} : { rack: m.rack }), capacity: m.capacity,
-        heartbeat: m.heartbeat, incarnation: m.incarnation, status: m.status, ...(m.since ? { since: m.since } : {}), self: m.id === this.#id,
-        lastHeartbeatAgoMs: Math.round(now - m.lastHeartbeatChangeAt), statusAgeMs: Math.round(now - m.statusChangedAt),
+        id: m.id,
+        address: m.address,
+        datacenter: m.datacenter,
+        ...(m.rack === undefined ? {} : { rack: m.rack }),
+        capacity: m.capacity,
+        heartbeat: m.heartbeat,
+        incarnation: m.incarnation,
+        status: m.status,
+        ...(m.since ? { since: m.since } : {}),
+        self: m.id === this.#id,
+        lastHeartbeatAgoMs: Math.round(now - m.lastHeartbeatChangeAt),
+        statusAgeMs: Math.round(now - m.statusChangedAt),
       }))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
@@ -217,11 +257,19 @@ export class Gossip {
     const now = clock.monotonic();
     const probes = this.#probes;
     this.#probes = new Map();
-    const d = decide(tick(this.#table, this.#id, now), this.#id, now, { suspicionMs: this.settings.suspicionMs }, probes);
+    const d = decide(
+      tick(this.#table, this.#id, now),
+      this.#id,
+      now,
+      { suspicionMs: this.settings.suspicionMs },
+      probes,
+    );
     this.#apply(d.table);
     for (const id of d.probeIndirectly) if (!this.#probing.has(id)) this.#probe(id);
     const targets = this.#pick(this.#liveOthers(), this.settings.fanout);
-    const down = [...this.#table.values()].filter((m) => m.status === "down" && now - m.statusChangedAt < this.settings.downGossipMs).map((m) => m.id);
+    const down = [...this.#table.values()].filter((m) =>
+      m.status === "down" && now - m.statusChangedAt < this.settings.downGossipMs
+    ).map((m) => m.id);
     targets.push(...this.#pick(down, 1));
     const payload = { members: digest(this.#table) };
     for (const t of targets) {
@@ -239,7 +287,12 @@ export class Gossip {
     const helpers = this.#pick(this.#liveOthers().filter((h) => h !== id), this.settings.indirectProbes);
     const attempts = [
       mesh.request(id, "ping", null, { timeoutMs: t }).then(() => true, () => false),
-      ...helpers.map((h) => mesh.request(h, "pingReq", { target: id }, { timeoutMs: 2 * t }).then((r) => (r as { ok?: unknown })?.ok === true, () => false)),
+      ...helpers.map((h) =>
+        mesh.request(h, "pingReq", { target: id }, { timeoutMs: 2 * t }).then(
+          (r) => (r as { ok?: unknown })?.ok === true,
+          () => false,
+        )
+      ),
     ];
     Promise.all(attempts).then((results) => {
       this.#probing.delete(id);
@@ -249,7 +302,9 @@ export class Gossip {
 
   async #onPingReq(body: unknown): Promise<{ ok: boolean }> {
     const target = (body as { target?: unknown } | null)?.target;
-    if (typeof target !== "string" || target === "" || target.length > 128) throw new MeshkvError("INVALID_ARGUMENT", "pingReq needs a target node id");
+    if (typeof target !== "string" || target === "" || target.length > 128) {
+      throw new MeshkvError("INVALID_ARGUMENT", "pingReq needs a target node id");
+    }
     if (target === this.#id) return { ok: true };
     try {
       await this.#o.mesh.request(target, "ping", null, { timeoutMs: this.settings.probeTimeoutMs });
@@ -265,9 +320,12 @@ export class Gossip {
       if (this.#seedsBusy.has(seed)) continue;
       this.#seedsBusy.add(seed);
       mesh.connect(seed)
-        .then((peer) => mesh.request(peer, "sync", { members: digest(this.#table) }, { timeoutMs: this.settings.probeTimeoutMs * 2 }).then((reply) => {
-          this.#absorb(reply, peer);
-        }))
+        .then((peer) =>
+          mesh.request(peer, "sync", { members: digest(this.#table) }, { timeoutMs: this.settings.probeTimeoutMs * 2 })
+            .then((reply) => {
+              this.#absorb(reply, peer);
+            })
+        )
         .catch((err: Error) => this.#o.log?.("debug", `Seed ${seed} not reachable: ${err.message}`))
         .finally(() => this.#seedsBusy.delete(seed));
     }
@@ -279,7 +337,9 @@ export class Gossip {
     const members = (body as { members?: unknown } | null)?.members;
     let infos: MemberInfo[];
     try {
-      if (!Array.isArray(members) || members.length > MEMBERS_MAX) throw new MeshkvError("PROTOCOL_ERROR", "Gossip digest must be an array of at most MEMBERS_MAX members");
+      if (!Array.isArray(members) || members.length > MEMBERS_MAX) {
+        throw new MeshkvError("PROTOCOL_ERROR", "Gossip digest must be an array of at most MEMBERS_MAX members");
+      }
       infos = members.map(validateMember);
       this.#apply(mergeTables(this.#table, infos, this.#o.clock.monotonic(), this.#id));
     } catch (err) {

@@ -5,7 +5,7 @@
  * change meanwhile (`HintStore.ack`).
  */
 import type { Clock, Random, TimerHandle } from "../runtime/types.ts";
-import { hintBytes, HintStore, type Hint } from "./hints.ts";
+import { type Hint, hintBytes, HintStore } from "./hints.ts";
 
 export interface HintDeliveryOptions {
   store: HintStore;
@@ -61,11 +61,15 @@ export class HintDelivery {
   constructor(o: HintDeliveryOptions) {
     if (o === null || typeof o !== "object") throw new TypeError("HintDelivery options must be an object");
     if (!(o.store instanceof HintStore)) throw new TypeError("HintDelivery needs a HintStore");
-    if (typeof o.isAlive !== "function" || typeof o.deliver !== "function") throw new TypeError("HintDelivery needs isAlive and deliver functions");
+    if (typeof o.isAlive !== "function" || typeof o.deliver !== "function") {
+      throw new TypeError("HintDelivery needs isAlive and deliver functions");
+    }
     const s = { ...DELIVERY_DEFAULTS, ...dropUndefined(o), onError: o.onError ?? null } as DeliverySettings;
     for (const name of Object.keys(DELIVERY_DEFAULTS) as (keyof typeof DELIVERY_DEFAULTS)[]) {
       const v = s[name];
-      if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`Invalid option ${name}: ${String(v)} (a positive integer)`);
+      if (!Number.isSafeInteger(v) || v < 1) {
+        throw new RangeError(`Invalid option ${name}: ${String(v)} (a positive integer)`);
+      }
     }
     this.#o = s;
     this.#tokens = s.bytesPerSecondMax;
@@ -117,7 +121,10 @@ export class HintDelivery {
   async #run(): Promise<number> {
     const o = this.#o;
     const now = o.clock.monotonic();
-    this.#tokens = Math.min(o.bytesPerSecondMax, this.#tokens + ((now - this.#refilledAt) * o.bytesPerSecondMax) / 1000);
+    this.#tokens = Math.min(
+      o.bytesPerSecondMax,
+      this.#tokens + ((now - this.#refilledAt) * o.bytesPerSecondMax) / 1000,
+    );
     this.#refilledAt = now;
     const due = o.store.targets().filter((t) => (this.#backoff.get(t)?.retryAt ?? -Infinity) <= now && o.isAlive(t));
     const results = await Promise.allSettled(due.map((t) => this.#drain(t)));

@@ -25,12 +25,23 @@ import { MeshkvError } from "../errors.ts";
 import type { Clock, FileSystem } from "../runtime/types.ts";
 import { decodeKey, type Engine, openEngine } from "../storage/mod.ts";
 import {
-  checkHint, checkLimits, checkTarget, encodeHeader, engineKey, HEADER_BYTES, type Hint, type HintLimits, invalid, parseEntry,
-  PARTITION, SEP, type StoredHint,
+  checkHint,
+  checkLimits,
+  checkTarget,
+  encodeHeader,
+  engineKey,
+  HEADER_BYTES,
+  type Hint,
+  type HintLimits,
+  invalid,
+  parseEntry,
+  PARTITION,
+  SEP,
+  type StoredHint,
 } from "./_hint_format.ts";
 import { KeyLocks } from "./key_locks.ts";
 
-export { HINT_FORMATS, HINT_LIMITS_DEFAULT, hintBytes, type Hint, type HintLimits } from "./_hint_format.ts";
+export { type Hint, HINT_FORMATS, HINT_LIMITS_DEFAULT, hintBytes, type HintLimits } from "./_hint_format.ts";
 
 export interface HintStoreOptions {
   fs: FileSystem;
@@ -179,15 +190,23 @@ export class HintStore {
     const pending = (t?.pending ?? 0) + (old === null ? 1 : 0);
     const bytes = (t?.bytes ?? 0) + size - (old?.size ?? 0);
     const l = this.#limits;
-    if (pending > l.hintsPerTargetMax) throw this.#full(target, "hintsPerTargetMax", l.hintsPerTargetMax, pending, "hints");
-    if (bytes > l.hintBytesMaxPerTarget) throw this.#full(target, "hintBytesMaxPerTarget", l.hintBytesMaxPerTarget, bytes, "bytes");
+    if (pending > l.hintsPerTargetMax) {
+      throw this.#full(target, "hintsPerTargetMax", l.hintsPerTargetMax, pending, "hints");
+    }
+    if (bytes > l.hintBytesMaxPerTarget) {
+      throw this.#full(target, "hintBytesMaxPerTarget", l.hintBytesMaxPerTarget, bytes, "bytes");
+    }
   }
 
   #full(target: string, limit: string, max: number, actual: number, unit: string): MeshkvError {
     this.#rejected++;
-    return new MeshkvError("LIMIT_EXCEEDED", `Over the ${limit} limit: the hints for ${target} would take ${actual} ${unit} > ${max}`, {
-      details: { limit, max, actual, target },
-    });
+    return new MeshkvError(
+      "LIMIT_EXCEEDED",
+      `Over the ${limit} limit: the hints for ${target} would take ${actual} ${unit} > ${max}`,
+      {
+        details: { limit, max, actual, target },
+      },
+    );
   }
 
   /** Targets with pending hints, sorted. */
@@ -202,8 +221,12 @@ export class HintStore {
   async take(target: string, limit: number, bytesMax: number): Promise<Hint[]> {
     this.#checkOpen();
     checkTarget(target);
-    if (!Number.isSafeInteger(limit) || limit < 1) throw invalid(`Invalid limit: ${String(limit)} (a positive integer)`);
-    if (typeof bytesMax !== "number" || !(bytesMax > 0)) throw invalid(`Invalid bytesMax: ${String(bytesMax)} (a positive number)`);
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw invalid(`Invalid limit: ${String(limit)} (a positive integer)`);
+    }
+    if (typeof bytesMax !== "number" || !(bytesMax > 0)) {
+      throw invalid(`Invalid bytesMax: ${String(bytesMax)} (a positive number)`);
+    }
     if (!this.#targets.has(target)) return [];
     const out: Hint[] = [];
     const stale: StoredHint[] = [];
@@ -212,7 +235,9 @@ export class HintStore {
     for await (const e of this.#engine.iterate({ partition: PARTITION, prefix: target + SEP })) {
       const s = parseEntry(e);
       if (s === null) continue;
-      if (now - s.hint.storedAtMs > this.#limits.hintAgeMaxMs || (s.hint.expiresAt !== null && s.hint.expiresAt <= now)) {
+      if (
+        now - s.hint.storedAtMs > this.#limits.hintAgeMaxMs || (s.hint.expiresAt !== null && s.hint.expiresAt <= now)
+      ) {
         stale.push(s);
         if (stale.length >= TAKE_EXPIRED_MAX) break;
         continue;
@@ -261,7 +286,9 @@ export class HintStore {
       pending += t.pending;
       bytes += t.bytes;
       let oldest: { bucket: number; minMs: number } | null = null;
-      for (const [bucket, a] of t.ages) if (oldest === null || bucket < oldest.bucket) oldest = { bucket, minMs: a.minMs };
+      for (const [bucket, a] of t.ages) {
+        if (oldest === null || bucket < oldest.bucket) oldest = { bucket, minMs: a.minMs };
+      }
       perTarget[target] = { pending: t.pending, bytes: t.bytes, oldestMs: oldest?.minMs ?? null };
     }
     return { pending, bytes, expired: this.#expired, delivered: this.#delivered, rejected: this.#rejected, perTarget };
@@ -295,7 +322,9 @@ export class HintStore {
       if (this.#closed) return false;
       const cur = await this.#read(ekey);
       if (cur === null) return false;
-      if (seen !== null && (cur.hint.storedAtMs !== seen.storedAtMs || !equalBytes(cur.hint.set, seen.set))) return false;
+      if (seen !== null && (cur.hint.storedAtMs !== seen.storedAtMs || !equalBytes(cur.hint.set, seen.set))) {
+        return false;
+      }
       await this.#engine.delete(PARTITION, ekey);
       this.#count(target, -cur.size, -1, cur.hint.storedAtMs);
       return true;
@@ -323,4 +352,3 @@ export class HintStore {
     if (t.pending <= 0) this.#targets.delete(target);
   }
 }
-

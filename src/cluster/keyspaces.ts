@@ -15,8 +15,8 @@
  * flags); a keyspace's replica count cannot change while it holds data (its keys would be looked up in other
  * partitions), and new keyspaces with new replica counts go at the end of the list.
  */
-import { parseConsistency, type ConsistencyLevel } from "../core/quorum.ts";
-import { REPLICAS_MAX, type PlacementOptions } from "../core/placement.ts";
+import { type ConsistencyLevel, parseConsistency } from "../core/quorum.ts";
+import { type PlacementOptions, REPLICAS_MAX } from "../core/placement.ts";
 import { MeshkvError } from "../errors.ts";
 
 export type ConflictMode = "siblings" | "lww";
@@ -61,11 +61,17 @@ export class Keyspaces {
   readonly classes: readonly PlacementOptions[];
 
   constructor(keyspaces: readonly Keyspace[], defaults: KeyDefaults) {
-    if (keyspaces.length > KEYSPACES_MAX) throw new MeshkvError("INVALID_ARGUMENT", `Over the keyspacesMax limit: ${keyspaces.length} > ${KEYSPACES_MAX}`);
+    if (keyspaces.length > KEYSPACES_MAX) {
+      throw new MeshkvError("INVALID_ARGUMENT", `Over the keyspacesMax limit: ${keyspaces.length} > ${KEYSPACES_MAX}`);
+    }
     const seen = new Set<string>();
     for (const k of keyspaces) {
-      if (typeof k.prefix !== "string" || k.prefix.length === 0) throw new MeshkvError("INVALID_ARGUMENT", "A keyspace needs a non-empty prefix");
-      if (seen.has(k.prefix)) throw new MeshkvError("INVALID_ARGUMENT", `Keyspace prefix given twice: ${JSON.stringify(k.prefix)}`);
+      if (typeof k.prefix !== "string" || k.prefix.length === 0) {
+        throw new MeshkvError("INVALID_ARGUMENT", "A keyspace needs a non-empty prefix");
+      }
+      if (seen.has(k.prefix)) {
+        throw new MeshkvError("INVALID_ARGUMENT", `Keyspace prefix given twice: ${JSON.stringify(k.prefix)}`);
+      }
       seen.add(k.prefix);
     }
     const classes: PlacementOptions[] = [];
@@ -84,7 +90,13 @@ export class Keyspaces {
     for (const k of keyspaces) this.#classOf.set(k.prefix, k.replicas === undefined ? 0 : classOf(k.replicas));
     this.classes = classes;
     this.#byLength = [...keyspaces].sort((a, b) => b.prefix.length - a.prefix.length);
-    this.#defaults = { keyspace: null, read: defaults.read, write: defaults.write, conflicts: defaults.conflicts, replicaClass: 0 };
+    this.#defaults = {
+      keyspace: null,
+      read: defaults.read,
+      write: defaults.write,
+      conflicts: defaults.conflicts,
+      replicaClass: 0,
+    };
   }
 
   /** The settings of `key`: its keyspace's, falling back to the cluster's for what the keyspace leaves out. */
@@ -93,7 +105,10 @@ export class Keyspaces {
     if (!k) return this.#defaults;
     const d = this.#defaults;
     return {
-      keyspace: k.prefix, read: k.read ?? d.read, write: k.write ?? d.write, conflicts: k.conflicts ?? d.conflicts,
+      keyspace: k.prefix,
+      read: k.read ?? d.read,
+      write: k.write ?? d.write,
+      conflicts: k.conflicts ?? d.conflicts,
       replicaClass: this.#classOf.get(k.prefix)!,
     };
   }
@@ -123,7 +138,11 @@ export function parseKeyspace(entry: string): Keyspace {
       break;
     }
   }
-  const bad = (why: string) => new MeshkvError("INVALID_ARGUMENT", `Keyspace ${JSON.stringify(entry)}: ${why} (expected prefix=read:one;write:quorum;conflicts:lww;replicas:2)`);
+  const bad = (why: string) =>
+    new MeshkvError(
+      "INVALID_ARGUMENT",
+      `Keyspace ${JSON.stringify(entry)}: ${why} (expected prefix=read:one;write:quorum;conflicts:lww;replicas:2)`,
+    );
   if (eq <= 0) throw bad("it needs a prefix, then = and settings read, write, conflicts or replicas");
   const prefix = entry.slice(0, eq);
   const out: { -readonly [K in keyof Keyspace]: Keyspace[K] } = { prefix };
@@ -139,7 +158,9 @@ export function parseKeyspace(entry: string): Keyspace {
         throw bad(`${name}: ${(err as Error).message}`);
       }
     } else if (name === "conflicts") {
-      if (value !== "siblings" && value !== "lww") throw bad(`conflicts takes siblings or lww, not ${JSON.stringify(value)}`);
+      if (value !== "siblings" && value !== "lww") {
+        throw bad(`conflicts takes siblings or lww, not ${JSON.stringify(value)}`);
+      }
       out.conflicts = value;
     } else if (name === "replicas") {
       out.replicas = parseReplicas(value, bad);
@@ -160,7 +181,13 @@ function parseReplicas(value: string, bad: (why: string) => MeshkvError): Placem
   let total = 0;
   for (const entry of value.split("+")) {
     const m = /^([A-Za-z0-9_.-]+):(\d{1,2})$/.exec(entry);
-    if (!m) throw bad(`replicas takes a count or datacenter:count entries joined by +, e.g. us-east:2+eu-west:1, not ${JSON.stringify(value)}`);
+    if (!m) {
+      throw bad(
+        `replicas takes a count or datacenter:count entries joined by +, e.g. us-east:2+eu-west:1, not ${
+          JSON.stringify(value)
+        }`,
+      );
+    }
     if (m[1]! in replication) throw bad(`datacenter ${m[1]} is given twice in replicas`);
     replication[m[1]!] = Number(m[2]);
     total += Number(m[2]);
@@ -172,5 +199,8 @@ function parseReplicas(value: string, bad: (why: string) => MeshkvError): Placem
 /** One string per distinct replica setting (zero factors dropped, datacenters sorted). */
 export function canonicalReplicas(r: PlacementOptions): string {
   if (r.replication === undefined) return `n=${r.n ?? 3}`;
-  return "dc=" + Object.entries(r.replication).filter(([, k]) => k > 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([dc, k]) => `${dc}:${k}`).join(",");
+  return "dc=" +
+    Object.entries(r.replication).filter(([, k]) => k > 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map((
+      [dc, k],
+    ) => `${dc}:${k}`).join(",");
 }

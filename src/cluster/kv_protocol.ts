@@ -6,7 +6,7 @@
  * Anti-entropy's messages (`ae*`) are in `_ae_wire.ts`; the field readers both use are in `_wire.ts`.
  */
 import { decodeSet, encodeSet } from "../core/context.ts";
-import { levelToString, parseConsistency, type ConsistencyLevel } from "../core/quorum.ts";
+import { type ConsistencyLevel, levelToString, parseConsistency } from "../core/quorum.ts";
 import type { Stored } from "../core/stored.ts";
 import { emptySet, type VersionVector } from "../core/version.ts";
 import { MeshkvError } from "../errors.ts";
@@ -16,7 +16,16 @@ import type { WireItem } from "./replica.ts";
 
 /** A client write as the coordinator runs it, and as a forward (`kvCoordinate`) carries it. */
 export type WriteOp =
-  | { kind: "put"; key: string; value: StoredValue; context: VersionVector; ifNoneMatch: boolean; strict: boolean; ttlMs: number | null; level: ConsistencyLevel | null }
+  | {
+    kind: "put";
+    key: string;
+    value: StoredValue;
+    context: VersionVector;
+    ifNoneMatch: boolean;
+    strict: boolean;
+    ttlMs: number | null;
+    level: ConsistencyLevel | null;
+  }
   | { kind: "delete"; key: string; context: VersionVector | null; strict: boolean; level: ConsistencyLevel | null };
 
 // kvCoordinate: a write forwarded to a replica that coordinates it, and the write's result.
@@ -25,11 +34,24 @@ export function opToWire(op: WriteOp): Record<string, unknown> {
   const level = op.level === null ? null : levelToString(op.level);
   if (op.kind === "put") {
     return {
-      op: "put", key: op.key, ct: op.value.contentType, data: op.value.data, ctx: vvToWire(op.context),
-      ifNoneMatch: op.ifNoneMatch, strict: op.strict, ttl: op.ttlMs, level,
+      op: "put",
+      key: op.key,
+      ct: op.value.contentType,
+      data: op.value.data,
+      ctx: vvToWire(op.context),
+      ifNoneMatch: op.ifNoneMatch,
+      strict: op.strict,
+      ttl: op.ttlMs,
+      level,
     };
   }
-  return { op: "delete", key: op.key, ctx: op.context === null ? null : vvToWire(op.context), strict: op.strict, level };
+  return {
+    op: "delete",
+    key: op.key,
+    ctx: op.context === null ? null : vvToWire(op.context),
+    strict: op.strict,
+    level,
+  };
 }
 
 export function opFromWire(body: unknown): WriteOp {
@@ -41,11 +63,25 @@ export function opFromWire(body: unknown): WriteOp {
   if (kind === "put") {
     const ttl = o.ttl === null || o.ttl === undefined ? null : int(o, "ttl", 1);
     return {
-      kind, key, value: { contentType: str(o, "ct"), data: bytes(o, "data") }, context: vvFromWire(o.ctx),
-      ifNoneMatch: bool(o, "ifNoneMatch"), strict: bool(o, "strict"), ttlMs: ttl, level,
+      kind,
+      key,
+      value: { contentType: str(o, "ct"), data: bytes(o, "data") },
+      context: vvFromWire(o.ctx),
+      ifNoneMatch: bool(o, "ifNoneMatch"),
+      strict: bool(o, "strict"),
+      ttlMs: ttl,
+      level,
     };
   }
-  if (kind === "delete") return { kind, key, context: o.ctx === null || o.ctx === undefined ? null : vvFromWire(o.ctx), strict: bool(o, "strict"), level };
+  if (kind === "delete") {
+    return {
+      kind,
+      key,
+      context: o.ctx === null || o.ctx === undefined ? null : vvFromWire(o.ctx),
+      strict: bool(o, "strict"),
+      level,
+    };
+  }
   throw new MeshkvError("PROTOCOL_ERROR", `Malformed replication message: unknown op ${kind}`);
 }
 
@@ -107,12 +143,30 @@ export function mergeBatchFromWire(body: unknown, partitions: number, itemsMax: 
 export const SCAN_PAGE_KEYS_MAX = 10_000;
 
 /** Checks a `kvScan` request body. */
-export function scanRequest(body: unknown, partitions: number): { p: number; after: string | null; limit: number; keysOnly: boolean; tombstones: boolean; prefix: string; start: string | null; end: string | null } {
+export function scanRequest(
+  body: unknown,
+  partitions: number,
+): {
+  p: number;
+  after: string | null;
+  limit: number;
+  keysOnly: boolean;
+  tombstones: boolean;
+  prefix: string;
+  start: string | null;
+  end: string | null;
+} {
   const o = obj(body, "kvScan");
   const p = int(o, "p", 0, partitions - 1);
   const limit = int(o, "limit", 1, SCAN_PAGE_KEYS_MAX);
   return {
-    p, after: optStr(o, "after"), limit, keysOnly: o.keysOnly === true, tombstones: o.tombstones === true,
-    prefix: optStr(o, "prefix") ?? "", start: optStr(o, "start"), end: optStr(o, "end"),
+    p,
+    after: optStr(o, "after"),
+    limit,
+    keysOnly: o.keysOnly === true,
+    tombstones: o.tombstones === true,
+    prefix: optStr(o, "prefix") ?? "",
+    start: optStr(o, "start"),
+    end: optStr(o, "end"),
   };
 }

@@ -42,7 +42,9 @@ export async function listPage(c: ListContext, options: ListOptions): Promise<Li
   if (all.length > options.limit) more = true;
   const chosen = all.slice(0, options.limit);
   const next = more && chosen.length > 0 ? chosen[chosen.length - 1]!.key : null;
-  if (options.keysOnly) return { items: chosen.map((x) => ({ key: x.key, values: [], context: [], expiresAt: x.exp })), next };
+  if (options.keysOnly) {
+    return { items: chosen.map((x) => ({ key: x.key, values: [], context: [], expiresAt: x.exp })), next };
+  }
   const read = await Promise.all(chosen.map(async (x): Promise<ListItem | null> => {
     const s = x.node === c.nodeId ? await c.store.read(x.p, x.key) : await remoteRead(c, x.node, x.p, x.key);
     const r = c.read(s, x.key);
@@ -59,15 +61,34 @@ function listPartitions(c: ListContext, prefix: string): number[] {
 
 async function remoteRead(c: ListContext, node: string, p: number, key: string): Promise<Stored> {
   const reply = obj(await c.mesh.request(node, "kvGet", { p, key }, { timeoutMs: c.replicaTimeoutMs }), "kvGet reply");
-  return { set: reply.set === null || reply.set === undefined ? { entries: [] } : decodeSet(bytes(reply, "set")), expiresAt: optNum(reply, "exp") };
+  return {
+    set: reply.set === null || reply.set === undefined ? { entries: [] } : decodeSet(bytes(reply, "set")),
+    expiresAt: optNum(reply, "exp"),
+  };
 }
 
 /** One page of keys of partition `p` (live keys only), from the first replica that answers. */
-async function scanKeys(c: ListContext, p: number, o: ListOptions): Promise<{ items: WireItem[]; next: string | null; node: string }> {
-  const req = { p, after: o.after, limit: o.limit, keysOnly: true, tombstones: false, prefix: o.prefix, start: o.start, end: o.end };
+async function scanKeys(
+  c: ListContext,
+  p: number,
+  o: ListOptions,
+): Promise<{ items: WireItem[]; next: string | null; node: string }> {
+  const req = {
+    p,
+    after: o.after,
+    limit: o.limit,
+    keysOnly: true,
+    tombstones: false,
+    prefix: o.prefix,
+    start: o.start,
+    end: o.end,
+  };
   const snap = c.snapshot;
   const replicas = snap.placement.forPartition(p).replicas.map((r) => r.node);
-  const order = [...replicas.filter((n) => n === c.nodeId && !c.acquiring(p)), ...replicas.filter((n) => n !== c.nodeId && !snap.down.has(n))];
+  const order = [
+    ...replicas.filter((n) => n === c.nodeId && !c.acquiring(p)),
+    ...replicas.filter((n) => n !== c.nodeId && !snap.down.has(n)),
+  ];
   let last: unknown = null;
   for (const node of order) {
     try {
@@ -78,5 +99,8 @@ async function scanKeys(c: ListContext, p: number, o: ListOptions): Promise<{ it
       last = err;
     }
   }
-  throw new MeshkvError("QUORUM_UNMET", `No replica of partition ${p} answered the listing`, { ...(last === null ? {} : { cause: last }), details: { partition: p } });
+  throw new MeshkvError("QUORUM_UNMET", `No replica of partition ${p} answered the listing`, {
+    ...(last === null ? {} : { cause: last }),
+    details: { partition: p },
+  });
 }

@@ -19,13 +19,21 @@ export const JOIN_TIMEOUT_MS = 10_000;
  * Joins the cluster that `seeds` (host:port) belong to, for a node started without `--seeds`: contacts them
  * and resolves once another member is known (or after `JOIN_TIMEOUT_MS`) with the member list.
  */
-export async function joinSeeds(a: NodeParts, clock: Clock, seeds: readonly string[]): Promise<Record<string, unknown>> {
+export async function joinSeeds(
+  a: NodeParts,
+  clock: Clock,
+  seeds: readonly string[],
+): Promise<Record<string, unknown>> {
   a.node.gossip.join(seeds);
   const startMs = clock.monotonic();
   while (a.node.gossip.table.size < 2 && clock.monotonic() - startMs < JOIN_TIMEOUT_MS) await clock.sleep(50);
   const joined = a.node.gossip.table.size > 1;
   const members: readonly MemberInfo[] = a.node.gossip.members();
-  return { joined, members, ...(joined ? {} : { message: `No seed answered within ${JOIN_TIMEOUT_MS} ms; the node keeps trying them` }) };
+  return {
+    joined,
+    members,
+    ...(joined ? {} : { message: `No seed answered within ${JOIN_TIMEOUT_MS} ms; the node keeps trying them` }),
+  };
 }
 
 /**
@@ -33,7 +41,16 @@ export async function joinSeeds(a: NodeParts, clock: Clock, seeds: readonly stri
  * new replicas and resolves when nothing is left here (or `leaveTimeoutMs` passed). The caller stops the process
  * afterwards.
  */
-export async function leaveCluster(a: NodeParts, o: { clock: Clock; store: ReplicaStore; snapshot: () => RingSnapshot; leaveTimeoutMs: number; moverIntervalMs: number }): Promise<Record<string, unknown>> {
+export async function leaveCluster(
+  a: NodeParts,
+  o: {
+    clock: Clock;
+    store: ReplicaStore;
+    snapshot: () => RingSnapshot;
+    leaveTimeoutMs: number;
+    moverIntervalMs: number;
+  },
+): Promise<Record<string, unknown>> {
   const startMs = o.clock.monotonic();
   await a.node.gossip.leave();
   await a.coordinator.idle();
@@ -42,7 +59,12 @@ export async function leaveCluster(a: NodeParts, o: { clock: Clock; store: Repli
     for (const p of o.store.partitionsHeld()) await a.mover.handOff(snap, p).catch(() => {});
     if (!a.mover.drained()) await o.clock.sleep(o.moverIntervalMs);
   }
-  return { left: true, drained: a.mover.drained(), partitionsHeld: o.store.partitionsHeld().length, tookMs: Math.round(o.clock.monotonic() - startMs) };
+  return {
+    left: true,
+    drained: a.mover.drained(),
+    partitionsHeld: o.store.partitionsHeld().length,
+    tookMs: Math.round(o.clock.monotonic() - startMs),
+  };
 }
 
 /** Removed members as this node sees them: the hints it dropped for them, and whether it was removed itself. */
@@ -64,11 +86,22 @@ export class MemberRemovals {
    * it `removed` in gossip, drops this node's hints for it, and returns the plan being carried out: the members
    * that gain its partitions pull them from the surviving replicas (`rebalance.acquiring`).
    */
-  async remove(a: NodeParts, o: { config: ReplicationConfig; clock: Clock; store: ReplicaStore; replicaTimeoutMs: number }, node: string, dryRun: boolean): Promise<Record<string, unknown>> {
+  async remove(
+    a: NodeParts,
+    o: { config: ReplicationConfig; clock: Clock; store: ReplicaStore; replicaTimeoutMs: number },
+    node: string,
+    dryRun: boolean,
+  ): Promise<Record<string, unknown>> {
     const table = a.node.gossip.table;
     const { status } = checkRemovable(table, this.#nodeId, node);
     const plan = await removalPlan({
-      config: o.config, table, node, nowMs: o.clock.monotonic(), selfId: this.#nodeId, store: o.store, mesh: a.node.mesh,
+      config: o.config,
+      table,
+      node,
+      nowMs: o.clock.monotonic(),
+      selfId: this.#nodeId,
+      store: o.store,
+      mesh: a.node.mesh,
       replicaTimeoutMs: o.replicaTimeoutMs,
     });
     if (dryRun) return { dryRun: true, ...plan };
@@ -87,7 +120,9 @@ export class MemberRemovals {
       return true;
     }
     const table = a?.node.gossip.table;
-    for (const t of this.#hints.targets()) if (table?.get(t)?.status === "removed") void this.dropHintsFor(t).catch(() => {});
+    for (const t of this.#hints.targets()) {
+      if (table?.get(t)?.status === "removed") void this.dropHintsFor(t).catch(() => {});
+    }
     return false;
   }
 

@@ -65,24 +65,46 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const rt = o.runtime;
   const random = o.random ?? rt.random();
   const mesh = new Mesh({
-    nodeId: o.id, cluster: o.cluster ?? "meshkv", datacenter: o.datacenter ?? "dc1", runtime: rt, random: random.fork(),
-    ...(o.secret === undefined ? {} : { secret: o.secret }), ...(o.auth === undefined ? {} : { auth: o.auth }),
-    ...(o.mesh === undefined ? {} : { settings: o.mesh }), ...(o.regionDelays === undefined ? {} : { regionDelays: o.regionDelays }),
+    nodeId: o.id,
+    cluster: o.cluster ?? "meshkv",
+    datacenter: o.datacenter ?? "dc1",
+    runtime: rt,
+    random: random.fork(),
+    ...(o.secret === undefined ? {} : { secret: o.secret }),
+    ...(o.auth === undefined ? {} : { auth: o.auth }),
+    ...(o.mesh === undefined ? {} : { settings: o.mesh }),
+    ...(o.regionDelays === undefined ? {} : { regionDelays: o.regionDelays }),
     ...(o.tls === undefined ? {} : { tls: true, ...(o.tls.ca === undefined ? {} : { ca: o.tls.ca }) }),
     ...(o.log === undefined ? {} : { log: o.log }),
   });
-  const fetch = o.fetch ?? (() => new Response(JSON.stringify({ error: { code: "NOT_FOUND", message: "No route" } }), { status: 404 }));
+  const fetch = o.fetch ??
+    (() => new Response(JSON.stringify({ error: { code: "NOT_FOUND", message: "No route" } }), { status: 404 }));
   const server: RunningServer = await rt.serve({
-    hostname: o.host, port: o.port, fetch, websocket: mesh.websocket(),
+    hostname: o.host,
+    port: o.port,
+    fetch,
+    websocket: mesh.websocket(),
     ...(o.tls === undefined ? {} : { tls: { cert: o.tls.cert, key: o.tls.key } }),
   });
   const host = server.hostname === "0.0.0.0" || server.hostname === "::" ? "127.0.0.1" : server.hostname;
   const address = o.advertise ?? `${host.includes(":") ? `[${host}]` : host}:${server.port}`;
   mesh.setSelfAddress(address);
   const gossip = new Gossip({
-    mesh, clock: rt.clock, random: random.fork(),
-    self: { id: o.id, address, datacenter: o.datacenter ?? "dc1", capacity: o.capacity ?? 1, ...(o.rack === undefined ? {} : { rack: o.rack }), ...(o.incarnation === undefined ? {} : { incarnation: o.incarnation }), ...(o.since === undefined ? {} : { since: o.since }) },
-    seeds: o.seeds ?? [], ...(o.gossip === undefined ? {} : { settings: o.gossip }), ...(o.log === undefined ? {} : { log: o.log }),
+    mesh,
+    clock: rt.clock,
+    random: random.fork(),
+    self: {
+      id: o.id,
+      address,
+      datacenter: o.datacenter ?? "dc1",
+      capacity: o.capacity ?? 1,
+      ...(o.rack === undefined ? {} : { rack: o.rack }),
+      ...(o.incarnation === undefined ? {} : { incarnation: o.incarnation }),
+      ...(o.since === undefined ? {} : { since: o.since }),
+    },
+    seeds: o.seeds ?? [],
+    ...(o.gossip === undefined ? {} : { settings: o.gossip }),
+    ...(o.log === undefined ? {} : { log: o.log }),
   });
   gossip.start();
   let stopped = false;
@@ -95,7 +117,11 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     await server.close();
   };
   return {
-    id: o.id, url: `${o.tls ? "https" : "http"}://${address}`, address, mesh, gossip,
+    id: o.id,
+    url: `${o.tls ? "https" : "http"}://${address}`,
+    address,
+    mesh,
+    gossip,
     stop: () => shut(true),
     kill: () => shut(false),
   };

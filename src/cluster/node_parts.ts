@@ -68,7 +68,9 @@ export class NodeRing {
   /** The other replicas of `p` that are not down. */
   peersFor(p: number): string[] {
     const snap = this.snapshot();
-    return snap.placement.forPartition(p).replicas.map((r) => r.node).filter((n) => n !== this.#nodeId && !snap.down.has(n));
+    return snap.placement.forPartition(p).replicas.map((r) => r.node).filter((n) =>
+      n !== this.#nodeId && !snap.down.has(n)
+    );
   }
 
   /** Every replica of `p` in the current ring, down or suspected ones included (the purge rule waits for them). */
@@ -98,27 +100,52 @@ export function startParts(o: PartsOptions): NodeParts {
   const { node, timings: t } = o;
   const ring = new NodeRing(o.view, o.nodeId, () => node.gossip.table);
   const mover = new PartitionMover({
-    store: o.store, mesh: node.mesh, clock: o.clock, nodeId: o.nodeId, partitions: o.view.partitions,
-    view: () => (node.gossip.joined ? ring.snapshot() : null), intervalMs: t.moverIntervalMs, settleMs: t.settleMs, replicaTimeoutMs: t.replicaTimeoutMs,
+    store: o.store,
+    mesh: node.mesh,
+    clock: o.clock,
+    nodeId: o.nodeId,
+    partitions: o.view.partitions,
+    view: () => (node.gossip.joined ? ring.snapshot() : null),
+    intervalMs: t.moverIntervalMs,
+    settleMs: t.settleMs,
+    replicaTimeoutMs: t.replicaTimeoutMs,
   });
   const coordinator = new Coordinator({
-    nodeId: o.nodeId, datacenter: o.datacenter, mesh: node.mesh, clock: o.clock, store: o.store, config: o.config,
-    view: () => ring.snapshot(), acquiring: (p) => mover.acquiring(p), requestTimeoutMs: t.requestTimeoutMs, replicaTimeoutMs: t.replicaTimeoutMs,
+    nodeId: o.nodeId,
+    datacenter: o.datacenter,
+    mesh: node.mesh,
+    clock: o.clock,
+    store: o.store,
+    config: o.config,
+    view: () => ring.snapshot(),
+    acquiring: (p) => mover.acquiring(p),
+    requestTimeoutMs: t.requestTimeoutMs,
+    replicaTimeoutMs: t.replicaTimeoutMs,
     keyspaces: o.keyspaces,
   });
   const ae = new AntiEntropy({
-    store: o.store, mesh: node.mesh, clock: o.clock, random: o.random.fork(), nodeId: o.nodeId, partitions: o.view.partitions,
+    store: o.store,
+    mesh: node.mesh,
+    clock: o.clock,
+    random: o.random.fork(),
+    nodeId: o.nodeId,
+    partitions: o.view.partitions,
     mine: () => (node.gossip.joined ? ring.mine().filter((p) => !mover.acquiring(p)) : []),
-    peersFor: (p) => ring.peersFor(p), replicasFor: (p) => ring.replicasFor(p),
+    peersFor: (p) => ring.peersFor(p),
+    replicasFor: (p) => ring.replicasFor(p),
     holderGone: (n) => {
       const m = node.gossip.table.get(n);
       return !m || m.status === "left" || m.status === "removed";
     },
-    intervalMs: t.antiEntropyIntervalMs, replicaTimeoutMs: t.replicaTimeoutMs,
+    intervalMs: t.antiEntropyIntervalMs,
+    replicaTimeoutMs: t.replicaTimeoutMs,
   });
   ring.onChange = () => ae.observeRing(); // partitions whose replicas changed: former holders, proofs started over
   const delivery = new HintDelivery({
-    store: o.hints, clock: o.clock, random: o.random.fork(), intervalMs: t.hintIntervalMs,
+    store: o.hints,
+    clock: o.clock,
+    random: o.random.fork(),
+    intervalMs: t.hintIntervalMs,
     isAlive: (target) => node.gossip.table.get(target)?.status === "alive",
     deliver: async (target, hints) => {
       const items = hints.map((h) => ({ p: h.partition, key: h.key, set: h.set, exp: h.expiresAt }));
@@ -126,12 +153,24 @@ export function startParts(o: PartsOptions): NodeParts {
     },
   });
   const unregister = [
-    ...serveReplica({ nodeId: o.nodeId, mesh: node.mesh, store: o.store, hints: o.hints, partitions: o.view.partitions, acquiring: (p) => mover.acquiring(p) }),
+    ...serveReplica({
+      nodeId: o.nodeId,
+      mesh: node.mesh,
+      store: o.store,
+      hints: o.hints,
+      partitions: o.view.partitions,
+      acquiring: (p) => mover.acquiring(p),
+    }),
     coordinator.serveForwards(o.serving),
   ];
   const configCheck = new ConfigCheck({
-    nodeId: o.nodeId, mesh: node.mesh, clock: o.clock, signature: o.view.signature(), members: () => node.gossip.table,
-    intervalMs: t.configCheckIntervalMs, replicaTimeoutMs: t.replicaTimeoutMs,
+    nodeId: o.nodeId,
+    mesh: node.mesh,
+    clock: o.clock,
+    signature: o.view.signature(),
+    members: () => node.gossip.table,
+    intervalMs: t.configCheckIntervalMs,
+    replicaTimeoutMs: t.replicaTimeoutMs,
   });
   configCheck.start();
   mover.start();
@@ -142,7 +181,7 @@ export function startParts(o: PartsOptions): NodeParts {
 
 /** Stops the background loops (and with `handlers`, unregisters the mesh handlers); resolves when they stopped. */
 export async function stopParts(a: NodeParts, handlers: boolean): Promise<void> {
-  if (handlers) for (const u of a.unregister) u();
+  if (handlers) { for (const u of a.unregister) u(); }
   a.configCheck.stop();
   await Promise.all([a.mover.stop(), a.ae.stop(), a.delivery.stop()]);
 }

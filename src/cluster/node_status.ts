@@ -34,23 +34,46 @@ export interface StatusSources {
   uptimeMs: number;
 }
 
-export function nodeStatus(s: StatusSources, snap: RingSnapshot | null, replicated: number, members: readonly MemberInfo[]): Record<string, unknown> {
+export function nodeStatus(
+  s: StatusSources,
+  snap: RingSnapshot | null,
+  replicated: number,
+  members: readonly MemberInfo[],
+): Record<string, unknown> {
   const a = s.parts;
   const c = s.config;
   return {
-    nodeId: s.nodeId, mode: "cluster", datacenter: s.datacenter, ready: s.ready, leaving: s.leaving,
+    nodeId: s.nodeId,
+    mode: "cluster",
+    datacenter: s.datacenter,
+    ready: s.ready,
+    leaving: s.leaving,
     replication: {
-      partitions: c.partitions, n: c.n, ...(c.replication ? { perDatacenter: c.replication } : {}), sloppy: c.sloppy,
-      conflicts: c.conflicts ?? "siblings", replicaClasses: s.keyspaces.classes, storePartitions: s.view.partitions, signature: s.view.signature(),
+      partitions: c.partitions,
+      n: c.n,
+      ...(c.replication ? { perDatacenter: c.replication } : {}),
+      sloppy: c.sloppy,
+      conflicts: c.conflicts ?? "siblings",
+      replicaClasses: s.keyspaces.classes,
+      storePartitions: s.view.partitions,
+      signature: s.view.signature(),
     },
     configMismatches: a ? a.configCheck.mismatches() : [],
     keyspaces: s.keyspaces.list().map((k) => {
       const ks = s.keyspaces.of(k.prefix);
-      return { ...ks, prefix: k.prefix, read: levelToString(ks.read), write: levelToString(ks.write), replicas: s.keyspaces.classes[ks.replicaClass] };
+      return {
+        ...ks,
+        prefix: k.prefix,
+        read: levelToString(ks.read),
+        write: levelToString(ks.write),
+        replicas: s.keyspaces.classes[ks.replicaClass],
+      };
     }),
     uptimeMs: Math.round(s.uptimeMs),
     members,
-    ring: snap ? { epoch: snap.epoch, owners: snap.owners, down: [...snap.down], warnings: snap.placement.warnings() } : null,
+    ring: snap
+      ? { epoch: snap.epoch, owners: snap.owners, down: [...snap.down], warnings: snap.placement.warnings() }
+      : null,
     partitions: { replicated, held: s.store.partitionsHeld().length },
     hints: s.hints.stats(),
     antiEntropy: a ? a.ae.stats() : null,
@@ -68,11 +91,22 @@ export function nodeStatus(s: StatusSources, snap: RingSnapshot | null, replicat
 /** Members removed from the cluster, hints dropped for them, and how far rebuilding their copies has come. */
 function removalStatus(s: StatusSources): Record<string, unknown> {
   const a = s.parts;
-  const removed = a ? [...a.node.gossip.table.values()].filter((m) => m.status === "removed").map((m) => m.id).sort() : [];
+  const removed = a
+    ? [...a.node.gossip.table.values()].filter((m) => m.status === "removed").map((m) => m.id).sort()
+    : [];
   const mover = a && a.node.gossip.joined && !s.removals.self ? a.mover.stats() : null;
   return {
-    members: removed, hintsDropped: s.removals.hintsDropped, self: s.removals.self,
-    rebuild: mover ? { partitionsAcquiring: mover.acquiring.length, partitionsAcquired: mover.partitionsAcquired, keysPulled: mover.keysPulled, done: mover.acquiring.length === 0 } : null,
+    members: removed,
+    hintsDropped: s.removals.hintsDropped,
+    self: s.removals.self,
+    rebuild: mover
+      ? {
+        partitionsAcquiring: mover.acquiring.length,
+        partitionsAcquired: mover.partitionsAcquired,
+        keysPulled: mover.keysPulled,
+        done: mover.acquiring.length === 0,
+      }
+      : null,
   };
 }
 
@@ -80,7 +114,9 @@ function removalStatus(s: StatusSources): Record<string, unknown> {
 export function ringStatus(config: ReplicationConfig, snap: RingSnapshot | null): Record<string, unknown> {
   if (snap === null) return { partitions: config.partitions, replicas: config.n, owners: [], joined: false };
   const owners = Array.from({ length: config.partitions }, (_, p) => ({
-    partition: p, owner: snap.ring.owners[p], nodes: snap.placement.forPartition(p).replicas.map((r) => r.node),
+    partition: p,
+    owner: snap.ring.owners[p],
+    nodes: snap.placement.forPartition(p).replicas.map((r) => r.node),
   }));
   return { partitions: config.partitions, replicas: config.n, epoch: snap.epoch, owners };
 }
@@ -100,11 +136,23 @@ export function nodeMetrics(s: StatusSources): MetricSample[] {
     counter("meshkv_read_repairs_total", "Replicas repaired by reads", c?.readRepairs ?? 0),
     counter("meshkv_coordinator_forwards_total", "Writes forwarded to a replica to coordinate", c?.forwarded ?? 0),
     counter("meshkv_coordinator_timeouts_total", "Requests that timed out waiting for replicas", c?.timeouts ?? 0),
-    gauge("meshkv_partitions_acquiring", "Partitions this node is still pulling after gaining them", a?.mover.stats().acquiring.length ?? 0),
-    counter("meshkv_hints_dropped_removed_total", "Hints dropped because their target was removed from the cluster", s.removals.hintsDropped),
+    gauge(
+      "meshkv_partitions_acquiring",
+      "Partitions this node is still pulling after gaining them",
+      a?.mover.stats().acquiring.length ?? 0,
+    ),
+    counter(
+      "meshkv_hints_dropped_removed_total",
+      "Hints dropped because their target was removed from the cluster",
+      s.removals.hintsDropped,
+    ),
     gauge("meshkv_watchers", "Open watch streams", s.feed.watchers),
     ...tombstoneMetrics(s.tombstoneWaits),
-    gauge("meshkv_config_mismatches", "Peers whose replication settings differ from this node's", a?.configCheck.mismatches().length ?? 0),
+    gauge(
+      "meshkv_config_mismatches",
+      "Peers whose replication settings differ from this node's",
+      a?.configCheck.mismatches().length ?? 0,
+    ),
   ];
 }
 
@@ -113,7 +161,14 @@ function tombstoneMetrics(waits: TombstoneWaits): MetricSample[] {
   const t = waits.stats();
   const help = "Tombstones past their grace waiting for this replica to hold them before they may be purged";
   return [
-    gauge("meshkv_tombstones_waiting", "Tombstones past their grace whose purge waits for some replica to hold them", t.waiting),
-    ...Object.entries(t.byReplica).map(([replica, n]) => ({ ...gauge("meshkv_tombstones_waiting_for_replica", help, n), labels: { replica } })),
+    gauge(
+      "meshkv_tombstones_waiting",
+      "Tombstones past their grace whose purge waits for some replica to hold them",
+      t.waiting,
+    ),
+    ...Object.entries(t.byReplica).map(([replica, n]) => ({
+      ...gauge("meshkv_tombstones_waiting_for_replica", help, n),
+      labels: { replica },
+    })),
   ];
 }

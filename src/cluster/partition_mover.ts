@@ -122,7 +122,7 @@ export class PartitionMover {
     const others = snap.owners.some((id) => id !== this.#o.nodeId);
     if (this.#mine === null) {
       // First view after joining: an empty store pulls everything it owns; a store with data is complete.
-      if (others && this.#o.store.partitionsHeld().length === 0) for (const p of mine) this.#acquiring.add(p);
+      if (others && this.#o.store.partitionsHeld().length === 0) { for (const p of mine) this.#acquiring.add(p); }
     } else {
       for (const p of mine) if (!this.#mine.has(p) && others) this.#acquiring.add(p);
     }
@@ -145,7 +145,9 @@ export class PartitionMover {
   }
 
   #peers(snap: RingSnapshot, p: number): string[] {
-    return snap.placement.forPartition(p).replicas.map((r) => r.node).filter((n) => n !== this.#o.nodeId && !snap.down.has(n));
+    return snap.placement.forPartition(p).replicas.map((r) => r.node).filter((n) =>
+      n !== this.#o.nodeId && !snap.down.has(n)
+    );
   }
 
   async #acquire(snap: RingSnapshot, p: number): Promise<void> {
@@ -155,7 +157,16 @@ export class PartitionMover {
     for (const peer of peers) {
       let after: string | null = null;
       do {
-        const reply = obj(await this.#o.mesh.request(peer, "kvScan", { p, after, limit: this.#pageKeys, keysOnly: false, tombstones: true }, { timeoutMs: this.#timeout }), "kvScan reply");
+        const reply = obj(
+          await this.#o.mesh.request(peer, "kvScan", {
+            p,
+            after,
+            limit: this.#pageKeys,
+            keysOnly: false,
+            tombstones: true,
+          }, { timeoutMs: this.#timeout }),
+          "kvScan reply",
+        );
         const page = wireItems(reply, "items", this.#o.partitions, SCAN_PAGE_KEYS_MAX);
         for (const it of page) await this.#o.store.merge(p, it.key, decodeSet(it.set), it.exp);
         this.#stats.keysPulled += page.length;
@@ -173,9 +184,15 @@ export class PartitionMover {
     do {
       const page = await this.#o.store.scan(p, { after, limit: this.#pageKeys, keysOnly: false, tombstones: true });
       if (page.items.length === 0) break;
-      await Promise.all(targets.map((t) => this.#o.mesh.request(t, "kvMergeBatch", { items: page.items }, { timeoutMs: this.#timeout })));
+      await Promise.all(
+        targets.map((t) =>
+          this.#o.mesh.request(t, "kvMergeBatch", { items: page.items }, { timeoutMs: this.#timeout })
+        ),
+      );
       for (const it of page.items) {
-        if (await this.#o.store.dropIfUnchanged(p, it.key, versionDigest(decodeSet(it.set)))) this.#stats.keysHandedOff++;
+        if (await this.#o.store.dropIfUnchanged(p, it.key, versionDigest(decodeSet(it.set)))) {
+          this.#stats.keysHandedOff++;
+        }
       }
       after = page.next;
     } while (after !== null);

@@ -25,11 +25,19 @@ export interface TimingPreset {
 export const GOSSIP_FAST: Partial<GossipSettings> = { gossipIntervalMs: 100, suspicionMs: 800, probeTimeoutMs: 200 };
 
 export const MESH_FAST: Partial<MeshSettings> = {
-  handshakeTimeoutMs: 1000, connectTimeoutMs: 1000, requestTimeoutMs: 1000, backoffBaseMs: 50, backoffMaxMs: 1000,
+  handshakeTimeoutMs: 1000,
+  connectTimeoutMs: 1000,
+  requestTimeoutMs: 1000,
+  backoffBaseMs: 50,
+  backoffMaxMs: 1000,
 };
 
 export const CLUSTER_FAST: Partial<ClusterTimings> = {
-  antiEntropyIntervalMs: 50, hintIntervalMs: 100, moverIntervalMs: 100, settleMs: 500, configCheckIntervalMs: 500,
+  antiEntropyIntervalMs: 50,
+  hintIntervalMs: 100,
+  moverIntervalMs: 100,
+  settleMs: 500,
+  configCheckIntervalMs: 500,
 };
 
 /** Named presets for the CLI's `--mesh-preset` (append only: operators name them in their configs). */
@@ -52,6 +60,12 @@ export function isPresetName(name: string): name is PresetName {
 /** The simulation's timers: `fast`, with deadlines matched to its simulated links of a few ms. */
 export const SIMULATION_PRESET: TimingPreset = {
   gossip: GOSSIP_FAST,
-  mesh: { requestTimeoutMs: 1000, handshakeTimeoutMs: 1000, connectTimeoutMs: 1000, backoffBaseMs: 50, backoffMaxMs: 1000 },
+  mesh: {
+    requestTimeoutMs: 1000,
+    handshakeTimeoutMs: 1000,
+    connectTimeoutMs: 1000,
+    backoffBaseMs: 50,
+    backoffMaxMs: 1000,
+  },
   cluster: { ...CLUSTER_FAST, requestTimeoutMs: 3000, replicaTimeoutMs: 1000 },
 };

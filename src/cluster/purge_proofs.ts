@@ -48,7 +48,14 @@ export class PurgeProofs {
   }
 
   /** When this node last completed an exchange of `p` with `peer` that began at `startedMs`, under `replicasAtStart`. */
-  noteExchange(p: number, peer: string, startedMs: number, endedMs: number, replicasAtStart: string, complete: boolean): void {
+  noteExchange(
+    p: number,
+    peer: string,
+    startedMs: number,
+    endedMs: number,
+    replicasAtStart: string,
+    complete: boolean,
+  ): void {
     const s = this.#entry(p);
     s.lastExchangeMs = endedMs;
     // A proof counts only under the replica set it began in: a ring change meanwhile leaves it out.
@@ -97,13 +104,18 @@ export class PurgeProofs {
     if (pending.length === 0) return null;
     const start = this.#probeCursor;
     this.#probeCursor += max;
-    const batch = Array.from({ length: Math.min(max, pending.length) }, (_, i) => pending[(start + i) % pending.length]!);
+    const batch = Array.from(
+      { length: Math.min(max, pending.length) },
+      (_, i) => pending[(start + i) % pending.length]!,
+    );
     this.#probing = true;
-    return Promise.all(batch.map(([p, node]) => isEmpty(p, node).then((empty) => {
-      if (empty) this.#synced.get(p)?.former.delete(node);
-    }, () => {
-      // Down or unreachable: it still may hold the partition; asked again later.
-    }))).then(() => {}).finally(() => (this.#probing = false));
+    return Promise.all(batch.map(([p, node]) =>
+      isEmpty(p, node).then((empty) => {
+        if (empty) this.#synced.get(p)?.former.delete(node);
+      }, () => {
+        // Down or unreachable: it still may hold the partition; asked again later.
+      })
+    )).then(() => {}).finally(() => (this.#probing = false));
   }
 
   /**
@@ -119,7 +131,11 @@ export class PurgeProofs {
     const out: Record<number, PartitionProofs> = {};
     for (const [p, s] of [...this.#synced].sort((a, b) => a[0] - b[0])) {
       const former = this.#formerHolders(s);
-      out[p] = { lastExchangeMs: s.lastExchangeMs, peers: Object.fromEntries(s.peers), ...(former.length > 0 ? { formerHolders: former } : {}) };
+      out[p] = {
+        lastExchangeMs: s.lastExchangeMs,
+        peers: Object.fromEntries(s.peers),
+        ...(former.length > 0 ? { formerHolders: former } : {}),
+      };
     }
     return out;
   }
@@ -134,7 +150,7 @@ export class PurgeProofs {
     const now = this.#others(p).sort();
     const replicas = now.join(",");
     let s = this.#synced.get(p);
-    if (!s) this.#synced.set(p, (s = { lastExchangeMs: 0, peers: new Map(), replicas, former: new Set() }));
+    if (!s) this.#synced.set(p, s = { lastExchangeMs: 0, peers: new Map(), replicas, former: new Set() });
     if (s.replicas !== replicas) {
       for (const n of s.replicas.split(",")) if (n !== "" && !now.includes(n)) s.former.add(n);
       for (const n of now) s.former.delete(n);

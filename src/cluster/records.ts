@@ -11,7 +11,7 @@
  */
 import { MeshkvError } from "../errors.ts";
 import type { StoredValue } from "../kv/backend.ts";
-import { compareHlc, decodeHlc, encodeHlc, HLC_ZERO, type Hlc } from "../core/hlc.ts";
+import { compareHlc, decodeHlc, encodeHlc, type Hlc, HLC_ZERO } from "../core/hlc.ts";
 import { compareBytes } from "../core/_bytes.ts";
 
 /** append only: the numbers are on disk. */

@@ -17,7 +17,7 @@ import { MeshkvError } from "../errors.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import { int, obj } from "./_wire.ts";
 import type { ReplicaStore } from "./replica.ts";
-import { RingView, type ReplicationConfig, type RingSnapshot } from "./ring_view.ts";
+import { type ReplicationConfig, type RingSnapshot, RingView } from "./ring_view.ts";
 
 /** Partitions one `kvStats` request may ask about (every store partition fits). */
 export const STATS_PARTITIONS_MAX = 65_536;
@@ -48,23 +48,53 @@ export interface RemovalPlan {
 
 /** Refuses what must not be removed: an unknown id (404), this node (400), a live or suspected member (409). */
 export function checkRemovable(table: MemberTable, selfId: string, node: string): { status: string } {
-  if (node === selfId) throw new MeshkvError("INVALID_ARGUMENT", `Node ${node} is the node you asked: a node cannot remove itself; ask another node, or use leave to hand its data off`);
+  if (node === selfId) {
+    throw new MeshkvError(
+      "INVALID_ARGUMENT",
+      `Node ${node} is the node you asked: a node cannot remove itself; ask another node, or use leave to hand its data off`,
+    );
+  }
   const m = table.get(node);
-  if (!m) throw new MeshkvError("NODE_UNKNOWN", `No member of the cluster is named ${JSON.stringify(node)}: see GET /v1/admin/members`, { details: { node } });
+  if (!m) {
+    throw new MeshkvError(
+      "NODE_UNKNOWN",
+      `No member of the cluster is named ${JSON.stringify(node)}: see GET /v1/admin/members`,
+      { details: { node } },
+    );
+  }
   if (m.status === "alive" || m.status === "suspect") {
-    throw new MeshkvError("NODE_ALIVE", `Node ${node} is ${m.status}: only a down member can be removed; stop it for good first (or let it leave: POST /v1/admin/leave on it)`, { details: { node, status: m.status } });
+    throw new MeshkvError(
+      "NODE_ALIVE",
+      `Node ${node} is ${m.status}: only a down member can be removed; stop it for good first (or let it leave: POST /v1/admin/leave on it)`,
+      { details: { node, status: m.status } },
+    );
   }
   return { status: m.status };
 }
 
 /** The ring as it is, and as it would be without `node`. */
-export function ringsWithout(config: ReplicationConfig, table: MemberTable, node: string, nowMs: number): { before: RingSnapshot; after: RingSnapshot } {
-  return { before: new RingView(config).update(table), after: new RingView(config).update(removeFromTable(table, node, nowMs)) };
+export function ringsWithout(
+  config: ReplicationConfig,
+  table: MemberTable,
+  node: string,
+  nowMs: number,
+): { before: RingSnapshot; after: RingSnapshot } {
+  return {
+    before: new RingView(config).update(table),
+    after: new RingView(config).update(removeFromTable(table, node, nowMs)),
+  };
 }
 
 /** The partitions that change replicas when `node` goes, with counts from surviving replicas. */
 export async function removalPlan(o: {
-  config: ReplicationConfig; table: MemberTable; node: string; nowMs: number; selfId: string; store: ReplicaStore; mesh: Mesh; replicaTimeoutMs: number;
+  config: ReplicationConfig;
+  table: MemberTable;
+  node: string;
+  nowMs: number;
+  selfId: string;
+  store: ReplicaStore;
+  mesh: Mesh;
+  replicaTimeoutMs: number;
 }): Promise<RemovalPlan> {
   const { before, after } = ringsWithout(o.config, o.table, o.node, o.nowMs);
   const moves: PartitionMove[] = [];
@@ -73,7 +103,13 @@ export async function removalPlan(o: {
     const will = after.placement.forPartition(p).replicas.map((r) => r.node);
     const to = will.filter((n) => !was.includes(n));
     if (to.length === 0 && was.length === will.length) continue;
-    moves.push({ partition: p, to, from: was.filter((n) => n !== o.node && will.includes(n) && !before.down.has(n)), keys: null, bytes: null });
+    moves.push({
+      partition: p,
+      to,
+      from: was.filter((n) => n !== o.node && will.includes(n) && !before.down.has(n)),
+      keys: null,
+      bytes: null,
+    });
   }
   // Counts: this node's copy when it is a surviving replica, else one request per surviving replica asked.
   const ask = new Map<string, PartitionMove[]>();
@@ -87,8 +123,15 @@ export async function removalPlan(o: {
   }
   await Promise.all([...ask].map(async ([peer, list]) => {
     try {
-      const reply = obj(await o.mesh.request(peer, "kvStats", { partitions: list.map((m) => m.partition) }, { timeoutMs: o.replicaTimeoutMs }), "kvStats reply");
-      const stats = new Map(statsList(reply, before.placement.partitions).map(([p, keys, bytes]) => [p, { keys, bytes }]));
+      const reply = obj(
+        await o.mesh.request(peer, "kvStats", { partitions: list.map((m) => m.partition) }, {
+          timeoutMs: o.replicaTimeoutMs,
+        }),
+        "kvStats reply",
+      );
+      const stats = new Map(
+        statsList(reply, before.placement.partitions).map(([p, keys, bytes]) => [p, { keys, bytes }]),
+      );
       for (const m of list) Object.assign(m, stats.get(m.partition) ?? {});
     } catch {
       // Left uncounted (partitionsUncounted says how many): the plan itself does not depend on the counts.
@@ -96,9 +139,13 @@ export async function removalPlan(o: {
   }));
   const counted = moves.filter((m) => m.keys !== null);
   return {
-    node: o.node, status: o.table.get(o.node)?.status ?? "unknown", partitionsMoving: moves.length,
-    keys: counted.reduce((n, m) => n + m.keys!, 0), bytes: counted.reduce((n, m) => n + m.bytes!, 0),
-    partitionsUncounted: moves.length - counted.length, moves,
+    node: o.node,
+    status: o.table.get(o.node)?.status ?? "unknown",
+    partitionsMoving: moves.length,
+    keys: counted.reduce((n, m) => n + m.keys!, 0),
+    bytes: counted.reduce((n, m) => n + m.bytes!, 0),
+    partitionsUncounted: moves.length - counted.length,
+    moves,
   };
 }
 
@@ -108,7 +155,12 @@ export async function partitionStats(store: ReplicaStore, p: number): Promise<{ 
   let bytes = 0;
   let after: string | null = null;
   do {
-    const page: Awaited<ReturnType<ReplicaStore["scan"]>> = await store.scan(p, { after, limit: COUNT_PAGE_KEYS_MAX, keysOnly: false, tombstones: false });
+    const page: Awaited<ReturnType<ReplicaStore["scan"]>> = await store.scan(p, {
+      after,
+      limit: COUNT_PAGE_KEYS_MAX,
+      keysOnly: false,
+      tombstones: false,
+    });
     for (const it of page.items) {
       keys++;
       bytes += utf8.encode(it.key).byteLength + it.set.byteLength;
@@ -119,13 +171,21 @@ export async function partitionStats(store: ReplicaStore, p: number): Promise<{ 
 }
 
 /** The `kvStats` handler: counts of the partitions asked about. */
-export async function onStats(body: unknown, store: ReplicaStore, partitions: number): Promise<{ stats: [number, number, number][] }> {
+export async function onStats(
+  body: unknown,
+  store: ReplicaStore,
+  partitions: number,
+): Promise<{ stats: [number, number, number][] }> {
   const o = obj(body, "kvStats");
   const list = o["partitions"];
-  if (!Array.isArray(list) || list.length > STATS_PARTITIONS_MAX) throw new MeshkvError("PROTOCOL_ERROR", "kvStats needs partitions: an array of partition numbers");
+  if (!Array.isArray(list) || list.length > STATS_PARTITIONS_MAX) {
+    throw new MeshkvError("PROTOCOL_ERROR", "kvStats needs partitions: an array of partition numbers");
+  }
   const stats: [number, number, number][] = [];
   for (const p of list) {
-    if (!Number.isInteger(p) || p < 0 || p >= partitions) throw new MeshkvError("PROTOCOL_ERROR", `kvStats: no partition ${String(p)}`);
+    if (!Number.isInteger(p) || p < 0 || p >= partitions) {
+      throw new MeshkvError("PROTOCOL_ERROR", `kvStats: no partition ${String(p)}`);
+    }
     const s = await partitionStats(store, p as number);
     stats.push([p as number, s.keys, s.bytes]);
   }
@@ -136,7 +196,9 @@ function statsList(o: Record<string, unknown>, partitions: number): [number, num
   const list = o["stats"];
   if (!Array.isArray(list)) throw new MeshkvError("PROTOCOL_ERROR", "kvStats reply needs stats");
   return list.map((row) => {
-    if (!Array.isArray(row) || row.length !== 3) throw new MeshkvError("PROTOCOL_ERROR", "kvStats reply rows are [p, keys, bytes]");
+    if (!Array.isArray(row) || row.length !== 3) {
+      throw new MeshkvError("PROTOCOL_ERROR", "kvStats reply rows are [p, keys, bytes]");
+    }
     const r = { p: row[0], k: row[1], b: row[2] };
     return [int(r, "p", 0, partitions - 1), int(r, "k"), int(r, "b")] as [number, number, number];
   });

@@ -28,9 +28,9 @@ import { compareBytes, equalBytes, toHex } from "../core/_bytes.ts";
 import { decodeSet, encodeSet, versionDigest, wireVersionDigest } from "../core/context.ts";
 import { HashTree, segmentOf } from "../core/hash_tree.ts";
 import type { Stored } from "../core/stored.ts";
-import { emptySet, merge, sameVersion, setDescends, values, type DvvSet } from "../core/version.ts";
+import { type DvvSet, emptySet, merge, sameVersion, setDescends, values } from "../core/version.ts";
 import type { Clock, FileSystem, Random } from "../runtime/types.ts";
-import { decodeKey, openEngine, type Engine, type EngineOptions } from "../storage/mod.ts";
+import { decodeKey, type Engine, type EngineOptions, openEngine } from "../storage/mod.ts";
 import type { TombstoneInfo } from "../storage/options.ts";
 import { liveCount } from "./records.ts";
 import { KeyLocks } from "./key_locks.ts";
@@ -78,7 +78,9 @@ export async function openReplicaStore(o: ReplicaStoreOptions): Promise<ReplicaS
   const versionId = await loadVersionId(o);
   let store: ReplicaStore | null = null;
   const engine = await openEngine(o.fs, `${o.dir}/data`, {
-    valueBytesMax: o.engineValueBytesMax, ...o.engine, clock: o.clock,
+    valueBytesMax: o.engineValueBytesMax,
+    ...o.engine,
+    clock: o.clock,
     tombstonePurgeable: (info: TombstoneInfo) => store?.purgeable(info) ?? false,
   });
   store = new ReplicaStore(engine, versionId, o);
@@ -135,7 +137,7 @@ export class ReplicaStore {
   /** The hash tree of partition `p` (empty when nothing is stored there). */
   tree(p: number): HashTree {
     let t = this.#trees.get(p);
-    if (!t) this.#trees.set(p, (t = new HashTree({ segments: this.#segments, fanout: 32 })));
+    if (!t) this.#trees.set(p, t = new HashTree({ segments: this.#segments, fanout: 32 }));
     return t;
   }
 
@@ -176,7 +178,12 @@ export class ReplicaStore {
    * so a coordinator can send it to the other replicas while this one writes (their log syncs overlap). Returns
    * both states once the write is durable here.
    */
-  async readModifyWrite(p: number, key: string, fn: (before: Stored) => Stored, decided?: (after: Stored) => void): Promise<{ before: Stored; after: Stored }> {
+  async readModifyWrite(
+    p: number,
+    key: string,
+    fn: (before: Stored) => Stored,
+    decided?: (after: Stored) => void,
+  ): Promise<{ before: Stored; after: Stored }> {
     return await this.#locks.run(key, async () => {
       const before = await this.read(p, key);
       const after = fn(before);
@@ -187,7 +194,12 @@ export class ReplicaStore {
   }
 
   /** Merges versions made elsewhere. Returns the merged state and whether anything changed. */
-  async merge(p: number, key: string, incoming: DvvSet<Uint8Array>, expiresAt: number | null): Promise<{ changed: boolean; after: Stored }> {
+  async merge(
+    p: number,
+    key: string,
+    incoming: DvvSet<Uint8Array>,
+    expiresAt: number | null,
+  ): Promise<{ changed: boolean; after: Stored }> {
     return await this.#locks.run(key, async () => {
       const before = await this.read(p, key);
       const set = merge(before.set, incoming);
@@ -233,7 +245,18 @@ export class ReplicaStore {
    * `SCAN_PAGE_BYTES_MAX` of sets (at least one key), so it always fits one mesh frame (a write keeps a set within
    * `DATA_LIMITS.setBytesMax`, 3.5 MiB).
    */
-  async scan(p: number, o: { after: string | null; limit: number; keysOnly: boolean; tombstones: boolean; prefix?: string; start?: string | null; end?: string | null }): Promise<{ items: WireItem[]; next: string | null }> {
+  async scan(
+    p: number,
+    o: {
+      after: string | null;
+      limit: number;
+      keysOnly: boolean;
+      tombstones: boolean;
+      prefix?: string;
+      start?: string | null;
+      end?: string | null;
+    },
+  ): Promise<{ items: WireItem[]; next: string | null }> {
     let start = o.start ?? null;
     if (o.after !== null) {
       const successor = o.after + "\u0000";
@@ -242,8 +265,13 @@ export class ReplicaStore {
     const items: WireItem[] = [];
     let more = false;
     const iter = this.engine.iterate({
-      partition: p, includeTombstones: o.tombstones, limit: o.limit + 1, keysOnly: false,
-      ...(o.prefix ? { prefix: o.prefix } : {}), ...(start !== null ? { start } : {}), ...(o.end ? { end: o.end } : {}),
+      partition: p,
+      includeTombstones: o.tombstones,
+      limit: o.limit + 1,
+      keysOnly: false,
+      ...(o.prefix ? { prefix: o.prefix } : {}),
+      ...(start !== null ? { start } : {}),
+      ...(o.end ? { end: o.end } : {}),
     });
     let bytes = 0;
     for await (const e of iter) {
@@ -260,7 +288,12 @@ export class ReplicaStore {
         break;
       }
       bytes += bytesHere;
-      items.push({ p, key: decodeKey(e.key), set: o.keysOnly ? new Uint8Array(0) : e.tombstone ? e.meta : e.value, exp: e.tombstone ? null : e.expiresAt });
+      items.push({
+        p,
+        key: decodeKey(e.key),
+        set: o.keysOnly ? new Uint8Array(0) : e.tombstone ? e.meta : e.value,
+        exp: e.tombstone ? null : e.expiresAt,
+      });
     }
     return { items, next: more ? items[items.length - 1]!.key : null };
   }

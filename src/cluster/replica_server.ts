@@ -7,7 +7,14 @@
 import { decodeSet } from "../core/context.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import type { HintStore } from "./hints.ts";
-import { getReplyToWire, getRequestFromWire, mergeBatchFromWire, mergeFromWire, scanRequest, SCAN_PAGE_KEYS_MAX } from "./kv_protocol.ts";
+import {
+  getReplyToWire,
+  getRequestFromWire,
+  mergeBatchFromWire,
+  mergeFromWire,
+  SCAN_PAGE_KEYS_MAX,
+  scanRequest,
+} from "./kv_protocol.ts";
 import { onStats } from "./removal.ts";
 import type { ReplicaStore } from "./replica.ts";
 
@@ -40,7 +47,9 @@ export function serveReplica(o: ReplicaServerOptions): (() => void)[] {
       return { ok: true };
     }),
     mesh.onRequest("kvMergeBatch", async (body) => {
-      for (const it of mergeBatchFromWire(body, partitions, SCAN_PAGE_KEYS_MAX)) await store.merge(it.p, it.key, decodeSet(it.set), it.exp);
+      for (const it of mergeBatchFromWire(body, partitions, SCAN_PAGE_KEYS_MAX)) {
+        await store.merge(it.p, it.key, decodeSet(it.set), it.exp);
+      }
       return { ok: true };
     }),
     mesh.onRequest("kvScan", async (body) => {

@@ -17,10 +17,18 @@
  * is only class 0, and store partitions are ring partitions.
  */
 import { downSet, type MemberTable } from "../core/membership.ts";
-import { Placement, validateOptions, type PlacementNode, type PlacementOptions, type PlacementWarning, type PreferenceList, type Target } from "../core/placement.ts";
+import {
+  Placement,
+  type PlacementNode,
+  type PlacementOptions,
+  type PlacementWarning,
+  type PreferenceList,
+  type Target,
+  validateOptions,
+} from "../core/placement.ts";
 import { claim, partitionOf, type Ring } from "../core/ring.ts";
 import { MeshkvError } from "../errors.ts";
-import { canonicalReplicas, Keyspaces, type Keyspace } from "./keyspaces.ts";
+import { canonicalReplicas, type Keyspace, Keyspaces } from "./keyspaces.ts";
 
 /** Store partitions are u16 numbers in the engine: ring partitions times replica classes may not pass this. */
 export const STORE_PARTITIONS_MAX = 65_536;
@@ -72,11 +80,19 @@ export class RingView {
 
   constructor(config: ReplicationConfig) {
     this.config = config;
-    this.#classes = new Keyspaces(config.keyspaces ?? [], { read: "quorum", write: "quorum", conflicts: "siblings", replicas: clusterReplicas(config) });
+    this.#classes = new Keyspaces(config.keyspaces ?? [], {
+      read: "quorum",
+      write: "quorum",
+      conflicts: "siblings",
+      replicas: clusterReplicas(config),
+    });
     for (const c of this.#classes.classes) validateOptions(c);
     this.partitions = config.partitions * this.#classes.classes.length;
     if (this.partitions > STORE_PARTITIONS_MAX) {
-      throw new MeshkvError("INVALID_ARGUMENT", `${config.partitions} partitions times ${this.#classes.classes.length} replica classes (keyspaces with their own replicas) is over ${STORE_PARTITIONS_MAX}: use fewer partitions or fewer distinct replica counts`);
+      throw new MeshkvError(
+        "INVALID_ARGUMENT",
+        `${config.partitions} partitions times ${this.#classes.classes.length} replica classes (keyspaces with their own replicas) is over ${STORE_PARTITIONS_MAX}: use fewer partitions or fewer distinct replica counts`,
+      );
     }
   }
 
@@ -87,17 +103,34 @@ export class RingView {
     this.#table = table;
     // Join order: when each node's data directory was created, then id. Members that left stay in the table and
     // in the fold, and leave in one last step, so a new node or a leave changes only the end of the history.
-    const history = [...table.values()].sort((a, b) => (a.since ?? 0) - (b.since ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const history = [...table.values()].sort((a, b) =>
+      (a.since ?? 0) - (b.since ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+    );
     const nodes = history.filter((m) => m.status !== "left" && m.status !== "removed");
-    const signature = history.map((m) => `${m.id}/${m.since ?? 0}/${m.status === "left" || m.status === "removed" ? "left" : ""}/${m.capacity}/${m.datacenter}/${m.rack ?? ""}`).join(",");
+    const signature = history.map((m) =>
+      `${m.id}/${m.since ?? 0}/${
+        m.status === "left" || m.status === "removed" ? "left" : ""
+      }/${m.capacity}/${m.datacenter}/${m.rack ?? ""}`
+    ).join(",");
     const down = downSet(table);
     if (signature !== this.#signature || this.#snapshot === null) {
       const o = { partitions: this.config.partitions, targetN: this.config.n };
       let ring: Ring | null = null;
-      for (let i = 1; i <= history.length; i++) ring = claim(ring, history.slice(0, i).map((m) => ({ id: m.id, capacity: m.capacity })), o).ring;
-      if (nodes.length < history.length && nodes.length > 0) ring = claim(ring, nodes.map((m) => ({ id: m.id, capacity: m.capacity })), o).ring;
-      const placementNodes: PlacementNode[] = nodes.map((m) => ({ id: m.id, datacenter: m.datacenter, ...(m.rack === undefined ? {} : { rack: m.rack }) }));
-      const placement = new Placements(this.#classes.classes.map((c) => new Placement(ring!, placementNodes, c)), (key) => this.#classes.classOf(key));
+      for (let i = 1; i <= history.length; i++) {
+        ring = claim(ring, history.slice(0, i).map((m) => ({ id: m.id, capacity: m.capacity })), o).ring;
+      }
+      if (nodes.length < history.length && nodes.length > 0) {
+        ring = claim(ring, nodes.map((m) => ({ id: m.id, capacity: m.capacity })), o).ring;
+      }
+      const placementNodes: PlacementNode[] = nodes.map((m) => ({
+        id: m.id,
+        datacenter: m.datacenter,
+        ...(m.rack === undefined ? {} : { rack: m.rack }),
+      }));
+      const placement = new Placements(
+        this.#classes.classes.map((c) => new Placement(ring!, placementNodes, c)),
+        (key) => this.#classes.classOf(key),
+      );
       this.#signature = signature;
       this.#epoch++;
       this.#snapshot = { epoch: this.#epoch, ring: ring!, placement, owners: nodes.map((m) => m.id), down };
@@ -116,8 +149,15 @@ export class RingView {
    * classes, each keyspace's class and conflict mode (in order), and the cluster's conflict mode.
    */
   signature(): string {
-    const ks = (this.config.keyspaces ?? []).map((k) => `${k.prefix}=${this.#classes.of(k.prefix).replicaClass}/${k.conflicts ?? ""}`);
-    return JSON.stringify({ partitions: this.config.partitions, classes: this.#classes.classes.map(canonicalReplicas), conflicts: this.config.conflicts ?? "siblings", keyspaces: ks });
+    const ks = (this.config.keyspaces ?? []).map((k) =>
+      `${k.prefix}=${this.#classes.of(k.prefix).replicaClass}/${k.conflicts ?? ""}`
+    );
+    return JSON.stringify({
+      partitions: this.config.partitions,
+      classes: this.#classes.classes.map(canonicalReplicas),
+      conflicts: this.config.conflicts ?? "siblings",
+      keyspaces: ks,
+    });
   }
 
   /** The store partition of `key` (its ring partition within its replica class). */

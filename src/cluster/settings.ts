@@ -34,9 +34,13 @@ export const GOSSIP_DEFAULTS: GossipSettings = {
 export function gossipSettings(over: Partial<GossipSettings> = {}): GossipSettings {
   const s = { ...GOSSIP_DEFAULTS, ...over };
   for (const [k, v] of Object.entries(s)) {
-    if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw new RangeError(`Gossip setting ${k} must be a positive number: got ${String(v)}`);
+    if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) {
+      throw new RangeError(`Gossip setting ${k} must be a positive number: got ${String(v)}`);
+    }
   }
-  if (!Number.isInteger(s.fanout) || !Number.isInteger(s.indirectProbes)) throw new RangeError("fanout and indirectProbes must be whole numbers");
+  if (!Number.isInteger(s.fanout) || !Number.isInteger(s.indirectProbes)) {
+    throw new RangeError("fanout and indirectProbes must be whole numbers");
+  }
   return s;
 }
 
@@ -72,6 +76,13 @@ export interface ClusterTimings {
 }
 
 export const CLUSTER_TIMINGS: ClusterTimings = {
-  requestTimeoutMs: 5000, replicaTimeoutMs: 2000, antiEntropyIntervalMs: 1000, hintIntervalMs: 200, moverIntervalMs: 200,
-  settleMs: 2000, tombstoneGraceMs: 3_600_000, leaveTimeoutMs: 600_000, configCheckIntervalMs: 5000,
+  requestTimeoutMs: 5000,
+  replicaTimeoutMs: 2000,
+  antiEntropyIntervalMs: 1000,
+  hintIntervalMs: 200,
+  moverIntervalMs: 200,
+  settleMs: 2000,
+  tombstoneGraceMs: 3_600_000,
+  leaveTimeoutMs: 600_000,
+  configCheckIntervalMs: 5000,
 };

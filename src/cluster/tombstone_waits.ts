@@ -36,7 +36,7 @@ export class TombstoneWaits {
       if (keys?.size === 0) this.#waits.delete(p);
       return;
     }
-    if (!keys) this.#waits.set(p, (keys = new Map()));
+    if (!keys) this.#waits.set(p, keys = new Map());
     if (!keys.has(key)) {
       if (this.#size >= TOMBSTONES_TRACKED_MAX) {
         this.#untracked++;

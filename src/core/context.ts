@@ -78,7 +78,10 @@ export function decodeSet(bytes: Uint8Array): DvvSet<Uint8Array> {
     return { entries };
   } catch (e) {
     if (!(e instanceof FormatError)) throw e;
-    throw new MeshkvError("CORRUPTION", `Invalid version set: ${e.message}`, { cause: e, details: { offset: r.offset } });
+    throw new MeshkvError("CORRUPTION", `Invalid version set: ${e.message}`, {
+      cause: e,
+      details: { offset: r.offset },
+    });
   }
 }
 
@@ -162,7 +165,9 @@ function badContext(reason: string): MeshkvError {
 function readNode(r: ByteReader, previous: string | undefined): string {
   const node = r.string(NODE_ID_BYTES_MAX);
   if (node.length === 0) throw new FormatError(`Empty node id at offset ${r.offset}`);
-  if (previous !== undefined && !(previous < node)) throw new FormatError(`Node ids out of order at offset ${r.offset}`);
+  if (previous !== undefined && !(previous < node)) {
+    throw new FormatError(`Node ids out of order at offset ${r.offset}`);
+  }
   return node;
 }
 

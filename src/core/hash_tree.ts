@@ -86,7 +86,10 @@ export class HashTree {
     let depth = 0;
     for (let width = 1; width < segments; width *= fanout) depth++;
     if (!Number.isInteger(segments) || segments > SEGMENTS_MAX || depth === 0 || fanout ** depth !== segments) {
-      throw new MeshkvError("INVALID_ARGUMENT", `Hash tree segments must be a power of the fanout up to ${SEGMENTS_MAX}: ${segments}`);
+      throw new MeshkvError(
+        "INVALID_ARGUMENT",
+        `Hash tree segments must be a power of the fanout up to ${SEGMENTS_MAX}: ${segments}`,
+      );
     }
     this.segments = segments;
     this.fanout = fanout;
@@ -197,7 +200,10 @@ export class HashTree {
       return tree;
     } catch (e) {
       if (e instanceof FormatError || (e instanceof MeshkvError && e.code === "INVALID_ARGUMENT")) {
-        throw new MeshkvError("CORRUPTION", `Invalid hash tree: ${e.message}`, { cause: e, details: { offset: r.offset } });
+        throw new MeshkvError("CORRUPTION", `Invalid hash tree: ${e.message}`, {
+          cause: e,
+          details: { offset: r.offset },
+        });
       }
       throw e;
     }
@@ -220,7 +226,7 @@ export function diffTrees(local: HashTree, remote: HashTree): TreeDiff {
   let indices = [0];
   let hashesExchanged = 0;
   let rounds = 0;
-  for (let level = 0; ; level++) {
+  for (let level = 0;; level++) {
     rounds++;
     hashesExchanged += indices.length;
     indices = local.diffLevel(level, indices, remote.levelHashes(level, indices));

@@ -56,7 +56,9 @@ export function hlcReceive(last: Hlc, remote: Hlc, physicalMs: number, maxDriftM
     });
   }
   const wallMs = Math.max(last.wallMs, remote.wallMs, pt);
-  if (wallMs === last.wallMs && wallMs === remote.wallMs) return tick(wallMs, Math.max(last.logical, remote.logical) + 1);
+  if (wallMs === last.wallMs && wallMs === remote.wallMs) {
+    return tick(wallMs, Math.max(last.logical, remote.logical) + 1);
+  }
   if (wallMs === last.wallMs) return tick(wallMs, last.logical + 1);
   if (wallMs === remote.wallMs) return tick(wallMs, remote.logical + 1);
   return { wallMs, logical: 0 };
@@ -71,7 +73,9 @@ export function compareHlc(a: Hlc, b: Hlc): number {
 export function validateHlc(h: Hlc): void {
   const ok = Number.isInteger(h.wallMs) && h.wallMs >= 0 && h.wallMs <= HLC_WALL_MAX &&
     Number.isInteger(h.logical) && h.logical >= 0 && h.logical <= HLC_LOGICAL_MAX;
-  if (!ok) throw new MeshkvError("INVALID_ARGUMENT", `Malformed hybrid logical clock timestamp: ${h.wallMs}.${h.logical}`);
+  if (!ok) {
+    throw new MeshkvError("INVALID_ARGUMENT", `Malformed hybrid logical clock timestamp: ${h.wallMs}.${h.logical}`);
+  }
 }
 
 /** 8 bytes, big-endian, ordered like `compareHlc`. */
@@ -88,7 +92,10 @@ export function encodeHlc(h: Hlc): Uint8Array {
 /** Reads `encodeHlc` output; INVALID_ARGUMENT unless it is exactly 8 bytes. */
 export function decodeHlc(bytes: Uint8Array): Hlc {
   if (bytes.length !== HLC_BYTES) {
-    throw new MeshkvError("INVALID_ARGUMENT", `Hybrid logical clock timestamp must be ${HLC_BYTES} bytes: ${bytes.length}`);
+    throw new MeshkvError(
+      "INVALID_ARGUMENT",
+      `Hybrid logical clock timestamp must be ${HLC_BYTES} bytes: ${bytes.length}`,
+    );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, HLC_BYTES);
   return { wallMs: view.getUint16(0) * 2 ** 32 + view.getUint32(2), logical: view.getUint16(6) };

@@ -13,7 +13,9 @@ export class LatencyWindow {
 
   /** Keeps the last `size` samples (a bound, convention 6). */
   constructor(size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new RangeError(`Latency window size must be a positive integer: got ${size}`);
+    if (!Number.isInteger(size) || size < 1) {
+      throw new RangeError(`Latency window size must be a positive integer: got ${size}`);
+    }
     this.#samples = new Float64Array(size);
   }
 

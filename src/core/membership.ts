@@ -119,7 +119,9 @@ export function validateMember(value: unknown): MemberInfo {
   if (typeof value !== "object" || value === null) throw invalid("not an object", value);
   const m = value as Record<string, unknown>;
   const text = (k: string, max: number) => {
-    if (typeof m[k] !== "string" || (m[k] as string).length > max || (k === "id" && m[k] === "")) throw invalid(k, m[k]);
+    if (typeof m[k] !== "string" || (m[k] as string).length > max || (k === "id" && m[k] === "")) {
+      throw invalid(k, m[k]);
+    }
     return m[k] as string;
   };
   const count = (k: string) => {
@@ -131,12 +133,21 @@ export function validateMember(value: unknown): MemberInfo {
   const datacenter = text("datacenter", 64);
   if (m.rack !== undefined) text("rack", 64);
   if (m.since !== undefined) count("since");
-  if (typeof m.capacity !== "number" || !(m.capacity > 0) || !Number.isFinite(m.capacity)) throw invalid("capacity", m.capacity);
+  if (typeof m.capacity !== "number" || !(m.capacity > 0) || !Number.isFinite(m.capacity)) {
+    throw invalid("capacity", m.capacity);
+  }
   const status = m.status;
   if (!(MEMBER_STATUSES as readonly unknown[]).includes(status)) throw invalid("status", status);
   return toInfo({
-    id, address, datacenter, capacity: m.capacity, heartbeat: count("heartbeat"), incarnation: count("incarnation"),
-    status: status as MemberStatus, ...(m.rack === undefined ? {} : { rack: m.rack as string }), ...(m.since === undefined ? {} : { since: m.since as number }),
+    id,
+    address,
+    datacenter,
+    capacity: m.capacity,
+    heartbeat: count("heartbeat"),
+    incarnation: count("incarnation"),
+    status: status as MemberStatus,
+    ...(m.rack === undefined ? {} : { rack: m.rack as string }),
+    ...(m.since === undefined ? {} : { since: m.since as number }),
   });
 }
 
@@ -154,7 +165,12 @@ export function digest(table: MemberTable): MemberInfo[] {
   return [...table.values()].map(toInfo).sort((a, b) => cmpStr(a.id, b.id));
 }
 
-function withSelf(table: MemberTable, selfId: string, nowMs: number, change: (m: Member) => Partial<MemberInfo>): MemberTable {
+function withSelf(
+  table: MemberTable,
+  selfId: string,
+  nowMs: number,
+  change: (m: Member) => Partial<MemberInfo>,
+): MemberTable {
   const self = table.get(selfId);
   if (!self) throw new RangeError(`Not in the table: ${selfId}`);
   const next = { ...self, ...change(self), lastHeartbeatChangeAt: nowMs };
@@ -191,9 +207,17 @@ export function rejoin(table: MemberTable, selfId: string, nowMs: number): Membe
  * Merges a peer's digest into the local table. When `selfId` is given and the peer holds a record of this
  * node that would win (a suspicion, a `down`), this node refutes it by taking a higher incarnation.
  */
-export function mergeTables(local: MemberTable, remote: readonly MemberInfo[], nowMs: number, selfId?: string): MemberTable {
+export function mergeTables(
+  local: MemberTable,
+  remote: readonly MemberInfo[],
+  nowMs: number,
+  selfId?: string,
+): MemberTable {
   if (remote.length > MEMBERS_MAX || local.size > MEMBERS_MAX) {
-    throw new MeshkvError("LIMIT_EXCEEDED", `Member table over membersMax: ${Math.max(remote.length, local.size)} > ${MEMBERS_MAX}`);
+    throw new MeshkvError(
+      "LIMIT_EXCEEDED",
+      `Member table over membersMax: ${Math.max(remote.length, local.size)} > ${MEMBERS_MAX}`,
+    );
   }
   const out = new Map(local);
   for (const theirs of remote) {
@@ -215,7 +239,9 @@ export function mergeTables(local: MemberTable, remote: readonly MemberInfo[], n
       statusChangedAt: !mine || mine.status !== theirs.status ? nowMs : mine.statusChangedAt,
     });
   }
-  if (out.size > MEMBERS_MAX) throw new MeshkvError("LIMIT_EXCEEDED", `Member table over membersMax: ${out.size} > ${MEMBERS_MAX}`);
+  if (out.size > MEMBERS_MAX) {
+    throw new MeshkvError("LIMIT_EXCEEDED", `Member table over membersMax: ${out.size} > ${MEMBERS_MAX}`);
+  }
   return out;
 }
 
@@ -253,6 +279,8 @@ export function decide(
 /** Members believed unreachable (`down`, `left` or `removed`): the `down` set placement's `targets` takes. */
 export function downSet(table: MemberTable): Set<string> {
   const out = new Set<string>();
-  for (const m of table.values()) if (m.status === "down" || m.status === "left" || m.status === "removed") out.add(m.id);
+  for (const m of table.values()) {
+    if (m.status === "down" || m.status === "left" || m.status === "removed") out.add(m.id);
+  }
   return out;
 }

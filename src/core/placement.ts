@@ -81,7 +81,10 @@ export function validateOptions(options: PlacementOptions): Group[] {
   let total = 0;
   for (const [datacenter, wanted] of Object.entries(options.replication)) {
     if (!Number.isInteger(wanted) || wanted < 0) {
-      throw new MeshkvError("INVALID_ARGUMENT", `Replication factor must be a non-negative integer: ${datacenter}=${wanted}`);
+      throw new MeshkvError(
+        "INVALID_ARGUMENT",
+        `Replication factor must be a non-negative integer: ${datacenter}=${wanted}`,
+      );
     }
     total += wanted;
     if (wanted > 0) groups.push({ datacenter, wanted });
@@ -177,14 +180,18 @@ export class Placement {
     const chosen = new Set<string>();
     const warnings: PlacementWarning[] = [];
     for (const group of this.#groups) {
-      const candidates = group.datacenter === null ? walk : walk.filter((id) => this.#datacenterOf(id) === group.datacenter);
+      const candidates = group.datacenter === null
+        ? walk
+        : walk.filter((id) => this.#datacenterOf(id) === group.datacenter);
       const datacenter = group.datacenter ?? DEFAULT_DATACENTER;
       if (candidates.length === 0) warnings.push({ code: "NO_SUCH_DATACENTER", datacenter });
       for (const id of this.#pick(candidates, group.wanted, datacenter, warnings)) chosen.add(id);
     }
     const replicas: Replica[] = [];
     const fallbacks: Replica[] = [];
-    for (const id of walk) (chosen.has(id) ? replicas : fallbacks).push({ node: id, datacenter: this.#datacenterOf(id) });
+    for (const id of walk) {
+      (chosen.has(id) ? replicas : fallbacks).push({ node: id, datacenter: this.#datacenterOf(id) });
+    }
     return { partition: p, replicas, fallbacks, warnings };
   }
 

@@ -117,7 +117,10 @@ function groupsFor(options: QuorumOptions): MutableGroup[] {
   if (typeof level === "object") {
     const n = "r" in level ? level.r : level.w;
     if (n > replicas.length) {
-      throw new MeshkvError("INVALID_ARGUMENT", `Consistency ${levelToString(level)} exceeds the replica count: ${replicas.length}`);
+      throw new MeshkvError(
+        "INVALID_ARGUMENT",
+        `Consistency ${levelToString(level)} exceeds the replica count: ${replicas.length}`,
+      );
     }
     return all(n);
   }
@@ -212,7 +215,9 @@ export class Quorum {
    * fails or is late.
    */
   wants(node: string, asked: ReadonlySet<string>): boolean {
-    if (this.#status !== "pending" || !this.#replicas.has(node) || this.#answered.has(node) || asked.has(node)) return false;
+    if (this.#status !== "pending" || !this.#replicas.has(node) || this.#answered.has(node) || asked.has(node)) {
+      return false;
+    }
     for (const g of this.#groups) {
       if (!g.members.has(node)) continue;
       let hoped = g.ok;

@@ -181,7 +181,9 @@ export function claim(current: Ring | null, nodes: readonly RingNode[], options:
   validatePartitions(partitions);
   const window = options.targetN ?? 3;
   if (!(Number.isInteger(window) && window >= 1)) throw new RangeError(`targetN must be a positive integer: ${window}`);
-  if (current && current.owners.length !== partitions) throw new RangeError("Ring owners length differs from partitions");
+  if (current && current.owners.length !== partitions) {
+    throw new RangeError("Ring owners length differs from partitions");
+  }
 
   const previous: readonly (string | undefined)[] = current ? current.owners : new Array<undefined>(partitions);
   const owners: (string | undefined)[] = [...previous];
@@ -195,9 +197,11 @@ export function claim(current: Ring | null, nodes: readonly RingNode[], options:
   };
 
   // 1. Partitions whose owner is gone must move.
-  for (let p = 0; p < partitions; p++) if (owners[p] === undefined || !quotas.has(owners[p]!)) {
-    owners[p] = undefined;
-    pool.push(p);
+  for (let p = 0; p < partitions; p++) {
+    if (owners[p] === undefined || !quotas.has(owners[p]!)) {
+      owners[p] = undefined;
+      pool.push(p);
+    }
   }
   // 2. Nodes above their ceiling give up the surplus, the partitions that crowd their neighbours first.
   for (const q of quotas.values()) if (q.count > q.ceil) releaseWorst(q, q.count - q.ceil);
@@ -256,7 +260,12 @@ const SWAP_CANDIDATES_MAX = 512;
 /** Swaps that remove repeated owners may move at most this share of a plan's moves more. */
 export const REPAIR_EXTRA_MOVES = 1 / 3;
 
-function repairConflicts(owners: string[], previous: readonly (string | undefined)[], window: number, extraMovesMax: number): void {
+function repairConflicts(
+  owners: string[],
+  previous: readonly (string | undefined)[],
+  window: number,
+  extraMovesMax: number,
+): void {
   let extra = 0;
   const n = owners.length;
   const at = (p: number, id: string) => conflicts(owners, p, id, window);
@@ -364,12 +373,22 @@ function assign(
 }
 
 /** The plan for adding `joiner` to a ring owned by `nodes`. */
-export function planJoin(ring: Ring, nodes: readonly RingNode[], joiner: RingNode, options: ClaimOptions = {}): ClaimPlan {
+export function planJoin(
+  ring: Ring,
+  nodes: readonly RingNode[],
+  joiner: RingNode,
+  options: ClaimOptions = {},
+): ClaimPlan {
   return claim(ring, [...nodes.filter((n) => n.id !== joiner.id), joiner], options);
 }
 
 /** The plan for removing `leaverId` from a ring owned by `nodes`: only the leaver's partitions move. */
-export function planLeave(ring: Ring, nodes: readonly RingNode[], leaverId: string, options: ClaimOptions = {}): ClaimPlan {
+export function planLeave(
+  ring: Ring,
+  nodes: readonly RingNode[],
+  leaverId: string,
+  options: ClaimOptions = {},
+): ClaimPlan {
   return claim(ring, nodes.filter((n) => n.id !== leaverId), options);
 }
 

@@ -222,10 +222,14 @@ export function update<V>(
   coordinator: string,
   nowMs: number,
 ): DvvSet<V> {
-  if (typeof coordinator !== "string" || coordinator.length === 0) throw new TypeError("Coordinator id must be a non-empty string");
+  if (typeof coordinator !== "string" || coordinator.length === 0) {
+    throw new TypeError("Coordinator id must be a non-empty string");
+  }
   if (!Number.isFinite(nowMs) || nowMs < 0) throw new RangeError(`nowMs must be a non-negative number: ${nowMs}`);
   // The context as a set without values; entries only the client knows get `nowMs`, so they age from now.
-  const ctx: DvvSet<V> = { entries: context.map((e) => ({ node: e.node, counter: e.counter, values: [], timeMs: nowMs })) };
+  const ctx: DvvSet<V> = {
+    entries: context.map((e) => ({ node: e.node, counter: e.counter, values: [], timeMs: nowMs })),
+  };
   const known = new Map(set.entries.map((e) => [e.node, e]));
   const synced = merge(ctx, set).entries.map((e) => {
     const before = known.get(e.node);

@@ -24,7 +24,7 @@
  */
 import { encodeSet } from "./context.ts";
 import { MeshkvError } from "../errors.ts";
-import { compareHlc, hlcNow, type Hlc } from "./hlc.ts";
+import { compareHlc, type Hlc, hlcNow } from "./hlc.ts";
 import type { Stored } from "./stored.ts";
 import { contextOf, descends, mergeVectors, prune, update, values, type VersionVector } from "./version.ts";
 
@@ -83,7 +83,13 @@ export interface WriteRules {
  * have used one), for the caller to keep.
  */
 export type WriteDecision =
-  | { readonly ok: true; readonly after: Stored; readonly created: boolean; readonly siblings: number; readonly lastStamp: Hlc }
+  | {
+    readonly ok: true;
+    readonly after: Stored;
+    readonly created: boolean;
+    readonly siblings: number;
+    readonly lastStamp: Hlc;
+  }
   | { readonly ok: false; readonly error: MeshkvError; readonly lastStamp: Hlc };
 
 /** Decides `write` on a key whose stored state here is `before`. Pure: no I/O, no clock, no randomness. */
@@ -102,9 +108,15 @@ export function decideWrite(before: Stored, write: Write, site: WriteSite, rules
   const storedContext = contextOf(before.set);
   let context = write.context ?? storedContext;
   if (write.strict && !descends(context, storedContext)) {
-    return refuse(new MeshkvError("STALE_CONTEXT", `Stale context for ${write.key}: a newer write arrived since the read; read again and retry`, {
-      details: { key: write.key },
-    }));
+    return refuse(
+      new MeshkvError(
+        "STALE_CONTEXT",
+        `Stale context for ${write.key}: a newer write arrived since the read; read again and retry`,
+        {
+          details: { key: write.key },
+        },
+      ),
+    );
   }
   let record = write.kind === "put" ? write.record : format.tombstone;
   if (lww) {
@@ -116,15 +128,27 @@ export function decideWrite(before: Stored, write: Write, site: WriteSite, rules
   const set = prune(update(before.set, context, record, site.versionId, now), now, activeIds(before, site.members));
   const live = format.liveCount(values(set));
   if (live > rules.siblingsMax) {
-    return refuse(new MeshkvError("LIMIT_EXCEEDED", `Over the siblingsMax limit: ${live} > ${rules.siblingsMax}: resolve the siblings of ${write.key} with a write that carries their context`, {
-      details: { limit: "siblingsMax", max: rules.siblingsMax, actual: live, key: write.key },
-    }));
+    return refuse(
+      new MeshkvError(
+        "LIMIT_EXCEEDED",
+        `Over the siblingsMax limit: ${live} > ${rules.siblingsMax}: resolve the siblings of ${write.key} with a write that carries their context`,
+        {
+          details: { limit: "siblingsMax", max: rules.siblingsMax, actual: live, key: write.key },
+        },
+      ),
+    );
   }
   const setBytes = encodeSet(set).length;
   if (setBytes > rules.setBytesMax) {
-    return refuse(new MeshkvError("LIMIT_EXCEEDED", `Over the setBytesMax limit: the versions of ${write.key} would take ${setBytes} bytes > ${rules.setBytesMax}: resolve its siblings with a write that carries their context`, {
-      details: { limit: "setBytesMax", max: rules.setBytesMax, actual: setBytes, key: write.key },
-    }));
+    return refuse(
+      new MeshkvError(
+        "LIMIT_EXCEEDED",
+        `Over the setBytesMax limit: the versions of ${write.key} would take ${setBytes} bytes > ${rules.setBytesMax}: resolve its siblings with a write that carries their context`,
+        {
+          details: { limit: "setBytesMax", max: rules.setBytesMax, actual: setBytes, key: write.key },
+        },
+      ),
+    );
   }
   const expiresAt = write.kind === "put" ? (write.ttlMs === null ? null : now + write.ttlMs) : before.expiresAt;
   return {
@@ -153,5 +177,7 @@ function stampAfter(last: Hlc, records: readonly Uint8Array[], nowMs: number, fo
 function activeIds(before: Stored, members: readonly string[]): Set<string> {
   const owners = new Set(members);
   const ids = before.set.entries.map((e) => e.node);
-  return new Set(ids.filter((id) => owners.has(id.slice(0, id.lastIndexOf(".") < 0 ? id.length : id.lastIndexOf(".")))));
+  return new Set(
+    ids.filter((id) => owners.has(id.slice(0, id.lastIndexOf(".") < 0 ? id.length : id.lastIndexOf(".")))),
+  );
 }

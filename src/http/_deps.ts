@@ -44,6 +44,8 @@ export function begin(c: AppContext, deps: Deps, op: string, scope: Scope): void
 
 /** The backend, or UNSUPPORTED when the node was started without one (it then serves /health only). */
 export function backendOf(deps: Deps): KvBackend {
-  if (!deps.backend) throw new MeshkvError("UNSUPPORTED", "This node serves no data: it was started without a storage backend");
+  if (!deps.backend) {
+    throw new MeshkvError("UNSUPPORTED", "This node serves no data: it was started without a storage backend");
+  }
   return deps.backend;
 }

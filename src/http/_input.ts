@@ -4,7 +4,7 @@
  * 4xx, with the limit and its value in the message, before anything reaches the backend.
  */
 import { decodeContext } from "../core/context.ts";
-import { parseConsistency, type ConsistencyLevel } from "../core/quorum.ts";
+import { type ConsistencyLevel, parseConsistency } from "../core/quorum.ts";
 import type { VersionVector } from "../core/version.ts";
 import { MeshkvError } from "../errors.ts";
 import { invalid, overLimit } from "./errors.ts";
@@ -17,10 +17,14 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 /** Checks a key from JSON or a decoded path: a non-empty, well-formed string within keyBytesMax, not `.` or `..`. */
 export function checkKey(key: unknown, field = "key"): string {
-  if (typeof key !== "string") throw invalid(`Invalid ${field}: expected a string, got ${key === null ? "null" : typeof key}`, { field });
+  if (typeof key !== "string") {
+    throw invalid(`Invalid ${field}: expected a string, got ${key === null ? "null" : typeof key}`, { field });
+  }
   if (key.length === 0) throw invalid(`Invalid ${field}: empty`, { field });
   // URLs resolve these segments away (even percent-encoded), so such keys could not be addressed by path.
-  if (key === "." || key === "..") throw invalid(`Invalid ${field}: "${key}" is reserved (URLs resolve it away)`, { field });
+  if (key === "." || key === "..") {
+    throw invalid(`Invalid ${field}: "${key}" is reserved (URLs resolve it away)`, { field });
+  }
   if (LONE_SURROGATE.test(key)) throw invalid(`Invalid ${field}: not valid UTF-8 (a lone surrogate)`, { field });
   const bytes = encoder.encode(key).length;
   if (bytes > DATA_LIMITS.keyBytesMax) throw overLimit("keyBytesMax", DATA_LIMITS.keyBytesMax, bytes, "Key");
@@ -73,7 +77,11 @@ export function intIn(value: unknown, name: string, min: number, max: number, li
   const n = typeof value === "string" && /^\d{1,16}$/.test(value) ? Number(value) : value;
   if (typeof n !== "number" || !Number.isSafeInteger(n) || n < min || n > max) {
     const bound = limitName ? `${limitName} ` : "";
-    throw invalid(`Invalid ${name}: ${String(value)} (an integer from ${min} to ${bound}${max})`, { field: name, min, max });
+    throw invalid(`Invalid ${name}: ${String(value)} (an integer from ${min} to ${bound}${max})`, {
+      field: name,
+      min,
+      max,
+    });
   }
   return n;
 }
@@ -94,7 +102,9 @@ export function contentTypeFrom(value: string | undefined | null, fallback: stri
   if (value.length > DATA_LIMITS.contentTypeCharsMax) {
     throw overLimit("contentTypeCharsMax", DATA_LIMITS.contentTypeCharsMax, value.length, "Content-Type");
   }
-  if (!/^[\x20-\x7e]+$/.test(value)) throw invalid("Invalid Content-Type: printable ASCII only", { field: "contentType" });
+  if (!/^[\x20-\x7e]+$/.test(value)) {
+    throw invalid("Invalid Content-Type: printable ASCII only", { field: "contentType" });
+  }
   return value;
 }
 
@@ -102,17 +112,23 @@ export function contentTypeFrom(value: string | undefined | null, fallback: stri
 const CURSOR_VERSION = "1:";
 
 export function encodeCursor(lastKey: string): string {
-  return toBase64(encoder.encode(CURSOR_VERSION + lastKey)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return toBase64(encoder.encode(CURSOR_VERSION + lastKey)).replaceAll("+", "-").replaceAll("/", "_").replace(
+    /=+$/,
+    "",
+  );
 }
 
 export function decodeCursor(cursor: string | undefined): string | null {
   if (cursor === undefined || cursor === "") return null;
-  const bad = (why: string) => invalid(`Invalid cursor: ${why}; pass back the cursor of the previous page as is`, { field: "cursor" });
+  const bad = (why: string) =>
+    invalid(`Invalid cursor: ${why}; pass back the cursor of the previous page as is`, { field: "cursor" });
   if (cursor.length > LIMITS.cursorCharsMax) throw bad(`longer than cursorCharsMax ${LIMITS.cursorCharsMax}`);
   if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw bad("not base64url");
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(fromBase64(cursor.replaceAll("-", "+").replaceAll("_", "/")));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(
+      fromBase64(cursor.replaceAll("-", "+").replaceAll("_", "/")),
+    );
   } catch {
     throw bad("not a cursor");
   }
@@ -172,8 +188,14 @@ function within<T>(clock: Clock, p: Promise<T>, ms: number, onLate: () => Meshkv
   return new Promise<T>((resolve, reject) => {
     const timer = clock.setTimeout(() => reject(onLate()), Math.max(1, ms));
     p.then(
-      (v) => { clock.clearTimeout(timer); resolve(v); },
-      (e: unknown) => { clock.clearTimeout(timer); reject(e); },
+      (v) => {
+        clock.clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clock.clearTimeout(timer);
+        reject(e);
+      },
     );
   });
 }
@@ -190,7 +212,13 @@ function within<T>(clock: Clock, p: Promise<T>, ms: number, onLate: () => Meshkv
  * `@hono/node-server` then reads the socket directly instead of through a web stream, several times cheaper),
  * and the rate applies to the whole: it must end by bodyRateGraceMs + length / bodyRateBytesPerSecMin.
  */
-export async function readBody(request: Request, max: number, limitName: string, what: string, t: BodyTiming): Promise<Uint8Array> {
+export async function readBody(
+  request: Request,
+  max: number,
+  limitName: string,
+  what: string,
+  t: BodyTiming,
+): Promise<Uint8Array> {
   const started = t.clock.monotonic();
   const elapsed = () => t.clock.monotonic() - started;
   const declared = request.headers.get("content-length");
@@ -200,8 +228,20 @@ export async function readBody(request: Request, max: number, limitName: string,
     const byRate = t.bodyRateGraceMs + (length * 1000) / t.bodyRateBytesPerSecMin;
     const late = () =>
       byRate < t.bodyDeadlineMs
-        ? tooSlow(`of ${length} bytes under the bodyRateBytesPerSecMin limit: ${t.bodyRateBytesPerSecMin} bytes/s after bodyRateGraceMs ${t.bodyRateGraceMs}`, "bodyRateBytesPerSecMin", t.bodyRateBytesPerSecMin, null, elapsed())
-        : tooSlow(`not complete within the bodyDeadlineMs limit: ${t.bodyDeadlineMs}`, "bodyDeadlineMs", t.bodyDeadlineMs, null, elapsed());
+        ? tooSlow(
+          `of ${length} bytes under the bodyRateBytesPerSecMin limit: ${t.bodyRateBytesPerSecMin} bytes/s after bodyRateGraceMs ${t.bodyRateGraceMs}`,
+          "bodyRateBytesPerSecMin",
+          t.bodyRateBytesPerSecMin,
+          null,
+          elapsed(),
+        )
+        : tooSlow(
+          `not complete within the bodyDeadlineMs limit: ${t.bodyDeadlineMs}`,
+          "bodyDeadlineMs",
+          t.bodyDeadlineMs,
+          null,
+          elapsed(),
+        );
     const body = new Uint8Array(await within(t.clock, request.arrayBuffer(), Math.min(byRate, t.bodyDeadlineMs), late));
     BODY_READ.add(request);
     return body;
@@ -223,8 +263,22 @@ export async function readBody(request: Request, max: number, limitName: string,
   };
   const late = (): MeshkvError => {
     const ms = elapsed();
-    if (byDeadline) return tooSlow(`not complete within the bodyDeadlineMs limit: ${t.bodyDeadlineMs}`, "bodyDeadlineMs", t.bodyDeadlineMs, size, ms);
-    return tooSlow(`under the bodyRateBytesPerSecMin limit: ${t.bodyRateBytesPerSecMin} bytes/s after bodyRateGraceMs ${t.bodyRateGraceMs}`, "bodyRateBytesPerSecMin", t.bodyRateBytesPerSecMin, size, ms);
+    if (byDeadline) {
+      return tooSlow(
+        `not complete within the bodyDeadlineMs limit: ${t.bodyDeadlineMs}`,
+        "bodyDeadlineMs",
+        t.bodyDeadlineMs,
+        size,
+        ms,
+      );
+    }
+    return tooSlow(
+      `under the bodyRateBytesPerSecMin limit: ${t.bodyRateBytesPerSecMin} bytes/s after bodyRateGraceMs ${t.bodyRateGraceMs}`,
+      "bodyRateBytesPerSecMin",
+      t.bodyRateBytesPerSecMin,
+      size,
+      ms,
+    );
   };
   try {
     for (;;) {

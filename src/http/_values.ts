@@ -33,7 +33,9 @@ export function toWire(v: StoredValue): WireValue {
 export function bytesFromJson(value: unknown, encoding: unknown, field: string): Uint8Array {
   if (typeof value !== "string") throw invalid(`Invalid ${field}: expected a string`, { field });
   if (encoding === undefined || encoding === "utf8") return new TextEncoder().encode(value);
-  if (encoding !== "base64") throw invalid(`Invalid encoding: ${String(encoding)} (utf8 or base64)`, { field: "encoding" });
+  if (encoding !== "base64") {
+    throw invalid(`Invalid encoding: ${String(encoding)} (utf8 or base64)`, { field: "encoding" });
+  }
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(value)) throw invalid(`Invalid ${field}: not base64`, { field });
   try {
     return fromBase64(value.replace(/=+$/, ""));

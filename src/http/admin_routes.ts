@@ -25,7 +25,14 @@ export function registerAdminRoutes(app: App, deps: Deps, info: NodeInfo, member
     c.set("op", "health");
     const ready = deps.backend === null || deps.backend.ready();
     return c.json(
-      { status: ready ? "ok" : "unavailable", ready, nodeId: info.nodeId, runtime: info.runtime, runtimeVersion: info.runtimeVersion, version: VERSION },
+      {
+        status: ready ? "ok" : "unavailable",
+        ready,
+        nodeId: info.nodeId,
+        runtime: info.runtime,
+        runtimeVersion: info.runtimeVersion,
+        version: VERSION,
+      },
       ready ? 200 : 503,
     );
   });
@@ -39,7 +46,13 @@ export function registerAdminRoutes(app: App, deps: Deps, info: NodeInfo, member
   app.get("/v1/admin/status", async (c) => {
     begin(c, deps, "admin", "admin");
     const status = await backendOf(deps).status();
-    return c.json({ ...status, nodeId: info.nodeId, version: VERSION, runtime: info.runtime, runtimeVersion: info.runtimeVersion });
+    return c.json({
+      ...status,
+      nodeId: info.nodeId,
+      version: VERSION,
+      runtime: info.runtime,
+      runtimeVersion: info.runtimeVersion,
+    });
   });
 
   app.get("/v1/admin/ring", async (c) => {
@@ -56,11 +69,21 @@ export function registerAdminRoutes(app: App, deps: Deps, info: NodeInfo, member
   app.post("/v1/admin/join", async (c) => {
     begin(c, deps, "admin", "admin");
     const backend = backendOf(deps);
-    if (!backend.join) throw new MeshkvError("UNSUPPORTED", "Join is not supported: this backend cannot change membership");
-    const body = parseJson(await readBody(c.req.raw, LIMITS.adminBodyBytesMax, "adminBodyBytesMax", "Join body", deps.body), "join JSON");
+    if (!backend.join) {
+      throw new MeshkvError("UNSUPPORTED", "Join is not supported: this backend cannot change membership");
+    }
+    const body = parseJson(
+      await readBody(c.req.raw, LIMITS.adminBodyBytesMax, "adminBodyBytesMax", "Join body", deps.body),
+      "join JSON",
+    );
     const seeds = (body as { seeds?: unknown } | null)?.seeds;
-    if (!Array.isArray(seeds) || seeds.length === 0 || seeds.length > LIMITS.joinSeedsMax || !seeds.every((s) => typeof s === "string" && s.length > 0)) {
-      throw invalid(`Malformed join: expected { "seeds": ["host:port", ...] } with 1 to joinSeedsMax ${LIMITS.joinSeedsMax} seeds`);
+    if (
+      !Array.isArray(seeds) || seeds.length === 0 || seeds.length > LIMITS.joinSeedsMax ||
+      !seeds.every((s) => typeof s === "string" && s.length > 0)
+    ) {
+      throw invalid(
+        `Malformed join: expected { "seeds": ["host:port", ...] } with 1 to joinSeedsMax ${LIMITS.joinSeedsMax} seeds`,
+      );
     }
     return c.json(await backend.join(seeds as string[]));
   });
@@ -68,21 +91,30 @@ export function registerAdminRoutes(app: App, deps: Deps, info: NodeInfo, member
   app.post("/v1/admin/leave", async (c) => {
     begin(c, deps, "admin", "admin");
     const backend = backendOf(deps);
-    if (!backend.leave) throw new MeshkvError("UNSUPPORTED", "Leave is not supported: this backend cannot change membership");
+    if (!backend.leave) {
+      throw new MeshkvError("UNSUPPORTED", "Leave is not supported: this backend cannot change membership");
+    }
     return c.json(await backend.leave());
   });
 
   app.post("/v1/admin/remove", async (c) => {
     begin(c, deps, "admin", "admin");
     const backend = backendOf(deps);
-    if (!backend.remove) throw new MeshkvError("UNSUPPORTED", "Remove is not supported: this backend cannot change membership");
-    const body = parseJson(await readBody(c.req.raw, LIMITS.adminBodyBytesMax, "adminBodyBytesMax", "Remove body", deps.body), "remove JSON") as Record<string, unknown> | null;
+    if (!backend.remove) {
+      throw new MeshkvError("UNSUPPORTED", "Remove is not supported: this backend cannot change membership");
+    }
+    const body = parseJson(
+      await readBody(c.req.raw, LIMITS.adminBodyBytesMax, "adminBodyBytesMax", "Remove body", deps.body),
+      "remove JSON",
+    ) as Record<string, unknown> | null;
     const shape = `expected { "node": "ID", "dryRun": true|false } (dryRun optional)`;
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalid(`Malformed remove: ${shape}`);
     const extra = Object.keys(body).filter((k) => k !== "node" && k !== "dryRun");
     if (extra.length > 0) throw invalid(`Malformed remove: unknown field ${JSON.stringify(extra[0])}; ${shape}`);
     const node = body["node"];
-    if (typeof node !== "string" || node.length === 0 || node.length > NODE_ID_CHARS_MAX) throw invalid(`Malformed remove: node must be a node id of 1 to ${NODE_ID_CHARS_MAX} characters; ${shape}`);
+    if (typeof node !== "string" || node.length === 0 || node.length > NODE_ID_CHARS_MAX) {
+      throw invalid(`Malformed remove: node must be a node id of 1 to ${NODE_ID_CHARS_MAX} characters; ${shape}`);
+    }
     const dryRun = body["dryRun"] ?? false;
     if (typeof dryRun !== "boolean") throw invalid(`Malformed remove: dryRun must be true or false; ${shape}`);
     return c.json(await backend.remove(node, { dryRun }));

@@ -11,7 +11,7 @@
  */
 import { Hono } from "hono";
 import type { Clock } from "../runtime/types.ts";
-import { registerAdminRoutes, type NodeInfo } from "./admin_routes.ts";
+import { type NodeInfo, registerAdminRoutes } from "./admin_routes.ts";
 import { type AuthConfig, TokenChecker } from "./auth.ts";
 import type { KvBackend } from "../kv/backend.ts";
 import { registerBatchRoute } from "./batch_route.ts";
@@ -112,7 +112,9 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   registerWatchRoute(app, deps);
   registerUiRoutes(app, deps, options);
 
-  app.notFound((c) => c.json({ error: { code: "NOT_FOUND", message: `No route: ${c.req.method} ${c.req.path}` } }, 404));
+  app.notFound((c) =>
+    c.json({ error: { code: "NOT_FOUND", message: `No route: ${c.req.method} ${c.req.path}` } }, 404)
+  );
   app.onError((err, c) => {
     const e = asMeshkvError(err);
     if (e.code === "INTERNAL") options.onError?.(err);

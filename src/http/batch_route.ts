@@ -8,7 +8,7 @@
  * `encoding` (`utf8` default, or `base64`), `contentType`, `context`, `ifNoneMatch`, `strict`, `ttl`; delete
  * takes `context`, `strict`; every op may take its own `consistency`.
  */
-import { levelToString, type ConsistencyLevel } from "../core/quorum.ts";
+import { type ConsistencyLevel, levelToString } from "../core/quorum.ts";
 import { MeshkvError } from "../errors.ts";
 import type { BatchOp, BatchResult } from "../kv/backend.ts";
 import { type App, backendOf, begin, type Deps } from "./_deps.ts";
@@ -21,13 +21,26 @@ import { bytesFromJson, token } from "./_values.ts";
 
 const OP_FIELDS: Record<string, ReadonlySet<string>> = {
   get: new Set(["op", "key", "consistency"]),
-  put: new Set(["op", "key", "value", "encoding", "contentType", "context", "ifNoneMatch", "strict", "ttl", "consistency"]),
+  put: new Set([
+    "op",
+    "key",
+    "value",
+    "encoding",
+    "contentType",
+    "context",
+    "ifNoneMatch",
+    "strict",
+    "ttl",
+    "consistency",
+  ]),
   delete: new Set(["op", "key", "context", "strict", "consistency"]),
 };
 
 function bool(value: unknown, field: string, at: number): boolean {
   if (value === undefined) return false;
-  if (typeof value !== "boolean") throw invalid(`Invalid ops[${at}].${field}: expected true or false`, { index: at, field });
+  if (typeof value !== "boolean") {
+    throw invalid(`Invalid ops[${at}].${field}: expected true or false`, { index: at, field });
+  }
   return value;
 }
 
@@ -39,12 +52,16 @@ function string(value: unknown, field: string, at: number): string | undefined {
 
 /** Checks one op of the body and turns it into a backend op. */
 function parseOp(raw: unknown, at: number, batchLevel: ConsistencyLevel | null): BatchOp {
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw invalid(`Invalid ops[${at}]: expected an object`, { index: at });
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw invalid(`Invalid ops[${at}]: expected an object`, { index: at });
+  }
   const o = raw as Record<string, unknown>;
   const fields = OP_FIELDS[String(o.op)];
   if (!fields) throw invalid(`Invalid ops[${at}].op: ${String(o.op)} (get, put or delete)`, { index: at, field: "op" });
   const unknown = Object.keys(o).find((k) => !fields.has(k));
-  if (unknown !== undefined) throw invalid(`Invalid ops[${at}]: unknown field ${unknown}`, { index: at, field: unknown });
+  if (unknown !== undefined) {
+    throw invalid(`Invalid ops[${at}]: unknown field ${unknown}`, { index: at, field: unknown });
+  }
   const key = checkKey(o.key, `ops[${at}].key`);
   const consistency = levelFromJson(o.consistency) ?? batchLevel;
   if (o.op === "get") return { type: "get", key, options: { consistency } };
@@ -54,10 +71,18 @@ function parseOp(raw: unknown, at: number, batchLevel: ConsistencyLevel | null):
     return { type: "delete", key, options: { context: o.context === undefined ? null : context, strict, consistency } };
   }
   const data = bytesFromJson(o.value, o.encoding, `ops[${at}].value`);
-  if (data.length > DATA_LIMITS.valueBytesMax) throw overLimit("valueBytesMax", DATA_LIMITS.valueBytesMax, data.length, `ops[${at}].value`);
+  if (data.length > DATA_LIMITS.valueBytesMax) {
+    throw overLimit("valueBytesMax", DATA_LIMITS.valueBytesMax, data.length, `ops[${at}].value`);
+  }
   const fallback = o.encoding === "base64" ? DEFAULT_CONTENT_TYPE : "text/plain; charset=utf-8";
   const contentType = contentTypeFrom(string(o.contentType, "contentType", at), fallback);
-  const options = { context, ifNoneMatch: bool(o.ifNoneMatch, "ifNoneMatch", at), strict, consistency, ttlMs: ttlFrom(o.ttl) };
+  const options = {
+    context,
+    ifNoneMatch: bool(o.ifNoneMatch, "ifNoneMatch", at),
+    strict,
+    consistency,
+    ttlMs: ttlFrom(o.ttl),
+  };
   return { type: "put", key, value: { contentType, data }, options };
 }
 
@@ -84,7 +109,10 @@ function resultJson(op: BatchOp, r: BatchResult): Record<string, unknown> {
 export function registerBatchRoute(app: App, deps: Deps): void {
   app.post("/v1/batch", async (c) => {
     begin(c, deps, "batch", "read");
-    const body = parseJson(await readBody(c.req.raw, LIMITS.batchBytesMax, "batchBytesMax", "Batch body", deps.body), "batch JSON");
+    const body = parseJson(
+      await readBody(c.req.raw, LIMITS.batchBytesMax, "batchBytesMax", "Batch body", deps.body),
+      "batch JSON",
+    );
     if (body === null || typeof body !== "object" || !Array.isArray((body as { ops?: unknown }).ops)) {
       throw invalid('Malformed batch: expected { "ops": [ ... ] }');
     }

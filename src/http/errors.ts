@@ -7,7 +7,7 @@
  * Anything that is not a `MeshkvError` is a bug: it becomes 500 `INTERNAL` and is handed to the app's
  * `onError` hook, and the node keeps serving.
  */
-import { isMeshkvError, MeshkvError, type ErrorCode } from "../errors.ts";
+import { type ErrorCode, isMeshkvError, MeshkvError } from "../errors.ts";
 
 export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   // 400: the request itself is wrong
@@ -73,7 +73,9 @@ function jsonSafe(details: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(details)) {
     if (v === null || ["string", "number", "boolean"].includes(typeof v)) out[k] = v;
-    else if (Array.isArray(v) && v.every((x) => x === null || ["string", "number", "boolean"].includes(typeof x))) out[k] = v;
+    else if (Array.isArray(v) && v.every((x) => x === null || ["string", "number", "boolean"].includes(typeof x))) {
+      out[k] = v;
+    }
   }
   return out;
 }

@@ -4,14 +4,23 @@
  * siblings as `300 Multiple Choices` with all of them in JSON, as Riak's HTTP API does. Every read and write
  * answers with `X-Meshkv-Context`, the opaque causal context the next write carries to supersede it.
  */
-import { levelToString, type ConsistencyLevel } from "../core/quorum.ts";
+import { type ConsistencyLevel, levelToString } from "../core/quorum.ts";
 import { MeshkvError } from "../errors.ts";
 import type { ReadResult } from "../kv/backend.ts";
 import { type App, type AppContext, backendOf, begin, type Deps } from "./_deps.ts";
 import { errorResponseParts, invalid } from "./errors.ts";
 import {
-  checkKey, contentTypeFrom, contextFrom, decodeCursor, encodeCursor, flag, keyFromPath, levelFrom, pageLimitFrom,
-  readBody, ttlFrom,
+  checkKey,
+  contentTypeFrom,
+  contextFrom,
+  decodeCursor,
+  encodeCursor,
+  flag,
+  keyFromPath,
+  levelFrom,
+  pageLimitFrom,
+  readBody,
+  ttlFrom,
 } from "./_input.ts";
 import { DATA_LIMITS } from "../kv/limits.ts";
 import { token, toWire } from "./_values.ts";
@@ -39,7 +48,9 @@ export function readJson(key: string, r: ReadResult): Record<string, unknown> {
 
 /** The 404 for an absent key, still carrying the context of a deleted one (so a write can supersede it). */
 export function notFound(key: string, context: string | null): Response {
-  const { status, body } = errorResponseParts(new MeshkvError("KEY_NOT_FOUND", `No value for key: ${key}`, { details: { key } }));
+  const { status, body } = errorResponseParts(
+    new MeshkvError("KEY_NOT_FOUND", `No value for key: ${key}`, { details: { key } }),
+  );
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (context !== null) headers[HEADERS.context] = context;
   return new Response(JSON.stringify(body), { status, headers });
@@ -65,7 +76,9 @@ export function registerKvRoutes(app: App, deps: Deps): void {
       consistency,
     });
     const items = page.items.map((it) =>
-      keysOnly ? { key: it.key } : { key: it.key, context: token(it.context), values: it.values.map(toWire), expiresAt: it.expiresAt }
+      keysOnly
+        ? { key: it.key }
+        : { key: it.key, context: token(it.context), values: it.values.map(toWire), expiresAt: it.expiresAt }
     );
     return c.json({ items, cursor: page.next === null ? null : encodeCursor(page.next) });
   });
@@ -81,10 +94,16 @@ export function registerKvRoutes(app: App, deps: Deps): void {
     if (ctx !== null) headers[HEADERS.context] = ctx;
     if (r.expiresAt !== null) headers[HEADERS.expiresAt] = String(r.expiresAt);
     if (r.values.length > 1) {
-      return new Response(JSON.stringify(readJson(key, r)), { status: 300, headers: { ...headers, "content-type": "application/json" } });
+      return new Response(JSON.stringify(readJson(key, r)), {
+        status: 300,
+        headers: { ...headers, "content-type": "application/json" },
+      });
     }
     const v = r.values[0]!;
-    return new Response(v.data as Uint8Array<ArrayBuffer>, { status: 200, headers: { ...headers, "content-type": v.contentType } });
+    return new Response(v.data as Uint8Array<ArrayBuffer>, {
+      status: 200,
+      headers: { ...headers, "content-type": v.contentType },
+    });
   });
 
   app.put("/v1/kv/*", async (c) => {
@@ -92,7 +111,9 @@ export function registerKvRoutes(app: App, deps: Deps): void {
     const key = keyFromPath(c.req.url, KEY_PREFIX);
     const consistency = setLevel(c, levelFrom(query(c), "w"));
     const inm = c.req.header("if-none-match");
-    if (inm !== undefined && inm.trim() !== "*") throw invalid(`Invalid If-None-Match: ${inm} (only * is supported)`, { field: "If-None-Match" });
+    if (inm !== undefined && inm.trim() !== "*") {
+      throw invalid(`Invalid If-None-Match: ${inm} (only * is supported)`, { field: "If-None-Match" });
+    }
     const options = {
       context: contextFrom(c.req.header(HEADERS.context)),
       ifNoneMatch: inm !== undefined,

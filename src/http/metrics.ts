@@ -26,7 +26,7 @@ export class Metrics {
     this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
     const hkey = labels({ op, level });
     let h = this.#latency.get(hkey);
-    if (!h) this.#latency.set(hkey, (h = { counts: LATENCY_BUCKETS_S.map(() => 0), sum: 0, count: 0 }));
+    if (!h) this.#latency.set(hkey, h = { counts: LATENCY_BUCKETS_S.map(() => 0), sum: 0, count: 0 });
     for (let i = 0; i < LATENCY_BUCKETS_S.length; i++) if (seconds <= LATENCY_BUCKETS_S[i]!) h.counts[i]!++;
     h.sum += seconds;
     h.count++;
@@ -43,10 +43,14 @@ export class Metrics {
     out.push("# HELP meshkv_http_requests_total Client API requests by operation, consistency level and status");
     out.push("# TYPE meshkv_http_requests_total counter");
     for (const [k, v] of this.#requests) out.push(`meshkv_http_requests_total{${k}} ${v}`);
-    out.push("# HELP meshkv_http_request_duration_seconds Client API request latency by operation and consistency level");
+    out.push(
+      "# HELP meshkv_http_request_duration_seconds Client API request latency by operation and consistency level",
+    );
     out.push("# TYPE meshkv_http_request_duration_seconds histogram");
     for (const [k, h] of this.#latency) {
-      LATENCY_BUCKETS_S.forEach((le, i) => out.push(`meshkv_http_request_duration_seconds_bucket{${k},le="${le}"} ${h.counts[i]}`));
+      LATENCY_BUCKETS_S.forEach((le, i) =>
+        out.push(`meshkv_http_request_duration_seconds_bucket{${k},le="${le}"} ${h.counts[i]}`)
+      );
       out.push(`meshkv_http_request_duration_seconds_bucket{${k},le="+Inf"} ${h.count}`);
       out.push(`meshkv_http_request_duration_seconds_sum{${k}} ${h.sum}`);
       out.push(`meshkv_http_request_duration_seconds_count{${k}} ${h.count}`);

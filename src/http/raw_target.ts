@@ -21,16 +21,24 @@ const PLAIN_PATH = /^[\x21-\x22\x24-\x5b\x5d-\x7e]*$/;
 
 function badPath(target: string, why: string): MeshkvError {
   const shown = target.length > 200 ? `${target.slice(0, 200)}...` : target;
-  return new MeshkvError("BAD_PATH", `Invalid request path: ${why}; percent-encode the key (as the SDK does): ${JSON.stringify(shown)}`, {
-    details: { path: shown },
-  });
+  return new MeshkvError(
+    "BAD_PATH",
+    `Invalid request path: ${why}; percent-encode the key (as the SDK does): ${JSON.stringify(shown)}`,
+    {
+      details: { path: shown },
+    },
+  );
 }
 
 /** The refusal of a request whose raw target the runtime could not recover (`ServeRequestInfo.rawTargetUnverifiable`). */
 export function unverifiablePath(why: string): MeshkvError {
-  return new MeshkvError("BAD_PATH", `Invalid request path: this server cannot check a raw path ${why}; percent-encode the key (as the SDK does)`, {
-    details: { reason: why },
-  });
+  return new MeshkvError(
+    "BAD_PATH",
+    `Invalid request path: this server cannot check a raw path ${why}; percent-encode the key (as the SDK does)`,
+    {
+      details: { reason: why },
+    },
+  );
 }
 
 /** The path part of a raw request target (origin-form `/p?q` or absolute-form `http://host/p?q`). */
@@ -60,11 +68,17 @@ export function checkRawTarget(rawTarget: string, parsedPath: string): void {
   const path = rawPathOf(rawTarget);
   if (!path.startsWith("/")) throw badPath(rawTarget, "it must start with /");
   if (!PLAIN_PATH.test(path)) {
-    const why = path.includes("\\") ? "a backslash (read as /)" : path.includes("#") ? "a # (the rest would be dropped)" : "a byte outside printable ASCII";
+    const why = path.includes("\\")
+      ? "a backslash (read as /)"
+      : path.includes("#")
+      ? "a # (the rest would be dropped)"
+      : "a byte outside printable ASCII";
     throw badPath(rawTarget, `it contains ${why}`);
   }
   for (const segment of path.split("/")) {
-    if (DOT_SEGMENT.test(segment)) throw badPath(rawTarget, `it contains a "${segment}" segment, which URL parsing resolves`);
+    if (DOT_SEGMENT.test(segment)) {
+      throw badPath(rawTarget, `it contains a "${segment}" segment, which URL parsing resolves`);
+    }
   }
   // The rules above cover what the WHATWG parser changes today; this catches whatever else would differ.
   if (decoded(path) !== decoded(parsedPath)) throw badPath(rawTarget, "it does not survive URL parsing unchanged");

@@ -30,9 +30,13 @@ export function registerWatchRoute(app: App, deps: Deps): void {
     const prefix = rawPrefix === undefined || rawPrefix === "" ? "" : checkKey(rawPrefix, "prefix");
     const after = c.req.header("last-event-id") || c.req.query("after") || null;
     if (after !== null && !backend.isEventId(after)) {
-      throw invalid(`Invalid event id: ${after.slice(0, 64)} (pass back an id this node sent)`, { field: "Last-Event-ID" });
+      throw invalid(`Invalid event id: ${after.slice(0, 64)} (pass back an id this node sent)`, {
+        field: "Last-Event-ID",
+      });
     }
-    if (open >= LIMITS.watchStreamsMax) throw overLimit("watchStreamsMax", LIMITS.watchStreamsMax, open + 1, "Watch streams");
+    if (open >= LIMITS.watchStreamsMax) {
+      throw overLimit("watchStreamsMax", LIMITS.watchStreamsMax, open + 1, "Watch streams");
+    }
     // A client that goes away cancels the body stream (every adapter does that), which ends the watch. The
     // request's own signal is not used: Deno aborts it after every successful response, with a warning.
     const abort = new AbortController();

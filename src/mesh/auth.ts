@@ -20,13 +20,21 @@ const utf8 = (s: string) => new TextEncoder().encode(s);
 
 /** HMAC-SHA-256 through Web Crypto, available on Deno, Bun and Node as `crypto.subtle`. */
 export function webCryptoAuthenticator(secret: string): Authenticator {
-  const key = crypto.subtle.importKey("raw", utf8(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+  const key = crypto.subtle.importKey("raw", utf8(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+    "verify",
+  ]);
   return {
     async sign(data) {
       return new Uint8Array(await crypto.subtle.sign("HMAC", await key, data as Uint8Array<ArrayBuffer>));
     },
     async verify(data, mac) {
-      return await crypto.subtle.verify("HMAC", await key, mac as Uint8Array<ArrayBuffer>, data as Uint8Array<ArrayBuffer>);
+      return await crypto.subtle.verify(
+        "HMAC",
+        await key,
+        mac as Uint8Array<ArrayBuffer>,
+        data as Uint8Array<ArrayBuffer>,
+      );
     },
   };
 }
@@ -56,5 +64,14 @@ export interface ProofInput {
 
 /** The bytes a handshake proof signs. */
 export function proofBytes(p: ProofInput): Uint8Array {
-  return encode(["meshkv-mesh-auth", PROTOCOL_VERSION, p.cluster, p.proverRole, p.proverId, p.verifierId, p.verifierNonce, p.proverNonce]);
+  return encode([
+    "meshkv-mesh-auth",
+    PROTOCOL_VERSION,
+    p.cluster,
+    p.proverRole,
+    p.proverId,
+    p.verifierId,
+    p.verifierNonce,
+    p.proverNonce,
+  ]);
 }

@@ -68,7 +68,16 @@ const decoder = new Decoder();
 function frameArray(frame: Frame): unknown[] {
   switch (frame.type) {
     case "hello":
-      return [F.hello, frame.version, frame.cluster, frame.nodeId, frame.nonce, frame.address, frame.datacenter, frame.role];
+      return [
+        F.hello,
+        frame.version,
+        frame.cluster,
+        frame.nodeId,
+        frame.nonce,
+        frame.address,
+        frame.datacenter,
+        frame.role,
+      ];
     case "auth":
       return [F.auth, frame.proof];
     case "request":
@@ -175,7 +184,9 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   try {
     value = decoder.decode(bytes);
   } catch (err) {
-    throw new MeshkvError("PROTOCOL_ERROR", `Malformed mesh frame: not msgpack (${(err as Error).message})`, { cause: err });
+    throw new MeshkvError("PROTOCOL_ERROR", `Malformed mesh frame: not msgpack (${(err as Error).message})`, {
+      cause: err,
+    });
   }
   if (!Array.isArray(value) || value.length < 2) throw bad("not an array with a type");
   if (value[0] === F.batch) return batchOf(value);
@@ -189,7 +200,9 @@ function batchOf(value: unknown[]): BatchFrame {
     const inner = value[i];
     if (!Array.isArray(inner) || inner.length < 2) throw bad(`batch element ${i - 1} is not an array with a type`);
     const frame = frameOf(inner);
-    if (frame.type === "hello" || frame.type === "auth" || frame.type === "batch") throw bad(`${frame.type} frame inside a batch`);
+    if (frame.type === "hello" || frame.type === "auth" || frame.type === "batch") {
+      throw bad(`${frame.type} frame inside a batch`);
+    }
     frames.push(frame);
   }
   return { type: "batch", frames };

@@ -6,7 +6,14 @@
 import type { Clock, PeerSocket, Random, TimerHandle } from "../runtime/types.ts";
 import type { Authenticator } from "./auth.ts";
 import { NONCE_BYTES } from "./codec.ts";
-import { initialHandshake, step, type HandshakeAction, type HandshakeEvent, type LocalIdentity, type PeerIdentity } from "./handshake_machine.ts";
+import {
+  type HandshakeAction,
+  type HandshakeEvent,
+  initialHandshake,
+  type LocalIdentity,
+  type PeerIdentity,
+  step,
+} from "./handshake_machine.ts";
 import type { Role } from "./kinds.ts";
 
 export { CLOSE, type LocalIdentity, type PeerIdentity } from "./handshake_machine.ts";
@@ -31,7 +38,13 @@ export interface HandshakeResult {
 export function handshake(o: HandshakeOptions): Promise<HandshakeResult> {
   const { socket } = o;
   return new Promise<HandshakeResult>((resolve, reject) => {
-    let state = initialHandshake({ role: o.role, self: o.self, nonce: o.random.bytes(NONCE_BYTES), remote: socket.remote, timeoutMs: o.timeoutMs });
+    let state = initialHandshake({
+      role: o.role,
+      self: o.self,
+      nonce: o.random.bytes(NONCE_BYTES),
+      remote: socket.remote,
+      timeoutMs: o.timeoutMs,
+    });
     let timer: TimerHandle | undefined;
     // Events raised while an action runs (`setHandlers` hands over buffered frames at once, a send can throw)
     // are stepped at once, in the order the socket raised them, exactly as the callbacks would see them.
@@ -49,7 +62,10 @@ export function handshake(o: HandshakeOptions): Promise<HandshakeResult> {
           if (timer !== undefined) o.clock.clearTimeout(timer);
           return;
         case "listen":
-          socket.setHandlers({ message: (bytes) => dispatch({ type: "frame", bytes }), close: (code, reason) => dispatch({ type: "closed", code, reason }) });
+          socket.setHandlers({
+            message: (bytes) => dispatch({ type: "frame", bytes }),
+            close: (code, reason) => dispatch({ type: "closed", code, reason }),
+          });
           return;
         case "send":
           try {
@@ -59,10 +75,16 @@ export function handshake(o: HandshakeOptions): Promise<HandshakeResult> {
           }
           return dispatch({ type: "sent", frame: a.frame });
         case "sign":
-          o.auth.sign(a.data).then((proof) => dispatch({ type: "signed", proof }), (cause) => dispatch({ type: "signFailed", cause }));
+          o.auth.sign(a.data).then(
+            (proof) => dispatch({ type: "signed", proof }),
+            (cause) => dispatch({ type: "signFailed", cause }),
+          );
           return;
         case "verify":
-          o.auth.verify(a.data, a.proof).then((ok) => dispatch({ type: "verified", ok }), (cause) => dispatch({ type: "verifyFailed", cause }));
+          o.auth.verify(a.data, a.proof).then(
+            (ok) => dispatch({ type: "verified", ok }),
+            (cause) => dispatch({ type: "verifyFailed", cause }),
+          );
           return;
         case "close":
           socket.setHandlers({ message: () => {}, close: () => {} });

@@ -115,7 +115,15 @@ export interface HandshakeStep {
 }
 
 export function initialHandshake(config: HandshakeConfig): HandshakeState {
-  return { config, phase: "new", peerHello: null, proofSent: false, peerProof: "none", closedWhileVerifying: null, early: [] };
+  return {
+    config,
+    phase: "new",
+    peerHello: null,
+    proofSent: false,
+    peerProof: "none",
+    closedWhileVerifying: null,
+    early: [],
+  };
 }
 
 /** The next state and the actions to perform. Pure: the same state and event always give the same step. */
@@ -125,10 +133,23 @@ export function step(state: HandshakeState, event: HandshakeEvent): HandshakeSte
   if (state.phase === "new") {
     if (event.type !== "start") throw new RangeError(`Handshake event ${event.type} before start`);
     const hello = encodeFrame({
-      type: "hello", version: PROTOCOL_VERSION, cluster: config.self.cluster, nodeId: config.self.nodeId, nonce: config.nonce,
-      address: config.self.address, datacenter: config.self.datacenter, role: config.role,
+      type: "hello",
+      version: PROTOCOL_VERSION,
+      cluster: config.self.cluster,
+      nodeId: config.self.nodeId,
+      nonce: config.nonce,
+      address: config.self.address,
+      datacenter: config.self.datacenter,
+      role: config.role,
     });
-    return { state: { ...state, phase: "open" }, actions: [{ type: "armTimer", ms: config.timeoutMs }, { type: "listen" }, { type: "send", frame: "hello", bytes: hello }] };
+    return {
+      state: { ...state, phase: "open" },
+      actions: [{ type: "armTimer", ms: config.timeoutMs }, { type: "listen" }, {
+        type: "send",
+        frame: "hello",
+        bytes: hello,
+      }],
+    };
   }
   // Answers of the driver (`sent`, `signed`, `verified`, ...) count only in a state that asked for them.
   const signing = state.peerHello !== null && !state.proofSent;
@@ -139,29 +160,56 @@ export function step(state: HandshakeState, event: HandshakeEvent): HandshakeSte
     case "frame":
       return onFrame(state, event.bytes);
     case "closed":
-      if (verifying) return { state: { ...state, closedWhileVerifying: { code: event.code, reason: event.reason } }, actions: [] };
+      if (verifying) {
+        return { state: { ...state, closedWhileVerifying: { code: event.code, reason: event.reason } }, actions: [] };
+      }
       return peerClosed(state, event.code, event.reason);
     case "sent":
       return event.frame === "auth" && signing ? maybeDone({ ...state, proofSent: true }) : { state, actions: [] };
     case "sendFailed":
-      return fail(state, new MeshkvError("CONNECTION_CLOSED", `Mesh handshake with ${config.remote}: connection closed`, { cause: event.cause }), CLOSE.goingAway);
+      return fail(
+        state,
+        new MeshkvError("CONNECTION_CLOSED", `Mesh handshake with ${config.remote}: connection closed`, {
+          cause: event.cause,
+        }),
+        CLOSE.goingAway,
+      );
     case "signed":
       if (!signing) return { state, actions: [] };
-      return { state, actions: [{ type: "send", frame: "auth", bytes: encodeFrame({ type: "auth", proof: event.proof }) }] };
+      return {
+        state,
+        actions: [{ type: "send", frame: "auth", bytes: encodeFrame({ type: "auth", proof: event.proof }) }],
+      };
     case "signFailed":
       if (!signing) return { state, actions: [] };
-      return fail(state, new MeshkvError("INTERNAL", `Mesh handshake: signing failed`, { cause: event.cause }), CLOSE.goingAway);
+      return fail(
+        state,
+        new MeshkvError("INTERNAL", `Mesh handshake: signing failed`, { cause: event.cause }),
+        CLOSE.goingAway,
+      );
     case "verified": {
       if (!verifying) return { state, actions: [] };
-      if (!event.ok) return authFailed(state, `wrong cluster secret from ${state.peerHello?.frame.nodeId} at ${config.remote}`);
-      if (state.closedWhileVerifying) return peerClosed(state, state.closedWhileVerifying.code, state.closedWhileVerifying.reason);
+      if (!event.ok) {
+        return authFailed(state, `wrong cluster secret from ${state.peerHello?.frame.nodeId} at ${config.remote}`);
+      }
+      if (state.closedWhileVerifying) {
+        return peerClosed(state, state.closedWhileVerifying.code, state.closedWhileVerifying.reason);
+      }
       return maybeDone({ ...state, peerProof: "proven" });
     }
     case "verifyFailed":
       if (!verifying) return { state, actions: [] };
-      return fail(state, new MeshkvError("INTERNAL", `Mesh handshake: verifying failed`, { cause: event.cause }), CLOSE.goingAway);
+      return fail(
+        state,
+        new MeshkvError("INTERNAL", `Mesh handshake: verifying failed`, { cause: event.cause }),
+        CLOSE.goingAway,
+      );
     case "timeout":
-      return fail(state, new MeshkvError("TIMEOUT", `Mesh handshake with ${config.remote} timed out after ${config.timeoutMs} ms`), CLOSE.policy);
+      return fail(
+        state,
+        new MeshkvError("TIMEOUT", `Mesh handshake with ${config.remote} timed out after ${config.timeoutMs} ms`),
+        CLOSE.policy,
+      );
   }
 }
 
@@ -180,22 +228,41 @@ function onFrame(state: HandshakeState, bytes: Uint8Array): HandshakeStep {
   if (frame.type === "hello" && peer && equalBytes(bytes, peer.bytes)) return { state, actions: [] };
   if (frame.type === "auth" && peer) {
     const data = proofBytes({
-      cluster: config.self.cluster, proverRole: peer.frame.role, proverId: peer.frame.nodeId, verifierId: config.self.nodeId,
-      verifierNonce: config.nonce, proverNonce: peer.frame.nonce,
+      cluster: config.self.cluster,
+      proverRole: peer.frame.role,
+      proverId: peer.frame.nodeId,
+      verifierId: config.self.nodeId,
+      verifierNonce: config.nonce,
+      proverNonce: peer.frame.nonce,
     });
     return { state: { ...state, peerProof: "verifying" }, actions: [{ type: "verify", data, proof: frame.proof }] };
   }
-  return fail(state, new MeshkvError("PROTOCOL_ERROR", `Mesh handshake: unexpected ${frame.type} frame from ${config.remote}`), CLOSE.protocol);
+  return fail(
+    state,
+    new MeshkvError("PROTOCOL_ERROR", `Mesh handshake: unexpected ${frame.type} frame from ${config.remote}`),
+    CLOSE.protocol,
+  );
 }
 
 function onHello(state: HandshakeState, bytes: Uint8Array, hello: HelloFrame): HandshakeStep {
   const { self, role } = state.config;
-  if (hello.version !== PROTOCOL_VERSION) return authFailed(state, `protocol version ${hello.version}, expected ${PROTOCOL_VERSION}`);
-  if (hello.cluster !== self.cluster) return authFailed(state, `cluster ${JSON.stringify(hello.cluster)}, expected ${JSON.stringify(self.cluster)}`);
-  if (hello.nodeId === self.nodeId) return authFailed(state, `peer claims this node's own id ${JSON.stringify(self.nodeId)}`);
+  if (hello.version !== PROTOCOL_VERSION) {
+    return authFailed(state, `protocol version ${hello.version}, expected ${PROTOCOL_VERSION}`);
+  }
+  if (hello.cluster !== self.cluster) {
+    return authFailed(state, `cluster ${JSON.stringify(hello.cluster)}, expected ${JSON.stringify(self.cluster)}`);
+  }
+  if (hello.nodeId === self.nodeId) {
+    return authFailed(state, `peer claims this node's own id ${JSON.stringify(self.nodeId)}`);
+  }
   if (hello.role === role) return authFailed(state, `both ends claim role ${role}`);
   const data = proofBytes({
-    cluster: self.cluster, proverRole: role, proverId: self.nodeId, verifierId: hello.nodeId, verifierNonce: hello.nonce, proverNonce: state.config.nonce,
+    cluster: self.cluster,
+    proverRole: role,
+    proverId: self.nodeId,
+    verifierId: hello.nodeId,
+    verifierNonce: hello.nonce,
+    proverNonce: state.config.nonce,
   });
   return { state: { ...state, peerHello: { bytes, frame: hello } }, actions: [{ type: "sign", data }] };
 }
@@ -204,18 +271,35 @@ function maybeDone(state: HandshakeState): HandshakeStep {
   const hello = state.peerHello;
   if (!state.proofSent || state.peerProof !== "proven" || !hello) return { state, actions: [] };
   const peer = { nodeId: hello.frame.nodeId, address: hello.frame.address, datacenter: hello.frame.datacenter };
-  return { state: { ...state, phase: "done" }, actions: [{ type: "clearTimer" }, { type: "resolve", peer, early: state.early }] };
+  return {
+    state: { ...state, phase: "done" },
+    actions: [{ type: "clearTimer" }, { type: "resolve", peer, early: state.early }],
+  };
 }
 
 function fail(state: HandshakeState, error: MeshkvError, code: number): HandshakeStep {
-  return { state: { ...state, phase: "failed" }, actions: [{ type: "clearTimer" }, { type: "close", code, reason: error.message.slice(0, 120) }, { type: "reject", error }] };
+  return {
+    state: { ...state, phase: "failed" },
+    actions: [{ type: "clearTimer" }, { type: "close", code, reason: error.message.slice(0, 120) }, {
+      type: "reject",
+      error,
+    }],
+  };
 }
 
 function authFailed(state: HandshakeState, why: string): HandshakeStep {
-  return fail(state, new MeshkvError("AUTH_FAILED", `Mesh handshake refused: ${why}`, { details: { remote: state.config.remote } }), CLOSE.policy);
+  return fail(
+    state,
+    new MeshkvError("AUTH_FAILED", `Mesh handshake refused: ${why}`, { details: { remote: state.config.remote } }),
+    CLOSE.policy,
+  );
 }
 
 function peerClosed(state: HandshakeState, code: number, reason: string): HandshakeStep {
-  const error = new MeshkvError("CONNECTION_CLOSED", `Mesh handshake with ${state.config.remote}: closed by peer (${code} ${reason})`, { details: { code, reason } });
+  const error = new MeshkvError(
+    "CONNECTION_CLOSED",
+    `Mesh handshake with ${state.config.remote}: closed by peer (${code} ${reason})`,
+    { details: { code, reason } },
+  );
   return fail(state, error, code);
 }

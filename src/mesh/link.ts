@@ -22,7 +22,14 @@
  */
 import { isErrorCode, isMeshkvError, MeshkvError } from "../errors.ts";
 import type { Clock, PeerSocket, TimerHandle } from "../runtime/types.ts";
-import { BATCH_HEADER_BYTES, decodeFrame, encodeFrameShared, FrameBatch, type Frame, type MessageFrame } from "./codec.ts";
+import {
+  BATCH_HEADER_BYTES,
+  decodeFrame,
+  encodeFrameShared,
+  type Frame,
+  FrameBatch,
+  type MessageFrame,
+} from "./codec.ts";
 import { CLOSE, type PeerIdentity } from "./handshake.ts";
 import { kindOf, MESSAGE_KINDS, type MessageKind, type Role } from "./kinds.ts";
 
@@ -43,7 +50,11 @@ export interface LinkLimits {
   timeoutLatenessMaxMs: number;
 }
 
-export type Logger = (level: "debug" | "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
+export type Logger = (
+  level: "debug" | "info" | "warn" | "error",
+  message: string,
+  fields?: Record<string, unknown>,
+) => void;
 
 export interface LinkCallbacks {
   request(link: PeerLink, kind: MessageKind, body: unknown): unknown;
@@ -60,7 +71,8 @@ interface Pending {
   timeoutMs: number;
 }
 
-const isThenable = (v: unknown): v is PromiseLike<unknown> => typeof (v as { then?: unknown } | null)?.then === "function";
+const isThenable = (v: unknown): v is PromiseLike<unknown> =>
+  typeof (v as { then?: unknown } | null)?.then === "function";
 
 export class PeerLink {
   readonly peer: PeerIdentity;
@@ -91,7 +103,16 @@ export class PeerLink {
   socketMessagesIn = 0;
   socketMessagesOut = 0;
 
-  constructor(socket: PeerSocket, peer: PeerIdentity, role: Role, clock: Clock, limits: LinkLimits, cb: LinkCallbacks, log: Logger, early: Uint8Array[] = []) {
+  constructor(
+    socket: PeerSocket,
+    peer: PeerIdentity,
+    role: Role,
+    clock: Clock,
+    limits: LinkLimits,
+    cb: LinkCallbacks,
+    log: Logger,
+    early: Uint8Array[] = [],
+  ) {
     this.#socket = socket;
     this.peer = peer;
     this.role = role;
@@ -133,7 +154,13 @@ export class PeerLink {
   /** Sends a request and resolves with the peer's reply, or rejects with its error, `TIMEOUT` or `CONNECTION_CLOSED`. */
   request(kind: MessageKind, body: unknown, timeoutMs: number): Promise<unknown> {
     if (this.#pending.size >= this.#limits.inFlightMax) {
-      return Promise.reject(new MeshkvError("OVERLOADED", `Link to ${this.peer.nodeId} has ${this.#pending.size} requests in flight: over inFlightMax ${this.#limits.inFlightMax}`, { details: { peer: this.peer.nodeId } }));
+      return Promise.reject(
+        new MeshkvError(
+          "OVERLOADED",
+          `Link to ${this.peer.nodeId} has ${this.#pending.size} requests in flight: over inFlightMax ${this.#limits.inFlightMax}`,
+          { details: { peer: this.peer.nodeId } },
+        ),
+      );
     }
     const id = this.#nextId++;
     try {
@@ -167,12 +194,18 @@ export class PeerLink {
 
   #write(frame: MessageFrame): void {
     if (this.#closed || !this.#socket.isOpen) {
-      throw new MeshkvError("CONNECTION_CLOSED", `Link to ${this.peer.nodeId} is closed`, { details: { peer: this.peer.nodeId } });
+      throw new MeshkvError("CONNECTION_CLOSED", `Link to ${this.peer.nodeId} is closed`, {
+        details: { peer: this.peer.nodeId },
+      });
     }
     const bytes = encodeFrameShared(frame); // valid until the next encode: copied or sent below
     const queued = this.queuedBytes;
     if (queued + bytes.length > this.#limits.queuedBytesMax) {
-      throw new MeshkvError("OVERLOADED", `Link to ${this.peer.nodeId} has ${queued} bytes queued: over queuedBytesMax ${this.#limits.queuedBytesMax}`, { details: { peer: this.peer.nodeId } });
+      throw new MeshkvError(
+        "OVERLOADED",
+        `Link to ${this.peer.nodeId} has ${queued} bytes queued: over queuedBytesMax ${this.#limits.queuedBytesMax}`,
+        { details: { peer: this.peer.nodeId } },
+      );
     }
     this.framesOut++;
     if (!this.batching) return this.#sendNow(bytes.slice());
@@ -210,7 +243,9 @@ export class PeerLink {
       // Usually at the end of a turn, with no caller to tell: a socket that cannot send ends the link, and
       // the close fails what is pending.
       if (isMeshkvError(err, "CONNECTION_CLOSED")) return;
-      this.#log("warn", `Closing mesh link to ${this.peer.nodeId}: sending failed: ${(err as Error).message}`, { remote: this.remote });
+      this.#log("warn", `Closing mesh link to ${this.peer.nodeId}: sending failed: ${(err as Error).message}`, {
+        remote: this.remote,
+      });
       this.close(CLOSE.goingAway, "Send failed");
     }
   }
@@ -235,7 +270,11 @@ export class PeerLink {
         continue;
       }
       this.#pending.delete(id);
-      p.reject(new MeshkvError("TIMEOUT", `Request ${p.kind} to ${this.peer.nodeId} timed out after ${p.timeoutMs} ms`, { details: { peer: this.peer.nodeId, kind: p.kind } }));
+      p.reject(
+        new MeshkvError("TIMEOUT", `Request ${p.kind} to ${this.peer.nodeId} timed out after ${p.timeoutMs} ms`, {
+          details: { peer: this.peer.nodeId, kind: p.kind },
+        }),
+      );
     }
     if (next !== Infinity) this.#armSweep(next);
     this.#maybeFinishRetiring();
@@ -248,7 +287,9 @@ export class PeerLink {
   }
 
   #maybeFinishRetiring(): void {
-    if (this.#retiring && this.#pending.size === 0 && this.#incoming === 0 && !this.#closed) this.close(CLOSE.duplicate, "Duplicate link");
+    if (this.#retiring && this.#pending.size === 0 && this.#incoming === 0 && !this.#closed) {
+      this.close(CLOSE.duplicate, "Duplicate link");
+    }
   }
 
   #onMessage(bytes: Uint8Array): void {
@@ -279,7 +320,11 @@ export class PeerLink {
         this.#pending.delete(frame.id);
         if (this.#pending.size === 0) this.#disarmSweep();
         if (frame.type === "response") p.resolve(frame.body);
-        else p.reject(new MeshkvError(isErrorCode(frame.code) ? frame.code : "INTERNAL", frame.message, { details: { peer: this.peer.nodeId, remoteCode: frame.code } }));
+        else {p.reject(
+            new MeshkvError(isErrorCode(frame.code) ? frame.code : "INTERNAL", frame.message, {
+              details: { peer: this.peer.nodeId, remoteCode: frame.code },
+            }),
+          );}
         this.#maybeFinishRetiring();
         return;
       }
@@ -309,17 +354,29 @@ export class PeerLink {
     try {
       this.#write(frame);
     } catch (err) {
-      if (!isMeshkvError(err, "CONNECTION_CLOSED")) this.#log("warn", `Cannot reply to ${this.peer.nodeId}: ${(err as Error).message}`);
+      if (!isMeshkvError(err, "CONNECTION_CLOSED")) {
+        this.#log("warn", `Cannot reply to ${this.peer.nodeId}: ${(err as Error).message}`);
+      }
     }
   }
 
   #onRequest(id: number, kindNumber: number, body: unknown): void {
     const kind = kindOf(kindNumber);
     if (kind === undefined) {
-      return this.#reply({ type: "error", id, code: "UNSUPPORTED", message: `Unknown message kind ${kindNumber}: this node speaks an older protocol` });
+      return this.#reply({
+        type: "error",
+        id,
+        code: "UNSUPPORTED",
+        message: `Unknown message kind ${kindNumber}: this node speaks an older protocol`,
+      });
     }
     if (this.#incoming >= this.#limits.incomingInFlightMax) {
-      return this.#reply({ type: "error", id, code: "OVERLOADED", message: `Node busy: over incomingInFlightMax ${this.#limits.incomingInFlightMax}` });
+      return this.#reply({
+        type: "error",
+        id,
+        code: "OVERLOADED",
+        message: `Node busy: over incomingInFlightMax ${this.#limits.incomingInFlightMax}`,
+      });
     }
     this.#incoming++;
     // A handler that answers at once is answered at once: no promise, closure or microtask hop per request.
@@ -329,8 +386,9 @@ export class PeerLink {
     } catch (err) {
       return this.#answer(id, false, err);
     }
-    if (isThenable(result)) result.then((r) => this.#answer(id, true, r), (err: unknown) => this.#answer(id, false, err));
-    else this.#answer(id, true, result);
+    if (isThenable(result)) {
+      result.then((r) => this.#answer(id, true, r), (err: unknown) => this.#answer(id, false, err));
+    } else this.#answer(id, true, result);
   }
 
   #answer(id: number, ok: boolean, value: unknown): void {
@@ -349,7 +407,13 @@ export class PeerLink {
     this.#disarmSweep();
     this.#out.clear();
     for (const [id, p] of this.#pending) {
-      p.reject(new MeshkvError("CONNECTION_CLOSED", `Link to ${this.peer.nodeId} closed (${code}${reason ? ` ${reason}` : ""}) before the reply`, { details: { peer: this.peer.nodeId, code } }));
+      p.reject(
+        new MeshkvError(
+          "CONNECTION_CLOSED",
+          `Link to ${this.peer.nodeId} closed (${code}${reason ? ` ${reason}` : ""}) before the reply`,
+          { details: { peer: this.peer.nodeId, code } },
+        ),
+      );
       this.#pending.delete(id);
     }
     this.#cb.closed(this, code, reason);

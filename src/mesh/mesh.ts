@@ -11,12 +11,12 @@
  */
 import { isMeshkvError, MeshkvError } from "../errors.ts";
 import type { Clock, PeerSocket, Random, Runtime, TimerHandle, WebSocketOptions } from "../runtime/types.ts";
-import { webCryptoAuthenticator, type Authenticator } from "./auth.ts";
+import { type Authenticator, webCryptoAuthenticator } from "./auth.ts";
 import { CLOSE, handshake, type LocalIdentity } from "./handshake.ts";
 import type { MessageKind, Role } from "./kinds.ts";
-import { PeerLink, type Logger } from "./link.ts";
+import { type Logger, PeerLink } from "./link.ts";
 import { delayedSocket, regionDelayMs, type RegionDelays } from "./regions.ts";
-import { backoffMs, meshSettings, type MeshSettings } from "./settings.ts";
+import { backoffMs, type MeshSettings, meshSettings } from "./settings.ts";
 
 export interface MeshOptions {
   nodeId: string;
@@ -208,9 +208,18 @@ export class Mesh {
 
   links(): LinkStatus[] {
     return [...this.#all].map((l) => ({
-      peer: l.peer.nodeId, address: l.peer.address, datacenter: l.peer.datacenter, role: l.role, open: l.isOpen,
-      inFlight: l.inFlight, queuedBytes: l.queuedBytes, framesIn: l.framesIn, framesOut: l.framesOut,
-      socketMessagesIn: l.socketMessagesIn, socketMessagesOut: l.socketMessagesOut, batching: l.batching,
+      peer: l.peer.nodeId,
+      address: l.peer.address,
+      datacenter: l.peer.datacenter,
+      role: l.role,
+      open: l.isOpen,
+      inFlight: l.inFlight,
+      queuedBytes: l.queuedBytes,
+      framesIn: l.framesIn,
+      framesOut: l.framesOut,
+      socketMessagesIn: l.socketMessagesIn,
+      socketMessagesOut: l.socketMessagesOut,
+      batching: l.batching,
     })).sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0));
   }
 
@@ -218,7 +227,10 @@ export class Mesh {
   accept(socket: PeerSocket): void {
     if (this.#closed) return socket.close(CLOSE.goingAway, "Node shutting down");
     if (this.#handshaking.size >= this.settings.handshakesMax) {
-      this.#log("warn", `Refusing mesh connection from ${socket.remote}: over handshakesMax ${this.settings.handshakesMax}`);
+      this.#log(
+        "warn",
+        `Refusing mesh connection from ${socket.remote}: over handshakesMax ${this.settings.handshakesMax}`,
+      );
       return socket.close(CLOSE.tryLater, "Too many handshakes");
     }
     this.#handshaking.add(socket);
@@ -226,7 +238,10 @@ export class Mesh {
       (link) => {
         this.#register(link);
       },
-      (err: Error) => this.#log("warn", `Mesh connection from ${socket.remote} closed: ${err.message}`, { code: (err as MeshkvError).code }),
+      (err: Error) =>
+        this.#log("warn", `Mesh connection from ${socket.remote} closed: ${err.message}`, {
+          code: (err as MeshkvError).code,
+        }),
     ).finally(() => this.#handshaking.delete(socket));
   }
 
@@ -242,7 +257,17 @@ export class Mesh {
   #peer(id: string): Peer {
     let p = this.#peers.get(id);
     if (!p) {
-      p = { id, address: undefined, datacenter: undefined, link: undefined, dialing: undefined, failures: 0, nextAttemptAt: 0, reconnect: undefined, reconnects: 0 };
+      p = {
+        id,
+        address: undefined,
+        datacenter: undefined,
+        link: undefined,
+        dialing: undefined,
+        failures: 0,
+        nextAttemptAt: 0,
+        reconnect: undefined,
+        reconnects: 0,
+      };
       this.#peers.set(id, p);
     }
     return p;
@@ -261,10 +286,18 @@ export class Mesh {
     const p = this.#peer(peerId);
     if (p.link?.isOpen && !p.link.retiring) return Promise.resolve(p.link);
     if (p.dialing) return p.dialing;
-    if (!p.address) return Promise.reject(new MeshkvError("CONNECT_FAILED", `No address known for peer ${peerId}`, { details: { peer: peerId } }));
+    if (!p.address) {
+      return Promise.reject(
+        new MeshkvError("CONNECT_FAILED", `No address known for peer ${peerId}`, { details: { peer: peerId } }),
+      );
+    }
     const wait = p.nextAttemptAt - this.#clock.monotonic();
     if (wait > 0) {
-      return Promise.reject(new MeshkvError("CONNECT_FAILED", `Peer ${peerId} unreachable: next attempt in ${Math.ceil(wait)} ms`, { details: { peer: peerId } }));
+      return Promise.reject(
+        new MeshkvError("CONNECT_FAILED", `Peer ${peerId} unreachable: next attempt in ${Math.ceil(wait)} ms`, {
+          details: { peer: peerId },
+        }),
+      );
     }
     p.dialing = this.#open(p.address, peerId).then(
       (link) => {
@@ -278,7 +311,10 @@ export class Mesh {
         // To whoever sent a request, a handshake the peer broke (a refused proof, an out-of-order frame) is a
         // peer it could not reach, like a refused dial: availability, not a fault of the request.
         if (isMeshkvError(err) && !DIAL_ERRORS_AS_IS.has(err.code)) {
-          throw new MeshkvError("CONNECT_FAILED", `Could not connect to peer ${peerId}: ${err.message}`, { cause: err, details: { peer: peerId, code: err.code } });
+          throw new MeshkvError("CONNECT_FAILED", `Could not connect to peer ${peerId}: ${err.message}`, {
+            cause: err,
+            details: { peer: peerId, code: err.code },
+          });
         }
         throw err;
       },
@@ -300,14 +336,22 @@ export class Mesh {
     const link = await this.#handshake(socket, "dial");
     if (expectedId !== undefined && link.peer.nodeId !== expectedId) {
       link.close(CLOSE.policy, "Unexpected node id");
-      throw new MeshkvError("CONNECT_FAILED", `Address ${address} is node ${link.peer.nodeId}, not ${expectedId}`, { details: { address } });
+      throw new MeshkvError("CONNECT_FAILED", `Address ${address} is node ${link.peer.nodeId}, not ${expectedId}`, {
+        details: { address },
+      });
     }
     return this.#register(link);
   }
 
   async #handshake(socket: PeerSocket, role: Role): Promise<PeerLink> {
     const { peer, early } = await handshake({
-      socket, role, self: this.#self, auth: this.#auth, clock: this.#clock, random: this.#random, timeoutMs: this.settings.handshakeTimeoutMs,
+      socket,
+      role,
+      self: this.#self,
+      auth: this.#auth,
+      clock: this.#clock,
+      random: this.#random,
+      timeoutMs: this.settings.handshakeTimeoutMs,
     });
     const delay = regionDelayMs(this.#delays, this.#self.datacenter, peer.datacenter);
     const wrapped = delayedSocket(socket, this.#clock, delay);

@@ -42,9 +42,14 @@ export function parseRegionDelays(text: string): RegionDelays {
     });
   }
   for (const [key, ms] of entries) {
-    if (!/^[^|\s]+\|[^|\s]+$/.test(key)) throw new MeshkvError("INVALID_ARGUMENT", `Region delay key must be "from|to": got ${JSON.stringify(key)}`);
+    if (!/^[^|\s]+\|[^|\s]+$/.test(key)) {
+      throw new MeshkvError("INVALID_ARGUMENT", `Region delay key must be "from|to": got ${JSON.stringify(key)}`);
+    }
     if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0 || ms > REGION_DELAY_MAX_MS) {
-      throw new MeshkvError("INVALID_ARGUMENT", `Region delay for ${key} must be 0 to ${REGION_DELAY_MAX_MS} ms: got ${String(ms)}`);
+      throw new MeshkvError(
+        "INVALID_ARGUMENT",
+        `Region delay for ${key} must be 0 to ${REGION_DELAY_MAX_MS} ms: got ${String(ms)}`,
+      );
     }
     out[key] = ms;
   }

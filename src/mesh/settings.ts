@@ -68,10 +68,14 @@ export function meshSettings(over: Partial<MeshSettings> = {}): MeshSettings {
   const s = { ...MESH_DEFAULTS, ...over };
   for (const [k, v] of Object.entries(s)) {
     if (k === "path") continue;
-    if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw new RangeError(`Mesh setting ${k} must be a positive number: got ${String(v)}`);
+    if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) {
+      throw new RangeError(`Mesh setting ${k} must be a positive number: got ${String(v)}`);
+    }
   }
   if (!Number.isInteger(s.batchMessagesMax) || s.batchMessagesMax > BATCH_FRAMES_MAX) {
-    throw new RangeError(`Mesh setting batchMessagesMax must be an integer from 1 to ${BATCH_FRAMES_MAX}: got ${s.batchMessagesMax}`);
+    throw new RangeError(
+      `Mesh setting batchMessagesMax must be an integer from 1 to ${BATCH_FRAMES_MAX}: got ${s.batchMessagesMax}`,
+    );
   }
   if (!s.path.startsWith("/")) throw new RangeError(`Mesh path must start with "/": got ${s.path}`);
   return s;

@@ -64,13 +64,17 @@ export class MemoryFileSystem implements FileSystem {
     const parent = parentOf(path);
     const entry = this.#live.get(parent);
     if (!entry) throw notFound(parent);
-    if (entry.kind !== "dir") throw new MeshkvError("NOT_DIRECTORY", `Not a directory: ${parent}`, { details: { path: parent } });
+    if (entry.kind !== "dir") {
+      throw new MeshkvError("NOT_DIRECTORY", `Not a directory: ${parent}`, { details: { path: parent } });
+    }
   }
 
   open(path: string, options: OpenOptions = {}): Promise<FileHandle> {
     const p = normalize(path);
     const existing = this.#live.get(p);
-    if (existing?.kind === "dir") return Promise.reject(new MeshkvError("IS_DIRECTORY", `Is a directory: ${p}`, { details: { path: p } }));
+    if (existing?.kind === "dir") {
+      return Promise.reject(new MeshkvError("IS_DIRECTORY", `Is a directory: ${p}`, { details: { path: p } }));
+    }
     if (existing && options.create && options.exclusive) {
       return Promise.reject(new MeshkvError("ALREADY_EXISTS", `File exists: ${p}`, { details: { path: p } }));
     }
@@ -127,8 +131,12 @@ export class MemoryFileSystem implements FileSystem {
     const src = this.#live.get(a);
     if (!src) return Promise.reject(notFound(a));
     const dst = this.#live.get(b);
-    if (dst?.kind === "dir") return Promise.reject(new MeshkvError("IS_DIRECTORY", `Is a directory: ${b}`, { details: { path: b } }));
-    if (src.kind === "dir") return Promise.reject(new MeshkvError("UNSUPPORTED", `Renaming directories is not supported in memory: ${a}`));
+    if (dst?.kind === "dir") {
+      return Promise.reject(new MeshkvError("IS_DIRECTORY", `Is a directory: ${b}`, { details: { path: b } }));
+    }
+    if (src.kind === "dir") {
+      return Promise.reject(new MeshkvError("UNSUPPORTED", `Renaming directories is not supported in memory: ${a}`));
+    }
     try {
       this.#dirOf(b);
     } catch (e) {
@@ -158,7 +166,9 @@ export class MemoryFileSystem implements FileSystem {
     const p = normalize(dir);
     const e = this.#live.get(p);
     if (!e) return Promise.reject(notFound(p));
-    if (e.kind !== "dir") return Promise.reject(new MeshkvError("NOT_DIRECTORY", `Not a directory: ${p}`, { details: { path: p } }));
+    if (e.kind !== "dir") {
+      return Promise.reject(new MeshkvError("NOT_DIRECTORY", `Not a directory: ${p}`, { details: { path: p } }));
+    }
     const prefix = p === "/" ? "/" : p + "/";
     const names: string[] = [];
     for (const k of this.#live.keys()) {
@@ -192,7 +202,9 @@ export class MemoryFileSystem implements FileSystem {
     const p = normalize(path);
     const e = this.#live.get(p);
     if (!e) return Promise.reject(notFound(p));
-    if (e.kind !== "dir") return Promise.reject(new MeshkvError("NOT_DIRECTORY", `Not a directory: ${p}`, { details: { path: p } }));
+    if (e.kind !== "dir") {
+      return Promise.reject(new MeshkvError("NOT_DIRECTORY", `Not a directory: ${p}`, { details: { path: p } }));
+    }
     this.#tick("syncDir", p);
     const prefix = p === "/" ? "/" : p + "/";
     const direct = (k: string) => k.startsWith(prefix) && k !== p && !k.slice(prefix.length).includes("/");

@@ -78,7 +78,10 @@ export class MemoryNetwork {
     }
     const ws = l.options.websocket;
     const clientName = `memory:${this.#nextClient++}`;
-    const [client, server] = socketPair([clientName, `${u.hostname}:${u.port}`], Math.min(options.maxMessageBytes, ws.maxMessageBytes));
+    const [client, server] = socketPair(
+      [clientName, `${u.hostname}:${u.port}`],
+      Math.min(options.maxMessageBytes, ws.maxMessageBytes),
+    );
     l.sockets.add(server);
     queueMicrotask(() => ws.onOpen(server));
     return Promise.resolve(client);

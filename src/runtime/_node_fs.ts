@@ -5,7 +5,7 @@
  */
 import { constants, readSync } from "node:fs";
 import * as fsp from "node:fs/promises";
-import { MeshkvError, type ErrorCode } from "../errors.ts";
+import { type ErrorCode, MeshkvError } from "../errors.ts";
 import type { FileHandle, FileInfo, FileSystem, OpenOptions } from "./types.ts";
 
 const CODE_MAP: Record<string, ErrorCode> = {

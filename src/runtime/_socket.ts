@@ -36,7 +36,9 @@ export class BufferedSocket implements PeerSocket {
 
   send(data: Uint8Array): void {
     if (this.#closed) {
-      throw new MeshkvError("CONNECTION_CLOSED", `Socket is closed: ${this.remote}`, { details: { remote: this.remote } });
+      throw new MeshkvError("CONNECTION_CLOSED", `Socket is closed: ${this.remote}`, {
+        details: { remote: this.remote },
+      });
     }
     this.#driver.send(data);
   }

@@ -6,7 +6,11 @@
 import type { Clock, TimerHandle } from "./types.ts";
 
 /** `Clock.sleep` on any clock's timers: resolves after `ms`, rejects with the signal's reason on abort. */
-export function sleepOn(clock: Pick<Clock, "setTimeout" | "clearTimeout">, ms: number, signal?: AbortSignal): Promise<void> {
+export function sleepOn(
+  clock: Pick<Clock, "setTimeout" | "clearTimeout">,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const timer = clock.setTimeout(() => {

@@ -31,7 +31,9 @@ export function dialWeb(url: string, options: DialOptions, init?: object): Promi
   return new Promise((resolve, reject) => {
     let ws: WebSocket;
     try {
-      ws = init === undefined ? new WebSocket(url) : new (WebSocket as unknown as new (u: string, i: object) => WebSocket)(url, init);
+      ws = init === undefined
+        ? new WebSocket(url)
+        : new (WebSocket as unknown as new (u: string, i: object) => WebSocket)(url, init);
     } catch (err) {
       reject(new MeshkvError("CONNECT_FAILED", `Cannot connect: ${url}`, { cause: err, details: { url } }));
       return;

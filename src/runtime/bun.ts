@@ -9,7 +9,7 @@ import { createRandom } from "./_random.ts";
 import { BufferedSocket, toBytes } from "./_socket.ts";
 import { systemClock } from "./_system_clock.ts";
 import { dialWeb } from "./_web_socket.ts";
-import type { Runtime, RunningServer, ServeOptions } from "./types.ts";
+import type { RunningServer, Runtime, ServeOptions } from "./types.ts";
 
 interface BunServerWebSocket {
   data: { remote: string; socket?: BufferedSocket };
@@ -32,7 +32,10 @@ interface BunApi {
     port: number;
     tls?: { cert: string; key: string };
     fetch(req: Request, server: BunServer): Response | Promise<Response> | undefined;
-    routes?: Record<string, (req: Request & { params: Record<string, string> }, server: BunServer) => Response | Promise<Response> | undefined>;
+    routes?: Record<
+      string,
+      (req: Request & { params: Record<string, string> }, server: BunServer) => Response | Promise<Response> | undefined
+    >;
     websocket: {
       maxPayloadLength: number;
       open(ws: BunServerWebSocket): void;
@@ -61,7 +64,9 @@ type Handler = (req: Request, srv: BunServer, rawTarget: string | null) => Respo
 
 /** One route per raw depth, each rebuilding the raw target from Bun's `params` (percent-encoded again). */
 function rawRoutes(handle: Handler): NonNullable<Parameters<BunApi["serve"]>[0]["routes"]> {
-  const routes: NonNullable<Parameters<BunApi["serve"]>[0]["routes"]> = { "/": (req, srv) => handle(req, srv, `/${queryOf(req.url)}`) };
+  const routes: NonNullable<Parameters<BunApi["serve"]>[0]["routes"]> = {
+    "/": (req, srv) => handle(req, srv, `/${queryOf(req.url)}`),
+  };
   for (let depth = 1; depth <= RAW_SEGMENTS_MAX; depth++) {
     const names = Array.from({ length: depth }, (_, i) => `s${i}`);
     routes[`/${names.map((n) => `:${n}`).join("/")}`] = (req, srv) => {
@@ -88,7 +93,15 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
       if (srv.upgrade(req, { data: { remote: ip ? `${ip.address}:${ip.port}` : "unknown" } })) return undefined;
       return new Response("Upgrade failed", { status: 400 });
     }
-    return options.fetch(req, rawTarget === null ? { rawTarget: null, rawTargetUnverifiable: `deeper than ${RAW_SEGMENTS_MAX} segments or with an empty segment` } : { rawTarget });
+    return options.fetch(
+      req,
+      rawTarget === null
+        ? {
+          rawTarget: null,
+          rawTargetUnverifiable: `deeper than ${RAW_SEGMENTS_MAX} segments or with an empty segment`,
+        }
+        : { rawTarget },
+    );
   };
   try {
     server = B.serve({
@@ -137,7 +150,9 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
   } catch (err) {
     const e = err as { code?: string; message?: string };
     const code = e.code === "EADDRINUSE" || /in use/i.test(e.message ?? "") ? "ADDRESS_IN_USE" : "IO_ERROR";
-    throw new MeshkvError(code, `Cannot listen on ${options.hostname}:${options.port}: ${e.message ?? ""}`, { cause: err });
+    throw new MeshkvError(code, `Cannot listen on ${options.hostname}:${options.port}: ${e.message ?? ""}`, {
+      cause: err,
+    });
   }
   return {
     hostname: options.hostname,

@@ -4,11 +4,11 @@
  * its cursor, so each handle runs its operations one at a time (seek, then read or write) to keep positional
  * semantics correct under concurrent callers. Native errors (`Deno.errors.NotFound`, ...) become our codes here.
  */
-import { MeshkvError, type ErrorCode } from "../errors.ts";
+import { type ErrorCode, MeshkvError } from "../errors.ts";
 import { createRandom } from "./_random.ts";
 import { dialWeb, wrapWebSocket } from "./_web_socket.ts";
 import { systemClock } from "./_system_clock.ts";
-import type { FileHandle, FileInfo, FileSystem, OpenOptions, Runtime, RunningServer, ServeOptions } from "./types.ts";
+import type { FileHandle, FileInfo, FileSystem, OpenOptions, RunningServer, Runtime, ServeOptions } from "./types.ts";
 
 // The slice of the Deno namespace meshkv uses, typed here so the project type-checks without Deno's lib.
 interface DenoFsFile {
@@ -32,7 +32,10 @@ interface DenoApi {
   args: string[];
   env: { get(name: string): string | undefined };
   errors: Record<string, new (...a: never[]) => Error>;
-  open(path: string, o: { read?: boolean; write?: boolean; create?: boolean; createNew?: boolean; truncate?: boolean }): Promise<DenoFsFile>;
+  open(
+    path: string,
+    o: { read?: boolean; write?: boolean; create?: boolean; createNew?: boolean; truncate?: boolean },
+  ): Promise<DenoFsFile>;
   readFile(path: string): Promise<Uint8Array>;
   stat(path: string): Promise<{ isFile: boolean; isDirectory: boolean; size: number }>;
   rename(from: string, to: string): Promise<void>;
@@ -40,7 +43,14 @@ interface DenoApi {
   readDir(path: string): AsyncIterable<{ name: string }>;
   mkdir(path: string, o?: { recursive?: boolean }): Promise<void>;
   serve(
-    o: { hostname: string; port: number; cert?: string; key?: string; onListen?: (addr: unknown) => void; onError?: (e: unknown) => Response },
+    o: {
+      hostname: string;
+      port: number;
+      cert?: string;
+      key?: string;
+      onListen?: (addr: unknown) => void;
+      onError?: (e: unknown) => Response;
+    },
     handler: (req: Request, info: { remoteAddr: { hostname: string; port: number } }) => Response | Promise<Response>,
   ): DenoHttpServer;
   upgradeWebSocket(req: Request): { socket: WebSocket; response: Response };
@@ -74,9 +84,15 @@ export function translateDenoError(err: unknown, path: string): MeshkvError {
     if (cls && err instanceof cls) code = mapped;
   }
   const native = err as { code?: string; message?: string };
-  if (code === "IO_ERROR" && (native.code === "ENOTEMPTY" || /not empty/i.test(native.message ?? ""))) code = "NOT_EMPTY";
-  if (code === "IO_ERROR" && (native.code === "ENOTDIR" || /not a directory/i.test(native.message ?? ""))) code = "NOT_DIRECTORY";
-  if (code === "IO_ERROR" && (native.code === "EISDIR" || /is a directory/i.test(native.message ?? ""))) code = "IS_DIRECTORY";
+  if (code === "IO_ERROR" && (native.code === "ENOTEMPTY" || /not empty/i.test(native.message ?? ""))) {
+    code = "NOT_EMPTY";
+  }
+  if (code === "IO_ERROR" && (native.code === "ENOTDIR" || /not a directory/i.test(native.message ?? ""))) {
+    code = "NOT_DIRECTORY";
+  }
+  if (code === "IO_ERROR" && (native.code === "EISDIR" || /is a directory/i.test(native.message ?? ""))) {
+    code = "IS_DIRECTORY";
+  }
   return new MeshkvError(code, native.message ?? "File operation failed", { cause: err, details: { path } });
 }
 
@@ -107,7 +123,11 @@ class DenoFileHandle implements FileHandle {
 
   /** Runs `fn` after every earlier operation on this handle, since they share one cursor. */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#closed) return Promise.reject(new MeshkvError("CLOSED", `File is closed: ${this.path}`, { details: { path: this.path } }));
+    if (this.#closed) {
+      return Promise.reject(
+        new MeshkvError("CLOSED", `File is closed: ${this.path}`, { details: { path: this.path } }),
+      );
+    }
     this.#pending++;
     const run = this.#queue.then(() => wrap(this.path, fn)).finally(() => this.#pending--);
     this.#queue = run.catch(() => {});
@@ -252,26 +272,29 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
   let server: DenoHttpServer;
   try {
     const tls = options.tls ? { cert: options.tls.cert, key: options.tls.key } : {};
-    server = D.serve({ hostname: options.hostname, port: options.port, ...tls, onListen: (a) => listening(a) }, (req, info) => {
-      const ws = options.websocket;
-      if (ws && req.headers.get("upgrade")?.toLowerCase() === "websocket") {
-        if (new URL(req.url).pathname !== ws.path) return new Response("Not Found", { status: 404 });
-        const remote = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
-        const { socket, response } = D.upgradeWebSocket(req);
-        socket.addEventListener("open", () => {
-          open.add(socket);
-          ws.onOpen(wrapWebSocket(socket, remote, ws.maxMessageBytes));
-        });
-        socket.addEventListener("close", () => open.delete(socket));
-        return response;
-      }
-      // Deno keeps the target as sent in `Request.url` (only its getters parse it), so it is the raw target.
-      // Deno.serve has no header, idle or body timeout, and it keeps a connection that still owes request body
-      // bytes after a `Connection: close` answer until the client leaves (Deno 2.9.5). Cutting the answer's
-      // body stream does drop it, but only when no body read is pending, and it truncates the answer for
-      // well-behaved clients whose body a route refused unread; so meshkv leaves such sockets to the client.
-      return options.fetch(req, { rawTarget: req.url });
-    });
+    server = D.serve(
+      { hostname: options.hostname, port: options.port, ...tls, onListen: (a) => listening(a) },
+      (req, info) => {
+        const ws = options.websocket;
+        if (ws && req.headers.get("upgrade")?.toLowerCase() === "websocket") {
+          if (new URL(req.url).pathname !== ws.path) return new Response("Not Found", { status: 404 });
+          const remote = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
+          const { socket, response } = D.upgradeWebSocket(req);
+          socket.addEventListener("open", () => {
+            open.add(socket);
+            ws.onOpen(wrapWebSocket(socket, remote, ws.maxMessageBytes));
+          });
+          socket.addEventListener("close", () => open.delete(socket));
+          return response;
+        }
+        // Deno keeps the target as sent in `Request.url` (only its getters parse it), so it is the raw target.
+        // Deno.serve has no header, idle or body timeout, and it keeps a connection that still owes request body
+        // bytes after a `Connection: close` answer until the client leaves (Deno 2.9.5). Cutting the answer's
+        // body stream does drop it, but only when no body read is pending, and it truncates the answer for
+        // well-behaved clients whose body a route refused unread; so meshkv leaves such sockets to the client.
+        return options.fetch(req, { rawTarget: req.url });
+      },
+    );
   } catch (err) {
     throw translateDenoError(err, `${options.hostname}:${options.port}`);
   }

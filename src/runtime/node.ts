@@ -11,11 +11,11 @@ import process from "node:process";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import { MeshkvError } from "../errors.ts";
-import { translateNodeError, nodeFileSystem } from "./_node_fs.ts";
+import { nodeFileSystem, translateNodeError } from "./_node_fs.ts";
 import { createRandom } from "./_random.ts";
 import { BufferedSocket, toBytes } from "./_socket.ts";
 import { systemClock } from "./_system_clock.ts";
-import type { DialOptions, PeerSocket, Runtime, RunningServer, ServeOptions } from "./types.ts";
+import type { DialOptions, PeerSocket, RunningServer, Runtime, ServeOptions } from "./types.ts";
 
 function wrapWs(ws: WebSocket, remote: string, maxMessageBytes: number): BufferedSocket {
   // Messages sent in one tick leave in one writev: the TCP socket under `ws` is corked at the first send of a
@@ -60,7 +60,8 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
   // a placeholder Request and its raw target, so it gets the same JSON error as other bad paths.
   let current: IncomingMessage | null = null;
   const listener = getRequestListener(
-    (req: Request, env: { incoming: { url?: string | undefined } }) => options.fetch(req, { rawTarget: env.incoming.url ?? "" }),
+    (req: Request, env: { incoming: { url?: string | undefined } }) =>
+      options.fetch(req, { rawTarget: env.incoming.url ?? "" }),
     {
       hostname: options.hostname,
       errorHandler: (err: unknown) => {
@@ -80,7 +81,9 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
   };
   const server = await new Promise<Server>((resolve, reject) => {
     // With TLS the same handler runs on an https server; its 'upgrade' event carries wss:// upgrades too.
-    const s = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest) : createHttpServer(onRequest);
+    const s = options.tls
+      ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
+      : createHttpServer(onRequest);
     s.once("listening", () => resolve(s));
     s.once("error", (err) => reject(translateNodeError(err, `${options.hostname}:${options.port}`)));
     s.listen(options.port, options.hostname);

@@ -180,8 +180,12 @@ export class Background {
 
   kick(): void {
     if (this.#stopped || this.error) return;
-    if (!this.#flushing && this.imm.length > 0) this.#flushing = this.#lane(() => this.#flushOne(), () => this.imm.length > 0, true);
-    if (!this.#compacting && this.#plan() !== null) this.#compacting = this.#lane(() => this.#compactOne(), () => this.#plan() !== null, false);
+    if (!this.#flushing && this.imm.length > 0) {
+      this.#flushing = this.#lane(() => this.#flushOne(), () => this.imm.length > 0, true);
+    }
+    if (!this.#compacting && this.#plan() !== null) {
+      this.#compacting = this.#lane(() => this.#compactOne(), () => this.#plan() !== null, false);
+    }
   }
 
   async #lane(step: () => Promise<void>, more: () => boolean, flushing: boolean): Promise<void> {
@@ -201,7 +205,13 @@ export class Background {
   }
 
   #ctx(): JobContext {
-    return { fs: this.fs, dir: this.dir, settings: this.s, newNumber: () => this.newNumber(), drops: new Map(this.drops) };
+    return {
+      fs: this.fs,
+      dir: this.dir,
+      settings: this.s,
+      newNumber: () => this.newNumber(),
+      drops: new Map(this.drops),
+    };
   }
 
   async #flushOne(): Promise<void> {
@@ -211,15 +221,19 @@ export class Background {
     // The memtable leaves (and stalled writers go on) as soon as its table is in the version, while the
     // manifest that names the table is written: the table is synced already, and the log keeps the records
     // until that manifest is durable (`release` below), so a crash in between replays them.
-    await this.#install((levels) => {
-      if (reader) levels[0]!.unshift(reader);
-    }, Math.max(this.flushedSeq, imm.maxSeq), () => {
-      this.imm.pop();
-      imm.retire(this.pool);
-      this.flushes++;
-      this.flushBytesWritten += meta?.bytes ?? 0;
-      this.#notify();
-    });
+    await this.#install(
+      (levels) => {
+        if (reader) levels[0]!.unshift(reader);
+      },
+      Math.max(this.flushedSeq, imm.maxSeq),
+      () => {
+        this.imm.pop();
+        imm.retire(this.pool);
+        this.flushes++;
+        this.flushBytesWritten += meta?.bytes ?? 0;
+        this.#notify();
+      },
+    );
     await this.wal?.release(this.flushedSeq);
   }
 
@@ -251,7 +265,13 @@ export class Background {
           const inputs = l === 0 ? [...level].reverse() : [level[0]!];
           const lo = inputs.reduce((a, t) => (compareBytes(t.smallest, a) < 0 ? t.smallest : a), inputs[0]!.smallest);
           const hi = inputs.reduce((a, t) => (compareBytes(t.largest, a) > 0 ? t.largest : a), inputs[0]!.largest);
-          await this.#compactOne({ level: l, inputs, overlaps: overlapping(metas[l + 1]!, lo, hi), move: false, score: 0 });
+          await this.#compactOne({
+            level: l,
+            inputs,
+            overlaps: overlapping(metas[l + 1]!, lo, hi),
+            move: false,
+            score: 0,
+          });
           this.#notify();
         }
       }
@@ -270,15 +290,25 @@ export class Background {
       const inputs = plan.inputs.map((m) => byNumber.get(m.number)!);
       const overlaps = plan.overlaps.map((m) => byNumber.get(m.number)!);
       const gone = new Set([...inputs, ...overlaps]);
-      this.#pointers[plan.level] = plan.inputs.reduce((a, t) => (compareBytes(t.largest, a) > 0 ? t.largest : a), plan.inputs[0]!.largest);
+      this.#pointers[plan.level] = plan.inputs.reduce(
+        (a, t) => (compareBytes(t.largest, a) > 0 ? t.largest : a),
+        plan.inputs[0]!.largest,
+      );
       if (plan.move) {
         await this.#install((levels) => this.#place(levels, plan.level, gone, inputs), this.flushedSeq);
         this.trivialMoves++;
         return;
       }
       const ctx = this.#ctx();
-      const result = await runCompaction(ctx, plan, inputs, overlaps, v.levels.slice(plan.level + 2), this.s.clock.now(),
-        (e) => this.reportCorruption(e));
+      const result = await runCompaction(
+        ctx,
+        plan,
+        inputs,
+        overlaps,
+        v.levels.slice(plan.level + 2),
+        this.s.clock.now(),
+        (e) => this.reportCorruption(e),
+      );
       const readers: TableReader[] = [];
       for (const m of result.outputs) readers.push(await TableReader.open(this.fs, this.dir, m, this.cache));
       await this.#install((levels) => this.#place(levels, plan.level, gone, readers), this.flushedSeq);
@@ -325,7 +355,10 @@ export class Background {
         published();
       }
       await writeManifest(this.fs, this.dir, {
-        nextNumber: this.#nextNumber, lastSeq: this.lastSeq, flushedSeq, drops: new Map(this.drops),
+        nextNumber: this.#nextNumber,
+        lastSeq: this.lastSeq,
+        flushedSeq,
+        drops: new Map(this.drops),
         levels: levels.map((l) => l.map((t) => t.meta)),
       });
       if (published === undefined) swap();
@@ -346,9 +379,12 @@ export class Background {
       if (this.flushedSeq < seq) continue;
       const lo = partitionStart(p);
       const hi = p < 0xffff ? partitionStart(p + 1) : null;
-      const held = levels.some((l) => l.some((t) =>
-        t.meta.minSeq <= seq && compareBytes(t.meta.largest, lo) >= 0 && (hi === null || compareBytes(t.meta.smallest, hi) < 0)
-      ));
+      const held = levels.some((l) =>
+        l.some((t) =>
+          t.meta.minSeq <= seq && compareBytes(t.meta.largest, lo) >= 0 &&
+          (hi === null || compareBytes(t.meta.smallest, hi) < 0)
+        )
+      );
       if (!held) this.drops.delete(p);
     }
   }
@@ -358,7 +394,8 @@ export class Background {
     const lo = partitionStart(partition);
     const hi = partition < 0xffff ? partitionStart(partition + 1) : null;
     const inside = (t: TableReader): boolean =>
-      t.meta.maxSeq <= seq && compareBytes(t.meta.smallest, lo) >= 0 && (hi === null || compareBytes(t.meta.largest, hi) < 0);
+      t.meta.maxSeq <= seq && compareBytes(t.meta.smallest, lo) >= 0 &&
+      (hi === null || compareBytes(t.meta.largest, hi) < 0);
     await this.#install((levels) => {
       for (let l = 0; l < levels.length; l++) levels[l] = levels[l]!.filter((t) => !inside(t));
     }, this.flushedSeq);

@@ -21,7 +21,12 @@ export function fromUtf8(bytes: Uint8Array): string {
 
 /** Lexicographic comparison of two byte ranges: negative, zero or positive. */
 export function compareRange(
-  a: Uint8Array, aStart: number, aEnd: number, b: Uint8Array, bStart: number, bEnd: number,
+  a: Uint8Array,
+  aStart: number,
+  aEnd: number,
+  b: Uint8Array,
+  bStart: number,
+  bEnd: number,
 ): number {
   const aLen = aEnd - aStart;
   const bLen = bEnd - bStart;

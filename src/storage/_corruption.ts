@@ -5,7 +5,12 @@
  */
 import { MeshkvError } from "../errors.ts";
 
-export function corruption(message: string, file: string, offset: number, extra: Record<string, unknown> = {}): MeshkvError {
+export function corruption(
+  message: string,
+  file: string,
+  offset: number,
+  extra: Record<string, unknown> = {},
+): MeshkvError {
   return new MeshkvError("CORRUPTION", `${message}: ${file} at offset ${offset}`, {
     details: { ...extra, file, offset },
   });

@@ -37,7 +37,8 @@ const WORDS_MIN_BYTES = 64;
 /** Advances `c` (the inverted CRC) over four little-endian words. */
 function step16(t: Int32Array, c: number, a: number, b: number, d: number, e: number): number {
   a ^= c;
-  return t[3840 + (a & 0xff)]! ^ t[3584 + ((a >>> 8) & 0xff)]! ^ t[3328 + ((a >>> 16) & 0xff)]! ^ t[3072 + (a >>> 24)]! ^
+  return t[3840 + (a & 0xff)]! ^ t[3584 + ((a >>> 8) & 0xff)]! ^ t[3328 + ((a >>> 16) & 0xff)]! ^
+    t[3072 + (a >>> 24)]! ^
     t[2816 + (b & 0xff)]! ^ t[2560 + ((b >>> 8) & 0xff)]! ^ t[2304 + ((b >>> 16) & 0xff)]! ^ t[2048 + (b >>> 24)]! ^
     t[1792 + (d & 0xff)]! ^ t[1536 + ((d >>> 8) & 0xff)]! ^ t[1280 + ((d >>> 16) & 0xff)]! ^ t[1024 + (d >>> 24)]! ^
     t[768 + (e & 0xff)]! ^ t[512 + ((e >>> 8) & 0xff)]! ^ t[256 + ((e >>> 16) & 0xff)]! ^ t[e >>> 24]!;
@@ -62,7 +63,8 @@ export function crc32cUpdate(crc: number, data: Uint8Array, start = 0, end = dat
     const fast = end - ((end - i) & 15);
     while (i < fast) {
       c = step16(
-        t, c,
+        t,
+        c,
         data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24),
         data[i + 4]! | (data[i + 5]! << 8) | (data[i + 6]! << 16) | (data[i + 7]! << 24),
         data[i + 8]! | (data[i + 9]! << 8) | (data[i + 10]! << 16) | (data[i + 11]! << 24),

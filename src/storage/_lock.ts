@@ -101,18 +101,25 @@ function locked(dir: string, message: string, details: Record<string, unknown>):
 
 /** Takes the store's lock, or fails with `LOCKED`; see the module doc for the rules. */
 export async function acquireLock(
-  fs: FileSystem, dir: string, clock: Clock, o: LockOptions,
+  fs: FileSystem,
+  dir: string,
+  clock: Clock,
+  o: LockOptions,
 ): Promise<{ lock: StoreLock; broken: BrokenLock | null }> {
   let mine = held.get(fs);
-  if (mine === undefined) held.set(fs, (mine = new Map()));
+  if (mine === undefined) held.set(fs, mine = new Map());
   const previous = mine.get(dir);
   let crashed = false;
   if (previous !== undefined) {
-    if (await previous.alive()) throw locked(dir, "The store is already open in this process", { token: previous.token });
+    if (await previous.alive()) {
+      throw locked(dir, "The store is already open in this process", { token: previous.token });
+    }
     mine.delete(dir);
     crashed = true;
   }
-  const token = `${Math.floor(clock.now()).toString(36)}-${(counter++).toString(36)}-${Math.floor(clock.monotonic() * 1000).toString(36)}`;
+  const token = `${Math.floor(clock.now()).toString(36)}-${(counter++).toString(36)}-${
+    Math.floor(clock.monotonic() * 1000).toString(36)
+  }`;
   const path = `${dir}/${LOCK_NAME}`;
   let broken: BrokenLock | null = null;
   let file: FileHandle;
@@ -124,8 +131,12 @@ export async function acquireLock(
     broken = { ...found, reason: crashed ? "holder crashed" : o.breakLock ? "breakLock" : "owner not checked" };
     if (!crashed && !o.breakLock && o.ownerAlive !== null) {
       if (await o.ownerAlive(found.owner)) {
-        throw locked(dir, `The store is locked by a live process (owner ${JSON.stringify(found.owner)}); ` +
-          "if it does not use the store, open with breakLock: true or remove the LOCK file", found);
+        throw locked(
+          dir,
+          `The store is locked by a live process (owner ${JSON.stringify(found.owner)}); ` +
+            "if it does not use the store, open with breakLock: true or remove the LOCK file",
+          found,
+        );
       }
       broken.reason = "owner not alive";
     }

@@ -53,7 +53,12 @@ export function lookupTables(v: Version, ikey: Uint8Array, counters: ReadCounter
 
 /** Searches from level `level` (and, in level 0, from table `from`) on. */
 function probe(
-  v: Version, ikey: Uint8Array, hash: number, counters: ReadCounters, level: number, from: number,
+  v: Version,
+  ikey: Uint8Array,
+  hash: number,
+  counters: ReadCounters,
+  level: number,
+  from: number,
 ): Rec | null | Promise<Rec | null> {
   const levels = v.levels;
   for (let l = level; l < levels.length; l++) {

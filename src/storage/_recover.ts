@@ -46,7 +46,13 @@ export async function recover(fs: FileSystem, dir: string, settings: Settings, c
   // The directory's own entry must be durable too, or a crash could take the whole store with it.
   const cut = dir.lastIndexOf("/");
   await fs.syncDir(cut > 0 ? dir.slice(0, cut) : cut === 0 ? "/" : ".");
-  const report: RecoveryReport = { replayedRecords: 0, truncated: [], corruption: [], removedFiles: [], brokenLock: null };
+  const report: RecoveryReport = {
+    replayedRecords: 0,
+    truncated: [],
+    corruption: [],
+    removedFiles: [],
+    brokenLock: null,
+  };
   const state: ManifestState = (await readManifest(fs, dir)) ??
     { nextNumber: 1, lastSeq: 0, flushedSeq: 0, levels: [], drops: new Map() };
   while (state.levels.length < settings.levelsMax) state.levels.push([]);
@@ -75,7 +81,9 @@ export async function recover(fs: FileSystem, dir: string, settings: Settings, c
     }
     if (rec.seq > state.lastSeq) state.lastSeq = rec.seq;
     if (rec.type === "drop") {
-      if (rec.seq > state.flushedSeq) state.drops.set(rec.partition, Math.max(state.drops.get(rec.partition) ?? 0, rec.seq));
+      if (rec.seq > state.flushedSeq) {
+        state.drops.set(rec.partition, Math.max(state.drops.get(rec.partition) ?? 0, rec.seq));
+      }
       return rec.seq;
     }
     const last = rec.seq + rec.recs.length - 1;
@@ -103,7 +111,11 @@ export async function recover(fs: FileSystem, dir: string, settings: Settings, c
 }
 
 async function openTables(
-  fs: FileSystem, dir: string, state: ManifestState, cache: BlockCache, report: RecoveryReport,
+  fs: FileSystem,
+  dir: string,
+  state: ManifestState,
+  cache: BlockCache,
+  report: RecoveryReport,
 ): Promise<TableReader[][]> {
   const out: TableReader[][] = [];
   for (let l = 0; l < state.levels.length; l++) {
@@ -115,7 +127,9 @@ async function openTables(
         keep.push(meta);
       } catch (e) {
         if (isMeshkvError(e, "NOT_FOUND")) {
-          report.corruption.push(corruption("Table named by the manifest is missing", `${dir}/${tableName(meta.number)}`, 0));
+          report.corruption.push(
+            corruption("Table named by the manifest is missing", `${dir}/${tableName(meta.number)}`, 0),
+          );
           continue;
         }
         if (!isMeshkvError(e, "CORRUPTION")) throw e;

@@ -21,7 +21,9 @@ function limit(name: string, max: number, actual: number): MeshkvError {
 
 export function checkPartition(partition: unknown): number {
   if (typeof partition !== "number" || !Number.isInteger(partition) || partition < 0 || partition > 0xffff) {
-    throw invalid(`Invalid partition: ${String(partition)} (an integer from 0 to 65535)`, { partition: String(partition) });
+    throw invalid(`Invalid partition: ${String(partition)} (an integer from 0 to 65535)`, {
+      partition: String(partition),
+    });
   }
   return partition;
 }
@@ -48,7 +50,14 @@ function checkMeta(meta: unknown, s: Settings): Uint8Array {
   return meta;
 }
 
-export function checkPut(partition: unknown, key: unknown, value: unknown, o: PutOptions | undefined, s: Settings, now: number): RecFields {
+export function checkPut(
+  partition: unknown,
+  key: unknown,
+  value: unknown,
+  o: PutOptions | undefined,
+  s: Settings,
+  now: number,
+): RecFields {
   const ikey = checkKey(partition, key, s);
   if (!(value instanceof Uint8Array)) throw invalid("Invalid value: not a Uint8Array");
   if (value.length > s.valueBytesMax) throw limit("valueBytesMax", s.valueBytesMax, value.length);
@@ -57,7 +66,9 @@ export function checkPut(partition: unknown, key: unknown, value: unknown, o: Pu
   let expiresAt = 0;
   if (o?.expiresAt !== undefined && o.ttlMs !== undefined) throw invalid("Give expiresAt or ttlMs, not both");
   if (o?.expiresAt !== undefined) {
-    if (!Number.isSafeInteger(o.expiresAt) || o.expiresAt <= 0) throw invalid(`Invalid expiresAt: ${String(o.expiresAt)}`);
+    if (!Number.isSafeInteger(o.expiresAt) || o.expiresAt <= 0) {
+      throw invalid(`Invalid expiresAt: ${String(o.expiresAt)}`);
+    }
     expiresAt = o.expiresAt;
   }
   if (o?.ttlMs !== undefined) {

@@ -119,7 +119,7 @@ export class BlockCache {
     this.#pos += n;
     this.#segSlots[this.#cur]!.push(slot);
     let blocks = this.#tables.get(table);
-    if (blocks === undefined) this.#tables.set(table, (blocks = new Map()));
+    if (blocks === undefined) this.#tables.set(table, blocks = new Map());
     blocks.set(offset, slot);
     this.#bytes += n;
     this.#count++;

@@ -50,7 +50,12 @@ function isDropped(drops: ReadonlyMap<number, number>, r: Rec): boolean {
 }
 
 function writerOptions(s: Settings) {
-  return { blockBytes: s.blockBytes, bloomBitsPerKey: s.bloomBitsPerKey, compression: s.compression, ioStepBytes: s.ioStepBytes };
+  return {
+    blockBytes: s.blockBytes,
+    bloomBitsPerKey: s.bloomBitsPerKey,
+    compression: s.compression,
+    ioStepBytes: s.ioStepBytes,
+  };
 }
 
 /** Writes a frozen memtable as one table; null when nothing in it survives (all dropped). */
@@ -92,8 +97,13 @@ export interface CompactionResult {
  * levels below the output level (to decide whether a tombstone hides anything); `now` is the expiry clock.
  */
 export async function runCompaction(
-  ctx: JobContext, plan: CompactionPlan, inputs: TableReader[], overlaps: TableReader[],
-  deeper: readonly (readonly TableReader[])[], now: number, onCorrupt: (e: MeshkvError) => void,
+  ctx: JobContext,
+  plan: CompactionPlan,
+  inputs: TableReader[],
+  overlaps: TableReader[],
+  deeper: readonly (readonly TableReader[])[],
+  now: number,
+  onCorrupt: (e: MeshkvError) => void,
 ): Promise<CompactionResult> {
   const ahead = Math.min(ctx.settings.ioStepBytes, COMPACTION_READAHEAD_BYTES);
   const sources: Source[] = plan.level === 0
@@ -129,7 +139,9 @@ export async function runCompaction(
     await ctx.fs.syncDir(ctx.dir);
   } catch (e) {
     await writer?.abort(ctx.fs);
-    for (const m of result.outputs) await ctx.fs.remove(`${ctx.dir}/${String(m.number).padStart(6, "0")}.sst`).catch(() => {});
+    for (const m of result.outputs) {
+      await ctx.fs.remove(`${ctx.dir}/${String(m.number).padStart(6, "0")}.sst`).catch(() => {});
+    }
     throw e;
   }
   for (const m of result.outputs) result.bytesWritten += m.bytes;
@@ -137,14 +149,24 @@ export async function runCompaction(
 }
 
 /** What to write for record `r`: itself, a tombstone in its place (`tomb`), or nothing (null). */
-function decide(ctx: JobContext, r: Rec, tomb: Rec, deeper: readonly (readonly TableReader[])[], now: number): Rec | null {
+function decide(
+  ctx: JobContext,
+  r: Rec,
+  tomb: Rec,
+  deeper: readonly (readonly TableReader[])[],
+  now: number,
+): Rec | null {
   if (isDropped(ctx.drops, r)) return null;
   const expired = r.expiresAt !== 0 && r.expiresAt <= now && (r.flags & ENTRY_FLAG.tombstone) === 0;
   if ((r.flags & ENTRY_FLAG.tombstone) === 0 && !expired) return r;
   if (isBaseForKey(r, deeper)) {
     const key = r.buf.subarray(r.keyStart, r.keyEnd);
     const purge = ctx.settings.tombstonePurgeable({
-      partition: partitionOf(key), key: key.subarray(2), meta: r.meta(), seq: r.seq, expiredAt: expired ? r.expiresAt : null,
+      partition: partitionOf(key),
+      key: key.subarray(2),
+      meta: r.meta(),
+      seq: r.seq,
+      expiredAt: expired ? r.expiresAt : null,
     });
     if (purge) return null;
   }

@@ -87,7 +87,11 @@ export function pickCompaction(
   return null;
 }
 
-function pickL0(levels: readonly (readonly TableMeta[])[], cfg: PolicyConfig, busy: ReadonlySet<number>): Omit<CompactionPlan, "score"> | null {
+function pickL0(
+  levels: readonly (readonly TableMeta[])[],
+  cfg: PolicyConfig,
+  busy: ReadonlySet<number>,
+): Omit<CompactionPlan, "score"> | null {
   const l0 = levels[0]!;
   if (l0.some((t) => busy.has(t.number))) return null;
   // Level 0 is newest first. Take the oldest tables, within the byte budget: every table left behind is newer
@@ -107,7 +111,10 @@ function pickL0(levels: readonly (readonly TableMeta[])[], cfg: PolicyConfig, bu
 }
 
 function pickLevel(
-  levels: readonly (readonly TableMeta[])[], level: number, pointer: Uint8Array | null, busy: ReadonlySet<number>,
+  levels: readonly (readonly TableMeta[])[],
+  level: number,
+  pointer: Uint8Array | null,
+  busy: ReadonlySet<number>,
 ): Omit<CompactionPlan, "score"> | null {
   const tables = levels[level]!;
   if (tables.length === 0) return null;

@@ -27,7 +27,16 @@ import { lookupTables, toEntry, visible } from "./_read.ts";
 import { LevelCursor, MergeCursor } from "./merge.ts";
 import { type EngineOptions, normalizeOptions, type Settings } from "./options.ts";
 import type { Source } from "./_source.ts";
-import type { DeleteOptions, Entry, EngineStats, GetOptions, IterateOptions, Key, PutOptions, BatchOp } from "./types.ts";
+import type {
+  BatchOp,
+  DeleteOptions,
+  EngineStats,
+  Entry,
+  GetOptions,
+  IterateOptions,
+  Key,
+  PutOptions,
+} from "./types.ts";
 import { WalWriter } from "./wal.ts";
 import { engineStats } from "./_stats.ts";
 import { acquireLock, type StoreLock } from "./_lock.ts";
@@ -43,7 +52,9 @@ export async function openEngine(fs: FileSystem, dir: string, options: EngineOpt
   await fs.mkdir(dir, { recursive: true });
   // The lock comes first: recovery deletes files, which must never happen under another engine's feet.
   const { lock, broken } = await acquireLock(fs, dir, settings.clock, {
-    owner: settings.lockOwner, ownerAlive: settings.lockOwnerAlive, breakLock: settings.breakLock,
+    owner: settings.lockOwner,
+    ownerAlive: settings.lockOwnerAlive,
+    breakLock: settings.breakLock,
   });
   try {
     const cache = new BlockCache(settings.cacheBytes);
@@ -51,8 +62,14 @@ export async function openEngine(fs: FileSystem, dir: string, options: EngineOpt
     rec.report.brokenLock = broken;
     const bg = new Background(fs, dir, settings, cache, rec);
     const wal = new WalWriter({
-      fs, dir, clock: settings.clock, durability: settings.durability, syncIntervalMs: settings.syncIntervalMs,
-      segmentBytes: settings.walSegmentBytes, newNumber: () => bg.newNumber(), segments: rec.segments,
+      fs,
+      dir,
+      clock: settings.clock,
+      durability: settings.durability,
+      syncIntervalMs: settings.syncIntervalMs,
+      segmentBytes: settings.walSegmentBytes,
+      newNumber: () => bg.newNumber(),
+      segments: rec.segments,
     });
     bg.wal = wal;
     await wal.open();
@@ -211,7 +228,9 @@ export class Engine {
     this.#checkOpen();
     const [lo, hi] = bounds(options);
     const limit = options.limit ?? Infinity;
-    if (limit !== Infinity && (!Number.isSafeInteger(limit) || limit < 0)) throw invalid(`Invalid limit: ${String(limit)}`);
+    if (limit !== Infinity && (!Number.isSafeInteger(limit) || limit < 0)) {
+      throw invalid(`Invalid limit: ${String(limit)}`);
+    }
     const reverse = options.reverse === true;
     const keysOnly = options.keysOnly === true;
     const tombstones = options.includeTombstones === true;
@@ -224,7 +243,9 @@ export class Engine {
     for (const m of mems) m.pin();
     const sources: Source[] = mems.map((m) => m.cursor(snapshot, reverse));
     for (const t of v.levels[0]!) sources.push(t.cursor(reverse));
-    for (let l = 1; l < v.levels.length; l++) if (v.levels[l]!.length > 0) sources.push(new LevelCursor(v.levels[l]!, reverse));
+    for (let l = 1; l < v.levels.length; l++) {
+      if (v.levels[l]!.length > 0) sources.push(new LevelCursor(v.levels[l]!, reverse));
+    }
     const merge = new MergeCursor(sources, reverse);
     try {
       let n = 0;

@@ -16,7 +16,11 @@ import { fromUtf8, readU32, utf8, writeU32 } from "./_bytes.ts";
 import { corruption } from "./_corruption.ts";
 import { crc32c, maskCrc } from "./_crc32c.ts";
 import {
-  MANIFEST_FORMAT_VERSION, MANIFEST_HEADER_BYTES, MANIFEST_MAGIC_HI, MANIFEST_MAGIC_LO, MANIFEST_NAME,
+  MANIFEST_FORMAT_VERSION,
+  MANIFEST_HEADER_BYTES,
+  MANIFEST_MAGIC_HI,
+  MANIFEST_MAGIC_LO,
+  MANIFEST_NAME,
   MANIFEST_TEMP_NAME,
 } from "./_format.ts";
 import type { TableMeta } from "./table_writer.ts";
@@ -39,7 +43,18 @@ export function encodeManifest(s: ManifestState): Uint8Array {
     lastSeq: s.lastSeq,
     flushedSeq: s.flushedSeq,
     levels: s.levels.map((l) =>
-      l.map((t): TableJson => [t.number, t.bytes, t.count, t.tombstones, t.minSeq, t.maxSeq, toHex(t.smallest), toHex(t.largest)])
+      l.map((
+        t,
+      ): TableJson => [
+        t.number,
+        t.bytes,
+        t.count,
+        t.tombstones,
+        t.minSeq,
+        t.maxSeq,
+        toHex(t.smallest),
+        toHex(t.largest),
+      ])
     ),
     drops: [...s.drops],
   }));
@@ -54,18 +69,31 @@ export function encodeManifest(s: ManifestState): Uint8Array {
 }
 
 export function decodeManifest(data: Uint8Array, file: string): ManifestState {
-  if (data.length < MANIFEST_HEADER_BYTES || readU32(data, 0) !== MANIFEST_MAGIC_LO || readU32(data, 4) !== MANIFEST_MAGIC_HI) {
+  if (
+    data.length < MANIFEST_HEADER_BYTES || readU32(data, 0) !== MANIFEST_MAGIC_LO ||
+    readU32(data, 4) !== MANIFEST_MAGIC_HI
+  ) {
     throw corruption("Manifest has no magic number", file, 0);
   }
   const version = readU32(data, 8);
-  if (version !== MANIFEST_FORMAT_VERSION) throw corruption(`Manifest format version ${version} is not supported`, file, 8);
+  if (version !== MANIFEST_FORMAT_VERSION) {
+    throw corruption(`Manifest format version ${version} is not supported`, file, 8);
+  }
   const len = readU32(data, 12);
-  if (MANIFEST_HEADER_BYTES + len !== data.length) throw corruption("Manifest length does not match the file", file, 12);
+  if (MANIFEST_HEADER_BYTES + len !== data.length) {
+    throw corruption("Manifest length does not match the file", file, 12);
+  }
   const body = data.subarray(MANIFEST_HEADER_BYTES);
-  if (readU32(data, 16) !== maskCrc(crc32c(body))) throw corruption("Manifest failed its checksum", file, MANIFEST_HEADER_BYTES);
+  if (readU32(data, 16) !== maskCrc(crc32c(body))) {
+    throw corruption("Manifest failed its checksum", file, MANIFEST_HEADER_BYTES);
+  }
   try {
     const j = JSON.parse(fromUtf8(body)) as {
-      nextNumber: number; lastSeq: number; flushedSeq: number; levels: TableJson[][]; drops: [number, number][];
+      nextNumber: number;
+      lastSeq: number;
+      flushedSeq: number;
+      levels: TableJson[][];
+      drops: [number, number][];
     };
     return {
       nextNumber: j.nextNumber,
@@ -73,7 +101,14 @@ export function decodeManifest(data: Uint8Array, file: string): ManifestState {
       flushedSeq: j.flushedSeq,
       levels: j.levels.map((l) =>
         l.map(([number, bytes, count, tombstones, minSeq, maxSeq, smallest, largest]) => ({
-          number, bytes, count, tombstones, minSeq, maxSeq, smallest: fromHex(smallest), largest: fromHex(largest),
+          number,
+          bytes,
+          count,
+          tombstones,
+          minSeq,
+          maxSeq,
+          smallest: fromHex(smallest),
+          largest: fromHex(largest),
         }))
       ),
       drops: new Map(j.drops),

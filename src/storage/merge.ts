@@ -124,7 +124,12 @@ export class LevelCursor implements Source {
   #readahead: number;
   rec: Rec | null = null;
 
-  constructor(tables: readonly TableReader[], reverse: boolean, onCorrupt?: (e: MeshkvError) => void, readaheadBytes = 0) {
+  constructor(
+    tables: readonly TableReader[],
+    reverse: boolean,
+    onCorrupt?: (e: MeshkvError) => void,
+    readaheadBytes = 0,
+  ) {
     this.#tables = tables;
     this.#reverse = reverse;
     this.#onCorrupt = onCorrupt;

@@ -167,14 +167,18 @@ export function normalizeOptions(options: EngineOptions): Settings {
   if (!["always", "batch", "none"].includes(out.durability as string)) {
     throw invalid("durability", out.durability, "always, batch or none");
   }
-  if (!["none", "deflate"].includes(out.compression as string)) throw invalid("compression", out.compression, "none or deflate");
+  if (!["none", "deflate"].includes(out.compression as string)) {
+    throw invalid("compression", out.compression, "none or deflate");
+  }
   if ((out.l0StopTables as number) <= (out.l0CompactionTables as number)) {
     throw invalid("l0StopTables", out.l0StopTables, "greater than l0CompactionTables");
   }
   const purge = out.tombstonePurgeable ?? (() => true);
   if (typeof purge !== "function") throw invalid("tombstonePurgeable", purge, "a function");
   const onCorruption = out.onCorruption ?? null;
-  if (onCorruption !== null && typeof onCorruption !== "function") throw invalid("onCorruption", onCorruption, "a function");
+  if (onCorruption !== null && typeof onCorruption !== "function") {
+    throw invalid("onCorruption", onCorruption, "a function");
+  }
   if (typeof out.lockOwner !== "string") throw invalid("lockOwner", out.lockOwner, "a string");
   if (typeof out.breakLock !== "boolean") throw invalid("breakLock", out.breakLock, "a boolean");
   const alive = out.lockOwnerAlive ?? null;

@@ -21,7 +21,13 @@ import { compareRange, readU32, readU64 } from "./_bytes.ts";
 import { corruption } from "./_corruption.ts";
 import { crc32c, maskCrc } from "./_crc32c.ts";
 import {
-  BLOCK_TRAILER_BYTES, COMPRESSION, FOOTER_BYTES, TABLE_FORMAT_VERSION, TABLE_MAGIC_HI, TABLE_MAGIC_LO, tableName,
+  BLOCK_TRAILER_BYTES,
+  COMPRESSION,
+  FOOTER_BYTES,
+  TABLE_FORMAT_VERSION,
+  TABLE_MAGIC_HI,
+  TABLE_MAGIC_LO,
+  tableName,
 } from "./_format.ts";
 import { detachRec, Rec } from "./_record.ts";
 import type { Source } from "./_source.ts";
@@ -63,7 +69,14 @@ export class TableReader {
   refs = 0;
   obsolete = false;
 
-  private constructor(meta: TableMeta, path: string, file: FileHandle, cache: BlockCache, filter: Uint8Array, index: Block) {
+  private constructor(
+    meta: TableMeta,
+    path: string,
+    file: FileHandle,
+    cache: BlockCache,
+    filter: Uint8Array,
+    index: Block,
+  ) {
     this.meta = meta;
     this.path = path;
     this.#file = file;
@@ -100,9 +113,13 @@ export class TableReader {
       if (f.length !== FOOTER_BYTES || readU32(f, 44) !== TABLE_MAGIC_LO || readU32(f, 48) !== TABLE_MAGIC_HI) {
         throw corruption("Table footer has no magic number", path, footerAt);
       }
-      if (readU32(f, 40) !== maskCrc(crc32c(f, 0, 40))) throw corruption("Table footer failed its checksum", path, footerAt);
+      if (readU32(f, 40) !== maskCrc(crc32c(f, 0, 40))) {
+        throw corruption("Table footer failed its checksum", path, footerAt);
+      }
       const version = readU32(f, 36);
-      if (version !== TABLE_FORMAT_VERSION) throw corruption(`Table format version ${version} is not supported`, path, footerAt);
+      if (version !== TABLE_FORMAT_VERSION) {
+        throw corruption(`Table format version ${version} is not supported`, path, footerAt);
+      }
       const indexOff = readU64(f, 0);
       const indexSize = readU32(f, 8);
       const filterOff = readU64(f, 12);
@@ -255,7 +272,9 @@ export class TableReader {
     const sizes = this.#sizes;
     const start = offsets[first]!;
     let last = first;
-    while (last + 1 < offsets.length && offsets[last + 1]! + sizes[last + 1]! + BLOCK_TRAILER_BYTES - start <= maxBytes) last++;
+    while (
+      last + 1 < offsets.length && offsets[last + 1]! + sizes[last + 1]! + BLOCK_TRAILER_BYTES - start <= maxBytes
+    ) last++;
     const raw = await readAt(this.#file, start, offsets[last]! + sizes[last]! + BLOCK_TRAILER_BYTES - start, buf);
     const out: (Block | MeshkvError)[] = [];
     for (let i = first; i <= last; i++) {
@@ -303,13 +322,17 @@ function findIn(block: Block, ikey: Uint8Array, into: Rec): Rec | null {
 
 /** Checks the trailer of the block stored at `data[at, at + size)`; returns the block's bytes. */
 function checkBlock(data: Uint8Array, at: number, size: number, file: string, offset: number): Uint8Array {
-  if (at < 0 || at + size + BLOCK_TRAILER_BYTES > data.length) throw corruption("Table block is cut short", file, offset);
+  if (at < 0 || at + size + BLOCK_TRAILER_BYTES > data.length) {
+    throw corruption("Table block is cut short", file, offset);
+  }
   const kind = data[at + size]!;
   if (kind !== COMPRESSION.none && kind !== COMPRESSION.deflate) {
     throw corruption(`Table block has unknown compression ${kind}`, file, offset);
   }
   const stored = readU32(data, at + size + 1);
-  if (maskCrc(crc32c(data, at, at + size + 1)) !== stored) throw corruption("Table block failed its checksum", file, offset);
+  if (maskCrc(crc32c(data, at, at + size + 1)) !== stored) {
+    throw corruption("Table block failed its checksum", file, offset);
+  }
   return data.subarray(at, at + size);
 }
 

@@ -14,7 +14,13 @@ import { toHex } from "../core/_bytes.ts";
 import { compareRange, copyRange, utf8, writeU32, writeU64 } from "./_bytes.ts";
 import { crc32c, crc32cUpdate, maskCrc } from "./_crc32c.ts";
 import {
-  BLOCK_TRAILER_BYTES, COMPRESSION, ENTRY_FLAG, FOOTER_BYTES, TABLE_FORMAT_VERSION, TABLE_MAGIC_HI, TABLE_MAGIC_LO,
+  BLOCK_TRAILER_BYTES,
+  COMPRESSION,
+  ENTRY_FLAG,
+  FOOTER_BYTES,
+  TABLE_FORMAT_VERSION,
+  TABLE_MAGIC_HI,
+  TABLE_MAGIC_LO,
   tableName,
 } from "./_format.ts";
 import { Rec } from "./_record.ts";
@@ -109,9 +115,15 @@ export class TableWriter {
     const key = rec.buf;
     const block = this.#block;
     if (block.count > 0) {
-      assert(compareRange(key, rec.keyStart, rec.keyEnd, block.buf, block.lastKeyStart, block.lastKeyEnd) > 0, "Table keys are strictly ascending");
+      assert(
+        compareRange(key, rec.keyStart, rec.keyEnd, block.buf, block.lastKeyStart, block.lastKeyEnd) > 0,
+        "Table keys are strictly ascending",
+      );
     } else if (this.#count > 0) {
-      assert(compareRange(key, rec.keyStart, rec.keyEnd, this.#lastKey, 0, this.#lastKeyLength) > 0, "Table keys are strictly ascending");
+      assert(
+        compareRange(key, rec.keyStart, rec.keyEnd, this.#lastKey, 0, this.#lastKeyLength) > 0,
+        "Table keys are strictly ascending",
+      );
     } else {
       this.#smallest = key.slice(rec.keyStart, rec.keyEnd);
     }
@@ -223,12 +235,23 @@ export class TableWriter {
     const filterOff = this.#written + this.#outPos;
     const filterSize = await this.#putBlock(buildBloom(this.#hashes, this.#count, this.#o.bloomBitsPerKey), false);
     const meta: TableMeta = {
-      number: this.number, bytes: 0, count: this.#count, tombstones: this.#tombstones, minSeq: this.#minSeq,
-      maxSeq: this.#maxSeq, smallest: this.#smallest, largest: this.#lastKey.slice(0, this.#lastKeyLength),
+      number: this.number,
+      bytes: 0,
+      count: this.#count,
+      tombstones: this.#tombstones,
+      minSeq: this.#minSeq,
+      maxSeq: this.#maxSeq,
+      smallest: this.#smallest,
+      largest: this.#lastKey.slice(0, this.#lastKeyLength),
     };
     const props = utf8(JSON.stringify({
-      count: meta.count, tombstones: meta.tombstones, minSeq: meta.minSeq, maxSeq: meta.maxSeq,
-      smallest: toHex(meta.smallest), largest: toHex(meta.largest), blocks: this.#index.count,
+      count: meta.count,
+      tombstones: meta.tombstones,
+      minSeq: meta.minSeq,
+      maxSeq: meta.maxSeq,
+      smallest: toHex(meta.smallest),
+      largest: toHex(meta.largest),
+      blocks: this.#index.count,
     }));
     const propsOff = this.#written + this.#outPos;
     const propsSize = await this.#putBlock(props, false);
@@ -243,7 +266,14 @@ export class TableWriter {
     return meta;
   }
 
-  #putFooter(indexOff: number, indexSize: number, filterOff: number, filterSize: number, propsOff: number, propsSize: number): void {
+  #putFooter(
+    indexOff: number,
+    indexSize: number,
+    filterOff: number,
+    filterSize: number,
+    propsOff: number,
+    propsSize: number,
+  ): void {
     const f = new Uint8Array(FOOTER_BYTES);
     writeU64(f, 0, indexOff);
     writeU32(f, 8, indexSize);

@@ -6,19 +6,19 @@
  * the HTTP app (`fetch`). Nodes authenticate with the synchronous HMAC (`pureAuthenticator`) so handshakes
  * stay on the manual clock. Only `test/` and `bench/` may import this folder.
  */
-import { assembleNode, type AssembledNode } from "../cli/assemble.ts";
+import { type AssembledNode, assembleNode } from "../cli/assemble.ts";
 import type { ClusterBackend } from "../cluster/cluster_backend.ts";
 import type { MemberEvent } from "../cluster/gossip.ts";
 import type { ClusterNode } from "../cluster/node.ts";
 import { SIMULATION_PRESET } from "../cluster/presets.ts";
 import type { ReplicationConfig } from "../cluster/ring_view.ts";
-import { gossipSettings, type ClusterTimings, type GossipSettings } from "../cluster/settings.ts";
+import { type ClusterTimings, type GossipSettings, gossipSettings } from "../cluster/settings.ts";
 import type { MemberStatus } from "../core/membership.ts";
 import { MeshkvError } from "../errors.ts";
 import { pureAuthenticator } from "../mesh/auth.ts";
 import { createMemoryRuntime, ManualClock, MemoryFileSystem, SeededRandom } from "../runtime/memory.ts";
 import type { FileHandle, FileSystem, Random } from "../runtime/types.ts";
-import { SimNetwork, type LinkConditions } from "./sim_net.ts";
+import { type LinkConditions, SimNetwork } from "./sim_net.ts";
 
 export interface SimClusterOptions {
   seed: number;
@@ -30,7 +30,11 @@ export interface SimClusterOptions {
   seedCount?: number;
   datacenters?: readonly string[];
   /** Give every node a replicated backend on its own memory disk (kept across crashes and restarts). */
-  kv?: { replication: Partial<ReplicationConfig>; timings?: Partial<ClusterTimings>; durability?: "always" | "batch" | "none" };
+  kv?: {
+    replication: Partial<ReplicationConfig>;
+    timings?: Partial<ClusterTimings>;
+    durability?: "always" | "batch" | "none";
+  };
 }
 
 export interface ObservedEvent extends MemberEvent {
@@ -63,7 +67,11 @@ export class SimCluster {
     this.seed = o.seed;
     this.clock = new ManualClock();
     this.#random = new SeededRandom(o.seed);
-    this.net = new SimNetwork({ clock: this.clock, random: this.#random.fork(), ...(o.link === undefined ? {} : { defaults: o.link }) });
+    this.net = new SimNetwork({
+      clock: this.clock,
+      random: this.#random.fork(),
+      ...(o.link === undefined ? {} : { defaults: o.link }),
+    });
     this.settings = gossipSettings(o.gossip);
   }
 
@@ -86,24 +94,45 @@ export class SimCluster {
    * Starts (or restarts) node `id` on host `id`, seeded with the cluster's seeds unless `o.seeds` says otherwise;
    * `replication` overrides the cluster's settings for this node only.
    */
-  async start(id: string, o: { seeds?: string[]; replication?: Partial<ReplicationConfig> } = {}): Promise<ClusterNode> {
+  async start(
+    id: string,
+    o: { seeds?: string[]; replication?: Partial<ReplicationConfig> } = {},
+  ): Promise<ClusterNode> {
     const index = Number(id.slice(1)) - 1;
     const dcs = this.#o.datacenters ?? ["dc1"];
     let disk = this.disks.get(id);
-    if (!disk) this.disks.set(id, (disk = new MemoryFileSystem()));
+    if (!disk) this.disks.set(id, disk = new MemoryFileSystem());
     const base = createMemoryRuntime({ clock: this.clock, seed: this.#random.int(2 ** 31), fs: disk });
     const dc = dcs[index % dcs.length]!;
     const kv = this.#o.kv;
     const fenced = fence(disk);
     this.#fences.set(id, fenced.cut);
     const assembled = await assembleNode({
-      runtime: this.net.runtime(id, base), random: this.#random, nodeId: id, datacenter: dc,
-      timings: { ...SIMULATION_PRESET, gossip: this.settings, cluster: { ...SIMULATION_PRESET.cluster, ...kv?.timings } },
-      node: { host: id, port: PORT, auth: pureAuthenticator("sim-secret"), seeds: o.seeds ?? this.seeds(), since: this.#sinceOf(id) },
+      runtime: this.net.runtime(id, base),
+      random: this.#random,
+      nodeId: id,
+      datacenter: dc,
+      timings: {
+        ...SIMULATION_PRESET,
+        gossip: this.settings,
+        cluster: { ...SIMULATION_PRESET.cluster, ...kv?.timings },
+      },
+      node: {
+        host: id,
+        port: PORT,
+        auth: pureAuthenticator("sim-secret"),
+        seeds: o.seeds ?? this.seeds(),
+        since: this.#sinceOf(id),
+      },
       ...(kv === undefined ? {} : {
         kv: {
-          fs: fenced.fs, dir: `/data/${id}`, auth: null,
-          options: { replication: { partitions: 64, n: 3, sloppy: true, ...kv.replication, ...o.replication }, engine: { durability: kv.durability ?? "always" } },
+          fs: fenced.fs,
+          dir: `/data/${id}`,
+          auth: null,
+          options: {
+            replication: { partitions: 64, n: 3, sloppy: true, ...kv.replication, ...o.replication },
+            engine: { durability: kv.durability ?? "always" },
+          },
         },
       }),
     });
@@ -117,7 +146,7 @@ export class SimCluster {
 
   #sinceOf(id: string): number {
     let since = this.#since.get(id);
-    if (since === undefined) this.#since.set(id, (since = Math.floor(this.clock.now())));
+    if (since === undefined) this.#since.set(id, since = Math.floor(this.clock.now()));
     return since;
   }
 
@@ -165,7 +194,9 @@ export class SimCluster {
 
   /** Every running node knows every id in `ids` (default: the running nodes) with the given status. */
   allSee(status: MemberStatus, ids: readonly string[] = [...this.nodes.keys()]): boolean {
-    for (const n of this.nodes.values()) for (const id of ids) if (n.gossip.table.get(id)?.status !== status) return false;
+    for (const n of this.nodes.values()) {
+      for (const id of ids) if (n.gossip.table.get(id)?.status !== status) return false;
+    }
     return true;
   }
 

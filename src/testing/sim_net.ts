@@ -85,7 +85,11 @@ export class SimNetwork {
 
   /** `base` with `serve` and `dial` bound to host `name`. */
   runtime<R extends Runtime>(name: string, base: R): R {
-    return { ...base, serve: (o: ServeOptions) => this.serve(name, o), dial: (url: string, o: DialOptions) => this.dial(name, url, o) };
+    return {
+      ...base,
+      serve: (o: ServeOptions) => this.serve(name, o),
+      dial: (url: string, o: DialOptions) => this.dial(name, url, o),
+    };
   }
 
   setDefaults(c: Partial<LinkConditions>): void {
@@ -129,7 +133,9 @@ export class SimNetwork {
   serve(host: string, options: ServeOptions): Promise<RunningServer> {
     const port = options.port === 0 ? this.#nextPort++ : options.port;
     const key = `${host}:${port}`;
-    if (this.#listeners.has(key)) return Promise.reject(new MeshkvError("ADDRESS_IN_USE", `Address in use: ${key}`, { details: { port } }));
+    if (this.#listeners.has(key)) {
+      return Promise.reject(new MeshkvError("ADDRESS_IN_USE", `Address in use: ${key}`, { details: { port } }));
+    }
     const listener: Listener = { host, options, sockets: new Set() };
     this.#listeners.set(key, listener);
     return Promise.resolve({
@@ -149,7 +155,10 @@ export class SimNetwork {
     const l = this.#listeners.get(`${to}:${u.port}`);
     const refuse = (after: number, why: string) =>
       new Promise<PeerSocket>((_, reject) => {
-        this.#clock.setTimeout(() => reject(new MeshkvError("CONNECT_FAILED", `Cannot connect: ${url}: ${why}`, { details: { url } })), after);
+        this.#clock.setTimeout(
+          () => reject(new MeshkvError("CONNECT_FAILED", `Cannot connect: ${url}: ${why}`, { details: { url } })),
+          after,
+        );
       });
     if (this.isBlocked(from, to) || this.isBlocked(to, from)) return refuse(options.timeoutMs, "timed out");
     const rtt = this.#delay(from, to) + this.#delay(to, from);
@@ -179,7 +188,7 @@ export class SimNetwork {
 
   #track(host: string, s: SimSocket): void {
     let set = this.#sockets.get(host);
-    if (!set) this.#sockets.set(host, (set = new Set()));
+    if (!set) this.#sockets.set(host, set = new Set());
     set.add(s);
   }
 

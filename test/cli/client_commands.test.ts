@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { realRuntime, repoRoot, tempDir } from "../_helpers.ts";
-import { commandFor, runCli, startProcess, type RuntimeKind } from "../_process.ts";
+import { commandFor, runCli, type RuntimeKind, startProcess } from "../_process.ts";
 
 const rt = await realRuntime();
 const kind = rt.name as RuntimeKind;
@@ -15,7 +15,9 @@ const kind = rt.name as RuntimeKind;
 const CLI_PARALLEL_MAX = 3;
 
 /** Runs the jobs at most CLI_PARALLEL_MAX at a time; results in the jobs' order. */
-async function bounded<const T extends readonly (() => Promise<unknown>)[]>(jobs: T): Promise<{ -readonly [K in keyof T]: Awaited<ReturnType<T[K]>> }> {
+async function bounded<const T extends readonly (() => Promise<unknown>)[]>(
+  jobs: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<ReturnType<T[K]>> }> {
   const out: unknown[] = [];
   let next = 0;
   const worker = async () => {
@@ -59,7 +61,10 @@ test(`meshkv put, get, list, delete and status on ${kind} work against a running
     assert.type(state.nodeId, "string");
     assert.ok(["single-node", "cluster"].includes(state.mode), `status mode ${state.mode}`);
 
-    const [again, unmet] = await Promise.all([cli("put", "greeting", "bonjour", "--if-none-match"), cli("get", "user/1", "--consistency", "r=2")]);
+    const [again, unmet] = await Promise.all([
+      cli("put", "greeting", "bonjour", "--if-none-match"),
+      cli("get", "user/1", "--consistency", "r=2"),
+    ]);
     assert.is(again.code, 1);
     assert.match(again.stderr, /meshkv: KEY_EXISTS: /);
 
@@ -113,14 +118,24 @@ test(`meshkv client commands on ${kind} reject bad flags with exit 2 and report 
     assert.match(r.stderr, cases[i]![1]);
   });
   assert.is(down.code, 1, down.stderr);
-  assert.match(down.stderr, /meshkv: CONNECT_FAILED: Request to http:\/\/127\.0\.0\.1:9 failed.*is a node running there/);
+  assert.match(
+    down.stderr,
+    /meshkv: CONNECT_FAILED: Request to http:\/\/127\.0\.0\.1:9 failed.*is a node running there/,
+  );
   assert.is(help.code, 0);
-  for (const flag of ["--endpoint", "--token", "--consistency", "--json", "--ttl", "--if-none-match"]) assert.ok(help.stdout.includes(flag), `help lists ${flag}`);
-  for (const cmd of ["status", "get KEY", "put KEY VALUE", "delete KEY", "list", "remove NODE"]) assert.ok(usage.stdout.includes(cmd), `usage lists ${cmd}`);
+  for (const flag of ["--endpoint", "--token", "--consistency", "--json", "--ttl", "--if-none-match"]) {
+    assert.ok(help.stdout.includes(flag), `help lists ${flag}`);
+  }
+  for (const cmd of ["status", "get KEY", "put KEY VALUE", "delete KEY", "list", "remove NODE"]) {
+    assert.ok(usage.stdout.includes(cmd), `usage lists ${cmd}`);
+  }
 });
 
 /** Runs the CLI to completion with extra environment variables (`MESHKV_TOKEN` unset unless given). */
-function runWithEnv(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runWithEnv(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const [cmd, argv] = commandFor(kind, args);
   const base: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1" };
   delete base.MESHKV_TOKEN;
@@ -146,24 +161,33 @@ test(`meshkv client commands on ${kind} authenticate with --token or MESHKV_TOKE
   const reader = `read-${"r".repeat(20)}`;
   const writer = `write-${"w".repeat(20)}`;
   const wrong = `wrong-${"x".repeat(20)}`;
-  const node = await startProcess(kind, ["start", "--port", "0", "--data", data, "--tokens", `write:${writer},read:${reader}`]);
+  const node = await startProcess(kind, [
+    "start",
+    "--port",
+    "0",
+    "--data",
+    data,
+    "--tokens",
+    `write:${writer},read:${reader}`,
+  ]);
   const cli = (env: Record<string, string>, ...args: string[]) => runWithEnv([...args, "--endpoint", node.url], env);
   try {
     const put = await cli({}, "put", "secret-key", "guarded", "--token", writer);
     assert.is(put.code, 0, put.stderr);
     assert.match(put.stdout, /created secret-key/);
 
-    const [byEnv, writerReads, flagWins, listed, anonymous, wrongFlag, wrongEnv, readerWrites, writerStatus] = await bounded([
-      () => cli({ MESHKV_TOKEN: reader }, "get", "secret-key"),
-      () => cli({}, "get", "secret-key", "--token", writer),
-      () => cli({ MESHKV_TOKEN: wrong }, "get", "secret-key", "--token", reader),
-      () => cli({ MESHKV_TOKEN: reader }, "list", "--keys-only"),
-      () => cli({}, "get", "secret-key"),
-      () => cli({}, "get", "secret-key", "--token", wrong),
-      () => cli({ MESHKV_TOKEN: wrong }, "delete", "secret-key"),
-      () => cli({ MESHKV_TOKEN: reader }, "put", "secret-key", "overwritten"),
-      () => cli({}, "status", "--token", writer),
-    ]);
+    const [byEnv, writerReads, flagWins, listed, anonymous, wrongFlag, wrongEnv, readerWrites, writerStatus] =
+      await bounded([
+        () => cli({ MESHKV_TOKEN: reader }, "get", "secret-key"),
+        () => cli({}, "get", "secret-key", "--token", writer),
+        () => cli({ MESHKV_TOKEN: wrong }, "get", "secret-key", "--token", reader),
+        () => cli({ MESHKV_TOKEN: reader }, "list", "--keys-only"),
+        () => cli({}, "get", "secret-key"),
+        () => cli({}, "get", "secret-key", "--token", wrong),
+        () => cli({ MESHKV_TOKEN: wrong }, "delete", "secret-key"),
+        () => cli({ MESHKV_TOKEN: reader }, "put", "secret-key", "overwritten"),
+        () => cli({}, "status", "--token", writer),
+      ]);
     for (const r of [byEnv, writerReads, flagWins]) {
       assert.is(r.code, 0, r.stderr);
       assert.is(r.stdout, "guarded\n");
@@ -179,7 +203,8 @@ test(`meshkv client commands on ${kind} authenticate with --token or MESHKV_TOKE
       assert.is(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stderr, /^meshkv: FORBIDDEN: /);
     }
-    const all = [put, byEnv, writerReads, flagWins, listed, anonymous, wrongFlag, wrongEnv, readerWrites, writerStatus].map((r) => r.stdout + r.stderr).join("");
+    const all = [put, byEnv, writerReads, flagWins, listed, anonymous, wrongFlag, wrongEnv, readerWrites, writerStatus]
+      .map((r) => r.stdout + r.stderr).join("");
     for (const token of [reader, writer, wrong]) assert.ok(!all.includes(token), "the CLI never prints a token");
     const still = await cli({ MESHKV_TOKEN: reader }, "get", "secret-key");
     assert.is(still.stdout, "guarded\n", "refused writes and deletes changed nothing");

@@ -9,10 +9,10 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { applyDefaults, parseFlags, withoutDefaults } from "../../src/cli/args.ts";
 import { configValues, mergeFlags, parseConfig, withConfigFlag } from "../../src/cli/config.ts";
-import { START_FLAGS, replicationOptions } from "../../src/cli/start.ts";
+import { replicationOptions, START_FLAGS } from "../../src/cli/start.ts";
 import { isMeshkvError } from "../../src/errors.ts";
 import { bytes, realRuntime, repoRoot, tempDir } from "../_helpers.ts";
-import { commandFor, runCli, startProcess, type RuntimeKind } from "../_process.ts";
+import { commandFor, runCli, type RuntimeKind, startProcess } from "../_process.ts";
 
 const rt = await realRuntime();
 const kind = rt.name as RuntimeKind;
@@ -29,8 +29,22 @@ function refusal(fn: () => unknown): string {
 }
 
 test("configValues() takes each flag at its type, and a list also as comma-separated text", () => {
-  const v = configValues({ port: 7401, seeds: ["a:1", " b:2 "], datacenter: "us-east", tokens: "read:xxxxxxxxxxxxxxxxxx,write:yyyyyyyyyyyyyyyyyy" }, START_FLAGS, "f.json");
-  assert.equal(v, { port: 7401, seeds: ["a:1", "b:2"], datacenter: "us-east", tokens: ["read:xxxxxxxxxxxxxxxxxx", "write:yyyyyyyyyyyyyyyyyy"] });
+  const v = configValues(
+    {
+      port: 7401,
+      seeds: ["a:1", " b:2 "],
+      datacenter: "us-east",
+      tokens: "read:xxxxxxxxxxxxxxxxxx,write:yyyyyyyyyyyyyyyyyy",
+    },
+    START_FLAGS,
+    "f.json",
+  );
+  assert.equal(v, {
+    port: 7401,
+    seeds: ["a:1", "b:2"],
+    datacenter: "us-east",
+    tokens: ["read:xxxxxxxxxxxxxxxxxx", "write:yyyyyyyyyyyyyyyyyy"],
+  });
   assert.equal(parseConfig("{}", START_FLAGS, "f.json"), {});
 });
 
@@ -50,11 +64,16 @@ test("configValues() refuses unknown keys and wrong types with a message naming 
     [[1, 2], /must hold a JSON object of flag names and values: got an array/],
     [null, /must hold a JSON object .*got null/],
   ];
-  for (const [input, message] of cases) assert.match(refusal(() => configValues(input, START_FLAGS, "f.json")), message);
+  for (const [input, message] of cases) {
+    assert.match(refusal(() => configValues(input, START_FLAGS, "f.json")), message);
+  }
   assert.match(refusal(() => parseConfig("{ port: 1 }", START_FLAGS, "f.json")), /f\.json: not valid JSON/);
   const flagTable = { verbose: { type: "bool" as const, description: "" } };
   assert.equal(configValues({ verbose: false }, flagTable, "f.json"), { verbose: false });
-  assert.match(refusal(() => configValues({ verbose: "yes" }, flagTable, "f.json")), /key "verbose" must be true or false: got string "yes"/);
+  assert.match(
+    refusal(() => configValues({ verbose: "yes" }, flagTable, "f.json")),
+    /key "verbose" must be true or false: got string "yes"/,
+  );
 });
 
 test("mergeFlags() applies defaults, then the file, then the flags given on the command line", () => {
@@ -69,9 +88,16 @@ test("mergeFlags() applies defaults, then the file, then the flags given on the 
 });
 
 /** Starts the CLI with extra environment variables and waits for its "listening on" line. */
-function startWithEnv(args: string[], env: Record<string, string>): Promise<{ url: string; output: () => string; stop: () => Promise<void> }> {
+function startWithEnv(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ url: string; output: () => string; stop: () => Promise<void> }> {
   const [cmd, argv] = commandFor(kind, args);
-  const child = spawn(cmd, argv, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", ...env } });
+  const child = spawn(cmd, argv, {
+    cwd: repoRoot,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1", ...env },
+  });
   let out = "";
   const exited = new Promise<void>((r) => child.on("exit", () => r()));
   return new Promise((resolve, reject) => {
@@ -125,7 +151,17 @@ test(`meshkv start --config on ${kind} uses the file's values, and flags given o
   } finally {
     await plain.stop();
   }
-  const overridden = await startProcess(kind, ["start", "--datacenter", "ap-south", "--config", file, "--data", `${root}/b`, "--id", "from-flag"]);
+  const overridden = await startProcess(kind, [
+    "start",
+    "--datacenter",
+    "ap-south",
+    "--config",
+    file,
+    "--data",
+    `${root}/b`,
+    "--id",
+    "from-flag",
+  ]);
   try {
     assert.equal(await identity(overridden.url), { id: "from-flag", datacenter: "ap-south" });
   } finally {
@@ -301,7 +337,9 @@ function scalar(text: string): unknown {
 }
 
 test("parseYamlSubset() reads mappings, sequences, block scalars and JSON flow, and refuses what it does not know", () => {
-  const [a, b] = parseYamlSubset("a: 1 # one\nb:\n  - x\n  - k: 'it''s'\n    n: [1, \"#\"]\nc: |\n  {\"p\": 1}\n  two\nd: true\n---\n- ~\n");
+  const [a, b] = parseYamlSubset(
+    "a: 1 # one\nb:\n  - x\n  - k: 'it''s'\n    n: [1, \"#\"]\nc: |\n  {\"p\": 1}\n  two\nd: true\n---\n- ~\n",
+  );
   assert.equal(a, { a: 1, b: ["x", { k: "it's", n: [1, "#"] }], c: '{"p": 1}\ntwo\n', d: true });
   assert.equal(b, [null]);
   for (const bad of ["a: &anchor 1", "a: 1\n  b: 2", "a: 1\na: 2", "just text"]) {
@@ -322,7 +360,9 @@ test("examples/deploy/docker-compose.yml runs one node per region with flags mes
   assert.match(dockerfile, /^FROM node:20/m);
   for (const copy of dockerfile.matchAll(/^COPY (.+) \S+$/gm)) {
     if (copy[1]!.startsWith("--from=")) continue; // from an earlier stage, not the repository
-    for (const path of copy[1]!.split(" ")) assert.ok(existsSync(`${repoRoot}/${path}`), `Dockerfile copies ${path}, which exists`);
+    for (const path of copy[1]!.split(" ")) {
+      assert.ok(existsSync(`${repoRoot}/${path}`), `Dockerfile copies ${path}, which exists`);
+    }
   }
   assert.is(compose.services["us-east"].build.dockerfile, "examples/deploy/Dockerfile");
   const hostPorts = new Set<string>();
@@ -338,7 +378,11 @@ test("examples/deploy/docker-compose.yml runs one node per region with flags mes
     assert.equal(flags.seeds, REGIONS.filter((r) => r !== region).map((r) => `${r}:7400`));
     assert.is(flags.data, "/data");
     assert.is(flags.replication, "us-east:1,eu-west:1,ap-south:1");
-    assert.is(replicationOptions(applyDefaults(flags, START_FLAGS)).replication.n, 3, "meshkv start reads one replica per region");
+    assert.is(
+      replicationOptions(applyDefaults(flags, START_FLAGS)).replication.n,
+      3,
+      "meshkv start reads one replica per region",
+    );
     assert.ok(svc.volumes[0].endsWith(":/data"));
     assert.match(svc.environment.MESHKV_SECRET, /^\$\{MESHKV_SECRET:\?/);
     assert.match(svc.environment.MESHKV_TOKENS, /^\$\{MESHKV_TOKENS:\?/);
@@ -362,7 +406,9 @@ test("examples/deploy/kubernetes.yaml: a StatefulSet per region under one headle
     const region = REGIONS[i]!;
     const pod = set.spec.template;
     assert.is(set.spec.serviceName, headless.metadata.name);
-    for (const [k, v] of Object.entries({ ...set.spec.selector.matchLabels, ...headless.spec.selector })) assert.is(pod.metadata.labels[k], v, `pods carry label ${k}`);
+    for (const [k, v] of Object.entries({ ...set.spec.selector.matchLabels, ...headless.spec.selector })) {
+      assert.is(pod.metadata.labels[k], v, `pods carry label ${k}`);
+    }
     const container = pod.spec.containers[0];
     assert.is(container.args[0], "start");
     const { flags } = parseFlags(container.args.slice(1), startTable);
@@ -379,9 +425,15 @@ test("examples/deploy/kubernetes.yaml: a StatefulSet per region under one headle
     assert.is(values.datacenter, region);
     assert.is(values.host, "0.0.0.0");
     assert.is(values.replication, "us-east:1,eu-west:1,ap-south:1");
-    assert.is(replicationOptions(mergeFlags(START_FLAGS, values, flags)).replication.n, 3, "meshkv start reads one replica per region");
+    assert.is(
+      replicationOptions(mergeFlags(START_FLAGS, values, flags)).replication.n,
+      3,
+      "meshkv start reads one replica per region",
+    );
     assert.equal(values.seeds, sets.map((s) => `${s.metadata.name}-0.${headless.metadata.name}:7400`));
-    const dataMount = container.volumeMounts.find((m: Obj) => m.name === set.spec.volumeClaimTemplates[0].metadata.name);
+    const dataMount = container.volumeMounts.find((m: Obj) =>
+      m.name === set.spec.volumeClaimTemplates[0].metadata.name
+    );
     assert.is(dataMount.mountPath, values.data);
     assert.is(container.readinessProbe.httpGet.path, "/health");
   }

@@ -10,7 +10,7 @@ import { DEV_FLAGS, DEV_NODES, DEV_REGION_DELAYS, DEV_REPLICATION, planDevCluste
 import { START_FLAGS } from "../../src/cli/start.ts";
 import { isMeshkvError } from "../../src/errors.ts";
 import { realRuntime, tempDir } from "../_helpers.ts";
-import { HOST_MISREPORTS_SIGNAL_EXIT, runCli, startProcess, type RuntimeKind } from "../_process.ts";
+import { HOST_MISREPORTS_SIGNAL_EXIT, runCli, type RuntimeKind, startProcess } from "../_process.ts";
 
 const rt = await realRuntime();
 const kind = rt.name as RuntimeKind;
@@ -35,14 +35,23 @@ test("planDevCluster() lays out us-east-1, eu-west-1 and ap-south-1 on consecuti
     assert.is(f.seeds, undefined, "seeds are added once the first node listens");
   }
   assert.equal(plan("--port", "9000", "--data", "/srv/kv/").map((n) => [n.dir, n.argv[n.argv.indexOf("--port") + 1]]), [
-    ["/srv/kv/us-east-1", "9000"], ["/srv/kv/eu-west-1", "9001"], ["/srv/kv/ap-south-1", "9002"],
+    ["/srv/kv/us-east-1", "9000"],
+    ["/srv/kv/eu-west-1", "9001"],
+    ["/srv/kv/ap-south-1", "9002"],
   ]);
-  assert.ok(plan("--port", "0").every((n) => n.argv[n.argv.indexOf("--port") + 1] === "0"), "--port 0 lets each node pick a free port");
+  assert.ok(
+    plan("--port", "0").every((n) => n.argv[n.argv.indexOf("--port") + 1] === "0"),
+    "--port 0 lets each node pick a free port",
+  );
 });
 
 test("planDevCluster() drops the delays with --no-delays, checks --region-delays, and asks for one replica per region when start can", () => {
   assert.ok(plan("--no-delays").every((n) => !n.argv.includes("--region-delays")));
-  assert.ok(plan("--region-delays", "us-east|eu-west=5").every((n) => n.argv.join(" ").includes("--region-delays us-east|eu-west=5")));
+  assert.ok(
+    plan("--region-delays", "us-east|eu-west=5").every((n) =>
+      n.argv.join(" ").includes("--region-delays us-east|eu-west=5")
+    ),
+  );
   try {
     plan("--region-delays", "us-east=5");
     assert.unreachable("a delay without from|to is refused");
@@ -50,11 +59,17 @@ test("planDevCluster() drops the delays with --no-delays, checks --region-delays
     assert.ok(isMeshkvError(err, "INVALID_ARGUMENT"));
     assert.match((err as Error).message, /from\|to/);
   }
-  const withReplication = { ...START_FLAGS, replication: { type: "string" as const, description: "per-datacenter factors" } };
-  const flags = parseFlags(planDevCluster(parseFlags([], DEV_FLAGS).flags, withReplication)[0]!.argv, withReplication).flags;
+  const withReplication = {
+    ...START_FLAGS,
+    replication: { type: "string" as const, description: "per-datacenter factors" },
+  };
+  const flags =
+    parseFlags(planDevCluster(parseFlags([], DEV_FLAGS).flags, withReplication)[0]!.argv, withReplication).flags;
   assert.is(flags.replication, DEV_REPLICATION);
   const { replication: _r, ...withoutReplication } = START_FLAGS;
-  assert.ok(planDevCluster(parseFlags([], DEV_FLAGS).flags, withoutReplication).every((n) => !n.argv.includes("--replication")));
+  assert.ok(
+    planDevCluster(parseFlags([], DEV_FLAGS).flags, withoutReplication).every((n) => !n.argv.includes("--replication")),
+  );
 });
 
 interface DevProcess {
@@ -89,7 +104,9 @@ async function readBack(url: string, retryMs = 5000): Promise<string> {
     const res = await fetch(url);
     if (res.status === 200) return await res.text();
     const body = await res.text();
-    if (res.status !== 503 || performance.now() - start > retryMs) assert.unreachable(`GET ${url} answered ${res.status}: ${body}`);
+    if (res.status !== 503 || performance.now() - start > retryMs) {
+      assert.unreachable(`GET ${url} answered ${res.status}: ${body}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -103,19 +120,38 @@ test(`meshkv dev on ${kind} runs three regions that see each other, serves them,
     const health = await Promise.all(first.endpoints.map((u) => json(`${u}/health`)));
     assert.equal(health.map((h) => [h.status, h.nodeId]), DEV_NODES.map((n) => ["ok", n.id]));
     const { members } = await json(`${first.endpoints[1]}/v1/admin/members`);
-    assert.equal(members.map((m: { id: string; datacenter: string; status: string }) => [m.id, m.datacenter, m.status]).sort(),
-      DEV_NODES.map((n) => [n.id, n.datacenter, "alive"]).sort());
+    assert.equal(
+      members.map((m: { id: string; datacenter: string; status: string }) => [m.id, m.datacenter, m.status]).sort(),
+      DEV_NODES.map((n) => [n.id, n.datacenter, "alive"]).sort(),
+    );
 
     const out = first.output();
     assert.match(out, /import \{ createClient \} from "meshkv\/client";/);
-    assert.ok(out.includes(`createClient({ endpoints: [${first.endpoints.map((u) => JSON.stringify(u)).join(", ")}] })`), "the SDK snippet names the three endpoints");
-    assert.ok(out.includes(`curl -X PUT -H 'content-type: text/plain' --data world ${first.endpoints[0]}/v1/kv/hello`), "a curl line writes through the first node");
-    assert.ok(out.includes(`curl ${first.endpoints[1]}/v1/kv/hello`), "and another reads it back through the second (replicated)");
+    assert.ok(
+      out.includes(`createClient({ endpoints: [${first.endpoints.map((u) => JSON.stringify(u)).join(", ")}] })`),
+      "the SDK snippet names the three endpoints",
+    );
+    assert.ok(
+      out.includes(`curl -X PUT -H 'content-type: text/plain' --data world ${first.endpoints[0]}/v1/kv/hello`),
+      "a curl line writes through the first node",
+    );
+    assert.ok(
+      out.includes(`curl ${first.endpoints[1]}/v1/kv/hello`),
+      "and another reads it back through the second (replicated)",
+    );
     assert.match(out, /region delays \(one-way, ms\): us-east\|eu-west=40/);
-    assert.is(out.split("insecure development secret").length - 1, 1, "the dev-secret warning is printed once, not once per node");
+    assert.is(
+      out.split("insecure development secret").length - 1,
+      1,
+      "the dev-secret warning is printed once, not once per node",
+    );
     assert.match(out, /meshkv \[eu-west-1\]: member us-east-1 joined/, "member lines say which node logged them");
 
-    const put = await fetch(`${first.endpoints[0]}/v1/kv/dev-key`, { method: "PUT", body: "from dev", headers: { "content-type": "text/plain" } });
+    const put = await fetch(`${first.endpoints[0]}/v1/kv/dev-key`, {
+      method: "PUT",
+      body: "from dev",
+      headers: { "content-type": "text/plain" },
+    });
     assert.is(put.status, 201);
     await put.body?.cancel();
     assert.is(await readBack(`${first.endpoints[0]}/v1/kv/dev-key`), "from dev");
@@ -147,13 +183,19 @@ test(`meshkv dev on ${kind} documents its flags and refuses bad ones with exit s
     [["dev", "extra"], /meshkv dev takes no arguments: got "extra"/],
     [["dev", "--region-delays", "us-east=40"], /Region delay key must be "from\|to"/],
   ];
-  const [help, usage, ...results] = await Promise.all([runCli(kind, ["dev", "--help"]), runCli(kind, ["help"]), ...cases.map(([args]) => runCli(kind, args))]);
+  const [help, usage, ...results] = await Promise.all([
+    runCli(kind, ["dev", "--help"]),
+    runCli(kind, ["help"]),
+    ...cases.map(([args]) => runCli(kind, args)),
+  ]);
   results.forEach((r, i) => {
     assert.is(r.code, 2, `${cases[i]![0].join(" ")}: ${r.stdout}${r.stderr}`);
     assert.match(r.stderr, cases[i]![1]);
   });
   assert.is(help.code, 0);
-  for (const flag of ["--port", "--data", "--region-delays", "--no-delays"]) assert.ok(help.stdout.includes(flag), `help lists ${flag}`);
+  for (const flag of ["--port", "--data", "--region-delays", "--no-delays"]) {
+    assert.ok(help.stdout.includes(flag), `help lists ${flag}`);
+  }
   assert.match(help.stdout, /us-east-1 \(us-east\), eu-west-1 \(eu-west\), ap-south-1 \(ap-south\)/);
   assert.match(usage.stdout, /^ {2}dev +Run a local three-region cluster/m);
 });

@@ -4,7 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { realRuntime, tempDir } from "../_helpers.ts";
-import { HOST_MISREPORTS_SIGNAL_EXIT, runCli, startProcess, type RuntimeKind } from "../_process.ts";
+import { HOST_MISREPORTS_SIGNAL_EXIT, runCli, type RuntimeKind, startProcess } from "../_process.ts";
 
 const rt = await realRuntime();
 const kind = rt.name as RuntimeKind;
@@ -42,7 +42,10 @@ test(`meshkv start on ${kind} keeps its node id and creation time (its place in 
   await first.stop();
   const second = await startProcess(kind, ["start", "--port", "0", "--data", data]);
   const id2 = (await (await fetch(`${second.url}/health`)).json()).nodeId;
-  const members = (await (await fetch(`${second.url}/v1/admin/members`)).json()).members as { id: string; since?: number }[];
+  const members = (await (await fetch(`${second.url}/v1/admin/members`)).json()).members as {
+    id: string;
+    since?: number;
+  }[];
   await second.stop();
   assert.match(id1, /^n-[0-9a-f]{8}$/);
   assert.is(id2, id1);
@@ -73,21 +76,37 @@ test(`meshkv on ${kind} rejects bad flags with a clear message and exit status 2
   }
   const help = await runCli(kind, ["start", "--help"]);
   assert.is(help.code, 0);
-  for (const flag of ["--id", "--host", "--port", "--data"]) assert.ok(help.stdout.includes(flag), `help lists ${flag}`);
+  for (const flag of ["--id", "--host", "--port", "--data"]) {
+    assert.ok(help.stdout.includes(flag), `help lists ${flag}`);
+  }
 });
 
 test(`meshkv start on ${kind} stores data on disk: a value written over HTTP is read back after a restart with other storage knobs`, async () => {
   const data = await tempDir(rt.fs, "cli");
   const first = await startProcess(kind, ["start", "--port", "0", "--data", data, "--durability", "always"]);
   try {
-    const put = await fetch(`${first.url}/v1/kv/greeting`, { method: "PUT", body: "hello", headers: { "content-type": "text/plain" } });
+    const put = await fetch(`${first.url}/v1/kv/greeting`, {
+      method: "PUT",
+      body: "hello",
+      headers: { "content-type": "text/plain" },
+    });
     assert.ok(put.status === 201 || put.status === 204, `PUT answered ${put.status}`);
     await put.body?.cancel();
   } finally {
     await first.stop();
   }
   // Restarted with the storage knobs: new tables are deflated, old ones still read, the cache has its size.
-  const second = await startProcess(kind, ["start", "--port", "0", "--data", data, "--compression", "deflate", "--cache-bytes", "1048576"]);
+  const second = await startProcess(kind, [
+    "start",
+    "--port",
+    "0",
+    "--data",
+    data,
+    "--compression",
+    "deflate",
+    "--cache-bytes",
+    "1048576",
+  ]);
   try {
     const storage = (await (await fetch(`${second.url}/v1/admin/status`)).json()).storage;
     assert.is(storage.compression, "deflate");
@@ -115,15 +134,31 @@ test(`meshkv start on ${kind} checks bearer tokens when given, and refuses a non
   assert.match(short.stderr, /16 to 512 characters/);
   const reader = "r".repeat(20);
   const writer = "w".repeat(20);
-  const node = await startProcess(kind, ["start", "--port", "0", "--data", data, "--tokens", `read:${reader},write:${writer}`]);
+  const node = await startProcess(kind, [
+    "start",
+    "--port",
+    "0",
+    "--data",
+    data,
+    "--tokens",
+    `read:${reader},write:${writer}`,
+  ]);
   try {
     const anon = await fetch(`${node.url}/v1/kv/k`);
     assert.is(anon.status, 401);
     assert.is((await anon.json()).error.code, "UNAUTHORIZED");
-    const denied = await fetch(`${node.url}/v1/kv/k`, { method: "PUT", body: "x", headers: { authorization: `Bearer ${reader}` } });
+    const denied = await fetch(`${node.url}/v1/kv/k`, {
+      method: "PUT",
+      body: "x",
+      headers: { authorization: `Bearer ${reader}` },
+    });
     assert.is(denied.status, 403);
     await denied.body?.cancel();
-    const ok = await fetch(`${node.url}/v1/kv/k`, { method: "PUT", body: "x", headers: { authorization: `Bearer ${writer}` } });
+    const ok = await fetch(`${node.url}/v1/kv/k`, {
+      method: "PUT",
+      body: "x",
+      headers: { authorization: `Bearer ${writer}` },
+    });
     assert.ok(ok.status < 300, `write with a write token answered ${ok.status}`);
     await ok.body?.cancel();
     assert.ok(!node.output().includes(writer), "tokens never appear in the log");

@@ -5,7 +5,7 @@
  * key (`--replicas` = the number of nodes) at the default levels (quorum): a write through one endpoint is read
  * and watched through another, and with one endpoint stopped the others still meet quorum.
  */
-import { START_FLAGS, startNode as startRealNode, type StartedNode } from "../../src/cli/start.ts";
+import { START_FLAGS, type StartedNode, startNode as startRealNode } from "../../src/cli/start.ts";
 import { applyDefaults } from "../../src/cli/args.ts";
 import type { AuthConfig } from "../../src/http/auth.ts";
 import type { FlagValues } from "../../src/cli/args.ts";
@@ -28,12 +28,20 @@ export async function startNode(options: { endpoints?: number; auth?: AuthConfig
   const count = endpoints === 1 ? 1 : Math.max(3, endpoints);
   const root = await tempDir(rt.fs, "sdk");
   const admin = options.auth?.tokens.find((t) => t.scope === "admin")?.token;
-  const flagsFor = (i: number, seeds: string[]): FlagValues => applyDefaults({
-    id: `n${i + 1}`, host: "127.0.0.1", port: 0, data: `${root}/n${i + 1}`, "mesh-preset": "fast", durability: "always",
-    replicas: count, partitions: 16, secret: "sdk-test-secret",
-    tokens: (options.auth?.tokens ?? []).map((t) => `${t.scope}:${t.token}`),
-    ...(seeds.length > 0 ? { seeds } : {}),
-  }, START_FLAGS);
+  const flagsFor = (i: number, seeds: string[]): FlagValues =>
+    applyDefaults({
+      id: `n${i + 1}`,
+      host: "127.0.0.1",
+      port: 0,
+      data: `${root}/n${i + 1}`,
+      "mesh-preset": "fast",
+      durability: "always",
+      replicas: count,
+      partitions: 16,
+      secret: "sdk-test-secret",
+      tokens: (options.auth?.tokens ?? []).map((t) => `${t.scope}:${t.token}`),
+      ...(seeds.length > 0 ? { seeds } : {}),
+    }, START_FLAGS);
   const nodes: StartedNode[] = [];
   const closed = new Set<StartedNode>();
   const stop = async (n: StartedNode) => {
@@ -54,8 +62,12 @@ export async function startNode(options: { endpoints?: number; auth?: AuthConfig
         const health = await fetch(`${n.url}/health`);
         await health.body?.cancel();
         if (health.status !== 200) return false;
-        const res = await fetch(`${n.url}/v1/admin/status`, admin ? { headers: { authorization: `Bearer ${admin}` } } : {});
-        const rebalance = ((await res.json()) as { rebalance?: { acquiring?: unknown[]; handingOff?: unknown[] } }).rebalance;
+        const res = await fetch(
+          `${n.url}/v1/admin/status`,
+          admin ? { headers: { authorization: `Bearer ${admin}` } } : {},
+        );
+        const rebalance =
+          ((await res.json()) as { rebalance?: { acquiring?: unknown[]; handingOff?: unknown[] } }).rebalance;
         if ((rebalance?.acquiring?.length ?? 0) + (rebalance?.handingOff?.length ?? 0) > 0) return false;
       }
       return true;

@@ -88,7 +88,10 @@ test("get of an absent key is null; delete removes; keys with slashes, dots and 
 test("concurrent writes come back as siblings; a write with their context resolves them", async () => {
   const kv = client();
   const base = await kv.put("sdk/sib", "base");
-  await Promise.all([kv.put("sdk/sib", "left", { context: base.context }), kv.put("sdk/sib", "right", { context: base.context })]);
+  await Promise.all([
+    kv.put("sdk/sib", "left", { context: base.context }),
+    kv.put("sdk/sib", "right", { context: base.context }),
+  ]);
   const entry = (await kv.get<string>("sdk/sib"))!;
   assert.equal(entry.values.sort(), ["left", "right"]);
   const resolved = await kv.put("sdk/sib", "both", { context: entry.context });
@@ -133,7 +136,9 @@ test("list is an async iterator over pages in key order, with keys-only mode and
   const page1 = (await firstOnly.next()).value!;
   assert.equal(page1.items[0], { key: "list/00", value: undefined, values: [], context: null, expiresAt: null });
   const rest = [];
-  for await (const page of kv.list({ prefix: "list/", limit: 20, keysOnly: true, cursor: page1.cursor! })) rest.push(...page.items.map((i) => i.key));
+  for await (const page of kv.list({ prefix: "list/", limit: 20, keysOnly: true, cursor: page1.cursor! })) {
+    rest.push(...page.items.map((i) => i.key));
+  }
   assert.equal(rest, keys.slice(20));
 });
 
@@ -165,7 +170,11 @@ test("status is served with an admin-capable token; a wrong token is UNAUTHORIZE
   const kv = client();
   const status = await kv.status();
   assert.is(status.nodeId, "n1");
-  const secured = await startNode({ auth: { tokens: [{ token: "admin-0123456789abcdef", scope: "admin" }, { token: "read-0123456789abcdef", scope: "read" }] } });
+  const secured = await startNode({
+    auth: {
+      tokens: [{ token: "admin-0123456789abcdef", scope: "admin" }, { token: "read-0123456789abcdef", scope: "read" }],
+    },
+  });
   try {
     const wrong = createClient({ endpoints: secured.urls, token: "nope-0123456789abcdef" });
     await rejects(wrong.get("k"), "UNAUTHORIZED", 401);

@@ -9,9 +9,9 @@
 import process from "node:process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createClient, MeshkvClientError, type MeshkvClient, type WatchEvent } from "../../src/client/mod.ts";
+import { createClient, type MeshkvClient, MeshkvClientError, type WatchEvent } from "../../src/client/mod.ts";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
-import { nodeStatus, serving, startProcess, type NodeProcess, type RuntimeKind } from "../_process.ts";
+import { type NodeProcess, nodeStatus, type RuntimeKind, serving, startProcess } from "../_process.ts";
 
 const rt = await realRuntime();
 const host = (process.env.MESHKV_TEST_RUNTIME ?? rt.name) as RuntimeKind;
@@ -25,19 +25,36 @@ const urls = () => procs.map((p) => p.url);
 /** A client over all three endpoints, with failover. */
 const clusterClient = (): MeshkvClient => createClient({ endpoints: urls(), timeoutMs: TIMEOUT_MS });
 /** A client bound to node `i` alone. */
-const pinned = (i: number): MeshkvClient => createClient({ endpoints: [procs[i]!.url], timeoutMs: TIMEOUT_MS, retries: 0 });
+const pinned = (i: number): MeshkvClient =>
+  createClient({ endpoints: [procs[i]!.url], timeoutMs: TIMEOUT_MS, retries: 0 });
 
 async function start(id: string, data: string, seeds: string[]): Promise<NodeProcess> {
-  const args = ["start", "--id", id, "--port", "0", "--data", data, "--mesh-preset", "fast", "--secret", SECRET, "--partitions", String(PARTITIONS)];
+  const args = [
+    "start",
+    "--id",
+    id,
+    "--port",
+    "0",
+    "--data",
+    data,
+    "--mesh-preset",
+    "fast",
+    "--secret",
+    SECRET,
+    "--partitions",
+    String(PARTITIONS),
+  ];
   if (seeds.length) args.push("--seeds", seeds.join(","));
   return await startProcess(host, args);
 }
 
-
 /** Resolves with what `p` resolves to, or fails naming `what` after `ms`. */
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms)));
+  const timeout = new Promise<never>((
+    _,
+    reject,
+  ) => (timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms)));
   try {
     return await Promise.race([p, timeout]);
   } finally {
@@ -62,10 +79,20 @@ test.before(async () => {
     procs.push(await start(`${host}-1`, dirs[0]!, []));
     const seed = procs[0]!.url.replace(/^http:\/\//, "");
     procs.push(...(await Promise.all([1, 2].map((i) => start(`${host}-${i + 1}`, dirs[i]!, [seed])))));
-    await eventually(async () => (await Promise.all(urls().map(serving))).every(Boolean), 20_000, 50, "three nodes to answer /health with 200");
     await eventually(
-      async () => (await Promise.all(urls().map(nodeStatus))).every((s) => s.rebalance.acquiring.length === 0 && s.ring.owners.length === 3),
-      20_000, 50, "the ring to settle (three owners, no partition still acquiring)",
+      async () => (await Promise.all(urls().map(serving))).every(Boolean),
+      20_000,
+      50,
+      "three nodes to answer /health with 200",
+    );
+    await eventually(
+      async () =>
+        (await Promise.all(urls().map(nodeStatus))).every((s) =>
+          s.rebalance.acquiring.length === 0 && s.ring.owners.length === 3
+        ),
+      20_000,
+      50,
+      "the ring to settle (three owners, no partition still acquiring)",
     );
   } catch (e) {
     for (const p of procs) console.error(p.output());
@@ -136,7 +163,9 @@ test("list walks pages in key order with a cursor across partitions, resumable t
   const first = await pinned(0).list({ prefix: "c/list/", limit: 10, keysOnly: true })[Symbol.asyncIterator]().next();
   assert.ok(!first.done && first.value.cursor !== null, "the first page has a cursor");
   const rest: string[] = [];
-  for await (const page of pinned(2).list({ prefix: "c/list/", limit: 10, keysOnly: true, cursor: first.value.cursor! })) rest.push(...page.items.map((it) => it.key));
+  for await (
+    const page of pinned(2).list({ prefix: "c/list/", limit: 10, keysOnly: true, cursor: first.value.cursor! })
+  ) rest.push(...page.items.map((it) => it.key));
   assert.equal([...first.value.items.map((it) => it.key), ...rest], keys);
 });
 
@@ -151,7 +180,10 @@ test("batch runs mixed gets, puts and deletes through the cluster, each with its
     { op: "get", key: "c/batch/none" },
     { op: "put", key: "c/batch/old2", value: 1, ifNoneMatch: true },
   ]);
-  assert.equal(results.map((r) => [r.op, r.ok]), [["put", true], ["put", true], ["get", true], ["delete", true], ["get", true], ["put", true]]);
+  assert.equal(results.map((r) => [r.op, r.ok]), [["put", true], ["put", true], ["get", true], ["delete", true], [
+    "get",
+    true,
+  ], ["put", true]]);
   const got = results[2]!;
   assert.ok(got.ok && got.op === "get" && got.entry?.value === "old");
   const none = results[4]!;
@@ -160,7 +192,10 @@ test("batch runs mixed gets, puts and deletes through the cluster, each with its
   assert.equal([...((await pinned(2).get<Uint8Array>("c/batch/b"))!.value)], [7, 8]);
   assert.is(await pinned(0).get("c/batch/old"), null);
   const again = await kv.batch([{ op: "put", key: "c/batch/old2", value: 2, ifNoneMatch: true }]);
-  assert.ok(!again[0]!.ok && again[0]!.error.code === "KEY_EXISTS", "create-only put of an existing key fails in the batch");
+  assert.ok(
+    !again[0]!.ok && again[0]!.error.code === "KEY_EXISTS",
+    "create-only put of an existing key fails in the batch",
+  );
 });
 
 test("consistency levels: a write at `all` is on every replica, so a read at `one` on any node sees it", async () => {
@@ -175,7 +210,9 @@ test("consistency levels: a write at `all` is on every replica, so a read at `on
   // (which waits for every replica and merges) returns it.
   assert.equal((await kv.get("c/level", { consistency: "all" }))?.values, ["one"]);
   await kv.delete("c/level", { consistency: "all" });
-  for (let i = 0; i < 3; i++) assert.is(await pinned(i).get("c/level", { consistency: "one" }), null, `node ${i} at one after delete at all`);
+  for (let i = 0; i < 3; i++) {
+    assert.is(await pinned(i).get("c/level", { consistency: "one" }), null, `node ${i} at one after delete at all`);
+  }
 });
 
 test("two blind puts through different nodes become siblings, visible on every node until a write with the context resolves them", async () => {
@@ -199,13 +236,25 @@ const increment = async (kv: MeshkvClient, key: string, times: number) => {
 test("update() from three clients whose writes one node coordinates, 10 increments each at once: the counter ends at 30 on every node", async () => {
   const clients = [0, 1, 2].map(() => pinned(0));
   await within(Promise.all(clients.map((kv) => increment(kv, "c/counter-one", 10))), 60_000, "30 concurrent updates");
-  for (let i = 0; i < 3; i++) assert.equal((await pinned(i).get<number>("c/counter-one"))?.values, [30], `node ${i}: no increment lost, no siblings`);
+  for (let i = 0; i < 3; i++) {
+    assert.equal(
+      (await pinned(i).get<number>("c/counter-one"))?.values,
+      [30],
+      `node ${i}: no increment lost, no siblings`,
+    );
+  }
 });
 
 test("update() from three clients, each on a different node, 10 increments each at once: no increment is lost", async () => {
   const clients = [0, 1, 2].map(pinned);
   await within(Promise.all(clients.map((kv) => increment(kv, "c/counter", 10))), 60_000, "30 concurrent updates");
-  for (let i = 0; i < 3; i++) assert.equal((await pinned(i).get<number>("c/counter", { consistency: "all" }))?.values, [30], `node ${i} counts 30`);
+  for (let i = 0; i < 3; i++) {
+    assert.equal(
+      (await pinned(i).get<number>("c/counter", { consistency: "all" }))?.values,
+      [30],
+      `node ${i} counts 30`,
+    );
+  }
 });
 
 test("a watch opened on one node receives puts and deletes made through the other nodes", async () => {
@@ -225,13 +274,21 @@ test("a watch opened on one node receives puts and deletes made through the othe
     await pinned(2).put("c/watch/x", { n: 2 }, { context: read!.context });
     await pinned(1).put("c/unwatched", 0);
     await pinned(2).delete("c/watch/x", { context: (await pinned(2).get("c/watch/x"))!.context });
-    await within(collecting, 10_000, `the delete event (events so far: ${JSON.stringify(events.map((e) => [e.type, e.key]))})`);
+    await within(
+      collecting,
+      10_000,
+      `the delete event (events so far: ${JSON.stringify(events.map((e) => [e.type, e.key]))})`,
+    );
     const seen = events.filter((e) => e.type !== "gap");
     assert.ok(seen.every((e) => e.key === "c/watch/x"), "only keys under the prefix");
     // The node applies both versions in order, or only the second when it arrives first (the first is then
     // dominated): a watch may skip an intermediate value, never report an older one last.
     const puts = seen.filter((e) => e.type === "put").map((e) => e.values);
-    assert.ok(JSON.stringify(puts) === JSON.stringify([[{ n: 1 }], [{ n: 2 }]]) || JSON.stringify(puts) === JSON.stringify([[{ n: 2 }]]), JSON.stringify(puts));
+    assert.ok(
+      JSON.stringify(puts) === JSON.stringify([[{ n: 1 }], [{ n: 2 }]]) ||
+        JSON.stringify(puts) === JSON.stringify([[{ n: 2 }]]),
+      JSON.stringify(puts),
+    );
     assert.is(seen.at(-1)!.type, "delete");
   } finally {
     watch.close();
@@ -263,10 +320,14 @@ test("failover: after kill -9 of the preferred node, reads move to the next endp
   assert.is(c.value, 1);
   const survivors = [0, 1, 2].filter((i) => i !== victim);
   for (const i of survivors) {
-    for (let k = 0; k < 10; k++) assert.is((await pinned(i).get(`c/failover/${k}`))?.value, k, `node ${i} reads c/failover/${k}`);
+    for (let k = 0; k < 10; k++) {
+      assert.is((await pinned(i).get(`c/failover/${k}`))?.value, k, `node ${i} reads c/failover/${k}`);
+    }
   }
   const pages: string[] = [];
-  for await (const page of kv.list({ prefix: "c/failover/", keysOnly: true })) pages.push(...page.items.map((it) => it.key));
+  for await (const page of kv.list({ prefix: "c/failover/", keysOnly: true })) {
+    pages.push(...page.items.map((it) => it.key));
+  }
   assert.is(pages.length, 12, `list with a node down: ${pages.join(", ")}`);
   await kv.delete("c/failover/0");
   assert.is(await kv.get("c/failover/0"), null);

@@ -125,7 +125,9 @@ test("an AbortSignal cancels a pending request and ends a watch; a slow answer i
     const hanging: typeof fetch = (input, init) =>
       String(input).endsWith("/health")
         ? fetch(input, init)
-        : new Promise((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason), { once: true }));
+        : new Promise((_, reject) =>
+          init?.signal?.addEventListener("abort", () => reject(init.signal!.reason), { once: true })
+        );
     const kv = createClient({ endpoints: node.urls, fetch: hanging, timeoutMs: 10_000, retries: 0 });
     const controller = new AbortController();
     const pending = kv.get("k", { signal: controller.signal });

@@ -26,10 +26,17 @@ export interface KvSimOptions {
 /** Starts `size` nodes and waits until every one is alive everywhere and serving. */
 export async function kvCluster(seed: number, o: KvSimOptions): Promise<SimCluster> {
   const c = await SimCluster.create({
-    seed, size: o.size, gossip: GOSSIP_FAST, ...(o.link ? { link: o.link } : {}), ...(o.datacenters ? { datacenters: o.datacenters } : {}),
+    seed,
+    size: o.size,
+    gossip: GOSSIP_FAST,
+    ...(o.link ? { link: o.link } : {}),
+    ...(o.datacenters ? { datacenters: o.datacenters } : {}),
     kv: { replication: o.replication ?? {}, ...(o.timings ? { timings: o.timings } : {}) },
   });
-  const t = await c.runUntil(() => c.allSee("alive") && c.converged() && [...c.backends.values()].every((b) => b.settled()), 15_000);
+  const t = await c.runUntil(
+    () => c.allSee("alive") && c.converged() && [...c.backends.values()].every((b) => b.settled()),
+    15_000,
+  );
   assert.ok(t !== null, `${o.size} nodes did not form a serving cluster`);
   return c;
 }
@@ -45,18 +52,48 @@ export async function drive<T>(c: SimCluster, promise: Promise<T>, limitMs = 30_
   return s.value;
 }
 
-export function put(c: SimCluster, via: string, key: string, text: string, o: { context?: VersionVector; level?: ConsistencyLevel; strict?: boolean; ttlMs?: number } = {}): Promise<WriteResult> {
-  return drive(c, c.kv(via).put(key, { contentType: "text/plain", data: enc.encode(text) }, {
-    context: o.context ?? [], ifNoneMatch: false, strict: o.strict ?? false, consistency: o.level ?? null, ttlMs: o.ttlMs ?? null,
-  }));
+export function put(
+  c: SimCluster,
+  via: string,
+  key: string,
+  text: string,
+  o: { context?: VersionVector; level?: ConsistencyLevel; strict?: boolean; ttlMs?: number } = {},
+): Promise<WriteResult> {
+  return drive(
+    c,
+    c.kv(via).put(key, { contentType: "text/plain", data: enc.encode(text) }, {
+      context: o.context ?? [],
+      ifNoneMatch: false,
+      strict: o.strict ?? false,
+      consistency: o.level ?? null,
+      ttlMs: o.ttlMs ?? null,
+    }),
+  );
 }
 
-export function get(c: SimCluster, via: string, key: string, level: ConsistencyLevel | null = null): Promise<ReadResult> {
+export function get(
+  c: SimCluster,
+  via: string,
+  key: string,
+  level: ConsistencyLevel | null = null,
+): Promise<ReadResult> {
   return drive(c, c.kv(via).get(key, { consistency: level }));
 }
 
-export function del(c: SimCluster, via: string, key: string, o: { context?: VersionVector | null; level?: ConsistencyLevel } = {}): Promise<WriteResult> {
-  return drive(c, c.kv(via).delete(key, { context: o.context === undefined ? null : o.context, strict: false, consistency: o.level ?? null }));
+export function del(
+  c: SimCluster,
+  via: string,
+  key: string,
+  o: { context?: VersionVector | null; level?: ConsistencyLevel } = {},
+): Promise<WriteResult> {
+  return drive(
+    c,
+    c.kv(via).delete(key, {
+      context: o.context === undefined ? null : o.context,
+      strict: false,
+      consistency: o.level ?? null,
+    }),
+  );
 }
 
 export function texts(r: ReadResult): string[] {

@@ -42,18 +42,43 @@ async function cluster(size: number, over: Partial<AntiEntropyOptions> = {}, see
   const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
   const nodes: Node[] = [];
   for (const id of ids) {
-    const store = await openReplicaStore({ fs: new MemoryFileSystem(), dir: `/${id}`, clock, random: random.fork(), nodeId: id, engineValueBytesMax: 16 * 1024 * 1024, engine: { durability: "none" } });
-    const mesh = new Mesh({ nodeId: id, cluster: "test", datacenter: "dc1", runtime: { clock, dial: (url, o) => net.dial(id, url, o) }, random: random.fork(), auth: pureAuthenticator("s3cret") });
+    const store = await openReplicaStore({
+      fs: new MemoryFileSystem(),
+      dir: `/${id}`,
+      clock,
+      random: random.fork(),
+      nodeId: id,
+      engineValueBytesMax: 16 * 1024 * 1024,
+      engine: { durability: "none" },
+    });
+    const mesh = new Mesh({
+      nodeId: id,
+      cluster: "test",
+      datacenter: "dc1",
+      runtime: { clock, dial: (url, o) => net.dial(id, url, o) },
+      random: random.fork(),
+      auth: pureAuthenticator("s3cret"),
+    });
     await net.serve(id, { hostname: id, port: 7000, fetch: () => new Response("ok"), websocket: mesh.websocket() });
     mesh.setSelfAddress(`${id}:7000`);
     // What the node's backend does with kvMergeBatch: merge every item.
     mesh.onRequest("kvMergeBatch", async (body) => {
-      for (const it of wireItems(obj(body, "body"), "items", PARTITIONS, 10_000)) await store.merge(it.p, it.key, decodeSet(it.set), it.exp);
+      for (const it of wireItems(obj(body, "body"), "items", PARTITIONS, 10_000)) {
+        await store.merge(it.p, it.key, decodeSet(it.set), it.exp);
+      }
       return { ok: true };
     });
     const ae = new AntiEntropy({
-      store, mesh, clock, random: random.fork(), nodeId: id, partitions: PARTITIONS,
-      mine: () => Array.from({ length: PARTITIONS }, (_, p) => p), peersFor: () => ids.filter((x) => x !== id), replicasFor: () => ids.filter((x) => x !== id), ...over,
+      store,
+      mesh,
+      clock,
+      random: random.fork(),
+      nodeId: id,
+      partitions: PARTITIONS,
+      mine: () => Array.from({ length: PARTITIONS }, (_, p) => p),
+      peersFor: () => ids.filter((x) => x !== id),
+      replicasFor: () => ids.filter((x) => x !== id),
+      ...over,
     });
     nodes.push({ id, store, mesh, ae });
   }
@@ -67,7 +92,9 @@ async function cluster(size: number, over: Partial<AntiEntropyOptions> = {}, see
     return await watched;
   }
   return {
-    clock, nodes, drive,
+    clock,
+    nodes,
+    drive,
     async close() {
       for (const n of nodes) {
         await drive(n.ae.stop());
@@ -81,14 +108,21 @@ async function cluster(size: number, over: Partial<AntiEntropyOptions> = {}, see
 /** A client write of `text` on `node` (a new version by that node, superseding what it holds). */
 async function put(c: Cluster, node: Node, key: string, text: string): Promise<void> {
   await node.store.readModifyWrite(partitionOf(key), key, (before) => ({
-    set: update(before.set, contextOf(before.set), encodeValue({ contentType: "text/plain", data: enc.encode(text) }), node.store.versionId, c.clock.now()),
+    set: update(
+      before.set,
+      contextOf(before.set),
+      encodeValue({ contentType: "text/plain", data: enc.encode(text) }),
+      node.store.versionId,
+      c.clock.now(),
+    ),
     expiresAt: null,
   }));
 }
 
 async function del(c: Cluster, node: Node, key: string): Promise<void> {
   await node.store.readModifyWrite(partitionOf(key), key, (before) => ({
-    set: update(before.set, contextOf(before.set), TOMBSTONE, node.store.versionId, c.clock.now()), expiresAt: null,
+    set: update(before.set, contextOf(before.set), TOMBSTONE, node.store.versionId, c.clock.now()),
+    expiresAt: null,
   }));
 }
 
@@ -131,7 +165,16 @@ test("identical replicas exchange only the root hash and transfer no keys", asyn
   const [a, b] = c.nodes as [Node, Node];
   for (let p = 0; p < PARTITIONS; p++) {
     const r = await c.drive(a.ae.exchange(p, b.id));
-    assert.equal({ ...r, bytesSent: 0, bytesReceived: 0 }, { segmentsDiffering: 0, keysPulled: 0, keysPushed: 0, hashesExchanged: 1, bytesSent: 0, bytesReceived: 0, complete: true, rounds: 1 });
+    assert.equal({ ...r, bytesSent: 0, bytesReceived: 0 }, {
+      segmentsDiffering: 0,
+      keysPulled: 0,
+      keysPushed: 0,
+      hashesExchanged: 1,
+      bytesSent: 0,
+      bytesReceived: 0,
+      complete: true,
+      rounds: 1,
+    });
     assert.ok(r.bytesSent + r.bytesReceived < 100, `${r.bytesSent + r.bytesReceived} bytes for one hash`);
   }
   await c.close();
@@ -208,9 +251,16 @@ test("malformed bodies get PROTOCOL_ERROR", async () => {
     ["aeFetch", { p: 0, keys: Array.from({ length: 1001 }, (_, i) => `k${i}`) }],
   ];
   for (const [kind, body] of bad) {
-    await rejectsWith(() => c.drive(b.mesh.request(a.id, kind, body)), "PROTOCOL_ERROR", `${kind} ${JSON.stringify(body).slice(0, 60)}`);
+    await rejectsWith(
+      () => c.drive(b.mesh.request(a.id, kind, body)),
+      "PROTOCOL_ERROR",
+      `${kind} ${JSON.stringify(body).slice(0, 60)}`,
+    );
   }
-  assert.ok(await c.drive(b.mesh.request(a.id, "aeLevel", { p: 0, level: 0, indices: [0] })), "a good body is still answered");
+  assert.ok(
+    await c.drive(b.mesh.request(a.id, "aeLevel", { p: 0, level: 0, indices: [0] })),
+    "a good body is still answered",
+  );
   await c.close();
 });
 
@@ -223,7 +273,9 @@ test("keysPerExchangeMax leaves the rest for the next exchange, and only a compl
   for (let i = 0; i < 10 && !a.store.tree(0).equals(b.store.tree(0)); i++) {
     const r = await c.drive(a.ae.exchange(0, b.id));
     counts.push(r.keysPushed);
-    if (r.keysPushed === 30) assert.is(a.ae.syncedWithAllSince(0), null, "an exchange that left keys behind proves nothing");
+    if (r.keysPushed === 30) {
+      assert.is(a.ae.syncedWithAllSince(0), null, "an exchange that left keys behind proves nothing");
+    }
   }
   assert.equal(counts, [30, 30, 30, 10]);
   assert.ok(a.ae.syncedWithAllSince(0) !== null, "the last exchange was complete");
@@ -288,7 +340,13 @@ test("keys whose versions come from several long node ids (Kubernetes-style name
   // Three coordinators with 40-character ids wrote this key one after another (each saw the previous write).
   let set = (await a.store.read(p, key)).set;
   for (let i = 0; i < 3; i++) {
-    set = update(set, contextOf(set), encodeValue({ contentType: "text/plain", data: enc.encode(`v${i}`) }), `meshkv-europe-west4-statefulset-node-${i}.ab12`, c.clock.now());
+    set = update(
+      set,
+      contextOf(set),
+      encodeValue({ contentType: "text/plain", data: enc.encode(`v${i}`) }),
+      `meshkv-europe-west4-statefulset-node-${i}.ab12`,
+      c.clock.now(),
+    );
   }
   await a.store.merge(p, key, set, null);
   const r = await c.drive(b.ae.exchange(p, a.id));

@@ -13,7 +13,11 @@ import { forEachSeed, seedsFor } from "./_sim.ts";
 
 const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => SimCluster.nodeId(from + i));
 
-async function converged(size: number, seed: number, extra: Partial<Parameters<typeof SimCluster.create>[0]> = {}): Promise<SimCluster> {
+async function converged(
+  size: number,
+  seed: number,
+  extra: Partial<Parameters<typeof SimCluster.create>[0]> = {},
+): Promise<SimCluster> {
   const c = await SimCluster.create({ seed, size, gossip: GOSSIP_FAST, ...extra });
   const t = await c.runUntil(() => c.allSee("alive") && c.converged(), 10_000);
   assert.ok(t !== null, `${size} nodes did not converge in 10 s`);
@@ -40,7 +44,11 @@ for (const size of [5, 20]) {
       const victim = SimCluster.nodeId(1 + r.int(size));
       await c.crash(victim);
       const bound = failureDetectionBoundMs(c.settings, size);
-      const t = await c.runUntil(() => [...c.nodes.keys()].every((o) => c.statusOf(o, victim) === "down"), bound + 1000, 10);
+      const t = await c.runUntil(
+        () => [...c.nodes.keys()].every((o) => c.statusOf(o, victim) === "down"),
+        bound + 1000,
+        10,
+      );
       assert.ok(t !== null && t <= bound, `${victim} declared down everywhere after ${t} ms, bound ${bound}`);
       const wrong = c.events.filter((e) => e.type === "down" && e.member.id !== victim);
       assert.equal(wrong.map((e) => `${e.observer}:${e.member.id}`), [], "only the victim is declared down");
@@ -183,8 +191,11 @@ test("members() lists every member with status, address and ages; the same seed 
   const b = await run();
   assert.equal(a.events, b.events, "deterministic");
   assert.equal(a.view.map((m) => [m.id, m.status, m.self, m.address]), [
-    ["n01", "alive", true, "n01:7000"], ["n02", "down", false, "n02:7000"], ["n03", "alive", false, "n03:7000"],
-    ["n04", "alive", false, "n04:7000"], ["n05", "alive", false, "n05:7000"],
+    ["n01", "alive", true, "n01:7000"],
+    ["n02", "down", false, "n02:7000"],
+    ["n03", "alive", false, "n03:7000"],
+    ["n04", "alive", false, "n04:7000"],
+    ["n05", "alive", false, "n05:7000"],
   ]);
   assert.ok(a.view[1]!.lastHeartbeatAgoMs >= 2000);
 });

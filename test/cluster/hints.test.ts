@@ -9,7 +9,7 @@ import * as assert from "uvu/assert";
 import { decodeSet, encodeSet } from "../../src/core/context.ts";
 import { emptySet, merge, update, values } from "../../src/core/version.ts";
 import { HintDelivery } from "../../src/cluster/hint_delivery.ts";
-import { type Hint, type HintStore, hintBytes, type HintStoreOptions, openHintStore } from "../../src/cluster/hints.ts";
+import { type Hint, hintBytes, type HintStore, type HintStoreOptions, openHintStore } from "../../src/cluster/hints.ts";
 import { ManualClock, MemoryFileSystem, SeededRandom } from "../../src/runtime/memory.ts";
 import { openEngine } from "../../src/storage/mod.ts";
 import { rejectsWith } from "../_helpers.ts";
@@ -23,8 +23,13 @@ function setOf(node: string, value: string, base = emptySet<Uint8Array>()): Uint
 }
 
 const sibs = (set: Uint8Array): string[] => values(decodeSet(set)).map(dec).sort();
-const hint = (target: string, key: string, set: Uint8Array, partition = 3): Omit<Hint, "storedAtMs"> =>
-  ({ target, partition, key, set, expiresAt: null });
+const hint = (target: string, key: string, set: Uint8Array, partition = 3): Omit<Hint, "storedAtMs"> => ({
+  target,
+  partition,
+  key,
+  set,
+  expiresAt: null,
+});
 
 type Ctx = { env: Env; open(o?: Partial<HintStoreOptions>): Promise<HintStore> };
 
@@ -55,7 +60,11 @@ function storeSuite(name: string, make: () => Promise<Env>) {
     assert.is(got[0]?.target, "n2");
     assert.equal(sibs(got[0]!.set), ["a"]);
     assert.equal(st.bytes, store.stats().bytes, "take does not delete");
-    assert.equal(got.reduce((n, h) => n + hintBytes(h), 0), st.perTarget["n2"]?.bytes, "hintBytes matches the store's count");
+    assert.equal(
+      got.reduce((n, h) => n + hintBytes(h), 0),
+      st.perTarget["n2"]?.bytes,
+      "hintBytes matches the store's count",
+    );
     await store.ack(got);
     assert.equal(store.targets(), ["n3"]);
     assert.is(store.stats().delivered, 2);
@@ -79,36 +88,52 @@ function storeSuite(name: string, make: () => Promise<Env>) {
     const store = await open();
     await store.add(hint("n2", "k", setOf("n1", "from-n1")));
     await store.add(hint("n2", "k", setOf("n3", "from-n3")));
-    await Promise.all(Array.from({ length: 20 }, (_, i) => store.add(hint("n2", "k", setOf(`c${String(i).padStart(2, "0")}`, `v${i}`)))));
+    await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) => store.add(hint("n2", "k", setOf(`c${String(i).padStart(2, "0")}`, `v${i}`))),
+      ),
+    );
     assert.is(store.stats().pending, 1);
     const [h] = await store.take("n2", 10, 1 << 20);
     const expected = ["from-n1", "from-n3", ...Array.from({ length: 20 }, (_, i) => `v${i}`)].sort();
     assert.equal(sibs(h!.set), expected);
     // A later write that saw "from-n1" supersedes it, as a replica's merge would.
     const seen = decodeSet(setOf("n1", "from-n1"));
-    await store.add(hint("n2", "k", encodeSet(update(seen, seen.entries.map((e) => ({ node: e.node, counter: e.counter })), enc("newer"), "n1", T0))));
+    await store.add(
+      hint(
+        "n2",
+        "k",
+        encodeSet(
+          update(seen, seen.entries.map((e) => ({ node: e.node, counter: e.counter })), enc("newer"), "n1", T0),
+        ),
+      ),
+    );
     const [h2] = await store.take("n2", 10, 1 << 20);
     assert.ok(sibs(h2!.set).includes("newer") && !sibs(h2!.set).includes("from-n1"));
     assert.is(store.stats().perTarget["n2"]?.bytes, hintBytes(h2!), "bytes follow the merged size");
     await store.close();
   });
 
-  s("ack does not delete a hint that a newer write changed after take; the next round delivers it", async ({ open }) => {
-    const store = await open();
-    await store.add(hint("n2", "a", setOf("n1", "a1")));
-    await store.add(hint("n2", "b", setOf("n1", "b1")));
-    const taken = await store.take("n2", 10, 1 << 20);
-    await store.add(hint("n2", "a", setOf("n4", "a2")));
-    await store.ack(taken);
-    assert.is(store.stats().pending, 1);
-    assert.is(store.stats().delivered, 1);
-    const again = await store.take("n2", 10, 1 << 20);
-    assert.equal(again.map((h) => h.key), ["a"]);
-    assert.equal(sibs(again[0]!.set), ["a1", "a2"]);
-    await store.ack(again);
-    assert.equal(store.targets(), []);
-    await store.close();
-  });
+  s(
+    "ack does not delete a hint that a newer write changed after take; the next round delivers it",
+    async ({ open }) => {
+      const store = await open();
+      await store.add(hint("n2", "a", setOf("n1", "a1")));
+      await store.add(hint("n2", "b", setOf("n1", "b1")));
+      const taken = await store.take("n2", 10, 1 << 20);
+      await store.add(hint("n2", "a", setOf("n4", "a2")));
+      await store.ack(taken);
+      assert.is(store.stats().pending, 1);
+      assert.is(store.stats().delivered, 1);
+      const again = await store.take("n2", 10, 1 << 20);
+      assert.equal(again.map((h) => h.key), ["a"]);
+      assert.equal(sibs(again[0]!.set), ["a1", "a2"]);
+      await store.ack(again);
+      assert.equal(store.targets(), []);
+      await store.close();
+    },
+  );
 
   s("a full backlog rejects with LIMIT_EXCEEDED naming the limit; other targets still take hints", async ({ open }) => {
     const store = await open({ limits: { hintBytesMaxPerTarget: 500 } });
@@ -118,47 +143,61 @@ function storeSuite(name: string, make: () => Promise<Env>) {
     const err = await rejectsWith(() => store.add(hint("n2", "k3", big)), "LIMIT_EXCEEDED");
     assert.match(err.message, /hintBytesMaxPerTarget/);
     assert.is((err as { details?: Record<string, unknown> }).details?.["limit"], "hintBytesMaxPerTarget");
-    await rejectsWith(() => store.add(hint("n2", "k1", setOf("n9", "y".repeat(300)))), "LIMIT_EXCEEDED", "a merge that grows past the limit");
+    await rejectsWith(
+      () => store.add(hint("n2", "k1", setOf("n9", "y".repeat(300)))),
+      "LIMIT_EXCEEDED",
+      "a merge that grows past the limit",
+    );
     await store.add(hint("n3", "k3", big));
     const st = store.stats();
     assert.is(st.rejected, 2);
     assert.is(st.perTarget["n2"]?.pending, 2);
     assert.ok((st.perTarget["n2"]?.bytes ?? 0) <= 500);
-    assert.equal(sibs((await store.take("n2", 10, 1 << 20))[0]!.set), ["x".repeat(150)], "the rejected merge left the hint as it was");
+    assert.equal(
+      sibs((await store.take("n2", 10, 1 << 20))[0]!.set),
+      ["x".repeat(150)],
+      "the rejected merge left the hint as it was",
+    );
     await store.close();
 
     const counted = await open({ limits: { hintsPerTargetMax: 2 } });
     await counted.add(hint("n5", "a", big));
     await counted.add(hint("n5", "b", big));
     await counted.add(hint("n5", "a", setOf("n7", "merge into an existing hint is not a new one")));
-    assert.match((await rejectsWith(() => counted.add(hint("n5", "c", big)), "LIMIT_EXCEEDED")).message, /hintsPerTargetMax/);
+    assert.match(
+      (await rejectsWith(() => counted.add(hint("n5", "c", big)), "LIMIT_EXCEEDED")).message,
+      /hintsPerTargetMax/,
+    );
     await counted.close();
   });
 
-  s("hints older than hintAgeMaxMs, or whose value expired, are dropped at take and counted as expired", async ({ open, env }) => {
-    // Real clocks run on while the test writes: wider margins there, so a slow machine does not flake.
-    const u = env.name === "memory" ? 1 : 20;
-    const store = await open({ limits: { hintAgeMaxMs: 100 * u } });
-    await store.add(hint("n2", "old", setOf("n1", "o")));
-    await store.add({ ...hint("n2", "ttl", setOf("n1", "t")), expiresAt: env.clock.now() + 50 * u });
-    await store.add({ ...hint("n2", "ttl2", setOf("n1", "t")), expiresAt: env.clock.now() + 10_000 * u });
-    await env.advance(60 * u);
-    assert.equal((await store.take("n2", 10, 1 << 20)).map((h) => h.key), ["old", "ttl2"]);
-    assert.is(store.stats().expired, 1);
-    await env.advance(60 * u);
-    await store.add(hint("n2", "fresh", setOf("n1", "f")));
-    assert.equal((await store.take("n2", 10, 1 << 20)).map((h) => h.key), ["fresh"]);
-    const st = store.stats();
-    assert.is(st.expired, 3);
-    assert.is(st.pending, 1);
-    await store.close();
-  });
+  s(
+    "hints older than hintAgeMaxMs, or whose value expired, are dropped at take and counted as expired",
+    async ({ open, env }) => {
+      // Real clocks run on while the test writes: wider margins there, so a slow machine does not flake.
+      const u = env.name === "memory" ? 1 : 20;
+      const store = await open({ limits: { hintAgeMaxMs: 100 * u } });
+      await store.add(hint("n2", "old", setOf("n1", "o")));
+      await store.add({ ...hint("n2", "ttl", setOf("n1", "t")), expiresAt: env.clock.now() + 50 * u });
+      await store.add({ ...hint("n2", "ttl2", setOf("n1", "t")), expiresAt: env.clock.now() + 10_000 * u });
+      await env.advance(60 * u);
+      assert.equal((await store.take("n2", 10, 1 << 20)).map((h) => h.key), ["old", "ttl2"]);
+      assert.is(store.stats().expired, 1);
+      await env.advance(60 * u);
+      await store.add(hint("n2", "fresh", setOf("n1", "f")));
+      assert.equal((await store.take("n2", 10, 1 << 20)).map((h) => h.key), ["fresh"]);
+      const st = store.stats();
+      assert.is(st.expired, 3);
+      assert.is(st.pending, 1);
+      await store.close();
+    },
+  );
 
   s("reopen keeps every hint and rebuilds the counts", async ({ open }) => {
     const store = await open();
     for (let i = 0; i < 50; i++) await store.add(hint(`n${i % 3}`, `key${i}`, setOf("n9", `v${i}`), i));
     await store.add(hint("n0", "key0", setOf("n8", "sibling")));
-    await store.ack((await store.take("n1", 5, 1 << 20)));
+    await store.ack(await store.take("n1", 5, 1 << 20));
     const before = store.stats();
     await store.close();
     const again = await open();
@@ -171,7 +210,10 @@ function storeSuite(name: string, make: () => Promise<Env>) {
       assert.is(a.pending, b.pending, `${t} pending`);
       assert.is(a.bytes, b.bytes, `${t} bytes`);
       // Kept in one-second buckets while running, exact after the rescan.
-      assert.ok(a.oldestMs !== null && b.oldestMs !== null && a.oldestMs >= b.oldestMs && a.oldestMs - b.oldestMs < 1000, `${t} oldestMs`);
+      assert.ok(
+        a.oldestMs !== null && b.oldestMs !== null && a.oldestMs >= b.oldestMs && a.oldestMs - b.oldestMs < 1000,
+        `${t} oldestMs`,
+      );
     }
     const n0 = await again.take("n0", 100, 1 << 30);
     assert.is(n0.length, 17);
@@ -196,10 +238,22 @@ function storeSuite(name: string, make: () => Promise<Env>) {
     await rejectsWith(() => store.add(hint("", "k", setOf("n1", "v"))), "INVALID_ARGUMENT");
     await rejectsWith(() => store.add(hint("a\u0000b", "k", setOf("n1", "v"))), "INVALID_ARGUMENT");
     await rejectsWith(() => store.add(hint("n2", "k", setOf("n1", "v"), 70_000)), "INVALID_ARGUMENT");
-    await rejectsWith(() => store.add({ ...hint("n2", "k", setOf("n1", "v")), expiresAt: Number.NaN }), "INVALID_ARGUMENT");
+    await rejectsWith(
+      () => store.add({ ...hint("n2", "k", setOf("n1", "v")), expiresAt: Number.NaN }),
+      "INVALID_ARGUMENT",
+    );
     await rejectsWith(() => store.add(hint("n2", "k", enc("not a set"))), "CORRUPTION");
     await rejectsWith(() => store.take("n2", 0, 10), "INVALID_ARGUMENT");
-    await rejectsWith(() => openHintStore({ fs: new MemoryFileSystem(), dir: "/h", clock: new ManualClock(), limits: { hintAgeMaxMs: -1 } }), "INVALID_ARGUMENT");
+    await rejectsWith(
+      () =>
+        openHintStore({
+          fs: new MemoryFileSystem(),
+          dir: "/h",
+          clock: new ManualClock(),
+          limits: { hintAgeMaxMs: -1 },
+        }),
+      "INVALID_ARGUMENT",
+    );
     assert.is(store.stats().pending, 0);
     await store.close();
   });
@@ -255,19 +309,28 @@ async function rig(): Promise<Rig> {
   const clock = new ManualClock();
   const store = await openHintStore({ fs: new MemoryFileSystem(), dir: "/hints", clock, durability: "always" });
   const r: Rig = {
-    clock, store, alive: new Set(), failing: new Set(), calls: [], received: new Map(),
-    delivery: (o = {}) => new HintDelivery({
-      store, clock, random: new SeededRandom(7), ...o,
-      isAlive: (t) => r.alive.has(t),
-      deliver: async (target, hints) => {
-        r.calls.push({ target, keys: hints.map((h) => h.key), bytes: hints.reduce((n, h) => n + hintBytes(h), 0) });
-        if (r.failing.has(target)) throw new Error(`${target} refused`);
-        for (const h of hints) {
-          const mine = r.received.get(`${target}/${h.key}`);
-          r.received.set(`${target}/${h.key}`, mine ? encodeSet(merge(decodeSet(mine), decodeSet(h.set))) : h.set);
-        }
-      },
-    }),
+    clock,
+    store,
+    alive: new Set(),
+    failing: new Set(),
+    calls: [],
+    received: new Map(),
+    delivery: (o = {}) =>
+      new HintDelivery({
+        store,
+        clock,
+        random: new SeededRandom(7),
+        ...o,
+        isAlive: (t) => r.alive.has(t),
+        deliver: async (target, hints) => {
+          r.calls.push({ target, keys: hints.map((h) => h.key), bytes: hints.reduce((n, h) => n + hintBytes(h), 0) });
+          if (r.failing.has(target)) throw new Error(`${target} refused`);
+          for (const h of hints) {
+            const mine = r.received.get(`${target}/${h.key}`);
+            r.received.set(`${target}/${h.key}`, mine ? encodeSet(merge(decodeSet(mine), decodeSet(h.set))) : h.set);
+          }
+        },
+      }),
   };
   return r;
 }

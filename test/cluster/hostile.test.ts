@@ -17,7 +17,11 @@ test("malformed gossip, sync and pingReq bodies are refused and leave the member
   const c = await SimCluster.create({ seed: 5, size: 3, gossip: GOSSIP_FAST });
   await c.runUntil(() => c.allSee("alive") && c.converged(), 5000);
   const evil = new Mesh({
-    nodeId: "evil", cluster: "meshkv", datacenter: "dc1", auth: pureAuthenticator("sim-secret"), random: new SeededRandom(1),
+    nodeId: "evil",
+    cluster: "meshkv",
+    datacenter: "dc1",
+    auth: pureAuthenticator("sim-secret"),
+    random: new SeededRandom(1),
     runtime: { clock: c.clock, dial: (url, o) => c.net.dial("evil", url, o) },
   });
   evil.setAddress("n01", "n01:7000");
@@ -27,7 +31,21 @@ test("malformed gossip, sync and pingReq bodies are refused and leave the member
     return await p;
   };
   const bad = [
-    null, "members", { members: "x" }, { members: [{ id: "" }] }, { members: [{ id: "z", address: "a", datacenter: "d", capacity: -1, heartbeat: 0, incarnation: 0, status: "alive" }] },
+    null,
+    "members",
+    { members: "x" },
+    { members: [{ id: "" }] },
+    {
+      members: [{
+        id: "z",
+        address: "a",
+        datacenter: "d",
+        capacity: -1,
+        heartbeat: 0,
+        incarnation: 0,
+        status: "alive",
+      }],
+    },
     { members: Array.from({ length: 2000 }, (_, i) => ({ id: `m${i}` })) },
   ];
   for (const body of bad) {

@@ -5,9 +5,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { applyDefaults, parseFlags, withoutDefaults } from "../../src/cli/args.ts";
-import { START_FLAGS, replicationOptions } from "../../src/cli/start.ts";
+import { replicationOptions, START_FLAGS } from "../../src/cli/start.ts";
 import { Keyspaces, parseKeyspace } from "../../src/cluster/keyspaces.ts";
-import { RingView, type ReplicationConfig } from "../../src/cluster/ring_view.ts";
+import { type ReplicationConfig, RingView } from "../../src/cluster/ring_view.ts";
 import { SimCluster } from "../../src/testing/sim_cluster.ts";
 import { isMeshkvError } from "../../src/errors.ts";
 import { drive, get, kvCluster, put, replicasOf, storedAt, texts } from "./_kv_sim.ts";
@@ -29,39 +29,95 @@ async function holders(c: SimCluster, key: string): Promise<string[]> {
 }
 
 test("parseKeyspace reads prefix=setting:value;... and refuses anything else with INVALID_ARGUMENT", () => {
-  assert.equal(parseKeyspace("sessions/=conflicts:lww;write:one;read:r=2"), { prefix: "sessions/", conflicts: "lww", write: "one", read: { r: 2 } });
+  assert.equal(parseKeyspace("sessions/=conflicts:lww;write:one;read:r=2"), {
+    prefix: "sessions/",
+    conflicts: "lww",
+    write: "one",
+    read: { r: 2 },
+  });
   assert.equal(parseKeyspace("a=b/="), { prefix: "a=b/" });
   assert.equal(parseKeyspace("t/=replicas:2"), { prefix: "t/", replicas: { n: 2 } });
-  assert.equal(parseKeyspace("eu/=replicas:us-east:0+eu-west:2;read:local_quorum"), { prefix: "eu/", replicas: { replication: { "us-east": 0, "eu-west": 2 } }, read: "local_quorum" });
-  for (const bad of ["=read:one", "x/=read:sometimes", "x/=conflicts:newest", "x/=colour:red", "x/=read", "noequals", "x/=replicas:0", "x/=replicas:33", "x/=replicas:two", "x/=replicas:us:1+us:2", "x/=replicas:us:0", "x/=replicas:us=2"]) {
+  assert.equal(parseKeyspace("eu/=replicas:us-east:0+eu-west:2;read:local_quorum"), {
+    prefix: "eu/",
+    replicas: { replication: { "us-east": 0, "eu-west": 2 } },
+    read: "local_quorum",
+  });
+  for (
+    const bad of [
+      "=read:one",
+      "x/=read:sometimes",
+      "x/=conflicts:newest",
+      "x/=colour:red",
+      "x/=read",
+      "noequals",
+      "x/=replicas:0",
+      "x/=replicas:33",
+      "x/=replicas:two",
+      "x/=replicas:us:1+us:2",
+      "x/=replicas:us:0",
+      "x/=replicas:us=2",
+    ]
+  ) {
     refuses(bad, () => parseKeyspace(bad));
   }
 });
 
 test("each distinct replica setting is one replica class: 0 is the cluster's, the others in the order keyspaces name them", () => {
   const k = new Keyspaces([
-    { prefix: "a/", replicas: { n: 5 } }, { prefix: "b/", replicas: { n: 3 } }, { prefix: "c/", replicas: { n: 1 } },
-    { prefix: "d/", replicas: { n: 5 } }, { prefix: "e/" }, { prefix: "f/", replicas: { replication: { y: 1, x: 2 } } }, { prefix: "g/", replicas: { replication: { x: 2, y: 1, z: 0 } } },
+    { prefix: "a/", replicas: { n: 5 } },
+    { prefix: "b/", replicas: { n: 3 } },
+    { prefix: "c/", replicas: { n: 1 } },
+    { prefix: "d/", replicas: { n: 5 } },
+    { prefix: "e/" },
+    { prefix: "f/", replicas: { replication: { y: 1, x: 2 } } },
+    { prefix: "g/", replicas: { replication: { x: 2, y: 1, z: 0 } } },
   ], { read: "quorum", write: "quorum", conflicts: "siblings", replicas: { n: 3 } });
   assert.equal(k.classes, [{ n: 3 }, { n: 5 }, { n: 1 }, { replication: { y: 1, x: 2 } }]);
-  assert.equal(["a/1", "b/1", "c/1", "d/1", "e/1", "f/1", "g/1", "zzz"].map((key) => k.classOf(key)), [1, 0, 2, 1, 0, 3, 3, 0]);
+  assert.equal(["a/1", "b/1", "c/1", "d/1", "e/1", "f/1", "g/1", "zzz"].map((key) => k.classOf(key)), [
+    1,
+    0,
+    2,
+    1,
+    0,
+    3,
+    3,
+    0,
+  ]);
   // Store partitions: ring partitions times classes, within the engine's u16 partition numbers.
-  const config: ReplicationConfig = { partitions: 64, n: 3, sloppy: true, keyspaces: [{ prefix: "a/", replicas: { n: 5 } }] };
+  const config: ReplicationConfig = {
+    partitions: 64,
+    n: 3,
+    sloppy: true,
+    keyspaces: [{ prefix: "a/", replicas: { n: 5 } }],
+  };
   const view = new RingView(config);
   assert.is(view.partitions, 128);
-  assert.ok(view.partitionOf("a/x") >= 64 && view.partitionOf("a/x") < 128, "a class 1 key is in the second block of partitions");
+  assert.ok(
+    view.partitionOf("a/x") >= 64 && view.partitionOf("a/x") < 128,
+    "a class 1 key is in the second block of partitions",
+  );
   assert.equal(view.samePlace(view.partitionOf("a/x")), [view.partitionOf("a/x") - 64, view.partitionOf("a/x")]);
   assert.ok(view.partitionOf("zzz") < 64);
   refuses("65536 partitions and two classes", () => new RingView({ ...config, partitions: 65_536 }));
-  refuses("a keyspace with 40 replicas", () => new RingView({ ...config, keyspaces: [{ prefix: "a/", replicas: { n: 40 } }] }));
+  refuses(
+    "a keyspace with 40 replicas",
+    () => new RingView({ ...config, keyspaces: [{ prefix: "a/", replicas: { n: 40 } }] }),
+  );
 });
 
 test("a key gets the settings of the longest prefix it starts with, and the cluster's defaults otherwise", () => {
-  const k = new Keyspaces([{ prefix: "a/", write: "one" }, { prefix: "a/b/", conflicts: "lww", replicas: { n: 2 } }], { read: "quorum", write: "all", conflicts: "siblings" });
+  const k = new Keyspaces([{ prefix: "a/", write: "one" }, { prefix: "a/b/", conflicts: "lww", replicas: { n: 2 } }], {
+    read: "quorum",
+    write: "all",
+    conflicts: "siblings",
+  });
   assert.equal(k.of("a/b/c"), { keyspace: "a/b/", read: "quorum", write: "all", conflicts: "lww", replicaClass: 1 });
   assert.equal(k.of("a/x"), { keyspace: "a/", read: "quorum", write: "one", conflicts: "siblings", replicaClass: 0 });
   assert.equal(k.of("zzz"), { keyspace: null, read: "quorum", write: "all", conflicts: "siblings", replicaClass: 0 });
-  refuses("duplicate prefixes", () => new Keyspaces([{ prefix: "a/" }, { prefix: "a/" }], { read: "one", write: "one", conflicts: "siblings" }));
+  refuses(
+    "duplicate prefixes",
+    () => new Keyspaces([{ prefix: "a/" }, { prefix: "a/" }], { read: "one", write: "one", conflicts: "siblings" }),
+  );
 });
 
 test("in one cluster, a last-writer-wins keyspace shows one value and takes writes at its own level, while other keys keep siblings and quorum", async () => {
@@ -75,7 +131,9 @@ test("in one cluster, a last-writer-wins keyspace shows one value and takes writ
   assert.equal(texts(await get(c, "n03", "c/x", "all")), ["a", "b"], "default keyspace: siblings");
   await c.crash("n02");
   await c.crash("n03");
-  assert.ok(await c.runUntil(() => c.statusOf("n01", "n02") === "down" && c.statusOf("n01", "n03") === "down", 10_000) !== null);
+  assert.ok(
+    await c.runUntil(() => c.statusOf("n01", "n02") === "down" && c.statusOf("n01", "n03") === "down", 10_000) !== null,
+  );
   const w = await put(c, "n01", "s/y", "alone");
   assert.is(w.siblings, 1, "the keyspace's default write level (one) is met by one replica");
   assert.equal(texts(await get(c, "n01", "s/y")), ["alone"]);
@@ -92,7 +150,15 @@ test("keyspaces with their own replica counts: each key lives on exactly its rep
   const seed = 511;
   const c = await kvCluster(seed, {
     size: 5,
-    replication: { n: 3, keyspaces: [{ prefix: "wide/", replicas: { n: 5 } }, { prefix: "one/", replicas: { n: 1 }, write: "one", read: "one" }] },
+    replication: {
+      n: 3,
+      keyspaces: [{ prefix: "wide/", replicas: { n: 5 } }, {
+        prefix: "one/",
+        replicas: { n: 1 },
+        write: "one",
+        read: "one",
+      }],
+    },
   });
   const keys = (prefix: string) => Array.from({ length: 12 }, (_, i) => `${prefix}${i}`);
   const all = [...keys("wide/"), ...keys("one/"), ...keys("plain/")];
@@ -123,19 +189,50 @@ test("keyspaces with their own replica counts: each key lives on exactly its rep
     assert.ok(isMeshkvError(err, "QUORUM_UNMET"), String(err));
   }
   for (const id of down) await c.restart(id);
-  assert.ok(await c.runUntil(() => c.allSee("alive") && [...c.backends.values()].every((b) => b.settled() && b.hints.stats().pending === 0), 30_000) !== null, "restarted nodes come back");
+  assert.ok(
+    await c.runUntil(
+      () => c.allSee("alive") && [...c.backends.values()].every((b) => b.settled() && b.hints.stats().pending === 0),
+      30_000,
+    ) !== null,
+    "restarted nodes come back",
+  );
   // A sixth node joins: wide keys now have five of six nodes, and every key keeps exactly its replica count.
   await c.start("n06");
-  assert.ok(await c.runUntil(() => c.allSee("alive") && c.converged() && [...c.backends.values()].every((b) => b.settled()), 30_000) !== null, "the join settles");
+  assert.ok(
+    await c.runUntil(
+      () => c.allSee("alive") && c.converged() && [...c.backends.values()].every((b) => b.settled()),
+      30_000,
+    ) !== null,
+    "the join settles",
+  );
   await c.run(20_000);
   for (const key of all) {
     const replicas = replicasOf(c, "n06", key).sort();
     assert.is(replicas.length, wanted[key.slice(0, key.indexOf("/") + 1)]!, `${key}: replica count after the join`);
-    assert.equal(await holders(c, key), replicas, `${key}: stored on exactly its replicas after the join (seed ${seed})`);
-    assert.equal(texts(await get(c, "n06", key, "quorum")), [key === wideKey ? "again" : key], `${key}: readable after the join`);
+    assert.equal(
+      await holders(c, key),
+      replicas,
+      `${key}: stored on exactly its replicas after the join (seed ${seed})`,
+    );
+    assert.equal(
+      texts(await get(c, "n06", key, "quorum")),
+      [key === wideKey ? "again" : key],
+      `${key}: readable after the join`,
+    );
   }
   // Listing sees every class; a hash-tag listing too.
-  const page = await drive(c, c.kv("n02").list({ prefix: "", limit: 1000, keysOnly: true, after: null, start: null, end: null, consistency: null }));
+  const page = await drive(
+    c,
+    c.kv("n02").list({
+      prefix: "",
+      limit: 1000,
+      keysOnly: true,
+      after: null,
+      start: null,
+      end: null,
+      consistency: null,
+    }),
+  );
   assert.equal(page.items.map((i) => i.key), [...all].sort());
   await c.stopAll();
 });
@@ -161,8 +258,12 @@ test("anti-entropy sweeps the empty partitions of a replica class without pacing
 
 test("per-datacenter factors per keyspace: a keyspace kept in one region has its replicas only there", async () => {
   const c = await kvCluster(521, {
-    size: 4, datacenters: ["us", "eu"],
-    replication: { replication: { us: 1, eu: 1 }, keyspaces: [{ prefix: "us/", replicas: { replication: { us: 2 } }, read: "local_quorum", write: "local_quorum" }] },
+    size: 4,
+    datacenters: ["us", "eu"],
+    replication: {
+      replication: { us: 1, eu: 1 },
+      keyspaces: [{ prefix: "us/", replicas: { replication: { us: 2 } }, read: "local_quorum", write: "local_quorum" }],
+    },
   });
   for (let i = 0; i < 8; i++) {
     await put(c, "n01", `us/${i}`, "x");
@@ -178,11 +279,18 @@ test("per-datacenter factors per keyspace: a keyspace kept in one region has its
 });
 
 test("meshkv start --keyspaces takes replica counts, and refuses ones the cluster cannot place with INVALID_ARGUMENT", () => {
-  const options = (...args: string[]) => replicationOptions(applyDefaults(parseFlags(args, withoutDefaults(START_FLAGS)).flags, START_FLAGS));
+  const options = (...args: string[]) =>
+    replicationOptions(applyDefaults(parseFlags(args, withoutDefaults(START_FLAGS)).flags, START_FLAGS));
   const r = options("--keyspaces", "cache/=replicas:1;write:one,geo/=replicas:us:1+eu:2").replication;
-  assert.equal(r.keyspaces, [{ prefix: "cache/", replicas: { n: 1 }, write: "one" }, { prefix: "geo/", replicas: { replication: { us: 1, eu: 2 } } }]);
+  assert.equal(r.keyspaces, [{ prefix: "cache/", replicas: { n: 1 }, write: "one" }, {
+    prefix: "geo/",
+    replicas: { replication: { us: 1, eu: 2 } },
+  }]);
   assert.is(new RingView(r).partitions, 3 * 256, "three replica classes of the default 256 partitions");
-  refuses("65536 partitions with a second class", () => options("--partitions", "65536", "--keyspaces", "a/=replicas:2"));
+  refuses(
+    "65536 partitions with a second class",
+    () => options("--partitions", "65536", "--keyspaces", "a/=replicas:2"),
+  );
   refuses("a keyspace with 0 replicas", () => options("--keyspaces", "a/=replicas:0"));
   // The same count as the cluster's is no new class.
   assert.is(new RingView(options("--replicas", "2", "--keyspaces", "a/=replicas:2").replication).partitions, 256);
@@ -191,7 +299,8 @@ test("meshkv start --keyspaces takes replica counts, and refuses ones the cluste
 test("a node started with other keyspace replica counts is reported by its peers, and reports them", async () => {
   const c = await kvCluster(531, { size: 2, replication: { keyspaces: [{ prefix: "a/", write: "one" }] } });
   await c.start("n03", { replication: { keyspaces: [{ prefix: "a/", write: "one", replicas: { n: 1 } }] } });
-  const mismatches = async (id: string) => ((await c.kv(id).status()).configMismatches as { node: string }[]).map((m) => m.node).sort();
+  const mismatches = async (id: string) =>
+    ((await c.kv(id).status()).configMismatches as { node: string }[]).map((m) => m.node).sort();
   assert.ok(await c.runUntil(() => c.allSee("alive"), 15_000) !== null, "n03 joins");
   await c.run(3_000);
   assert.equal(await mismatches("n01"), ["n03"]);
@@ -209,7 +318,11 @@ test("a node started with other keyspace replica counts is reported by its peers
 });
 
 test("a keyspace whose factors name only a datacenter without nodes answers QUORUM_UNMET saying so, and the status warns", async () => {
-  const c = await kvCluster(551, { size: 3, datacenters: ["us"], replication: { keyspaces: [{ prefix: "eu/", replicas: { replication: { eu: 2 } } }] } });
+  const c = await kvCluster(551, {
+    size: 3,
+    datacenters: ["us"],
+    replication: { keyspaces: [{ prefix: "eu/", replicas: { replication: { eu: 2 } } }] },
+  });
   for (const attempt of [() => put(c, "n01", "eu/x", "v"), () => get(c, "n02", "eu/x")]) {
     try {
       await attempt();

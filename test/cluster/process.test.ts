@@ -10,7 +10,7 @@ import * as assert from "uvu/assert";
 import { Mesh } from "../../src/mesh/mesh.ts";
 import { isMeshkvError } from "../../src/errors.ts";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
-import { startProcess, type NodeProcess, type RuntimeKind } from "../_process.ts";
+import { type NodeProcess, type RuntimeKind, startProcess } from "../_process.ts";
 
 const rt = await realRuntime();
 const kind = rt.name as RuntimeKind;
@@ -65,7 +65,14 @@ async function clusterScenario(runtimes: [RuntimeKind, RuntimeKind, RuntimeKind]
     await eventually(() => allAlive(procs.map((p) => p.url), ids), 10_000, 50, `${ids.join(", ")} to converge`);
 
     await procs[2]!.kill9();
-    await eventually(async () => (await statusSeenBy(procs[0]!.url, ids[2]!)) === "down" && (await statusSeenBy(procs[1]!.url, ids[2]!)) === "down", 10_000, 50, `${ids[2]} declared down`);
+    await eventually(
+      async () =>
+        (await statusSeenBy(procs[0]!.url, ids[2]!)) === "down" &&
+        (await statusSeenBy(procs[1]!.url, ids[2]!)) === "down",
+      10_000,
+      50,
+      `${ids[2]} declared down`,
+    );
     const downInc = (await members(procs[0]!.url)).find((m) => m.id === ids[2])!.incarnation;
 
     procs[2] = await start(runtimes[2], ids[2]!, dirs[2]!, [seed]);
@@ -94,13 +101,26 @@ test(`a ${kind} node refuses a peer with the wrong secret and accepts one with t
   const data = await tempDir(rt.fs, "mesh-auth");
   const node = await start(kind, "guarded", data, []);
   const meshWith = (secret: string, id: string) =>
-    new Mesh({ nodeId: id, cluster: "meshkv", secret, datacenter: "dc1", runtime: rt, random: rt.random(), settings: { handshakeTimeoutMs: 3000 } });
+    new Mesh({
+      nodeId: id,
+      cluster: "meshkv",
+      secret,
+      datacenter: "dc1",
+      runtime: rt,
+      random: rt.random(),
+      settings: { handshakeTimeoutMs: 3000 },
+    });
   try {
     const intruder = meshWith("not-the-secret", "intruder");
     const err = await intruder.connect(addressOf(node.url)).then(() => null, (e: unknown) => e);
     assert.ok(isMeshkvError(err), `refused: ${String(err)}`);
     intruder.close();
-    await eventually(() => /wrong cluster secret from intruder/.test(node.output()), 3000, 20, "the refusal to be logged");
+    await eventually(
+      () => /wrong cluster secret from intruder/.test(node.output()),
+      3000,
+      20,
+      "the refusal to be logged",
+    );
     const friend = meshWith(SECRET, "friend");
     assert.is(await friend.connect(addressOf(node.url)), "guarded");
     friend.close();
@@ -117,7 +137,9 @@ test(`random bytes and oversized frames close that mesh connection and leave the
   const url = `ws://${addressOf(node.url)}/mesh`;
   const closes: number[] = [];
   try {
-    for (const payload of [rt.random(1).bytes(300), new Uint8Array([0xc1, 0xc1, 0xc1]), new Uint8Array(5 * 1024 * 1024)]) {
+    for (
+      const payload of [rt.random(1).bytes(300), new Uint8Array([0xc1, 0xc1, 0xc1]), new Uint8Array(5 * 1024 * 1024)]
+    ) {
       const s = await rt.dial(url, { maxMessageBytes: 8 * 1024 * 1024, timeoutMs: 3000 });
       let code = -1;
       s.setHandlers({ message: () => {}, close: (c) => (code = c) });

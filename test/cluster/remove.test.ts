@@ -29,7 +29,10 @@ test("a dead node is removed: bad requests change nothing, the dry run plans, th
   await refused(drive(c, c.kv("n01").remove("n01", { dryRun: false })), "INVALID_ARGUMENT");
 
   await c.crash("n04");
-  assert.ok(await c.runUntil(() => ["n01", "n02", "n03"].every((id) => c.statusOf(id, "n04") === "down"), 20_000) !== null, "n04 is down everywhere");
+  assert.ok(
+    await c.runUntil(() => ["n01", "n02", "n03"].every((id) => c.statusOf(id, "n04") === "down"), 20_000) !== null,
+    "n04 is down everywhere",
+  );
   // Writes go on at quorum, and a delete waits for n04 (a replica of its key) before its tombstone may go.
   const doomed = keys.find((k) => replicasOf(c, "n01", k).includes("n04"))!;
   await del(c, "n02", doomed, { level: "quorum" });
@@ -44,13 +47,22 @@ test("a dead node is removed: bad requests change nothing, the dry run plans, th
   const plan = await drive(c, c.kv("n01").remove("n04", { dryRun: true }));
   assert.is(plan.dryRun, true);
   assert.ok((plan.partitionsMoving as number) > 0, "partitions move");
-  assert.ok((plan.keys as number) > 0 && (plan.bytes as number) > 0, `keys and bytes are counted: ${JSON.stringify({ k: plan.keys, b: plan.bytes })}`);
+  assert.ok(
+    (plan.keys as number) > 0 && (plan.bytes as number) > 0,
+    `keys and bytes are counted: ${JSON.stringify({ k: plan.keys, b: plan.bytes })}`,
+  );
   assert.is(c.statusOf("n01", "n04"), "down", "a dry run changes nothing");
 
   const done = await drive(c, c.kv("n02").remove("n04", { dryRun: false }));
   assert.is(done.removed, true);
-  assert.ok(await c.runUntil(() => ["n01", "n02", "n03"].every((id) => c.statusOf(id, "n04") === "removed"), 10_000) !== null, "gossip spreads the removal");
-  assert.ok(await c.runUntil(() => [...c.backends.values()].every((b) => b.settled()), 30_000) !== null, "the rebuild finishes");
+  assert.ok(
+    await c.runUntil(() => ["n01", "n02", "n03"].every((id) => c.statusOf(id, "n04") === "removed"), 10_000) !== null,
+    "gossip spreads the removal",
+  );
+  assert.ok(
+    await c.runUntil(() => [...c.backends.values()].every((b) => b.settled()), 30_000) !== null,
+    "the rebuild finishes",
+  );
   const status = await c.kv("n03").status() as { removed: { members: string[]; rebuild: { done: boolean } } };
   assert.equal(status.removed.members, ["n04"]);
   assert.is(status.removed.rebuild.done, true);
@@ -65,7 +77,10 @@ test("a dead node is removed: bad requests change nothing, the dry run plans, th
     if (k !== doomed) assert.equal(texts(await get(c, "n03", k, "all")).length, 1, `${k} reads at all`);
   }
   await c.run(10_000);
-  assert.ok(c.kv("n01").purgeable(p, c.clock.now() - 12_000), "with n04 out of the ring the tombstone may go once the new replicas hold it");
+  assert.ok(
+    c.kv("n01").purgeable(p, c.clock.now() - 12_000),
+    "with n04 out of the ring the tombstone may go once the new replicas hold it",
+  );
 
   // The removed node's process comes back with its old data: the cluster tells it, and it stops serving.
   await c.restart("n04");

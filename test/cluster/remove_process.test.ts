@@ -13,7 +13,7 @@ import { values } from "../../src/core/version.ts";
 import { liveValues } from "../../src/cluster/records.ts";
 import { openReplicaStore } from "../../src/cluster/replica.ts";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
-import { runCli, startProcess, type NodeProcess, type RuntimeKind, serving, nodeStatus } from "../_process.ts";
+import { type NodeProcess, nodeStatus, runCli, type RuntimeKind, serving, startProcess } from "../_process.ts";
 
 const rt = await realRuntime();
 const host = (process.env.MESHKV_TEST_RUNTIME ?? rt.name) as RuntimeKind;
@@ -21,12 +21,26 @@ const PARTITIONS = 32;
 const SECRET = "remove-test-secret";
 
 function startArgs(id: string, data: string, seeds: string[]): string[] {
-  const args = ["start", "--id", id, "--port", "0", "--data", data, "--mesh-preset", "fast", "--secret", SECRET, "--partitions", String(PARTITIONS), "--durability", "always"];
+  const args = [
+    "start",
+    "--id",
+    id,
+    "--port",
+    "0",
+    "--data",
+    data,
+    "--mesh-preset",
+    "fast",
+    "--secret",
+    SECRET,
+    "--partitions",
+    String(PARTITIONS),
+    "--durability",
+    "always",
+  ];
   if (seeds.length) args.push("--seeds", seeds.join(","));
   return args;
 }
-
-
 
 /** Writes keys through `urls` in turn, 4 at a time, until `stop()`; returns the acknowledged ones. */
 async function writeLoad(urls: string[], stop: () => boolean): Promise<Map<string, string>> {
@@ -36,7 +50,11 @@ async function writeLoad(urls: string[], stop: () => boolean): Promise<Map<strin
     while (!stop()) {
       const i = n++;
       try {
-        const res = await fetch(`${urls[i % urls.length]}/v1/kv/k${i}?consistency=quorum`, { method: "PUT", body: `value-${i}`, headers: { "content-type": "text/plain" } });
+        const res = await fetch(`${urls[i % urls.length]}/v1/kv/k${i}?consistency=quorum`, {
+          method: "PUT",
+          body: `value-${i}`,
+          headers: { "content-type": "text/plain" },
+        });
         if (res.status === 201 || res.status === 204) acked.set(`k${i}`, `value-${i}`);
         else await res.body?.cancel();
       } catch {
@@ -56,8 +74,21 @@ test(`a node killed for good is removed with meshkv remove: the three others reb
     procs.push(await startProcess(host, startArgs(ids[0]!, dirs[0]!, [])));
     const seed = procs[0]!.url.replace(/^http:\/\//, "");
     for (const i of [1, 2, 3]) procs.push(await startProcess(host, startArgs(ids[i]!, dirs[i]!, [seed])));
-    await eventually(async () => (await Promise.all(procs.map((p) => serving(p.url)))).every(Boolean), 20_000, 50, "four nodes serving");
-    await eventually(async () => (await Promise.all(procs.map((p) => nodeStatus(p.url)))).every((s) => s.rebalance.acquiring.length === 0 && s.ring.owners.length === 4), 20_000, 50, "the ring to settle");
+    await eventually(
+      async () => (await Promise.all(procs.map((p) => serving(p.url)))).every(Boolean),
+      20_000,
+      50,
+      "four nodes serving",
+    );
+    await eventually(
+      async () =>
+        (await Promise.all(procs.map((p) => nodeStatus(p.url)))).every((s) =>
+          s.rebalance.acquiring.length === 0 && s.ring.owners.length === 4
+        ),
+      20_000,
+      50,
+      "the ring to settle",
+    );
 
     const survivors = procs.slice(0, 3);
     const urls = survivors.map((p) => p.url);
@@ -65,7 +96,15 @@ test(`a node killed for good is removed with meshkv remove: the three others reb
     const load = writeLoad(urls, () => stop);
     await new Promise((r) => setTimeout(r, 300));
     await procs[3]!.kill9();
-    await eventually(async () => (await Promise.all(urls.map((u) => nodeStatus(u)))).every((s) => s.members.find((m: any) => m.id === "r4")?.status === "down"), 20_000, 100, "r4 down everywhere");
+    await eventually(
+      async () =>
+        (await Promise.all(urls.map((u) => nodeStatus(u)))).every((s) =>
+          s.members.find((m: any) => m.id === "r4")?.status === "down"
+        ),
+      20_000,
+      100,
+      "r4 down everywhere",
+    );
 
     const endpoint = ["--endpoint", urls[1]!];
     const alive = await runCli(host, ["remove", "r3", ...endpoint]);
@@ -76,20 +115,36 @@ test(`a node killed for good is removed with meshkv remove: the three others reb
     assert.match(dry.stdout, "plan to remove r4");
     assert.match(dry.stdout, /partition \d+: to r\d from [r\d,]+, \d+ keys, \d+ bytes/);
     assert.match(dry.stdout, /\d+ partitions move, [1-9]\d* keys, [1-9]\d* bytes/);
-    assert.ok((await nodeStatus(urls[0]!)).members.find((m: any) => m.id === "r4").status === "down", "the dry run changed nothing");
+    assert.ok(
+      (await nodeStatus(urls[0]!)).members.find((m: any) => m.id === "r4").status === "down",
+      "the dry run changed nothing",
+    );
 
     const done = await runCli(host, ["remove", "r4", ...endpoint]);
     assert.is(done.code, 0, done.stderr);
     assert.match(done.stdout, "removed r4");
-    await eventually(async () => {
-      const all = await Promise.all(urls.map((u) => nodeStatus(u)));
-      return all.every((s) => s.ring.owners.length === 3 && s.removed.members.includes("r4") && s.removed.rebuild?.done === true && s.rebalance.handingOff.length === 0);
-    }, 40_000, 200, "the rebuild to finish");
+    await eventually(
+      async () => {
+        const all = await Promise.all(urls.map((u) => nodeStatus(u)));
+        return all.every((s) =>
+          s.ring.owners.length === 3 && s.removed.members.includes("r4") && s.removed.rebuild?.done === true &&
+          s.rebalance.handingOff.length === 0
+        );
+      },
+      40_000,
+      200,
+      "the rebuild to finish",
+    );
     await new Promise((r) => setTimeout(r, 500));
     stop = true;
     const acked = await load;
     assert.ok(acked.size > 50, `enough writes were acknowledged: ${acked.size}`);
-    await eventually(async () => (await Promise.all(urls.map((u) => nodeStatus(u)))).every((s) => s.hints.pending === 0), 20_000, 200, "hints delivered");
+    await eventually(
+      async () => (await Promise.all(urls.map((u) => nodeStatus(u)))).every((s) => s.hints.pending === 0),
+      20_000,
+      200,
+      "hints delivered",
+    );
 
     const sample = [...acked.keys()].filter((_, i) => i % 10 === 0);
     for (const key of sample) {
@@ -99,14 +154,27 @@ test(`a node killed for good is removed with meshkv remove: the three others reb
     await Promise.all(survivors.map((p) => p.stop("SIGTERM")));
 
     for (const [i, dir] of dirs.slice(0, 3).entries()) {
-      const store = await openReplicaStore({ fs: rt.fs, dir: `${dir}/store`, clock: rt.clock, random: rt.random(), nodeId: ids[i]!, engineValueBytesMax: 64 * 1024 * 1024 });
+      const store = await openReplicaStore({
+        fs: rt.fs,
+        dir: `${dir}/store`,
+        clock: rt.clock,
+        random: rt.random(),
+        nodeId: ids[i]!,
+        engineValueBytesMax: 64 * 1024 * 1024,
+      });
       try {
         const missing: string[] = [];
         for (const [key, value] of acked) {
           const s = await store.read(partitionOf(key, PARTITIONS), key);
-          if (!liveValues(values(s.set)).map((v) => new TextDecoder().decode(v.data)).includes(value)) missing.push(key);
+          if (!liveValues(values(s.set)).map((v) => new TextDecoder().decode(v.data)).includes(value)) {
+            missing.push(key);
+          }
         }
-        assert.equal(missing.slice(0, 5), [], `${ids[i]} holds every acknowledged key (${missing.length} of ${acked.size} missing)`);
+        assert.equal(
+          missing.slice(0, 5),
+          [],
+          `${ids[i]} holds every acknowledged key (${missing.length} of ${acked.size} missing)`,
+        );
       } finally {
         await store.close();
       }
@@ -124,10 +192,23 @@ test(`a removed node's process restarted with its old data directory is refused 
     procs.push(await startProcess(host, startArgs("s1", dirs[0]!, [])));
     const seed = procs[0]!.url.replace(/^http:\/\//, "");
     for (const i of [1, 2]) procs.push(await startProcess(host, startArgs(`s${i + 1}`, dirs[i]!, [seed])));
-    await eventually(async () => (await Promise.all(procs.map((p) => serving(p.url)))).every(Boolean), 20_000, 50, "three nodes serving");
+    await eventually(
+      async () => (await Promise.all(procs.map((p) => serving(p.url)))).every(Boolean),
+      20_000,
+      50,
+      "three nodes serving",
+    );
     await procs[2]!.kill9();
-    await eventually(async () => (await nodeStatus(procs[0]!.url)).members.find((m: any) => m.id === "s3")?.status === "down", 20_000, 100, "s3 down");
-    const res = await fetch(`${procs[0]!.url}/v1/admin/remove`, { method: "POST", body: JSON.stringify({ node: "s3" }) });
+    await eventually(
+      async () => (await nodeStatus(procs[0]!.url)).members.find((m: any) => m.id === "s3")?.status === "down",
+      20_000,
+      100,
+      "s3 down",
+    );
+    const res = await fetch(`${procs[0]!.url}/v1/admin/remove`, {
+      method: "POST",
+      body: JSON.stringify({ node: "s3" }),
+    });
     assert.is(res.status, 200, await res.text());
 
     const back = await runCli(host, startArgs("s3", dirs[2]!, [seed]), 30_000);

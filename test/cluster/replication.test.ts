@@ -19,7 +19,9 @@ test("a write acknowledged at quorum through one node is read at quorum through 
     assert.is(w.created, true);
     for (const id of ["n01", "n02", "n03"]) assert.equal(texts(await get(c, id, "user:1")), ["ada"]);
     await c.run(500);
-    for (const id of ["n01", "n02", "n03"]) assert.equal((await storedAt(c, id, "user:1")).set.entries.length, 1, `${id} holds the write`);
+    for (const id of ["n01", "n02", "n03"]) {
+      assert.equal((await storedAt(c, id, "user:1")).set.entries.length, 1, `${id} holds the write`);
+    }
     const missing = await get(c, "n02", "nobody");
     assert.equal(missing.values, []);
     await c.stopAll();
@@ -59,9 +61,13 @@ test("with a replica down, quorum writes land on a stand-in with a hint, which i
   await forEachSeed(seedsFor(3, 304), async (seed) => {
     const c = await kvCluster(seed, { size: 5 });
     let key = "h0";
-    for (let i = 0; !replicasOf(c, "n01", key).includes("n03") || replicasOf(c, "n01", key)[0] === "n03"; i++) key = `h${i}`;
+    for (let i = 0; !replicasOf(c, "n01", key).includes("n03") || replicasOf(c, "n01", key)[0] === "n03"; i++) {
+      key = `h${i}`;
+    }
     await c.crash("n03");
-    assert.ok(await c.runUntil(() => [...c.nodes.keys()].every((o) => c.statusOf(o, "n03") === "down"), 10_000) !== null);
+    assert.ok(
+      await c.runUntil(() => [...c.nodes.keys()].every((o) => c.statusOf(o, "n03") === "down"), 10_000) !== null,
+    );
     const w = await put(c, "n01", key, "while-down", { level: "all" });
     assert.is(w.siblings, 1, "level all is met with the stand-in");
     const pending = () => [...c.backends.values()].reduce((n, b) => n + b.hints.stats().pending, 0);
@@ -80,7 +86,10 @@ test("strict quorum: with two of three replicas down a quorum write fails with Q
     const c = await kvCluster(seed, { size: 3, replication: { sloppy: false } });
     await c.crash("n02");
     await c.crash("n03");
-    assert.ok(await c.runUntil(() => c.statusOf("n01", "n02") === "down" && c.statusOf("n01", "n03") === "down", 10_000) !== null);
+    assert.ok(
+      await c.runUntil(() => c.statusOf("n01", "n02") === "down" && c.statusOf("n01", "n03") === "down", 10_000) !==
+        null,
+    );
     try {
       await put(c, "n01", "x", "1");
       assert.unreachable("quorum cannot be met");
@@ -130,7 +139,9 @@ test("a delete made while a replica is cut off does not come back once it rejoin
     assert.is(liveCount(values((await storedAt(c, "n03", "gone")).set)), 1, "n03 still has the old value");
     c.net.heal();
     await c.run(10_000); // anti-entropy visits every partition (64, one exchange per 100 ms per node)
-    for (const id of ["n01", "n02", "n03"]) assert.is(liveCount(values((await storedAt(c, id, "gone")).set)), 0, `${id} holds the delete`);
+    for (const id of ["n01", "n02", "n03"]) {
+      assert.is(liveCount(values((await storedAt(c, id, "gone")).set)), 0, `${id} holds the delete`);
+    }
     assert.equal((await get(c, "n03", "gone", "all")).values, []);
     await c.stopAll();
   });
@@ -144,12 +155,34 @@ test("list gathers every partition in key order with a resumable cursor, and a h
   const seen: string[] = [];
   let after: string | null = null;
   do {
-    const page: ListPage = await drive(c, c.kv("n03").list({ prefix: "item:", start: null, end: null, after, limit: 7, keysOnly: false, consistency: null }));
+    const page: ListPage = await drive(
+      c,
+      c.kv("n03").list({
+        prefix: "item:",
+        start: null,
+        end: null,
+        after,
+        limit: 7,
+        keysOnly: false,
+        consistency: null,
+      }),
+    );
     seen.push(...page.items.map((i) => i.key));
     after = page.next;
   } while (after !== null);
   assert.equal(seen, keys);
-  const tagged = await drive(c, c.kv("n01").list({ prefix: "{user:7}/", start: null, end: null, after: null, limit: 100, keysOnly: true, consistency: null }));
+  const tagged = await drive(
+    c,
+    c.kv("n01").list({
+      prefix: "{user:7}/",
+      start: null,
+      end: null,
+      after: null,
+      limit: 100,
+      keysOnly: true,
+      consistency: null,
+    }),
+  );
   assert.equal(tagged.items.map((i) => i.key), [0, 1, 2, 3, 4].map((i) => `{user:7}/order/${i}`));
   await c.stopAll();
 });
@@ -157,16 +190,28 @@ test("list gathers every partition in key order with a resumable cursor, and a h
 test("three regions cut off from each other all keep taking local_quorum writes, and converge to siblings once they reconnect", async () => {
   await forEachSeed(seedsFor(2, 308), async (seed) => {
     const dcs = ["us", "eu", "ap"];
-    const c = await kvCluster(seed, { size: 6, datacenters: dcs, replication: { replication: { us: 1, eu: 1, ap: 1 } } });
+    const c = await kvCluster(seed, {
+      size: 6,
+      datacenters: dcs,
+      replication: { replication: { us: 1, eu: 1, ap: 1 } },
+    });
     const inDc = (dc: string) => [...c.nodes.keys()].filter((_, i) => dcs[i % 3] === dc);
     await put(c, "n01", "shared", "before", { level: "each_quorum" });
     const before = await get(c, "n03", "shared", "each_quorum");
     assert.equal(texts(before), ["before"]);
     c.net.partition(inDc("us"), [...inDc("eu"), ...inDc("ap")]);
     c.net.partition(inDc("eu"), inDc("ap"));
-    const writes = await Promise.all(dcs.map((dc) => put(c, inDc(dc)[0]!, "shared", `from-${dc}`, { context: before.context, level: "local_quorum" })));
+    const writes = await Promise.all(
+      dcs.map((dc) => put(c, inDc(dc)[0]!, "shared", `from-${dc}`, { context: before.context, level: "local_quorum" })),
+    );
     assert.is(writes.length, 3, "every region accepted its write");
-    for (const dc of dcs) assert.equal(texts(await get(c, inDc(dc)[1]!, "shared", "local_quorum")), [`from-${dc}`], `${dc} reads its own write`);
+    for (const dc of dcs) {
+      assert.equal(
+        texts(await get(c, inDc(dc)[1]!, "shared", "local_quorum")),
+        [`from-${dc}`],
+        `${dc} reads its own write`,
+      );
+    }
     try {
       await put(c, "n01", "shared", "global", { level: "each_quorum" });
       assert.unreachable("each_quorum needs every region");
@@ -177,7 +222,10 @@ test("three regions cut off from each other all keep taking local_quorum writes,
     assert.ok(await c.runUntil(() => c.allSee("alive"), 10_000) !== null);
     await c.run(8_000);
     const after = await get(c, "n02", "shared", "all");
-    assert.ok(["from-us", "from-eu", "from-ap"].every((v) => texts(after).includes(v)), `every region's write survives: ${texts(after).join(", ")}`);
+    assert.ok(
+      ["from-us", "from-eu", "from-ap"].every((v) => texts(after).includes(v)),
+      `every region's write survives: ${texts(after).join(", ")}`,
+    );
     await c.stopAll();
   });
 });
@@ -209,7 +257,9 @@ test("a deleted key's history is purged only after every replica exchanged it an
     await put(c, "n01", "temp", "v", { level: "all", ttlMs: 1_000 });
     assert.equal(texts(await get(c, "n02", "temp", "all")), ["v"]);
     await c.run(1_500);
-    for (const id of ["n01", "n02", "n03"]) assert.equal((await get(c, id, "temp", "one")).values, [], `expired on ${id}`);
+    for (const id of ["n01", "n02", "n03"]) {
+      assert.equal((await get(c, id, "temp", "one")).values, [], `expired on ${id}`);
+    }
 
     await put(c, "n01", "doomed", "v", { level: "all" });
     await del(c, "n02", "doomed", { level: "all" });

@@ -13,9 +13,9 @@ import { partitionOf } from "../../src/core/ring.ts";
 import { values } from "../../src/core/version.ts";
 import { liveValues } from "../../src/cluster/records.ts";
 import { openReplicaStore } from "../../src/cluster/replica.ts";
-import { RingView, type ReplicationConfig } from "../../src/cluster/ring_view.ts";
+import { type ReplicationConfig, RingView } from "../../src/cluster/ring_view.ts";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
-import { startProcess, type NodeProcess, type RuntimeKind, serving, nodeStatus } from "../_process.ts";
+import { type NodeProcess, nodeStatus, type RuntimeKind, serving, startProcess } from "../_process.ts";
 
 const rt = await realRuntime();
 const host = (process.env.MESHKV_TEST_RUNTIME ?? rt.name) as RuntimeKind;
@@ -23,15 +23,36 @@ const SECRET = "replication-test-secret";
 const PARTITIONS = 64;
 const KEYSPACES = "two/=replicas:2";
 /** The same settings the nodes get from their flags, to find a key's store partition. */
-const CONFIG: ReplicationConfig = { partitions: PARTITIONS, n: 3, sloppy: true, keyspaces: [{ prefix: "two/", replicas: { n: 2 } }] };
+const CONFIG: ReplicationConfig = {
+  partitions: PARTITIONS,
+  n: 3,
+  sloppy: true,
+  keyspaces: [{ prefix: "two/", replicas: { n: 2 } }],
+};
 
 async function start(runtime: RuntimeKind, id: string, data: string, seeds: string[]): Promise<NodeProcess> {
-  const args = ["start", "--id", id, "--port", "0", "--data", data, "--mesh-preset", "fast", "--secret", SECRET, "--partitions", String(PARTITIONS), "--durability", "always", "--keyspaces", KEYSPACES];
+  const args = [
+    "start",
+    "--id",
+    id,
+    "--port",
+    "0",
+    "--data",
+    data,
+    "--mesh-preset",
+    "fast",
+    "--secret",
+    SECRET,
+    "--partitions",
+    String(PARTITIONS),
+    "--durability",
+    "always",
+    "--keyspaces",
+    KEYSPACES,
+  ];
   if (seeds.length) args.push("--seeds", seeds.join(","));
   return await startProcess(runtime, args);
 }
-
-
 
 /** Writes keys through `urls` in turn, 8 at a time, until `stop()`; returns the acknowledged ones. */
 async function writeLoad(urls: () => string[], prefix: string, stop: () => boolean): Promise<Map<string, string>> {
@@ -44,7 +65,11 @@ async function writeLoad(urls: () => string[], prefix: string, stop: () => boole
       const list = urls();
       const url = list[i % list.length]!;
       try {
-        const res = await fetch(`${url}/v1/kv/${key}?consistency=quorum`, { method: "PUT", body: `value-${i}`, headers: { "content-type": "text/plain" } });
+        const res = await fetch(`${url}/v1/kv/${key}?consistency=quorum`, {
+          method: "PUT",
+          body: `value-${i}`,
+          headers: { "content-type": "text/plain" },
+        });
         if (res.status === 201 || res.status === 204) acked.set(key, `value-${i}`);
         else await res.body?.cancel();
       } catch {
@@ -64,8 +89,21 @@ async function scenario(runtimes: [RuntimeKind, RuntimeKind, RuntimeKind]) {
     procs.push(await start(runtimes[0], ids[0]!, dirs[0]!, []));
     const seed = procs[0]!.url.replace(/^http:\/\//, "");
     procs.push(...(await Promise.all([1, 2].map((i) => start(runtimes[i]!, ids[i]!, dirs[i]!, [seed])))));
-    await eventually(async () => (await Promise.all(procs.map((p) => serving(p.url)))).every(Boolean), 15_000, 50, "three nodes serving");
-    await eventually(async () => (await Promise.all(procs.map((p) => nodeStatus(p.url)))).every((s) => s.rebalance.acquiring.length === 0 && s.ring.owners.length === 3), 15_000, 50, "the ring to settle");
+    await eventually(
+      async () => (await Promise.all(procs.map((p) => serving(p.url)))).every(Boolean),
+      15_000,
+      50,
+      "three nodes serving",
+    );
+    await eventually(
+      async () =>
+        (await Promise.all(procs.map((p) => nodeStatus(p.url)))).every((s) =>
+          s.rebalance.acquiring.length === 0 && s.ring.owners.length === 3
+        ),
+      15_000,
+      50,
+      "the ring to settle",
+    );
 
     let phase = 0;
     const urls = () => (phase === 1 ? procs.slice(0, 2) : procs).map((p) => p.url);
@@ -84,16 +122,28 @@ async function scenario(runtimes: [RuntimeKind, RuntimeKind, RuntimeKind]) {
     assert.ok(ackedTwo.size > 50, `enough writes to the two-replica keyspace were acknowledged: ${ackedTwo.size}`);
 
     // Anti-entropy brings the restarted node up to date without any operator action.
-    await eventually(async () => {
-      const s = await nodeStatus(procs[2]!.url);
-      return s.antiEntropy.exchanges >= s.partitions.replicated * 2 && s.hints.pending === 0;
-    }, 40_000, 200, "anti-entropy sweeps");
+    await eventually(
+      async () => {
+        const s = await nodeStatus(procs[2]!.url);
+        return s.antiEntropy.exchanges >= s.partitions.replicated * 2 && s.hints.pending === 0;
+      },
+      40_000,
+      200,
+      "anti-entropy sweeps",
+    );
     await Promise.all(procs.map((p) => p.stop("SIGTERM")));
 
     const view = new RingView(CONFIG);
     const holders = new Map<string, number>();
     for (const [i, dir] of dirs.entries()) {
-      const store = await openReplicaStore({ fs: rt.fs, dir: `${dir}/store`, clock: rt.clock, random: rt.random(), nodeId: ids[i]!, engineValueBytesMax: 64 * 1024 * 1024 });
+      const store = await openReplicaStore({
+        fs: rt.fs,
+        dir: `${dir}/store`,
+        clock: rt.clock,
+        random: rt.random(),
+        nodeId: ids[i]!,
+        engineValueBytesMax: 64 * 1024 * 1024,
+      });
       try {
         const missing: string[] = [];
         for (const [key, value] of acked) {
@@ -101,7 +151,11 @@ async function scenario(runtimes: [RuntimeKind, RuntimeKind, RuntimeKind]) {
           const texts = liveValues(values(s.set)).map((v) => new TextDecoder().decode(v.data));
           if (!texts.includes(value)) missing.push(key);
         }
-        assert.equal(missing.slice(0, 5), [], `${ids[i]} holds every acknowledged key (${missing.length} of ${acked.size} missing)`);
+        assert.equal(
+          missing.slice(0, 5),
+          [],
+          `${ids[i]} holds every acknowledged key (${missing.length} of ${acked.size} missing)`,
+        );
         for (const [key, value] of ackedTwo) {
           const s = await store.read(view.partitionOf(key), key);
           const texts = liveValues(values(s.set)).map((v) => new TextDecoder().decode(v.data));
@@ -112,7 +166,11 @@ async function scenario(runtimes: [RuntimeKind, RuntimeKind, RuntimeKind]) {
       }
     }
     const wrong = [...ackedTwo.keys()].filter((k) => holders.get(k) !== 2);
-    assert.equal(wrong.slice(0, 5).map((k) => [k, holders.get(k) ?? 0]), [], `every two/ key is on exactly two nodes (${wrong.length} of ${ackedTwo.size} are not)`);
+    assert.equal(
+      wrong.slice(0, 5).map((k) => [k, holders.get(k) ?? 0]),
+      [],
+      `every two/ key is on exactly two nodes (${wrong.length} of ${ackedTwo.size} are not)`,
+    );
   } finally {
     await Promise.all(procs.map((p) => p.kill9().catch(() => {})));
     for (const d of dirs) await rt.fs.remove(d, { recursive: true }).catch(() => {});

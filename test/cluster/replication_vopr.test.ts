@@ -23,7 +23,9 @@ import { forEachSeed, seedsFor } from "./_sim.ts";
 
 const KEYS = Array.from({ length: 12 }, (_, i) => `key:${i}`);
 /** Keys starting with `${base}1` have two replicas and `${base}2` four, the rest the cluster's three (replica classes). */
-const CLASSES = (base: string) => [{ prefix: `${base}1`, replicas: { n: 2 } }, { prefix: `${base}2`, replicas: { n: 4 } }];
+const CLASSES = (
+  base: string,
+) => [{ prefix: `${base}1`, replicas: { n: 2 } }, { prefix: `${base}2`, replicas: { n: 4 } }];
 
 interface Acked {
   key: string;
@@ -33,7 +35,11 @@ interface Acked {
 
 async function workload(seed: number, sloppy: boolean) {
   const r = new SeededRandom(seed);
-  const c = await kvCluster(seed, { size: 5, replication: { sloppy, keyspaces: CLASSES("key:") }, link: { loss: 0.02 } });
+  const c = await kvCluster(seed, {
+    size: 5,
+    replication: { sloppy, keyspaces: CLASSES("key:") },
+    link: { loss: 0.02 },
+  });
   const acked: Acked[] = [];
   let violations: string[] = [];
   let down: string | null = null;
@@ -56,7 +62,11 @@ async function workload(seed: number, sloppy: boolean) {
       if (roll < 55) {
         const before = acked.filter((a) => a.key === key);
         const res = await get(c, via, key, "quorum");
-        for (const a of before) if (!descends(res.context, a.context)) violations.push(`step ${step}: read of ${key} via ${via} missed an acknowledged write`);
+        for (const a of before) {
+          if (!descends(res.context, a.context)) {
+            violations.push(`step ${step}: read of ${key} via ${via} missed an acknowledged write`);
+          }
+        }
         const w = await put(c, via, key, `${via}@${step}`, { context: res.context, level: "quorum" });
         acked.push({ key, context: w.context, deleted: false });
       } else if (roll < 90) {
@@ -68,7 +78,10 @@ async function workload(seed: number, sloppy: boolean) {
       }
     } catch (err) {
       const code = (err as { code?: string }).code;
-      assert.ok(code === "QUORUM_UNMET" || code === "TIMEOUT" || code === "NODE_STARTING", `only availability errors are allowed: ${String(err)}`);
+      assert.ok(
+        code === "QUORUM_UNMET" || code === "TIMEOUT" || code === "NODE_STARTING",
+        `only availability errors are allowed: ${String(err)}`,
+      );
     }
   }
   return { c, acked, violations, down };
@@ -91,13 +104,22 @@ for (const sloppy of [false, true]) {
       for (const key of KEYS) {
         const ids = replicasOf(c, "n01", key);
         const sets = await Promise.all(ids.map((id) => storedAt(c, id, key)));
-        for (let i = 1; i < sets.length; i++) assert.ok(sameVersion(sets[0]!.set, sets[i]!.set), `${key}: ${ids[0]} and ${ids[i]} hold the same versions`);
+        for (let i = 1; i < sets.length; i++) {
+          assert.ok(sameVersion(sets[0]!.set, sets[i]!.set), `${key}: ${ids[0]} and ${ids[i]} hold the same versions`);
+        }
         const final = await get(c, "n02", key, "all");
         for (const a of acked.filter((x) => x.key === key)) {
-          assert.ok(descends(final.context, a.context), `${key}: an acknowledged write is present or superseded: ${JSON.stringify(a.context)} not in ${JSON.stringify(final.context)}`);
+          assert.ok(
+            descends(final.context, a.context),
+            `${key}: an acknowledged write is present or superseded: ${JSON.stringify(a.context)} not in ${
+              JSON.stringify(final.context)
+            }`,
+          );
         }
         const last = acked.filter((x) => x.key === key).at(-1);
-        if (last?.deleted && descends(last.context, final.context)) assert.equal(final.values, [], `${key}: a delete that saw everything stays deleted`);
+        if (last?.deleted && descends(last.context, final.context)) {
+          assert.equal(final.values, [], `${key}: a delete that saw everything stays deleted`);
+        }
       }
       await c.stopAll();
     });
@@ -107,7 +129,11 @@ for (const sloppy of [false, true]) {
 test("a replica away for longer than the tombstone grace while keys are deleted and the others compact brings none of them back", async () => {
   await forEachSeed(seedsFor(3, 406), async (seed) => {
     const r = new SeededRandom(seed);
-    const c = await kvCluster(seed, { size: 4, replication: { sloppy: false, keyspaces: CLASSES("key:") }, timings: { tombstoneGraceMs: 1_000 } });
+    const c = await kvCluster(seed, {
+      size: 4,
+      replication: { sloppy: false, keyspaces: CLASSES("key:") },
+      timings: { tombstoneGraceMs: 1_000 },
+    });
     const compactAll = async () => {
       for (const b of c.backends.values()) {
         await drive(c, b.store.engine.flush());
@@ -132,7 +158,10 @@ test("a replica away for longer than the tombstone grace while keys are deleted 
         acked.push({ key, context: w.context, deleted: deleting && w.siblings === 0 });
       } catch (err) {
         const code = (err as { code?: string }).code;
-        assert.ok(code === "QUORUM_UNMET" || code === "TIMEOUT", `only availability errors are allowed: ${String(err)}`);
+        assert.ok(
+          code === "QUORUM_UNMET" || code === "TIMEOUT",
+          `only availability errors are allowed: ${String(err)}`,
+        );
       }
       await c.run(200);
       if (step % 10 === 9) await compactAll();
@@ -149,7 +178,9 @@ test("a replica away for longer than the tombstone grace while keys are deleted 
       const last = acked.filter((x) => x.key === key).at(-1);
       if (!last?.deleted) continue;
       const final = await get(c, "n01", key, "all");
-      if (descends(last.context, final.context)) assert.equal(texts(final), [], `${key}: deleted while ${away} was away, and it stays deleted`);
+      if (descends(last.context, final.context)) {
+        assert.equal(texts(final), [], `${key}: deleted while ${away} was away, and it stays deleted`);
+      }
     }
     await c.stopAll();
   });
@@ -179,7 +210,10 @@ test("while a node joins and another leaves, every key stays readable at quorum,
       await c.run(300);
       await readAll(i % 2 === 0 ? "n02" : "n05");
     }
-    assert.ok(await c.runUntil(() => [...c.backends.values()].every((b) => b.settled()), 30_000) !== null, "the join settles");
+    assert.ok(
+      await c.runUntil(() => [...c.backends.values()].every((b) => b.settled()), 30_000) !== null,
+      "the join settles",
+    );
     assert.ok(c.kv("n05").store.partitionsHeld().length > 0, "the new node holds partitions");
     const leaving = c.kv("n03").leave();
     let done = false;
@@ -207,7 +241,10 @@ test("a node started on its own joins through POST /v1/admin/join's backend call
   await put(c, "n04", "solo", "written-alone");
   const joined = await drive(c, c.kv("n04").join(["n01:7000"]));
   assert.is(joined.joined, true);
-  assert.ok(await c.runUntil(() => c.allSee("alive") && [...c.backends.values()].every((b) => b.settled()), 30_000) !== null, "the four nodes settle");
+  assert.ok(
+    await c.runUntil(() => c.allSee("alive") && [...c.backends.values()].every((b) => b.settled()), 30_000) !== null,
+    "the four nodes settle",
+  );
   assert.equal(texts(await get(c, "n02", "solo", "all")), ["written-alone"]);
   const notYet = await drive(c, c.kv("n01").join(["nowhere:1"]));
   assert.is(notYet.joined, true, "a node already in a cluster reports the members it has");

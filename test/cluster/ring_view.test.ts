@@ -7,10 +7,22 @@ import * as assert from "uvu/assert";
 import type { Member, MemberTable } from "../../src/core/membership.ts";
 import { RingView } from "../../src/cluster/ring_view.ts";
 
-function table(ids: string[], statuses: Record<string, Member["status"]> = {}, since: Record<string, number> = {}): MemberTable {
+function table(
+  ids: string[],
+  statuses: Record<string, Member["status"]> = {},
+  since: Record<string, number> = {},
+): MemberTable {
   return new Map(ids.map((id) => [id, {
-    id, address: `${id}:1`, datacenter: "dc1", capacity: 1, heartbeat: 1, incarnation: 0, status: statuses[id] ?? "alive",
-    lastHeartbeatChangeAt: 0, statusChangedAt: 0, ...(since[id] === undefined ? {} : { since: since[id] }),
+    id,
+    address: `${id}:1`,
+    datacenter: "dc1",
+    capacity: 1,
+    heartbeat: 1,
+    incarnation: 0,
+    status: statuses[id] ?? "alive",
+    lastHeartbeatChangeAt: 0,
+    statusChangedAt: 0,
+    ...(since[id] === undefined ? {} : { since: since[id] }),
   }]));
 }
 
@@ -67,7 +79,10 @@ test("members join the ring in the order their data directories were created: a 
   const before = setsOf(table(old, {}, since));
   const after = setsOf(table(["node-a", ...old], {}, { ...since, "node-a": 9_000 }));
   const ideal = (256 * 3) / 7;
-  assert.ok(copiesMoved(before, after) <= ideal * 1.35, `moved ${copiesMoved(before, after)} replica copies, ideal ${ideal.toFixed(0)}`);
+  assert.ok(
+    copiesMoved(before, after) <= ideal * 1.35,
+    `moved ${copiesMoved(before, after)} replica copies, ideal ${ideal.toFixed(0)}`,
+  );
   // In id order (everyone's since equal) the same join reshuffles most of the ring: what this order avoids.
   const byId = copiesMoved(setsOf(table(old)), setsOf(table(["node-a", ...old])));
   assert.ok(byId > ideal * 3, `joining first in id order moved ${byId}`);

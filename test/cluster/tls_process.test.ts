@@ -7,7 +7,7 @@ import process from "node:process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
-import { startProcess, type NodeProcess, type RuntimeKind } from "../_process.ts";
+import { type NodeProcess, type RuntimeKind, startProcess } from "../_process.ts";
 import { httpsGet, tlsFixture } from "../runtime/_tls.ts";
 
 const rt = await realRuntime();
@@ -30,8 +30,23 @@ test(`two ${host} nodes started with --tls-cert, --tls-key and --tls-ca serve HT
   const procs: NodeProcess[] = [];
   const start = async (id: string, data: string, seeds: string[]) =>
     await startProcess(host, [
-      "start", "--id", id, "--port", "0", "--data", data, "--mesh-preset", "fast", "--secret", "tls-test-secret",
-      "--tls-cert", tls.certPath, "--tls-key", tls.keyPath, "--tls-ca", tls.caPath,
+      "start",
+      "--id",
+      id,
+      "--port",
+      "0",
+      "--data",
+      data,
+      "--mesh-preset",
+      "fast",
+      "--secret",
+      "tls-test-secret",
+      "--tls-cert",
+      tls.certPath,
+      "--tls-key",
+      tls.keyPath,
+      "--tls-ca",
+      tls.caPath,
       ...(seeds.length ? ["--seeds", seeds.join(",")] : []),
     ]);
   try {
@@ -40,8 +55,12 @@ test(`two ${host} nodes started with --tls-cert, --tls-key and --tls-ca serve HT
     procs.push(await start("tls-2", dirs[1]!, [procs[0]!.url.replace(/^https:\/\//, "")]));
     const want = ["tls-1", "tls-2"];
     await eventually(
-      async () => (await aliveIds(procs[0]!.url)).join() === want.join() && (await aliveIds(procs[1]!.url)).join() === want.join(),
-      8000, 50, "both TLS nodes alive on both",
+      async () =>
+        (await aliveIds(procs[0]!.url)).join() === want.join() &&
+        (await aliveIds(procs[1]!.url)).join() === want.join(),
+      8000,
+      50,
+      "both TLS nodes alive on both",
     );
   } finally {
     await Promise.all(procs.map((p) => p.kill9().catch(() => {})));

@@ -13,25 +13,46 @@ import { values } from "../../src/core/version.ts";
 import { liveValues } from "../../src/cluster/records.ts";
 import { openReplicaStore } from "../../src/cluster/replica.ts";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
-import { startProcess, type NodeProcess, type RuntimeKind, serving, nodeStatus } from "../_process.ts";
+import { type NodeProcess, nodeStatus, type RuntimeKind, serving, startProcess } from "../_process.ts";
 
 const rt = await realRuntime();
 const host = (process.env.MESHKV_TEST_RUNTIME ?? rt.name) as RuntimeKind;
 const PARTITIONS = 8;
 
 function start(id: string, data: string, seeds: string[]): Promise<NodeProcess> {
-  const args = ["start", "--id", id, "--port", "0", "--data", data, "--mesh-preset", "fast", "--secret", "tombstone-test-secret", "--partitions", String(PARTITIONS),
-    "--durability", "always", "--tombstone-grace-ms", "1500", "--memtable-bytes", "4096"];
+  const args = [
+    "start",
+    "--id",
+    id,
+    "--port",
+    "0",
+    "--data",
+    data,
+    "--mesh-preset",
+    "fast",
+    "--secret",
+    "tombstone-test-secret",
+    "--partitions",
+    String(PARTITIONS),
+    "--durability",
+    "always",
+    "--tombstone-grace-ms",
+    "1500",
+    "--memtable-bytes",
+    "4096",
+  ];
   if (seeds.length) args.push("--seeds", seeds.join(","));
   return startProcess(host, args);
 }
 
-
-
 /** Writes `count` filler keys of 300 bytes at quorum through `urls`, so memtables flush and tables compact. */
 async function filler(urls: string[], prefix: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
-    const res = await fetch(`${urls[i % urls.length]}/v1/kv/${prefix}${i}?consistency=quorum`, { method: "PUT", body: "f".repeat(300), headers: { "content-type": "text/plain" } });
+    const res = await fetch(`${urls[i % urls.length]}/v1/kv/${prefix}${i}?consistency=quorum`, {
+      method: "PUT",
+      body: "f".repeat(300),
+      headers: { "content-type": "text/plain" },
+    });
     await res.body?.cancel();
   }
 }
@@ -44,10 +65,27 @@ test(`a replica that missed a delete and stayed away past the tombstone grace do
     procs.push(await start(ids[0]!, dirs[0]!, []));
     const seed = procs[0]!.url.replace(/^http:\/\//, "");
     procs.push(...(await Promise.all([1, 2].map((i) => start(ids[i]!, dirs[i]!, [seed])))));
-    await eventually(async () => (await Promise.all(procs.map((p) => serving(p.url)))).every(Boolean), 15_000, 50, "three nodes serving");
-    await eventually(async () => (await Promise.all(procs.map((p) => nodeStatus(p.url)))).every((s) => s.rebalance.acquiring.length === 0 && s.ring.owners.length === 3), 15_000, 50, "the ring to settle");
+    await eventually(
+      async () => (await Promise.all(procs.map((p) => serving(p.url)))).every(Boolean),
+      15_000,
+      50,
+      "three nodes serving",
+    );
+    await eventually(
+      async () =>
+        (await Promise.all(procs.map((p) => nodeStatus(p.url)))).every((s) =>
+          s.rebalance.acquiring.length === 0 && s.ring.owners.length === 3
+        ),
+      15_000,
+      50,
+      "the ring to settle",
+    );
 
-    const put = await fetch(`${procs[0]!.url}/v1/kv/k?consistency=all`, { method: "PUT", body: "old value", headers: { "content-type": "text/plain" } });
+    const put = await fetch(`${procs[0]!.url}/v1/kv/k?consistency=all`, {
+      method: "PUT",
+      body: "old value",
+      headers: { "content-type": "text/plain" },
+    });
     assert.is(put.status, 201);
     await procs[2]!.kill9();
     const del = await fetch(`${procs[0]!.url}/v1/kv/k?consistency=quorum`, { method: "DELETE" });
@@ -55,24 +93,41 @@ test(`a replica that missed a delete and stayed away past the tombstone grace do
     await new Promise((r) => setTimeout(r, 2500)); // past the grace; the two nodes that are up keep exchanging
     const live = procs.slice(0, 2).map((p) => p.url);
     await filler(live, "a", 150);
-    await eventually(async () => {
-      await filler(live, "b", 20);
-      return (await nodeStatus(live[0]!)).tombstones.byReplica[ids[2]!] >= 1;
-    }, 30_000, 100, "t1 to report the tombstone waiting for t3");
+    await eventually(
+      async () => {
+        await filler(live, "b", 20);
+        return (await nodeStatus(live[0]!)).tombstones.byReplica[ids[2]!] >= 1;
+      },
+      30_000,
+      100,
+      "t1 to report the tombstone waiting for t3",
+    );
     assert.ok((await nodeStatus(live[0]!)).storage.compactions > 0, "compactions ran while t3 was away");
 
     procs[2] = await start(ids[2]!, dirs[2]!, [seed]);
     await eventually(() => serving(procs[2]!.url), 15_000, 50, "t3 back");
-    await eventually(async () => {
-      const s = await nodeStatus(procs[2]!.url);
-      return s.antiEntropy.exchanges >= s.partitions.replicated * 2;
-    }, 40_000, 200, "anti-entropy sweeps");
+    await eventually(
+      async () => {
+        const s = await nodeStatus(procs[2]!.url);
+        return s.antiEntropy.exchanges >= s.partitions.replicated * 2;
+      },
+      40_000,
+      200,
+      "anti-entropy sweeps",
+    );
     const read = await fetch(`${procs[1]!.url}/v1/kv/k?consistency=all`);
     assert.is(read.status, 404, `the deleted key stays deleted: ${read.status} ${await read.text()}`);
     await Promise.all(procs.map((p) => p.stop("SIGTERM")));
 
     for (const [i, dir] of dirs.entries()) {
-      const store = await openReplicaStore({ fs: rt.fs, dir: `${dir}/store`, clock: rt.clock, random: rt.random(), nodeId: ids[i]!, engineValueBytesMax: 64 * 1024 * 1024 });
+      const store = await openReplicaStore({
+        fs: rt.fs,
+        dir: `${dir}/store`,
+        clock: rt.clock,
+        random: rt.random(),
+        nodeId: ids[i]!,
+        engineValueBytesMax: 64 * 1024 * 1024,
+      });
       try {
         const s = await store.read(partitionOf("k", PARTITIONS), "k");
         assert.equal(liveValues(values(s.set)).length, 0, `${ids[i]} holds no live value of k`);

@@ -28,10 +28,16 @@ test("the other replicas hold a write while the coordinator's own write is still
     const { release, restore } = holdWrites(c, "n01");
     let answered = false;
     const write = c.kv("n01").put("k", { contentType: "text/plain", data: enc.encode("v") }, {
-      context: [], ifNoneMatch: false, strict: false, consistency: "all", ttlMs: null,
+      context: [],
+      ifNoneMatch: false,
+      strict: false,
+      consistency: "all",
+      ttlMs: null,
     }).then((r) => ((answered = true), r));
     await c.run(200);
-    for (const id of ["n02", "n03"]) assert.is(liveCount(values((await storedAt(c, id, "k")).set)), 1, `${id} holds the write already`);
+    for (const id of ["n02", "n03"]) {
+      assert.is(liveCount(values((await storedAt(c, id, "k")).set)), 1, `${id} holds the write already`);
+    }
     assert.not.ok(answered, "a write at all waits for the coordinator's own durable copy");
     release();
     await c.run(100);
@@ -49,17 +55,28 @@ test("a write whose other replicas fail while the coordinator's own copy is stil
     c.net.partition(["n01"], ["n02", "n03"]);
     let outcome: unknown = null;
     void c.kv("n01").put("cut", { contentType: "text/plain", data: enc.encode("v") }, {
-      context: [], ifNoneMatch: false, strict: false, consistency: "quorum", ttlMs: null,
+      context: [],
+      ifNoneMatch: false,
+      strict: false,
+      consistency: "quorum",
+      ttlMs: null,
     }).then(() => (outcome = "acknowledged"), (err: unknown) => (outcome = err));
     await c.run(2500); // past the replica deadline: the other replicas have failed, the local write still waits
     assert.is(outcome, null, "not answered before its own copy is written");
     release();
     await c.run(200);
-    assert.ok(isMeshkvError(outcome) && ["QUORUM_UNMET", "TIMEOUT"].includes(outcome.code), `failed with the level's error: ${String(outcome)}`);
+    assert.ok(
+      isMeshkvError(outcome) && ["QUORUM_UNMET", "TIMEOUT"].includes(outcome.code),
+      `failed with the level's error: ${String(outcome)}`,
+    );
     c.net.heal();
     restore();
     await c.run(2000);
-    assert.is((await drive(c, c.kv("n01").get("cut", { consistency: "one" }))).values.length, 1, "its own copy was written and is readable");
+    assert.is(
+      (await drive(c, c.kv("n01").get("cut", { consistency: "one" }))).values.length,
+      1,
+      "its own copy was written and is readable",
+    );
     await c.stopAll();
   });
 });

@@ -28,14 +28,17 @@ test("compareBytes orders byte by byte, a prefix first, and views by their conte
 });
 
 test("compareBytes is a total order that agrees with string order on hex, and equalBytes with it", () => {
-  fc.assert(fc.property(arbBytes, arbBytes, arbBytes, (x, y, z) => {
-    const hx = toHex(x);
-    const hy = toHex(y);
-    assert.is(sign(compareBytes(x, y)), hx < hy ? -1 : hx > hy ? 1 : 0);
-    assert.is(sign(compareBytes(x, y)), -sign(compareBytes(y, x)));
-    assert.is(equalBytes(x, y), compareBytes(x, y) === 0);
-    if (compareBytes(x, y) <= 0 && compareBytes(y, z) <= 0) assert.ok(compareBytes(x, z) <= 0);
-  }), { numRuns: 500 });
+  fc.assert(
+    fc.property(arbBytes, arbBytes, arbBytes, (x, y, z) => {
+      const hx = toHex(x);
+      const hy = toHex(y);
+      assert.is(sign(compareBytes(x, y)), hx < hy ? -1 : hx > hy ? 1 : 0);
+      assert.is(sign(compareBytes(x, y)), -sign(compareBytes(y, x)));
+      assert.is(equalBytes(x, y), compareBytes(x, y) === 0);
+      if (compareBytes(x, y) <= 0 && compareBytes(y, z) <= 0) assert.ok(compareBytes(x, z) <= 0);
+    }),
+    { numRuns: 500 },
+  );
 });
 
 test("fromHex inverts toHex, which writes two lowercase digits a byte", () => {

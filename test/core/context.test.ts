@@ -2,16 +2,29 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { isMeshkvError } from "../../src/errors.ts";
-import { decodeContext, decodeSet, DIGEST_INLINE_BYTES_MAX, encodeContext, encodeSet, versionDigest, wireVersionDigest } from "../../src/core/context.ts";
+import {
+  decodeContext,
+  decodeSet,
+  DIGEST_INLINE_BYTES_MAX,
+  encodeContext,
+  encodeSet,
+  versionDigest,
+  wireVersionDigest,
+} from "../../src/core/context.ts";
 import { contextOf, type DvvSet, emptySet, update, type VersionVector } from "../../src/core/version.ts";
 import { fromBase64Url, toBase64Url } from "../../src/core/_bytes.ts";
 
 const arbVector: fc.Arbitrary<VersionVector> = fc
-  .dictionary(fc.string({ minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), { maxKeys: 8 })
+  .dictionary(fc.string({ minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), {
+    maxKeys: 8,
+  })
   .map((o) => Object.keys(o).sort().map((node) => ({ node, counter: o[node]! })));
 
 const arbSet: fc.Arbitrary<DvvSet<Uint8Array>> = fc
-  .array(fc.tuple(fc.constantFrom("n1", "n2", "日本", "n4"), fc.boolean(), fc.uint8Array({ maxLength: 20 }), fc.nat(1e13)), { maxLength: 12 })
+  .array(
+    fc.tuple(fc.constantFrom("n1", "n2", "日本", "n4"), fc.boolean(), fc.uint8Array({ maxLength: 20 }), fc.nat(1e13)),
+    { maxLength: 12 },
+  )
   .map((writes) => {
     let s = emptySet<Uint8Array>();
     for (const [node, withContext, value, t] of writes) s = update(s, withContext ? contextOf(s) : [], value, node, t);
@@ -29,24 +42,33 @@ function expectCode(fn: () => unknown, code: "BAD_CONTEXT" | "CORRUPTION", label
 }
 
 test("base64url round-trips any bytes and uses only URL-safe characters", () => {
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
-    const text = toBase64Url(bytes);
-    assert.ok(/^[A-Za-z0-9_-]*$/.test(text));
-    assert.equal(fromBase64Url(text), bytes);
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+      const text = toBase64Url(bytes);
+      assert.ok(/^[A-Za-z0-9_-]*$/.test(text));
+      assert.equal(fromBase64Url(text), bytes);
+    }),
+    { numRuns: 300 },
+  );
   assert.is(toBase64Url(new Uint8Array([0xfb, 0xff])), "-_8");
 });
 
 test("a context token round-trips every version vector", () => {
-  fc.assert(fc.property(arbVector, (vv) => {
-    const token = encodeContext(vv);
-    assert.ok(/^[A-Za-z0-9_-]+$/.test(token));
-    assert.equal(decodeContext(token), vv);
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(arbVector, (vv) => {
+      const token = encodeContext(vv);
+      assert.ok(/^[A-Za-z0-9_-]+$/.test(token));
+      assert.equal(decodeContext(token), vv);
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test("a context token for a typical read is short", () => {
-  const token = encodeContext([{ node: "node-a", counter: 12 }, { node: "node-b", counter: 3 }, { node: "node-c", counter: 40 }]);
+  const token = encodeContext([{ node: "node-a", counter: 12 }, { node: "node-b", counter: 3 }, {
+    node: "node-c",
+    counter: 40,
+  }]);
   assert.ok(token.length < 48, `${token.length} chars`);
 });
 
@@ -70,33 +92,54 @@ test("decodeContext() rejects malformed tokens with BAD_CONTEXT", () => {
 test("a token with any one character changed is rejected", () => {
   const good = encodeContext([{ node: "node-a", counter: 7 }, { node: "node-b", counter: 1 }]);
   const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  fc.assert(fc.property(fc.nat(good.length - 1), fc.nat(63), (at, c) => {
-    const ch = alphabet[c]!;
-    fc.pre(ch !== good[at]);
-    expectCode(() => decodeContext(good.slice(0, at) + ch + good.slice(at + 1)), "BAD_CONTEXT", `flip at ${at}`);
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(fc.nat(good.length - 1), fc.nat(63), (at, c) => {
+      const ch = alphabet[c]!;
+      fc.pre(ch !== good[at]);
+      expectCode(() => decodeContext(good.slice(0, at) + ch + good.slice(at + 1)), "BAD_CONTEXT", `flip at ${at}`);
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test("random strings are never accepted as contexts", () => {
-  fc.assert(fc.property(fc.string({ maxLength: 60 }), (text) => {
-    expectCode(() => decodeContext(text), "BAD_CONTEXT", text);
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(fc.string({ maxLength: 60 }), (text) => {
+      expectCode(() => decodeContext(text), "BAD_CONTEXT", text);
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test("the binary set encoding round-trips sets from real histories", () => {
-  fc.assert(fc.property(arbSet, (set) => {
-    const decoded = decodeSet(encodeSet(set));
-    assert.equal(decoded.entries.map((e) => ({ ...e, values: e.values.map((v) => [...v]) })), set.entries.map((e) => ({ ...e, values: e.values.map((v) => [...v]) })));
-  }), { numRuns: 200 });
+  fc.assert(
+    fc.property(arbSet, (set) => {
+      const decoded = decodeSet(encodeSet(set));
+      assert.equal(
+        decoded.entries.map((e) => ({ ...e, values: e.values.map((v) => [...v]) })),
+        set.entries.map((e) => ({ ...e, values: e.values.map((v) => [...v]) })),
+      );
+    }),
+    { numRuns: 200 },
+  );
   assert.equal(encodeSet(emptySet()), new Uint8Array([1, 0]));
 });
 
 test("every truncation of an encoded set is CORRUPTION, never a smaller set", () => {
-  fc.assert(fc.property(arbSet, (set) => {
-    const bytes = encodeSet(set);
-    for (let cut = 0; cut < bytes.length; cut++) expectCode(() => decodeSet(bytes.subarray(0, cut)), "CORRUPTION", `cut ${cut}`);
-    expectCode(() => decodeSet(new Uint8Array([...bytes, 0])), "CORRUPTION", "trailing byte");
-  }), { numRuns: 50 });
+  fc.assert(
+    fc.property(arbSet, (set) => {
+      const bytes = encodeSet(set);
+      for (let cut = 0; cut < bytes.length; cut++) {
+        expectCode(() => decodeSet(bytes.subarray(0, cut)), "CORRUPTION", `cut ${cut}`);
+      }
+      expectCode(
+        () => decodeSet(new Uint8Array([...bytes, 0])),
+        "CORRUPTION",
+        "trailing byte",
+      );
+    }),
+    { numRuns: 50 },
+  );
 });
 
 test("decodeSet() rejects broken invariants", () => {
@@ -120,7 +163,11 @@ test("wireVersionDigest() is the version digest when short and a 16-byte hash of
   for (let i = 0; i < 3; i++) long = write(long, `meshkv-europe-west4-statefulset-node-${i}.ab12`);
   assert.ok(versionDigest(long).length > DIGEST_INLINE_BYTES_MAX);
   assert.is(wireVersionDigest(long).length, 16);
-  assert.equal(wireVersionDigest(long), wireVersionDigest(decodeSet(encodeSet(long))), "the same versions give the same digest");
+  assert.equal(
+    wireVersionDigest(long),
+    wireVersionDigest(decodeSet(encodeSet(long))),
+    "the same versions give the same digest",
+  );
   const longer = write(long, "meshkv-europe-west4-statefulset-node-0.ab12");
   assert.not.equal(wireVersionDigest(longer), wireVersionDigest(long), "a newer version gives another digest");
 });

@@ -40,31 +40,41 @@ test("updating a key back to its old version, or deleting it, restores the tree"
 });
 
 test("incremental updates give the same tree as building from the final data, in any order", () => {
-  fc.assert(fc.property(arbData, fc.array(fc.tuple(fc.string({ maxLength: 12 }), fc.option(fc.integer({ min: 0, max: 5 }))), { maxLength: 60 }), (data, writes) => {
-    const incremental = treeOf(data);
-    const current = new Map(data);
-    for (const [key, version] of writes) {
-      const old = current.get(key);
-      incremental.update(key, old === undefined ? null : v(old), version === null ? null : v(version));
-      if (version === null) current.delete(key);
-      else current.set(key, version);
-    }
-    const rebuilt = treeOf(new Map([...current].reverse()));
-    assert.equal(incremental.toBytes(), rebuilt.toBytes());
-    assert.ok(incremental.equals(rebuilt));
-  }), { numRuns: 150 });
+  fc.assert(
+    fc.property(
+      arbData,
+      fc.array(fc.tuple(fc.string({ maxLength: 12 }), fc.option(fc.integer({ min: 0, max: 5 }))), { maxLength: 60 }),
+      (data, writes) => {
+        const incremental = treeOf(data);
+        const current = new Map(data);
+        for (const [key, version] of writes) {
+          const old = current.get(key);
+          incremental.update(key, old === undefined ? null : v(old), version === null ? null : v(version));
+          if (version === null) current.delete(key);
+          else current.set(key, version);
+        }
+        const rebuilt = treeOf(new Map([...current].reverse()));
+        assert.equal(incremental.toBytes(), rebuilt.toBytes());
+        assert.ok(incremental.equals(rebuilt));
+      },
+    ),
+    { numRuns: 150 },
+  );
 });
 
 test("tree diff finds exactly the changed segments", () => {
-  fc.assert(fc.property(arbData, arbData, (a, b) => {
-    const changed = new Set<number>();
-    for (const key of new Set([...a.keys(), ...b.keys()])) {
-      if (a.get(key) !== b.get(key)) changed.add(segmentOf(key, 256));
-    }
-    const diff = diffTrees(treeOf(a), treeOf(b));
-    assert.equal(diff.segments, [...changed].sort((x, y) => x - y));
-    assert.equal(diffTrees(treeOf(b), treeOf(a)).segments, diff.segments);
-  }), { numRuns: 200 });
+  fc.assert(
+    fc.property(arbData, arbData, (a, b) => {
+      const changed = new Set<number>();
+      for (const key of new Set([...a.keys(), ...b.keys()])) {
+        if (a.get(key) !== b.get(key)) changed.add(segmentOf(key, 256));
+      }
+      const diff = diffTrees(treeOf(a), treeOf(b));
+      assert.equal(diff.segments, [...changed].sort((x, y) => x - y));
+      assert.equal(diffTrees(treeOf(b), treeOf(a)).segments, diff.segments);
+    }),
+    { numRuns: 200 },
+  );
 });
 
 test("the exchange costs follow the difference, not the data", () => {
@@ -100,7 +110,14 @@ test("the saved form round-trips and damaged bytes are CORRUPTION", () => {
   assert.ok(loaded.equals(a));
   assert.equal(diffTrees(a, loaded).segments, []);
   const bytes = a.toBytes();
-  for (const bad of [bytes.subarray(0, bytes.length - 1), new Uint8Array([...bytes, 0]), new Uint8Array([2, ...bytes.subarray(1)]), new Uint8Array([1, 3, 2])]) {
+  for (
+    const bad of [
+      bytes.subarray(0, bytes.length - 1),
+      new Uint8Array([...bytes, 0]),
+      new Uint8Array([2, ...bytes.subarray(1)]),
+      new Uint8Array([1, 3, 2]),
+    ]
+  ) {
     try {
       HashTree.fromBytes(bad);
       assert.unreachable();
@@ -111,7 +128,12 @@ test("the saved form round-trips and damaged bytes are CORRUPTION", () => {
 });
 
 test("shapes that are not a power of the fanout are INVALID_ARGUMENT; mismatched trees are RangeError", () => {
-  for (const options of [{ segments: 100, fanout: 4 }, { segments: 256, fanout: 3 }, { segments: 1, fanout: 2 }, { segments: 2 ** 24, fanout: 2 }]) {
+  for (
+    const options of [{ segments: 100, fanout: 4 }, { segments: 256, fanout: 3 }, { segments: 1, fanout: 2 }, {
+      segments: 2 ** 24,
+      fanout: 2,
+    }]
+  ) {
     try {
       new HashTree(options);
       assert.unreachable(JSON.stringify(options));
@@ -119,7 +141,10 @@ test("shapes that are not a power of the fanout are INVALID_ARGUMENT; mismatched
       assert.ok(isMeshkvError(e, "INVALID_ARGUMENT"), String(e));
     }
   }
-  assert.throws(() => diffTrees(new HashTree({ segments: 256, fanout: 4 }), new HashTree({ segments: 256, fanout: 16 })), RangeError);
+  assert.throws(
+    () => diffTrees(new HashTree({ segments: 256, fanout: 4 }), new HashTree({ segments: 256, fanout: 16 })),
+    RangeError,
+  );
   assert.throws(() => new HashTree().levelHashes(1, [16]), RangeError);
 });
 

@@ -2,10 +2,18 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { isMeshkvError } from "../../src/errors.ts";
-import { type ConsistencyLevel, LEVEL_NAMES, parseConsistency, Quorum, type QuorumReplica } from "../../src/core/quorum.ts";
+import {
+  type ConsistencyLevel,
+  LEVEL_NAMES,
+  parseConsistency,
+  Quorum,
+  type QuorumReplica,
+} from "../../src/core/quorum.ts";
 
 const three: QuorumReplica[] = [
-  { node: "a", datacenter: "us" }, { node: "b", datacenter: "us" }, { node: "c", datacenter: "eu" },
+  { node: "a", datacenter: "us" },
+  { node: "b", datacenter: "us" },
+  { node: "c", datacenter: "eu" },
 ];
 
 function feed(level: ConsistencyLevel, replicas: QuorumReplica[], replies: [string, boolean][], local = "us") {
@@ -43,7 +51,9 @@ test("the table of levels decides at the right reply", () => {
     [{ r: 2 }, [["a", true], ["c", true]], ["pending", "succeeded"]],
     [{ w: 1 }, [["b", false], ["a", true]], ["pending", "succeeded"]],
   ];
-  for (const [level, replies, want] of cases) assert.equal(feed(level, three, replies).statuses, want, JSON.stringify([level, replies]));
+  for (const [level, replies, want] of cases) {
+    assert.equal(feed(level, three, replies).statuses, want, JSON.stringify([level, replies]));
+  }
 });
 
 test("local levels with no replica in the local datacenter fail at once", () => {
@@ -61,8 +71,14 @@ test("a second reply from the same replica is ignored and the outcome, once deci
 });
 
 test("misuse throws: replies from strangers, duplicate replicas, no replicas", () => {
-  assert.throws(() => new Quorum({ level: "one", replicas: three, localDatacenter: "us" }).add({ node: "z", ok: true }), RangeError);
-  assert.throws(() => new Quorum({ level: "one", replicas: [three[0]!, three[0]!], localDatacenter: "us" }), RangeError);
+  assert.throws(
+    () => new Quorum({ level: "one", replicas: three, localDatacenter: "us" }).add({ node: "z", ok: true }),
+    RangeError,
+  );
+  assert.throws(
+    () => new Quorum({ level: "one", replicas: [three[0]!, three[0]!], localDatacenter: "us" }),
+    RangeError,
+  );
   assert.throws(() => new Quorum({ level: "one", replicas: [], localDatacenter: "us" }), RangeError);
 });
 
@@ -75,7 +91,24 @@ test("parseConsistency() accepts names in any case and explicit counts", () => {
 });
 
 test("parseConsistency() rejects everything else with INVALID_ARGUMENT", () => {
-  for (const bad of ["", "two", "r=0", "r=", "x=1", "r=2;", { r: 0 }, { r: 1.5 }, { r: 33 }, { r: 1, w: 1 }, { q: 1 }, null, 3, "r=100"]) {
+  for (
+    const bad of [
+      "",
+      "two",
+      "r=0",
+      "r=",
+      "x=1",
+      "r=2;",
+      { r: 0 },
+      { r: 1.5 },
+      { r: 33 },
+      { r: 1, w: 1 },
+      { q: 1 },
+      null,
+      3,
+      "r=100",
+    ]
+  ) {
     try {
       parseConsistency(bad);
       assert.unreachable(JSON.stringify(bad));
@@ -93,16 +126,23 @@ test("parseConsistency() rejects everything else with INVALID_ARGUMENT", () => {
 
 // A reference written straight from the level definitions, used to judge every status the accumulator gives.
 function met(level: ConsistencyLevel, replicas: QuorumReplica[], ok: Set<string>, local: string): boolean {
-  const count = (dc: string | null) => replicas.filter((r) => (dc === null || r.datacenter === dc) && ok.has(r.node)).length;
+  const count = (dc: string | null) =>
+    replicas.filter((r) => (dc === null || r.datacenter === dc) && ok.has(r.node)).length;
   const size = (dc: string | null) => replicas.filter((r) => dc === null || r.datacenter === dc).length;
   if (typeof level === "object") return count(null) >= ("r" in level ? level.r : level.w);
   switch (level) {
-    case "one": return count(null) >= 1;
-    case "quorum": return count(null) > size(null) / 2;
-    case "all": return count(null) === size(null);
-    case "local_one": return count(local) >= 1;
-    case "local_quorum": return count(local) > size(local) / 2;
-    case "each_quorum": return [...new Set(replicas.map((r) => r.datacenter))].every((dc) => count(dc) > size(dc) / 2);
+    case "one":
+      return count(null) >= 1;
+    case "quorum":
+      return count(null) > size(null) / 2;
+    case "all":
+      return count(null) === size(null);
+    case "local_one":
+      return count(local) >= 1;
+    case "local_quorum":
+      return count(local) > size(local) / 2;
+    case "each_quorum":
+      return [...new Set(replicas.map((r) => r.datacenter))].every((dc) => count(dc) > size(dc) / 2);
   }
 }
 
@@ -112,42 +152,54 @@ test("a quorum never reports success below its level nor failure while it can st
     fc.integer({ min: 1, max: 3 }).map((r) => ({ r })),
     fc.integer({ min: 1, max: 3 }).map((w) => ({ w })),
   );
-  fc.assert(fc.property(
-    fc.array(fc.constantFrom("us", "eu", "ap"), { minLength: 3, maxLength: 9 }),
-    arbLevel,
-    fc.array(fc.boolean(), { minLength: 9, maxLength: 9 }),
-    fc.nat(),
-    (dcs, level, oks, rotate) => {
-      const replicas = dcs.map((datacenter, i) => ({ node: `n${i}`, datacenter }));
-      const q = new Quorum({ level, replicas, localDatacenter: "us" });
-      const ok = new Set<string>();
-      const pending = new Set(replicas.map((r) => r.node));
-      const order = replicas.map((_, i) => replicas[(i + rotate) % replicas.length]!);
-      let decided: string | null = null;
-      const check = () => {
-        const status = q.outcome().status;
-        const best = new Set([...ok, ...pending]);
-        if (decided === null && status === "succeeded") assert.ok(met(level, replicas, ok, "us"), "success below the level");
-        if (decided === null && status === "failed") assert.not.ok(met(level, replicas, best, "us"), "failure while success was possible");
-        if (decided === null && status === "pending") {
-          assert.not.ok(met(level, replicas, ok, "us"), "met but still pending");
-          assert.ok(met(level, replicas, best, "us"), "impossible but still pending");
-        }
-        if (decided !== null) assert.is(status, decided, "outcome changed");
-        if (status !== "pending") decided = status;
-      };
-      check();
-      order.forEach((r, i) => {
-        pending.delete(r.node);
-        if (oks[i]) ok.add(r.node);
-        q.add({ node: r.node, ok: oks[i]! });
+  fc.assert(
+    fc.property(
+      fc.array(fc.constantFrom("us", "eu", "ap"), { minLength: 3, maxLength: 9 }),
+      arbLevel,
+      fc.array(fc.boolean(), { minLength: 9, maxLength: 9 }),
+      fc.nat(),
+      (dcs, level, oks, rotate) => {
+        const replicas = dcs.map((datacenter, i) => ({ node: `n${i}`, datacenter }));
+        const q = new Quorum({ level, replicas, localDatacenter: "us" });
+        const ok = new Set<string>();
+        const pending = new Set(replicas.map((r) => r.node));
+        const order = replicas.map((_, i) => replicas[(i + rotate) % replicas.length]!);
+        let decided: string | null = null;
+        const check = () => {
+          const status = q.outcome().status;
+          const best = new Set([...ok, ...pending]);
+          if (decided === null && status === "succeeded") {
+            assert.ok(
+              met(level, replicas, ok, "us"),
+              "success below the level",
+            );
+          }
+          if (decided === null && status === "failed") {
+            assert.not.ok(
+              met(level, replicas, best, "us"),
+              "failure while success was possible",
+            );
+          }
+          if (decided === null && status === "pending") {
+            assert.not.ok(met(level, replicas, ok, "us"), "met but still pending");
+            assert.ok(met(level, replicas, best, "us"), "impossible but still pending");
+          }
+          if (decided !== null) assert.is(status, decided, "outcome changed");
+          if (status !== "pending") decided = status;
+        };
         check();
-      });
-      assert.ok(q.done());
-    },
-  ), { numRuns: 500 });
+        order.forEach((r, i) => {
+          pending.delete(r.node);
+          if (oks[i]) ok.add(r.node);
+          q.add({ node: r.node, ok: oks[i]! });
+          check();
+        });
+        assert.ok(q.done());
+      },
+    ),
+    { numRuns: 500 },
+  );
 });
-
 
 test("wants() asks replicas until the level could be met if every one asked answers, and again after a failure", () => {
   const replicas = [{ node: "a", datacenter: "x" }, { node: "b", datacenter: "x" }, { node: "c", datacenter: "y" }];

@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { isMeshkvError } from "../../src/errors.ts";
-import { murmur3, hashString, utf8 } from "../../src/core/_hash.ts";
+import { hashString, murmur3, utf8 } from "../../src/core/_hash.ts";
 import {
   claim,
   hashTag,
@@ -65,9 +65,12 @@ test("hashTag() hashes only the text inside the first non-empty {...}", () => {
 });
 
 test("keys that share a hash tag share a partition", () => {
-  fc.assert(fc.property(fc.string({ minLength: 1 }).filter((s) => !s.includes("}")), fc.string(), fc.string(), (tag, a, b) => {
-    assert.is(partitionOf(`{${tag}}${a}`, 1024), partitionOf(`{${tag}}${b}`, 1024));
-  }), { numRuns: 200 });
+  fc.assert(
+    fc.property(fc.string({ minLength: 1 }).filter((s) => !s.includes("}")), fc.string(), fc.string(), (tag, a, b) => {
+      assert.is(partitionOf(`{${tag}}${a}`, 1024), partitionOf(`{${tag}}${b}`, 1024));
+    }),
+    { numRuns: 200 },
+  );
 });
 
 test("partitionOf() takes the top bits of the hash, so partitions are contiguous hash ranges", () => {
@@ -128,16 +131,19 @@ test("claim() keeps owners of neighbouring partitions distinct when capacities a
 });
 
 test("ownership stays within 10% of each node's capacity share for 3 to 100 nodes", () => {
-  fc.assert(fc.property(
-    fc.integer({ min: 3, max: 100 }),
-    fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 100, maxLength: 100 }),
-    (n, caps) => {
-      const nodes = nodesOf(n, (i) => caps[i]!);
-      const partitions = 4096;
-      const { ring } = claim(null, nodes, { partitions });
-      assert.ok(maxShareError(ring, nodes) <= 0.1, `error ${maxShareError(ring, nodes)}`);
-    },
-  ), { numRuns: 25 });
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 3, max: 100 }),
+      fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 100, maxLength: 100 }),
+      (n, caps) => {
+        const nodes = nodesOf(n, (i) => caps[i]!);
+        const partitions = 4096;
+        const { ring } = claim(null, nodes, { partitions });
+        assert.ok(maxShareError(ring, nodes) <= 0.1, `error ${maxShareError(ring, nodes)}`);
+      },
+    ),
+    { numRuns: 25 },
+  );
 });
 
 test("each node owns the floor or the ceiling of its exact share", () => {
@@ -151,17 +157,26 @@ test("each node owns the floor or the ceiling of its exact share", () => {
 });
 
 test("a join moves about 1/n of the partitions, mostly to the joiner (swaps that spread owners move at most a third more)", () => {
-  fc.assert(fc.property(fc.integer({ min: 2, max: 60 }), fc.integer({ min: 1, max: 4 }), (n, cap) => {
-    const nodes = nodesOf(n);
-    const { ring } = claim(null, nodes, { partitions: 1024 });
-    const joiner = { id: "joiner", capacity: cap };
-    const plan = planJoin(ring, nodes, joiner);
-    const share = (1024 * cap) / (n + cap);
-    assert.ok(plan.moves.length <= Math.ceil((Math.ceil(share) + 1) * (1 + REPAIR_EXTRA_MOVES)), `moved ${plan.moves.length}, share ${share}`);
-    assert.ok(plan.moves.length >= Math.floor(share), `moved ${plan.moves.length}, share ${share}`);
-    assert.ok(plan.moves.filter((m) => m.to !== "joiner").length <= Math.ceil((Math.ceil(share) + 1) * REPAIR_EXTRA_MOVES) + 1);
-    assert.ok(maxShareError(plan.ring, [...nodes, joiner]) <= 0.1 || share < 10);
-  }), { numRuns: 40 });
+  fc.assert(
+    fc.property(fc.integer({ min: 2, max: 60 }), fc.integer({ min: 1, max: 4 }), (n, cap) => {
+      const nodes = nodesOf(n);
+      const { ring } = claim(null, nodes, { partitions: 1024 });
+      const joiner = { id: "joiner", capacity: cap };
+      const plan = planJoin(ring, nodes, joiner);
+      const share = (1024 * cap) / (n + cap);
+      assert.ok(
+        plan.moves.length <= Math.ceil((Math.ceil(share) + 1) * (1 + REPAIR_EXTRA_MOVES)),
+        `moved ${plan.moves.length}, share ${share}`,
+      );
+      assert.ok(plan.moves.length >= Math.floor(share), `moved ${plan.moves.length}, share ${share}`);
+      assert.ok(
+        plan.moves.filter((m) => m.to !== "joiner").length <=
+          Math.ceil((Math.ceil(share) + 1) * REPAIR_EXTRA_MOVES) + 1,
+      );
+      assert.ok(maxShareError(plan.ring, [...nodes, joiner]) <= 0.1 || share < 10);
+    }),
+    { numRuns: 40 },
+  );
 });
 
 test("with more nodes than targetN, joins one at a time leave no owner repeated within targetN", () => {
@@ -170,45 +185,66 @@ test("with more nodes than targetN, joins one at a time leave no owner repeated 
     for (let n = 1; n <= 16; n++) {
       ring = claim(ring, nodesOf(n), { partitions, targetN: 3 }).ring;
       if (n <= 3) continue;
-      const repeats = ring.owners.filter((o, p) => o === ring!.owners[(p + 1) % partitions] || o === ring!.owners[(p + 2) % partitions]).length;
+      const repeats = ring.owners.filter((o, p) =>
+        o === ring!.owners[(p + 1) % partitions] || o === ring!.owners[(p + 2) % partitions]
+      ).length;
       assert.is(repeats, 0, `${n} nodes, ${partitions} partitions`);
     }
   }
 });
 
 test("a leave moves the leaver's partitions (and at most a third more, to keep owners spread)", () => {
-  fc.assert(fc.property(fc.integer({ min: 2, max: 40 }), fc.nat(), fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 41, maxLength: 41 }), (n, pick, caps) => {
-    const nodes = nodesOf(n + 1, (i) => caps[i]!);
-    const { ring } = claim(null, nodes, { partitions: 512 });
-    const leaver = nodes[pick % nodes.length]!.id;
-    const plan = planLeave(ring, nodes, leaver);
-    const owned = ring.owners.filter((o) => o === leaver).length;
-    assert.is(plan.moves.filter((m) => m.from === leaver).length, owned);
-    assert.ok(plan.moves.length <= Math.ceil(owned * (1 + REPAIR_EXTRA_MOVES)), `moved ${plan.moves.length} for ${owned}`);
-    assert.not.ok(plan.ring.owners.includes(leaver));
-  }), { numRuns: 40 });
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 2, max: 40 }),
+      fc.nat(),
+      fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 41, maxLength: 41 }),
+      (n, pick, caps) => {
+        const nodes = nodesOf(n + 1, (i) => caps[i]!);
+        const { ring } = claim(null, nodes, { partitions: 512 });
+        const leaver = nodes[pick % nodes.length]!.id;
+        const plan = planLeave(ring, nodes, leaver);
+        const owned = ring.owners.filter((o) => o === leaver).length;
+        assert.is(plan.moves.filter((m) => m.from === leaver).length, owned);
+        assert.ok(
+          plan.moves.length <= Math.ceil(owned * (1 + REPAIR_EXTRA_MOVES)),
+          `moved ${plan.moves.length} for ${owned}`,
+        );
+        assert.not.ok(plan.ring.owners.includes(leaver));
+      },
+    ),
+    { numRuns: 40 },
+  );
 });
 
 test("a sequence of joins and leaves keeps the ring balanced and each plan describes the change", () => {
-  fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 3 })), { minLength: 1, maxLength: 15 }), (steps) => {
-    let nodes = nodesOf(3);
-    let ring = claim(null, nodes, { partitions: 1024 }).ring;
-    let next = 0;
-    for (const [join, cap] of steps) {
-      const before = ring;
-      const plan = join || nodes.length <= 2
-        ? planJoin(ring, nodes, { id: `extra-${next++}`, capacity: cap })
-        : planLeave(ring, nodes, nodes[cap % nodes.length]!.id);
-      nodes = join || nodes.length <= 2 ? [...nodes, { id: `extra-${next - 1}`, capacity: cap }] : nodes.filter((n) => n.id !== nodes[cap % nodes.length]!.id);
-      ring = plan.ring;
-      for (let p = 0; p < 1024; p++) {
-        const move = plan.moves.find((m) => m.partition === p);
-        if (move) assert.equal([move.from, move.to], [before.owners[p], ring.owners[p]]);
-        else assert.is(ring.owners[p], before.owners[p]);
-      }
-      assert.ok(maxShareError(ring, nodes) <= 0.1);
-    }
-  }), { numRuns: 20 });
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 3 })), { minLength: 1, maxLength: 15 }),
+      (steps) => {
+        let nodes = nodesOf(3);
+        let ring = claim(null, nodes, { partitions: 1024 }).ring;
+        let next = 0;
+        for (const [join, cap] of steps) {
+          const before = ring;
+          const plan = join || nodes.length <= 2
+            ? planJoin(ring, nodes, { id: `extra-${next++}`, capacity: cap })
+            : planLeave(ring, nodes, nodes[cap % nodes.length]!.id);
+          nodes = join || nodes.length <= 2
+            ? [...nodes, { id: `extra-${next - 1}`, capacity: cap }]
+            : nodes.filter((n) => n.id !== nodes[cap % nodes.length]!.id);
+          ring = plan.ring;
+          for (let p = 0; p < 1024; p++) {
+            const move = plan.moves.find((m) => m.partition === p);
+            if (move) assert.equal([move.from, move.to], [before.owners[p], ring.owners[p]]);
+            else assert.is(ring.owners[p], before.owners[p]);
+          }
+          assert.ok(maxShareError(ring, nodes) <= 0.1);
+        }
+      },
+    ),
+    { numRuns: 20 },
+  );
 });
 
 test("recommendedPartitions() leaves at least 16 partitions per node", () => {

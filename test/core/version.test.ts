@@ -31,8 +31,16 @@ const arbVector = fc.dictionary(fc.constantFrom("a", "b", "c", "d"), fc.integer(
 // own dot). A replica should keep exactly the values whose dot no other value it has heard of has seen.
 
 /** `history` is the context the value was written with: the dots it supersedes. */
-interface ModelValue { id: string; node: string; counter: number; history: VersionVector }
-interface Replica { set: DvvSet<string>; heard: Map<string, ModelValue> }
+interface ModelValue {
+  id: string;
+  node: string;
+  counter: number;
+  history: VersionVector;
+}
+interface Replica {
+  set: DvvSet<string>;
+  heard: Map<string, ModelValue>;
+}
 type Op = { kind: "write"; at: number; readFrom: number | null } | { kind: "sync"; to: number; from: number };
 
 const REPLICAS = ["A", "B", "C"];
@@ -106,70 +114,100 @@ test("merge() drops a value the other side has seen and replaced", () => {
 });
 
 test("replicas keep exactly the concurrent frontier of the values they have heard of", () => {
-  fc.assert(fc.property(fc.array(arbOp, { maxLength: 40 }), (ops) => {
-    for (const r of run(ops)) assert.equal([...values(r.set)].sort(), modelFrontier(r.heard));
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(fc.array(arbOp, { maxLength: 40 }), (ops) => {
+      for (const r of run(ops)) assert.equal([...values(r.set)].sort(), modelFrontier(r.heard));
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test("merge() is commutative, associative and idempotent on sets from real histories", () => {
-  fc.assert(fc.property(fc.array(arbOp, { maxLength: 30 }), (ops) => {
-    const [a, b, c] = run(ops).map((r) => r.set) as [DvvSet<string>, DvvSet<string>, DvvSet<string>];
-    assert.equal(merge(a, b), merge(b, a));
-    assert.equal(merge(merge(a, b), c), merge(a, merge(b, c)));
-    assert.equal(merge(a, a), a);
-    assert.ok(sameVersion(merge(a, merge(a, b)), merge(a, b)));
-  }), { numRuns: 200 });
+  fc.assert(
+    fc.property(fc.array(arbOp, { maxLength: 30 }), (ops) => {
+      const [a, b, c] = run(ops).map((r) => r.set) as [DvvSet<string>, DvvSet<string>, DvvSet<string>];
+      assert.equal(merge(a, b), merge(b, a));
+      assert.equal(merge(merge(a, b), c), merge(a, merge(b, c)));
+      assert.equal(merge(a, a), a);
+      assert.ok(sameVersion(merge(a, merge(a, b)), merge(a, b)));
+    }),
+    { numRuns: 200 },
+  );
 });
 
 test("after all replicas sync, they hold the same versions", () => {
-  fc.assert(fc.property(fc.array(arbOp, { maxLength: 30 }), (ops) => {
-    const sets = run(ops).map((r) => r.set);
-    const all = sets.reduce((x, y) => merge(x, y));
-    for (const s of sets) assert.ok(setDescends(all, s));
-    assert.equal(sets.reduceRight((x, y) => merge(x, y)), all);
-  }), { numRuns: 100 });
+  fc.assert(
+    fc.property(fc.array(arbOp, { maxLength: 30 }), (ops) => {
+      const sets = run(ops).map((r) => r.set);
+      const all = sets.reduce((x, y) => merge(x, y));
+      for (const s of sets) assert.ok(setDescends(all, s));
+      assert.equal(sets.reduceRight((x, y) => merge(x, y)), all);
+    }),
+    { numRuns: 100 },
+  );
 });
 
 test("descends() is a partial order: reflexive, antisymmetric and transitive", () => {
-  fc.assert(fc.property(arbVector, arbVector, arbVector, (a, b, c) => {
-    assert.ok(descends(a, a));
-    if (descends(a, b) && descends(b, a)) assert.equal(a, b);
-    if (descends(a, b) && descends(b, c)) assert.ok(descends(a, c));
-    assert.is(dominates(a, b), descends(a, b) && !descends(b, a));
-    assert.is(concurrent(a, b), !descends(a, b) && !descends(b, a));
-    assert.ok([dominates(a, b), dominates(b, a), concurrent(a, b), descends(a, b) && descends(b, a)].filter(Boolean).length === 1);
-  }), { numRuns: 500 });
+  fc.assert(
+    fc.property(arbVector, arbVector, arbVector, (a, b, c) => {
+      assert.ok(descends(a, a));
+      if (descends(a, b) && descends(b, a)) assert.equal(a, b);
+      if (descends(a, b) && descends(b, c)) assert.ok(descends(a, c));
+      assert.is(dominates(a, b), descends(a, b) && !descends(b, a));
+      assert.is(concurrent(a, b), !descends(a, b) && !descends(b, a));
+      assert.ok(
+        [dominates(a, b), dominates(b, a), concurrent(a, b), descends(a, b) && descends(b, a)].filter(Boolean)
+          .length === 1,
+      );
+    }),
+    { numRuns: 500 },
+  );
 });
 
 test("mergeVectors() is the least upper bound", () => {
-  fc.assert(fc.property(arbVector, arbVector, arbVector, (a, b, c) => {
-    const m = mergeVectors(a, b);
-    assert.ok(descends(m, a) && descends(m, b));
-    if (descends(c, a) && descends(c, b)) assert.ok(descends(c, m));
-    assert.equal(m, mergeVectors(b, a));
-    assert.equal(mergeVectors(m, c), mergeVectors(a, mergeVectors(b, c)));
-    assert.equal(mergeVectors(a, a), a);
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(arbVector, arbVector, arbVector, (a, b, c) => {
+      const m = mergeVectors(a, b);
+      assert.ok(descends(m, a) && descends(m, b));
+      if (descends(c, a) && descends(c, b)) assert.ok(descends(c, m));
+      assert.equal(m, mergeVectors(b, a));
+      assert.equal(mergeVectors(m, c), mergeVectors(a, mergeVectors(b, c)));
+      assert.equal(mergeVectors(a, a), a);
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test("descends() on hand-written vectors", () => {
   const cases: [Record<string, number>, Record<string, number>, boolean][] = [
-    [{}, {}, true], [{ a: 1 }, {}, true], [{}, { a: 1 }, false], [{ a: 2, b: 1 }, { a: 1, b: 1 }, true],
-    [{ a: 1, b: 2 }, { a: 2, b: 1 }, false], [{ a: 1, c: 1 }, { b: 1 }, false], [{ a: 1, b: 1, c: 1 }, { b: 1 }, true],
+    [{}, {}, true],
+    [{ a: 1 }, {}, true],
+    [{}, { a: 1 }, false],
+    [{ a: 2, b: 1 }, { a: 1, b: 1 }, true],
+    [{ a: 1, b: 2 }, { a: 2, b: 1 }, false],
+    [{ a: 1, c: 1 }, { b: 1 }, false],
+    [{ a: 1, b: 1, c: 1 }, { b: 1 }, true],
   ];
-  for (const [a, b, want] of cases) assert.is(descends(vv(a), vv(b)), want, `${JSON.stringify(a)} >= ${JSON.stringify(b)}`);
+  for (const [a, b, want] of cases) {
+    assert.is(descends(vv(a), vv(b)), want, `${JSON.stringify(a)} >= ${JSON.stringify(b)}`);
+  }
 });
 
 test("frontier() keeps exactly the items no other item dominates", () => {
-  fc.assert(fc.property(fc.array(arbVector, { maxLength: 8 }), (clocks) => {
-    const items = clocks.map((clock, i) => ({ clock, i }));
-    const kept = frontier(items);
-    for (const item of items) {
-      const dominated = items.some((o) => dominates(o.clock, item.clock));
-      const duplicateOfEarlier = items.some((o) => o.i < item.i && descends(o.clock, item.clock) && descends(item.clock, o.clock));
-      assert.is(kept.includes(item), !dominated && !duplicateOfEarlier);
-    }
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(fc.array(arbVector, { maxLength: 8 }), (clocks) => {
+      const items = clocks.map((clock, i) => ({ clock, i }));
+      const kept = frontier(items);
+      for (const item of items) {
+        const dominated = items.some((o) => dominates(o.clock, item.clock));
+        const duplicateOfEarlier = items.some((o) =>
+          o.i < item.i && descends(o.clock, item.clock) && descends(item.clock, o.clock)
+        );
+        assert.is(kept.includes(item), !dominated && !duplicateOfEarlier);
+      }
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test("prune() keeps entries with values and never goes below entriesMin", () => {
@@ -192,18 +230,21 @@ test("prune() keeps entries with values and never goes below entriesMin", () => 
 });
 
 test("pruning a converged replica does not make its descendant look concurrent", () => {
-  fc.assert(fc.property(fc.array(arbOp, { maxLength: 30 }), (ops) => {
-    const sets = run(ops).map((r) => r.set);
-    const converged = sets.reduce((x, y) => merge(x, y));
-    const far = 1_000_000_000;
-    // B and C have left the cluster; A is the only node that still coordinates.
-    const pruned = prune(converged, far, new Set(["A"]), { entriesMin: 0, entriesMax: 0 });
-    // A stale replica that already had everything merges with the pruned copy without resurrecting values.
-    assert.equal(values(merge(pruned, converged)).sort(), values(converged).sort());
-    // And a write with the pruned copy's context supersedes every sibling on the unpruned replicas.
-    const next = update(pruned, contextOf(pruned), "next", "A", far);
-    assert.equal(values(merge(converged, next)), ["next"]);
-  }), { numRuns: 100 });
+  fc.assert(
+    fc.property(fc.array(arbOp, { maxLength: 30 }), (ops) => {
+      const sets = run(ops).map((r) => r.set);
+      const converged = sets.reduce((x, y) => merge(x, y));
+      const far = 1_000_000_000;
+      // B and C have left the cluster; A is the only node that still coordinates.
+      const pruned = prune(converged, far, new Set(["A"]), { entriesMin: 0, entriesMax: 0 });
+      // A stale replica that already had everything merges with the pruned copy without resurrecting values.
+      assert.equal(values(merge(pruned, converged)).sort(), values(converged).sort());
+      // And a write with the pruned copy's context supersedes every sibling on the unpruned replicas.
+      const next = update(pruned, contextOf(pruned), "next", "A", far);
+      assert.equal(values(merge(converged, next)), ["next"]);
+    }),
+    { numRuns: 100 },
+  );
 });
 
 test("update() rejects an empty coordinator and a bad time as programmer errors", () => {

@@ -10,7 +10,7 @@ import type { ReplicationConfig } from "../../src/cluster/ring_view.ts";
 import { GOSSIP_FAST } from "../../src/cluster/presets.ts";
 import { SimCluster } from "../../src/testing/sim_cluster.ts";
 import { drive } from "../cluster/_kv_sim.ts";
-import { createApp, type AppOptions } from "../../src/http/app.ts";
+import { type AppOptions, createApp } from "../../src/http/app.ts";
 import type { AuthConfig } from "../../src/http/auth.ts";
 import type { ManualClock } from "../../src/runtime/memory.ts";
 
@@ -46,7 +46,12 @@ export interface Harness {
 
 /** Starts a one-node cluster (N = 1) and waits until it serves. */
 export async function oneNodeCluster(replication: Partial<ReplicationConfig> = {}): Promise<SimCluster> {
-  const sim = await SimCluster.create({ seed: 1, size: 1, gossip: GOSSIP_FAST, kv: { replication: { n: 1, ...replication } } });
+  const sim = await SimCluster.create({
+    seed: 1,
+    size: 1,
+    gossip: GOSSIP_FAST,
+    kv: { replication: { n: 1, ...replication } },
+  });
   const t = await sim.runUntil(() => sim.kv(NODE_ID).settled(), 15_000);
   assert.ok(t !== null, "the one-node cluster did not start serving");
   return sim;
@@ -54,7 +59,14 @@ export async function oneNodeCluster(replication: Partial<ReplicationConfig> = {
 
 /** An app serving `sim`'s node NODE_ID with the given options. */
 export function appFor(sim: SimCluster, options: Partial<AppOptions> = {}): ReturnType<typeof createApp> {
-  return createApp({ nodeId: NODE_ID, runtime: "memory", runtimeVersion: "0", backend: sim.kv(NODE_ID), clock: sim.clock, ...options });
+  return createApp({
+    nodeId: NODE_ID,
+    runtime: "memory",
+    runtimeVersion: "0",
+    backend: sim.kv(NODE_ID),
+    clock: sim.clock,
+    ...options,
+  });
 }
 
 export async function harness(options: { auth?: boolean; app?: Partial<AppOptions> } = {}): Promise<Harness> {

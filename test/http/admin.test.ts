@@ -25,7 +25,10 @@ test("admin status, ring and members describe the node and its cluster", async (
   const ring = await (await h.req("/v1/admin/ring")).json();
   assert.is(ring.replicas, 1);
   assert.is(ring.owners.length, ring.partitions);
-  assert.ok(ring.owners.every((o: { nodes: string[] }) => o.nodes.length === 1 && o.nodes[0] === NODE_ID), "one node owns every partition");
+  assert.ok(
+    ring.owners.every((o: { nodes: string[] }) => o.nodes.length === 1 && o.nodes[0] === NODE_ID),
+    "one node owns every partition",
+  );
   const members = await (await h.req("/v1/admin/members")).json();
   assert.is(members.members.length, 1);
   assert.is(members.members[0].id, NODE_ID);
@@ -36,7 +39,10 @@ test("admin status, ring and members describe the node and its cluster", async (
 
 test("a members() function given to the app (from the mesh) answers /v1/admin/members", async () => {
   const h = await harness({ app: { members: () => [{ id: "n1" }, { id: "n2", status: "suspect" }] } });
-  assert.equal((await (await h.req("/v1/admin/members")).json()).members, [{ id: "n1" }, { id: "n2", status: "suspect" }]);
+  assert.equal((await (await h.req("/v1/admin/members")).json()).members, [{ id: "n1" }, {
+    id: "n2",
+    status: "suspect",
+  }]);
   await h.close();
 });
 
@@ -54,11 +60,23 @@ test("join checks its body, then contacts the seeds and says when none answered"
 
 test("a backend that cannot change membership (join, leave and remove are optional in the contract) gets 501", async () => {
   const h = await harness();
-  const fixed: KvBackend = Object.assign(Object.create(h.backend) as KvBackend, { join: undefined, leave: undefined, remove: undefined });
+  const fixed: KvBackend = Object.assign(Object.create(h.backend) as KvBackend, {
+    join: undefined,
+    leave: undefined,
+    remove: undefined,
+  });
   const app = appFor(h.sim, { backend: fixed });
-  await expectError(await app.request("/v1/admin/join", { method: "POST", body: '{"seeds":["a:1"]}' }), 501, "UNSUPPORTED");
+  await expectError(
+    await app.request("/v1/admin/join", { method: "POST", body: '{"seeds":["a:1"]}' }),
+    501,
+    "UNSUPPORTED",
+  );
   await expectError(await app.request("/v1/admin/leave", { method: "POST" }), 501, "UNSUPPORTED");
-  await expectError(await app.request("/v1/admin/remove", { method: "POST", body: '{"node":"n2"}' }), 501, "UNSUPPORTED");
+  await expectError(
+    await app.request("/v1/admin/remove", { method: "POST", body: '{"node":"n2"}' }),
+    501,
+    "UNSUPPORTED",
+  );
   await h.close();
 });
 
@@ -66,26 +84,55 @@ test("remove of an unknown node is 404 on a one-node cluster, and a malformed bo
   const h = await harness();
   await expectError(await h.req("/v1/admin/remove", { method: "POST", body: '{"node":"n2"}' }), 404, "NODE_UNKNOWN");
   const asked: unknown[] = [];
-  (h.backend as KvBackend).remove = async (node: string, o: { dryRun: boolean }) => (asked.push([node, o.dryRun]), { removed: true });
-  for (const body of ["", "not json", "[]", "null", '{"node":""}', '{"node":7}', '{"nodes":"n2"}', '{"node":"n2","dryRun":"yes"}', '{"node":"n2","force":true}', `{"node":"${"x".repeat(129)}"}`]) {
+  (h.backend as KvBackend).remove = async (
+    node: string,
+    o: { dryRun: boolean },
+  ) => (asked.push([node, o.dryRun]), { removed: true });
+  for (
+    const body of [
+      "",
+      "not json",
+      "[]",
+      "null",
+      '{"node":""}',
+      '{"node":7}',
+      '{"nodes":"n2"}',
+      '{"node":"n2","dryRun":"yes"}',
+      '{"node":"n2","force":true}',
+      `{"node":"${"x".repeat(129)}"}`,
+    ]
+  ) {
     await expectError(await h.req("/v1/admin/remove", { method: "POST", body }), 400, "INVALID_ARGUMENT");
   }
   assert.equal(asked, [], "no malformed body reached the backend");
-  assert.equal(await (await h.req("/v1/admin/remove", { method: "POST", body: '{"node":"n2","dryRun":true}' })).json(), { removed: true });
+  assert.equal(
+    await (await h.req("/v1/admin/remove", { method: "POST", body: '{"node":"n2","dryRun":true}' })).json(),
+    { removed: true },
+  );
   assert.equal(asked, [["n2", true]]);
   await h.close();
 });
 
 test("remove on a cluster node refuses an unknown node (404), a live one (409) and itself (400), and changes nothing", async () => {
   const c = await kvCluster(1901, { size: 3 });
-  const app = createApp({ nodeId: "n01", runtime: "memory", runtimeVersion: "0", backend: c.kv("n01"), clock: c.clock });
+  const app = createApp({
+    nodeId: "n01",
+    runtime: "memory",
+    runtimeVersion: "0",
+    backend: c.kv("n01"),
+    clock: c.clock,
+  });
   const remove = (body: unknown) => app.request("/v1/admin/remove", { method: "POST", body: JSON.stringify(body) });
   const unknown = await expectError(await remove({ node: "n09" }), 404, "NODE_UNKNOWN");
   assert.match(String(unknown.message), "n09");
   const alive = await expectError(await remove({ node: "n02" }), 409, "NODE_ALIVE");
   assert.match(String(alive.message), "alive");
   await expectError(await remove({ node: "n01", dryRun: true }), 400, "INVALID_ARGUMENT");
-  assert.equal([...c.nodes.get("n01")!.gossip.table.values()].map((m) => m.status), ["alive", "alive", "alive"], "nothing changed");
+  assert.equal(
+    [...c.nodes.get("n01")!.gossip.table.values()].map((m) => m.status),
+    ["alive", "alive", "alive"],
+    "nothing changed",
+  );
   await c.stopAll();
 });
 
@@ -103,13 +150,15 @@ test("/metrics counts requests and latencies per operation, level and status, wi
   assert.match(text, 'meshkv_http_requests_total{op="get",level="quorum",status="200"} 1');
   assert.match(text, 'meshkv_http_requests_total{op="get",level="r=1",status="200"} 1');
   assert.match(text, 'meshkv_http_requests_total{op="get",level="default",status="404"} 1');
-  assert.match(text, '# TYPE meshkv_http_request_duration_seconds histogram');
+  assert.match(text, "# TYPE meshkv_http_request_duration_seconds histogram");
   assert.match(text, 'meshkv_http_request_duration_seconds_count{op="get",level="quorum"} 1');
   assert.match(text, 'meshkv_http_request_duration_seconds_bucket{op="get",level="quorum",le="+Inf"} 1');
   assert.match(text, "# TYPE meshkv_storage_table_bytes gauge");
   assert.match(text, "meshkv_hints_pending 0");
   assert.match(text, "meshkv_anti_entropy_repairs_total 0");
-  for (const line of text.trim().split("\n")) assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [\d.e+-]+|\w+(\{[^}]*\})? NaN)$/, line);
+  for (const line of text.trim().split("\n")) {
+    assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [\d.e+-]+|\w+(\{[^}]*\})? NaN)$/, line);
+  }
   await h.close();
 });
 
@@ -140,7 +189,11 @@ test("scopes nest: read reads, write also writes, admin also administers; 401 ca
   const missing = await h.req("/v1/kv/k", { token: null });
   assert.match(missing.headers.get("www-authenticate")!, "Bearer");
   await expectError(missing, 401, "UNAUTHORIZED");
-  await expectError(await h.req("/v1/kv/k", { token: null, headers: { authorization: `Basic ${TOKENS.admin}` } }), 401, "UNAUTHORIZED");
+  await expectError(
+    await h.req("/v1/kv/k", { token: null, headers: { authorization: `Basic ${TOKENS.admin}` } }),
+    401,
+    "UNAUTHORIZED",
+  );
   await expectError(await h.req("/v1/watch", { token: null }), 401, "UNAUTHORIZED");
   await expectError(await h.req("/metrics", { token: null }), 401, "UNAUTHORIZED");
   await h.close();
@@ -153,7 +206,10 @@ test("tokens compare in constant time over the longer length and must be long en
   assert.not.ok(constantTimeEqual(enc("abc"), enc("abcd")));
   assert.not.ok(constantTimeEqual(enc(""), enc("a")));
   assert.throws(() => new TokenChecker({ tokens: [{ token: "short", scope: "read" }] }), /16 to 512 characters/);
-  assert.throws(() => new TokenChecker({ tokens: [{ token: "x".repeat(20), scope: "root" as "read" }] }), /unknown scope/);
+  assert.throws(
+    () => new TokenChecker({ tokens: [{ token: "x".repeat(20), scope: "root" as "read" }] }),
+    /unknown scope/,
+  );
   assert.throws(() => new TokenChecker({ tokens: [] }), /non-empty/);
 });
 

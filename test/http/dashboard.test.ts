@@ -49,7 +49,18 @@ test("GET /ui/data renders the live parts, and leaves the ring out while the pag
   const first = await (await h.req("/ui/data")).json();
   assert.is(first.nodeId, NODE_ID);
   assert.type(first.epoch, "number");
-  for (const id of ["part-summary", "part-ring", "part-members", "part-traffic", "part-hints", "part-ae", "part-moves", "part-config"]) {
+  for (
+    const id of [
+      "part-summary",
+      "part-ring",
+      "part-members",
+      "part-traffic",
+      "part-hints",
+      "part-ae",
+      "part-moves",
+      "part-config",
+    ]
+  ) {
     assert.type(first.parts[id], "string", `part ${id}`);
   }
   assert.match(first.parts["part-ring"], 'id="ring-svg"');
@@ -108,7 +119,10 @@ test("GET /ui/placement names the key's partition and the replicas the ring assi
   assert.ok(Number.isInteger(p.partition) && p.partition >= 0 && p.partition < ring.partitions);
   assert.equal(p.replicas, ring.owners[p.partition].nodes);
   assert.equal(p.replicas, [NODE_ID]);
-  assert.match((await expectError(await h.req("/ui/placement"), 400, "INVALID_ARGUMENT")).message as string, "Missing query parameter: key");
+  assert.match(
+    (await expectError(await h.req("/ui/placement"), 400, "INVALID_ARGUMENT")).message as string,
+    "Missing query parameter: key",
+  );
   await h.close();
 });
 
@@ -147,7 +161,10 @@ test("with tokens, /ui needs read scope: 401 with a token form, then a read toke
   assert.is((await h.req("/ui/data", { token: TOKENS.read })).status, 200);
 
   const form = (token: string): RequestInit & { token: null } => ({
-    method: "POST", body: `token=${encodeURIComponent(token)}`, headers: { "content-type": "application/x-www-form-urlencoded" }, token: null,
+    method: "POST",
+    body: `token=${encodeURIComponent(token)}`,
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    token: null,
   });
   const wrong = await h.req("/ui/login", form("wrong-token-0123456789abcdef"));
   assert.is(wrong.status, 401);
@@ -173,7 +190,10 @@ test("with a replica down, a node's dashboard shows it down, the hints it holds 
   const c = await kvCluster(7, { size: 4, replication: { n: 3 } });
   try {
     await c.crash("n04");
-    const seen = await c.runUntil(() => c.nodes.get("n01")!.gossip.members().find((m) => m.id === "n04")?.status === "down", 30_000);
+    const seen = await c.runUntil(
+      () => c.nodes.get("n01")!.gossip.members().find((m) => m.id === "n04")?.status === "down",
+      30_000,
+    );
     assert.ok(seen !== null, "n01 saw n04 down");
     let i = 0;
     while (!replicasOf(c, "n01", `user:${i}`).includes("n04")) i++;
@@ -190,23 +210,47 @@ test("with a replica down, a node's dashboard shows it down, the hints it holds 
       const m = members.find((x) => url === `http://${x.address}/ui/traffic`);
       asked.push(m?.id ?? url);
       if (m?.id !== answers) throw new Error("connection refused");
-      return Response.json({ nodeId: answers, traffic: [{ agoMs: 0, requests: 10, ratePerSec: 2, p50Ms: 1, p99Ms: 3, serverErrors: 0, clientErrors: 1 }] });
+      return Response.json({
+        nodeId: answers,
+        traffic: [{ agoMs: 0, requests: 10, ratePerSec: 2, p50Ms: 1, p99Ms: 3, serverErrors: 0, clientErrors: 1 }],
+      });
     };
-    const app = createApp({ nodeId: holder, runtime: "memory", runtimeVersion: "0", backend: c.kv(holder), clock: c.clock, peerFetch });
+    const app = createApp({
+      nodeId: holder,
+      runtime: "memory",
+      runtimeVersion: "0",
+      backend: c.kv(holder),
+      clock: c.clock,
+      peerFetch,
+    });
     const d = await (await app.request("http://localhost/ui/data")).json();
     assert.equal(asked.sort(), [answers, silent].sort(), "the alive members were asked, the down one was not");
     const traffic = d.parts["part-traffic"] as string;
-    assert.ok(traffic.includes(`<div class="node-traffic" data-node="${answers}"><h3>${answers}</h3><div class="charts">`), traffic);
-    assert.ok(traffic.includes(`<div class="node-traffic" data-node="${silent}"><h3>${silent}</h3><p class="muted">No traffic from this member: connection refused</p>`), traffic);
+    assert.ok(
+      traffic.includes(`<div class="node-traffic" data-node="${answers}"><h3>${answers}</h3><div class="charts">`),
+      traffic,
+    );
+    assert.ok(
+      traffic.includes(
+        `<div class="node-traffic" data-node="${silent}"><h3>${silent}</h3><p class="muted">No traffic from this member: connection refused</p>`,
+      ),
+      traffic,
+    );
     const own = await (await app.request("http://localhost/ui/traffic")).json();
     assert.is(own.nodeId, holder);
     assert.is(own.traffic.length, UI_SAMPLES_MAX);
     const row = (d.parts["part-members"] as string).split("<tr ").find((r) => r.startsWith('data-node="n04"')) ?? "";
     assert.ok(row.includes('<td class="st-down">down</td>'), `n04's row says down: ${row}`);
-    assert.ok((d.parts["part-hints"] as string).includes("<td>n04</td><td>1</td>"), `one hint waits for n04: ${d.parts["part-hints"]}`);
+    assert.ok(
+      (d.parts["part-hints"] as string).includes("<td>n04</td><td>1</td>"),
+      `one hint waits for n04: ${d.parts["part-hints"]}`,
+    );
     const p = await (await app.request(`http://localhost/ui/placement?key=${encodeURIComponent(key)}`)).json();
     assert.equal(p.replicas, replicasOf(c, holder, key));
-    assert.ok(d.parts["part-ring"].includes(`data-p="${p.partition}" data-replicas="${p.replicas.join(" ")}"`), "the ring picture names the same replicas");
+    assert.ok(
+      d.parts["part-ring"].includes(`data-p="${p.partition}" data-replicas="${p.replicas.join(" ")}"`),
+      "the ring picture names the same replicas",
+    );
   } finally {
     await c.stopAll();
   }

@@ -16,7 +16,7 @@ import process from "node:process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { eventually, realRuntime, repoRoot, tempDir } from "../_helpers.ts";
-import { startProcess, type NodeProcess, type RuntimeKind } from "../_process.ts";
+import { type NodeProcess, type RuntimeKind, startProcess } from "../_process.ts";
 
 const rt = await realRuntime();
 const kind = rt.name as RuntimeKind;
@@ -44,8 +44,16 @@ function findChromium(): string | null {
 /** Runs headless Chromium with `args` on `url`; resolves with its stdout. */
 function chromium(bin: string, profile: string, args: string[], url: string): Promise<string> {
   const argv = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--hide-scrollbars",
-    `--user-data-dir=${profile}`, `--virtual-time-budget=${BUDGET_MS}`, ...args, url,
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--hide-scrollbars",
+    `--user-data-dir=${profile}`,
+    `--virtual-time-budget=${BUDGET_MS}`,
+    ...args,
+    url,
   ];
   return new Promise((resolve, reject) => {
     const child = spawn(bin, argv, { stdio: ["ignore", "pipe", "pipe"] });
@@ -63,13 +71,21 @@ function chromium(bin: string, profile: string, args: string[], url: string): Pr
 }
 
 async function put(url: string, key: string, value: string): Promise<void> {
-  const res = await fetch(`${url}/v1/kv/${encodeURIComponent(key)}?consistency=all`, { method: "PUT", body: value, headers: { "content-type": "text/plain" } });
+  const res = await fetch(`${url}/v1/kv/${encodeURIComponent(key)}?consistency=all`, {
+    method: "PUT",
+    body: value,
+    headers: { "content-type": "text/plain" },
+  });
   assert.ok(res.status === 201 || res.status === 204, `PUT ${key}: ${res.status} ${await res.text()}`);
 }
 
 const bin = findChromium();
 if (bin === null) {
-  console.log(`dashboard_browser: skipped: no Chromium binary (${process.env.MESHKV_CHROMIUM ? `MESHKV_CHROMIUM=${process.env.MESHKV_CHROMIUM} not found` : "none on PATH"}; install Debian's chromium package, or set MESHKV_CHROMIUM)`);
+  console.log(
+    `dashboard_browser: skipped: no Chromium binary (${
+      process.env.MESHKV_CHROMIUM ? `MESHKV_CHROMIUM=${process.env.MESHKV_CHROMIUM} not found` : "none on PATH"
+    }; install Debian's chromium package, or set MESHKV_CHROMIUM)`,
+  );
   test.skip(`the dashboard in Chromium (${kind} nodes): no Chromium binary`, () => {});
 } else {
   test(`Chromium shows a three-node ${kind} cluster's dashboard, filled in live by its script`, async () => {
@@ -79,7 +95,23 @@ if (bin === null) {
     try {
       const start = (i: number, seeds: string[]) => {
         const n = NODES[i]!;
-        const args = ["start", "--id", n.id, "--datacenter", n.datacenter, "--rack", n.rack, "--port", "0", "--data", dirs[i]!, "--mesh-preset", "fast", "--secret", SECRET];
+        const args = [
+          "start",
+          "--id",
+          n.id,
+          "--datacenter",
+          n.datacenter,
+          "--rack",
+          n.rack,
+          "--port",
+          "0",
+          "--data",
+          dirs[i]!,
+          "--mesh-preset",
+          "fast",
+          "--secret",
+          SECRET,
+        ];
         if (seeds.length) args.push("--seeds", seeds.join(","));
         return startProcess(kind, args);
       };
@@ -87,36 +119,68 @@ if (bin === null) {
       const seed = procs[0]!.url.replace(/^https?:\/\//, "");
       procs.push(...(await Promise.all([start(1, [seed]), start(2, [seed])])));
       const url = procs[0]!.url;
-      await eventually(async () => {
-        for (const p of procs) {
-          const res = await fetch(`${p.url}/v1/admin/members`).catch(() => null);
-          const ms = res?.ok ? ((await res.json()) as { members: { id: string; status: string }[] }).members : [];
-          if (!NODES.every((n) => ms.some((m) => m.id === n.id && m.status === "alive"))) return false;
-          if ((await fetch(`${p.url}/health`)).status !== 200) return false;
-        }
-        return true;
-      }, 20_000, 100, "the three nodes to see each other alive");
+      await eventually(
+        async () => {
+          for (const p of procs) {
+            const res = await fetch(`${p.url}/v1/admin/members`).catch(() => null);
+            const ms = res?.ok ? ((await res.json()) as { members: { id: string; status: string }[] }).members : [];
+            if (!NODES.every((n) => ms.some((m) => m.id === n.id && m.status === "alive"))) return false;
+            if ((await fetch(`${p.url}/health`)).status !== 200) return false;
+          }
+          return true;
+        },
+        20_000,
+        100,
+        "the three nodes to see each other alive",
+      );
       for (let i = 1; i <= 3; i++) await put(url, `user:${i}`, `hello ${i}`);
       await put(procs[1]!.url, "user:1", "concurrent"); // a blind write: a sibling of "hello 1"
-      const placement = (await (await fetch(`${url}/ui/placement?key=user%3A1`)).json()) as { partition: number; replicas: string[] };
+      const placement = (await (await fetch(`${url}/ui/placement?key=user%3A1`)).json()) as {
+        partition: number;
+        replicas: string[];
+      };
 
       const page = `${url}/ui?key=user%3A1&prefix=user%3A&open=user%3A1`;
       const dom = await chromium(bin, profile, ["--dump-dom"], page);
       // Server-rendered: the node, every member with its datacenter and rack, the ring picture.
       assert.match(dom, '<dd id="node-id">dash-a</dd>');
       for (const n of NODES) {
-        assert.match(dom, new RegExp(`<tr data-node="${n.id}"[^>]*>.*?<td>${n.datacenter}</td><td>${n.rack}</td><td class="st-alive">alive</td>`), `member ${n.id}`);
+        assert.match(
+          dom,
+          new RegExp(
+            `<tr data-node="${n.id}"[^>]*>.*?<td>${n.datacenter}</td><td>${n.rack}</td><td class="st-alive">alive</td>`,
+          ),
+          `member ${n.id}`,
+        );
       }
       assert.match(dom, 'id="ring-svg"');
       // Every node's traffic is charted on the first node's page (it asks the others at /ui/traffic).
-      for (const n of NODES) assert.match(dom, new RegExp(`<div class="node-traffic" data-node="${n.id}"><h3>${n.id}[^<]*</h3><div class="charts">`), `${n.id}'s charts`);
+      for (const n of NODES) {
+        assert.match(
+          dom,
+          new RegExp(`<div class="node-traffic" data-node="${n.id}"><h3>${n.id}[^<]*</h3><div class="charts">`),
+          `${n.id}'s charts`,
+        );
+      }
       // Filled in by the script: polls answered, the key located with its replicas highlighted, keys listed, siblings shown.
       const polls = Number(/<body data-polls="(\d+)"/.exec(dom)?.[1] ?? "0");
       assert.ok(polls >= 1, `the script polled /ui/data (${polls} polls)`);
       assert.match(dom, '<span id="live" class="live ok">live, updated ');
       assert.match(dom, `<p id="placement" class="muted" data-replicas="${placement.replicas.join(" ")}">`);
-      assert.match(dom, new RegExp(`<path [^>]*class="hit"[^>]*data-p="${placement.partition}"|<path [^>]*data-p="${placement.partition}"[^>]*class="hit"`), "the key's partition is highlighted on the ring");
-      for (const r of placement.replicas) assert.match(dom, new RegExp(`<li data-node="${r}" class="replica">`), `replica ${r} highlighted in the legend`);
+      assert.match(
+        dom,
+        new RegExp(
+          `<path [^>]*class="hit"[^>]*data-p="${placement.partition}"|<path [^>]*data-p="${placement.partition}"[^>]*class="hit"`,
+        ),
+        "the key's partition is highlighted on the ring",
+      );
+      for (const r of placement.replicas) {
+        assert.match(
+          dom,
+          new RegExp(`<li data-node="${r}" class="replica">`),
+          `replica ${r} highlighted in the legend`,
+        );
+      }
       for (let i = 1; i <= 3; i++) assert.match(dom, `<button type="button" data-key="user:${i}">user:${i}</button>`);
       assert.match(dom, "2 siblings");
       assert.match(dom, "<pre>concurrent</pre>");

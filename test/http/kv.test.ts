@@ -7,7 +7,11 @@ import * as assert from "uvu/assert";
 import { DATA_LIMITS } from "../../src/kv/limits.ts";
 import { appFor, CONTEXT, expectError, harness, NODE_ID, oneNodeCluster } from "./_setup.ts";
 
-const put = (body: BodyInit, headers: Record<string, string> = {}): RequestInit => ({ method: "PUT", body, headers: { "content-type": "text/plain", ...headers } });
+const put = (body: BodyInit, headers: Record<string, string> = {}): RequestInit => ({
+  method: "PUT",
+  body,
+  headers: { "content-type": "text/plain", ...headers },
+});
 
 test("PUT creates a key (201 with a context), GET returns its bytes, content type and context", async () => {
   const h = await harness();
@@ -69,7 +73,11 @@ test("a blind PUT (no context) on an existing key keeps the stored value as a si
 test("If-None-Match: * creates only: 201 when absent, 409 KEY_EXISTS when present, allowed again after a delete", async () => {
   const h = await harness();
   assert.is((await h.req("/v1/kv/lock", put("me", { "if-none-match": "*" }))).status, 201);
-  const conflict = await expectError(await h.req("/v1/kv/lock", put("you", { "if-none-match": "*" })), 409, "KEY_EXISTS");
+  const conflict = await expectError(
+    await h.req("/v1/kv/lock", put("you", { "if-none-match": "*" })),
+    409,
+    "KEY_EXISTS",
+  );
   assert.is(conflict.key, "lock");
   assert.is(await (await h.req("/v1/kv/lock")).text(), "me");
   assert.is((await h.req("/v1/kv/lock", { method: "DELETE" })).status, 204);
@@ -133,7 +141,16 @@ test("ttl (ms) sets X-Meshkv-Expires-At, and the key is gone once the clock pass
 
 test("consistency levels are accepted per request; one replica cannot meet r=2 or w=2", async () => {
   const h = await harness();
-  for (const q of ["consistency=one", "consistency=QUORUM", "consistency=all", "consistency=local_quorum", "consistency=each_quorum", "w=1"]) {
+  for (
+    const q of [
+      "consistency=one",
+      "consistency=QUORUM",
+      "consistency=all",
+      "consistency=local_quorum",
+      "consistency=each_quorum",
+      "w=1",
+    ]
+  ) {
     assert.ok([201, 204].includes((await h.req(`/v1/kv/c?${q}`, put("v"))).status), q);
   }
   assert.is((await h.req("/v1/kv/c?r=1")).status, 300);
@@ -158,7 +175,17 @@ test("binary values round-trip byte for byte with their content type", async () 
 
 test("keys may hold slashes, hash tags, spaces and any Unicode, percent-encoded in the path", async () => {
   const h = await harness();
-  for (const key of ["{user:42}/orders/7", "a b/c?d#e", "ключ-🔑", "a/../b", "...", "%", "x".repeat(DATA_LIMITS.keyBytesMax)]) {
+  for (
+    const key of [
+      "{user:42}/orders/7",
+      "a b/c?d#e",
+      "ключ-🔑",
+      "a/../b",
+      "...",
+      "%",
+      "x".repeat(DATA_LIMITS.keyBytesMax),
+    ]
+  ) {
     const path = `/v1/kv/${encodeURIComponent(key).replaceAll(".", "%2E")}`;
     assert.is((await h.req(path, put(key))).status, 201, key);
     assert.is(await (await h.req(path)).text(), key, key);
@@ -184,7 +211,9 @@ test("a write that would leave more than siblingsMax siblings is refused with 41
 test("a write that would grow a key's versions past setBytesMax is refused with 413 naming the limit", async () => {
   const h = await harness();
   const big = "x".repeat(DATA_LIMITS.valueBytesMax - 1);
-  for (let i = 0; i < 3; i++) assert.ok((await h.req("/v1/kv/big", put(big + i))).status < 300, "three 1 MiB siblings fit");
+  for (let i = 0; i < 3; i++) {
+    assert.ok((await h.req("/v1/kv/big", put(big + i))).status < 300, "three 1 MiB siblings fit");
+  }
   const err = await expectError(await h.req("/v1/kv/big", put(big + "3")), 413, "LIMIT_EXCEEDED");
   assert.is(err.limit, "setBytesMax");
   assert.is(err.max, DATA_LIMITS.setBytesMax);

@@ -3,11 +3,15 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { CONTEXT, expectError, harness, TOKENS, type Harness } from "./_setup.ts";
+import { CONTEXT, expectError, type Harness, harness, TOKENS } from "./_setup.ts";
 
 async function fill(h: Harness, keys: string[]): Promise<void> {
   for (const k of keys) {
-    const res = await h.req(`/v1/kv/${encodeURIComponent(k)}`, { method: "PUT", body: `v:${k}`, headers: { "content-type": "text/plain" } });
+    const res = await h.req(`/v1/kv/${encodeURIComponent(k)}`, {
+      method: "PUT",
+      body: `v:${k}`,
+      headers: { "content-type": "text/plain" },
+    });
     assert.is(res.status, 201);
   }
 }
@@ -54,7 +58,10 @@ test("prefix, start (inclusive) and end (exclusive) bound the range; keysOnly le
   const keysOnly = await (await h.req("/v1/kv?keysOnly=true&prefix=a&limit=2")).json();
   assert.equal(keysOnly.items, [{ key: "a1" }, { key: "a2" }]);
   assert.type(keysOnly.cursor, "string");
-  assert.equal(keysOf(await (await h.req(`/v1/kv?keysOnly&prefix=a&limit=2&cursor=${keysOnly.cursor}`)).json()), ["a3", "a4"]);
+  assert.equal(keysOf(await (await h.req(`/v1/kv?keysOnly&prefix=a&limit=2&cursor=${keysOnly.cursor}`)).json()), [
+    "a3",
+    "a4",
+  ]);
   await h.close();
 });
 
@@ -106,7 +113,12 @@ test("a batch sees its own writes: put k, get k, delete k, get k reads the put a
   const res = await h.req("/v1/batch", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ ops: [{ op: "put", key: "k", value: "mine" }, { op: "get", key: "k" }, { op: "delete", key: "k" }, { op: "get", key: "k" }] }),
+    body: JSON.stringify({
+      ops: [{ op: "put", key: "k", value: "mine" }, { op: "get", key: "k" }, { op: "delete", key: "k" }, {
+        op: "get",
+        key: "k",
+      }],
+    }),
   });
   const { results } = await res.json();
   assert.equal(results.map((r: { status: number }) => r.status), [201, 200, 204, 404]);
@@ -120,7 +132,9 @@ test("batch puts carry contexts: a strict put with a stale context fails alone, 
   await fill(h, ["k"]);
   const stale = (await h.req("/v1/kv/k")).headers.get(CONTEXT)!;
   await h.req("/v1/kv/k", { method: "PUT", body: "2", headers: { [CONTEXT]: stale } });
-  const first = await (await h.req("/v1/batch", { method: "POST", body: JSON.stringify({ ops: [{ op: "get", key: "k" }] }) })).json();
+  const first =
+    await (await h.req("/v1/batch", { method: "POST", body: JSON.stringify({ ops: [{ op: "get", key: "k" }] }) }))
+      .json();
   const res = await h.req("/v1/batch", {
     method: "POST",
     body: JSON.stringify({
@@ -143,21 +157,46 @@ test("a malformed op refuses the whole batch before anything is applied", async 
   const h = await harness();
   const res = await h.req("/v1/batch", {
     method: "POST",
-    body: JSON.stringify({ ops: [{ op: "put", key: "applied?", value: "no" }, { op: "put", key: "k", value: "v", context: "garbage" }] }),
+    body: JSON.stringify({
+      ops: [{ op: "put", key: "applied?", value: "no" }, { op: "put", key: "k", value: "v", context: "garbage" }],
+    }),
   });
   await expectError(res, 400, "BAD_CONTEXT");
   await expectError(await h.req("/v1/kv/applied%3F"), 404, "KEY_NOT_FOUND");
-  await expectError(await h.req("/v1/batch", { method: "POST", body: JSON.stringify({ ops: [{ op: "get", key: "k", extra: 1 }] }) }), 400, "INVALID_ARGUMENT");
-  await expectError(await h.req("/v1/batch", { method: "POST", body: JSON.stringify({ ops: [] }) }), 400, "INVALID_ARGUMENT");
-  await expectError(await h.req("/v1/batch", { method: "POST", body: JSON.stringify({ ops: [{ op: "put", key: "k", value: "%%", encoding: "base64" }] }) }), 400, "INVALID_ARGUMENT");
+  await expectError(
+    await h.req("/v1/batch", { method: "POST", body: JSON.stringify({ ops: [{ op: "get", key: "k", extra: 1 }] }) }),
+    400,
+    "INVALID_ARGUMENT",
+  );
+  await expectError(
+    await h.req("/v1/batch", { method: "POST", body: JSON.stringify({ ops: [] }) }),
+    400,
+    "INVALID_ARGUMENT",
+  );
+  await expectError(
+    await h.req("/v1/batch", {
+      method: "POST",
+      body: JSON.stringify({ ops: [{ op: "put", key: "k", value: "%%", encoding: "base64" }] }),
+    }),
+    400,
+    "INVALID_ARGUMENT",
+  );
   await h.close();
 });
 
 test("a read token may batch gets but not writes", async () => {
   const h = await harness({ auth: true });
-  const gets = await h.req("/v1/batch", { method: "POST", token: TOKENS.read, body: JSON.stringify({ ops: [{ op: "get", key: "k" }] }) });
+  const gets = await h.req("/v1/batch", {
+    method: "POST",
+    token: TOKENS.read,
+    body: JSON.stringify({ ops: [{ op: "get", key: "k" }] }),
+  });
   assert.is(gets.status, 200);
-  const writes = await h.req("/v1/batch", { method: "POST", token: TOKENS.read, body: JSON.stringify({ ops: [{ op: "get", key: "k" }, { op: "delete", key: "k" }] }) });
+  const writes = await h.req("/v1/batch", {
+    method: "POST",
+    token: TOKENS.read,
+    body: JSON.stringify({ ops: [{ op: "get", key: "k" }, { op: "delete", key: "k" }] }),
+  });
   await expectError(writes, 403, "FORBIDDEN");
   await h.close();
 });

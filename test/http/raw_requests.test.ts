@@ -7,7 +7,7 @@ import { connect } from "node:net";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { realRuntime, tempDir } from "../_helpers.ts";
-import { startProcess, type NodeProcess, type RuntimeKind } from "../_process.ts";
+import { type NodeProcess, type RuntimeKind, startProcess } from "../_process.ts";
 
 const rt = await realRuntime();
 const kind = rt.name as RuntimeKind;
@@ -27,7 +27,11 @@ interface RawAnswer {
  * Writes `head` (and then `trickle` bytes every `everyMs`, when given) on a new connection and collects what
  * comes back until the node closes it or `waitMs` pass.
  */
-function raw(port: number, head: string, o: { waitMs?: number; trickle?: string; everyMs?: number } = {}): Promise<RawAnswer> {
+function raw(
+  port: number,
+  head: string,
+  o: { waitMs?: number; trickle?: string; everyMs?: number } = {},
+): Promise<RawAnswer> {
   const waitMs = o.waitMs ?? 3000;
   return new Promise((resolve) => {
     const started = Date.now();
@@ -46,7 +50,9 @@ function raw(port: number, head: string, o: { waitMs?: number; trickle?: string;
     socket.on("close", () => finish(true));
     socket.on("error", () => {});
     socket.write(head);
-    if (o.trickle !== undefined) timer = setInterval(() => socket.writable && socket.write(o.trickle!), o.everyMs ?? 100);
+    if (o.trickle !== undefined) {
+      timer = setInterval(() => socket.writable && socket.write(o.trickle!), o.everyMs ?? 100);
+    }
   });
 }
 
@@ -56,7 +62,7 @@ function bodyOf(a: RawAnswer): string {
   const body = a.text.slice(at + 4);
   if (!/^transfer-encoding: chunked/im.test(a.text.slice(0, at))) return body;
   let out = "";
-  for (let rest = body; ;) {
+  for (let rest = body;;) {
     const eol = rest.indexOf("\r\n");
     const size = parseInt(rest.slice(0, eol), 16);
     if (!(size > 0)) return out;
@@ -69,9 +75,21 @@ const codeOf = (a: RawAnswer) => (JSON.parse(bodyOf(a)) as { error: { code: stri
 async function startNode(): Promise<{ node: NodeProcess; port: number; data: string }> {
   const data = await tempDir(rt.fs, "raw");
   const node = await startProcess(kind, [
-    "start", "--port", "0", "--data", data, "--replicas", "1", "--mesh-preset", "fast",
-    "--body-deadline-ms", String(LIMITS.deadlineMs), "--body-rate-bytes-per-sec-min", String(LIMITS.rateMin),
-    "--body-rate-grace-ms", String(LIMITS.graceMs),
+    "start",
+    "--port",
+    "0",
+    "--data",
+    data,
+    "--replicas",
+    "1",
+    "--mesh-preset",
+    "fast",
+    "--body-deadline-ms",
+    String(LIMITS.deadlineMs),
+    "--body-rate-bytes-per-sec-min",
+    String(LIMITS.rateMin),
+    "--body-rate-grace-ms",
+    String(LIMITS.graceMs),
   ]);
   return { node, port: Number(new URL(node.url).port), data };
 }
@@ -129,7 +147,12 @@ test(`a raw path with dot segments, backslashes or # is refused with 400 BAD_PAT
     const encoded = await raw(port, request("PUT", "/v1/kv/zz%2F..%2Fvictim", "own key"));
     assert.is(encoded.status, 201, encoded.text);
     assert.is(await value(node.url, "zz/../victim"), "own key");
-    for (const [target, key] of [["/v1/kv/back%5Cslash", "back\\slash"], ["/v1/kv/a%20b%2Fc%3Fd", "a b/c?d"], ["/v1/kv/%C3%A9t%C3%A9", "été"]]) {
+    for (
+      const [target, key] of [["/v1/kv/back%5Cslash", "back\\slash"], ["/v1/kv/a%20b%2Fc%3Fd", "a b/c?d"], [
+        "/v1/kv/%C3%A9t%C3%A9",
+        "été",
+      ]]
+    ) {
       const ok = await raw(port, request("PUT", target!, "v"));
       assert.is(ok.status, 201, `${target}: ${ok.text}`);
       assert.is(await value(node.url, key!), "v", `${target} is the key ${key}`);
@@ -155,7 +178,9 @@ test(`a body that stops short of its Content-Length gets 408 BODY_TIMEOUT on ${k
     assert.is(a.status, 408, a.text || "no answer");
     assert.is(codeOf(a), "BODY_TIMEOUT");
     assert.match(a.text.toLowerCase(), "connection: close");
-    if (CLOSES_AFTER_408) assert.ok(a.closed, `the node closed the connection after answering: ${JSON.stringify(a.text)}`);
+    if (CLOSES_AFTER_408) {
+      assert.ok(a.closed, `the node closed the connection after answering: ${JSON.stringify(a.text)}`);
+    }
     // 1000 bytes at the minimum rate of 200 bytes/s after a 400 ms grace: due at 5.4 s, so the deadline cuts first.
     assert.ok(a.ms >= LIMITS.deadlineMs - 100, `answered after ${a.ms} ms`);
     if (CLOSES_AFTER_408) assert.ok(a.ms < LIMITS.deadlineMs + 2000, `answered and closed after ${a.ms} ms`);
@@ -176,8 +201,12 @@ test(`a chunked body that trickles below the minimum rate gets 408 BODY_TIMEOUT 
     assert.is(a.status, 408, a.text || "no answer");
     assert.is(codeOf(a), "BODY_TIMEOUT");
     assert.is(JSON.parse(bodyOf(a)).error.limit, "bodyRateBytesPerSecMin");
-    if (CLOSES_AFTER_408) assert.ok(a.ms < LIMITS.deadlineMs, `answered and closed after ${a.ms} ms, before the deadline`);
-    if (CLOSES_AFTER_408) assert.ok(a.closed, `the node closed the connection after answering: ${JSON.stringify(a.text)}`);
+    if (CLOSES_AFTER_408) {
+      assert.ok(a.ms < LIMITS.deadlineMs, `answered and closed after ${a.ms} ms, before the deadline`);
+    }
+    if (CLOSES_AFTER_408) {
+      assert.ok(a.closed, `the node closed the connection after answering: ${JSON.stringify(a.text)}`);
+    }
     assert.is(await value(node.url, "trickled"), null);
   } finally {
     await node.stop();
@@ -190,7 +219,11 @@ test(`a chunked body fast enough but never ending gets 408 at bodyDeadlineMs on 
   try {
     const head = "PUT /v1/kv/endless HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n";
     // 100 bytes every 100 ms is 1000 bytes/s, above the minimum rate, for 2 s: under valueBytesMax, never done.
-    const a = await raw(port, head, { waitMs: LIMITS.deadlineMs + 4000, trickle: `64\r\n${"x".repeat(100)}\r\n`, everyMs: 100 });
+    const a = await raw(port, head, {
+      waitMs: LIMITS.deadlineMs + 4000,
+      trickle: `64\r\n${"x".repeat(100)}\r\n`,
+      everyMs: 100,
+    });
     assert.is(a.status, 408, a.text || "no answer");
     assert.is(JSON.parse(bodyOf(a)).error.limit, "bodyDeadlineMs", bodyOf(a));
     assert.ok(a.ms >= LIMITS.deadlineMs - 100, `answered after ${a.ms} ms`);
@@ -207,7 +240,11 @@ test(`a body no route reads to its end (no such route, or over its size limit) i
   try {
     const cases: [string, number, string][] = [
       ["POST /nope HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n0123456789", 404, "NOT_FOUND"],
-      ["PUT /v1/kv/big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000000\r\n\r\n0123456789", 413, "LIMIT_EXCEEDED"],
+      [
+        "PUT /v1/kv/big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000000\r\n\r\n0123456789",
+        413,
+        "LIMIT_EXCEEDED",
+      ],
     ];
     for (const [head, status, code] of cases) {
       const a = await raw(port, head, { waitMs: 1500 });

@@ -19,5 +19,11 @@ function target(c: SimCluster, peer: string | null): BackendTarget {
 
 const keyspaces = [{ prefix: "lww/", conflicts: "lww" as const }];
 
-backendSuite("one node of the simulated cluster (N = 1)", async () => target(await kvCluster(11, { size: 1, replication: { n: 1, keyspaces } }), null)).run();
-backendSuite("three nodes of the simulated cluster (N = 3)", async () => target(await kvCluster(12, { size: 3, replication: { n: 3, keyspaces } }), "n02")).run();
+backendSuite(
+  "one node of the simulated cluster (N = 1)",
+  async () => target(await kvCluster(11, { size: 1, replication: { n: 1, keyspaces } }), null),
+).run();
+backendSuite(
+  "three nodes of the simulated cluster (N = 3)",
+  async () => target(await kvCluster(12, { size: 3, replication: { n: 3, keyspaces } }), "n02"),
+).run();

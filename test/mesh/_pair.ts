@@ -12,7 +12,10 @@ export interface World {
   net: SimNetwork;
   random: SeededRandom;
   logs: string[];
-  add(id: string, over?: Partial<MeshOptions> & { secret?: string }): Promise<{ mesh: Mesh; server: RunningServer; address: string }>;
+  add(
+    id: string,
+    over?: Partial<MeshOptions> & { secret?: string },
+  ): Promise<{ mesh: Mesh; server: RunningServer; address: string }>;
 }
 
 export function world(seed = 1): World {
@@ -21,14 +24,28 @@ export function world(seed = 1): World {
   const net = new SimNetwork({ clock, random: random.fork() });
   const logs: string[] = [];
   return {
-    clock, net, random, logs,
+    clock,
+    net,
+    random,
+    logs,
     async add(id, over = {}) {
       const { secret = "s3cret", ...rest } = over;
       const mesh = new Mesh({
-        nodeId: id, cluster: "test", datacenter: "dc1", runtime: { clock, dial: (url, o) => net.dial(id, url, o) }, random: random.fork(),
-        auth: pureAuthenticator(secret), log: (level, message) => logs.push(`${id} ${level} ${message}`), ...rest,
+        nodeId: id,
+        cluster: "test",
+        datacenter: "dc1",
+        runtime: { clock, dial: (url, o) => net.dial(id, url, o) },
+        random: random.fork(),
+        auth: pureAuthenticator(secret),
+        log: (level, message) => logs.push(`${id} ${level} ${message}`),
+        ...rest,
       });
-      const server = await net.serve(id, { hostname: id, port: 7000, fetch: () => new Response("ok"), websocket: mesh.websocket() });
+      const server = await net.serve(id, {
+        hostname: id,
+        port: 7000,
+        fetch: () => new Response("ok"),
+        websocket: mesh.websocket(),
+      });
       const address = `${id}:7000`;
       mesh.setSelfAddress(address);
       return { mesh, server, address };

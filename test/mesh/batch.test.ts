@@ -14,7 +14,7 @@ import { BATCH_FRAMES_MAX, MESSAGE_KINDS } from "../../src/mesh/kinds.ts";
 import { Mesh } from "../../src/mesh/mesh.ts";
 import type { MeshSettings } from "../../src/mesh/settings.ts";
 import { eventually, realRuntime } from "../_helpers.ts";
-import { world, type World } from "./_pair.ts";
+import { type World, world } from "./_pair.ts";
 
 interface Sent {
   from: string;
@@ -65,7 +65,8 @@ async function warmPair(settings: Partial<MeshSettings> = {}, rewrite?: Paramete
   return { w, a, b, sent };
 }
 
-const echoes = (a: Mesh, n: number, body: (i: number) => unknown) => Array.from({ length: n }, (_, i) => a.request("b", "echo", body(i)));
+const echoes = (a: Mesh, n: number, body: (i: number) => unknown) =>
+  Array.from({ length: n }, (_, i) => a.request("b", "echo", body(i)));
 
 test("requests written in one turn leave as one batch frame and their replies come back as one, in order", async () => {
   const { w, a, b, sent } = await warmPair();
@@ -82,7 +83,22 @@ test("requests written in one turn leave as one batch frame and their replies co
   }
   await w.clock.advance(5);
   assert.equal(await Promise.all(replies), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-  assert.equal(seen, ["gossip 0", "sync 0", "sync 1", "sync 2", "gossip 3", "sync 3", "sync 4", "sync 5", "gossip 6", "sync 6", "sync 7", "sync 8", "gossip 9", "sync 9"]);
+  assert.equal(seen, [
+    "gossip 0",
+    "sync 0",
+    "sync 1",
+    "sync 2",
+    "gossip 3",
+    "sync 3",
+    "sync 4",
+    "sync 5",
+    "gossip 6",
+    "sync 6",
+    "sync 7",
+    "sync 8",
+    "gossip 9",
+    "sync 9",
+  ]);
   assert.equal(sent.map((s) => [s.from, s.frame?.type, framesOf(s).length]), [["a", "batch", 14], ["b", "batch", 10]]);
   assert.ok(a.links()[0]!.batching && b.links()[0]!.batching);
   assert.is(a.links()[0]!.socketMessagesOut, a.links()[0]!.framesOut - 13, "fourteen frames took one message");
@@ -121,8 +137,14 @@ test("a batch holds at most batchBytesMax bytes, and a frame bigger than that go
   await w.clock.advance(5);
   assert.equal((await Promise.all(replies)).map((r) => (r as string).length), sizes);
   const fromA = sent.filter((s) => s.from === "a");
-  assert.equal(fromA.map((s) => [s.frame?.type, framesOf(s).length]), [["batch", 3], ["request", 1], ["request", 1], ["batch", 2]]);
-  assert.ok(fromA.filter((s) => s.frame?.type === "batch").every((s) => s.bytes <= 1000 + 6), JSON.stringify(fromA.map((s) => s.bytes)));
+  assert.equal(fromA.map((s) => [s.frame?.type, framesOf(s).length]), [["batch", 3], ["request", 1], ["request", 1], [
+    "batch",
+    2,
+  ]]);
+  assert.ok(
+    fromA.filter((s) => s.frame?.type === "batch").every((s) => s.bytes <= 1000 + 6),
+    JSON.stringify(fromA.map((s) => s.bytes)),
+  );
   assert.ok(fromA[2]!.bytes > 5000, "the big frame went alone");
   const ids = fromA.flatMap((s) => framesOf(s).map((f) => (f as { id: number }).id));
   assert.equal(ids, [...ids].sort((x, y) => x - y), "frames keep their order");
@@ -158,8 +180,20 @@ test("a peer that never announced batch frames (an older node) gets every frame 
   assert.equal([await Promise.all(fromA), await Promise.all(fromB)], [[0, 1, 2], [0, 1, 2]]);
   assert.is(a.links()[0]!.batching, false);
   assert.ok(b.links()[0]!.batching, "b heard a's announcement, so b still batches to a");
-  assert.equal(sent.filter((s) => s.from === "a").map((s) => s.frame?.type), ["request", "request", "request", "response", "response", "response"]);
-  assert.equal(sent.filter((s) => s.from === "b").map((s) => [s.frame?.type, framesOf(s).length]), [["batch", 3], ["response", 1], ["response", 1], ["response", 1]]);
+  assert.equal(sent.filter((s) => s.from === "a").map((s) => s.frame?.type), [
+    "request",
+    "request",
+    "request",
+    "response",
+    "response",
+    "response",
+  ]);
+  assert.equal(sent.filter((s) => s.from === "b").map((s) => [s.frame?.type, framesOf(s).length]), [
+    ["batch", 3],
+    ["response", 1],
+    ["response", 1],
+    ["response", 1],
+  ]);
 });
 
 test("a malformed or oversized batch closes the link with a protocol error, failing what is pending, and the node carries on", async () => {
@@ -205,7 +239,10 @@ test("a socket that fails to send a batch ends the link and fails its requests, 
   const lost = echoes(a, 3, (i) => i).map((p) => p.catch((e) => e));
   await w.clock.advance(5);
   for (const err of await Promise.all(lost)) assert.ok(isMeshkvError(err, "CONNECTION_CLOSED"), String(err));
-  assert.ok(w.logs.some((l) => /^a warn Closing mesh link to b: sending failed: socket broke/.test(l)), w.logs.join("\n"));
+  assert.ok(
+    w.logs.some((l) => /^a warn Closing mesh link to b: sending failed: socket broke/.test(l)),
+    w.logs.join("\n"),
+  );
   fail = false;
   const again = a.request("b", "echo", "after");
   await w.clock.advance(50);
@@ -225,7 +262,7 @@ test("requests fail with TIMEOUT no earlier than their deadline and at most time
           assert.ok(isMeshkvError(err, "TIMEOUT"), String(err));
           failedAt.set(ms, w.clock.monotonic() - start);
         },
-      ),
+      )
     );
     for (let t = 0; t < 260; t += 1) await w.clock.advance(1);
     await Promise.all(all);
@@ -236,9 +273,17 @@ test("requests fail with TIMEOUT no earlier than their deadline and at most time
     return failedAt;
   };
   const first = await round([100, 95, 120, 200, 205]);
-  assert.equal([...first].sort((x, y) => x[0] - y[0]), [[95, 100], [100, 100], [120, 120], [200, 200], [205, 205]], "a deadline 5 ms before the armed one waits for it");
+  assert.equal(
+    [...first].sort((x, y) => x[0] - y[0]),
+    [[95, 100], [100, 100], [120, 120], [200, 200], [205, 205]],
+    "a deadline 5 ms before the armed one waits for it",
+  );
   const second = await round([100, 50]);
-  assert.equal([...second].sort((x, y) => x[0] - y[0]), [[50, 50], [100, 100]], "a deadline more than 10 ms before the armed one re-arms the timer");
+  assert.equal(
+    [...second].sort((x, y) => x[0] - y[0]),
+    [[50, 50], [100, 100]],
+    "a deadline more than 10 ms before the armed one re-arms the timer",
+  );
   assert.is(a.links()[0]!.inFlight, 0);
 });
 
@@ -264,17 +309,34 @@ test("a link keeps one deadline timer however many requests are pending, and non
 test("over real WebSockets on this runtime, a burst of requests leaves in a few batch frames and every reply comes back intact", async () => {
   const rt = await realRuntime();
   const settings = { batchMessagesMax: 32 };
-  const make = (id: string) => new Mesh({ nodeId: id, cluster: "test", secret: "s3cret-real", datacenter: "dc1", runtime: rt, random: rt.random(), settings });
+  const make = (id: string) =>
+    new Mesh({
+      nodeId: id,
+      cluster: "test",
+      secret: "s3cret-real",
+      datacenter: "dc1",
+      runtime: rt,
+      random: rt.random(),
+      settings,
+    });
   const server = make("server");
   server.onRequest("echo", (body) => body);
-  const http = await rt.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok"), websocket: server.websocket() });
+  const http = await rt.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: () => new Response("ok"),
+    websocket: server.websocket(),
+  });
   const client = make("client");
   try {
     client.setAddress("server", `127.0.0.1:${http.port}`);
     assert.is(await client.request("server", "echo", "warm"), "warm");
     await eventually(() => client.links()[0]?.batching === true, 2000, 5, "the server's linkFeatures");
     const before = client.links()[0]!;
-    const bodies = Array.from({ length: 200 }, (_, i) => (i === 77 ? "big".repeat(5000) : { i, pad: "x".repeat(i % 50) }));
+    const bodies = Array.from(
+      { length: 200 },
+      (_, i) => (i === 77 ? "big".repeat(5000) : { i, pad: "x".repeat(i % 50) }),
+    );
     const replies = await Promise.all(bodies.map((b) => client.request("server", "echo", b)));
     assert.equal(replies, bodies);
     const after = client.links()[0]!;
@@ -282,7 +344,10 @@ test("over real WebSockets on this runtime, a burst of requests leaves in a few 
     const messages = after.socketMessagesOut - before.socketMessagesOut;
     assert.is(frames, 200);
     assert.ok(messages < 40, `200 frames took ${messages} WebSocket messages`);
-    assert.ok(server.links()[0]!.socketMessagesOut < server.links()[0]!.framesOut / 4, JSON.stringify(server.links()[0]));
+    assert.ok(
+      server.links()[0]!.socketMessagesOut < server.links()[0]!.framesOut / 4,
+      JSON.stringify(server.links()[0]),
+    );
   } finally {
     client.close();
     server.close();

@@ -11,7 +11,7 @@ import { decodeFrame, encodeFrame, type HelloFrame } from "../../src/mesh/codec.
 import { CLOSE, handshake, type HandshakeResult, type LocalIdentity } from "../../src/mesh/handshake.ts";
 import { PROTOCOL_VERSION, type Role } from "../../src/mesh/kinds.ts";
 import type { PeerSocket } from "../../src/runtime/types.ts";
-import { world, type World } from "./_pair.ts";
+import { type World, world } from "./_pair.ts";
 
 const A: LocalIdentity = { nodeId: "a", cluster: "test", address: "a:7000", datacenter: "dc1" };
 const B: LocalIdentity = { nodeId: "b", cluster: "test", address: "b:7000", datacenter: "dc2" };
@@ -20,7 +20,10 @@ const TIMEOUT_MS = 1000;
 type Outcome = { ok: true; result: HandshakeResult } | { ok: false; error: MeshkvError };
 const settle = (p: Promise<HandshakeResult>): { outcome: Outcome | null } => {
   const box: { outcome: Outcome | null } = { outcome: null };
-  p.then((result) => (box.outcome = { ok: true, result }), (error: MeshkvError) => (box.outcome = { ok: false, error }));
+  p.then(
+    (result) => (box.outcome = { ok: true, result }),
+    (error: MeshkvError) => (box.outcome = { ok: false, error }),
+  );
   return box;
 };
 
@@ -32,15 +35,23 @@ function slowAuthenticator(w: World, secret: string, verifyMs: number): Authenti
 
 function run(w: World, socket: PeerSocket, role: Role, self: LocalIdentity, secret: string, verifyMs = 0) {
   const auth = verifyMs === 0 ? pureAuthenticator(secret) : slowAuthenticator(w, secret, verifyMs);
-  return settle(handshake({ socket, role, self, auth, clock: w.clock, random: w.random.fork(), timeoutMs: TIMEOUT_MS }));
+  return settle(
+    handshake({ socket, role, self, auth, clock: w.clock, random: w.random.fork(), timeoutMs: TIMEOUT_MS }),
+  );
 }
 
 /** Serves host `b`, running the handshake (as B, with `secret`) on every connection it accepts. */
 async function serveB(w: World, secret = "s3cret", verifyMs = 0) {
   const accepted: Array<{ outcome: Outcome | null }> = [];
   await w.net.serve("b", {
-    hostname: "b", port: 7000, fetch: () => new Response(""),
-    websocket: { path: "/mesh", maxMessageBytes: 1 << 20, onOpen: (socket) => accepted.push(run(w, socket, "accept", B, secret, verifyMs)) },
+    hostname: "b",
+    port: 7000,
+    fetch: () => new Response(""),
+    websocket: {
+      path: "/mesh",
+      maxMessageBytes: 1 << 20,
+      onOpen: (socket) => accepted.push(run(w, socket, "accept", B, secret, verifyMs)),
+    },
   });
   return accepted;
 }
@@ -57,7 +68,17 @@ async function rawDial(w: World) {
 }
 
 const helloFrom = (self: LocalIdentity, role: Role, nonce: Uint8Array, over: Partial<HelloFrame> = {}) =>
-  encodeFrame({ type: "hello", version: PROTOCOL_VERSION, cluster: self.cluster, nodeId: self.nodeId, nonce, address: self.address, datacenter: self.datacenter, role, ...over });
+  encodeFrame({
+    type: "hello",
+    version: PROTOCOL_VERSION,
+    cluster: self.cluster,
+    nodeId: self.nodeId,
+    nonce,
+    address: self.address,
+    datacenter: self.datacenter,
+    role,
+    ...over,
+  });
 
 function failed(box: { outcome: Outcome | null }): MeshkvError {
   assert.ok(box.outcome && !box.outcome.ok, `expected a failure, got ${JSON.stringify(box.outcome)}`);
@@ -71,8 +92,14 @@ test("two ends with the same secret finish the handshake, each knowing who the o
   await w.clock.advance(10);
   const mine = run(w, await dialing, "dial", A, "s3cret");
   await w.clock.advance(50);
-  assert.equal(mine.outcome, { ok: true, result: { peer: { nodeId: "b", address: "b:7000", datacenter: "dc2" }, early: [] } });
-  assert.equal(accepted[0]?.outcome, { ok: true, result: { peer: { nodeId: "a", address: "a:7000", datacenter: "dc1" }, early: [] } });
+  assert.equal(mine.outcome, {
+    ok: true,
+    result: { peer: { nodeId: "b", address: "b:7000", datacenter: "dc2" }, early: [] },
+  });
+  assert.equal(accepted[0]?.outcome, {
+    ok: true,
+    result: { peer: { nodeId: "a", address: "a:7000", datacenter: "dc1" }, early: [] },
+  });
   assert.is(w.clock.pending, 0, "both deadlines are cleared");
 });
 
@@ -174,7 +201,12 @@ test("frames a peer sends right after its proof, while that proof is being verif
   await w.clock.advance(20);
   const theirHello = decodeFrame(evil.got[0]!) as HelloFrame;
   const proof = await pureAuthenticator("s3cret").sign(proofBytes({
-    cluster: "test", proverRole: "dial", proverId: "evil", verifierId: "b", verifierNonce: theirHello.nonce, proverNonce: nonce,
+    cluster: "test",
+    proverRole: "dial",
+    proverId: "evil",
+    verifierId: "b",
+    verifierNonce: theirHello.nonce,
+    proverNonce: nonce,
   }));
   const r1 = encodeFrame({ type: "request", id: 1, kind: 1, body: "first" });
   const r2 = encodeFrame({ type: "oneway", kind: 2, body: "second" });
@@ -186,7 +218,10 @@ test("frames a peer sends right after its proof, while that proof is being verif
   await w.clock.advance(20);
   const outcome = accepted[0]!.outcome;
   assert.ok(outcome?.ok, JSON.stringify(outcome));
-  assert.equal((outcome as { result: HandshakeResult }).result, { peer: { nodeId: "evil", address: "a:7000", datacenter: "dc1" }, early: [r1, r2] });
+  assert.equal((outcome as { result: HandshakeResult }).result, {
+    peer: { nodeId: "evil", address: "a:7000", datacenter: "dc1" },
+    early: [r1, r2],
+  });
   assert.equal(evil.got.map((m) => decodeFrame(m).type), ["hello", "auth"], "B proved itself too");
 });
 
@@ -194,11 +229,24 @@ test("through the mesh, a request to a peer speaking another protocol version fa
   const w = world(10);
   const a = (await w.add("a")).mesh;
   await w.net.serve("old", {
-    hostname: "old", port: 7000, fetch: () => new Response(""),
-    websocket: { path: "/mesh", maxMessageBytes: 1 << 20, onOpen: (s) => {
-      s.setHandlers({ message: () => {}, close: () => {} });
-      s.send(helloFrom({ nodeId: "old", cluster: "test", address: "old:7000", datacenter: "dc1" }, "accept", new Uint8Array(16), { version: PROTOCOL_VERSION + 1 }));
-    } },
+    hostname: "old",
+    port: 7000,
+    fetch: () => new Response(""),
+    websocket: {
+      path: "/mesh",
+      maxMessageBytes: 1 << 20,
+      onOpen: (s) => {
+        s.setHandlers({ message: () => {}, close: () => {} });
+        s.send(
+          helloFrom(
+            { nodeId: "old", cluster: "test", address: "old:7000", datacenter: "dc1" },
+            "accept",
+            new Uint8Array(16),
+            { version: PROTOCOL_VERSION + 1 },
+          ),
+        );
+      },
+    },
   });
   a.setAddress("old", "old:7000");
   const p = a.request("old", "echo", "hi").catch((e) => e);

@@ -9,20 +9,41 @@ import { proofBytes } from "../../src/mesh/auth.ts";
 import { hmacSha256 } from "../../src/mesh/_sha256.ts";
 import { decodeFrame, encodeFrame, type HelloFrame } from "../../src/mesh/codec.ts";
 import {
-  CLOSE, type HandshakeAction, type HandshakeConfig, type HandshakeEvent, type HandshakeState, initialHandshake, step,
+  CLOSE,
+  type HandshakeAction,
+  type HandshakeConfig,
+  type HandshakeEvent,
+  type HandshakeState,
+  initialHandshake,
+  step,
 } from "../../src/mesh/handshake_machine.ts";
 import { PROTOCOL_VERSION } from "../../src/mesh/kinds.ts";
 
 const A: HandshakeConfig = {
-  role: "dial", self: { nodeId: "a", cluster: "c", address: "a:1", datacenter: "dc1" }, nonce: new Uint8Array(16).fill(1), remote: "b:1", timeoutMs: 1000,
+  role: "dial",
+  self: { nodeId: "a", cluster: "c", address: "a:1", datacenter: "dc1" },
+  nonce: new Uint8Array(16).fill(1),
+  remote: "b:1",
+  timeoutMs: 1000,
 };
 const B: HandshakeConfig = {
-  role: "accept", self: { nodeId: "b", cluster: "c", address: "b:1", datacenter: "dc2" }, nonce: new Uint8Array(16).fill(2), remote: "a:1", timeoutMs: 1000,
+  role: "accept",
+  self: { nodeId: "b", cluster: "c", address: "b:1", datacenter: "dc2" },
+  nonce: new Uint8Array(16).fill(2),
+  remote: "a:1",
+  timeoutMs: 1000,
 };
 const helloOf = (c: HandshakeConfig, over: Partial<HelloFrame> = {}) =>
   encodeFrame({
-    type: "hello", version: PROTOCOL_VERSION, cluster: c.self.cluster, nodeId: c.self.nodeId, nonce: c.nonce, address: c.self.address,
-    datacenter: c.self.datacenter, role: c.role, ...over,
+    type: "hello",
+    version: PROTOCOL_VERSION,
+    cluster: c.self.cluster,
+    nodeId: c.self.nodeId,
+    nonce: c.nonce,
+    address: c.self.address,
+    datacenter: c.self.datacenter,
+    role: c.role,
+    ...over,
   });
 const PROOF = new Uint8Array(32).fill(9);
 
@@ -78,30 +99,33 @@ type EventName = keyof typeof EVENTS;
  * frame for the link; `send-auth`: send our proof; `proofSent`/`proven`/`remember`: a new state, no action;
  * `done`: clear the deadline and resolve; `CODE close`: clear the deadline, close with `close`, reject with CODE.
  */
-const P = "PROTOCOL_ERROR 4002", AUTH = "AUTH_FAILED 4008", LOST = "CONNECTION_CLOSED 1006", GONE = "CONNECTION_CLOSED 4000";
+const P = "PROTOCOL_ERROR 4002",
+  AUTH = "AUTH_FAILED 4008",
+  LOST = "CONNECTION_CLOSED 1006",
+  GONE = "CONNECTION_CLOSED 4000";
 const INT = "INTERNAL 4000", T = "TIMEOUT 4008", REFUSED = "CONNECTION_CLOSED 4008", E = "early", X = "throw";
 //                               new      idle     signing      waiting   verifying    verifyingSent verifyingClosed proven     done failed
 const TABLE: Record<EventName, string[]> = {
-  start:             ["start",  X,       X,           X,        X,           X,           X,           X,           "-", "-"],
-  hello:             [X,        "sign",  "-",         "-",      E,           E,           E,           E,           "-", "-"],
-  helloOther:        [X,        "sign",  P,           P,        E,           E,           E,           E,           "-", "-"],
-  helloBadVersion:   [X,        AUTH,    P,           P,        E,           E,           E,           E,           "-", "-"],
-  helloOtherCluster: [X,        AUTH,    P,           P,        E,           E,           E,           E,           "-", "-"],
-  helloOwnId:        [X,        AUTH,    P,           P,        E,           E,           E,           E,           "-", "-"],
-  helloSameRole:     [X,        AUTH,    P,           P,        E,           E,           E,           E,           "-", "-"],
-  auth:              [X,        P,       "verify",    "verify", E,           E,           E,           E,           "-", "-"],
-  request:           [X,        P,       P,           P,        E,           E,           E,           E,           "-", "-"],
-  garbage:           [X,        P,       P,           P,        E,           E,           E,           E,           "-", "-"],
-  closed:            [X,        LOST,    LOST,        LOST,     "remember",  "remember",  "remember",  LOST,        "-", "-"],
-  sentHello:         [X,        "-",     "-",         "-",      "-",         "-",         "-",         "-",         "-", "-"],
-  sentAuth:          [X,        "-",     "proofSent", "-",      "proofSent", "-",         "-",         "done",      "-", "-"],
-  sendFailed:        [X,        GONE,    GONE,        GONE,     GONE,        GONE,        GONE,        GONE,        "-", "-"],
-  signed:            [X,        "-",     "send-auth", "-",      "send-auth", "-",         "-",         "send-auth", "-", "-"],
-  signFailed:        [X,        "-",     INT,         "-",      INT,         "-",         "-",         INT,         "-", "-"],
-  verifiedOk:        [X,        "-",     "-",         "-",      "proven",    "done",      REFUSED,     "-",         "-", "-"],
-  verifiedBad:       [X,        "-",     "-",         "-",      AUTH,        AUTH,        AUTH,        "-",         "-", "-"],
-  verifyFailed:      [X,        "-",     "-",         "-",      INT,         INT,         INT,         "-",         "-", "-"],
-  timeout:           [X,        T,       T,           T,        T,           T,           T,           T,           "-", "-"],
+  start: ["start", X, X, X, X, X, X, X, "-", "-"],
+  hello: [X, "sign", "-", "-", E, E, E, E, "-", "-"],
+  helloOther: [X, "sign", P, P, E, E, E, E, "-", "-"],
+  helloBadVersion: [X, AUTH, P, P, E, E, E, E, "-", "-"],
+  helloOtherCluster: [X, AUTH, P, P, E, E, E, E, "-", "-"],
+  helloOwnId: [X, AUTH, P, P, E, E, E, E, "-", "-"],
+  helloSameRole: [X, AUTH, P, P, E, E, E, E, "-", "-"],
+  auth: [X, P, "verify", "verify", E, E, E, E, "-", "-"],
+  request: [X, P, P, P, E, E, E, E, "-", "-"],
+  garbage: [X, P, P, P, E, E, E, E, "-", "-"],
+  closed: [X, LOST, LOST, LOST, "remember", "remember", "remember", LOST, "-", "-"],
+  sentHello: [X, "-", "-", "-", "-", "-", "-", "-", "-", "-"],
+  sentAuth: [X, "-", "proofSent", "-", "proofSent", "-", "-", "done", "-", "-"],
+  sendFailed: [X, GONE, GONE, GONE, GONE, GONE, GONE, GONE, "-", "-"],
+  signed: [X, "-", "send-auth", "-", "send-auth", "-", "-", "send-auth", "-", "-"],
+  signFailed: [X, "-", INT, "-", INT, "-", "-", INT, "-", "-"],
+  verifiedOk: [X, "-", "-", "-", "proven", "done", REFUSED, "-", "-", "-"],
+  verifiedBad: [X, "-", "-", "-", AUTH, AUTH, AUTH, "-", "-", "-"],
+  verifyFailed: [X, "-", "-", "-", INT, INT, INT, "-", "-", "-"],
+  timeout: [X, T, T, T, T, T, T, T, "-", "-"],
 };
 
 const types = (actions: readonly HandshakeAction[]) => actions.map((a) => a.type);
@@ -125,20 +149,47 @@ function check(stateName: StateName, eventName: EventName, want: string): void {
       assert.equal(types(actions), ["armTimer", "listen", "send"], where);
       assert.equal(actions[0], { type: "armTimer", ms: A.timeoutMs });
       const sent = actions[2] as Extract<HandshakeAction, { type: "send" }>;
-      assert.equal(decodeFrame(sent.bytes), { type: "hello", version: PROTOCOL_VERSION, cluster: "c", nodeId: "a", nonce: A.nonce, address: "a:1", datacenter: "dc1", role: "dial" });
+      assert.equal(decodeFrame(sent.bytes), {
+        type: "hello",
+        version: PROTOCOL_VERSION,
+        cluster: "c",
+        nodeId: "a",
+        nonce: A.nonce,
+        address: "a:1",
+        datacenter: "dc1",
+        role: "dial",
+      });
       assert.is(next.phase, "open");
       return;
     }
     case "sign": {
       const hello = decodeFrame(bytes!) as HelloFrame;
-      const data = proofBytes({ cluster: "c", proverRole: "dial", proverId: "a", verifierId: "b", verifierNonce: hello.nonce, proverNonce: A.nonce });
+      const data = proofBytes({
+        cluster: "c",
+        proverRole: "dial",
+        proverId: "a",
+        verifierId: "b",
+        verifierNonce: hello.nonce,
+        proverNonce: A.nonce,
+      });
       assert.equal(actions, [{ type: "sign", data }], `${where}: A proves itself to B, bound to both nonces`);
       assert.equal(next.peerHello?.bytes, bytes);
       return;
     }
     case "verify": {
-      const data = proofBytes({ cluster: "c", proverRole: "accept", proverId: "b", verifierId: "a", verifierNonce: A.nonce, proverNonce: B.nonce });
-      assert.equal(actions, [{ type: "verify", data, proof: PROOF }], `${where}: B's proof is checked against A's nonce`);
+      const data = proofBytes({
+        cluster: "c",
+        proverRole: "accept",
+        proverId: "b",
+        verifierId: "a",
+        verifierNonce: A.nonce,
+        proverNonce: B.nonce,
+      });
+      assert.equal(
+        actions,
+        [{ type: "verify", data, proof: PROOF }],
+        `${where}: B's proof is checked against A's nonce`,
+      );
       assert.is(next.peerProof, "verifying");
       return;
     }
@@ -148,7 +199,10 @@ function check(stateName: StateName, eventName: EventName, want: string): void {
       return;
     case "send-auth":
       assert.equal(types(actions), ["send"], where);
-      assert.equal(decodeFrame((actions[0] as Extract<HandshakeAction, { type: "send" }>).bytes), { type: "auth", proof: PROOF });
+      assert.equal(decodeFrame((actions[0] as Extract<HandshakeAction, { type: "send" }>).bytes), {
+        type: "auth",
+        proof: PROOF,
+      });
       assert.is(next, state, `${where}: proof counts as sent only once the socket took it`);
       return;
     case "proofSent":
@@ -164,7 +218,11 @@ function check(stateName: StateName, eventName: EventName, want: string): void {
       assert.equal(next.closedWhileVerifying, { code: 1006, reason: "Connection lost" }, where);
       return;
     case "done":
-      assert.equal(actions, [{ type: "clearTimer" }, { type: "resolve", peer: { nodeId: "b", address: "b:1", datacenter: "dc2" }, early: state.early }], where);
+      assert.equal(actions, [{ type: "clearTimer" }, {
+        type: "resolve",
+        peer: { nodeId: "b", address: "b:1", datacenter: "dc2" },
+        early: state.early,
+      }], where);
       assert.is(next.phase, "done");
       return;
   }
@@ -188,14 +246,30 @@ for (const eventName of Object.keys(TABLE) as EventName[]) {
 }
 
 test("step: the table names every event the machine takes", () => {
-  const all: HandshakeEvent["type"][] = ["start", "frame", "closed", "sent", "sendFailed", "signed", "signFailed", "verified", "verifyFailed", "timeout"];
+  const all: HandshakeEvent["type"][] = [
+    "start",
+    "frame",
+    "closed",
+    "sent",
+    "sendFailed",
+    "signed",
+    "signFailed",
+    "verified",
+    "verifyFailed",
+    "timeout",
+  ];
   const covered = new Set(Object.values(EVENTS).map((e) => e.type));
   assert.equal(all.filter((t) => !covered.has(t)), []);
 });
 
 test("step: a refusal names what was wrong", () => {
-  const reason = (e: HandshakeEvent) => ((step(idle, e).actions[2] as Extract<HandshakeAction, { type: "reject" }>).error.message);
-  assert.match(reason(EVENTS.helloBadVersion), `protocol version ${PROTOCOL_VERSION + 1}, expected ${PROTOCOL_VERSION}`);
+  const reason = (
+    e: HandshakeEvent,
+  ) => ((step(idle, e).actions[2] as Extract<HandshakeAction, { type: "reject" }>).error.message);
+  assert.match(
+    reason(EVENTS.helloBadVersion),
+    `protocol version ${PROTOCOL_VERSION + 1}, expected ${PROTOCOL_VERSION}`,
+  );
   assert.match(reason(EVENTS.helloOtherCluster), `cluster "other", expected "c"`);
   assert.match(reason(EVENTS.helloOwnId), "own id");
   assert.match(reason(EVENTS.helloSameRole), "both ends claim role dial");
@@ -217,7 +291,11 @@ test("step: frames after the peer's proof reach the link in order, and a close w
   assert.is(reject.error.code, "CONNECTION_CLOSED");
   assert.match(reject.error.message, "closed by peer (4002 bye)");
   const ok = step(after(verifyingSent, frame(f1), frame(f2)), EVENTS.verifiedOk);
-  assert.equal(ok.actions[1], { type: "resolve", peer: { nodeId: "b", address: "b:1", datacenter: "dc2" }, early: [f1, f2] });
+  assert.equal(ok.actions[1], {
+    type: "resolve",
+    peer: { nodeId: "b", address: "b:1", datacenter: "dc2" },
+    early: [f1, f2],
+  });
 });
 
 test("step: states are values: a step never changes the state it was given", () => {
@@ -263,7 +341,10 @@ function talk(secretA: string, secretB: string, slowVerifier: number | null = nu
       } else if (a.type === "sign") queue.push([i, { type: "signed", proof: hmacSha256(me.secret, a.data) }]);
       else if (a.type === "verify") {
         const want = hmacSha256(me.secret, a.data);
-        (i === slowVerifier ? late : queue).push([i, { type: "verified", ok: want.length === a.proof.length && want.every((b, k) => b === a.proof[k]) }]);
+        (i === slowVerifier ? late : queue).push([i, {
+          type: "verified",
+          ok: want.length === a.proof.length && want.every((b, k) => b === a.proof[k]),
+        }]);
       } else if (a.type === "close") {
         me.closedWith = a.code;
         queue.push([other, { type: "closed", code: a.code, reason: a.reason }]);
@@ -285,7 +366,9 @@ test("two machines with different secrets both refuse with AUTH_FAILED, even the
     const [a, b] = talk("s3cret", "wrong", slow);
     assert.equal(a.outcome, { ok: false, code: "AUTH_FAILED" }, `slow verifier ${slow}`);
     assert.equal(b.outcome, { ok: false, code: "AUTH_FAILED" }, `slow verifier ${slow}`);
-    if (slow !== null) assert.is(slow === 0 ? b.closedWith : a.closedWith, CLOSE.policy, "the fast end closed with the policy code");
+    if (slow !== null) {
+      assert.is(slow === 0 ? b.closedWith : a.closedWith, CLOSE.policy, "the fast end closed with the policy code");
+    }
   }
 });
 

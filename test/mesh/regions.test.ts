@@ -9,7 +9,10 @@ import { rejectsWith } from "../_helpers.ts";
 import { world } from "./_pair.ts";
 
 test("parseRegionDelays reads the flag form and JSON, and names bad entries", async () => {
-  assert.equal(parseRegionDelays("us-east|eu-west=40, us-east|ap-south=90"), { "us-east|eu-west": 40, "us-east|ap-south": 90 });
+  assert.equal(parseRegionDelays("us-east|eu-west=40, us-east|ap-south=90"), {
+    "us-east|eu-west": 40,
+    "us-east|ap-south": 90,
+  });
   assert.equal(parseRegionDelays('{"a|b": 5}'), { "a|b": 5 });
   assert.equal(parseRegionDelays(""), {});
   await rejectsWith(() => parseRegionDelays("a-b=4"), "INVALID_ARGUMENT");

@@ -12,11 +12,20 @@ async function connected(net: SimNetwork, clock: ManualClock) {
   let server: PeerSocket | null = null;
   const got: { at: number; m: string }[] = [];
   await net.serve("b", {
-    hostname: "b", port: 1, fetch: () => new Response(""),
-    websocket: { path: "/mesh", maxMessageBytes: 100, onOpen: (s) => {
-      server = s;
-      s.setHandlers({ message: (m) => got.push({ at: clock.monotonic(), m: text(m) }), close: () => got.push({ at: clock.monotonic(), m: "<closed>" }) });
-    } },
+    hostname: "b",
+    port: 1,
+    fetch: () => new Response(""),
+    websocket: {
+      path: "/mesh",
+      maxMessageBytes: 100,
+      onOpen: (s) => {
+        server = s;
+        s.setHandlers({
+          message: (m) => got.push({ at: clock.monotonic(), m: text(m) }),
+          close: () => got.push({ at: clock.monotonic(), m: "<closed>" }),
+        });
+      },
+    },
   });
   const dialing = net.dial("a", "ws://b:1/mesh", { maxMessageBytes: 100, timeoutMs: 500 });
   await clock.advance(100);

@@ -30,7 +30,15 @@ export interface Installed {
 }
 
 /** Files and folders whose contents decide what the package holds. */
-export const PACKAGE_INPUTS: readonly string[] = ["package.json", "tsconfig.json", "tsconfig.build.json", "mod.ts", "README.md", "LICENSE", "src"];
+export const PACKAGE_INPUTS: readonly string[] = [
+  "package.json",
+  "tsconfig.json",
+  "tsconfig.build.json",
+  "mod.ts",
+  "README.md",
+  "LICENSE",
+  "src",
+];
 
 function contentKey(): string {
   const hash = createHash("sha256");
@@ -49,9 +57,19 @@ function contentKey(): string {
 }
 
 /** Runs a command to completion; rejects with its output when it fails or outlives `timeoutMs`. */
-export function run(cmd: string, args: string[], cwd: string, timeoutMs = 120_000, env: Record<string, string> = {}): Promise<string> {
+export function run(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  timeoutMs = 120_000,
+  env: Record<string, string> = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", ...env } });
+    const child = spawn(cmd, args, {
+      cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1", ...env },
+    });
     let out = "";
     let err = "";
     child.stdout!.on("data", (d) => (out += d));
@@ -71,13 +89,25 @@ export function run(cmd: string, args: string[], cwd: string, timeoutMs = 120_00
 
 async function packAndInstall(dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const packed = JSON.parse(await run("npm", ["pack", "--json", "--pack-destination", dir], repoRoot)) as { filename: string; size: number; files: PackedFile[] }[];
+  const packed = JSON.parse(await run("npm", ["pack", "--json", "--pack-destination", dir], repoRoot)) as {
+    filename: string;
+    size: number;
+    files: PackedFile[];
+  }[];
   const info = packed[0]!;
   const project = join(dir, "project");
   mkdirSync(project);
-  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "meshkv-install-test", private: true, type: "module" }, null, 2));
+  writeFileSync(
+    join(project, "package.json"),
+    JSON.stringify({ name: "meshkv-install-test", private: true, type: "module" }, null, 2),
+  );
   await run("npm", ["install", join(dir, info.filename), "--prefer-offline", "--no-audit", "--no-fund"], project);
-  const installed: Installed = { project, tarball: join(dir, info.filename), packedBytes: info.size, files: info.files.map((f) => ({ path: f.path, size: f.size })) };
+  const installed: Installed = {
+    project,
+    tarball: join(dir, info.filename),
+    packedBytes: info.size,
+    files: info.files.map((f) => ({ path: f.path, size: f.size })),
+  };
   writeFileSync(join(dir, "installed.json"), JSON.stringify(installed, null, 2));
 }
 

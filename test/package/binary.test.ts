@@ -27,7 +27,11 @@ if (rt.name === "node") {
       const version = (await run(exe, ["version"], vm, 30_000, { PATH: "/usr/bin:/bin" })).trim();
       assert.is(version, (await import("../../src/version.ts")).VERSION);
       // A PATH without node, deno or bun: the binary must need nothing installed.
-      const child = spawn(exe, ["start", "--port", "0", "--data", "./data"], { cwd: vm, stdio: ["ignore", "pipe", "pipe"], env: { PATH: "/usr/bin:/bin", NO_COLOR: "1" } });
+      const child = spawn(exe, ["start", "--port", "0", "--data", "./data"], {
+        cwd: vm,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { PATH: "/usr/bin:/bin", NO_COLOR: "1" },
+      });
       let out = "";
       const exited = new Promise<void>((r) => child.on("exit", () => r()));
       try {
@@ -47,7 +51,11 @@ if (rt.name === "node") {
         });
         const health = (await (await fetch(`${url}/health`)).json()) as { runtime: string };
         assert.is(health.runtime, "bun", "the binary carries Bun");
-        const put = await fetch(`${url}/v1/kv/region`, { method: "PUT", headers: { "content-type": "text/plain" }, body: "eu-west" });
+        const put = await fetch(`${url}/v1/kv/region`, {
+          method: "PUT",
+          headers: { "content-type": "text/plain" },
+          body: "eu-west",
+        });
         assert.ok(put.ok, `PUT answered ${put.status}`);
         assert.is(await (await fetch(`${url}/v1/kv/region`)).text(), "eu-west");
       } finally {
@@ -55,7 +63,10 @@ if (rt.name === "node") {
         await exited;
       }
       assert.match(out, /meshkv node \S+ stopped/);
-      assert.ok(existsSync(join(vm, "data", "NODE_ID")), "the node keeps its data beside the binary, where --data said");
+      assert.ok(
+        existsSync(join(vm, "data", "NODE_ID")),
+        "the node keeps its data beside the binary, where --data said",
+      );
     } finally {
       rmSync(vm, { recursive: true, force: true });
     }

@@ -12,7 +12,26 @@ import { repoRoot } from "../_helpers.ts";
 import { PACKAGE_INPUTS } from "./_packed.ts";
 
 /** Every instruction of the Dockerfile reference (docs.docker.com/reference/dockerfile). */
-const INSTRUCTIONS = new Set(["ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL", "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"]);
+const INSTRUCTIONS = new Set([
+  "ADD",
+  "ARG",
+  "CMD",
+  "COPY",
+  "ENTRYPOINT",
+  "ENV",
+  "EXPOSE",
+  "FROM",
+  "HEALTHCHECK",
+  "LABEL",
+  "MAINTAINER",
+  "ONBUILD",
+  "RUN",
+  "SHELL",
+  "STOPSIGNAL",
+  "USER",
+  "VOLUME",
+  "WORKDIR",
+]);
 
 interface Instruction {
   line: number;
@@ -42,7 +61,9 @@ function parseDockerfile(text: string): Stage[] {
     const full = pending + line;
     pending = "";
     const m = /^(\w+)\s+(.*)$/.exec(full);
-    if (!m || !INSTRUCTIONS.has(m[1]!.toUpperCase())) throw new SyntaxError(`Line ${start}: unknown instruction: ${full}`);
+    if (!m || !INSTRUCTIONS.has(m[1]!.toUpperCase())) {
+      throw new SyntaxError(`Line ${start}: unknown instruction: ${full}`);
+    }
     const ins = { line: start, name: m[1]!.toUpperCase(), args: m[2]!.trim() };
     if (ins.name === "FROM") stages.push({ name: /\s+AS\s+(\S+)$/i.exec(ins.args)?.[1] ?? null, instructions: [] });
     else if (!stages.length) throw new SyntaxError(`Line ${start}: ${ins.name} before the first FROM`);
@@ -79,7 +100,10 @@ test("every COPY source exists in the build context or names an earlier stage, a
     for (const ins of stage.instructions.filter((x) => x.name === "COPY" || x.name === "ADD")) {
       const { from, sources } = copyParts(ins.args);
       if (from !== null) {
-        assert.ok(stages.slice(0, i).some((s) => s.name === from), `line ${ins.line}: COPY --from=${from} names no earlier stage`);
+        assert.ok(
+          stages.slice(0, i).some((s) => s.name === from),
+          `line ${ins.line}: COPY --from=${from} names no earlier stage`,
+        );
         continue;
       }
       for (const s of sources) {
@@ -89,7 +113,11 @@ test("every COPY source exists in the build context or names an earlier stage, a
     }
   });
   const build = stages[0]!.instructions.filter((x) => x.name === "COPY").flatMap((x) => copyParts(x.args).sources);
-  assert.equal(PACKAGE_INPUTS.filter((p) => !build.includes(p)), [], "the build stage lacks files the package is made from");
+  assert.equal(
+    PACKAGE_INPUTS.filter((p) => !build.includes(p)),
+    [],
+    "the build stage lacks files the package is made from",
+  );
   assert.ok(build.includes("package-lock.json"), "the build stage installs from the lock file");
 });
 
@@ -100,7 +128,10 @@ test("the build stage packs the package and the runtime stage installs it with p
   assert.match(runs(build!), /npm pack\b/, "npm pack builds dist/ through prepack");
   assert.match(runs(runtime!), /npm install [^\n]*--omit=dev[^\n]*\.tgz/);
   const runtimeCopies = runtime!.instructions.filter((x) => x.name === "COPY").map((x) => copyParts(x.args));
-  assert.ok(runtimeCopies.every((c) => c.from === "build"), "the runtime stage copies only the packed tarball from the build stage, no sources");
+  assert.ok(
+    runtimeCopies.every((c) => c.from === "build"),
+    "the runtime stage copies only the packed tarball from the build stage, no sources",
+  );
   assert.not.match(runtime!.instructions.map((x) => x.args).join("\n"), /tsx|\.ts\b/);
 });
 
@@ -109,8 +140,16 @@ test("the image runs the command the package installs", () => {
   const entry = runtime.instructions.filter((x) => x.name === "ENTRYPOINT").at(-1);
   assert.ok(entry, "the runtime stage needs an ENTRYPOINT");
   const argv = JSON.parse(entry!.args) as string[];
-  assert.equal(argv, [Object.keys(pkg.bin)[0]!], `ENTRYPOINT must be the package's bin, ${JSON.stringify(Object.keys(pkg.bin))}`);
-  assert.match(runtime.instructions.filter((x) => x.name === "RUN").map((x) => x.args).join("\n"), /npm install --global/, "a global install puts the bin on PATH");
+  assert.equal(
+    argv,
+    [Object.keys(pkg.bin)[0]!],
+    `ENTRYPOINT must be the package's bin, ${JSON.stringify(Object.keys(pkg.bin))}`,
+  );
+  assert.match(
+    runtime.instructions.filter((x) => x.name === "RUN").map((x) => x.args).join("\n"),
+    /npm install --global/,
+    "a global install puts the bin on PATH",
+  );
 });
 
 test.run();

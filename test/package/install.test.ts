@@ -6,7 +6,7 @@
  * Node built-ins. On every runtime: a script imports `meshkv` and `meshkv/client` from node_modules, starts a
  * node in process with `startNode` and talks to it through the SDK.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
@@ -29,8 +29,18 @@ interface Running {
 }
 
 /** Runs `npx <args>` in the project as its own process group and waits for `ready` in its output. */
-function npx(project: string, args: string[], ready: RegExp, timeoutMs = 30_000): Promise<Running & { match: RegExpExecArray }> {
-  const child = spawn("npx", ["--no-install", ...args], { cwd: project, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+function npx(
+  project: string,
+  args: string[],
+  ready: RegExp,
+  timeoutMs = 30_000,
+): Promise<Running & { match: RegExpExecArray }> {
+  const child = spawn("npx", ["--no-install", ...args], {
+    cwd: project,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   let out = "";
   const exited = new Promise<void>((r) => child.on("exit", () => r()));
   const stop = async () => {
@@ -67,21 +77,46 @@ if (kind === "node") {
   test("the tarball holds only the compiled package, the bin, README and LICENSE, under 300 kB packed", async () => {
     const pkg = await installedPackage();
     const paths = pkg.files.map((f) => f.path);
-    const allowed = (p: string) => /^dist\/(mod|src\/[\w/]+)\.(js|d\.ts)$/.test(p) || ["package.json", "README.md", "LICENSE", "src/cli/bin.mjs"].includes(p);
-    assert.equal(paths.filter((p) => !allowed(p)), [], "files a user does not need are in the tarball: fix `files` in package.json");
-    assert.equal(paths.filter((p) => /^(test|bench|docs|examples)\//.test(p) || /(^|\/)sim(_net)?\.(js|d\.ts)$/.test(p)), []);
-    assert.ok(pkg.packedBytes < PACKED_BYTES_MAX, `the tarball is ${pkg.packedBytes} bytes packed, over the budget of ${PACKED_BYTES_MAX}`);
-    const manifest = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { bin: Record<string, string>; exports: Record<string, Record<string, string>> };
-    const targets = [...Object.values(manifest.bin), ...Object.values(manifest.exports).flatMap((c) => Object.values(c))].map((t) => t.replace(/^\.\//, ""));
+    const allowed = (p: string) =>
+      /^dist\/(mod|src\/[\w/]+)\.(js|d\.ts)$/.test(p) ||
+      ["package.json", "README.md", "LICENSE", "src/cli/bin.mjs"].includes(p);
+    assert.equal(
+      paths.filter((p) => !allowed(p)),
+      [],
+      "files a user does not need are in the tarball: fix `files` in package.json",
+    );
+    assert.equal(
+      paths.filter((p) => /^(test|bench|docs|examples)\//.test(p) || /(^|\/)sim(_net)?\.(js|d\.ts)$/.test(p)),
+      [],
+    );
+    assert.ok(
+      pkg.packedBytes < PACKED_BYTES_MAX,
+      `the tarball is ${pkg.packedBytes} bytes packed, over the budget of ${PACKED_BYTES_MAX}`,
+    );
+    const manifest = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as {
+      bin: Record<string, string>;
+      exports: Record<string, Record<string, string>>;
+    };
+    const targets = [
+      ...Object.values(manifest.bin),
+      ...Object.values(manifest.exports).flatMap((c) => Object.values(c)),
+    ].map((t) => t.replace(/^\.\//, ""));
     assert.equal(targets.filter((t) => !paths.includes(t)), [], "package.json points at files the tarball lacks");
     assert.ok(existsSync(join(pkg.project, "node_modules/meshkv/dist/src/cli/main.js")));
-    assert.not.ok(existsSync(join(pkg.project, "node_modules/tsx")), "tsx must not be installed for users: the bin runs compiled JavaScript");
+    assert.not.ok(
+      existsSync(join(pkg.project, "node_modules/tsx")),
+      "tsx must not be installed for users: the bin runs compiled JavaScript",
+    );
   });
 
   test("npx meshkv start from the installed package serves /health and takes a PUT and a GET on plain Node, and a plain .mjs file talks to it through meshkv/client", async () => {
     const pkg = await installedPackage();
     const dir = scratchDir(pkg, "start");
-    const node = await npx(pkg.project, ["meshkv", "start", "--port", "0", "--data", join(dir, "data")], /listening on (http:\/\/[\d.:]+)/);
+    const node = await npx(
+      pkg.project,
+      ["meshkv", "start", "--port", "0", "--data", join(dir, "data")],
+      /listening on (http:\/\/[\d.:]+)/,
+    );
     try {
       const url = node.match[1]!;
       const health = await fetch(`${url}/health`);
@@ -90,23 +125,30 @@ if (kind === "node") {
       assert.is(body.status, "ok");
       assert.is(body.runtime, "node");
       assert.is(body.runtimeVersion, process.versions.node, "npx meshkv must run on the Node that runs npx");
-      const put = await fetch(`${url}/v1/kv/greeting`, { method: "PUT", headers: { "content-type": "text/plain" }, body: "hello" });
+      const put = await fetch(`${url}/v1/kv/greeting`, {
+        method: "PUT",
+        headers: { "content-type": "text/plain" },
+        body: "hello",
+      });
       assert.ok(put.status === 201 || put.status === 204, `PUT answered ${put.status}`);
       const got = await fetch(`${url}/v1/kv/greeting`);
       assert.is(got.status, 200);
       assert.is(await got.text(), "hello");
 
       const script = join(dir, "client.mjs");
-      writeFileSync(script, [
-        `import { createClient, isMeshkvClientError } from "meshkv/client";`,
-        `const kv = createClient({ endpoints: [process.argv[2]] });`,
-        `await kv.put("user:42", { name: "Ada", joined: new Date(0), tags: new Set(["admin"]) });`,
-        `const user = await kv.get("user:42");`,
-        `const greeting = await kv.get("greeting");`,
-        `let missing = "no error";`,
-        `try { await kv.get("a".repeat(100_000)); } catch (err) { missing = isMeshkvClientError(err) ? err.code : String(err); }`,
-        `console.log(JSON.stringify({ name: user.value.name, date: user.value.joined instanceof Date, tags: [...user.value.tags], greeting: greeting.value, tooLong: missing }));`,
-      ].join("\n"));
+      writeFileSync(
+        script,
+        [
+          `import { createClient, isMeshkvClientError } from "meshkv/client";`,
+          `const kv = createClient({ endpoints: [process.argv[2]] });`,
+          `await kv.put("user:42", { name: "Ada", joined: new Date(0), tags: new Set(["admin"]) });`,
+          `const user = await kv.get("user:42");`,
+          `const greeting = await kv.get("greeting");`,
+          `let missing = "no error";`,
+          `try { await kv.get("a".repeat(100_000)); } catch (err) { missing = isMeshkvClientError(err) ? err.code : String(err); }`,
+          `console.log(JSON.stringify({ name: user.value.name, date: user.value.joined instanceof Date, tags: [...user.value.tags], greeting: greeting.value, tooLong: missing }));`,
+        ].join("\n"),
+      );
       const out = JSON.parse(await run(process.execPath, [script, url], dir, 30_000)) as Record<string, unknown>;
       assert.equal(out, { name: "Ada", date: true, tags: ["admin"], greeting: "hello", tooLong: "INVALID_ARGUMENT" });
     } finally {
@@ -118,10 +160,19 @@ if (kind === "node") {
   test("npx meshkv dev from the installed package runs a three-region cluster in one process", async () => {
     const pkg = await installedPackage();
     const dir = scratchDir(pkg, "dev");
-    const dev = await npx(pkg.project, ["meshkv", "dev", "--port", "0", "--data", join(dir, "data"), "--no-delays"], /meshkv dev: endpoints (\S+) (\S+) (\S+)/, 60_000);
+    const dev = await npx(
+      pkg.project,
+      ["meshkv", "dev", "--port", "0", "--data", join(dir, "data"), "--no-delays"],
+      /meshkv dev: endpoints (\S+) (\S+) (\S+)/,
+      60_000,
+    );
     try {
       const [a, b] = [dev.match[1]!, dev.match[2]!];
-      const put = await fetch(`${a}/v1/kv/hello`, { method: "PUT", headers: { "content-type": "text/plain" }, body: "world" });
+      const put = await fetch(`${a}/v1/kv/hello`, {
+        method: "PUT",
+        headers: { "content-type": "text/plain" },
+        body: "world",
+      });
       assert.ok(put.ok, `PUT answered ${put.status}`);
       const got = await fetch(`${b}/v1/kv/hello`);
       assert.is(await got.text(), "world", "a write to one region reads back from another");
@@ -135,34 +186,70 @@ if (kind === "node") {
     const pkg = await installedPackage();
     const dir = scratchDir(pkg, "browser");
     const entry = join(dir, "app.mjs");
-    writeFileSync(entry, `import { createClient } from "meshkv/client";\nexport const kv = createClient({ endpoints: [location.origin] });\n`);
+    writeFileSync(
+      entry,
+      `import { createClient } from "meshkv/client";\nexport const kv = createClient({ endpoints: [location.origin] });\n`,
+    );
     // esbuild fails the build on any Node built-in when the platform is the browser.
-    const result = await build({ entryPoints: [entry], bundle: true, platform: "browser", format: "esm", write: false, metafile: true, logLevel: "silent", absWorkingDir: dir });
+    const result = await build({
+      entryPoints: [entry],
+      bundle: true,
+      platform: "browser",
+      format: "esm",
+      write: false,
+      metafile: true,
+      logLevel: "silent",
+      absWorkingDir: dir,
+    });
     const inputs = Object.keys(result.metafile.inputs);
     const meshkv = inputs.filter((p) => p.includes("node_modules/meshkv/"));
-    assert.ok(meshkv.length > 0 && meshkv.every((p) => p.includes("node_modules/meshkv/dist/src/client/")), `the browser bundle takes meshkv files outside dist/src/client: ${meshkv.join(", ")}`);
+    assert.ok(
+      meshkv.length > 0 && meshkv.every((p) => p.includes("node_modules/meshkv/dist/src/client/")),
+      `the browser bundle takes meshkv files outside dist/src/client: ${meshkv.join(", ")}`,
+    );
     const others = inputs.filter((p) => !p.includes("node_modules/meshkv/") && p !== "app.mjs");
-    assert.equal(others.filter((p) => !/node_modules\/(superjson|copy-anything|is-what)\//.test(p)), [], "the browser bundle takes more than the SDK and superjson");
+    assert.equal(
+      others.filter((p) => !/node_modules\/(superjson|copy-anything|is-what)\//.test(p)),
+      [],
+      "the browser bundle takes more than the SDK and superjson",
+    );
   });
 
   test("a TypeScript user's code type-checks against the installed package's declarations, and its mistakes do not", async () => {
     const pkg = await installedPackage();
     const dir = scratchDir(pkg, "types");
-    writeFileSync(join(dir, "app.ts"), [
-      `import { createClient, isMeshkvClientError, type Entry } from "meshkv/client";`,
-      `import { START_FLAGS, detectRuntime, parseFlags, startNode, type Runtime, type StartedNode } from "meshkv";`,
-      `import { nodeRuntime } from "meshkv/runtime/node";`,
-      `const kv = createClient({ endpoints: ["http://127.0.0.1:7400"] });`,
-      `export const entry: Entry<number> | null = await kv.get<number>("visits");`,
-      `export const rt: Runtime = nodeRuntime.name === "node" ? nodeRuntime : await detectRuntime();`,
-      `export const node: StartedNode = await startNode(rt, parseFlags(["--port", "0"], START_FLAGS).flags);`,
-      `export const retry = (err: unknown): boolean => isMeshkvClientError(err) && err.code === "TIMEOUT";`,
-      `// @ts-expect-error endpoints is a list of URLs (this line must not compile if the types are real)`,
-      `createClient({ endpoints: 7400 });`,
-      `// @ts-expect-error get() may return null`,
-      `export const value: number = (await kv.get<number>("visits")).value;`,
-    ].join("\n"));
-    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, skipLibCheck: false, types: [] }, files: ["app.ts"] }));
+    writeFileSync(
+      join(dir, "app.ts"),
+      [
+        `import { createClient, isMeshkvClientError, type Entry } from "meshkv/client";`,
+        `import { START_FLAGS, detectRuntime, parseFlags, startNode, type Runtime, type StartedNode } from "meshkv";`,
+        `import { nodeRuntime } from "meshkv/runtime/node";`,
+        `const kv = createClient({ endpoints: ["http://127.0.0.1:7400"] });`,
+        `export const entry: Entry<number> | null = await kv.get<number>("visits");`,
+        `export const rt: Runtime = nodeRuntime.name === "node" ? nodeRuntime : await detectRuntime();`,
+        `export const node: StartedNode = await startNode(rt, parseFlags(["--port", "0"], START_FLAGS).flags);`,
+        `export const retry = (err: unknown): boolean => isMeshkvClientError(err) && err.code === "TIMEOUT";`,
+        `// @ts-expect-error endpoints is a list of URLs (this line must not compile if the types are real)`,
+        `createClient({ endpoints: 7400 });`,
+        `// @ts-expect-error get() may return null`,
+        `export const value: number = (await kv.get<number>("visits")).value;`,
+      ].join("\n"),
+    );
+    writeFileSync(
+      join(dir, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          target: "ES2022",
+          module: "NodeNext",
+          moduleResolution: "NodeNext",
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          types: [],
+        },
+        files: ["app.ts"],
+      }),
+    );
     writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
     await run(join(repoRoot, "node_modules", ".bin", "tsc"), ["-p", dir], dir, 60_000);
   });
@@ -174,25 +261,38 @@ test(`a script on ${kind} imports meshkv and meshkv/client from the installed pa
   const pkg = await installedPackage();
   const dir = scratchDir(pkg, `programmatic-${kind}`);
   const script = join(dir, "node.mjs");
-  writeFileSync(script, [
-    `import { START_FLAGS, VERSION, detectRuntime, parseFlags, startNode } from "meshkv";`,
-    `import { createClient } from "meshkv/client";`,
-    `const rt = await detectRuntime();`,
-    `const [data] = rt.args();`,
-    `const node = await startNode(rt, parseFlags(["--port", "0", "--data", data], START_FLAGS).flags, { warn: false });`,
-    `const kv = createClient({ endpoints: [node.url] });`,
-    `await kv.put("when", new Date(86_400_000));`,
-    `const entry = await kv.get("when");`,
-    `const health = await (await fetch(node.url + "/health")).json();`,
-    `await node.stop();`,
-    `console.log(JSON.stringify({ runtime: rt.name, health: health.runtime, version: VERSION, date: entry.value instanceof Date, ms: entry.value.getTime() }));`,
-    `rt.exit(0);`,
-  ].join("\n"));
+  writeFileSync(
+    script,
+    [
+      `import { START_FLAGS, VERSION, detectRuntime, parseFlags, startNode } from "meshkv";`,
+      `import { createClient } from "meshkv/client";`,
+      `const rt = await detectRuntime();`,
+      `const [data] = rt.args();`,
+      `const node = await startNode(rt, parseFlags(["--port", "0", "--data", data], START_FLAGS).flags, { warn: false });`,
+      `const kv = createClient({ endpoints: [node.url] });`,
+      `await kv.put("when", new Date(86_400_000));`,
+      `const entry = await kv.get("when");`,
+      `const health = await (await fetch(node.url + "/health")).json();`,
+      `await node.stop();`,
+      `console.log(JSON.stringify({ runtime: rt.name, health: health.runtime, version: VERSION, date: entry.value instanceof Date, ms: entry.value.getTime() }));`,
+      `rt.exit(0);`,
+    ].join("\n"),
+  );
   const bin = (n: string) => join(repoRoot, "node_modules", ".bin", n);
-  const [cmd, args] = kind === "deno" ? [bin("deno"), ["run", "-A", "--quiet", script]] : kind === "bun" ? [bin("bun"), [script]] : [process.execPath, [script]];
+  const [cmd, args] = kind === "deno"
+    ? [bin("deno"), ["run", "-A", "--quiet", script]]
+    : kind === "bun"
+    ? [bin("bun"), [script]]
+    : [process.execPath, [script]];
   const out = await run(cmd, [...args, join(dir, "data")], dir, 60_000);
   const version = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")).version as string;
-  assert.equal(JSON.parse(out.trim().split("\n").at(-1)!), { runtime: kind, health: kind, version, date: true, ms: 86_400_000 });
+  assert.equal(JSON.parse(out.trim().split("\n").at(-1)!), {
+    runtime: kind,
+    health: kind,
+    version,
+    date: true,
+    ms: 86_400_000,
+  });
 });
 
 test.run();

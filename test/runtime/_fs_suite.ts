@@ -134,7 +134,10 @@ export function fileSystemSuite(
       await f.append(bytes("x"));
       assert.unreachable("write on a read-only handle succeeded");
     } catch (err) {
-      assert.ok(["PERMISSION_DENIED", "IO_ERROR", "CLOSED"].includes((err as { code?: string }).code ?? ""), String(err));
+      assert.ok(
+        ["PERMISSION_DENIED", "IO_ERROR", "CLOSED"].includes((err as { code?: string }).code ?? ""),
+        String(err),
+      );
     } finally {
       await f.close();
     }
@@ -159,21 +162,24 @@ export function fileSystemSuite(
     await rejectsWith(() => f.readInto!(0, buf), "CLOSED");
   });
 
-  s("readInto reads a large file whole, and concurrent readIntos at different offsets each get their bytes", async ({ fs, dir }) => {
-    const all = new Uint8Array(300_000);
-    for (let i = 0; i < all.length; i++) all[i] = (i * 31) & 0xff;
-    const f = await fs.open(`${dir}/big`, { create: true });
-    await f.append(all);
-    const whole = new Uint8Array(all.length);
-    assert.is(await f.readInto!(0, whole), all.length);
-    assert.equal(whole, all);
-    const offsets = [0, 4096, 131_072, 299_000, 77_777];
-    const bufs = offsets.map(() => new Uint8Array(1000));
-    const got = await Promise.all(offsets.map((o, i) => f.readInto!(o, bufs[i]!)));
-    assert.equal(got, [1000, 1000, 1000, 1000, 1000]);
-    offsets.forEach((o, i) => assert.equal(bufs[i], all.subarray(o, o + 1000), `bytes at ${o}`));
-    await f.close();
-  });
+  s(
+    "readInto reads a large file whole, and concurrent readIntos at different offsets each get their bytes",
+    async ({ fs, dir }) => {
+      const all = new Uint8Array(300_000);
+      for (let i = 0; i < all.length; i++) all[i] = (i * 31) & 0xff;
+      const f = await fs.open(`${dir}/big`, { create: true });
+      await f.append(all);
+      const whole = new Uint8Array(all.length);
+      assert.is(await f.readInto!(0, whole), all.length);
+      assert.equal(whole, all);
+      const offsets = [0, 4096, 131_072, 299_000, 77_777];
+      const bufs = offsets.map(() => new Uint8Array(1000));
+      const got = await Promise.all(offsets.map((o, i) => f.readInto!(o, bufs[i]!)));
+      assert.equal(got, [1000, 1000, 1000, 1000, 1000]);
+      offsets.forEach((o, i) => assert.equal(bufs[i], all.subarray(o, o + 1000), `bytes at ${o}`));
+      await f.close();
+    },
+  );
 
   s("readIntoSync reads like readInto where it is offered", async ({ fs, dir }) => {
     const f = await fs.open(`${dir}/sync`, { create: true });

@@ -4,7 +4,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { PeerSocket, Runtime, RunningServer } from "../../src/runtime/types.ts";
+import type { PeerSocket, RunningServer, Runtime } from "../../src/runtime/types.ts";
 import { bytes, eventually, rejectsWith, text } from "../_helpers.ts";
 
 interface Ctx {
@@ -114,27 +114,33 @@ export function transportSuite(name: string, makeRuntime: () => Runtime, fetchFo
     again.close();
   });
 
-  s("a peer closing is seen by the other side with its code, and sending afterwards is CONNECTION_CLOSED", async (ctx) => {
-    const c = await dial(ctx);
-    await eventually(() => ctx.accepted.length === 1, 3000, 5, "accept");
-    let code: number | null = null;
-    c.setHandlers({ message: () => {}, close: (cd) => (code = cd) });
-    ctx.accepted[0]!.close(4001, "bye");
-    await eventually(() => code !== null, 3000, 5, "client sees close");
-    assert.is(code, 4001);
-    await rejectsWith(() => c.send(bytes("x")), "CONNECTION_CLOSED");
-  });
+  s(
+    "a peer closing is seen by the other side with its code, and sending afterwards is CONNECTION_CLOSED",
+    async (ctx) => {
+      const c = await dial(ctx);
+      await eventually(() => ctx.accepted.length === 1, 3000, 5, "accept");
+      let code: number | null = null;
+      c.setHandlers({ message: () => {}, close: (cd) => (code = cd) });
+      ctx.accepted[0]!.close(4001, "bye");
+      await eventually(() => code !== null, 3000, 5, "client sees close");
+      assert.is(code, 4001);
+      await rejectsWith(() => c.send(bytes("x")), "CONNECTION_CLOSED");
+    },
+  );
 
-  s("the dialing side may close with a protocol code, which arrives as 4000 + code % 1000, with a long reason cut", async (ctx) => {
-    const c = await dial(ctx);
-    await eventually(() => ctx.accepted.length === 1, 3000, 5, "accept");
-    let seen: [number, string] | null = null;
-    ctx.accepted[0]!.setHandlers({ message: () => {}, close: (code, reason) => (seen = [code, reason]) });
-    c.close(1008, "x".repeat(300));
-    await eventually(() => seen !== null, 3000, 5, "server sees close");
-    assert.is(seen![0], 4008);
-    assert.ok(seen![1].length <= 123 && seen![1].startsWith("xxx"), seen![1]);
-  });
+  s(
+    "the dialing side may close with a protocol code, which arrives as 4000 + code % 1000, with a long reason cut",
+    async (ctx) => {
+      const c = await dial(ctx);
+      await eventually(() => ctx.accepted.length === 1, 3000, 5, "accept");
+      let seen: [number, string] | null = null;
+      ctx.accepted[0]!.setHandlers({ message: () => {}, close: (code, reason) => (seen = [code, reason]) });
+      c.close(1008, "x".repeat(300));
+      await eventually(() => seen !== null, 3000, 5, "server sees close");
+      assert.is(seen![0], 4008);
+      assert.ok(seen![1].length <= 123 && seen![1].startsWith("xxx"), seen![1]);
+    },
+  );
 
   s("a peer closing mid-stream leaves earlier messages delivered and fires close once", async (ctx) => {
     const c = await dial(ctx);
@@ -154,7 +160,10 @@ export function transportSuite(name: string, makeRuntime: () => Runtime, fetchFo
     await rejectsWith(() => dial(ctx, "/not-mesh"), "CONNECT_FAILED");
     const port = ctx.server.port;
     await ctx.server.close();
-    await rejectsWith(() => ctx.rt.dial(`ws://127.0.0.1:${port}/mesh`, { maxMessageBytes: MAX, timeoutMs: 2000 }), "CONNECT_FAILED");
+    await rejectsWith(
+      () => ctx.rt.dial(`ws://127.0.0.1:${port}/mesh`, { maxMessageBytes: MAX, timeoutMs: 2000 }),
+      "CONNECT_FAILED",
+    );
     ctx.server = { hostname: "", port: 0, close: async () => {} };
   });
 

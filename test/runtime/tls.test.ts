@@ -43,7 +43,11 @@ s("a server with a certificate answers HTTPS", async (ctx) => {
 });
 
 s("a wss:// dial that trusts the CA exchanges messages both ways", async (ctx) => {
-  const c = await rt.dial(`wss://127.0.0.1:${ctx.server.port}/mesh`, { maxMessageBytes: MAX, timeoutMs: 3000, ca: tls.ca });
+  const c = await rt.dial(`wss://127.0.0.1:${ctx.server.port}/mesh`, {
+    maxMessageBytes: MAX,
+    timeoutMs: 3000,
+    ca: tls.ca,
+  });
   const got: string[] = [];
   c.setHandlers({ message: (m) => got.push(text(m)), close: () => {} });
   for (let i = 0; i < 5; i++) c.send(bytes(`m${i}`));
@@ -53,7 +57,10 @@ s("a wss:// dial that trusts the CA exchanges messages both ways", async (ctx) =
 });
 
 if (rt.name === "deno") {
-  s.skip("(skipped on Deno: DENO_CERT trusts the test CA process-wide) a wss:// dial that does not trust the CA fails", () => {});
+  s.skip(
+    "(skipped on Deno: DENO_CERT trusts the test CA process-wide) a wss:// dial that does not trust the CA fails",
+    () => {},
+  );
 } else {
   s("a wss:// dial that does not trust the CA fails with CONNECT_FAILED", async (ctx) => {
     await rejectsWith(
@@ -76,7 +83,13 @@ const m = suite("TLS: memory");
 m("the memory runtime refuses to serve TLS with UNSUPPORTED", async () => {
   const mem = createMemoryRuntime({ clock: rt.clock });
   await rejectsWith(
-    () => mem.serve({ hostname: "127.0.0.1", port: 0, tls: { cert: tls.cert, key: tls.key }, fetch: () => new Response("") }),
+    () =>
+      mem.serve({
+        hostname: "127.0.0.1",
+        port: 0,
+        tls: { cert: tls.cert, key: tls.key },
+        fetch: () => new Response(""),
+      }),
     "UNSUPPORTED",
   );
 });

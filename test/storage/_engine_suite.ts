@@ -4,7 +4,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { type Engine, type Entry, type EngineOptions, openEngine } from "../../src/storage/mod.ts";
+import { type Engine, type EngineOptions, type Entry, openEngine } from "../../src/storage/mod.ts";
 import { rejectsWith } from "../_helpers.ts";
 import { acked, dec, enc, type Env, SMALL } from "./_env.ts";
 
@@ -37,41 +37,56 @@ export function engineSuite(name: string, make: () => Promise<Env>) {
     assert.is(got.partition, 7);
     assert.is(dec(got.key), "user:1");
     assert.is(await e.get(8, "user:1"), undefined, "another partition is another key");
-    assert.is(await e.get(7, enc("user:1")).then((x) => x && dec(x.value)), "alice", "string and byte keys are the same key");
+    assert.is(
+      await e.get(7, enc("user:1")).then((x) => x && dec(x.value)),
+      "alice",
+      "string and byte keys are the same key",
+    );
     await e.close();
   });
 
-  s("deflate tables are smaller on disk and read back; a store of mixed tables reads every key", async ({ open, env }) => {
-    const text = (i: number) => enc(`value ${i} `.repeat(40));
-    const key = (prefix: string, i: number) => `${prefix}${String(i).padStart(3, "0")}`;
-    const plain = await open({ compression: "none" });
-    const packed = await openEngine(env.fs, `${env.dir}-deflate`, { ...SMALL, clock: env.clock, compression: "deflate", cacheBytes: 64 * 1024 });
-    assert.is(plain.stats().compression, "none");
-    assert.is(packed.stats().compression, "deflate");
-    assert.is(packed.stats().cacheBytesMax, 64 * 1024);
-    for (let i = 0; i < 100; i++) {
-      await plain.put(0, key("a", i), text(i));
-      await packed.put(0, key("a", i), text(i));
-    }
-    await plain.flush();
-    await packed.flush();
-    const [plainBytes, packedBytes] = [plain.stats().tableBytes, packed.stats().tableBytes];
-    assert.ok(packedBytes > 0 && packedBytes < plainBytes / 3, `deflate tables ${packedBytes} bytes vs plain ${plainBytes}`);
-    for (const i of [0, 42, 99]) assert.is(dec((await packed.get(0, key("a", i)))!.value), dec(text(i)));
-    await packed.close();
-    await plain.close();
-    // Compression is per table: the plain store reopened with deflate writes deflate tables beside its plain ones.
-    const mixed = await open({ compression: "deflate" });
-    for (let i = 0; i < 100; i++) await mixed.put(0, key("b", i), text(i));
-    await mixed.flush();
-    for (const i of [0, 42, 99]) {
-      assert.is(dec((await mixed.get(0, key("a", i)))!.value), dec(text(i)), "plain table");
-      assert.is(dec((await mixed.get(0, key("b", i)))!.value), dec(text(i)), "deflate table");
-    }
-    await mixed.compact();
-    assert.is((await all(mixed.iterate({ partition: 0 }))).length, 200, "a compaction merges both kinds");
-    await mixed.close();
-  });
+  s(
+    "deflate tables are smaller on disk and read back; a store of mixed tables reads every key",
+    async ({ open, env }) => {
+      const text = (i: number) => enc(`value ${i} `.repeat(40));
+      const key = (prefix: string, i: number) => `${prefix}${String(i).padStart(3, "0")}`;
+      const plain = await open({ compression: "none" });
+      const packed = await openEngine(env.fs, `${env.dir}-deflate`, {
+        ...SMALL,
+        clock: env.clock,
+        compression: "deflate",
+        cacheBytes: 64 * 1024,
+      });
+      assert.is(plain.stats().compression, "none");
+      assert.is(packed.stats().compression, "deflate");
+      assert.is(packed.stats().cacheBytesMax, 64 * 1024);
+      for (let i = 0; i < 100; i++) {
+        await plain.put(0, key("a", i), text(i));
+        await packed.put(0, key("a", i), text(i));
+      }
+      await plain.flush();
+      await packed.flush();
+      const [plainBytes, packedBytes] = [plain.stats().tableBytes, packed.stats().tableBytes];
+      assert.ok(
+        packedBytes > 0 && packedBytes < plainBytes / 3,
+        `deflate tables ${packedBytes} bytes vs plain ${plainBytes}`,
+      );
+      for (const i of [0, 42, 99]) assert.is(dec((await packed.get(0, key("a", i)))!.value), dec(text(i)));
+      await packed.close();
+      await plain.close();
+      // Compression is per table: the plain store reopened with deflate writes deflate tables beside its plain ones.
+      const mixed = await open({ compression: "deflate" });
+      for (let i = 0; i < 100; i++) await mixed.put(0, key("b", i), text(i));
+      await mixed.flush();
+      for (const i of [0, 42, 99]) {
+        assert.is(dec((await mixed.get(0, key("a", i)))!.value), dec(text(i)), "plain table");
+        assert.is(dec((await mixed.get(0, key("b", i)))!.value), dec(text(i)), "deflate table");
+      }
+      await mixed.compact();
+      assert.is((await all(mixed.iterate({ partition: 0 }))).length, 200, "a compaction merges both kinds");
+      await mixed.close();
+    },
+  );
 
   s("a delete hides the key; includeTombstones returns the tombstone with its metadata", async ({ open }) => {
     const e = await open();
@@ -274,32 +289,41 @@ export function engineSuite(name: string, make: () => Promise<Env>) {
     await e.close();
   });
 
-  s("iterators and concurrent point reads return the right bytes while reads recycle the whole block cache", async ({ open }) => {
-    // A 16 KiB cache of 512-byte blocks: every few dozen reads reuse the cache's memory, under the iterators'
-    // feet and between the steps of reads in flight.
-    const e = await open({ cacheBytes: 16 * 1024 });
-    const value = (i: number) => `v${i}-${"x".repeat(i % 40)}`;
-    for (let i = 0; i < 1500; i++) await e.put(0, `k${String((i * 7919) % 1500).padStart(5, "0")}`, enc(value((i * 7919) % 1500)));
-    await e.flush();
-    await e.idle();
-    const forward = e.iterate({ partition: 0 })[Symbol.asyncIterator]();
-    const backward = e.iterate({ partition: 0, reverse: true })[Symbol.asyncIterator]();
-    for (let step = 0; step < 1500; step++) {
-      const [f, b] = [await forward.next(), await backward.next()];
-      assert.is(dec(f.value!.key), `k${String(step).padStart(5, "0")}`);
-      assert.is(dec(f.value!.value), value(step));
-      assert.is(dec(b.value!.value), value(1499 - step));
-      if (step % 10 === 0) {
-        const ids = [step, (step * 13) % 1500, (step * 101 + 7) % 1500, 1499 - step];
-        const got = await Promise.all(ids.map((i) => e.get(0, `k${String(i).padStart(5, "0")}`)));
-        got.forEach((g, j) => assert.is(g && dec(g.value), value(ids[j]!), `get k${ids[j]} at step ${step}`));
+  s(
+    "iterators and concurrent point reads return the right bytes while reads recycle the whole block cache",
+    async ({ open }) => {
+      // A 16 KiB cache of 512-byte blocks: every few dozen reads reuse the cache's memory, under the iterators'
+      // feet and between the steps of reads in flight.
+      const e = await open({ cacheBytes: 16 * 1024 });
+      const value = (i: number) => `v${i}-${"x".repeat(i % 40)}`;
+      for (let i = 0; i < 1500; i++) {
+        await e.put(
+          0,
+          `k${String((i * 7919) % 1500).padStart(5, "0")}`,
+          enc(value((i * 7919) % 1500)),
+        );
       }
-    }
-    assert.ok((await forward.next()).done);
-    const st = e.stats();
-    assert.ok(st.cacheMisses > 100 && st.cacheBytes <= 16 * 1024, `misses ${st.cacheMisses}, ${st.cacheBytes} bytes`);
-    await e.close();
-  });
+      await e.flush();
+      await e.idle();
+      const forward = e.iterate({ partition: 0 })[Symbol.asyncIterator]();
+      const backward = e.iterate({ partition: 0, reverse: true })[Symbol.asyncIterator]();
+      for (let step = 0; step < 1500; step++) {
+        const [f, b] = [await forward.next(), await backward.next()];
+        assert.is(dec(f.value!.key), `k${String(step).padStart(5, "0")}`);
+        assert.is(dec(f.value!.value), value(step));
+        assert.is(dec(b.value!.value), value(1499 - step));
+        if (step % 10 === 0) {
+          const ids = [step, (step * 13) % 1500, (step * 101 + 7) % 1500, 1499 - step];
+          const got = await Promise.all(ids.map((i) => e.get(0, `k${String(i).padStart(5, "0")}`)));
+          got.forEach((g, j) => assert.is(g && dec(g.value), value(ids[j]!), `get k${ids[j]} at step ${step}`));
+        }
+      }
+      assert.ok((await forward.next()).done);
+      const st = e.stats();
+      assert.ok(st.cacheMisses > 100 && st.cacheBytes <= 16 * 1024, `misses ${st.cacheMisses}, ${st.cacheBytes} bytes`);
+      await e.close();
+    },
+  );
 
   return s;
 }

@@ -98,7 +98,9 @@ test("a flipped bit in a log record is reported with file and offset; only that 
   const opts = { ...SMALL, durability: "always" as const, clock: env.clock, memtableBytes: 1 << 20 };
   let e = await openEngine(env.fs, env.dir, opts);
   for (let b = 0; b < 50; b++) {
-    await e.batch([0, 1, 2].map((j) => ({ type: "put" as const, partition: 0, key: `b${b}-${j}`, value: enc(`v${b}-${j}`) })));
+    await e.batch(
+      [0, 1, 2].map((j) => ({ type: "put" as const, partition: 0, key: `b${b}-${j}`, value: enc(`v${b}-${j}`) })),
+    );
   }
   await e.close();
   const log = (await env.fs.list(env.dir)).filter((n) => n.endsWith(".log")).pop()!;

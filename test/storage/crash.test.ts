@@ -30,7 +30,7 @@ async function runSeed(seed: number, hits: Record<string, number>): Promise<void
   const keys = new Map<string, KeyState>();
   const state = (k: string): KeyState => {
     let s = keys.get(k);
-    if (!s) keys.set(k, (s = { acked: null, maybe: new Set() }));
+    if (!s) keys.set(k, s = { acked: null, maybe: new Set() });
     return s;
   };
   let counter = 0;
@@ -43,7 +43,13 @@ async function runSeed(seed: number, hits: Record<string, number>): Promise<void
     fs.beforeOperation = (op, path) => {
       if (!crashed && fs.operations < crashAt) return;
       if (!crashed) {
-        const kind = path.includes("MANIFEST") ? "manifest" : path.endsWith(".sst") ? "table" : path.endsWith(".log") ? "log" : "dir";
+        const kind = path.includes("MANIFEST")
+          ? "manifest"
+          : path.endsWith(".sst")
+          ? "table"
+          : path.endsWith(".log")
+          ? "log"
+          : "dir";
         hits[kind] = (hits[kind] ?? 0) + 1;
       }
       crashed = true;
@@ -59,9 +65,14 @@ async function runSeed(seed: number, hits: Record<string, number>): Promise<void
         }
         for (const b of batch) state(b.k).maybe.add(b.v);
         try {
-          await e.batch(batch.map((b) => (b.v === null
-            ? { type: "delete" as const, partition: w, key: b.k }
-            : { type: "put" as const, partition: w, key: b.k, value: enc(b.v) })));
+          await e.batch(
+            batch.map((
+              b,
+            ) => (b.v === null
+              ? { type: "delete" as const, partition: w, key: b.k }
+              : { type: "put" as const, partition: w, key: b.k, value: enc(b.v) })
+            ),
+          );
         } catch {
           return;
         }
@@ -111,7 +122,9 @@ test("acknowledged writes survive crashes at random points, torn tails included,
     }
   }
   // The random points must have landed in every kind of operation the issue names.
-  for (const kind of ["log", "table", "manifest"]) assert.ok((hits[kind] ?? 0) > 0, `a crash hit a ${kind} write (${JSON.stringify(hits)})`);
+  for (const kind of ["log", "table", "manifest"]) {
+    assert.ok((hits[kind] ?? 0) > 0, `a crash hit a ${kind} write (${JSON.stringify(hits)})`);
+  }
 });
 
 test("a crash in the middle of a manifest switch leaves the old or the new table set, never a mix", async () => {

@@ -55,7 +55,11 @@ test("with lockOwnerAlive, a LOCK whose owner died is taken over and a live owne
   const opts = { ...SMALL, clock: env.clock, lockOwner: "pid 2", lockOwnerAlive: (o: string) => alive.has(o) };
   // The crash already ended process 1's handle in this test process, so use a second file-system view: the
   // registry is per FileSystem object, exactly as a separate process would see it.
-  const err = await rejectsWith(() => openEngine(otherProcess(env.fs), env.dir, opts), "LOCKED", "a live owner keeps its lock");
+  const err = await rejectsWith(
+    () => openEngine(otherProcess(env.fs), env.dir, opts),
+    "LOCKED",
+    "a live owner keeps its lock",
+  );
   assert.is((err as MeshkvError).details.owner, "pid 1");
   assert.match(err.message, /breakLock/);
   const forced = await openEngine(otherProcess(env.fs), env.dir, { ...opts, breakLock: true });

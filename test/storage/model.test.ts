@@ -49,9 +49,14 @@ async function runSeed(seed: number): Promise<void> {
       model.delete(`${p}/${k}`);
     } else if (roll < 65) {
       const ops = Array.from({ length: 1 + rnd.int(8) }, () => ({ k: key(), del: rnd.int(4) === 0, v: `b${step}` }));
-      await e.batch(ops.map((o) => (o.del
-        ? { type: "delete" as const, partition: p, key: o.k }
-        : { type: "put" as const, partition: p, key: o.k, value: enc(o.v) })));
+      await e.batch(
+        ops.map((
+          o,
+        ) => (o.del
+          ? { type: "delete" as const, partition: p, key: o.k }
+          : { type: "put" as const, partition: p, key: o.k, value: enc(o.v) })
+        ),
+      );
       for (const o of ops) o.del ? model.delete(`${p}/${o.k}`) : model.set(`${p}/${o.k}`, o.v);
     } else if (roll < 80) {
       const k = key();

@@ -40,7 +40,11 @@ test("crc32c agrees with the bitwise definition at every alignment and length ar
     for (const len of [0, 1, 15, 16, 17, 63, 64, 65, 79, 80, 81, 1000, 2048]) {
       assert.is(crc32c(data, start, start + len), bitwise(data, start, start + len), `start ${start}, length ${len}`);
       const view = data.subarray(start + 1);
-      assert.is(crc32c(view, 2, 2 + len), bitwise(data, start + 3, start + 3 + len), `view at ${start + 1}, length ${len}`);
+      assert.is(
+        crc32c(view, 2, 2 + len),
+        bitwise(data, start + 3, start + 3 + len),
+        `view at ${start + 1}, length ${len}`,
+      );
     }
   }
 });
@@ -48,9 +52,27 @@ test("crc32c agrees with the bitwise definition at every alignment and length ar
 test("the records a batch encodes point where decoding its log frame finds them", () => {
   const ops = [
     { ikey: enc("\0\x01a"), flags: 0, expiresAt: 0, meta: new Uint8Array(0), value: enc("one") },
-    { ikey: enc("\0\x01b"), flags: ENTRY_FLAG.expires | ENTRY_FLAG.meta, expiresAt: 1_700_000_000_123, meta: enc("vv"), value: enc("two") },
-    { ikey: enc("\0\x02c"), flags: ENTRY_FLAG.tombstone, expiresAt: 0, meta: new Uint8Array(0), value: new Uint8Array(0) },
-    { ikey: enc("\0\x02d"), flags: ENTRY_FLAG.meta, expiresAt: 0, meta: new Uint8Array(300).fill(7), value: new Uint8Array(200).fill(9) },
+    {
+      ikey: enc("\0\x01b"),
+      flags: ENTRY_FLAG.expires | ENTRY_FLAG.meta,
+      expiresAt: 1_700_000_000_123,
+      meta: enc("vv"),
+      value: enc("two"),
+    },
+    {
+      ikey: enc("\0\x02c"),
+      flags: ENTRY_FLAG.tombstone,
+      expiresAt: 0,
+      meta: new Uint8Array(0),
+      value: new Uint8Array(0),
+    },
+    {
+      ikey: enc("\0\x02d"),
+      flags: ENTRY_FLAG.meta,
+      expiresAt: 0,
+      meta: new Uint8Array(300).fill(7),
+      value: new Uint8Array(200).fill(9),
+    },
   ];
   const recs: Rec[] = [];
   const frame = stampBatch(encodeBatch(ops, recs), 41, recs);
@@ -59,7 +81,12 @@ test("the records a batch encodes point where decoding its log frame finds them"
   if (decoded.type !== "batch") return;
   assert.is(decoded.recs.length, ops.length);
   const fields = (r: Rec) => ({
-    key: [...r.key()], seq: r.seq, flags: r.flags, expiresAt: r.expiresAt, meta: [...r.meta()], value: [...r.value()],
+    key: [...r.key()],
+    seq: r.seq,
+    flags: r.flags,
+    expiresAt: r.expiresAt,
+    meta: [...r.meta()],
+    value: [...r.value()],
   });
   decoded.recs.forEach((d, i) => {
     assert.equal(fields(recs[i]!), fields(d), `op ${i}`);
@@ -108,7 +135,7 @@ test("the memtable keeps keys sorted with the newest version first, and cursors 
   for (let seq = 1; seq <= 3000; seq++) {
     const k = `xx${String(rnd.int(700)).padStart(4, "0")}`;
     m.add(rec(k, seq, `v${seq}`), 10);
-    if (seq === 2000) for (const [kk, s] of latest) latest.set(kk, s);
+    if (seq === 2000) { for (const [kk, s] of latest) latest.set(kk, s); }
     latest.set(k, seq);
   }
   const keys = [...latest.keys()].sort();
@@ -135,11 +162,25 @@ test("the memtable keeps keys sorted with the newest version first, and cursors 
 test("the memtable orders keys that share their first six bytes or are shorter than six, like a sorted array", () => {
   const m = new Memtable(0);
   const rnd = new SeededRandom(11);
-  const alphabet = ["", "\u0000", "a", "a\u0000", "ab", "abcdef", "abcdeg", "abcdef\u0000", "abcdefz", "abcdefa", "b", "\u00ff"];
+  const alphabet = [
+    "",
+    "\u0000",
+    "a",
+    "a\u0000",
+    "ab",
+    "abcdef",
+    "abcdeg",
+    "abcdef\u0000",
+    "abcdefz",
+    "abcdefa",
+    "b",
+    "\u00ff",
+  ];
   const latest = new Map<string, number>();
   for (let seq = 1; seq <= 4000; seq++) {
     // Random keys built from prefixes that collide in the first six bytes, plus random tails.
-    const k = alphabet[rnd.int(alphabet.length)]! + (rnd.int(2) === 0 ? "" : String.fromCharCode(rnd.int(128)).repeat(rnd.int(3)));
+    const k = alphabet[rnd.int(alphabet.length)]! +
+      (rnd.int(2) === 0 ? "" : String.fromCharCode(rnd.int(128)).repeat(rnd.int(3)));
     if (k.length === 0) continue;
     m.add(rec(k, seq, `v${seq}`), 10);
     latest.set(k, seq);
@@ -237,12 +278,17 @@ test("the block cache returns the bytes it was given for every block it still ho
       if (cache.insert(table, offset, data, `t${table}`) !== undefined) model.set(`${table}/${offset}`, tag);
     } else if (op < 9) {
       const b = cache.get(table, offset);
-      if (b !== undefined) assert.is(b.data[0], model.get(`${table}/${offset}`), `block ${table}/${offset} at step ${step}`);
+      if (b !== undefined) {
+        assert.is(b.data[0], model.get(`${table}/${offset}`), `block ${table}/${offset} at step ${step}`);
+      }
     } else {
       cache.evictTable(table);
       for (let o = 0; o < 50; o++) assert.is(cache.get(table, o * 1000), undefined);
     }
-    assert.ok(cache.bytes <= 20_000 && cache.arenaBytes <= 20_000 + cache.segmentBytes, `bytes ${cache.bytes} at step ${step}`);
+    assert.ok(
+      cache.bytes <= 20_000 && cache.arenaBytes <= 20_000 + cache.segmentBytes,
+      `bytes ${cache.bytes} at step ${step}`,
+    );
   }
   assert.ok(cache.hits > 20, `the reads hit often enough to check bytes: ${cache.hits}`);
 });
@@ -257,9 +303,22 @@ test("block cache scratch buffers are reused and at least as large as asked", ()
 });
 
 const meta = (number: number, lo: string, hi: string, bytes: number): TableMeta => ({
-  number, bytes, count: 1, tombstones: 0, minSeq: number, maxSeq: number, smallest: enc(lo), largest: enc(hi),
+  number,
+  bytes,
+  count: 1,
+  tombstones: 0,
+  minSeq: number,
+  maxSeq: number,
+  smallest: enc(lo),
+  largest: enc(hi),
 });
-const cfg: PolicyConfig = { l0CompactionTables: 4, levelBaseBytes: 1000, levelMultiplier: 10, levelsMax: 4, compactionBytesMax: 1 << 30 };
+const cfg: PolicyConfig = {
+  l0CompactionTables: 4,
+  levelBaseBytes: 1000,
+  levelMultiplier: 10,
+  levelsMax: 4,
+  compactionBytesMax: 1 << 30,
+};
 
 test("compaction policy: level 0 merges into level 1 once it has enough tables, with every overlap", () => {
   const l0 = [meta(9, "a", "m", 100), meta(8, "c", "d", 100), meta(7, "k", "z", 100), meta(6, "a", "b", 100)];

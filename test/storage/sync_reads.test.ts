@@ -51,7 +51,12 @@ async function readAll(decline: () => boolean): Promise<Counts> {
   const e = await openEngine(counting(env.fs, counts, decline), env.dir, { ...SMALL, clock: env.clock, cacheBytes: 0 });
   try {
     for (let i = 0; i < KEYS; i += 100) {
-      await e.batch(Array.from({ length: 100 }, (_, j) => ({ type: "put" as const, partition: 1, key: key(i + j), value: enc(`v${i + j}`) })));
+      await e.batch(
+        Array.from(
+          { length: 100 },
+          (_, j) => ({ type: "put" as const, partition: 1, key: key(i + j), value: enc(`v${i + j}`) }),
+        ),
+      );
     }
     await e.flush();
     await e.idle();

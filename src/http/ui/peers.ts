@@ -31,25 +31,43 @@ export interface PeerTraffic {
 }
 
 export async function peerTraffic(
-  members: readonly MemberRow[], selfId: string, scheme: string, authorization: string | undefined, fetchPeer: PeerFetch | null, clock: Clock,
+  members: readonly MemberRow[],
+  selfId: string,
+  scheme: string,
+  authorization: string | undefined,
+  fetchPeer: PeerFetch | null,
+  clock: Clock,
 ): Promise<PeerTraffic[]> {
   if (fetchPeer === null) return [];
   const peers = members.filter((m) => m.id !== selfId && m.status === "alive").slice(0, UI_PEERS_MAX);
   return await Promise.all(peers.map((m) => one(m, scheme, authorization, fetchPeer, clock)));
 }
 
-async function one(m: MemberRow, scheme: string, authorization: string | undefined, fetchPeer: PeerFetch, clock: Clock): Promise<PeerTraffic> {
+async function one(
+  m: MemberRow,
+  scheme: string,
+  authorization: string | undefined,
+  fetchPeer: PeerFetch,
+  clock: Clock,
+): Promise<PeerTraffic> {
   const abort = new AbortController();
-  const timer = clock.setTimeout(() => abort.abort(new Error(`no answer in UI_PEER_TIMEOUT_MS ${UI_PEER_TIMEOUT_MS} ms`)), UI_PEER_TIMEOUT_MS);
+  const timer = clock.setTimeout(
+    () => abort.abort(new Error(`no answer in UI_PEER_TIMEOUT_MS ${UI_PEER_TIMEOUT_MS} ms`)),
+    UI_PEER_TIMEOUT_MS,
+  );
   try {
     const headers: Record<string, string> = { accept: "application/json" };
     if (authorization) headers.authorization = authorization;
     const res = await fetchPeer(`${scheme}//${m.address}/ui/traffic`, { headers, signal: abort.signal });
     const text = await res.text();
     if (!res.ok) return { id: m.id, traffic: null, error: `HTTP ${res.status}` };
-    if (text.length > UI_PEER_BYTES_MAX) return { id: m.id, traffic: null, error: `answer over UI_PEER_BYTES_MAX ${UI_PEER_BYTES_MAX} bytes` };
+    if (text.length > UI_PEER_BYTES_MAX) {
+      return { id: m.id, traffic: null, error: `answer over UI_PEER_BYTES_MAX ${UI_PEER_BYTES_MAX} bytes` };
+    }
     const body = JSON.parse(text) as { nodeId?: unknown; traffic?: unknown };
-    if (body.nodeId !== m.id || !Array.isArray(body.traffic)) return { id: m.id, traffic: null, error: "not that member's traffic" };
+    if (body.nodeId !== m.id || !Array.isArray(body.traffic)) {
+      return { id: m.id, traffic: null, error: "not that member's traffic" };
+    }
     return { id: m.id, traffic: body.traffic.filter(isSample), error: null };
   } catch (e) {
     const reason = abort.signal.aborted ? abort.signal.reason : e;
@@ -63,5 +81,6 @@ function isSample(s: unknown): s is TrafficSample {
   const r = s as Record<string, unknown> | null;
   const n = (v: unknown) => typeof v === "number" && Number.isFinite(v);
   const nn = (v: unknown) => v === null || n(v);
-  return r !== null && typeof r === "object" && n(r.agoMs) && n(r.requests) && n(r.ratePerSec) && nn(r.p50Ms) && nn(r.p99Ms) && n(r.serverErrors) && n(r.clientErrors);
+  return r !== null && typeof r === "object" && n(r.agoMs) && n(r.requests) && n(r.ratePerSec) && nn(r.p50Ms) &&
+    nn(r.p99Ms) && n(r.serverErrors) && n(r.clientErrors);
 }

@@ -31,7 +31,7 @@ import { readJson } from "../kv_routes.ts";
 import { LIMITS } from "../limits.ts";
 import { SCRIPT, STYLE, UI_KEYS_PAGE } from "./assets.ts";
 import { LIVE_PARTS } from "./parts.tsx";
-import { peerTraffic, type PeerFetch } from "./peers.ts";
+import { type PeerFetch, peerTraffic } from "./peers.ts";
 import { UI_SAMPLE_INTERVAL_MS } from "./samples.ts";
 import { buildView, type DashboardView, gather } from "./view.ts";
 
@@ -65,22 +65,33 @@ function keyQuery(c: AppContext): string {
   return checkKey(key);
 }
 
-async function view(c: AppContext, deps: Deps, info: UiNodeInfo, authorization: string | undefined): Promise<DashboardView> {
+async function view(
+  c: AppContext,
+  deps: Deps,
+  info: UiNodeInfo,
+  authorization: string | undefined,
+): Promise<DashboardView> {
   const g = await gather(backendOf(deps));
   const scheme = new URL(c.req.url).protocol === "https:" ? "https:" : "http:";
   const node = { nodeId: info.nodeId, runtime: `${info.runtime} ${info.runtimeVersion}`, version: VERSION, scheme };
   const v = buildView(g, node, deps.samples.series(deps.clock.monotonic()), deps.clock.now());
-  const fetchPeer = info.peerFetch === undefined ? (url: string, init: RequestInit) => fetch(url, init) : info.peerFetch;
+  const fetchPeer = info.peerFetch === undefined
+    ? (url: string, init: RequestInit) => fetch(url, init)
+    : info.peerFetch;
   v.peers = await peerTraffic(v.members, info.nodeId, scheme, authorization, fetchPeer, deps.clock);
   return v;
 }
 
-const Section: FC<{ id: string; title: string; width?: "wide" | "span2"; v: DashboardView }> = ({ id, title, width, v }) => {
+const Section: FC<{ id: string; title: string; width?: "wide" | "span2"; v: DashboardView }> = (
+  { id, title, width, v },
+) => {
   const Part = LIVE_PARTS[id]!;
   return (
     <section class={width ?? ""}>
       <h2>{title}</h2>
-      <div id={id}><Part v={v} /></div>
+      <div id={id}>
+        <Part v={v} />
+      </div>
     </section>
   );
 };
@@ -110,7 +121,9 @@ const Page: FC<{ v: DashboardView }> = ({ v }) => (
             <button type="submit">Locate</button>
           </form>
           <p id="placement" class="muted"></p>
-          <div id="part-ring"><RingPart v={v} /></div>
+          <div id="part-ring">
+            <RingPart v={v} />
+          </div>
         </section>
         <Section id="part-members" title="Members" width="span2" v={v} />
         <Section id="part-traffic" title="Traffic per node" width="wide" v={v} />
@@ -126,7 +139,10 @@ const Page: FC<{ v: DashboardView }> = ({ v }) => (
           </form>
           <p id="key-status" class="muted"></p>
           <div class="keys">
-            <div><ol id="key-list"></ol><button id="key-more" type="button" hidden>more</button></div>
+            <div>
+              <ol id="key-list"></ol>
+              <button id="key-more" type="button" hidden>more</button>
+            </div>
             <div id="key-value"></div>
           </div>
         </section>
@@ -163,7 +179,11 @@ export function registerUiRoutes(app: App, deps: Deps, info: UiNodeInfo): void {
       authorization = beginUi(c, deps);
     } catch (e) {
       if (!(e instanceof MeshkvError) || e.code !== "UNAUTHORIZED") throw e;
-      return c.html(html(<Login message={`${e.message}. This node needs a token with read scope to show its dashboard.`} />), 401, { "www-authenticate": 'Bearer realm="meshkv"' });
+      return c.html(
+        html(<Login message={`${e.message}. This node needs a token with read scope to show its dashboard.`} />),
+        401,
+        { "www-authenticate": 'Bearer realm="meshkv"' },
+      );
     }
     return c.html(html(<Page v={await view(c, deps, info, authorization)} />), 200, { "cache-control": "no-store" });
   });
@@ -173,20 +193,32 @@ export function registerUiRoutes(app: App, deps: Deps, info: UiNodeInfo): void {
     // `epoch`: the ring the page already shows; its picture is left out when the ring is still that one.
     const known = c.req.query("epoch");
     const same = known !== undefined && v.ringEpoch !== null && known === String(v.ringEpoch);
-    const parts = Object.fromEntries(Object.entries(LIVE_PARTS).filter(([id]) => !(same && id === "part-ring")).map(([id, Part]) => [id, String(<Part v={v} />)]));
-    return c.json({ nodeId: info.nodeId, epoch: v.ringEpoch, parts, traffic: v.traffic }, 200, { "cache-control": "no-store" });
+    const parts = Object.fromEntries(
+      Object.entries(LIVE_PARTS).filter(([id]) => !(same && id === "part-ring")).map((
+        [id, Part],
+      ) => [id, String(<Part v={v} />)]),
+    );
+    return c.json({ nodeId: info.nodeId, epoch: v.ringEpoch, parts, traffic: v.traffic }, 200, {
+      "cache-control": "no-store",
+    });
   });
 
   app.get("/ui/traffic", (c) => {
     beginUi(c, deps);
-    return c.json({ nodeId: info.nodeId, intervalMs: UI_SAMPLE_INTERVAL_MS, traffic: deps.samples.series(deps.clock.monotonic()) }, 200, { "cache-control": "no-store" });
+    return c.json(
+      { nodeId: info.nodeId, intervalMs: UI_SAMPLE_INTERVAL_MS, traffic: deps.samples.series(deps.clock.monotonic()) },
+      200,
+      { "cache-control": "no-store" },
+    );
   });
 
   app.get("/ui/placement", async (c) => {
     beginUi(c, deps);
     const key = keyQuery(c);
     const backend = backendOf(deps);
-    if (!backend.placement) throw new MeshkvError("UNSUPPORTED", "Placement is not supported: this backend has no ring");
+    if (!backend.placement) {
+      throw new MeshkvError("UNSUPPORTED", "Placement is not supported: this backend has no ring");
+    }
     return c.json(await backend.placement(key));
   });
 
@@ -194,8 +226,13 @@ export function registerUiRoutes(app: App, deps: Deps, info: UiNodeInfo): void {
     beginUi(c, deps);
     const prefix = c.req.query("prefix") ?? "";
     const page = await backendOf(deps).list({
-      prefix: prefix === "" ? "" : checkKey(prefix, "prefix"), start: null, end: null, after: decodeCursor(c.req.query("cursor")),
-      limit: UI_KEYS_PAGE, keysOnly: true, consistency: null,
+      prefix: prefix === "" ? "" : checkKey(prefix, "prefix"),
+      start: null,
+      end: null,
+      after: decodeCursor(c.req.query("cursor")),
+      limit: UI_KEYS_PAGE,
+      keysOnly: true,
+      consistency: null,
     });
     return c.json({ keys: page.items.map((i) => i.key), cursor: page.next === null ? null : encodeCursor(page.next) });
   });

@@ -42,7 +42,11 @@ export interface TrafficSample {
 
 export class RequestSamples {
   readonly #slots: Slot[] = Array.from({ length: UI_SAMPLES_MAX }, () => ({
-    index: -1, requests: 0, serverErrors: 0, clientErrors: 0, latency: new Uint32Array(BOUNDS_MS.length + 1),
+    index: -1,
+    requests: 0,
+    serverErrors: 0,
+    clientErrors: 0,
+    latency: new Uint32Array(BOUNDS_MS.length + 1),
   }));
 
   /** Records one finished request at monotonic time `nowMs`. */

@@ -40,7 +40,12 @@ export interface DashboardView {
   palette: string[];
   hints: { pending: number; bytes: number; delivered: number; perTarget: HintRow[] } | null;
   /** Per ring partition this node replicates: when it last exchanged with every peer (epoch ms), or null. */
-  antiEntropy: { exchanges: number; keysRepaired: number; failures: number; partitions: { partition: number; syncedAtMs: number | null }[] } | null;
+  antiEntropy: {
+    exchanges: number;
+    keysRepaired: number;
+    failures: number;
+    partitions: { partition: number; syncedAtMs: number | null }[];
+  } | null;
   moves: { acquiring: number[]; handingOff: number[]; keysPulled: number; keysHandedOff: number } | null;
   /** Tombstones waiting for purge, when the node reports them. */
   tombstones: Record<string, unknown> | null;
@@ -54,7 +59,11 @@ export interface DashboardView {
   scheme: string;
 }
 
-const rec = (v: unknown): Record<string, unknown> | null => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
+const rec = (
+  v: unknown,
+):
+  | Record<string, unknown>
+  | null => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
 const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
 const nums = (v: unknown): number[] => (Array.isArray(v) ? v.filter((x): x is number => typeof x === "number") : []);
@@ -70,18 +79,32 @@ export async function gather(backend: KvBackend): Promise<Gathered> {
   return { status, ring, members };
 }
 
-export function buildView(g: Gathered, node: { nodeId: string; runtime: string; version: string; scheme: string }, traffic: TrafficSample[], nowMs: number): DashboardView {
+export function buildView(
+  g: Gathered,
+  node: { nodeId: string; runtime: string; version: string; scheme: string },
+  traffic: TrafficSample[],
+  nowMs: number,
+): DashboardView {
   const s = g.status;
   const owners = Array.isArray(g.ring.owners) ? g.ring.owners : [];
   const partitions = owners.map((o) => {
     const r = rec(o);
-    return { owner: str(r?.owner) ?? "?", replicas: Array.isArray(r?.nodes) ? r.nodes.filter((n): n is string => typeof n === "string") : [] };
+    return {
+      owner: str(r?.owner) ?? "?",
+      replicas: Array.isArray(r?.nodes) ? r.nodes.filter((n): n is string => typeof n === "string") : [],
+    };
   });
   const members: MemberRow[] = g.members.map((m) => {
     const extra = m as unknown as Record<string, unknown>;
     return {
-      id: m.id, address: m.address, datacenter: m.datacenter, rack: m.rack ?? null, status: m.status, incarnation: m.incarnation,
-      heartbeatAgoMs: num(extra.lastHeartbeatAgoMs), self: extra.self === true || m.id === node.nodeId,
+      id: m.id,
+      address: m.address,
+      datacenter: m.datacenter,
+      rack: m.rack ?? null,
+      status: m.status,
+      incarnation: m.incarnation,
+      heartbeatAgoMs: num(extra.lastHeartbeatAgoMs),
+      self: extra.self === true || m.id === node.nodeId,
     };
   }).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const palette = [...new Set([...members.map((m) => m.id), ...partitions.map((p) => p.owner)])].sort();
@@ -101,7 +124,10 @@ export function buildView(g: Gathered, node: { nodeId: string; runtime: string; 
     signature: str(rec(s.replication)?.signature),
     configMismatches: (Array.isArray(s.configMismatches) ? s.configMismatches : []).map((m) => {
       const r = rec(m);
-      return { node: str(r?.node) ?? "?", theirs: typeof r?.theirs === "string" ? r.theirs : JSON.stringify(r?.theirs ?? null) };
+      return {
+        node: str(r?.node) ?? "?",
+        theirs: typeof r?.theirs === "string" ? r.theirs : JSON.stringify(r?.theirs ?? null),
+      };
     }),
     traffic,
     peers: [],
@@ -113,8 +139,15 @@ function hintsOf(h: Record<string, unknown> | null): DashboardView["hints"] {
   if (!h) return null;
   const per = rec(h.perTarget) ?? {};
   return {
-    pending: num(h.pending) ?? 0, bytes: num(h.bytes) ?? 0, delivered: num(h.delivered) ?? 0,
-    perTarget: Object.entries(per).map(([target, t]) => ({ target, pending: num(rec(t)?.pending) ?? 0, bytes: num(rec(t)?.bytes) ?? 0, oldestMs: num(rec(t)?.oldestMs) })),
+    pending: num(h.pending) ?? 0,
+    bytes: num(h.bytes) ?? 0,
+    delivered: num(h.delivered) ?? 0,
+    perTarget: Object.entries(per).map(([target, t]) => ({
+      target,
+      pending: num(rec(t)?.pending) ?? 0,
+      bytes: num(rec(t)?.bytes) ?? 0,
+      oldestMs: num(rec(t)?.oldestMs),
+    })),
   };
 }
 
@@ -125,10 +158,20 @@ function antiEntropyOf(a: Record<string, unknown> | null): DashboardView["antiEn
     const peers = Object.values(rec(rec(v)?.peers) ?? {}).map(num).filter((x): x is number => x !== null);
     return { partition: Number(p), syncedAtMs: peers.length > 0 ? Math.min(...peers) : null };
   }).filter((p) => Number.isInteger(p.partition)).sort((x, y) => x.partition - y.partition);
-  return { exchanges: num(a.exchanges) ?? 0, keysRepaired: num(a.keysRepaired) ?? 0, failures: num(a.failures) ?? 0, partitions: parts };
+  return {
+    exchanges: num(a.exchanges) ?? 0,
+    keysRepaired: num(a.keysRepaired) ?? 0,
+    failures: num(a.failures) ?? 0,
+    partitions: parts,
+  };
 }
 
 function movesOf(r: Record<string, unknown> | null): DashboardView["moves"] {
   if (!r) return null;
-  return { acquiring: nums(r.acquiring), handingOff: nums(r.handingOff), keysPulled: num(r.keysPulled) ?? 0, keysHandedOff: num(r.keysHandedOff) ?? 0 };
+  return {
+    acquiring: nums(r.acquiring),
+    handingOff: nums(r.handingOff),
+    keysPulled: num(r.keysPulled) ?? 0,
+    keysHandedOff: num(r.keysHandedOff) ?? 0,
+  };
 }

@@ -32,6 +32,25 @@ export interface HintLimits {
   hintsPerTargetMax: number;
 }
 
+export interface HintTargetStats {
+  pending: number;
+  bytes: number;
+  /** storedAtMs of the oldest pending hint (exact to within a second after deletions), or null. */
+  oldestMs: number | null;
+}
+
+export interface HintStats {
+  pending: number;
+  bytes: number;
+  /** Hints dropped for age or because their value expired. */
+  expired: number;
+  /** Hints acknowledged and deleted. */
+  delivered: number;
+  /** Adds refused by a limit. */
+  rejected: number;
+  perTarget: Record<string, HintTargetStats>;
+}
+
 export const HINT_LIMITS_DEFAULT: HintLimits = {
   hintBytesMaxPerTarget: 64 * 1024 * 1024,
   hintAgeMaxMs: 3 * 60 * 60 * 1000,

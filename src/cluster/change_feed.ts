@@ -12,6 +12,9 @@
  * here blocks a writer on a slow watcher.
  */
 import type { ChangeEvent, StoredValue } from "../kv/backend.ts";
+import type { Stored } from "../core/stored.ts";
+import { contextOf, values } from "../core/version.ts";
+import { visibleValues } from "./records.ts";
 
 export interface FeedLimits {
   /** Events kept for resuming. */
@@ -156,4 +159,11 @@ export function eventValues(
 ): { values: readonly StoredValue[]; valuesOmitted: boolean } {
   const total = values.reduce((n, v) => n + v.data.length, 0);
   return total <= bytesMax ? { values, valuesOmitted: false } : { values: [], valuesOmitted: true };
+}
+
+/** The change event for a stored set, carrying its values while they total at most `valueBytesMax`. */
+export function changeEvent(key: string, s: Stored, lww: boolean, valueBytesMax: number): Omit<ChangeEvent, "id"> {
+  const live = visibleValues(values(s.set), lww);
+  const carried = eventValues(live, valueBytesMax);
+  return { type: live.length > 0 ? "put" : "delete", key, context: contextOf(s.set), ...carried };
 }

@@ -12,40 +12,25 @@
  * exists (`attach`; both in `src/cli/assemble.ts`); until it has joined its cluster, requests fail with
  * `NODE_STARTING`.
  */
-import { contextOf, values } from "../core/version.ts";
 import type { ConsistencyLevel } from "../core/quorum.ts";
 import type { Stored } from "../core/stored.ts";
 import { MeshkvError } from "../errors.ts";
-import type {
-  BatchOp,
-  BatchResult,
-  ChangeEvent,
-  DeleteOptions,
-  KvBackend,
-  ListOptions,
-  ListPage,
-  MemberInfo,
-  MetricSample,
-  ReadOptions,
-  ReadResult,
-  StoredValue,
-  WatchOptions,
-  WriteOptions,
-  WriteResult,
-} from "../kv/backend.ts";
+import type * as Kv from "../kv/backend.ts";
+import { runInOrder } from "../kv/batch.ts";
 import { DATA_LIMITS } from "../kv/limits.ts";
-import type { Clock, FileSystem, Random } from "../runtime/types.ts";
-import type { EngineOptions } from "../storage/mod.ts";
-import { ChangeFeed, eventValues, type FeedLimits } from "./change_feed.ts";
-import { type HintStore, openHintStore } from "./hints.ts";
+import { changeEvent, ChangeFeed, type FeedLimits } from "./change_feed.ts";
+import type { HintStore } from "./hints.ts";
 import { Keyspaces } from "./keyspaces.ts";
 import { listPage } from "./listing.ts";
 import { joinSeeds, leaveCluster, MemberRemovals } from "./membership_changes.ts";
 import type { ClusterNode } from "./node.ts";
-import { nodeMetrics, nodeStatus, ringStatus, type StatusSources } from "./node_status.ts";
+import { keyPlacement, nodeMetrics, nodeStatus, ringStatus, type StatusSources } from "./node_status.ts";
 import { type NodeParts, startParts, stopParts } from "./node_parts.ts";
-import { visibleValues } from "./records.ts";
-import { makeDurableDir, openReplicaStore, type ReplicaStore } from "./replica.ts";
+import { toReadResult } from "./records.ts";
+
+export { toReadResult } from "./records.ts";
+import { type NodeStoresOptions, openNodeStores } from "./node_stores.ts";
+import type { ReplicaStore } from "./replica.ts";
 import { clusterReplicas, type ReplicationConfig, type RingSnapshot, RingView } from "./ring_view.ts";
 import { CLUSTER_TIMINGS, type ClusterTimings } from "./settings.ts";
 import { TombstoneWaits } from "./tombstone_waits.ts";
@@ -55,57 +40,28 @@ export { CLUSTER_TIMINGS, type ClusterTimings } from "./settings.ts";
 export { JOIN_TIMEOUT_MS } from "./membership_changes.ts";
 export type { NodeParts } from "./node_parts.ts";
 
-export interface ClusterBackendOptions {
-  fs: FileSystem;
-  /** Data directory: `store/` for replicas, `hints/` for hints. */
-  dir: string;
-  clock: Clock;
-  random: Random;
-  nodeId: string;
+export interface ClusterBackendOptions extends NodeStoresOptions {
   datacenter: string;
   rack?: string;
   replication: ReplicationConfig;
   readLevel?: ConsistencyLevel;
   writeLevel?: ConsistencyLevel;
   timings?: Partial<ClusterTimings>;
-  engine?: Omit<EngineOptions, "clock" | "tombstonePurgeable">;
   feed?: Partial<FeedLimits>;
 }
 
-/** Opens the stores; `attach` the running node to serve. */
+/** Opens the stores (`node_stores.ts`); `attach` the running node to serve. */
 export async function openClusterBackend(o: ClusterBackendOptions): Promise<ClusterBackend> {
-  // A replica merges what other replicas send without refusing it, so its engine takes siblingsMax values of
-  // the largest size (far above the write limit `DATA_LIMITS.setBytesMax`).
-  const engineValueBytesMax = DATA_LIMITS.siblingsMax * DATA_LIMITS.valueBytesMax + 1024 * 1024;
   let backend: ClusterBackend | null = null;
-  const store = await openReplicaStore({
-    fs: o.fs,
-    dir: `${o.dir}/store`,
-    clock: o.clock,
-    random: o.random,
-    nodeId: o.nodeId,
-    engineValueBytesMax,
-    ...(o.engine === undefined ? {} : { engine: o.engine }),
-    tombstonePurgeable: (p, key, deletedAt) => backend?.purgeable(p, deletedAt, key) ?? false,
-  });
-  let hints: HintStore;
-  try {
-    await makeDurableDir(o.fs, `${o.dir}/hints`);
-    hints = await openHintStore({
-      fs: o.fs,
-      dir: `${o.dir}/hints`,
-      clock: o.clock,
-      ...(o.engine?.durability ? { durability: o.engine.durability } : {}),
-    });
-  } catch (err) {
-    await store.close();
-    throw err;
-  }
+  const { store, hints } = await openNodeStores(
+    o,
+    (p, key, deletedAt) => backend?.purgeable(p, deletedAt, key) ?? false,
+  );
   backend = new ClusterBackend(o, store, hints);
   return backend;
 }
 
-export class ClusterBackend implements KvBackend {
+export class ClusterBackend implements Kv.KvBackend {
   readonly nodeId: string;
   readonly store: ReplicaStore;
   readonly hints: HintStore;
@@ -133,7 +89,14 @@ export class ClusterBackend implements KvBackend {
     this.nodeId = o.nodeId;
     this.store = store;
     this.hints = hints;
-    this.#removals = new MemberRemovals(o.nodeId, hints);
+    this.#removals = new MemberRemovals({
+      nodeId: o.nodeId,
+      hints,
+      config: o.replication,
+      clock: o.clock,
+      store,
+      replicaTimeoutMs: { ...CLUSTER_TIMINGS, ...o.timings }.replicaTimeoutMs,
+    });
     this.view = new RingView(o.replication);
     this.timings = { ...CLUSTER_TIMINGS, ...o.timings };
     this.#startedMs = o.clock.monotonic();
@@ -207,13 +170,13 @@ export class ClusterBackend implements KvBackend {
     return a;
   }
 
-  async get(key: string, options: ReadOptions): Promise<ReadResult> {
+  async get(key: string, options: Kv.ReadOptions): Promise<Kv.ReadResult> {
     const a = this.#checkServing(options.signal);
     const s = await a.coordinator.read(key, options.consistency, options.signal);
     return toReadResult(s, this.#lww(key));
   }
 
-  async put(key: string, value: StoredValue, options: WriteOptions): Promise<WriteResult> {
+  async put(key: string, value: Kv.StoredValue, options: Kv.WriteOptions): Promise<Kv.WriteResult> {
     const a = this.#checkServing(options.signal);
     return await a.coordinator.write({
       kind: "put",
@@ -227,7 +190,7 @@ export class ClusterBackend implements KvBackend {
     }, options.signal);
   }
 
-  async delete(key: string, options: DeleteOptions): Promise<WriteResult> {
+  async delete(key: string, options: Kv.DeleteOptions): Promise<Kv.WriteResult> {
     const a = this.#checkServing(options.signal);
     return await a.coordinator.write({
       kind: "delete",
@@ -239,7 +202,7 @@ export class ClusterBackend implements KvBackend {
   }
 
   /** Lists keys in order (`listing.ts`): one replica per partition, whatever the level asked (documented). */
-  async list(options: ListOptions): Promise<ListPage> {
+  async list(options: Kv.ListOptions): Promise<Kv.ListPage> {
     const a = this.#checkServing(options.signal);
     return await listPage({
       nodeId: this.nodeId,
@@ -255,29 +218,12 @@ export class ClusterBackend implements KvBackend {
     }, options);
   }
 
-  /**
-   * Runs the ops one after another, each finished (at its level) before the next starts, so an op sees every
-   * op before it and other clients (readers, watchers) see them land in batch order. Ops on different keys
-   * could overlap without changing any result, but not without changing what observers see, so they do not:
-   * a batch costs the sum of its ops' round trips, bounded by `batchOpsMax`.
-   */
-  async batch(ops: readonly BatchOp[]): Promise<BatchResult[]> {
-    const out: BatchResult[] = [];
-    for (const op of ops) {
-      try {
-        if (op.type === "get") out.push({ type: "get", ok: true, result: await this.get(op.key, op.options) });
-        else if (op.type === "put") {
-          out.push({ type: "put", ok: true, result: await this.put(op.key, op.value, op.options) });
-        } else out.push({ type: "delete", ok: true, result: await this.delete(op.key, op.options) });
-      } catch (error) {
-        if (!(error instanceof Error)) throw error;
-        out.push({ type: op.type, ok: false, error });
-      }
-    }
-    return out;
+  /** Runs the ops one after another (`runInOrder`, `src/kv/batch.ts`). */
+  batch(ops: readonly Kv.BatchOp[]): Promise<Kv.BatchResult[]> {
+    return runInOrder(this, ops);
   }
 
-  watch(options: WatchOptions): AsyncIterable<ChangeEvent> {
+  watch(options: Kv.WatchOptions): AsyncIterable<Kv.ChangeEvent> {
     if (this.#closed) throw new MeshkvError("CLOSED", "The node is shutting down");
     return this.#feed.watch(options.prefix, options.after, options.signal);
   }
@@ -287,9 +233,7 @@ export class ClusterBackend implements KvBackend {
   }
 
   #publish(key: string, s: Stored): void {
-    const live = visibleValues(values(s.set), this.#lww(key));
-    const carried = eventValues(live, DATA_LIMITS.watchValueBytesMax);
-    this.#feed.publish({ type: live.length > 0 ? "put" : "delete", key, context: contextOf(s.set), ...carried });
+    this.#feed.publish(changeEvent(key, s, this.#lww(key), DATA_LIMITS.watchValueBytesMax));
   }
 
   #lww(key: string): boolean {
@@ -318,21 +262,16 @@ export class ClusterBackend implements KvBackend {
   }
 
   /** Where `key` lives (the dashboard highlights its replicas on the ring). */
-  async placement(key: string): Promise<import("../kv/backend.ts").KeyPlacement> {
-    const list = this.#snapshot().placement.forKey(key);
-    return {
-      partition: list.partition % this.#o.replication.partitions,
-      storePartition: list.partition,
-      replicas: list.replicas.map((r) => r.node),
-    };
+  async placement(key: string): Promise<Kv.KeyPlacement> {
+    return keyPlacement(this.#o.replication, this.#snapshot(), key);
   }
 
-  async members(): Promise<readonly MemberInfo[]> {
+  async members(): Promise<readonly Kv.MemberInfo[]> {
     // Before `attach` there is no member table yet: `status()` then says `ready: false`.
     return this.#a ? this.#a.node.gossip.members() : [];
   }
 
-  metrics(): readonly MetricSample[] {
+  metrics(): readonly Kv.MetricSample[] {
     return this.#closed ? [] : nodeMetrics(this.#sources());
   }
 
@@ -371,25 +310,14 @@ export class ClusterBackend implements KvBackend {
       clock: this.#o.clock,
       store: this.store,
       snapshot: () => this.#snapshot(),
-      leaveTimeoutMs: this.timings.leaveTimeoutMs,
-      moverIntervalMs: this.timings.moverIntervalMs,
+      timings: this.timings,
     });
   }
 
   /** Takes dead member `node` out of the ring for good, or with `dryRun` only shows the plan (`removal.ts`). */
   async remove(node: string, options: { dryRun: boolean }): Promise<Record<string, unknown>> {
     const a = this.#checkServing();
-    return await this.#removals.remove(
-      a,
-      {
-        config: this.#o.replication,
-        clock: this.#o.clock,
-        store: this.store,
-        replicaTimeoutMs: this.timings.replicaTimeoutMs,
-      },
-      node,
-      options.dryRun,
-    );
+    return await this.#removals.remove(a, node, options.dryRun);
   }
 
   /** A node that learns it was removed stops serving and stops its loops. */
@@ -418,9 +346,4 @@ export class ClusterBackend implements KvBackend {
     await this.hints.close();
     await this.store.close();
   }
-}
-
-export function toReadResult(s: Stored, lww: boolean): ReadResult {
-  const live = visibleValues(values(s.set), lww);
-  return { values: live, context: contextOf(s.set), expiresAt: live.length > 0 ? s.expiresAt : null };
 }

@@ -33,6 +33,8 @@ import {
   HEADER_BYTES,
   type Hint,
   type HintLimits,
+  type HintStats,
+  type HintTargetStats,
   invalid,
   parseEntry,
   PARTITION,
@@ -51,25 +53,6 @@ export interface HintStoreOptions {
   limits?: Partial<HintLimits>;
   /** The engine's durability (default `batch`). */
   durability?: "always" | "batch" | "none";
-}
-
-export interface HintTargetStats {
-  pending: number;
-  bytes: number;
-  /** storedAtMs of the oldest pending hint (exact to within a second after deletions), or null. */
-  oldestMs: number | null;
-}
-
-export interface HintStats {
-  pending: number;
-  bytes: number;
-  /** Hints dropped for age or because their value expired. */
-  expired: number;
-  /** Hints acknowledged and deleted. */
-  delivered: number;
-  /** Adds refused by a limit. */
-  rejected: number;
-  perTarget: Record<string, HintTargetStats>;
 }
 
 const AGE_BUCKET_MS = 1000;

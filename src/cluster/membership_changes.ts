@@ -11,6 +11,7 @@ import type { HintStore } from "./hints.ts";
 import { checkRemovable, removalPlan } from "./removal.ts";
 import type { ReplicaStore } from "./replica.ts";
 import type { ReplicationConfig, RingSnapshot } from "./ring_view.ts";
+import type { ClusterTimings } from "./settings.ts";
 
 /** How long `join` waits for a seed to answer before it reports that it keeps trying. */
 export const JOIN_TIMEOUT_MS = 10_000;
@@ -43,21 +44,15 @@ export async function joinSeeds(
  */
 export async function leaveCluster(
   a: NodeParts,
-  o: {
-    clock: Clock;
-    store: ReplicaStore;
-    snapshot: () => RingSnapshot;
-    leaveTimeoutMs: number;
-    moverIntervalMs: number;
-  },
+  o: { clock: Clock; store: ReplicaStore; snapshot: () => RingSnapshot; timings: ClusterTimings },
 ): Promise<Record<string, unknown>> {
   const startMs = o.clock.monotonic();
   await a.node.gossip.leave();
   await a.coordinator.idle();
-  while (!a.mover.drained() && o.clock.monotonic() - startMs < o.leaveTimeoutMs) {
+  while (!a.mover.drained() && o.clock.monotonic() - startMs < o.timings.leaveTimeoutMs) {
     const snap = o.snapshot();
     for (const p of o.store.partitionsHeld()) await a.mover.handOff(snap, p).catch(() => {});
-    if (!a.mover.drained()) await o.clock.sleep(o.moverIntervalMs);
+    if (!a.mover.drained()) await o.clock.sleep(o.timings.moverIntervalMs);
   }
   return {
     left: true,
@@ -68,16 +63,27 @@ export async function leaveCluster(
 }
 
 /** Removed members as this node sees them: the hints it dropped for them, and whether it was removed itself. */
+export interface RemovalsOptions {
+  nodeId: string;
+  hints: HintStore;
+  config: ReplicationConfig;
+  clock: Clock;
+  store: ReplicaStore;
+  replicaTimeoutMs: number;
+}
+
 export class MemberRemovals {
   hintsDropped = 0;
   /** True once this node learned it was removed: it then serves nothing and stops its loops. */
   self = false;
   readonly #nodeId: string;
   readonly #hints: HintStore;
+  readonly #o: RemovalsOptions;
 
-  constructor(nodeId: string, hints: HintStore) {
-    this.#nodeId = nodeId;
-    this.#hints = hints;
+  constructor(o: RemovalsOptions) {
+    this.#o = o;
+    this.#nodeId = o.nodeId;
+    this.#hints = o.hints;
   }
 
   /**
@@ -86,12 +92,8 @@ export class MemberRemovals {
    * it `removed` in gossip, drops this node's hints for it, and returns the plan being carried out: the members
    * that gain its partitions pull them from the surviving replicas (`rebalance.acquiring`).
    */
-  async remove(
-    a: NodeParts,
-    o: { config: ReplicationConfig; clock: Clock; store: ReplicaStore; replicaTimeoutMs: number },
-    node: string,
-    dryRun: boolean,
-  ): Promise<Record<string, unknown>> {
+  async remove(a: NodeParts, node: string, dryRun: boolean): Promise<Record<string, unknown>> {
+    const o = this.#o;
     const table = a.node.gossip.table;
     const { status } = checkRemovable(table, this.#nodeId, node);
     const plan = await removalPlan({

@@ -4,7 +4,7 @@
  * changing any of them, so an operator's dashboard and an autoscaler read the same numbers.
  */
 import { levelToString } from "../core/quorum.ts";
-import type { MemberInfo, MetricSample } from "../kv/backend.ts";
+import type { KeyPlacement, MemberInfo, MetricSample } from "../kv/backend.ts";
 import { counter, gauge, storageMetrics } from "./_metrics.ts";
 import type { ChangeFeed } from "./change_feed.ts";
 import type { NodeParts } from "./node_parts.ts";
@@ -107,6 +107,16 @@ function removalStatus(s: StatusSources): Record<string, unknown> {
         done: mover.acquiring.length === 0,
       }
       : null,
+  };
+}
+
+/** Where `key` lives: its ring partition, its store partition (within its replica class) and its replicas. */
+export function keyPlacement(config: ReplicationConfig, snap: RingSnapshot, key: string): KeyPlacement {
+  const list = snap.placement.forKey(key);
+  return {
+    partition: list.partition % config.partitions,
+    storePartition: list.partition,
+    replicas: list.replicas.map((r) => r.node),
   };
 }
 

@@ -10,7 +10,9 @@
  *   kind 1 or 2 record. Readers of a last-writer-wins keyspace show only the sibling with the latest stamp.
  */
 import { MeshkvError } from "../errors.ts";
-import type { StoredValue } from "../kv/backend.ts";
+import type { ReadResult, StoredValue } from "../kv/backend.ts";
+import type { Stored } from "../core/stored.ts";
+import { contextOf, values } from "../core/version.ts";
 import { compareHlc, decodeHlc, encodeHlc, type Hlc, HLC_ZERO } from "../core/hlc.ts";
 import { compareBytes } from "../core/_bytes.ts";
 
@@ -111,4 +113,10 @@ export function liveCount(records: readonly Uint8Array[]): number {
   let n = 0;
   for (const r of records) if (!isTombstone(r)) n++;
   return n;
+}
+
+/** What a client reads of a stored set: the visible values (the newest only with last-writer-wins), the context. */
+export function toReadResult(s: Stored, lww: boolean): ReadResult {
+  const live = visibleValues(values(s.set), lww);
+  return { values: live, context: contextOf(s.set), expiresAt: live.length > 0 ? s.expiresAt : null };
 }

@@ -30,3 +30,16 @@ export async function writeTextDurably(fs: FileSystem, dir: string, name: string
   await fs.rename(tmp, path);
   await fs.syncDir(dir);
 }
+
+/**
+ * Creates `dir` and its missing parents and syncs every parent's entry, so the directory survives a power
+ * cut (a new directory whose entry was never synced can vanish with everything under it).
+ */
+export async function makeDurableDir(fs: FileSystem, dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  const parts = dir.split("/");
+  for (let i = parts.length - 1; i >= 1; i--) {
+    const parent = parts.slice(0, i).join("/") || (dir.startsWith("/") ? "/" : ".");
+    await fs.syncDir(parent);
+  }
+}

@@ -23,12 +23,12 @@
  * hand out dots that already exist elsewhere), so dots carry `nodeId.<4 random hex>`, drawn when the store is
  * created and kept in the store's `VERSION_ID` file.
  */
-import { readText, writeTextDurably } from "./_files.ts";
+import { makeDurableDir, readText, writeTextDurably } from "./_files.ts";
 import { compareBytes, equalBytes, toHex } from "../core/_bytes.ts";
 import { decodeSet, encodeSet, versionDigest, wireVersionDigest } from "../core/context.ts";
 import { HashTree, segmentOf } from "../core/hash_tree.ts";
-import type { Stored } from "../core/stored.ts";
-import { type DvvSet, emptySet, merge, sameVersion, setDescends, values } from "../core/version.ts";
+import { mergedExpiry, type Stored } from "../core/stored.ts";
+import { type DvvSet, emptySet, merge, sameVersion, values } from "../core/version.ts";
 import type { Clock, FileSystem, Random } from "../runtime/types.ts";
 import { decodeKey, type Engine, type EngineOptions, openEngine } from "../storage/mod.ts";
 import type { TombstoneInfo } from "../storage/options.ts";
@@ -37,6 +37,8 @@ import { KeyLocks } from "./key_locks.ts";
 
 /** Re-exported where the cluster used to define it; the one definition is `core/stored.ts`. */
 export type { Stored };
+export { makeDurableDir } from "./_files.ts";
+export { mergedExpiry } from "../core/stored.ts";
 
 export interface ReplicaStoreOptions {
   fs: FileSystem;
@@ -86,19 +88,6 @@ export async function openReplicaStore(o: ReplicaStoreOptions): Promise<ReplicaS
   store = new ReplicaStore(engine, versionId, o);
   await store.rebuildTrees();
   return store;
-}
-
-/**
- * Creates `dir` and its missing parents and syncs every parent's entry, so the directory survives a power
- * cut (a new directory whose entry was never synced can vanish with everything under it).
- */
-export async function makeDurableDir(fs: FileSystem, dir: string): Promise<void> {
-  await fs.mkdir(dir, { recursive: true });
-  const parts = dir.split("/");
-  for (let i = parts.length - 1; i >= 1; i--) {
-    const parent = parts.slice(0, i).join("/") || (dir.startsWith("/") ? "/" : ".");
-    await fs.syncDir(parent);
-  }
 }
 
 async function loadVersionId(o: ReplicaStoreOptions): Promise<string> {
@@ -346,21 +335,6 @@ export class ReplicaStore {
 function entrySet(e: { tombstone: boolean; value: Uint8Array; meta: Uint8Array }): DvvSet<Uint8Array> | null {
   if (e.tombstone) return e.meta.length > 0 ? decodeSet(e.meta) : null;
   return decodeSet(e.value);
-}
-
-/**
- * The expiry of two merged states: the newer write's when one descends from the other (the latest write sets
- * the expiry), otherwise the later of the two (null, never, is latest), so concurrent writes expire together.
- */
-export function mergedExpiry(a: Stored, b: Stored): number | null {
-  if (a.set.entries.length === 0) return b.expiresAt;
-  if (b.set.entries.length === 0) return a.expiresAt;
-  const aNewer = setDescends(a.set, b.set);
-  const bNewer = setDescends(b.set, a.set);
-  if (aNewer && !bNewer) return a.expiresAt;
-  if (bNewer && !aNewer) return b.expiresAt;
-  if (a.expiresAt === null || b.expiresAt === null) return null;
-  return Math.max(a.expiresAt, b.expiresAt);
 }
 
 export function compareUtf8(a: string, b: string): number {

@@ -3,10 +3,25 @@
  * expires. One type for the replica store, the coordinator, the write decision and listing, so "the stored
  * state of a key" means one thing everywhere.
  */
-import type { DvvSet } from "./version.ts";
+import { type DvvSet, setDescends } from "./version.ts";
 
 export interface Stored {
   readonly set: DvvSet<Uint8Array>;
   /** When the key expires (ms since the epoch), or null. */
   readonly expiresAt: number | null;
+}
+
+/**
+ * The expiry of two merged states: the newer write's when one descends from the other (the latest write sets
+ * the expiry), otherwise the later of the two (null, never, is latest), so concurrent writes expire together.
+ */
+export function mergedExpiry(a: Stored, b: Stored): number | null {
+  if (a.set.entries.length === 0) return b.expiresAt;
+  if (b.set.entries.length === 0) return a.expiresAt;
+  const aNewer = setDescends(a.set, b.set);
+  const bNewer = setDescends(b.set, a.set);
+  if (aNewer && !bNewer) return a.expiresAt;
+  if (bNewer && !aNewer) return b.expiresAt;
+  if (a.expiresAt === null || b.expiresAt === null) return null;
+  return Math.max(a.expiresAt, b.expiresAt);
 }

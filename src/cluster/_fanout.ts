@@ -10,11 +10,22 @@
  */
 import type { Target } from "../core/placement.ts";
 import type { Quorum } from "../core/quorum.ts";
-import type { Stored } from "../core/stored.ts";
 import { emptySet, merge } from "../core/version.ts";
 import { MeshkvError } from "../errors.ts";
 import type { Clock } from "../runtime/types.ts";
-import { mergedExpiry } from "./replica.ts";
+import type { LatencyWindow } from "../core/latency.ts";
+import { mergedExpiry, type Stored } from "../core/stored.ts";
+import type { Mesh } from "../mesh/mesh.ts";
+import { mergeToWire } from "./kv_protocol.ts";
+import type { ReplicaStore } from "./replica.ts";
+
+/** Replica read latencies kept for the speculative delay. */
+export const LATENCY_WINDOW_SAMPLES = 512;
+/** Below this many samples the speculative delay is `SPECULATIVE_DEFAULT_MS`. */
+export const SPECULATIVE_SAMPLES_MIN = 32;
+export const SPECULATIVE_DEFAULT_MS = 20;
+/** The speculative delay never goes below this (a p99 of microseconds would send every read twice). */
+export const SPECULATIVE_MIN_MS = 2;
 
 export type Verdict = "done" | "timeout" | "aborted";
 
@@ -114,6 +125,40 @@ export function askClosest<T>(
   askWanted();
   if (outstanding === 0) settle();
   return { decided, settled };
+}
+
+/** How long a read waits for an answer before it asks one more replica: the recent p99, within bounds. */
+export function speculativeMs(latency: LatencyWindow, replicaTimeoutMs: number): number {
+  const p99 = latency.count < SPECULATIVE_SAMPLES_MIN ? null : latency.percentile(0.99);
+  const ms = p99 === null ? SPECULATIVE_DEFAULT_MS : Math.max(SPECULATIVE_MIN_MS, p99);
+  return Math.min(ms, replicaTimeoutMs);
+}
+
+/** Sends versions to replica `node` (`kvMerge`; a hint when `hintFor` names another), or merges them here. */
+export async function mergeInto(
+  o: { nodeId: string; store: ReplicaStore; mesh: Mesh; replicaTimeoutMs: number },
+  node: string,
+  p: number,
+  key: string,
+  s: Stored,
+  hintFor: string | null,
+): Promise<void> {
+  if (node === o.nodeId && hintFor === null) {
+    await o.store.merge(p, key, s.set, s.expiresAt);
+    return;
+  }
+  await o.mesh.request(node, "kvMerge", mergeToWire(p, key, s, hintFor), { timeoutMs: o.replicaTimeoutMs });
+}
+
+/** A key whose keyspace places its replicas only in datacenters that have no nodes (a placement warning). */
+export function noReplicas(key: string): MeshkvError {
+  return new MeshkvError(
+    "QUORUM_UNMET",
+    `Key ${key} has no replicas: its replication factors name only datacenters with no nodes (see the ring warnings in /v1/admin/status)`,
+    {
+      details: { key, replicas: 0 },
+    },
+  );
 }
 
 /** The error a request ends with when its quorum did not succeed (null when it did). */

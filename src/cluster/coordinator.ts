@@ -19,37 +19,21 @@
  *
  * The decisions come from `core/` (placement, quorum accounting, the write decision); this file only sends.
  */
-import { type ConsistencyLevel, Quorum, type QuorumReplica } from "../core/quorum.ts";
+import { type ConsistencyLevel, Quorum, type QuorumReplica, readLevelForWrite } from "../core/quorum.ts";
 import { contextOf, sameVersion } from "../core/version.ts";
 import { type Hlc, HLC_ZERO } from "../core/hlc.ts";
 import type { Stored } from "../core/stored.ts";
-import { decideWrite, type RecordFormat } from "../core/write_decision.ts";
+import { decideWrite } from "../core/write_decision.ts";
 import { LatencyWindow } from "../core/latency.ts";
 import { isMeshkvError, MeshkvError } from "../errors.ts";
 import type { WriteResult } from "../kv/backend.ts";
 import { DATA_LIMITS } from "../kv/limits.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import type { Clock } from "../runtime/types.ts";
-import {
-  askClosest,
-  type Call,
-  closestFirst,
-  dedupe,
-  mergeAll,
-  sendToAll,
-  type Verdict,
-  verdictError,
-} from "./_fanout.ts";
-import {
-  getReplyFromWire,
-  mergeToWire,
-  opFromWire,
-  opToWire,
-  resultFromWire,
-  resultToWire,
-  type WriteOp,
-} from "./kv_protocol.ts";
-import { encodeValue, latestRecord, liveCount, stamp, stampOf, TOMBSTONE } from "./records.ts";
+import * as fanout from "./_fanout.ts";
+import { type Call, type Verdict } from "./_fanout.ts";
+import * as wire from "./kv_protocol.ts";
+import { encodeValue, RECORD_FORMAT } from "./records.ts";
 import type { ReplicaStore } from "./replica.ts";
 import type { Keyspaces } from "./keyspaces.ts";
 import { type ReplicationConfig, type RingSnapshot, targetsOf } from "./ring_view.ts";
@@ -84,23 +68,6 @@ export interface CoordinatorStats {
   readRepairs: number;
 }
 
-/** Replica read latencies kept for the speculative delay. */
-export const LATENCY_WINDOW_SAMPLES = 512;
-/** Below this many samples the speculative delay is `SPECULATIVE_DEFAULT_MS`. */
-export const SPECULATIVE_SAMPLES_MIN = 32;
-export const SPECULATIVE_DEFAULT_MS = 20;
-/** The speculative delay never goes below this (a p99 of microseconds would send every read twice). */
-export const SPECULATIVE_MIN_MS = 2;
-
-/** The value records of `records.ts`, as the write decision sees them. */
-export const RECORD_FORMAT: RecordFormat = {
-  tombstone: TOMBSTONE,
-  visibleCount: (records, lww) => (lww ? latestRecord(records).length : liveCount(records)),
-  liveCount,
-  stamp,
-  stampOf,
-};
-
 /** Errors after which a forward tries the next replica. */
 const RETRYABLE = new Set(["CONNECT_FAILED", "CONNECTION_CLOSED", "TIMEOUT", "OVERLOADED", "CLOSED", "NODE_LEAVING"]);
 
@@ -117,7 +84,7 @@ export class Coordinator {
   #pending = new Set<Promise<unknown>>();
   #hlc: Hlc = HLC_ZERO;
   /** Recent answer times of other replicas to reads, for the speculative delay. */
-  readonly #latency = new LatencyWindow(LATENCY_WINDOW_SAMPLES);
+  readonly #latency = new LatencyWindow(fanout.LATENCY_WINDOW_SAMPLES);
 
   constructor(o: CoordinatorOptions) {
     this.#o = o;
@@ -130,7 +97,7 @@ export class Coordinator {
   serveForwards(serving: () => void): () => void {
     return this.#o.mesh.onRequest("kvCoordinate", async (body) => {
       serving();
-      return resultToWire(await this.writeHere(opFromWire(body)));
+      return wire.resultToWire(await this.writeHere(wire.opFromWire(body)));
     });
   }
 
@@ -158,22 +125,22 @@ export class Coordinator {
     const snap = o.view();
     const p = snap.placement.forKey(key).partition;
     const replicas = snap.placement.forPartition(p).replicas;
-    if (replicas.length === 0) throw noReplicas(key);
+    if (replicas.length === 0) throw fanout.noReplicas(key);
     const q = new Quorum({
       level: level ?? o.keyspaces.of(key).read,
       replicas: replicas as QuorumReplica[],
       localDatacenter: o.datacenter,
     });
     const candidates: string[] = [];
-    for (const r of closestFirst(replicas, o.nodeId, o.datacenter)) {
+    for (const r of fanout.closestFirst(replicas, o.nodeId, o.datacenter)) {
       if (snap.down.has(r.node)) q.add({ node: r.node, ok: false });
       else candidates.push(r.node);
     }
     const replies = new Map<string, Stored>();
-    const { decided, settled } = askClosest(
+    const { decided, settled } = fanout.askClosest(
       o.clock,
       o.requestTimeoutMs,
-      this.#speculativeMs(),
+      fanout.speculativeMs(this.#latency, o.replicaTimeoutMs),
       q,
       candidates,
       (node) => this.#getFrom(node, p, key),
@@ -184,24 +151,19 @@ export class Coordinator {
       signal,
     );
     const verdict = await decided;
-    const merged = mergeAll([...replies.values()]);
+    const merged = fanout.mergeAll([...replies.values()]);
     this.#background(settled.then(() => this.#repair(p, key, replies)));
     this.#check(q, verdict);
     return merged;
-  }
-
-  /** How long a read waits for an answer before it asks one more replica: the recent p99, within bounds. */
-  #speculativeMs(): number {
-    const p99 = this.#latency.count < SPECULATIVE_SAMPLES_MIN ? null : this.#latency.percentile(0.99);
-    const ms = p99 === null ? SPECULATIVE_DEFAULT_MS : Math.max(SPECULATIVE_MIN_MS, p99);
-    return Math.min(ms, this.#o.replicaTimeoutMs);
   }
 
   async #getFrom(node: string, p: number, key: string): Promise<{ stored: Stored; acquiring: boolean }> {
     const o = this.#o;
     if (node === o.nodeId) return { stored: await o.store.read(p, key), acquiring: o.acquiring(p) };
     const started = o.clock.monotonic();
-    const reply = getReplyFromWire(await o.mesh.request(node, "kvGet", { p, key }, { timeoutMs: o.replicaTimeoutMs }));
+    const reply = wire.getReplyFromWire(
+      await o.mesh.request(node, "kvGet", { p, key }, { timeoutMs: o.replicaTimeoutMs }),
+    );
     this.#latency.add(o.clock.monotonic() - started);
     return reply;
   }
@@ -209,36 +171,27 @@ export class Coordinator {
   /** Read repair: every replica that answered with less than the merge of all answers gets the merge. */
   async #repair(p: number, key: string, replies: ReadonlyMap<string, Stored>): Promise<void> {
     const o = this.#o;
-    const merged = mergeAll([...replies.values()]);
+    const merged = fanout.mergeAll([...replies.values()]);
     if (merged.set.entries.length === 0) return;
     const stale = [...replies.entries()].filter(([, s]) =>
       !sameVersion(s.set, merged.set) || s.expiresAt !== merged.expiresAt
     );
     for (const [node] of stale) {
       this.stats.readRepairs++;
-      await this.#mergeTo(node, p, key, merged, null).catch(() => {});
+      await fanout.mergeInto(this.#o, node, p, key, merged, null).catch(() => {});
     }
-  }
-
-  async #mergeTo(node: string, p: number, key: string, s: Stored, hintFor: string | null): Promise<void> {
-    const o = this.#o;
-    if (node === o.nodeId && hintFor === null) {
-      await o.store.merge(p, key, s.set, s.expiresAt);
-      return;
-    }
-    await o.mesh.request(node, "kvMerge", mergeToWire(p, key, s, hintFor), { timeoutMs: o.replicaTimeoutMs });
   }
 
   // ---------------------------------------------------------------------------------------------------------
   // Writes
 
   /** Runs a write: here when this node is an available primary replica of the key, else on one that is. */
-  async write(op: WriteOp, signal?: AbortSignal): Promise<WriteResult> {
+  async write(op: wire.WriteOp, signal?: AbortSignal): Promise<WriteResult> {
     const o = this.#o;
     const snap = o.view();
     const p = snap.placement.forKey(op.key).partition;
-    const targets = dedupe(targetsOf(snap, p, o.config.sloppy));
-    if (targets.length === 0) throw noReplicas(op.key);
+    const targets = fanout.dedupe(targetsOf(snap, p, o.config.sloppy));
+    if (targets.length === 0) throw fanout.noReplicas(op.key);
     const primaries = targets.filter((t) => t.available && t.hintFor === undefined);
     // Compare-and-set writes (strict, create-only) all go to one place, the first available primary, whose
     // per-key lock puts them in order: two of them with the same context cannot both succeed.
@@ -258,8 +211,10 @@ export class Coordinator {
       if (t.node === o.nodeId) return await this.writeHere(op, signal);
       try {
         this.stats.forwarded++;
-        const reply = await o.mesh.request(t.node, "kvCoordinate", opToWire(op), { timeoutMs: o.requestTimeoutMs });
-        return resultFromWire(reply);
+        const reply = await o.mesh.request(t.node, "kvCoordinate", wire.opToWire(op), {
+          timeoutMs: o.requestTimeoutMs,
+        });
+        return wire.resultFromWire(reply);
       } catch (err) {
         if (!isMeshkvError(err) || !RETRYABLE.has(err.code)) throw err;
         last = err;
@@ -282,7 +237,7 @@ export class Coordinator {
    * Coordinates a write on this node (called by `write`, or for a forward from a node that is not a replica):
    * reads first when the write is conditional, decides under the key's lock, then replicates.
    */
-  async writeHere(op: WriteOp, signal?: AbortSignal): Promise<WriteResult> {
+  async writeHere(op: wire.WriteOp, signal?: AbortSignal): Promise<WriteResult> {
     const o = this.#o;
     this.stats.writes++;
     const snap = o.view();
@@ -290,7 +245,7 @@ export class Coordinator {
     const settings = o.keyspaces.of(op.key);
     const level = op.level ?? settings.write;
     if (op.kind === "put" ? op.ifNoneMatch || op.strict : op.strict || op.context === null) {
-      const seen = await this.read(op.key, readLevelFor(level), signal);
+      const seen = await this.read(op.key, readLevelForWrite(level), signal);
       if (seen.set.entries.length > 0) await o.store.merge(p, op.key, seen.set, seen.expiresAt);
     }
     const nowMs = o.clock.now();
@@ -344,7 +299,7 @@ export class Coordinator {
     signal?: AbortSignal,
   ): Promise<void> {
     const o = this.#o;
-    const targets = dedupe(targetsOf(snap, p, o.config.sloppy));
+    const targets = fanout.dedupe(targetsOf(snap, p, o.config.sloppy));
     if (!targets.some((t) => t.node === o.nodeId)) {
       // A forward reached us although we are no replica in our own view: count ourselves in our stead.
       targets.push({ node: o.nodeId, datacenter: o.datacenter, available: true });
@@ -360,40 +315,20 @@ export class Coordinator {
       if (t.available && t.node !== o.nodeId) {
         calls.push({
           node: t.node,
-          run: () => this.#mergeTo(t.node, p, key, after, t.hintFor ?? null).then(() => true),
+          run: () => fanout.mergeInto(this.#o, t.node, p, key, after, t.hintFor ?? null).then(() => true),
         });
       }
     }
-    const { decided, settled } = sendToAll(o.clock, o.requestTimeoutMs, q, calls, (_node, ok) => ok, signal);
+    const { decided, settled } = fanout.sendToAll(o.clock, o.requestTimeoutMs, q, calls, (_node, ok) => ok, signal);
     this.#background(settled);
     this.#check(q, await decided);
   }
 
   #check(q: Quorum, verdict: Verdict): void {
-    const error = verdictError(q, verdict, this.#o.requestTimeoutMs);
+    const error = fanout.verdictError(q, verdict, this.#o.requestTimeoutMs);
     if (error === null) return;
     if (error.code === "QUORUM_UNMET") this.stats.quorumFailures++;
     else if (verdict === "timeout") this.stats.timeouts++;
     throw error;
   }
-}
-
-/** A key whose keyspace places its replicas only in datacenters that have no nodes (a placement warning). */
-function noReplicas(key: string): MeshkvError {
-  return new MeshkvError(
-    "QUORUM_UNMET",
-    `Key ${key} has no replicas: its replication factors name only datacenters with no nodes (see the ring warnings in /v1/admin/status)`,
-    {
-      details: { key, replicas: 0 },
-    },
-  );
-}
-
-/** Create-only and strict writes read first at the matching level (a write at `all` reads at `one`, …). */
-function readLevelFor(level: ConsistencyLevel): ConsistencyLevel {
-  if (typeof level === "object") return "w" in level ? "quorum" : level;
-  if (level === "all") return "one";
-  if (level === "one") return "all";
-  if (level === "local_one") return "local_quorum";
-  return level;
 }

@@ -15,6 +15,7 @@ import type { Stored } from "../core/stored.ts";
 import { contextOf, values } from "../core/version.ts";
 import { compareHlc, decodeHlc, encodeHlc, type Hlc, HLC_ZERO } from "../core/hlc.ts";
 import { compareBytes } from "../core/_bytes.ts";
+import type { RecordFormat } from "../core/write_decision.ts";
 
 /** append only: the numbers are on disk. */
 export const RECORD_KIND = {
@@ -120,3 +121,12 @@ export function toReadResult(s: Stored, lww: boolean): ReadResult {
   const live = visibleValues(values(s.set), lww);
   return { values: live, context: contextOf(s.set), expiresAt: live.length > 0 ? s.expiresAt : null };
 }
+
+/** These records as the write decision (`core/write_decision.ts`) sees them. */
+export const RECORD_FORMAT: RecordFormat = {
+  tombstone: TOMBSTONE,
+  visibleCount: (records, lww) => (lww ? latestRecord(records).length : liveCount(records)),
+  liveCount,
+  stamp,
+  stampOf,
+};

@@ -253,3 +253,12 @@ export class Quorum {
     else if (this.#groups.every((g) => g.ok >= g.required)) this.#status = "succeeded";
   }
 }
+
+/** Create-only and strict writes read first at the matching level (a write at `all` reads at `one`, …). */
+export function readLevelForWrite(level: ConsistencyLevel): ConsistencyLevel {
+  if (typeof level === "object") return "w" in level ? "quorum" : level;
+  if (level === "all") return "one";
+  if (level === "one") return "all";
+  if (level === "local_one") return "local_quorum";
+  return level;
+}

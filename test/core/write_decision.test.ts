@@ -6,7 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { RECORD_FORMAT } from "../../src/cluster/coordinator.ts";
+import { RECORD_FORMAT } from "../../src/cluster/records.ts";
 import { decodeValue, encodeValue, isTombstone, latestRecord, visibleValues } from "../../src/cluster/records.ts";
 import { compareBytes } from "../../src/core/_bytes.ts";
 import { compareHlc, type Hlc, HLC_ZERO } from "../../src/core/hlc.ts";

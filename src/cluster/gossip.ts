@@ -10,22 +10,8 @@
  * we consider down, so a member declared down by mistake learns it and refutes with a higher incarnation.
  * Until another member is known, each round also asks the seeds for their tables (push-pull).
  */
-import {
-  createTable,
-  decide,
-  digest,
-  leave as leaveTable,
-  type MemberInfo,
-  MEMBERS_MAX,
-  type MemberStatus,
-  type MemberTable,
-  mergeTables,
-  type ProbeResult,
-  remove as removeFromTable,
-  tick,
-  toInfo,
-  validateMember,
-} from "../core/membership.ts";
+import * as ms from "../core/membership.ts";
+import type { MemberInfo, MemberStatus, MemberTable, ProbeResult } from "../core/membership.ts";
 import { MeshkvError } from "../errors.ts";
 import type { Logger } from "../mesh/link.ts";
 import type { Mesh } from "../mesh/mesh.ts";
@@ -40,14 +26,7 @@ export interface MemberEvent {
   at: number;
 }
 
-/** A member as the admin API shows it. */
-export interface MemberView extends MemberInfo {
-  self: boolean;
-  /** Since this node last saw the member's heartbeat rise. */
-  lastHeartbeatAgoMs: number;
-  /** Since the member's status last changed in this node's table. */
-  statusAgeMs: number;
-}
+export type { MemberView } from "../core/membership.ts";
 
 export interface SelfInfo {
   id: string;
@@ -105,7 +84,7 @@ export class Gossip {
     this.#id = o.self.id;
     this.settings = gossipSettings(o.settings);
     const { id, address, datacenter, capacity, rack, incarnation, since } = o.self;
-    this.#table = createTable({
+    this.#table = ms.createTable({
       id,
       address,
       datacenter,
@@ -143,7 +122,7 @@ export class Gossip {
             "Malformed sync body: expected { members } with valid member records",
           );
         }
-        return { members: digest(this.#table) };
+        return { members: ms.digest(this.#table) };
       }),
       m.onMessage("gossip", (body, from) => this.#absorb(body, from.nodeId)),
     );
@@ -169,8 +148,8 @@ export class Gossip {
   /** Marks this node `left`, pushes that to live members (waiting up to one probe deadline), then stops. */
   async leave(): Promise<void> {
     if (!this.#running) return;
-    this.#apply(leaveTable(this.#table, this.#id, this.#o.clock.monotonic()));
-    const payload = { members: digest(this.#table) };
+    this.#apply(ms.leave(this.#table, this.#id, this.#o.clock.monotonic()));
+    const payload = { members: ms.digest(this.#table) };
     const targets = this.#pick(this.#liveOthers(), this.settings.fanout * 2);
     await Promise.allSettled(
       targets.map((t) => this.#o.mesh.request(t, "sync", payload, { timeoutMs: this.settings.probeTimeoutMs })),
@@ -185,8 +164,8 @@ export class Gossip {
    */
   async remove(id: string): Promise<void> {
     if (id === this.#id) throw new RangeError("A node cannot remove itself: use leave");
-    this.#apply(removeFromTable(this.#table, id, this.#o.clock.monotonic()));
-    const payload = { members: digest(this.#table) };
+    this.#apply(ms.remove(this.#table, id, this.#o.clock.monotonic()));
+    const payload = { members: ms.digest(this.#table) };
     await Promise.allSettled(
       this.#liveOthers().map((t) =>
         this.#o.mesh.request(t, "sync", payload, { timeoutMs: this.settings.probeTimeoutMs })
@@ -205,24 +184,9 @@ export class Gossip {
     return () => this.#listeners.delete(listener);
   }
 
-  members(): MemberView[] {
-    const now = this.#o.clock.monotonic();
-    return [...this.#table.values()]
-      .map((m) => ({
-        id: m.id,
-        address: m.address,
-        datacenter: m.datacenter,
-        ...(m.rack === undefined ? {} : { rack: m.rack }),
-        capacity: m.capacity,
-        heartbeat: m.heartbeat,
-        incarnation: m.incarnation,
-        status: m.status,
-        ...(m.since ? { since: m.since } : {}),
-        self: m.id === this.#id,
-        lastHeartbeatAgoMs: Math.round(now - m.lastHeartbeatChangeAt),
-        statusAgeMs: Math.round(now - m.statusChangedAt),
-      }))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  /** Every member as the admin API shows it (`core/membership.ts` `memberViews`). */
+  members(): ms.MemberView[] {
+    return ms.memberViews(this.#table, this.#id, this.#o.clock.monotonic());
   }
 
   #seeds(): string[] {
@@ -257,8 +221,8 @@ export class Gossip {
     const now = clock.monotonic();
     const probes = this.#probes;
     this.#probes = new Map();
-    const d = decide(
-      tick(this.#table, this.#id, now),
+    const d = ms.decide(
+      ms.tick(this.#table, this.#id, now),
       this.#id,
       now,
       { suspicionMs: this.settings.suspicionMs },
@@ -271,7 +235,7 @@ export class Gossip {
       m.status === "down" && now - m.statusChangedAt < this.settings.downGossipMs
     ).map((m) => m.id);
     targets.push(...this.#pick(down, 1));
-    const payload = { members: digest(this.#table) };
+    const payload = { members: ms.digest(this.#table) };
     for (const t of targets) {
       this.stats.digestsSent++;
       this.#o.mesh.send(t, "gossip", payload).catch(() => {});
@@ -321,7 +285,9 @@ export class Gossip {
       this.#seedsBusy.add(seed);
       mesh.connect(seed)
         .then((peer) =>
-          mesh.request(peer, "sync", { members: digest(this.#table) }, { timeoutMs: this.settings.probeTimeoutMs * 2 })
+          mesh.request(peer, "sync", { members: ms.digest(this.#table) }, {
+            timeoutMs: this.settings.probeTimeoutMs * 2,
+          })
             .then((reply) => {
               this.#absorb(reply, peer);
             })
@@ -337,11 +303,11 @@ export class Gossip {
     const members = (body as { members?: unknown } | null)?.members;
     let infos: MemberInfo[];
     try {
-      if (!Array.isArray(members) || members.length > MEMBERS_MAX) {
+      if (!Array.isArray(members) || members.length > ms.MEMBERS_MAX) {
         throw new MeshkvError("PROTOCOL_ERROR", "Gossip digest must be an array of at most MEMBERS_MAX members");
       }
-      infos = members.map(validateMember);
-      this.#apply(mergeTables(this.#table, infos, this.#o.clock.monotonic(), this.#id));
+      infos = members.map(ms.validateMember);
+      this.#apply(ms.mergeTables(this.#table, infos, this.#o.clock.monotonic(), this.#id));
     } catch (err) {
       this.#o.log?.("warn", `Dropped gossip from ${from}: ${(err as Error).message}`);
       return false;
@@ -362,7 +328,7 @@ export class Gossip {
       if (!old) type = LIVE.has(m.status) && m.id !== this.#id ? "joined" : null;
       else if (old.status !== m.status) type = m.status;
       if (type) {
-        const e: MemberEvent = { type, member: toInfo(m), at };
+        const e: MemberEvent = { type, member: ms.toInfo(m), at };
         for (const l of this.#listeners) l(e);
       }
     }

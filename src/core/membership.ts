@@ -284,3 +284,32 @@ export function downSet(table: MemberTable): Set<string> {
   }
   return out;
 }
+
+/** A member as the admin API shows it. */
+export interface MemberView extends MemberInfo {
+  self: boolean;
+  /** Since this node last saw the member's heartbeat rise. */
+  lastHeartbeatAgoMs: number;
+  /** Since the member's status last changed in this node's table. */
+  statusAgeMs: number;
+}
+
+/** The members of `table` as the admin API shows them, sorted by id; ages are measured from `nowMs` (monotonic). */
+export function memberViews(table: MemberTable, selfId: string, nowMs: number): MemberView[] {
+  return [...table.values()]
+    .map((m) => ({
+      id: m.id,
+      address: m.address,
+      datacenter: m.datacenter,
+      ...(m.rack === undefined ? {} : { rack: m.rack }),
+      capacity: m.capacity,
+      heartbeat: m.heartbeat,
+      incarnation: m.incarnation,
+      status: m.status,
+      ...(m.since ? { since: m.since } : {}),
+      self: m.id === selfId,
+      lastHeartbeatAgoMs: Math.round(nowMs - m.lastHeartbeatChangeAt),
+      statusAgeMs: Math.round(nowMs - m.statusChangedAt),
+    }))
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}

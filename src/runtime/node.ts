@@ -9,50 +9,12 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import process from "node:process";
 import type { Duplex } from "node:stream";
-import { WebSocket, WebSocketServer } from "ws";
-import { MeshkvError } from "../errors.ts";
+import { WebSocketServer } from "ws";
 import { translateNodeError, nodeFileSystem } from "./_node_fs.ts";
 import { createRandom } from "./_random.ts";
-import { BufferedSocket, toBytes } from "./_socket.ts";
 import { systemClock } from "./_system_clock.ts";
-import type { DialOptions, PeerSocket, Runtime, RunningServer, ServeOptions } from "./types.ts";
-
-function wrapWs(ws: WebSocket, remote: string, maxMessageBytes: number): BufferedSocket {
-  // Messages sent in one tick leave in one writev: the TCP socket under `ws` is corked at the first send of a
-  // tick and uncorked on the next tick (a socket write is a system call, the largest single cost of a mesh
-  // message on Node). `_socket` is ws's underlying net.Socket; without it (or before it exists) sends go as they are.
-  let corked = false;
-  const tcp = () => (ws as unknown as { _socket?: { cork(): void; uncork(): void; destroyed?: boolean } })._socket;
-  const uncork = () => {
-    corked = false;
-    const t = tcp();
-    if (t && !t.destroyed) t.uncork();
-  };
-  const socket = new BufferedSocket(
-    remote,
-    {
-      send: (data) => {
-        if (!corked && ws.readyState === WebSocket.OPEN) {
-          const t = tcp();
-          if (t) {
-            t.cork();
-            corked = true;
-            process.nextTick(uncork);
-          }
-        }
-        ws.send(data, { binary: true });
-      },
-      close: (code, reason) => ws.close(code, reason),
-      bufferedAmount: () => ws.bufferedAmount,
-    },
-    maxMessageBytes,
-  );
-  ws.on("message", (data) => socket._message(toBytes(data)));
-  ws.on("close", (code, reason) => socket._closed(code, reason.toString()));
-  // Errors are followed by close; the close carries the outcome, so nothing more to do here.
-  ws.on("error", () => {});
-  return socket;
-}
+import { dialWs, wrapWs } from "./_ws_client.ts";
+import type { Runtime, RunningServer, ServeOptions } from "./types.ts";
 
 async function serve(options: ServeOptions): Promise<RunningServer> {
   // The raw target is `IncomingMessage.url`, as sent; the Request's URL is parsed from it. A target that
@@ -112,29 +74,6 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
   };
 }
 
-function dial(url: string, options: DialOptions): Promise<PeerSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, {
-      maxPayload: options.maxMessageBytes,
-      handshakeTimeout: options.timeoutMs,
-      ...(options.ca === undefined ? {} : { ca: options.ca }),
-    });
-    const fail = (err: unknown) => {
-      ws.removeAllListeners();
-      ws.on("error", () => {});
-      ws.terminate();
-      reject(new MeshkvError("CONNECT_FAILED", `Cannot connect: ${url}`, { cause: err, details: { url } }));
-    };
-    ws.once("error", fail);
-    ws.once("unexpected-response", (_req, res) => fail(new Error(`HTTP ${res.statusCode}`)));
-    ws.once("open", () => {
-      ws.off("error", fail);
-      const u = new URL(url);
-      resolve(wrapWs(ws, u.host, options.maxMessageBytes));
-    });
-  });
-}
-
 export const nodeRuntime: Runtime = {
   name: "node",
   version: process.versions.node,
@@ -142,7 +81,7 @@ export const nodeRuntime: Runtime = {
   clock: systemClock,
   random: createRandom,
   serve,
-  dial,
+  dial: dialWs,
   args: () => process.argv.slice(2),
   env: (name) => process.env[name],
   onSignal(signal, fn) {

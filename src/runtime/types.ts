@@ -207,9 +207,8 @@ export interface DialOptions {
   /** Give up (with `CONNECT_FAILED`) when the connection is not open after this long. */
   timeoutMs: number;
   /**
-   * For `wss://`: a CA certificate (PEM) to trust besides the system's, e.g. a private cluster CA. Node and Bun
-   * take it per connection. Deno's WebSocket client cannot: start Deno with `DENO_CERT=/path/to/ca.pem` instead
-   * (the option is then ignored).
+   * For `wss://`: a CA certificate (PEM) to trust besides the system's, e.g. a private cluster CA, per
+   * connection on every runtime (Deno dials through `ws`; its `DENO_CERT` also still works, process-wide).
    */
   ca?: string;
 }

@@ -11,7 +11,7 @@
 import { openClusterBackend, type ClusterBackend, type ClusterBackendOptions } from "../cluster/cluster_backend.ts";
 import { startClusterNode, type ClusterNode, type ClusterNodeOptions } from "../cluster/node.ts";
 import type { TimingPreset } from "../cluster/presets.ts";
-import { createApp, type AppOptions } from "../http/app.ts";
+import { createApp, fetchHandler, type AppOptions } from "../http/app.ts";
 import type { AuthConfig } from "../http/auth.ts";
 import type { FileSystem, Random, Runtime, ServeOptions } from "../runtime/types.ts";
 
@@ -60,7 +60,7 @@ export async function assembleNode(o: AssembleOptions): Promise<AssembledNode> {
     nodeId: o.nodeId, runtime: rt.name, runtimeVersion: rt.version, backend, auth: o.kv.auth, clock: rt.clock,
     members: () => cluster?.gossip.members() ?? [], ...(o.kv.bodyLimits === undefined ? {} : { bodyLimits: o.kv.bodyLimits }),
   });
-  const fetch: ServeOptions["fetch"] | null = app === null ? null : (request, info) => app.fetch(request, info ?? {});
+  const fetch: ServeOptions["fetch"] | null = app === null ? null : fetchHandler(app);
   try {
     cluster = await startClusterNode({
       ...o.node, runtime: rt, id: o.nodeId, datacenter: o.datacenter, ...rack, random: o.random.fork(),

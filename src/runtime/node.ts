@@ -2,6 +2,11 @@
  * The Node adapter: files on `node:fs/promises`, HTTP through `@hono/node-server`, WebSockets through `ws`
  * (Node 20 has no WebSocket server and no stable client global). Upgrades on the mesh path are taken from the
  * HTTP server's `upgrade` event, so the client API and the mesh share one port, as on Deno and Bun.
+ *
+ * The hot routes go around `@hono/node-server` when the handler offers a direct path (`FetchHandler.hot`): the
+ * `IncomingMessage` is handed over as a `PlainRequest` and the answer written with one `writeHead` + `end`
+ * (a GET took about a quarter less CPU, docs/bench.md). `MESHKV_NODE_HTTP=hono` turns that off (bench/http.ts
+ * compares the two).
  */
 import { getRequestListener, RequestError } from "@hono/node-server";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -14,7 +19,7 @@ import { translateNodeError, nodeFileSystem } from "./_node_fs.ts";
 import { createRandom } from "./_random.ts";
 import { systemClock } from "./_system_clock.ts";
 import { dialWs, wrapWs } from "./_ws_client.ts";
-import type { Runtime, RunningServer, ServeOptions } from "./types.ts";
+import type { PlainRequest, PlainResponse, Runtime, RunningServer, ServeOptions } from "./types.ts";
 
 async function serve(options: ServeOptions): Promise<RunningServer> {
   // The raw target is `IncomingMessage.url`, as sent; the Request's URL is parsed from it. A target that
@@ -32,7 +37,16 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
       },
     },
   );
+  const hot = process.env.MESHKV_NODE_HTTP === "hono" ? undefined : options.fetch.hot;
   const onRequest = (incoming: IncomingMessage, outgoing: ServerResponse) => {
+    if (hot !== undefined) {
+      const plain = plainRequest(incoming, options.tls !== undefined);
+      const answer = plain === null ? null : hot(plain);
+      if (answer !== null) {
+        answer.then((a) => writePlain(outgoing, a), () => writePlain(outgoing, { status: 500, headers: {}, body: null }));
+        return;
+      }
+    }
     current = incoming;
     try {
       void listener(incoming, outgoing);
@@ -72,6 +86,70 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
         server.closeAllConnections();
       }),
   };
+}
+
+// `Request.url` as @hono/node-server builds it (its `buildUrl`), for a Host it takes as it is: scheme + Host +
+// target when the target needs no normalising, else the WHATWG parse of that. Requests with another Host, or
+// that it refuses (a backslash in the path), go through it as before.
+const PLAIN_TARGET = /^\/[!#$&-;=?-\[\]_a-z~]*$/;
+const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/;
+const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
+
+function requestUrl(scheme: string, host: string, target: string): string | null {
+  const url = `${scheme}://${host}${target}`;
+  if (PLAIN_TARGET.test(target) && !DOT_SEGMENT.test(target)) return url;
+  const backslash = target.indexOf("\\");
+  const query = target.indexOf("?");
+  if (backslash !== -1 && (query === -1 || backslash < query)) return null;
+  try {
+    return new URL(url).href;
+  } catch {
+    return null;
+  }
+}
+
+/** The request as a `PlainRequest`, or null when @hono/node-server would not build a `Request` as above. */
+function plainRequest(incoming: IncomingMessage, tls: boolean): PlainRequest | null {
+  const target = incoming.url ?? "";
+  const host = incoming.headers.host;
+  if (host === undefined || !PLAIN_HOST.test(host) || target.charCodeAt(0) !== 47 /* / */) return null;
+  const url = requestUrl(tls ? "https" : "http", host, target);
+  if (url === null) return null;
+  const raw = incoming.rawHeaders;
+  return {
+    method: incoming.method ?? "",
+    target,
+    url,
+    // As `Headers.get` on the Request @hono/node-server builds from rawHeaders: every value of the name, joined.
+    header(name) {
+      let value: string | undefined;
+      for (let i = 0; i < raw.length; i += 2) {
+        const n = raw[i]!;
+        if (n.length === name.length && n.toLowerCase() === name) value = value === undefined ? raw[i + 1]! : `${value}, ${raw[i + 1]!}`;
+      }
+      return value;
+    },
+    body: () =>
+      new Promise<Uint8Array>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        incoming.on("data", (c: Buffer) => chunks.push(c));
+        incoming.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+        incoming.once("error", reject);
+        incoming.once("close", () => {
+          if (!incoming.complete) reject(new Error("Connection closed before the body ended"));
+        });
+      }),
+  };
+}
+
+/** One `writeHead` and one `end`: Node sends the head and the body in one write. */
+function writePlain(outgoing: ServerResponse, a: PlainResponse): void {
+  if (outgoing.headersSent || outgoing.destroyed) return;
+  const headers = a.headers;
+  if (a.body !== null) headers["Content-Length"] = String(typeof a.body === "string" ? Buffer.byteLength(a.body) : a.body.byteLength);
+  outgoing.writeHead(a.status, headers);
+  if (a.body === null) outgoing.end();
+  else outgoing.end(a.body);
 }
 
 export const nodeRuntime: Runtime = {

@@ -8,14 +8,14 @@
  * `node:http` load generator in this process with `--inflight` requests in flight (closed loop), and for each
  * operation a measured window of `--seconds`. Server CPU is the child's utime + stime from /proc/<pid>/stat
  * over the window (Linux only), divided by the requests answered; the generator's own CPU is shown too, so it
- * can be seen not to be the limit. Modes alternate within each round (op by op) and medians over `--rounds`
- * are shown, so the modes compared share the machine's load.
+ * can be seen not to be the limit. After one unmeasured round (the JIT's warm-up), modes alternate within each
+ * round (op by op) and medians over `--rounds` are shown, so the modes compared share the machine's load.
  *
- * Modes: `node` (the Node build as users run it), `deno`, `bun`, and `node-hono` (Node with the environment
- * variable MESHKV_NODE_HTTP=hono, which turns the Node adapter's direct handler for the hot routes off, so
- * every request goes through `@hono/node-server` and the Hono app).
+ * Modes: `node` (the Node build as users run it: every request through `@hono/node-server` and the Hono app),
+ * `deno`, `bun`, and `node-direct` (Node with MESHKV_NODE_HTTP=direct: the hot routes through the direct path
+ * of src/http/hot_routes.ts, answered with one `writeHead` + `end`).
  *
- *   node --import tsx bench/http.ts [--modes node,node-hono] [--ops get,put,delete] [--inflight 16]
+ *   node --import tsx bench/http.ts [--modes node-direct,node] [--ops get,put,delete] [--inflight 16]
  *                                   [--seconds 3] [--rounds 3] [--value 1000] [--keys 1000] [--profile <dir>]
  *
  * `--profile <dir>` writes a CPU profile of every node into `<dir>/<mode>/` (startup and preload included).
@@ -32,7 +32,7 @@ const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i === -1 ? fallback : String(process.argv[i + 1]);
 };
-const modes = arg("modes", "node,node-hono").split(",");
+const modes = arg("modes", "node-direct,node").split(",");
 const ops = arg("ops", "get,put,delete").split(",");
 const inflight = Number(arg("inflight", "16"));
 const seconds = Number(arg("seconds", "3"));
@@ -123,7 +123,7 @@ async function startNode(mode: string): Promise<Started> {
   const port = await freePort();
   const [cmd, argv] = meshkvCommand(root, runtime, ["start", "--id", "a", "--port", String(port), "--data", join(dir, "a"), "--replicas", "1", "--conflicts", "lww"],
     profile === "" ? undefined : join(profile, mode));
-  const proc = startProc(mode, cmd, argv, root, mode === "node-hono" ? { MESHKV_NODE_HTTP: "hono" } : {});
+  const proc = startProc(mode, cmd, argv, root, mode === "node-direct" ? { MESHKV_NODE_HTTP: "direct" } : {});
   const stop = async () => {
     await stopProc(proc, "SIGINT", profile === "" ? 5000 : 30_000);
     removeDir(dir);
@@ -146,6 +146,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const nodes = await Promise.all(modes.map(startNode));
 const results = new Map<string, Result[]>();
 try {
+  // One unmeasured round first: the JIT warms up the paths of every mode before any round counts.
+  for (const op of ops) for (const n of nodes) await measure(n.port, n.pid, op);
   for (let r = 0; r < rounds; r++) {
     for (const op of ops) {
       for (const n of nodes) {

@@ -60,7 +60,7 @@ export async function assembleNode(o: AssembleOptions): Promise<AssembledNode> {
     nodeId: o.nodeId, runtime: rt.name, runtimeVersion: rt.version, backend, auth: o.kv.auth, clock: rt.clock,
     members: () => cluster?.gossip.members() ?? [], ...(o.kv.bodyLimits === undefined ? {} : { bodyLimits: o.kv.bodyLimits }),
   });
-  const fetch: ServeOptions["fetch"] | null = app === null ? null : fetchHandler(app);
+  const fetch: ServeOptions["fetch"] | null = app === null ? null : fetchHandler(app, { hot: rt.env("MESHKV_NODE_HTTP") === "direct" });
   try {
     cluster = await startClusterNode({
       ...o.node, runtime: rt, id: o.nodeId, datacenter: o.datacenter, ...rack, random: o.random.fork(),

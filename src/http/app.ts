@@ -8,8 +8,8 @@
  * `Clock` (request latencies, watch heartbeats), never from ambient globals, so the simulation controls it.
  * Without a backend the node serves `/health` and `/metrics`, and the data routes answer 501.
  *
- * `fetchHandler(app)` is what a server serves: the app's `fetch`, carrying the direct path of the hot routes
- * (hot_routes.ts) for adapters that can take requests without building a `Request` (Node).
+ * `fetchHandler(app)` is what a server serves: the app's `fetch`, optionally carrying the direct path of the hot
+ * routes (hot_routes.ts) for adapters that can take requests without building a `Request` (Node).
  */
 import { Hono } from "hono";
 import type { Clock, FetchHandler } from "../runtime/types.ts";
@@ -50,11 +50,15 @@ export interface AppOptions extends NodeInfo {
 
 const HOT = new WeakMap<Hono<AppEnv>, NonNullable<FetchHandler["hot"]>>();
 
-/** The app's `fetch` for a server, with the direct path of its hot routes (see `FetchHandler.hot`). */
-export function fetchHandler(app: Hono<AppEnv>): FetchHandler {
+/**
+ * The app's `fetch` for a server; with `hot`, carrying the direct path of its hot routes (see
+ * `FetchHandler.hot`). Off by default: on this machine it did not save a clear 15% of a request's CPU
+ * (docs/bench.md); `meshkv start` turns it on with MESHKV_NODE_HTTP=direct, for measuring it again.
+ */
+export function fetchHandler(app: Hono<AppEnv>, options: { hot?: boolean } = {}): FetchHandler {
   const fetch: FetchHandler = (request, info) => app.fetch(request, info ?? {});
   const hot = HOT.get(app);
-  if (hot !== undefined) fetch.hot = hot;
+  if (options.hot === true && hot !== undefined) fetch.hot = hot;
   return fetch;
 }
 

@@ -1,8 +1,9 @@
 /**
  * The direct path of the hot routes (`GET`, `PUT` and `DELETE /v1/kv/{key}`): the same answers as the Hono app
  * gives them, for a runtime adapter that hands over a `PlainRequest` instead of building a WHATWG `Request`
- * and reading a `Response` back (the Node adapter: `@hono/node-server`'s request and response objects, the
- * router and the middleware chain cost about a fifth of a GET's CPU there, docs/bench.md).
+ * and reading a `Response` back (the Node adapter, skipping `@hono/node-server`'s request and response
+ * objects, the router and the middleware chain). Off unless asked for (`fetchHandler(app, { hot: true })`,
+ * MESHKV_NODE_HTTP=direct): the CPU it saved was not a clear 15% on this machine (docs/bench.md).
  *
  * Same behaviour by construction, not by copy: each route is the function the Hono route calls (kv_routes.ts),
  * and what app.ts's middleware does around it is done here in the same order, through the same functions

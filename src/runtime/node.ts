@@ -3,10 +3,9 @@
  * (Node 20 has no WebSocket server and no stable client global). Upgrades on the mesh path are taken from the
  * HTTP server's `upgrade` event, so the client API and the mesh share one port, as on Deno and Bun.
  *
- * The hot routes go around `@hono/node-server` when the handler offers a direct path (`FetchHandler.hot`): the
- * `IncomingMessage` is handed over as a `PlainRequest` and the answer written with one `writeHead` + `end`
- * (a GET took about a quarter less CPU, docs/bench.md). `MESHKV_NODE_HTTP=hono` turns that off (bench/http.ts
- * compares the two).
+ * The hot routes go around `@hono/node-server` when the handler offers a direct path (`FetchHandler.hot`; only
+ * with MESHKV_NODE_HTTP=direct, see src/http/app.ts `fetchHandler`): the `IncomingMessage` is handed over as a
+ * `PlainRequest` and the answer written with one `writeHead` + `end`. bench/http.ts compares the two.
  */
 import { getRequestListener, RequestError } from "@hono/node-server";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -37,7 +36,7 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
       },
     },
   );
-  const hot = process.env.MESHKV_NODE_HTTP === "hono" ? undefined : options.fetch.hot;
+  const hot = options.fetch.hot;
   const onRequest = (incoming: IncomingMessage, outgoing: ServerResponse) => {
     if (hot !== undefined) {
       const plain = plainRequest(incoming, options.tls !== undefined);

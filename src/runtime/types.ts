@@ -203,8 +203,8 @@ export interface FetchHandler {
   (request: Request, info?: ServeRequestInfo): Response | Promise<Response>;
   /**
    * The same answers as the handler gives, for the requests it takes (null: not one of them, serve it through
-   * the handler). An adapter whose native request is cheaper than a `Request` may use it (Node does: building
-   * WHATWG requests and responses and running the router cost a fifth of a GET, docs/bench.md); others ignore it.
+   * the handler). An adapter whose native request is cheaper than a `Request` may use it (Node does, when it is
+   * there); others ignore it.
    */
   hot?: (request: PlainRequest) => Promise<PlainResponse> | null;
 }

@@ -1,6 +1,6 @@
 /**
- * The direct path of the hot routes (`fetchHandler(app).hot`, which the Node adapter takes instead of building a
- * `Request`) answers exactly as the Hono app does: for each request below, the same status, headers and body
+ * The direct path of the hot routes (`fetchHandler(app, { hot: true }).hot`, which the Node adapter takes instead
+ * of building a `Request`; off unless asked for) answers exactly as the Hono app does: for each request below, the same status, headers and body
  * through `app.request()` and through the direct path, on two keys side by side; metrics count it alike; and
  * whatever it is not sure to answer alike it leaves to the app. Then the same over real sockets: a server with
  * the direct path and one without send the same answers (Node uses the direct path; Deno and Bun ignore it).
@@ -90,7 +90,7 @@ async function viaApp(h: Harness, c: Omit<Case, "name" | "before">, path: string
 }
 
 async function viaHot(h: Harness, c: Omit<Case, "name" | "before">, path: string): Promise<Seen> {
-  const hot = fetchHandler(h.app).hot!;
+  const hot = fetchHandler(h.app, { hot: true }).hot!;
   const answer = hot(plain(c.method, path, withLength(c.headers, c.body), c.body));
   assert.ok(answer !== null, `the direct path took ${c.method} ${path}`);
   const a: PlainResponse = await answer!;
@@ -134,7 +134,7 @@ test("a request through the direct path is counted in /metrics as through the ap
 
 test("the direct path leaves to the app what it is not sure to answer alike: other routes and methods, raw targets the app refuses, an empty key, chunked bodies", async () => {
   const h = await harness();
-  const hot = fetchHandler(h.app).hot!;
+  const hot = fetchHandler(h.app, { hot: true }).hot!;
   const declined: [string, string, Record<string, string>?][] = [
     ["GET", "/v1/kv"], ["GET", "/v1/kv?prefix=a"], ["GET", "/v1/kv/"], ["GET", "/v1/kv/?x=1"], ["POST", "/v1/kv/a"], ["HEAD", "/v1/kv/a"], ["OPTIONS", "/v1/kv/a"],
     ["GET", "/v1/kv/a/../b"], ["GET", "/v1/kv/%2e%2e/b"], ["PUT", "/v1/kv/a#b"], ["GET", "/v1/admin/status"], ["GET", "/health"],
@@ -182,7 +182,7 @@ function exchange(port: number, request: string): Promise<string> {
 test("over real sockets a server with the direct path and one without send the same answers (head lines in any order)", async () => {
   const rt = await realRuntime();
   const h = await harness();
-  const direct = await rt.serve({ hostname: "127.0.0.1", port: 0, fetch: fetchHandler(h.app) });
+  const direct = await rt.serve({ hostname: "127.0.0.1", port: 0, fetch: fetchHandler(h.app, { hot: true }) });
   const viaHono = await rt.serve({ hostname: "127.0.0.1", port: 0, fetch: (req, info) => h.app.fetch(req, info ?? {}) });
   try {
     const requests = (k: string, port: number) => [
@@ -208,6 +208,13 @@ test("over real sockets a server with the direct path and one without send the s
     await viaHono.close();
     await h.close();
   }
+});
+
+test("a server handler carries the direct path only when asked for it (it is off by default)", async () => {
+  const h = await harness();
+  assert.is(fetchHandler(h.app).hot, undefined);
+  assert.type(fetchHandler(h.app, { hot: true }).hot, "function");
+  await h.close();
 });
 
 test.run();

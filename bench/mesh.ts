@@ -10,10 +10,13 @@
  * `unbatched` sets `batchMessagesMax: 1` (every frame written at once, as before batch frames). With
  * `--baseline <checkout>` a third mode, `baseline`, runs the `Mesh` of another checkout of meshkv (e.g. the
  * commit before this work, unpacked with `git archive <commit> src | tar -x -C <dir>` beside a node_modules
- * link) in the same rounds, so before and after share the machine's load.
+ * link) in the same rounds, so before and after share the machine's load. `--dialers runtime,web` runs every
+ * mode twice, once dialing with the runtime adapter's dialer and once with the web-standard `new WebSocket`
+ * client (`dialWeb`, what the Deno adapter used before it dialed through `ws`: Nagle's algorithm on, so a
+ * message over 1 KiB stalls ~40 ms for the peer's delayed ACK); use `--body 1025` or more to see it.
  *
  *   node --import tsx bench/mesh.ts [--requests 20000] [--inflight 1,32] [--rounds 3] [--modes batched,unbatched]
- *                                   [--body 100] [--batch-bytes 65536] [--baseline <checkout>]
+ *                                   [--body 100] [--batch-bytes 65536] [--baseline <checkout>] [--dialers runtime,web]
  *   node_modules/.bin/deno run -A bench/mesh.ts
  *   node_modules/.bin/bun bench/mesh.ts
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/mesh.ts --modes batched --inflight 32
@@ -23,6 +26,7 @@ import { Mesh } from "../src/mesh/mesh.ts";
 import { MESH_DEFAULTS } from "../src/mesh/settings.ts";
 import { detectRuntime } from "../src/runtime/detect.ts";
 import type { Runtime } from "../src/runtime/types.ts";
+import { dialWeb } from "../src/runtime/_web_socket.ts";
 import { printTable } from "./_table.ts";
 
 const rt: Runtime = await detectRuntime();
@@ -36,9 +40,9 @@ const rounds = Number(arg("rounds", "3"));
 const baseline = arg("baseline", "");
 const modes = arg("modes", baseline ? "baseline,batched,unbatched" : "batched,unbatched").split(",");
 type MeshClass = typeof Mesh;
-const BaselineMesh: MeshClass | undefined = baseline
-  ? (await import(`${baseline.replace(/\/$/, "")}/src/mesh/mesh.ts`)).Mesh
-  : undefined;
+const BaselineMesh: MeshClass | undefined = baseline ? (await import(`${baseline.replace(/\/$/, "")}/src/mesh/mesh.ts`)).Mesh : undefined;
+const dialers = arg("dialers", "runtime").split(",");
+const DIALERS: Record<string, Runtime["dial"]> = { runtime: rt.dial, web: (url, o) => dialWeb(url, o) };
 const batchBytesMax = Number(arg("batch-bytes", String(MESH_DEFAULTS.batchBytesMax)));
 const SETTINGS: Record<string, { batchMessagesMax: number; batchBytesMax?: number }> = {
   batched: { batchMessagesMax: MESH_DEFAULTS.batchMessagesMax, batchBytesMax },
@@ -52,20 +56,14 @@ interface Round {
   framesPerMessage: number;
 }
 
-async function pair(mode: string) {
+async function pair(mode: string, dialer: string) {
   const settings = SETTINGS[mode];
   if (!settings) throw new RangeError(`Unknown mode ${mode}: use batched or unbatched`);
+  const dial = DIALERS[dialer];
+  if (!dial) throw new RangeError(`Unknown dialer ${dialer}: use runtime or web`);
   const M = mode === "baseline" ? BaselineMesh! : Mesh;
-  const make = (id: string) =>
-    new M({
-      nodeId: id,
-      cluster: "bench",
-      secret: "bench-secret",
-      datacenter: "dc1",
-      runtime: rt,
-      random: rt.random(),
-      settings,
-    });
+  const runtime: Runtime = { ...rt, dial };
+  const make = (id: string) => new M({ nodeId: id, cluster: "bench", secret: "bench-secret", datacenter: "dc1", runtime, random: rt.random(), settings });
   const server = make("server");
   server.onRequest("echo", (b) => b);
   const http = await rt.serve({
@@ -88,8 +86,8 @@ async function pair(mode: string) {
   };
 }
 
-async function round(mode: string, k: number): Promise<Round> {
-  const { client, close } = await pair(mode);
+async function round(mode: string, dialer: string, k: number): Promise<Round> {
+  const { client, close } = await pair(mode, dialer);
   const body = { payload: "x".repeat(Number(arg("body", "100"))) };
   const warmup = Math.min(2000, requests / 10);
   const run = async (n: number) => {
@@ -124,15 +122,13 @@ async function round(mode: string, k: number): Promise<Round> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rows: Record<string, string | number>[] = [];
 for (const k of inflights) {
-  const results = new Map<string, Round[]>(modes.map((m) => [m, []]));
-  for (let r = 0; r < rounds; r++) for (const m of modes) results.get(m)!.push(await round(m, k));
-  for (const m of modes) {
-    const rs = results.get(m)!;
+  const runs = modes.flatMap((m) => dialers.map((d) => ({ m, d, key: `${m} ${d}` })));
+  const results = new Map<string, Round[]>(runs.map((x) => [x.key, []]));
+  for (let r = 0; r < rounds; r++) for (const x of runs) results.get(x.key)!.push(await round(x.m, x.d, k));
+  for (const { m, d, key } of runs) {
+    const rs = results.get(key)!;
     rows.push({
-      mode: m,
-      "in flight": k,
-      "requests/s": Math.round(median(rs.map((x) => x.opsPerS))),
-      "CPU us/request": Number(median(rs.map((x) => x.cpuUsPerOp)).toFixed(1)),
+      mode: m, ...(dialers.length > 1 ? { dialer: d } : {}), "in flight": k, "requests/s": Math.round(median(rs.map((x) => x.opsPerS))), "CPU us/request": Number(median(rs.map((x) => x.cpuUsPerOp)).toFixed(1)),
       "frames per message (client)": Number(median(rs.map((x) => x.framesPerMessage)).toFixed(2)),
       "CPU us/request, every round": rs.map((x) => x.cpuUsPerOp.toFixed(1)).join(" / "),
     });

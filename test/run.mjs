@@ -56,14 +56,8 @@ function runOne(name) {
     const started = Date.now();
     const child = spawn(cmd, [...args, ...targets], {
       cwd: root,
-      // Deno's WebSocket client takes no per-connection CA; DENO_CERT makes it trust the test-only CA.
-      env: {
-        ...process.env,
-        MESHKV_TEST_RUNTIME: name,
-        NO_COLOR: "1",
-        FORCE_COLOR: "0",
-        ...(name === "deno" ? { DENO_CERT: join(root, "test/fixtures/tls/ca.pem") } : {}),
-      },
+      // Deno's fetch takes no per-connection CA; DENO_CERT makes it (and Deno's dials, with or without `ca`) trust the test-only CA.
+      env: { ...process.env, MESHKV_TEST_RUNTIME: name, NO_COLOR: "1", FORCE_COLOR: "0", ...(name === "deno" ? { DENO_CERT: join(root, "test/fixtures/tls/ca.pem") } : {}) },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";

@@ -155,10 +155,17 @@ export function fromBase64(text: string): Uint8Array {
  * `Connection: close` (see app.ts): the unread rest may be large, slow or never come, and the runtime would
  * otherwise keep reading it to reuse the connection.
  */
-export const BODY_READ = new WeakSet<Request>();
+export const BODY_READ = new WeakSet<BodySource>();
+
+/** The part of a `Request` a body read uses (a `Request`, or the direct path's stand-in, hot_routes.ts). */
+export interface BodySource {
+  readonly headers: { get(name: string): string | null; has(name: string): boolean };
+  readonly body: ReadableStream<Uint8Array> | null;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
 
 /** Whether the request announces a body (a positive Content-Length, or any Transfer-Encoding). */
-export function announcesBody(request: Request): boolean {
+export function announcesBody(request: BodySource): boolean {
   const length = request.headers.get("content-length");
   return (length !== null && length !== "0") || request.headers.has("transfer-encoding");
 }
@@ -212,13 +219,7 @@ function within<T>(clock: Clock, p: Promise<T>, ms: number, onLate: () => Meshkv
  * `@hono/node-server` then reads the socket directly instead of through a web stream, several times cheaper),
  * and the rate applies to the whole: it must end by bodyRateGraceMs + length / bodyRateBytesPerSecMin.
  */
-export async function readBody(
-  request: Request,
-  max: number,
-  limitName: string,
-  what: string,
-  t: BodyTiming,
-): Promise<Uint8Array> {
+export async function readBody(request: BodySource, max: number, limitName: string, what: string, t: BodyTiming): Promise<Uint8Array> {
   const started = t.clock.monotonic();
   const elapsed = () => t.clock.monotonic() - started;
   const declared = request.headers.get("content-length");

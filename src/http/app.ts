@@ -8,20 +8,24 @@
  * node's backend). Errors become JSON through the one status table in `errors.ts`; time comes from the injected
  * `Clock` (request latencies, watch heartbeats), never from ambient globals, so the simulation controls it.
  * Without a backend the node serves `/health` and `/metrics`, and the data routes answer 501.
+ *
+ * `fetchHandler(app)` is what a server serves: the app's `fetch`, optionally carrying the direct path of the hot
+ * routes (hot_routes.ts) for adapters that can take requests without building a `Request` (Node).
  */
 import { Hono } from "hono";
-import type { Clock } from "../runtime/types.ts";
-import { type NodeInfo, registerAdminRoutes } from "./admin_routes.ts";
+import type { Clock, FetchHandler } from "../runtime/types.ts";
+import { registerAdminRoutes, type NodeInfo } from "./admin_routes.ts";
 import { type AuthConfig, TokenChecker } from "./auth.ts";
 import type { KvBackend } from "../kv/backend.ts";
 import { registerBatchRoute } from "./batch_route.ts";
 import type { AppEnv, Deps } from "./_deps.ts";
-import { corsAnyOrigin } from "./cors.ts";
+import { corsAnyOrigin, corsHeaders } from "./cors.ts";
 import { asMeshkvError, errorResponseParts } from "./errors.ts";
 import { announcesBody, BODY_READ } from "./_input.ts";
 import { LIMITS } from "./limits.ts";
-import { checkRawTarget, unverifiablePath } from "./raw_target.ts";
-import { HEADERS, registerKvRoutes } from "./kv_routes.ts";
+import { checkRawTarget } from "./raw_target.ts";
+import { createHotRoutes, type Finish } from "./hot_routes.ts";
+import { HEADERS, type KeyAnswer, registerKvRoutes } from "./kv_routes.ts";
 import { Metrics } from "./metrics.ts";
 import { registerWatchRoute } from "./watch_route.ts";
 import type { PeerFetch } from "./ui/peers.ts";
@@ -49,6 +53,27 @@ export interface AppOptions extends NodeInfo {
   /** Called with every unexpected (non-MeshkvError) failure, which the client sees as 500 INTERNAL. */
   onError?: (error: unknown) => void;
 }
+
+const HOT = new WeakMap<Hono<AppEnv>, NonNullable<FetchHandler["hot"]>>();
+
+/**
+ * The app's `fetch` for a server; with `hot`, carrying the direct path of its hot routes (see
+ * `FetchHandler.hot`). Off by default: on this machine it did not save a clear 15% of a request's CPU
+ * (docs/bench.md); `meshkv start` turns it on with MESHKV_NODE_HTTP=direct, for measuring it again.
+ */
+export function fetchHandler(app: Hono<AppEnv>, options: { hot?: boolean } = {}): FetchHandler {
+  const fetch: FetchHandler = (request, info) => app.fetch(request, info ?? {});
+  const hot = HOT.get(app);
+  if (options.hot === true && hot !== undefined) fetch.hot = hot;
+  return fetch;
+}
+
+const CORS = {
+  allowMethods: ["GET", "PUT", "DELETE", "POST", "OPTIONS"],
+  allowHeaders: ["Authorization", "Content-Type", "If-None-Match", "Last-Event-ID", HEADERS.context],
+  exposeHeaders: [HEADERS.context, HEADERS.siblings, HEADERS.expiresAt],
+  maxAgeSeconds: 600,
+};
 
 export function createApp(options: AppOptions): Hono<AppEnv> {
   const deps: Deps = {
@@ -96,15 +121,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     else if (typeof c.env?.rawTargetUnverifiable === "string") throw unverifiablePath(c.env.rawTargetUnverifiable);
     await next();
   });
-  app.use(
-    "/v1/*",
-    corsAnyOrigin({
-      allowMethods: ["GET", "PUT", "DELETE", "POST", "OPTIONS"],
-      allowHeaders: ["Authorization", "Content-Type", "If-None-Match", "Last-Event-ID", HEADERS.context],
-      exposeHeaders: [HEADERS.context, HEADERS.siblings, HEADERS.expiresAt],
-      maxAgeSeconds: 600,
-    }),
-  );
+  app.use("/v1/*", corsAnyOrigin(CORS));
 
   registerAdminRoutes(app, deps, options, options.members);
   registerKvRoutes(app, deps);
@@ -112,19 +129,25 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   registerWatchRoute(app, deps);
   registerUiRoutes(app, deps, options);
 
-  app.notFound((c) =>
-    c.json({ error: { code: "NOT_FOUND", message: `No route: ${c.req.method} ${c.req.path}` } }, 404)
-  );
+  app.notFound((c) => c.json({ error: { code: "NOT_FOUND", message: `No route: ${c.req.method} ${c.req.path}` } }, 404));
+  const finish: Finish = {
+    error(err, op) {
+      const e = asMeshkvError(err);
+      if (e.code === "INTERNAL") options.onError?.(err);
+      if (e.code === "QUORUM_UNMET") deps.metrics.quorumFailure(op);
+      const { status, body } = errorResponseParts(e);
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      if (status === 401) headers["www-authenticate"] = 'Bearer realm="meshkv"';
+      // The rest of a too-slow body is still on its way (or never comes): the connection cannot carry another request.
+      if (e.code === "BODY_TIMEOUT") headers.connection = "close";
+      return { status, headers, body: JSON.stringify(body) };
+    },
+    cors: corsHeaders(CORS),
+  };
   app.onError((err, c) => {
-    const e = asMeshkvError(err);
-    if (e.code === "INTERNAL") options.onError?.(err);
-    if (e.code === "QUORUM_UNMET") deps.metrics.quorumFailure(c.get("op") ?? "other");
-    const { status, body } = errorResponseParts(e);
-    const headers: Record<string, string> = {};
-    if (status === 401) headers["www-authenticate"] = 'Bearer realm="meshkv"';
-    // The rest of a too-slow body is still on its way (or never comes): the connection cannot carry another request.
-    if (e.code === "BODY_TIMEOUT") headers.connection = "close";
-    return c.json(body, status as 400, headers);
+    const a: KeyAnswer = finish.error(err, c.get("op") ?? "other");
+    return c.body(a.body as string, a.status as 400, a.headers);
   });
+  HOT.set(app, createHotRoutes(deps, finish));
   return app;
 }

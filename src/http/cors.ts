@@ -20,7 +20,7 @@ export interface CorsOptions {
 export function corsAnyOrigin(o: CorsOptions): MiddlewareHandler {
   const methods = o.allowMethods.join(",");
   const allow = o.allowHeaders.join(",");
-  const expose = o.exposeHeaders.join(",");
+  const after = corsHeaders(o);
   const maxAge = String(o.maxAgeSeconds);
   return async (c, next) => {
     if (c.req.method === "OPTIONS") {
@@ -33,7 +33,12 @@ export function corsAnyOrigin(o: CorsOptions): MiddlewareHandler {
     }
     await next();
     const h = c.res.headers;
-    h.set("access-control-allow-origin", "*");
-    if (expose !== "") h.set("access-control-expose-headers", expose);
+    for (const [name, value] of Object.entries(after)) h.set(name, value);
   };
+}
+
+/** The headers `corsAnyOrigin` adds to every answer (the direct path of hot_routes.ts adds the same). */
+export function corsHeaders(o: CorsOptions): Record<string, string> {
+  const expose = o.exposeHeaders.join(",");
+  return { "access-control-allow-origin": "*", ...(expose === "" ? {} : { "access-control-expose-headers": expose }) };
 }

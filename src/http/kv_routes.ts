@@ -3,6 +3,10 @@
  * ordered listing `GET /v1/kv`. A single value is sent as its raw bytes with its content type; several
  * siblings as `300 Multiple Choices` with all of them in JSON, as Riak's HTTP API does. Every read and write
  * answers with `X-Meshkv-Context`, the opaque causal context the next write carries to supersede it.
+ *
+ * The three single-key routes are plain functions of a `KeyRequest` (`getKey`, `putKey`, `deleteKey`): the Hono
+ * routes call them, and so does the direct path of hot_routes.ts, which the Node adapter takes without building
+ * a `Request`; one function per route keeps the two paths answering alike.
  */
 import { type ConsistencyLevel, levelToString } from "../core/quorum.ts";
 import { MeshkvError } from "../errors.ts";
@@ -10,18 +14,10 @@ import type { ReadResult } from "../kv/backend.ts";
 import { type App, type AppContext, backendOf, begin, type Deps } from "./_deps.ts";
 import { errorResponseParts, invalid } from "./errors.ts";
 import {
-  checkKey,
-  contentTypeFrom,
-  contextFrom,
-  decodeCursor,
-  encodeCursor,
-  flag,
-  keyFromPath,
-  levelFrom,
-  pageLimitFrom,
-  readBody,
-  ttlFrom,
+  type BodySource, checkKey, contentTypeFrom, contextFrom, decodeCursor, encodeCursor, flag, keyFromPath, levelFrom,
+  pageLimitFrom, readBody, ttlFrom,
 } from "./_input.ts";
+import type { Scope } from "./auth.ts";
 import { DATA_LIMITS } from "../kv/limits.ts";
 import { token, toWire } from "./_values.ts";
 
@@ -31,7 +27,7 @@ export const HEADERS = {
   expiresAt: "X-Meshkv-Expires-At",
 } as const;
 
-const KEY_PREFIX = "/v1/kv/";
+export const KEY_PREFIX = "/v1/kv/";
 export const DEFAULT_CONTENT_TYPE = "application/octet-stream";
 
 function setLevel(c: AppContext, level: ConsistencyLevel | null): ConsistencyLevel | null {
@@ -46,14 +42,122 @@ export function readJson(key: string, r: ReadResult): Record<string, unknown> {
   return { key, context: token(r.context), values: r.values.map(toWire), expiresAt: r.expiresAt };
 }
 
+/** What a single-key route reads of its request: Hono's context, or an adapter's plain request. */
+export interface KeyRequest {
+  /** The request's URL (`Request.url`). */
+  url: string;
+  query(name: string): string | undefined;
+  header(name: string): string | undefined;
+  /** What `readBody` reads the value from. */
+  body: BodySource;
+  /** Names the operation and the level for /metrics (`op` and `level` of AppEnv). */
+  setOp(op: string): void;
+  setLevel(level: string): void;
+}
+
+/** A route's answer before it becomes a `Response` (Hono) or a plain response (the direct path). */
+export interface KeyAnswer {
+  status: number;
+  /** Names in lower case. */
+  headers: Record<string, string>;
+  body: Uint8Array | string | null;
+}
+
+const H = { context: "x-meshkv-context", siblings: "x-meshkv-siblings", expiresAt: "x-meshkv-expires-at" } as const;
+
+function start(deps: Deps, r: KeyRequest, op: string, scope: Scope): void {
+  r.setOp(op);
+  deps.auth?.check(r.header("authorization"), scope);
+}
+
+function level(r: KeyRequest, count: "r" | "w"): ConsistencyLevel | null {
+  const l = levelFrom(r.query, count);
+  r.setLevel(l === null ? "default" : levelToString(l));
+  return l;
+}
+
 /** The 404 for an absent key, still carrying the context of a deleted one (so a write can supersede it). */
-export function notFound(key: string, context: string | null): Response {
-  const { status, body } = errorResponseParts(
-    new MeshkvError("KEY_NOT_FOUND", `No value for key: ${key}`, { details: { key } }),
-  );
+function notFoundAnswer(key: string, context: string | null): KeyAnswer {
+  const { status, body } = errorResponseParts(new MeshkvError("KEY_NOT_FOUND", `No value for key: ${key}`, { details: { key } }));
   const headers: Record<string, string> = { "content-type": "application/json" };
-  if (context !== null) headers[HEADERS.context] = context;
-  return new Response(JSON.stringify(body), { status, headers });
+  if (context !== null) headers[H.context] = context;
+  return { status, headers, body: JSON.stringify(body) };
+}
+
+/** `GET /v1/kv/{key}`: the value as its raw bytes, 300 with every sibling in JSON, or 404. */
+export async function getKey(deps: Deps, r: KeyRequest): Promise<KeyAnswer> {
+  start(deps, r, "get", "read");
+  const key = keyFromPath(r.url, KEY_PREFIX);
+  const consistency = level(r, "r");
+  const got = await backendOf(deps).get(key, { consistency });
+  const ctx = token(got.context);
+  if (got.values.length === 0) return notFoundAnswer(key, ctx);
+  const headers: Record<string, string> = { [H.siblings]: String(got.values.length) };
+  if (ctx !== null) headers[H.context] = ctx;
+  if (got.expiresAt !== null) headers[H.expiresAt] = String(got.expiresAt);
+  if (got.values.length > 1) {
+    headers["content-type"] = "application/json";
+    return { status: 300, headers, body: JSON.stringify(readJson(key, got)) };
+  }
+  const v = got.values[0]!;
+  headers["content-type"] = v.contentType;
+  return { status: 200, headers, body: v.data };
+}
+
+/** `PUT /v1/kv/{key}`: 201 when the key had no live value, else 204. */
+export async function putKey(deps: Deps, r: KeyRequest): Promise<KeyAnswer> {
+  start(deps, r, "put", "write");
+  const key = keyFromPath(r.url, KEY_PREFIX);
+  const consistency = level(r, "w");
+  const inm = r.header("if-none-match");
+  if (inm !== undefined && inm.trim() !== "*") throw invalid(`Invalid If-None-Match: ${inm} (only * is supported)`, { field: "If-None-Match" });
+  const options = {
+    context: contextFrom(r.header(H.context)),
+    ifNoneMatch: inm !== undefined,
+    strict: flag(r.query("strict"), "strict"),
+    consistency,
+    ttlMs: ttlFrom(r.query("ttl")),
+  };
+  const contentType = contentTypeFrom(r.header("content-type"), DEFAULT_CONTENT_TYPE);
+  const data = await readBody(r.body, DATA_LIMITS.valueBytesMax, "valueBytesMax", "Value", deps.body);
+  const w = await backendOf(deps).put(key, { contentType, data }, options);
+  const headers: Record<string, string> = { [H.siblings]: String(w.siblings) };
+  const ctx = token(w.context);
+  if (ctx !== null) headers[H.context] = ctx;
+  return { status: w.created ? 201 : 204, headers, body: null };
+}
+
+/** `DELETE /v1/kv/{key}`: 204, with the tombstone's context. */
+export async function deleteKey(deps: Deps, r: KeyRequest): Promise<KeyAnswer> {
+  start(deps, r, "delete", "write");
+  const key = keyFromPath(r.url, KEY_PREFIX);
+  const consistency = level(r, "w");
+  const header = r.header(H.context);
+  const d = await backendOf(deps).delete(key, {
+    context: header === undefined || header === "" ? null : contextFrom(header),
+    strict: flag(r.query("strict"), "strict"),
+    consistency,
+  });
+  const headers: Record<string, string> = { [H.siblings]: String(d.siblings) };
+  const ctx = token(d.context);
+  if (ctx !== null) headers[H.context] = ctx;
+  return { status: 204, headers, body: null };
+}
+
+/** A Hono context as a `KeyRequest`. */
+function fromContext(c: AppContext): KeyRequest {
+  return {
+    url: c.req.url,
+    query: (name) => c.req.query(name),
+    header: (name) => c.req.header(name),
+    body: c.req.raw,
+    setOp: (op) => c.set("op", op),
+    setLevel: (l) => c.set("level", l),
+  };
+}
+
+function toResponse(a: KeyAnswer): Response {
+  return new Response(a.body as Uint8Array<ArrayBuffer> | string | null, { status: a.status, headers: a.headers });
 }
 
 export function registerKvRoutes(app: App, deps: Deps): void {
@@ -83,66 +187,7 @@ export function registerKvRoutes(app: App, deps: Deps): void {
     return c.json({ items, cursor: page.next === null ? null : encodeCursor(page.next) });
   });
 
-  app.get("/v1/kv/*", async (c) => {
-    begin(c, deps, "get", "read");
-    const key = keyFromPath(c.req.url, KEY_PREFIX);
-    const consistency = setLevel(c, levelFrom(query(c), "r"));
-    const r = await backendOf(deps).get(key, { consistency });
-    const ctx = token(r.context);
-    if (r.values.length === 0) return notFound(key, ctx);
-    const headers: Record<string, string> = { [HEADERS.siblings]: String(r.values.length) };
-    if (ctx !== null) headers[HEADERS.context] = ctx;
-    if (r.expiresAt !== null) headers[HEADERS.expiresAt] = String(r.expiresAt);
-    if (r.values.length > 1) {
-      return new Response(JSON.stringify(readJson(key, r)), {
-        status: 300,
-        headers: { ...headers, "content-type": "application/json" },
-      });
-    }
-    const v = r.values[0]!;
-    return new Response(v.data as Uint8Array<ArrayBuffer>, {
-      status: 200,
-      headers: { ...headers, "content-type": v.contentType },
-    });
-  });
-
-  app.put("/v1/kv/*", async (c) => {
-    begin(c, deps, "put", "write");
-    const key = keyFromPath(c.req.url, KEY_PREFIX);
-    const consistency = setLevel(c, levelFrom(query(c), "w"));
-    const inm = c.req.header("if-none-match");
-    if (inm !== undefined && inm.trim() !== "*") {
-      throw invalid(`Invalid If-None-Match: ${inm} (only * is supported)`, { field: "If-None-Match" });
-    }
-    const options = {
-      context: contextFrom(c.req.header(HEADERS.context)),
-      ifNoneMatch: inm !== undefined,
-      strict: flag(c.req.query("strict"), "strict"),
-      consistency,
-      ttlMs: ttlFrom(c.req.query("ttl")),
-    };
-    const contentType = contentTypeFrom(c.req.header("content-type"), DEFAULT_CONTENT_TYPE);
-    const data = await readBody(c.req.raw, DATA_LIMITS.valueBytesMax, "valueBytesMax", "Value", deps.body);
-    const r = await backendOf(deps).put(key, { contentType, data }, options);
-    const headers: Record<string, string> = { [HEADERS.siblings]: String(r.siblings) };
-    const ctx = token(r.context);
-    if (ctx !== null) headers[HEADERS.context] = ctx;
-    return new Response(null, { status: r.created ? 201 : 204, headers });
-  });
-
-  app.delete("/v1/kv/*", async (c) => {
-    begin(c, deps, "delete", "write");
-    const key = keyFromPath(c.req.url, KEY_PREFIX);
-    const consistency = setLevel(c, levelFrom(query(c), "w"));
-    const header = c.req.header(HEADERS.context);
-    const r = await backendOf(deps).delete(key, {
-      context: header === undefined || header === "" ? null : contextFrom(header),
-      strict: flag(c.req.query("strict"), "strict"),
-      consistency,
-    });
-    const headers: Record<string, string> = { [HEADERS.siblings]: String(r.siblings) };
-    const ctx = token(r.context);
-    if (ctx !== null) headers[HEADERS.context] = ctx;
-    return new Response(null, { status: 204, headers });
-  });
+  app.get("/v1/kv/*", async (c) => toResponse(await getKey(deps, fromContext(c))));
+  app.put("/v1/kv/*", async (c) => toResponse(await putKey(deps, fromContext(c))));
+  app.delete("/v1/kv/*", async (c) => toResponse(await deleteKey(deps, fromContext(c))));
 }

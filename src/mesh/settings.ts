@@ -23,10 +23,9 @@ export interface MeshSettings {
   queuedBytesMax: number;
   /**
    * Bytes of frames gathered into one batch frame (one WebSocket message), capped by `frameBytesMax`; a frame
-   * bigger than this goes alone. See `link.ts`. The default stays under 1 KiB because Deno's WebSocket client
-   * writes a message over 1024 bytes as two writes on a socket with Nagle's algorithm on, and a request whose
-   * second half waits for the peer's delayed ACK stalls about 40 ms (docs/mesh.md); raise it on clusters
-   * whose dialers are Node or Bun, or once the Deno adapter dials with TCP_NODELAY.
+   * bigger than this goes alone. See `link.ts`. 64 KiB lets value-carrying frames batch too; it was 1000 bytes
+   * while the Deno adapter dialed with Deno's WebSocket client, which stalls ~40 ms on messages over 1 KiB
+   * (Nagle's algorithm on, docs/mesh.md); the adapter now dials with TCP_NODELAY set.
    */
   batchBytesMax: number;
   /** Frames gathered into one batch frame, at most `BATCH_FRAMES_MAX` (1024); 1 turns batching off. */
@@ -54,7 +53,7 @@ export const MESH_DEFAULTS: MeshSettings = {
   inFlightMax: 1024,
   incomingInFlightMax: 256,
   queuedBytesMax: 16 * 1024 * 1024,
-  batchBytesMax: 1000,
+  batchBytesMax: 64 * 1024,
   batchMessagesMax: 64,
   timeoutLatenessMaxMs: 10,
   handshakesMax: 64,

@@ -1,6 +1,6 @@
 /**
- * WebSockets on the web-standard `WebSocket` class, shared by the Deno and Bun adapters: both ship a standard
- * client, and Deno's server side hands out the same class. Node uses `ws` instead (see node.ts).
+ * WebSockets on the web-standard `WebSocket` class: Bun's client, and Deno's server side (which hands out the
+ * same class). Node, and Deno's dialing end, use `ws` instead (see _ws_client.ts).
  */
 import { MeshkvError } from "../errors.ts";
 import { BufferedSocket, toBytes } from "./_socket.ts";
@@ -24,8 +24,9 @@ export function wrapWebSocket(ws: WebSocket, remote: string, maxMessageBytes: nu
 }
 
 /**
- * Dials with the standard client. `init` is a runtime-specific second constructor argument (Bun accepts
- * `{ tls: { ca } }`); Deno takes none, and trusts extra CAs only through `DENO_CERT`.
+ * Dials with the standard client (Bun's dialer). `init` is a runtime-specific second constructor argument (Bun
+ * accepts `{ tls: { ca } }`). Deno dials through `ws` instead: its standard client leaves Nagle's algorithm on
+ * (see _ws_client.ts); bench/mesh.ts `--dialers web` still dials Deno with this one, for comparison.
  */
 export function dialWeb(url: string, options: DialOptions, init?: object): Promise<PeerSocket> {
   return new Promise((resolve, reject) => {

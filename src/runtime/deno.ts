@@ -1,14 +1,16 @@
 /**
  * The Deno adapter: files through `Deno.open` and `Deno.FsFile`, HTTP through `Deno.serve`, WebSockets through
- * `Deno.upgradeWebSocket` (server) and the web `WebSocket` global (client). `Deno.FsFile` reads and writes at
- * its cursor, so each handle runs its operations one at a time (seek, then read or write) to keep positional
- * semantics correct under concurrent callers. Native errors (`Deno.errors.NotFound`, ...) become our codes here.
+ * `Deno.upgradeWebSocket` (server) and the `ws` package over Deno's `node:net` (client): Deno's own `WebSocket`
+ * client leaves Nagle's algorithm on and stalls ~40 ms on every message over 1 KiB (see _ws_client.ts).
+ * `Deno.FsFile` reads and writes at its cursor, so each handle runs its operations one at a time (seek, then
+ * read or write) to keep positional semantics correct under concurrent callers. Native errors (`Deno.errors.NotFound`, ...) become our codes here.
  */
 import { type ErrorCode, MeshkvError } from "../errors.ts";
 import { createRandom } from "./_random.ts";
-import { dialWeb, wrapWebSocket } from "./_web_socket.ts";
+import { wrapWebSocket } from "./_web_socket.ts";
 import { systemClock } from "./_system_clock.ts";
-import type { FileHandle, FileInfo, FileSystem, OpenOptions, RunningServer, Runtime, ServeOptions } from "./types.ts";
+import { dialWs } from "./_ws_client.ts";
+import type { FileHandle, FileInfo, FileSystem, OpenOptions, Runtime, RunningServer, ServeOptions } from "./types.ts";
 
 // The slice of the Deno namespace meshkv uses, typed here so the project type-checks without Deno's lib.
 interface DenoFsFile {
@@ -316,7 +318,7 @@ export const denoRuntime: Runtime = {
   clock: systemClock,
   random: createRandom,
   serve,
-  dial: dialWeb,
+  dial: dialWs,
   args: () => [...D.args],
   env: (name) => D.env.get(name),
   onSignal(signal, fn) {

@@ -2,6 +2,10 @@
  * The Node adapter: files on `node:fs/promises`, HTTP through `@hono/node-server`, WebSockets through `ws`
  * (Node 20 has no WebSocket server and no stable client global). Upgrades on the mesh path are taken from the
  * HTTP server's `upgrade` event, so the client API and the mesh share one port, as on Deno and Bun.
+ *
+ * The hot routes go around `@hono/node-server` when the handler offers a direct path (`FetchHandler.hot`; only
+ * with MESHKV_NODE_HTTP=direct, see src/http/app.ts `fetchHandler`): the `IncomingMessage` is handed over as a
+ * `PlainRequest` and the answer written with one `writeHead` + `end`. bench/http.ts compares the two.
  */
 import { getRequestListener, RequestError } from "@hono/node-server";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -9,50 +13,12 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import process from "node:process";
 import type { Duplex } from "node:stream";
-import { WebSocket, WebSocketServer } from "ws";
-import { MeshkvError } from "../errors.ts";
-import { nodeFileSystem, translateNodeError } from "./_node_fs.ts";
+import { WebSocketServer } from "ws";
+import { translateNodeError, nodeFileSystem } from "./_node_fs.ts";
 import { createRandom } from "./_random.ts";
-import { BufferedSocket, toBytes } from "./_socket.ts";
 import { systemClock } from "./_system_clock.ts";
-import type { DialOptions, PeerSocket, RunningServer, Runtime, ServeOptions } from "./types.ts";
-
-function wrapWs(ws: WebSocket, remote: string, maxMessageBytes: number): BufferedSocket {
-  // Messages sent in one tick leave in one writev: the TCP socket under `ws` is corked at the first send of a
-  // tick and uncorked on the next tick (a socket write is a system call, the largest single cost of a mesh
-  // message on Node). `_socket` is ws's underlying net.Socket; without it (or before it exists) sends go as they are.
-  let corked = false;
-  const tcp = () => (ws as unknown as { _socket?: { cork(): void; uncork(): void; destroyed?: boolean } })._socket;
-  const uncork = () => {
-    corked = false;
-    const t = tcp();
-    if (t && !t.destroyed) t.uncork();
-  };
-  const socket = new BufferedSocket(
-    remote,
-    {
-      send: (data) => {
-        if (!corked && ws.readyState === WebSocket.OPEN) {
-          const t = tcp();
-          if (t) {
-            t.cork();
-            corked = true;
-            process.nextTick(uncork);
-          }
-        }
-        ws.send(data, { binary: true });
-      },
-      close: (code, reason) => ws.close(code, reason),
-      bufferedAmount: () => ws.bufferedAmount,
-    },
-    maxMessageBytes,
-  );
-  ws.on("message", (data) => socket._message(toBytes(data)));
-  ws.on("close", (code, reason) => socket._closed(code, reason.toString()));
-  // Errors are followed by close; the close carries the outcome, so nothing more to do here.
-  ws.on("error", () => {});
-  return socket;
-}
+import { dialWs, wrapWs } from "./_ws_client.ts";
+import type { PlainRequest, PlainResponse, Runtime, RunningServer, ServeOptions } from "./types.ts";
 
 async function serve(options: ServeOptions): Promise<RunningServer> {
   // The raw target is `IncomingMessage.url`, as sent; the Request's URL is parsed from it. A target that
@@ -71,7 +37,16 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
       },
     },
   );
+  const hot = options.fetch.hot;
   const onRequest = (incoming: IncomingMessage, outgoing: ServerResponse) => {
+    if (hot !== undefined) {
+      const plain = plainRequest(incoming, options.tls !== undefined);
+      const answer = plain === null ? null : hot(plain);
+      if (answer !== null) {
+        answer.then((a) => writePlain(outgoing, a), () => writePlain(outgoing, { status: 500, headers: {}, body: null }));
+        return;
+      }
+    }
     current = incoming;
     try {
       void listener(incoming, outgoing);
@@ -115,27 +90,68 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
   };
 }
 
-function dial(url: string, options: DialOptions): Promise<PeerSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, {
-      maxPayload: options.maxMessageBytes,
-      handshakeTimeout: options.timeoutMs,
-      ...(options.ca === undefined ? {} : { ca: options.ca }),
-    });
-    const fail = (err: unknown) => {
-      ws.removeAllListeners();
-      ws.on("error", () => {});
-      ws.terminate();
-      reject(new MeshkvError("CONNECT_FAILED", `Cannot connect: ${url}`, { cause: err, details: { url } }));
-    };
-    ws.once("error", fail);
-    ws.once("unexpected-response", (_req, res) => fail(new Error(`HTTP ${res.statusCode}`)));
-    ws.once("open", () => {
-      ws.off("error", fail);
-      const u = new URL(url);
-      resolve(wrapWs(ws, u.host, options.maxMessageBytes));
-    });
-  });
+// `Request.url` as @hono/node-server builds it (its `buildUrl`), for a Host it takes as it is: scheme + Host +
+// target when the target needs no normalising, else the WHATWG parse of that. Requests with another Host, or
+// that it refuses (a backslash in the path), go through it as before.
+const PLAIN_TARGET = /^\/[!#$&-;=?-\[\]_a-z~]*$/;
+const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/;
+const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
+
+function requestUrl(scheme: string, host: string, target: string): string | null {
+  const url = `${scheme}://${host}${target}`;
+  if (PLAIN_TARGET.test(target) && !DOT_SEGMENT.test(target)) return url;
+  const backslash = target.indexOf("\\");
+  const query = target.indexOf("?");
+  if (backslash !== -1 && (query === -1 || backslash < query)) return null;
+  try {
+    return new URL(url).href;
+  } catch {
+    return null;
+  }
+}
+
+/** The request as a `PlainRequest`, or null when @hono/node-server would not build a `Request` as above. */
+function plainRequest(incoming: IncomingMessage, tls: boolean): PlainRequest | null {
+  const target = incoming.url ?? "";
+  const host = incoming.headers.host;
+  if (host === undefined || !PLAIN_HOST.test(host) || target.charCodeAt(0) !== 47 /* / */) return null;
+  const url = requestUrl(tls ? "https" : "http", host, target);
+  if (url === null) return null;
+  const raw = incoming.rawHeaders;
+  return {
+    method: incoming.method ?? "",
+    target,
+    url,
+    // As `Headers.get` on the Request @hono/node-server builds from rawHeaders: every value of the name, joined.
+    header(name) {
+      let value: string | undefined;
+      for (let i = 0; i < raw.length; i += 2) {
+        const n = raw[i]!;
+        if (n.length === name.length && n.toLowerCase() === name) value = value === undefined ? raw[i + 1]! : `${value}, ${raw[i + 1]!}`;
+      }
+      return value;
+    },
+    body: () =>
+      new Promise<Uint8Array>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        incoming.on("data", (c: Buffer) => chunks.push(c));
+        incoming.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+        incoming.once("error", reject);
+        incoming.once("close", () => {
+          if (!incoming.complete) reject(new Error("Connection closed before the body ended"));
+        });
+      }),
+  };
+}
+
+/** One `writeHead` and one `end`: Node sends the head and the body in one write. */
+function writePlain(outgoing: ServerResponse, a: PlainResponse): void {
+  if (outgoing.headersSent || outgoing.destroyed) return;
+  const headers = a.headers;
+  if (a.body !== null) headers["Content-Length"] = String(typeof a.body === "string" ? Buffer.byteLength(a.body) : a.body.byteLength);
+  outgoing.writeHead(a.status, headers);
+  if (a.body === null) outgoing.end();
+  else outgoing.end(a.body);
 }
 
 export const nodeRuntime: Runtime = {
@@ -145,7 +161,7 @@ export const nodeRuntime: Runtime = {
   clock: systemClock,
   random: createRandom,
   serve,
-  dial,
+  dial: dialWs,
   args: () => process.argv.slice(2),
   env: (name) => process.env[name],
   onSignal(signal, fn) {

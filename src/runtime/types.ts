@@ -179,12 +179,46 @@ export interface ServeRequestInfo {
   rawTargetUnverifiable?: string;
 }
 
+/**
+ * A request of a hot route, handed over without building a `Request` (see `FetchHandler.hot`). Only requests
+ * whose body is absent or framed by Content-Length are handed over.
+ */
+export interface PlainRequest {
+  method: string;
+  /** The request target as sent (origin-form: path and query). */
+  target: string;
+  /** What `Request.url` would be for this request (the adapter's own scheme, Host and target). */
+  url: string;
+  /** A header's value (name in lower case), several of one name joined with ", " as `Headers.get` does. */
+  header(name: string): string | undefined;
+  /** The whole body (empty when none); rejects if the connection fails first. Read it at most once. */
+  body(): Promise<Uint8Array>;
+}
+
+/** The answer to a `PlainRequest`: header names in lower case; a body is sent whole, with its length. */
+export interface PlainResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Uint8Array | string | null;
+}
+
+/** A fetch handler, optionally with a cheaper way in for its hot routes. */
+export interface FetchHandler {
+  /** `info` is absent where a server has nothing to add (the memory runtime). */
+  (request: Request, info?: ServeRequestInfo): Response | Promise<Response>;
+  /**
+   * The same answers as the handler gives, for the requests it takes (null: not one of them, serve it through
+   * the handler). An adapter whose native request is cheaper than a `Request` may use it (Node does, when it is
+   * there); others ignore it.
+   */
+  hot?: (request: PlainRequest) => Promise<PlainResponse> | null;
+}
+
 export interface ServeOptions {
   hostname: string;
   /** 0 picks a free port; the chosen one is on the returned server. */
   port: number;
-  /** `info` is absent where a server has nothing to add (the memory runtime). */
-  fetch(request: Request, info?: ServeRequestInfo): Response | Promise<Response>;
+  fetch: FetchHandler;
   websocket?: WebSocketOptions;
   /**
    * Serve HTTPS and `wss://` instead of HTTP and `ws://`, with this certificate chain and private key (PEM
@@ -212,9 +246,8 @@ export interface DialOptions {
   /** Give up (with `CONNECT_FAILED`) when the connection is not open after this long. */
   timeoutMs: number;
   /**
-   * For `wss://`: a CA certificate (PEM) to trust besides the system's, e.g. a private cluster CA. Node and Bun
-   * take it per connection. Deno's WebSocket client cannot: start Deno with `DENO_CERT=/path/to/ca.pem` instead
-   * (the option is then ignored).
+   * For `wss://`: a CA certificate (PEM) to trust besides the system's, e.g. a private cluster CA, per
+   * connection on every runtime (Deno dials through `ws`; its `DENO_CERT` also still works, process-wide).
    */
   ca?: string;
 }

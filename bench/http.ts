@@ -24,7 +24,16 @@ import { readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { join } from "node:path";
 import process from "node:process";
-import { freePort, meshkvCommand, removeDir, type RuntimeName, startProc, stopProc, tempDir, waitFor } from "./_cluster.ts";
+import {
+  freePort,
+  meshkvCommand,
+  removeDir,
+  type RuntimeName,
+  startProc,
+  stopProc,
+  tempDir,
+  waitFor,
+} from "./_cluster.ts";
 import { printTable } from "./_table.ts";
 
 const root = join(import.meta.dirname, "..");
@@ -54,7 +63,9 @@ const value = Buffer.alloc(valueBytes, "v");
 
 function send(port: number, method: string, path: string, body: Buffer | null): Promise<number> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = body ? { "content-type": "application/octet-stream", "content-length": String(body.length) } : {};
+    const headers: Record<string, string> = body
+      ? { "content-type": "application/octet-stream", "content-length": String(body.length) }
+      : {};
     const req = request({ agent, host: "127.0.0.1", port, method, path, headers }, (res) => {
       res.on("data", () => {});
       res.on("end", () => resolve(res.statusCode ?? 0));
@@ -121,8 +132,19 @@ async function startNode(mode: string): Promise<Started> {
   const runtime = mode.split("-")[0] as RuntimeName;
   const dir = tempDir("meshkv-http-bench-");
   const port = await freePort();
-  const [cmd, argv] = meshkvCommand(root, runtime, ["start", "--id", "a", "--port", String(port), "--data", join(dir, "a"), "--replicas", "1", "--conflicts", "lww"],
-    profile === "" ? undefined : join(profile, mode));
+  const [cmd, argv] = meshkvCommand(root, runtime, [
+    "start",
+    "--id",
+    "a",
+    "--port",
+    String(port),
+    "--data",
+    join(dir, "a"),
+    "--replicas",
+    "1",
+    "--conflicts",
+    "lww",
+  ], profile === "" ? undefined : join(profile, mode));
   const proc = startProc(mode, cmd, argv, root, mode === "node-direct" ? { MESHKV_NODE_HTTP: "direct" } : {});
   const stop = async () => {
     await stopProc(proc, "SIGINT", profile === "" ? 5000 : 30_000);
@@ -165,7 +187,9 @@ for (const op of ops) {
   for (const mode of modes) {
     const rs = results.get(`${mode}|${op}`)!;
     rows.push({
-      op, mode, "requests/s": Math.round(median(rs.map((x) => x.opsPerS))),
+      op,
+      mode,
+      "requests/s": Math.round(median(rs.map((x) => x.opsPerS))),
       "server CPU us/request": Math.round(median(rs.map((x) => x.serverCpuUsPerOp))),
       "generator CPU us/request": Math.round(median(rs.map((x) => x.clientCpuUsPerOp))),
       "server CPU us/request, every round": rs.map((x) => x.serverCpuUsPerOp.toFixed(0)).join(" / "),

@@ -40,7 +40,9 @@ const rounds = Number(arg("rounds", "3"));
 const baseline = arg("baseline", "");
 const modes = arg("modes", baseline ? "baseline,batched,unbatched" : "batched,unbatched").split(",");
 type MeshClass = typeof Mesh;
-const BaselineMesh: MeshClass | undefined = baseline ? (await import(`${baseline.replace(/\/$/, "")}/src/mesh/mesh.ts`)).Mesh : undefined;
+const BaselineMesh: MeshClass | undefined = baseline
+  ? (await import(`${baseline.replace(/\/$/, "")}/src/mesh/mesh.ts`)).Mesh
+  : undefined;
 const dialers = arg("dialers", "runtime").split(",");
 const DIALERS: Record<string, Runtime["dial"]> = { runtime: rt.dial, web: (url, o) => dialWeb(url, o) };
 const batchBytesMax = Number(arg("batch-bytes", String(MESH_DEFAULTS.batchBytesMax)));
@@ -63,7 +65,16 @@ async function pair(mode: string, dialer: string) {
   if (!dial) throw new RangeError(`Unknown dialer ${dialer}: use runtime or web`);
   const M = mode === "baseline" ? BaselineMesh! : Mesh;
   const runtime: Runtime = { ...rt, dial };
-  const make = (id: string) => new M({ nodeId: id, cluster: "bench", secret: "bench-secret", datacenter: "dc1", runtime, random: rt.random(), settings });
+  const make = (id: string) =>
+    new M({
+      nodeId: id,
+      cluster: "bench",
+      secret: "bench-secret",
+      datacenter: "dc1",
+      runtime,
+      random: rt.random(),
+      settings,
+    });
   const server = make("server");
   server.onRequest("echo", (b) => b);
   const http = await rt.serve({
@@ -128,7 +139,11 @@ for (const k of inflights) {
   for (const { m, d, key } of runs) {
     const rs = results.get(key)!;
     rows.push({
-      mode: m, ...(dialers.length > 1 ? { dialer: d } : {}), "in flight": k, "requests/s": Math.round(median(rs.map((x) => x.opsPerS))), "CPU us/request": Number(median(rs.map((x) => x.cpuUsPerOp)).toFixed(1)),
+      mode: m,
+      ...(dialers.length > 1 ? { dialer: d } : {}),
+      "in flight": k,
+      "requests/s": Math.round(median(rs.map((x) => x.opsPerS))),
+      "CPU us/request": Number(median(rs.map((x) => x.cpuUsPerOp)).toFixed(1)),
       "frames per message (client)": Number(median(rs.map((x) => x.framesPerMessage)).toFixed(2)),
       "CPU us/request, every round": rs.map((x) => x.cpuUsPerOp.toFixed(1)).join(" / "),
     });

@@ -57,7 +57,13 @@ function runOne(name) {
     const child = spawn(cmd, [...args, ...targets], {
       cwd: root,
       // Deno's fetch takes no per-connection CA; DENO_CERT makes it (and Deno's dials, with or without `ca`) trust the test-only CA.
-      env: { ...process.env, MESHKV_TEST_RUNTIME: name, NO_COLOR: "1", FORCE_COLOR: "0", ...(name === "deno" ? { DENO_CERT: join(root, "test/fixtures/tls/ca.pem") } : {}) },
+      env: {
+        ...process.env,
+        MESHKV_TEST_RUNTIME: name,
+        NO_COLOR: "1",
+        FORCE_COLOR: "0",
+        ...(name === "deno" ? { DENO_CERT: join(root, "test/fixtures/tls/ca.pem") } : {}),
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";

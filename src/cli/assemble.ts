@@ -11,7 +11,7 @@
 import { type ClusterBackend, type ClusterBackendOptions, openClusterBackend } from "../cluster/cluster_backend.ts";
 import { type ClusterNode, type ClusterNodeOptions, startClusterNode } from "../cluster/node.ts";
 import type { TimingPreset } from "../cluster/presets.ts";
-import { createApp, fetchHandler, type AppOptions } from "../http/app.ts";
+import { type AppOptions, createApp, fetchHandler } from "../http/app.ts";
 import type { AuthConfig } from "../http/auth.ts";
 import type { FileSystem, Random, Runtime, ServeOptions } from "../runtime/types.ts";
 
@@ -76,7 +76,9 @@ export async function assembleNode(o: AssembleOptions): Promise<AssembledNode> {
     members: () => cluster?.gossip.members() ?? [],
     ...(o.kv.bodyLimits === undefined ? {} : { bodyLimits: o.kv.bodyLimits }),
   });
-  const fetch: ServeOptions["fetch"] | null = app === null ? null : fetchHandler(app, { hot: rt.env("MESHKV_NODE_HTTP") === "direct" });
+  const fetch: ServeOptions["fetch"] | null = app === null
+    ? null
+    : fetchHandler(app, { hot: rt.env("MESHKV_NODE_HTTP") === "direct" });
   try {
     cluster = await startClusterNode({
       ...o.node,

@@ -170,10 +170,33 @@ export const START_FLAGS: FlagTable = {
       "PEM certificate file: serve HTTPS and the mesh over wss:// (with --tls-key; every node of a cluster needs TLS or none)",
   },
   "tls-key": { type: "string", description: "PEM private key file for --tls-cert" },
-  "tls-ca": { type: "string", description: "PEM CA file to trust when dialing peers over wss://, besides the system's" },
-  "body-deadline-ms": { type: "int", description: "Tuning knob: a request body must be complete this long after the route starts reading it (408 BODY_TIMEOUT otherwise)", default: 60_000, min: 1, max: 3_600_000 },
-  "body-rate-bytes-per-sec-min": { type: "int", description: "Tuning knob: bytes per second a request body must average after --body-rate-grace-ms (408 BODY_TIMEOUT otherwise)", default: 1024, min: 1, max: 1_073_741_824 },
-  "body-rate-grace-ms": { type: "int", description: "Tuning knob: the start of a request body that --body-rate-bytes-per-sec-min does not judge", default: 10_000, min: 0, max: 3_600_000 },
+  "tls-ca": {
+    type: "string",
+    description: "PEM CA file to trust when dialing peers over wss://, besides the system's",
+  },
+  "body-deadline-ms": {
+    type: "int",
+    description:
+      "Tuning knob: a request body must be complete this long after the route starts reading it (408 BODY_TIMEOUT otherwise)",
+    default: 60_000,
+    min: 1,
+    max: 3_600_000,
+  },
+  "body-rate-bytes-per-sec-min": {
+    type: "int",
+    description:
+      "Tuning knob: bytes per second a request body must average after --body-rate-grace-ms (408 BODY_TIMEOUT otherwise)",
+    default: 1024,
+    min: 1,
+    max: 1_073_741_824,
+  },
+  "body-rate-grace-ms": {
+    type: "int",
+    description: "Tuning knob: the start of a request body that --body-rate-bytes-per-sec-min does not judge",
+    default: 10_000,
+    min: 0,
+    max: 3_600_000,
+  },
   help: { type: "bool", description: "Show this help" },
 };
 

@@ -219,7 +219,13 @@ function within<T>(clock: Clock, p: Promise<T>, ms: number, onLate: () => Meshkv
  * `@hono/node-server` then reads the socket directly instead of through a web stream, several times cheaper),
  * and the rate applies to the whole: it must end by bodyRateGraceMs + length / bodyRateBytesPerSecMin.
  */
-export async function readBody(request: BodySource, max: number, limitName: string, what: string, t: BodyTiming): Promise<Uint8Array> {
+export async function readBody(
+  request: BodySource,
+  max: number,
+  limitName: string,
+  what: string,
+  t: BodyTiming,
+): Promise<Uint8Array> {
   const started = t.clock.monotonic();
   const elapsed = () => t.clock.monotonic() - started;
   const declared = request.headers.get("content-length");

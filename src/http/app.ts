@@ -14,7 +14,7 @@
  */
 import { Hono } from "hono";
 import type { Clock, FetchHandler } from "../runtime/types.ts";
-import { registerAdminRoutes, type NodeInfo } from "./admin_routes.ts";
+import { type NodeInfo, registerAdminRoutes } from "./admin_routes.ts";
 import { type AuthConfig, TokenChecker } from "./auth.ts";
 import type { KvBackend } from "../kv/backend.ts";
 import { registerBatchRoute } from "./batch_route.ts";
@@ -23,7 +23,7 @@ import { corsAnyOrigin, corsHeaders } from "./cors.ts";
 import { asMeshkvError, errorResponseParts } from "./errors.ts";
 import { announcesBody, BODY_READ } from "./_input.ts";
 import { LIMITS } from "./limits.ts";
-import { checkRawTarget } from "./raw_target.ts";
+import { checkRawTarget, unverifiablePath } from "./raw_target.ts";
 import { createHotRoutes, type Finish } from "./hot_routes.ts";
 import { HEADERS, type KeyAnswer, registerKvRoutes } from "./kv_routes.ts";
 import { Metrics } from "./metrics.ts";
@@ -129,7 +129,9 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   registerWatchRoute(app, deps);
   registerUiRoutes(app, deps, options);
 
-  app.notFound((c) => c.json({ error: { code: "NOT_FOUND", message: `No route: ${c.req.method} ${c.req.path}` } }, 404));
+  app.notFound((c) =>
+    c.json({ error: { code: "NOT_FOUND", message: `No route: ${c.req.method} ${c.req.path}` } }, 404)
+  );
   const finish: Finish = {
     error(err, op) {
       const e = asMeshkvError(err);

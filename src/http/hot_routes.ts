@@ -26,7 +26,11 @@ export interface Finish {
   cors: Record<string, string>;
 }
 
-const ROUTES: Record<string, (deps: Deps, r: KeyRequest) => Promise<KeyAnswer>> = { GET: getKey, PUT: putKey, DELETE: deleteKey };
+const ROUTES: Record<string, (deps: Deps, r: KeyRequest) => Promise<KeyAnswer>> = {
+  GET: getKey,
+  PUT: putKey,
+  DELETE: deleteKey,
+};
 
 /** A `Request`'s body side over a plain request, for `readBody` (only Content-Length bodies come this way). */
 function bodySource(req: PlainRequest): BodySource {
@@ -35,7 +39,9 @@ function bodySource(req: PlainRequest): BodySource {
     body: null,
     arrayBuffer: async () => {
       const b = await req.body();
-      return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? (b.buffer as ArrayBuffer) : (b.slice().buffer as ArrayBuffer);
+      return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
+        ? (b.buffer as ArrayBuffer)
+        : (b.slice().buffer as ArrayBuffer);
     },
   };
 }
@@ -43,8 +49,12 @@ function bodySource(req: PlainRequest): BodySource {
 export function createHotRoutes(deps: Deps, finish: Finish): (req: PlainRequest) => Promise<PlainResponse> | null {
   return (req) => {
     const route = ROUTES[req.method];
-    if (route === undefined || !req.target.startsWith(KEY_PREFIX) || req.target.length === KEY_PREFIX.length) return null;
-    if (req.target.charCodeAt(KEY_PREFIX.length) === 63 /* ? */ || req.header("transfer-encoding") !== undefined) return null;
+    if (route === undefined || !req.target.startsWith(KEY_PREFIX) || req.target.length === KEY_PREFIX.length) {
+      return null;
+    }
+    if (req.target.charCodeAt(KEY_PREFIX.length) === 63 /* ? */ || req.header("transfer-encoding") !== undefined) {
+      return null;
+    }
     try {
       checkRawTarget(req.target, new URL(req.url).pathname);
     } catch {
@@ -54,7 +64,12 @@ export function createHotRoutes(deps: Deps, finish: Finish): (req: PlainRequest)
   };
 }
 
-async function run(deps: Deps, finish: Finish, route: (deps: Deps, r: KeyRequest) => Promise<KeyAnswer>, req: PlainRequest): Promise<PlainResponse> {
+async function run(
+  deps: Deps,
+  finish: Finish,
+  route: (deps: Deps, r: KeyRequest) => Promise<KeyAnswer>,
+  req: PlainRequest,
+): Promise<PlainResponse> {
   const started = deps.clock.monotonic();
   let op = "other";
   let level = "default";

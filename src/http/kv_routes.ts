@@ -14,8 +14,18 @@ import type { ReadResult } from "../kv/backend.ts";
 import { type App, type AppContext, backendOf, begin, type Deps } from "./_deps.ts";
 import { errorResponseParts, invalid } from "./errors.ts";
 import {
-  type BodySource, checkKey, contentTypeFrom, contextFrom, decodeCursor, encodeCursor, flag, keyFromPath, levelFrom,
-  pageLimitFrom, readBody, ttlFrom,
+  type BodySource,
+  checkKey,
+  contentTypeFrom,
+  contextFrom,
+  decodeCursor,
+  encodeCursor,
+  flag,
+  keyFromPath,
+  levelFrom,
+  pageLimitFrom,
+  readBody,
+  ttlFrom,
 } from "./_input.ts";
 import type { Scope } from "./auth.ts";
 import { DATA_LIMITS } from "../kv/limits.ts";
@@ -78,7 +88,9 @@ function level(r: KeyRequest, count: "r" | "w"): ConsistencyLevel | null {
 
 /** The 404 for an absent key, still carrying the context of a deleted one (so a write can supersede it). */
 function notFoundAnswer(key: string, context: string | null): KeyAnswer {
-  const { status, body } = errorResponseParts(new MeshkvError("KEY_NOT_FOUND", `No value for key: ${key}`, { details: { key } }));
+  const { status, body } = errorResponseParts(
+    new MeshkvError("KEY_NOT_FOUND", `No value for key: ${key}`, { details: { key } }),
+  );
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (context !== null) headers[H.context] = context;
   return { status, headers, body: JSON.stringify(body) };
@@ -110,7 +122,9 @@ export async function putKey(deps: Deps, r: KeyRequest): Promise<KeyAnswer> {
   const key = keyFromPath(r.url, KEY_PREFIX);
   const consistency = level(r, "w");
   const inm = r.header("if-none-match");
-  if (inm !== undefined && inm.trim() !== "*") throw invalid(`Invalid If-None-Match: ${inm} (only * is supported)`, { field: "If-None-Match" });
+  if (inm !== undefined && inm.trim() !== "*") {
+    throw invalid(`Invalid If-None-Match: ${inm} (only * is supported)`, { field: "If-None-Match" });
+  }
   const options = {
     context: contextFrom(r.header(H.context)),
     ifNoneMatch: inm !== undefined,

@@ -10,7 +10,7 @@ import { createRandom } from "./_random.ts";
 import { wrapWebSocket } from "./_web_socket.ts";
 import { systemClock } from "./_system_clock.ts";
 import { dialWs } from "./_ws_client.ts";
-import type { FileHandle, FileInfo, FileSystem, OpenOptions, Runtime, RunningServer, ServeOptions } from "./types.ts";
+import type { FileHandle, FileInfo, FileSystem, OpenOptions, RunningServer, Runtime, ServeOptions } from "./types.ts";
 
 // The slice of the Deno namespace meshkv uses, typed here so the project type-checks without Deno's lib.
 interface DenoFsFile {

@@ -14,11 +14,11 @@ import type { AddressInfo } from "node:net";
 import process from "node:process";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
-import { translateNodeError, nodeFileSystem } from "./_node_fs.ts";
+import { nodeFileSystem, translateNodeError } from "./_node_fs.ts";
 import { createRandom } from "./_random.ts";
 import { systemClock } from "./_system_clock.ts";
 import { dialWs, wrapWs } from "./_ws_client.ts";
-import type { PlainRequest, PlainResponse, Runtime, RunningServer, ServeOptions } from "./types.ts";
+import type { PlainRequest, PlainResponse, RunningServer, Runtime, ServeOptions } from "./types.ts";
 
 async function serve(options: ServeOptions): Promise<RunningServer> {
   // The raw target is `IncomingMessage.url`, as sent; the Request's URL is parsed from it. A target that
@@ -43,7 +43,10 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
       const plain = plainRequest(incoming, options.tls !== undefined);
       const answer = plain === null ? null : hot(plain);
       if (answer !== null) {
-        answer.then((a) => writePlain(outgoing, a), () => writePlain(outgoing, { status: 500, headers: {}, body: null }));
+        answer.then(
+          (a) => writePlain(outgoing, a),
+          () => writePlain(outgoing, { status: 500, headers: {}, body: null }),
+        );
         return;
       }
     }
@@ -127,7 +130,9 @@ function plainRequest(incoming: IncomingMessage, tls: boolean): PlainRequest | n
       let value: string | undefined;
       for (let i = 0; i < raw.length; i += 2) {
         const n = raw[i]!;
-        if (n.length === name.length && n.toLowerCase() === name) value = value === undefined ? raw[i + 1]! : `${value}, ${raw[i + 1]!}`;
+        if (n.length === name.length && n.toLowerCase() === name) {
+          value = value === undefined ? raw[i + 1]! : `${value}, ${raw[i + 1]!}`;
+        }
       }
       return value;
     },
@@ -148,7 +153,9 @@ function plainRequest(incoming: IncomingMessage, tls: boolean): PlainRequest | n
 function writePlain(outgoing: ServerResponse, a: PlainResponse): void {
   if (outgoing.headersSent || outgoing.destroyed) return;
   const headers = a.headers;
-  if (a.body !== null) headers["Content-Length"] = String(typeof a.body === "string" ? Buffer.byteLength(a.body) : a.body.byteLength);
+  if (a.body !== null) {
+    headers["Content-Length"] = String(typeof a.body === "string" ? Buffer.byteLength(a.body) : a.body.byteLength);
+  }
   outgoing.writeHead(a.status, headers);
   if (a.body === null) outgoing.end();
   else outgoing.end(a.body);

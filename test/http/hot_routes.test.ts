@@ -12,7 +12,7 @@ import { fetchHandler } from "../../src/http/app.ts";
 import { DATA_LIMITS } from "../../src/kv/limits.ts";
 import type { PlainRequest, PlainResponse } from "../../src/runtime/types.ts";
 import { realRuntime } from "../_helpers.ts";
-import { CONTEXT, harness, type Harness, TOKENS } from "./_setup.ts";
+import { CONTEXT, type Harness, harness, TOKENS } from "./_setup.ts";
 
 interface Case {
   name: string;
@@ -30,31 +30,121 @@ const R = { authorization: `Bearer ${TOKENS.read}` };
 const TEXT = { ...W, "content-type": "text/plain" };
 
 const CASES: Case[] = [
-  { name: "GET of a value", method: "GET", path: "/v1/kv/{k}", headers: R, before: [{ method: "PUT", path: "/v1/kv/{k}", headers: TEXT, body: "hello" }] },
+  {
+    name: "GET of a value",
+    method: "GET",
+    path: "/v1/kv/{k}",
+    headers: R,
+    before: [{ method: "PUT", path: "/v1/kv/{k}", headers: TEXT, body: "hello" }],
+  },
   { name: "GET of an absent key", method: "GET", path: "/v1/kv/{k}", headers: R },
-  { name: "GET of a deleted key (404 with its context)", method: "GET", path: "/v1/kv/{k}", headers: R,
-    before: [{ method: "PUT", path: "/v1/kv/{k}", headers: TEXT, body: "x" }, { method: "DELETE", path: "/v1/kv/{k}", headers: W }] },
-  { name: "GET of siblings (300 JSON)", method: "GET", path: "/v1/kv/{k}?consistency=one", headers: R,
-    before: [{ method: "PUT", path: "/v1/kv/{k}", headers: TEXT, body: "a" }, { method: "PUT", path: "/v1/kv/{k}", headers: TEXT, body: "b" }] },
-  { name: "GET with a percent-encoded key", method: "GET", path: "/v1/kv/a%20b%2F{k}", headers: R, before: [{ method: "PUT", path: "/v1/kv/a%20b%2F{k}", headers: TEXT, body: "enc" }] },
+  {
+    name: "GET of a deleted key (404 with its context)",
+    method: "GET",
+    path: "/v1/kv/{k}",
+    headers: R,
+    before: [{ method: "PUT", path: "/v1/kv/{k}", headers: TEXT, body: "x" }, {
+      method: "DELETE",
+      path: "/v1/kv/{k}",
+      headers: W,
+    }],
+  },
+  {
+    name: "GET of siblings (300 JSON)",
+    method: "GET",
+    path: "/v1/kv/{k}?consistency=one",
+    headers: R,
+    before: [{ method: "PUT", path: "/v1/kv/{k}", headers: TEXT, body: "a" }, {
+      method: "PUT",
+      path: "/v1/kv/{k}",
+      headers: TEXT,
+      body: "b",
+    }],
+  },
+  {
+    name: "GET with a percent-encoded key",
+    method: "GET",
+    path: "/v1/kv/a%20b%2F{k}",
+    headers: R,
+    before: [{ method: "PUT", path: "/v1/kv/a%20b%2F{k}", headers: TEXT, body: "enc" }],
+  },
   { name: "GET without a token (401)", method: "GET", path: "/v1/kv/{k}" },
-  { name: "GET with an unknown token (401)", method: "GET", path: "/v1/kv/{k}", headers: { authorization: "Bearer nope-nope-nope-nope-nope" } },
+  {
+    name: "GET with an unknown token (401)",
+    method: "GET",
+    path: "/v1/kv/{k}",
+    headers: { authorization: "Bearer nope-nope-nope-nope-nope" },
+  },
   { name: "GET with an unknown level (400)", method: "GET", path: "/v1/kv/{k}?consistency=bogus", headers: R },
-  { name: "GET with a body it does not read (Connection: close)", method: "GET", path: "/v1/kv/{k}", headers: R, body: "abc" },
+  {
+    name: "GET with a body it does not read (Connection: close)",
+    method: "GET",
+    path: "/v1/kv/{k}",
+    headers: R,
+    body: "abc",
+  },
   { name: "GET of a malformed percent-encoding (400)", method: "GET", path: "/v1/kv/%ZZ{k}", headers: R },
-  { name: "GET of a key over keyBytesMax (413)", method: "GET", path: `/v1/kv/{k}${"x".repeat(DATA_LIMITS.keyBytesMax)}`, headers: R },
+  {
+    name: "GET of a key over keyBytesMax (413)",
+    method: "GET",
+    path: `/v1/kv/{k}${"x".repeat(DATA_LIMITS.keyBytesMax)}`,
+    headers: R,
+  },
   { name: "PUT creating a key (201)", method: "PUT", path: "/v1/kv/{k}?w=1", headers: TEXT, body: "v1" },
-  { name: "PUT replacing a key (204)", method: "PUT", path: "/v1/kv/{k}", headers: TEXT, body: "v2", before: [{ method: "PUT", path: "/v1/kv/{k}", headers: TEXT, body: "v1" }] },
-  { name: "PUT with a read token (403, body unread)", method: "PUT", path: "/v1/kv/{k}", headers: { ...R, "content-type": "text/plain" }, body: "v" },
-  { name: "PUT create-only over a value (409)", method: "PUT", path: "/v1/kv/{k}", headers: { ...TEXT, "if-none-match": "*" }, body: "v",
-    before: [{ method: "PUT", path: "/v1/kv/{k}", headers: TEXT, body: "v0" }] },
-  { name: "PUT with a bad If-None-Match (400)", method: "PUT", path: "/v1/kv/{k}", headers: { ...TEXT, "if-none-match": "\"etag\"" }, body: "v" },
+  {
+    name: "PUT replacing a key (204)",
+    method: "PUT",
+    path: "/v1/kv/{k}",
+    headers: TEXT,
+    body: "v2",
+    before: [{ method: "PUT", path: "/v1/kv/{k}", headers: TEXT, body: "v1" }],
+  },
+  {
+    name: "PUT with a read token (403, body unread)",
+    method: "PUT",
+    path: "/v1/kv/{k}",
+    headers: { ...R, "content-type": "text/plain" },
+    body: "v",
+  },
+  {
+    name: "PUT create-only over a value (409)",
+    method: "PUT",
+    path: "/v1/kv/{k}",
+    headers: { ...TEXT, "if-none-match": "*" },
+    body: "v",
+    before: [{ method: "PUT", path: "/v1/kv/{k}", headers: TEXT, body: "v0" }],
+  },
+  {
+    name: "PUT with a bad If-None-Match (400)",
+    method: "PUT",
+    path: "/v1/kv/{k}",
+    headers: { ...TEXT, "if-none-match": '"etag"' },
+    body: "v",
+  },
   { name: "PUT with a bad ttl (400)", method: "PUT", path: "/v1/kv/{k}?ttl=soon", headers: TEXT, body: "v" },
   { name: "PUT with a ttl", method: "PUT", path: "/v1/kv/{k}?ttl=60000", headers: TEXT, body: "v" },
-  { name: "PUT with a bad context (400)", method: "PUT", path: "/v1/kv/{k}", headers: { ...TEXT, [CONTEXT]: "not-a-context!" }, body: "v" },
-  { name: "PUT over valueBytesMax (413, body unread)", method: "PUT", path: "/v1/kv/{k}", headers: { ...TEXT, "content-length": String(DATA_LIMITS.valueBytesMax + 1) }, body: "v" },
+  {
+    name: "PUT with a bad context (400)",
+    method: "PUT",
+    path: "/v1/kv/{k}",
+    headers: { ...TEXT, [CONTEXT]: "not-a-context!" },
+    body: "v",
+  },
+  {
+    name: "PUT over valueBytesMax (413, body unread)",
+    method: "PUT",
+    path: "/v1/kv/{k}",
+    headers: { ...TEXT, "content-length": String(DATA_LIMITS.valueBytesMax + 1) },
+    body: "v",
+  },
   { name: "PUT without a content type", method: "PUT", path: "/v1/kv/{k}", headers: W, body: "raw" },
-  { name: "DELETE (204)", method: "DELETE", path: "/v1/kv/{k}", headers: W, before: [{ method: "PUT", path: "/v1/kv/{k}", headers: TEXT, body: "x" }] },
+  {
+    name: "DELETE (204)",
+    method: "DELETE",
+    path: "/v1/kv/{k}",
+    headers: W,
+    before: [{ method: "PUT", path: "/v1/kv/{k}", headers: TEXT, body: "x" }],
+  },
   { name: "DELETE with a read token (403)", method: "DELETE", path: "/v1/kv/{k}", headers: R },
   { name: "DELETE with a bad strict flag (400)", method: "DELETE", path: "/v1/kv/{k}?strict=maybe", headers: W },
 ];
@@ -64,7 +154,9 @@ const encoder = new TextEncoder();
 function plain(method: string, target: string, headers: Record<string, string>, body?: string): PlainRequest {
   const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
   return {
-    method, target, url: `http://localhost${target}`,
+    method,
+    target,
+    url: `http://localhost${target}`,
     header: (name) => lower[name],
     body: () => Promise.resolve(encoder.encode(body ?? "")),
   };
@@ -84,7 +176,11 @@ interface Seen {
 async function viaApp(h: Harness, c: Omit<Case, "name" | "before">, path: string): Promise<Seen> {
   // A `Request` cannot carry a GET body; its Content-Length still says one came, which is what the app acts on.
   const sendsBody = c.body !== undefined && c.method !== "GET";
-  const init: RequestInit = { method: c.method, headers: withLength(c.headers, c.body), ...(sendsBody ? { body: c.body } : {}) };
+  const init: RequestInit = {
+    method: c.method,
+    headers: withLength(c.headers, c.body),
+    ...(sendsBody ? { body: c.body } : {}),
+  };
   const res = await h.app.request(`http://localhost${path}`, init, { rawTarget: path });
   return { status: res.status, headers: Object.fromEntries(res.headers), body: await res.text() };
 }
@@ -110,7 +206,12 @@ test("the direct path answers every hot request exactly as the app does: status,
     const app = await viaApp(h, c, key(c.path, "app-key"));
     const hot = await viaHot(h, c, key(c.path, "hot-key"));
     // Header order is not behaviour (Hono's Headers iterate sorted); names, values, status and body are.
-    const same = (s: Seen) => JSON.stringify({ ...s, headers: Object.entries(s.headers).sort(), body: s.body.replaceAll("hot-key", "app-key") });
+    const same = (s: Seen) =>
+      JSON.stringify({
+        ...s,
+        headers: Object.entries(s.headers).sort(),
+        body: s.body.replaceAll("hot-key", "app-key"),
+      });
     assert.is(same(hot), same(app), c.name);
   }
   assert.equal(h.errors, []);
@@ -121,7 +222,10 @@ test("a request through the direct path is counted in /metrics as through the ap
   const h = await harness();
   const count = async () => {
     const text = await (await h.req("/metrics")).text();
-    const line = text.split("\n").find((l) => l.startsWith("meshkv_http_requests_total{") && l.includes('op="get"') && l.includes('level="one"') && l.includes('status="404"'));
+    const line = text.split("\n").find((l) =>
+      l.startsWith("meshkv_http_requests_total{") && l.includes('op="get"') && l.includes('level="one"') &&
+      l.includes('status="404"')
+    );
     return line === undefined ? 0 : Number(line.split(" ").pop());
   };
   assert.is(await count(), 0);
@@ -136,11 +240,23 @@ test("the direct path leaves to the app what it is not sure to answer alike: oth
   const h = await harness();
   const hot = fetchHandler(h.app, { hot: true }).hot!;
   const declined: [string, string, Record<string, string>?][] = [
-    ["GET", "/v1/kv"], ["GET", "/v1/kv?prefix=a"], ["GET", "/v1/kv/"], ["GET", "/v1/kv/?x=1"], ["POST", "/v1/kv/a"], ["HEAD", "/v1/kv/a"], ["OPTIONS", "/v1/kv/a"],
-    ["GET", "/v1/kv/a/../b"], ["GET", "/v1/kv/%2e%2e/b"], ["PUT", "/v1/kv/a#b"], ["GET", "/v1/admin/status"], ["GET", "/health"],
+    ["GET", "/v1/kv"],
+    ["GET", "/v1/kv?prefix=a"],
+    ["GET", "/v1/kv/"],
+    ["GET", "/v1/kv/?x=1"],
+    ["POST", "/v1/kv/a"],
+    ["HEAD", "/v1/kv/a"],
+    ["OPTIONS", "/v1/kv/a"],
+    ["GET", "/v1/kv/a/../b"],
+    ["GET", "/v1/kv/%2e%2e/b"],
+    ["PUT", "/v1/kv/a#b"],
+    ["GET", "/v1/admin/status"],
+    ["GET", "/health"],
     ["PUT", "/v1/kv/a", { "transfer-encoding": "chunked" }],
   ];
-  for (const [method, target, headers] of declined) assert.is(hot(plain(method, target, headers ?? {})), null, `${method} ${target}`);
+  for (const [method, target, headers] of declined) {
+    assert.is(hot(plain(method, target, headers ?? {})), null, `${method} ${target}`);
+  }
   await h.close();
 });
 
@@ -183,13 +299,19 @@ test("over real sockets a server with the direct path and one without send the s
   const rt = await realRuntime();
   const h = await harness();
   const direct = await rt.serve({ hostname: "127.0.0.1", port: 0, fetch: fetchHandler(h.app, { hot: true }) });
-  const viaHono = await rt.serve({ hostname: "127.0.0.1", port: 0, fetch: (req, info) => h.app.fetch(req, info ?? {}) });
+  const viaHono = await rt.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: (req, info) => h.app.fetch(req, info ?? {}),
+  });
   try {
     const requests = (k: string, port: number) => [
       `PUT /v1/kv/${k} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`,
       `GET /v1/kv/${k} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`,
       `GET /v1/kv/${k}?consistency=bogus HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`,
-      `PUT /v1/kv/${k}-big HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Length: ${DATA_LIMITS.valueBytesMax + 1}\r\n\r\n`,
+      `PUT /v1/kv/${k}-big HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Length: ${
+        DATA_LIMITS.valueBytesMax + 1
+      }\r\n\r\n`,
       `DELETE /v1/kv/${k} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`,
       `GET /v1/kv/${k} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`,
       `GET /v1/kv/zz/../${k} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`,
@@ -201,7 +323,11 @@ test("over real sockets a server with the direct path and one without send the s
       const fromDirect = await exchange(direct.port, d[i]!);
       assert.ok(/^HTTP\/1\.1 \d{3}/.test(fromApp), fromApp);
       // (Deno's raw target, echoed in a BAD_PATH message, is the whole URL, with the server's port.)
-      assert.is(fromDirect.replaceAll("hot-key", "app-key").replaceAll(`:${direct.port}/`, `:${viaHono.port}/`), fromApp, a[i]);
+      assert.is(
+        fromDirect.replaceAll("hot-key", "app-key").replaceAll(`:${direct.port}/`, `:${viaHono.port}/`),
+        fromApp,
+        a[i],
+      );
     }
   } finally {
     await direct.close();

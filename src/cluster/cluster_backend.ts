@@ -27,6 +27,7 @@ import { ChangeFeed, eventValues, type FeedLimits } from "./change_feed.ts";
 import { openHintStore, type HintStore } from "./hints.ts";
 import { Keyspaces } from "./keyspaces.ts";
 import { listPage } from "./listing.ts";
+import { type Change, type Joiner, planChange } from "./change_plan.ts";
 import { joinSeeds, leaveCluster, MemberRemovals } from "./membership_changes.ts";
 import type { ClusterNode } from "./node.ts";
 import { nodeMetrics, nodeStatus, ringStatus, type StatusSources } from "./node_status.ts";
@@ -282,11 +283,11 @@ export class ClusterBackend implements KvBackend {
   }
 
   /** Decommission (`membership_changes.ts`): hands every partition off, then the caller stops the process. */
-  async leave(): Promise<Record<string, unknown>> {
+  async leave(options: { timeoutMs?: number } = {}): Promise<Record<string, unknown>> {
     const a = this.#checkServing();
     this.#leaving = true;
     return await leaveCluster(a, {
-      clock: this.#o.clock, store: this.store, snapshot: () => this.#snapshot(), leaveTimeoutMs: this.timings.leaveTimeoutMs, moverIntervalMs: this.timings.moverIntervalMs,
+      clock: this.#o.clock, store: this.store, snapshot: () => this.#snapshot(), leaveTimeoutMs: options.timeoutMs ?? this.timings.leaveTimeoutMs, moverIntervalMs: this.timings.moverIntervalMs,
     });
   }
 
@@ -294,6 +295,15 @@ export class ClusterBackend implements KvBackend {
   async remove(node: string, options: { dryRun: boolean }): Promise<Record<string, unknown>> {
     const a = this.#checkServing();
     return await this.#removals.remove(a, { config: this.#o.replication, clock: this.#o.clock, store: this.store, replicaTimeoutMs: this.timings.replicaTimeoutMs }, node, options.dryRun);
+  }
+
+  /** The preview of a membership change (`change_plan.ts`): changes nothing. */
+  async plan(change: Change, node: string, joiner?: Joiner): Promise<Record<string, unknown>> {
+    const a = this.#checkServing();
+    return await planChange({
+      config: this.#o.replication, table: a.node.gossip.table, selfId: this.nodeId, nowMs: this.#o.clock.monotonic(), store: this.store, mesh: a.node.mesh,
+      replicaTimeoutMs: this.timings.replicaTimeoutMs,
+    }, change, node, joiner);
   }
 
   /** A node that learns it was removed stops serving and stops its loops. */

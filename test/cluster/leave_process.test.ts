@@ -1,0 +1,119 @@
+/**
+ * `meshkv start --leave-on-shutdown` as real processes on loopback (the host runtime): three nodes under a quorum
+ * write load; SIGTERM to the one started with the flag makes it hand its data off and leave: it exits 0, the
+ * others show it `left`, no partition has it as a replica, and every acknowledged write reads at `all`. Its
+ * failure paths: a drain timeout too short for the hand-off exits 1 at once, and bad flag values exit 2.
+ */
+import process from "node:process";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { eventually, realRuntime, tempDir } from "../_helpers.ts";
+import { runCli, startProcess, type NodeProcess, type RuntimeKind } from "../_process.ts";
+
+const rt = await realRuntime();
+const host = (process.env.MESHKV_TEST_RUNTIME ?? rt.name) as RuntimeKind;
+const SECRET = "leave-test-secret";
+
+function startArgs(id: string, data: string, seeds: string[], extra: string[] = []): string[] {
+  const args = ["start", "--id", id, "--port", "0", "--data", data, "--mesh-preset", "fast", "--secret", SECRET, "--partitions", "32", "--durability", "always", ...extra];
+  if (seeds.length) args.push("--seeds", seeds.join(","));
+  return args;
+}
+
+async function json(url: string): Promise<Record<string, any>> {
+  return (await (await fetch(url)).json()) as Record<string, any>;
+}
+
+/** Writes keys through `urls` in turn, 4 at a time, until `stop()`; returns the acknowledged ones. */
+async function writeLoad(urls: string[], stop: () => boolean): Promise<Map<string, string>> {
+  const acked = new Map<string, string>();
+  let n = 0;
+  const worker = async () => {
+    while (!stop()) {
+      const i = n++;
+      try {
+        const res = await fetch(`${urls[i % urls.length]}/v1/kv/k${i}?consistency=quorum`, { method: "PUT", body: `value-${i}`, headers: { "content-type": "text/plain" } });
+        if (res.status === 201 || res.status === 204) acked.set(`k${i}`, `value-${i}`);
+        else await res.body?.cancel();
+      } catch {
+        // not acknowledged
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
+  return acked;
+}
+
+async function cluster(prefix: string, third: string[]): Promise<{ procs: NodeProcess[]; dirs: string[] }> {
+  const dirs = await Promise.all([1, 2, 3].map((i) => tempDir(rt.fs, `${prefix}-${i}`)));
+  const procs: NodeProcess[] = [];
+  procs.push(await startProcess(host, startArgs(`${prefix}1`, dirs[0]!, [])));
+  const seed = procs[0]!.url.replace(/^http:\/\//, "");
+  procs.push(await startProcess(host, startArgs(`${prefix}2`, dirs[1]!, [seed])));
+  procs.push(await startProcess(host, startArgs(`${prefix}3`, dirs[2]!, [seed], third)));
+  await eventually(async () => (await Promise.all(procs.map((p) => json(`${p.url}/v1/admin/status`).catch(() => null)))).every((s) => s?.ready && s.ring?.owners.length === 3 && s.rebalance.acquiring.length === 0), 20_000, 100, "three nodes serving one ring");
+  return { procs, dirs };
+}
+
+test(`SIGTERM to a node started with --leave-on-shutdown hands its data off, leaves and exits 0; no acknowledged write is lost (${host} processes)`, async () => {
+  const { procs, dirs } = await cluster("l", ["--leave-on-shutdown", "--drain-timeout-ms", "30000"]);
+  try {
+    const urls = procs.map((p) => p.url);
+    let stop = false;
+    const load = writeLoad(urls, () => stop);
+    await new Promise((r) => setTimeout(r, 500));
+    const code = await procs[2]!.stop("SIGTERM");
+    assert.is(code, 0, procs[2]!.output());
+    assert.match(procs[2]!.output(), /node l3 left the cluster: every partition handed off/);
+    await new Promise((r) => setTimeout(r, 300));
+    stop = true;
+    const acked = await load;
+    assert.ok(acked.size > 20, `enough writes were acknowledged: ${acked.size}`);
+
+    const survivors = urls.slice(0, 2);
+    await eventually(async () => (await Promise.all(survivors.map((u) => json(`${u}/v1/admin/status`)))).every((s) => s.members.find((m: any) => m.id === "l3")?.status === "left" && s.ring.owners.length === 2), 20_000, 100, "l3 left everywhere");
+    for (const u of survivors) {
+      const ring = await json(`${u}/v1/admin/ring`);
+      const owning = ring.owners.filter((o: { nodes: string[] }) => o.nodes.includes("l3")).map((o: { partition: number }) => o.partition);
+      assert.equal(owning, [], `no partition has l3 as a replica on ${u}`);
+    }
+    await eventually(async () => (await Promise.all(survivors.map((u) => json(`${u}/v1/admin/status`)))).every((s) => s.hints.pending === 0 && s.rebalance.acquiring.length === 0), 20_000, 200, "hints delivered and partitions pulled");
+    const unread: string[] = [];
+    for (const [key, value] of acked) {
+      const res = await fetch(`${survivors[0]}/v1/kv/${key}?consistency=all`);
+      const text = await res.text();
+      if (res.status !== 200 || !text.includes(value)) unread.push(`${key}: ${res.status} ${text}`);
+    }
+    assert.equal(unread.slice(0, 5), [], `every acknowledged key reads at all (${unread.length} of ${acked.size} did not)`);
+  } finally {
+    await Promise.all(procs.map((p) => p.kill9().catch(() => {})));
+    for (const d of dirs) await rt.fs.remove(d, { recursive: true }).catch(() => {});
+  }
+});
+
+test(`a drain timeout shorter than the hand-off exits 1 at once, and bad --drain-timeout-ms values exit 2 (${host} processes)`, async () => {
+  for (const bad of ["0", "-5", "soon"]) {
+    const r = await runCli(host, ["start", "--port", "0", "--data", "/nonexistent-never-used", "--leave-on-shutdown", "--drain-timeout-ms", bad]);
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.stderr, "--drain-timeout-ms");
+  }
+  const { procs, dirs } = await cluster("t", ["--leave-on-shutdown", "--drain-timeout-ms", "1"]);
+  try {
+    for (let i = 0; i < 200; i++) await fetch(`${procs[0]!.url}/v1/kv/k${i}?consistency=all`, { method: "PUT", body: "x".repeat(2000) }).then((r) => r.body?.cancel());
+    const started = performance.now();
+    const code = await procs[2]!.stop("SIGTERM");
+    assert.is(code, 1, procs[2]!.output());
+    // Whichever comes first, the drain timeout or the leave's own bound (the same 1 ms), ends the hand-off.
+    assert.match(procs[2]!.output(), /the drain timeout \(1 ms\) passed before the hand-off finished|left but still held \d+ partitions/);
+    assert.ok(performance.now() - started < 10_000, "it exits at once");
+    // It had announced `left`: the others take its partitions and pull them from the remaining replicas.
+    await eventually(async () => (await json(`${procs[0]!.url}/v1/admin/status`)).members.find((m: any) => m.id === "t3")?.status === "left", 20_000, 100, "t3 left");
+    const res = await fetch(`${procs[0]!.url}/v1/kv/k7?consistency=all`);
+    assert.is(res.status, 200);
+  } finally {
+    await Promise.all(procs.map((p) => p.kill9().catch(() => {})));
+    for (const d of dirs) await rt.fs.remove(d, { recursive: true }).catch(() => {});
+  }
+});
+
+test.run();

@@ -3,12 +3,13 @@
  * write load; SIGTERM to the one started with the flag makes it hand its data off and leave: it exits 0, the
  * others show it `left`, no partition has it as a replica, and every acknowledged write reads at `all`. Its
  * failure paths: a drain timeout too short for the hand-off exits 1 at once, and bad flag values exit 2.
+ * `MESHKV_TEST_RUNTIME=deno` from a Node host checks a Deno child's exit statuses, which a Deno host cannot see.
  */
 import process from "node:process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
-import { runCli, startProcess, type NodeProcess, type RuntimeKind } from "../_process.ts";
+import { HOST_MISREPORTS_SIGNAL_EXIT, runCli, startProcess, type NodeProcess, type RuntimeKind } from "../_process.ts";
 
 const rt = await realRuntime();
 const host = (process.env.MESHKV_TEST_RUNTIME ?? rt.name) as RuntimeKind;
@@ -63,7 +64,8 @@ test(`SIGTERM to a node started with --leave-on-shutdown hands its data off, lea
     const load = writeLoad(urls, () => stop);
     await new Promise((r) => setTimeout(r, 500));
     const code = await procs[2]!.stop("SIGTERM");
-    assert.is(code, 0, procs[2]!.output());
+    // A Deno host cannot see the exit status of a child it signalled (`_process.ts`): the output line says it.
+    assert.is(code, HOST_MISREPORTS_SIGNAL_EXIT ? null : 0, procs[2]!.output());
     assert.match(procs[2]!.output(), /node l3 left the cluster: every partition handed off/);
     await new Promise((r) => setTimeout(r, 300));
     stop = true;
@@ -102,7 +104,7 @@ test(`a drain timeout shorter than the hand-off exits 1 at once, and bad --drain
     for (let i = 0; i < 200; i++) await fetch(`${procs[0]!.url}/v1/kv/k${i}?consistency=all`, { method: "PUT", body: "x".repeat(2000) }).then((r) => r.body?.cancel());
     const started = performance.now();
     const code = await procs[2]!.stop("SIGTERM");
-    assert.is(code, 1, procs[2]!.output());
+    assert.is(code, HOST_MISREPORTS_SIGNAL_EXIT ? null : 1, procs[2]!.output());
     // Whichever comes first, the drain timeout or the leave's own bound (the same 1 ms), ends the hand-off.
     assert.match(procs[2]!.output(), /the drain timeout \(1 ms\) passed before the hand-off finished|left but still held \d+ partitions/);
     assert.ok(performance.now() - started < 10_000, "it exits at once");

@@ -3,7 +3,8 @@
  * write load; SIGTERM to the one started with the flag makes it hand its data off and leave: it exits 0, the
  * others show it `left`, no partition has it as a replica, and every acknowledged write reads at `all`. Its
  * failure paths: a drain timeout too short for the hand-off exits 1 at once, and bad flag values exit 2.
- * `MESHKV_TEST_RUNTIME=deno` from a Node host checks a Deno child's exit statuses, which a Deno host cannot see.
+ * A Deno host cannot see a signalled child's exit status: `MESHKV_TEST_RUNTIME=deno node --import tsx test/_entry.ts
+ * test/cluster/leave_process.test.ts` checks Deno children from a Node host.
  */
 import process from "node:process";
 import { test } from "uvu";

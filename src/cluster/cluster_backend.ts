@@ -58,6 +58,8 @@ export interface ClusterBackendOptions {
   timings?: Partial<ClusterTimings>;
   engine?: Omit<EngineOptions, "clock" | "tombstonePurgeable">;
   feed?: Partial<FeedLimits>;
+  /** CPU seconds this process used, for `/metrics` (the runtime's `cpuSeconds`; absent: not reported). */
+  cpuSeconds?: () => number;
 }
 
 /** Opens the stores; `attach` the running node to serve. */
@@ -263,7 +265,7 @@ export class ClusterBackend implements KvBackend {
   }
 
   metrics(): readonly MetricSample[] {
-    return this.#closed ? [] : nodeMetrics(this.#sources());
+    return this.#closed ? [] : nodeMetrics(this.#sources(), this.#a && this.#a.node.gossip.joined ? this.#minePartitions().length : 0, this.#o.cpuSeconds);
   }
 
   #sources(): StatusSources {

@@ -46,6 +46,7 @@ interface ProcessLike {
   off(sig: string, fn: () => void): void;
   exit(code: number): never;
   memoryUsage: { rss(): number };
+  cpuUsage(): { user: number; system: number };
   pid: number;
   kill(pid: number, signal: number): void;
 }
@@ -137,6 +138,10 @@ export const bunRuntime: Runtime = {
   },
   exit: (code) => P.exit(code),
   memoryRss: () => P.memoryUsage.rss(),
+  cpuSeconds: () => {
+    const u = P.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  },
   pid: P?.pid ?? 0,
   processAlive,
 };

@@ -302,6 +302,11 @@ export const denoRuntime: Runtime = {
   },
   exit: (code) => D.exit(code),
   memoryRss: () => D.memoryUsage().rss,
+  // Deno has no CPU clock of its own; Deno 2 serves Node's through the global `process`.
+  cpuSeconds: () => {
+    const u = (globalThis as { process?: { cpuUsage?(): { user: number; system: number } } }).process?.cpuUsage?.();
+    return u ? (u.user + u.system) / 1e6 : 0;
+  },
   pid: D?.pid ?? 0,
   processAlive,
 };

@@ -151,6 +151,10 @@ export const nodeRuntime: Runtime = {
   },
   exit: (code) => process.exit(code),
   memoryRss: () => process.memoryUsage.rss(),
+  cpuSeconds: () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  },
   pid: process.pid,
   processAlive,
 };

@@ -240,6 +240,8 @@ export interface Runtime {
   exit(code: number): never;
   /** Resident memory of this process in bytes, for stats and benchmarks. */
   memoryRss(): number;
+  /** CPU time this process has used, user and system, in seconds (for `/metrics`; the memory runtime says 0). */
+  cpuSeconds(): number;
   /** This process's id (the memory runtime says 1). */
   readonly pid: number;
   /**

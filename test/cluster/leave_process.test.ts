@@ -81,6 +81,12 @@ test(`SIGTERM to a node started with --leave-on-shutdown hands its data off, lea
       assert.equal(owning, [], `no partition has l3 as a replica on ${u}`);
     }
     await eventually(async () => (await Promise.all(survivors.map((u) => json(`${u}/v1/admin/status`)))).every((s) => s.hints.pending === 0 && s.rebalance.acquiring.length === 0), 20_000, 200, "hints delivered and partitions pulled");
+    // An autoscaler's view of a survivor: it replicates every partition now, nothing moves, and CPU is counted.
+    const metrics = await (await fetch(`${survivors[0]}/metrics`)).text();
+    assert.match(metrics, /^meshkv_partitions_replicated 32$/m);
+    assert.match(metrics, /^meshkv_partitions_handing_off 0$/m);
+    assert.ok(Number(/^meshkv_process_cpu_seconds_total ([\d.e+-]+)$/m.exec(metrics)?.[1]) > 0, "CPU seconds are counted");
+    assert.ok(Number(/^meshkv_bytes_stored (\d+)$/m.exec(metrics)?.[1]) > 0, "bytes stored");
     const unread: string[] = [];
     for (const [key, value] of acked) {
       const res = await fetch(`${survivors[0]}/v1/kv/${key}?consistency=all`);

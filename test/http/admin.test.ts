@@ -109,6 +109,13 @@ test("/metrics counts requests and latencies per operation, level and status, wi
   assert.match(text, "# TYPE meshkv_storage_table_bytes gauge");
   assert.match(text, "meshkv_hints_pending 0");
   assert.match(text, "meshkv_anti_entropy_repairs_total 0");
+  // What an autoscaler reads besides the request rate and latency: CPU, bytes stored, partitions held and moving.
+  assert.match(text, /^meshkv_process_cpu_seconds_total [\d.e+-]+$/m);
+  assert.match(text, /^meshkv_bytes_stored [1-9]\d*$/m);
+  assert.match(text, /^meshkv_partitions_replicated [1-9]\d*$/m);
+  assert.match(text, /^meshkv_partitions_held [1-9]\d*$/m);
+  assert.match(text, "meshkv_partitions_handing_off 0");
+  assert.match(text, "meshkv_partitions_acquiring 0");
   for (const line of text.trim().split("\n")) assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [\d.e+-]+|\w+(\{[^}]*\})? NaN)$/, line);
   await h.close();
 });

@@ -29,7 +29,7 @@ export const START_FLAGS: FlagTable = {
   host: { type: "string", description: "Address to listen on", default: "127.0.0.1" },
   port: { type: "int", description: "Port for the client API and the mesh (0 picks a free one)", default: 7400, min: 0, max: 65535 },
   data: { type: "string", description: "Data directory (created if missing)", default: "./data/node" },
-  seeds: { type: "list", description: "Comma-separated host:port of nodes to join through (none: start a new cluster)" },
+  seeds: { type: "list", description: "Comma-separated host:port of nodes to join through (none: start a new cluster); a host name is resolved to every address it has, each time, so one headless Kubernetes Service name reaches every pod" },
   secret: { type: "string", description: "Cluster secret every node must share (default: $MESHKV_SECRET, else an insecure development secret)" },
   cluster: { type: "string", description: "Cluster name; nodes of other clusters are refused", default: "meshkv" },
   datacenter: { type: "string", description: "Datacenter (region) of this node", default: "dc1" },

@@ -301,12 +301,26 @@ export class Gossip {
       return [seed];
     }
     if (found.length === 0) return [seed];
-    const targets = found.map((a) => (a.includes(":") ? `[${a}]:${m[2]}` : `${a}:${m[2]}`)).filter((t) => t !== this.#o.self.address);
+    const self = await this.#ownAddresses(resolve);
+    const targets = found.map((a) => (a.includes(":") ? `[${a}]:${m[2]}` : `${a}:${m[2]}`)).filter((t) => !self.has(t));
     if (targets.length === 0 && !this.#joined) {
       this.#joined = true;
       this.#o.log?.("info", `Seed ${seed} resolves to this node alone: starting a cluster of its own, and looking for peers there while alone`);
     }
     return targets;
+  }
+
+  /** This node's address, and the addresses its host resolves to when it advertises a name (`<pod>.meshkv:7400`). */
+  async #ownAddresses(resolve: (host: string) => Promise<string[]>): Promise<Set<string>> {
+    const own = new Set([this.#o.self.address]);
+    const m = /^([^[\]:]+):(\d{1,5})$/.exec(this.#o.self.address);
+    if (!m || /^\d{1,3}(\.\d{1,3}){3}$/.test(m[1]!)) return own;
+    try {
+      for (const a of await resolve(m[1]!)) own.add(a.includes(":") ? `[${a}]:${m[2]}` : `${a}:${m[2]}`);
+    } catch {
+      // Unresolvable: only the address as given is this node's.
+    }
+    return own;
   }
 
   /** Merges a digest from a peer (untrusted input: a malformed one is dropped with a log line); false if dropped. */

@@ -2,7 +2,9 @@
  * `meshkv start --leave-on-shutdown` as real processes on loopback (the host runtime): three nodes under a quorum
  * write load; SIGTERM to the one started with the flag makes it hand its data off and leave: it exits 0, the
  * others show it `left`, no partition has it as a replica, and every acknowledged write reads at `all`. Its
- * failure paths: a drain timeout too short for the hand-off exits 1 at once, and bad flag values exit 2.
+ * failure paths: a drain timeout too short for the hand-off exits 1 at once, and bad flag values exit 2. And an
+ * autoscaler's day: under a steady quorum load a fourth node joins and then leaves on SIGTERM; the replica copies
+ * each change makes stay within 1.35x of the ideal, and every acknowledged write reads at `all`.
  * A Deno host cannot see a signalled child's exit status: `MESHKV_TEST_RUNTIME=deno node --import tsx test/_entry.ts
  * test/cluster/leave_process.test.ts` checks Deno children from a Node host.
  */
@@ -119,6 +121,63 @@ test(`a drain timeout shorter than the hand-off exits 1 at once, and bad --drain
     await eventually(async () => (await json(`${procs[0]!.url}/v1/admin/status`)).members.find((m: any) => m.id === "t3")?.status === "left", 20_000, 100, "t3 left");
     const res = await fetch(`${procs[0]!.url}/v1/kv/k7?consistency=all`);
     assert.is(res.status, 200);
+  } finally {
+    await Promise.all(procs.map((p) => p.kill9().catch(() => {})));
+    for (const d of dirs) await rt.fs.remove(d, { recursive: true }).catch(() => {});
+  }
+});
+
+test(`an autoscaler's day: under a steady quorum load a fourth node joins, then one leaves on SIGTERM; no acknowledged write is lost and moves stay within 1.35x of the ideal (${host} processes)`, async () => {
+  const { procs, dirs } = await cluster("a", []);
+  dirs.push(await tempDir(rt.fs, "a-4"));
+  try {
+    const owners = async (url: string) => ((await json(`${url}/v1/admin/ring`)).owners as { owner: string }[]).map((o) => o.owner);
+    const replicaSets = async (url: string) => ((await json(`${url}/v1/admin/ring`)).owners as { nodes: string[] }[]).map((o) => o.nodes);
+    /** Copies that move between two rings: replicas a partition gains (the data a change copies). */
+    const copies = (a: string[][], b: string[][]) => b.reduce((n, nodes, p) => n + nodes.filter((x) => !a[p]!.includes(x)).length, 0);
+    const settled = (n: number) => async () => (await Promise.all(procs.map((p) => json(`${p.url}/v1/admin/status`).catch(() => null)))).every((s) => s?.ready && s.ring?.owners.length === n && s.rebalance.acquiring.length === 0 && s.rebalance.handingOff.length === 0);
+    let stop = false;
+    const load = writeLoad(procs.map((p) => p.url), () => stop);
+    const before = await owners(procs[0]!.url);
+    const setsBefore = await replicaSets(procs[0]!.url);
+
+    const seed = procs[0]!.url.replace(/^http:\/\//, "");
+    procs.push(await startProcess(host, startArgs("a4", dirs[3]!, [seed], ["--leave-on-shutdown", "--drain-timeout-ms", "30000"])));
+    await eventually(settled(4), 30_000, 200, "a4 joined and its partitions moved");
+    const joined = await owners(procs[0]!.url);
+    const setsJoined = await replicaSets(procs[0]!.url);
+    const joinMoves = joined.filter((o, p) => o !== before[p]).length;
+    const joinCopies = copies(setsBefore, setsJoined);
+    // The ideal join copies a quarter of the N x 32 replicas to the joiner and nothing else (claim may also swap a
+    // few owners among the others to keep owners distinct within N; those copies count too).
+    console.log(`  join: ${joinMoves} of 32 partitions changed owner; ${joinCopies} replica copies (ideal ${(3 * 32) / 4})`);
+    assert.ok(joinCopies > 0 && joinCopies <= 1.35 * (3 * 32) / 4, `a join copies about a quarter of the replicas: ${joinCopies} of ${3 * 32}`);
+
+    const code = await procs[3]!.stop("SIGTERM");
+    assert.is(code, HOST_MISREPORTS_SIGNAL_EXIT ? null : 0, procs[3]!.output());
+    procs.pop();
+    await eventually(settled(3), 30_000, 200, "a4 left and its partitions moved");
+    const after = await owners(procs[0]!.url);
+    const leaveMoves = after.filter((o, p) => o !== joined[p]).length;
+    const leaveCopies = copies(setsJoined, await replicaSets(procs[0]!.url));
+    const held = setsJoined.filter((nodes) => nodes.includes("a4")).length;
+    console.log(`  leave: ${leaveMoves} of 32 partitions changed owner; ${leaveCopies} replica copies (ideal ${held}, the leaver's)`);
+    assert.ok(leaveCopies <= 1.35 * held, `a leave copies about the leaver's replicas: ${leaveCopies}, it held ${held}`);
+    for (const p of procs) {
+      const ring = await json(`${p.url}/v1/admin/ring`);
+      assert.ok(ring.owners.every((o: { nodes: string[] }) => !o.nodes.includes("a4")), `no partition has the member that left as a replica on ${p.url}`);
+    }
+    stop = true;
+    const acked = await load;
+    assert.ok(acked.size > 50, `enough writes were acknowledged: ${acked.size}`);
+    await eventually(async () => (await Promise.all(procs.map((p) => json(`${p.url}/v1/admin/status`)))).every((s) => s.hints.pending === 0), 20_000, 200, "hints delivered");
+    const unread: string[] = [];
+    for (const [key, value] of acked) {
+      const res = await fetch(`${procs[1]!.url}/v1/kv/${key}?consistency=all`);
+      const text = await res.text();
+      if (res.status !== 200 || !text.includes(value)) unread.push(`${key}: ${res.status} ${text}`);
+    }
+    assert.equal(unread.slice(0, 5), [], `every acknowledged key reads at all (${unread.length} of ${acked.size} did not)`);
   } finally {
     await Promise.all(procs.map((p) => p.kill9().catch(() => {})));
     for (const d of dirs) await rt.fs.remove(d, { recursive: true }).catch(() => {});

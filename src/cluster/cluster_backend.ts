@@ -127,6 +127,7 @@ export class ClusterBackend implements KvBackend {
     const a = startParts({
       node, nodeId: o.nodeId, datacenter: o.datacenter, clock: o.clock, random: o.random, config: o.replication, view: this.view,
       keyspaces: this.keyspaces, store: this.store, hints: this.hints, timings: this.timings, serving: () => void this.#checkServing(),
+      dropHintsFor: (target) => this.#removals.dropHintsFor(target),
     });
     a.unregister.push(node.gossip.on((e) => this.#onMember(e.type, e.member.id)));
     this.#a = a;

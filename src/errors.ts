@@ -59,6 +59,7 @@ export const ERROR_CODES = {
     "A node to remove from the cluster is alive or only suspected: stop it (or wait until it is down), or make it leave",
   NODE_UNKNOWN: "No member of the cluster has that node id",
   NODE_REMOVED: "The node was removed from the cluster by an operator and can never rejoin under its id",
+  NODE_MEMBER: "A node to plan a join for is a member of the cluster already",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,5 +1,5 @@
 /**
- * The client commands of `meshkv`: `status`, `get`, `put`, `delete`, `list` and `remove` against a running node, through
+ * The client commands of `meshkv`: `status`, `get`, `put`, `delete`, `list`, `remove` and `cluster` (`cluster_command.ts`) against a running node, through
  * the same fetch SDK applications use (`src/client/`), so the CLI exercises the public surface and nothing
  * else. Each command has its own flag table (parsing and `--help` come from it, see `args.ts`); the common
  * flags (`--endpoint`, `--token`, `--consistency`, `--timeout`) are shared, and fall back to the
@@ -11,7 +11,8 @@
 import { type Consistency, createClient, type Entry, isMeshkvClientError, type MeshkvClient } from "../client/mod.ts";
 import { MeshkvError } from "../errors.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { type FlagTable, type FlagValues, helpText, parseFlags } from "./args.ts";
+import { helpText, parseFlags, type FlagTable, type FlagValues } from "./args.ts";
+import { CLUSTER_ARGS, CLUSTER_FLAGS, CLUSTER_SUMMARY, runCluster } from "./cluster_command.ts";
 
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:7400";
 
@@ -69,6 +70,7 @@ export const CLIENT_COMMANDS: Record<string, { args: string; summary: string; fl
       },
     },
   },
+  cluster: { args: CLUSTER_ARGS, summary: CLUSTER_SUMMARY, flags: { ...COMMON_FLAGS, ...CLUSTER_FLAGS } },
 };
 
 const bad = (message: string) => new MeshkvError("INVALID_ARGUMENT", message);
@@ -157,8 +159,10 @@ function positional(command: string, got: string[], want: number): string[] {
   return got;
 }
 
-async function run(command: string, kv: MeshkvClient, args: string[], flags: FlagValues): Promise<number> {
+async function run(command: string, kv: MeshkvClient, args: string[], flags: FlagValues, clientAt: (address: string) => MeshkvClient): Promise<number> {
   switch (command) {
+    case "cluster":
+      return await runCluster(kv, args, flags, clientAt);
     case "status":
       positional(command, args, 0);
       console.log(JSON.stringify(await kv.status(), null, 2));
@@ -277,7 +281,10 @@ export async function clientCommand(rt: Runtime, command: string, argv: string[]
   }
   const kv = clientFor(rt, argv, flags);
   try {
-    return await run(command, kv, args, flags);
+    // Another member, at its gossiped host:port, with the scheme and token of the node asked.
+    const scheme = endpointsFrom(rt, argv)[0]!.startsWith("https:") ? "https" : "http";
+    const clientAt = (address: string) => clientFor(rt, ["--endpoint", `${scheme}://${address}`], flags);
+    return await run(command, kv, args, flags, clientAt);
   } catch (err) {
     if (!isMeshkvClientError(err)) throw err;
     const hint = err.code === "CONNECT_FAILED" ? " (is a node running there? start one with: meshkv start)" : "";

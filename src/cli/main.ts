@@ -10,7 +10,7 @@ import { type FlagValues, helpText, parseFlags, withoutDefaults } from "./args.t
 import { clientCommand } from "./client_commands.ts";
 import { loadConfig, mergeFlags, withConfigFlag } from "./config.ts";
 import { runDev } from "./dev.ts";
-import { START_FLAGS, startNode } from "./start.ts";
+import { START_FLAGS, startNode, type StartedNode } from "./start.ts";
 
 const USAGE = `meshkv ${VERSION}: a leaderless, multi-region key-value store
 
@@ -25,6 +25,10 @@ Commands:
   delete KEY           Delete KEY
   list                 List keys in order (--prefix P, --limit N, --keys-only)
   remove NODE          Take a node that is down for good out of the cluster (--dry-run prints the plan)
+  cluster status       Print the members as a table (node, DC, rack, status, load, owns)
+  cluster plan join|leave|remove NODE
+                       Print which partitions that change would move, where, keys and bytes (changes nothing)
+  cluster leave        Make the node hand its data off and leave the cluster
   version              Print the version
   help                 Show this help (or: meshkv <command> --help)
 
@@ -52,20 +56,63 @@ async function start(rt: Runtime, argv: string[]): Promise<number> {
   if (flags === null) return 0;
   const node = await startNode(rt, flags);
   console.log(`meshkv ${VERSION} node ${node.nodeId} listening on ${node.url} (${rt.name} ${rt.version})`);
-  const removed = await new Promise<boolean>((resolve) => {
-    const stop = () => resolve(false);
-    rt.onSignal("SIGINT", stop);
-    rt.onSignal("SIGTERM", stop);
-    void node.removed.then(() => resolve(true));
+  const leaveOnShutdown = flags["leave-on-shutdown"] === true;
+  let signals = 0;
+  let onAnother: () => void = () => {};
+  const reason = await new Promise<"stop" | "leave" | "removed">((resolve) => {
+    const on = (leave: boolean) => () => {
+      signals++;
+      if (signals > 1) onAnother();
+      resolve(leave ? "leave" : "stop");
+    };
+    rt.onSignal("SIGINT", on(false));
+    rt.onSignal("SIGTERM", on(leaveOnShutdown));
+    void node.removed.then(() => resolve("removed"));
+  });
+  if (reason === "leave") return await leaveThenStop(rt, node, Number(flags["drain-timeout-ms"]), (fn) => {
+    onAnother = fn;
+    if (signals > 1) fn();
   });
   await node.stop();
-  if (removed) {
-    console.error(
-      `meshkv: NODE_REMOVED: node ${node.nodeId} was removed from the cluster by an operator and cannot rejoin under its id: start a new node with an empty --data directory instead`,
-    );
+  if (reason === "removed") {
+    console.error(`meshkv: NODE_REMOVED: node ${node.nodeId} was removed from the cluster by an operator and cannot rejoin under its id: start a new node with an empty --data directory instead`);
     return 1;
   }
   console.log(`meshkv node ${node.nodeId} stopped`);
+  return 0;
+}
+
+/**
+ * `--leave-on-shutdown`: the first SIGTERM makes the node leave and hand its data off; it exits 0 once it holds
+ * nothing. The drain timeout or another signal exits at once with status 1: the node has announced `left`
+ * already, so the members that gained its partitions pull whatever it did not hand off from the other replicas.
+ */
+async function leaveThenStop(rt: Runtime, node: StartedNode, drainMs: number, onAnotherSignal: (fn: () => void) => void): Promise<number> {
+  console.log(`meshkv: SIGTERM: node ${node.nodeId} leaves the cluster and hands its data off (at most --drain-timeout-ms ${drainMs}; another SIGTERM exits at once)`);
+  const cut = new Promise<"signal" | "timeout">((resolve) => {
+    onAnotherSignal(() => resolve("signal"));
+    void rt.clock.sleep(drainMs).then(() => resolve("timeout"));
+  });
+  const outcome = await Promise.race([node.leave(drainMs).catch((err: Error) => err), cut]);
+  await node.stop();
+  if (outcome instanceof Error) {
+    console.error(`meshkv: could not leave the cluster (${outcome.message}): stopped as a temporary absence`);
+    return 1;
+  }
+  if (outcome === "signal" || outcome === "timeout") {
+    const why = outcome === "signal" ? "another signal came" : `the drain timeout (${drainMs} ms) passed`;
+    console.error(`meshkv: ${why} before the hand-off finished: node ${node.nodeId} stopped holding data it had not handed off; it has left, and the members that gained its partitions pull them from the other replicas`);
+    return 1;
+  }
+  if (outcome.alone) {
+    console.log(`meshkv: node ${node.nodeId} has no other live member to hand its data off to: stopped as a temporary absence`);
+    return 0;
+  }
+  if (!outcome.drained) {
+    console.error(`meshkv: node ${node.nodeId} left but still held ${outcome.partitionsHeld} partitions after ${outcome.tookMs} ms; the members that gained them pull them from the other replicas`);
+    return 1;
+  }
+  console.log(`meshkv: node ${node.nodeId} left the cluster: every partition handed off in ${outcome.tookMs} ms`);
   return 0;
 }
 
@@ -83,6 +130,7 @@ export async function main(rt: Runtime, argv: string[]): Promise<number> {
       case "delete":
       case "list":
       case "remove":
+      case "cluster":
         return await clientCommand(rt, command, rest);
       case "version":
       case "--version":

@@ -22,6 +22,7 @@ import { changeEvent, ChangeFeed, type FeedLimits } from "./change_feed.ts";
 import type { HintStore } from "./hints.ts";
 import { Keyspaces } from "./keyspaces.ts";
 import { listPage } from "./listing.ts";
+import { type Change, type Joiner, planChange } from "./change_plan.ts";
 import { joinSeeds, leaveCluster, MemberRemovals } from "./membership_changes.ts";
 import type { ClusterNode } from "./node.ts";
 import { keyPlacement, nodeMetrics, nodeStatus, ringStatus, type StatusSources } from "./node_status.ts";
@@ -48,6 +49,8 @@ export interface ClusterBackendOptions extends NodeStoresOptions {
   writeLevel?: ConsistencyLevel;
   timings?: Partial<ClusterTimings>;
   feed?: Partial<FeedLimits>;
+  /** CPU seconds this process used, for `/metrics` (the runtime's `cpuSeconds`; absent: not reported). */
+  cpuSeconds?: () => number;
 }
 
 /** Opens the stores (`node_stores.ts`); `attach` the running node to serve. */
@@ -109,18 +112,9 @@ export class ClusterBackend implements Kv.KvBackend {
     if (this.#a) throw new Error("Backend already attached");
     const o = this.#o;
     const a = startParts({
-      node,
-      nodeId: o.nodeId,
-      datacenter: o.datacenter,
-      clock: o.clock,
-      random: o.random,
-      config: o.replication,
-      view: this.view,
-      keyspaces: this.keyspaces,
-      store: this.store,
-      hints: this.hints,
-      timings: this.timings,
-      serving: () => void this.#checkServing(),
+      node, nodeId: o.nodeId, datacenter: o.datacenter, clock: o.clock, random: o.random, config: o.replication, view: this.view,
+      keyspaces: this.keyspaces, store: this.store, hints: this.hints, timings: this.timings, serving: () => void this.#checkServing(),
+      dropHintsFor: (target) => this.#removals.dropHintsFor(target),
     });
     a.unregister.push(node.gossip.on((e) => this.#onMember(e.type, e.member.id)));
     this.#a = a;
@@ -271,8 +265,8 @@ export class ClusterBackend implements Kv.KvBackend {
     return this.#a ? this.#a.node.gossip.members() : [];
   }
 
-  metrics(): readonly Kv.MetricSample[] {
-    return this.#closed ? [] : nodeMetrics(this.#sources());
+  metrics(): readonly MetricSample[] {
+    return this.#closed ? [] : nodeMetrics(this.#sources(), this.#a && this.#a.node.gossip.joined ? this.#minePartitions().length : 0, this.#o.cpuSeconds);
   }
 
   #sources(): StatusSources {
@@ -303,14 +297,11 @@ export class ClusterBackend implements Kv.KvBackend {
   }
 
   /** Decommission (`membership_changes.ts`): hands every partition off, then the caller stops the process. */
-  async leave(): Promise<Record<string, unknown>> {
+  async leave(options: { timeoutMs?: number } = {}): Promise<Record<string, unknown>> {
     const a = this.#checkServing();
     this.#leaving = true;
     return await leaveCluster(a, {
-      clock: this.#o.clock,
-      store: this.store,
-      snapshot: () => this.#snapshot(),
-      timings: this.timings,
+      clock: this.#o.clock, store: this.store, snapshot: () => this.#snapshot(), leaveTimeoutMs: options.timeoutMs ?? this.timings.leaveTimeoutMs, moverIntervalMs: this.timings.moverIntervalMs,
     });
   }
 
@@ -318,6 +309,15 @@ export class ClusterBackend implements Kv.KvBackend {
   async remove(node: string, options: { dryRun: boolean }): Promise<Record<string, unknown>> {
     const a = this.#checkServing();
     return await this.#removals.remove(a, node, options.dryRun);
+  }
+
+  /** The preview of a membership change (`change_plan.ts`): changes nothing. */
+  async plan(change: Change, node: string, joiner?: Joiner): Promise<Record<string, unknown>> {
+    const a = this.#checkServing();
+    return await planChange({
+      config: this.#o.replication, table: a.node.gossip.table, selfId: this.nodeId, nowMs: this.#o.clock.monotonic(), store: this.store, mesh: a.node.mesh,
+      replicaTimeoutMs: this.timings.replicaTimeoutMs,
+    }, change, node, joiner);
   }
 
   /** A node that learns it was removed stops serving and stops its loops. */

@@ -47,6 +47,12 @@ export interface GossipOptions {
   self: SelfInfo;
   /** `host:port` of nodes to join through; our own address is skipped. */
   seeds?: readonly string[];
+  /**
+   * Every address a host name resolves to (the runtime's `resolveHost`): a seed given by name is contacted at
+   * each of them, resolved again on every contact, so a headless Kubernetes Service names every pod. Absent:
+   * seeds are dialled as given.
+   */
+  resolve?: (host: string) => Promise<string[]>;
   settings?: Partial<GossipSettings>;
   log?: Logger;
 }
@@ -60,6 +66,8 @@ export interface GossipStats {
 
 /** Seeds that `join` may add at run time. */
 export const SEEDS_ADDED_MAX = 64;
+/** Addresses of one seed name contacted per round (a Service over more pods still reaches the cluster). */
+export const SEED_ADDRESSES_MAX = 64;
 
 const LIVE: ReadonlySet<MemberStatus> = new Set(["alive", "suspect"]);
 
@@ -283,18 +291,55 @@ export class Gossip {
     for (const seed of this.#seeds()) {
       if (this.#seedsBusy.has(seed)) continue;
       this.#seedsBusy.add(seed);
-      mesh.connect(seed)
-        .then((peer) =>
-          mesh.request(peer, "sync", { members: ms.digest(this.#table) }, {
-            timeoutMs: this.settings.probeTimeoutMs * 2,
-          })
-            .then((reply) => {
-              this.#absorb(reply, peer);
-            })
-        )
-        .catch((err: Error) => this.#o.log?.("debug", `Seed ${seed} not reachable: ${err.message}`))
+      this.#addressesOf(seed)
+        .then((targets) => Promise.all(targets.map((target) => mesh.connect(target)
+          .then((peer) => mesh.request(peer, "sync", { members: digest(this.#table) }, { timeoutMs: this.settings.probeTimeoutMs * 2 }).then((reply) => {
+            this.#absorb(reply, peer);
+          }))
+          .catch((err: Error) => this.#o.log?.("debug", `Seed ${target} not reachable: ${err.message}`)))))
         .finally(() => this.#seedsBusy.delete(seed));
     }
+  }
+
+  /**
+   * The `host:port` targets of a seed: each address its host name resolves to, without this node's own; the
+   * seed as given when it is an IP literal, there is no resolver, or resolving fails. A name that resolves to
+   * this node alone (the first pod behind a headless Service) makes it a cluster of its own, as a node started
+   * without seeds is; it keeps resolving the name while it has no live peer, so pods that started at the same
+   * time find each other and their tables merge.
+   */
+  async #addressesOf(seed: string): Promise<string[]> {
+    const m = /^([^[\]:]+):(\d{1,5})$/.exec(seed);
+    const resolve = this.#o.resolve;
+    if (!resolve || !m || /^\d{1,3}(\.\d{1,3}){3}$/.test(m[1]!)) return [seed];
+    let found: string[];
+    try {
+      found = [...new Set(await resolve(m[1]!))].slice(0, SEED_ADDRESSES_MAX);
+    } catch (err) {
+      this.#o.log?.("debug", `Seed ${seed}: ${m[1]} did not resolve (${(err as Error).message}): dialling it as given`);
+      return [seed];
+    }
+    if (found.length === 0) return [seed];
+    const self = await this.#ownAddresses(resolve);
+    const targets = found.map((a) => (a.includes(":") ? `[${a}]:${m[2]}` : `${a}:${m[2]}`)).filter((t) => !self.has(t));
+    if (targets.length === 0 && !this.#joined) {
+      this.#joined = true;
+      this.#o.log?.("info", `Seed ${seed} resolves to this node alone: starting a cluster of its own, and looking for peers there while alone`);
+    }
+    return targets;
+  }
+
+  /** This node's address, and the addresses its host resolves to when it advertises a name (`<pod>.meshkv:7400`). */
+  async #ownAddresses(resolve: (host: string) => Promise<string[]>): Promise<Set<string>> {
+    const own = new Set([this.#o.self.address]);
+    const m = /^([^[\]:]+):(\d{1,5})$/.exec(this.#o.self.address);
+    if (!m || /^\d{1,3}(\.\d{1,3}){3}$/.test(m[1]!)) return own;
+    try {
+      for (const a of await resolve(m[1]!)) own.add(a.includes(":") ? `[${a}]:${m[2]}` : `${a}:${m[2]}`);
+    } catch {
+      // Unresolvable: only the address as given is this node's.
+    }
+    return own;
   }
 
   /** Merges a digest from a peer (untrusted input: a malformed one is dropped with a log line); false if dropped. */

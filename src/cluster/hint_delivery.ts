@@ -14,6 +14,11 @@ export interface HintDeliveryOptions {
   random: Random;
   /** Whether the target is up (from gossip); hints for a target that is not are left alone. */
   isAlive(target: string): boolean;
+  /**
+   * Drops the hints of a target that will never come back (removed from the cluster); called each round, so a
+   * hint stored by a write in flight when the target was removed does not wait forever. Default: none.
+   */
+  dropIfGone?(target: string): Promise<void>;
   /** Sends hints to their target, which merges each into its copy; rejects when it could not. */
   deliver(target: string, hints: Hint[]): Promise<void>;
   /** Time between rounds. Default 200 ms. */
@@ -30,7 +35,7 @@ export interface HintDeliveryOptions {
   onError?: (error: unknown) => void;
 }
 
-type DeliverySettings = Required<Omit<HintDeliveryOptions, "onError">> & { onError: ((error: unknown) => void) | null };
+type DeliverySettings = Required<Omit<HintDeliveryOptions, "onError" | "dropIfGone">> & { onError: ((error: unknown) => void) | null; dropIfGone?: HintDeliveryOptions["dropIfGone"] };
 
 const DELIVERY_DEFAULTS = {
   intervalMs: 200,
@@ -126,6 +131,7 @@ export class HintDelivery {
       this.#tokens + ((now - this.#refilledAt) * o.bytesPerSecondMax) / 1000,
     );
     this.#refilledAt = now;
+    if (o.dropIfGone) for (const t of o.store.targets()) await o.dropIfGone(t);
     const due = o.store.targets().filter((t) => (this.#backoff.get(t)?.retryAt ?? -Infinity) <= now && o.isAlive(t));
     const results = await Promise.allSettled(due.map((t) => this.#drain(t)));
     let delivered = 0;

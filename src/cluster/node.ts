@@ -29,7 +29,10 @@ export interface ClusterNodeOptions {
   datacenter?: string;
   rack?: string;
   capacity?: number;
+  /** `host:port` of nodes to join through; a host name is resolved to every address it has (`resolveHost`). */
   seeds?: readonly string[];
+  /** What a seed's host name resolves to (default: the runtime's `resolveHost`; the simulation has its own). */
+  resolveHost?: (host: string) => Promise<string[]>;
   incarnation?: number;
   /** When this node's data directory was created (ms since the epoch; see `MemberInfo.since`). */
   since?: number;
@@ -89,22 +92,11 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const host = server.hostname === "0.0.0.0" || server.hostname === "::" ? "127.0.0.1" : server.hostname;
   const address = o.advertise ?? `${host.includes(":") ? `[${host}]` : host}:${server.port}`;
   mesh.setSelfAddress(address);
+  const resolve = o.resolveHost ?? (rt.resolveHost === undefined ? undefined : (host: string) => rt.resolveHost!(host));
   const gossip = new Gossip({
-    mesh,
-    clock: rt.clock,
-    random: random.fork(),
-    self: {
-      id: o.id,
-      address,
-      datacenter: o.datacenter ?? "dc1",
-      capacity: o.capacity ?? 1,
-      ...(o.rack === undefined ? {} : { rack: o.rack }),
-      ...(o.incarnation === undefined ? {} : { incarnation: o.incarnation }),
-      ...(o.since === undefined ? {} : { since: o.since }),
-    },
-    seeds: o.seeds ?? [],
-    ...(o.gossip === undefined ? {} : { settings: o.gossip }),
-    ...(o.log === undefined ? {} : { log: o.log }),
+    mesh, clock: rt.clock, random: random.fork(),
+    self: { id: o.id, address, datacenter: o.datacenter ?? "dc1", capacity: o.capacity ?? 1, ...(o.rack === undefined ? {} : { rack: o.rack }), ...(o.incarnation === undefined ? {} : { incarnation: o.incarnation }), ...(o.since === undefined ? {} : { since: o.since }) },
+    seeds: o.seeds ?? [], ...(resolve === undefined ? {} : { resolve }), ...(o.gossip === undefined ? {} : { settings: o.gossip }), ...(o.log === undefined ? {} : { log: o.log }),
   });
   gossip.start();
   let stopped = false;

@@ -93,6 +93,8 @@ export interface PartsOptions {
   timings: ClusterTimings;
   /** Throws when this node may not take client requests (for forwarded writes). */
   serving(): void;
+  /** Drops and counts the hints for `target` (`MemberRemovals.dropHintsFor`). */
+  dropHintsFor?(target: string): Promise<number>;
 }
 
 /** Builds the parts around `o.node`, registers their mesh handlers and starts their loops. */
@@ -147,6 +149,11 @@ export function startParts(o: PartsOptions): NodeParts {
     random: o.random.fork(),
     intervalMs: t.hintIntervalMs,
     isAlive: (target) => node.gossip.table.get(target)?.status === "alive",
+    ...(o.dropHintsFor === undefined ? {} : {
+      dropIfGone: async (target: string) => {
+        if (node.gossip.table.get(target)?.status === "removed") await o.dropHintsFor!(target);
+      },
+    }),
     deliver: async (target, hints) => {
       const items = hints.map((h) => ({ p: h.partition, key: h.key, set: h.set, exp: h.expiresAt }));
       await node.mesh.request(target, "kvMergeBatch", mergeBatchToWire(items), { timeoutMs: t.replicaTimeoutMs });

@@ -131,13 +131,24 @@ export function ringStatus(config: ReplicationConfig, snap: RingSnapshot | null)
   return { partitions: config.partitions, replicas: config.n, epoch: snap.epoch, owners };
 }
 
-export function nodeMetrics(s: StatusSources): MetricSample[] {
+/**
+ * The samples this node adds to `/metrics`. Besides the request rate and latency histogram (`http/metrics.ts`),
+ * what an autoscaler needs: CPU seconds, bytes stored, partitions replicated here and partitions moving.
+ */
+export function nodeMetrics(s: StatusSources, replicated: number, cpuSeconds?: () => number): MetricSample[] {
   const h = s.hints.stats();
   const a = s.parts;
   const c = a?.coordinator.stats;
   const ae = a?.ae.stats();
+  const storage = s.store.engine.stats();
+  const mover = a?.mover.stats();
   return [
-    ...storageMetrics(s.store.engine.stats()),
+    ...(cpuSeconds ? [counter("meshkv_process_cpu_seconds_total", "CPU time this process used, user and system, in seconds", cpuSeconds())] : []),
+    gauge("meshkv_bytes_stored", "Bytes this node stores: its tables and write-ahead log (the Load of meshkv cluster status)", storage.tableBytes + storage.walBytes),
+    gauge("meshkv_partitions_replicated", "Store partitions this node is a replica of in the current ring", replicated),
+    gauge("meshkv_partitions_held", "Store partitions with data in this node's store", s.store.partitionsHeld().length),
+    gauge("meshkv_partitions_handing_off", "Partitions this node holds but no longer replicates, still being handed off", mover?.handingOff.length ?? 0),
+    ...storageMetrics(storage),
     gauge("meshkv_hints_pending", "Hinted-handoff hints waiting for delivery", h.pending),
     gauge("meshkv_hints_bytes", "Bytes of hints waiting for delivery", h.bytes),
     counter("meshkv_hints_delivered_total", "Hints delivered to their replica", h.delivered),
@@ -146,16 +157,8 @@ export function nodeMetrics(s: StatusSources): MetricSample[] {
     counter("meshkv_read_repairs_total", "Replicas repaired by reads", c?.readRepairs ?? 0),
     counter("meshkv_coordinator_forwards_total", "Writes forwarded to a replica to coordinate", c?.forwarded ?? 0),
     counter("meshkv_coordinator_timeouts_total", "Requests that timed out waiting for replicas", c?.timeouts ?? 0),
-    gauge(
-      "meshkv_partitions_acquiring",
-      "Partitions this node is still pulling after gaining them",
-      a?.mover.stats().acquiring.length ?? 0,
-    ),
-    counter(
-      "meshkv_hints_dropped_removed_total",
-      "Hints dropped because their target was removed from the cluster",
-      s.removals.hintsDropped,
-    ),
+    gauge("meshkv_partitions_acquiring", "Partitions this node is still pulling after gaining them", mover?.acquiring.length ?? 0),
+    counter("meshkv_hints_dropped_removed_total", "Hints dropped because their target was removed from the cluster", s.removals.hintsDropped),
     gauge("meshkv_watchers", "Open watch streams", s.feed.watchers),
     ...tombstoneMetrics(s.tombstoneWaits),
     gauge(

@@ -31,6 +31,8 @@ export interface PartitionMove {
   to: string[];
   /** Surviving replicas they copy from. */
   from: string[];
+  /** Replicas that no longer hold it afterwards. */
+  drop: string[];
   keys: number | null;
   bytes: number | null;
 }
@@ -96,25 +98,37 @@ export async function removalPlan(o: {
   mesh: Mesh;
   replicaTimeoutMs: number;
 }): Promise<RemovalPlan> {
-  const { before, after } = ringsWithout(o.config, o.table, o.node, o.nowMs);
+  const moves = await movesBetween({ ...o, before: o.table, after: removeFromTable(o.table, o.node, o.nowMs), gone: o.node });
+  return { node: o.node, status: o.table.get(o.node)?.status ?? "unknown", ...moves };
+}
+
+/**
+ * The store partitions whose replicas differ between the rings of member tables `before` and `after` (a join,
+ * a leave or a removal), each with the replicas that gain a copy, the live replicas it can be copied from (not
+ * `gone`, a member whose data is lost), and the keys and bytes of the partition (this node's copy when it is a
+ * source, else one `kvStats` request per source asked).
+ */
+export async function movesBetween(o: {
+  config: ReplicationConfig; before: MemberTable; after: MemberTable; gone: string | null; selfId: string; store: ReplicaStore; mesh: Mesh; replicaTimeoutMs: number;
+}): Promise<Omit<RemovalPlan, "node" | "status">> {
+  const before = new RingView(o.config).update(o.before);
+  const after = new RingView(o.config).update(o.after);
   const moves: PartitionMove[] = [];
   for (let p = 0; p < before.placement.partitions; p++) {
     const was = before.placement.forPartition(p).replicas.map((r) => r.node);
     const will = after.placement.forPartition(p).replicas.map((r) => r.node);
     const to = will.filter((n) => !was.includes(n));
     if (to.length === 0 && was.length === will.length) continue;
-    moves.push({
-      partition: p,
-      to,
-      from: was.filter((n) => n !== o.node && will.includes(n) && !before.down.has(n)),
-      keys: null,
-      bytes: null,
-    });
+    // A removal copies from the replicas that stay; a leave also from the leaver, which hands its copies off.
+    const from = was.filter((n) => n !== o.gone && !before.down.has(n) && (o.gone === null || will.includes(n)));
+    moves.push({ partition: p, to, from, drop: was.filter((n) => !will.includes(n)), keys: null, bytes: null });
   }
   // Counts: this node's copy when it is a surviving replica, else one request per surviving replica asked.
   const ask = new Map<string, PartitionMove[]>();
   for (const m of moves) {
-    if (m.from.includes(o.selfId)) {
+    // A partition that only loses a replica copies nothing.
+    if (m.to.length === 0) Object.assign(m, { keys: 0, bytes: 0 });
+    else if (m.from.includes(o.selfId)) {
       Object.assign(m, await partitionStats(o.store, m.partition));
     } else if (m.from.length > 0) {
       const peer = m.from[0]!;
@@ -139,13 +153,9 @@ export async function removalPlan(o: {
   }));
   const counted = moves.filter((m) => m.keys !== null);
   return {
-    node: o.node,
-    status: o.table.get(o.node)?.status ?? "unknown",
     partitionsMoving: moves.length,
-    keys: counted.reduce((n, m) => n + m.keys!, 0),
-    bytes: counted.reduce((n, m) => n + m.bytes!, 0),
-    partitionsUncounted: moves.length - counted.length,
-    moves,
+    keys: counted.reduce((n, m) => n + m.keys!, 0), bytes: counted.reduce((n, m) => n + m.bytes!, 0),
+    partitionsUncounted: moves.length - counted.length, moves,
   };
 }
 

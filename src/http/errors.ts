@@ -26,6 +26,7 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   // 409: create-only write found a value; a node to remove is still alive
   KEY_EXISTS: 409,
   NODE_ALIVE: 409,
+  NODE_MEMBER: 409,
   // 412: a strict write's context is stale
   STALE_CONTEXT: 412,
   // 413: over a documented size limit

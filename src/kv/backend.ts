@@ -200,13 +200,18 @@ export interface KvBackend {
   placement?(key: string): Promise<KeyPlacement>;
   /** Joins the cluster through `seeds`; absent when the backend cannot (the route answers 501 UNSUPPORTED). */
   join?(seeds: readonly string[]): Promise<Record<string, unknown>>;
-  /** Hands data off and leaves; absent when the backend cannot. */
-  leave?(): Promise<Record<string, unknown>>;
+  /** Hands data off and leaves (giving up after `timeoutMs`, else the backend's own bound); absent when the backend cannot. */
+  leave?(options?: { timeoutMs?: number }): Promise<Record<string, unknown>>;
   /**
    * Takes a dead member out of the ring for good (its partitions are rebuilt from the surviving replicas), or
    * with `dryRun` only returns the plan; absent when the backend cannot.
    */
   remove?(node: string, options: { dryRun: boolean }): Promise<Record<string, unknown>>;
+  /**
+   * The preview of a join, leave or removal of `node` (partitions that would move, where, keys and bytes);
+   * changes nothing; absent when the backend cannot change membership. `joiner` describes a node not yet a member.
+   */
+  plan?(change: "join" | "leave" | "remove", node: string, joiner?: { capacity: number; datacenter: string; rack?: string }): Promise<Record<string, unknown>>;
   /** False while the node starts or leaves: `/health` answers 503 so load balancers stop sending. */
   ready(): boolean;
   /** Extra samples for `/metrics`: storage stats, hint backlog, anti-entropy repairs, quorum failures. */

@@ -4,6 +4,7 @@
  * Bun has: `Bun.file`/`Bun.write` cannot write at an offset or fsync).
  */
 import { MeshkvError } from "../errors.ts";
+import { lookup } from "node:dns/promises";
 import { nodeFileSystem } from "./_node_fs.ts";
 import { createRandom } from "./_random.ts";
 import { BufferedSocket, toBytes } from "./_socket.ts";
@@ -50,6 +51,7 @@ interface ProcessLike {
   off(sig: string, fn: () => void): void;
   exit(code: number): never;
   memoryUsage: { rss(): number };
+  cpuUsage(): { user: number; system: number };
   pid: number;
   kill(pid: number, signal: number): void;
 }
@@ -181,6 +183,11 @@ export const bunRuntime: Runtime = {
   },
   exit: (code) => P.exit(code),
   memoryRss: () => P.memoryUsage.rss(),
+  resolveHost: async (host) => (await lookup(host, { all: true })).map((a) => a.address),
+  cpuSeconds: () => {
+    const u = P.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  },
   pid: P?.pid ?? 0,
   processAlive,
 };

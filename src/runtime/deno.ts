@@ -60,6 +60,7 @@ interface DenoApi {
   removeSignalListener(sig: string, fn: () => void): void;
   exit(code: number): never;
   memoryUsage(): { rss: number };
+  resolveDns(query: string, type: "A" | "AAAA"): Promise<string[]>;
   pid: number;
   kill(pid: number, signal: number | string): void;
 }
@@ -327,6 +328,18 @@ export const denoRuntime: Runtime = {
   },
   exit: (code) => D.exit(code),
   memoryRss: () => D.memoryUsage().rss,
+  // DNS servers only (Deno.resolveDns reads no hosts file): a name they do not know is dialled as given.
+  resolveHost: async (host) => {
+    const [v4, v6] = await Promise.allSettled([D.resolveDns(host, "A"), D.resolveDns(host, "AAAA")]);
+    const found = [...(v4.status === "fulfilled" ? v4.value : []), ...(v6.status === "fulfilled" ? v6.value : [])];
+    if (found.length === 0 && v4.status === "rejected") throw v4.reason;
+    return found;
+  },
+  // Deno has no CPU clock of its own; Deno 2 serves Node's through the global `process`.
+  cpuSeconds: () => {
+    const u = (globalThis as { process?: { cpuUsage?(): { user: number; system: number } } }).process?.cpuUsage?.();
+    return u ? (u.user + u.system) / 1e6 : 0;
+  },
   pid: D?.pid ?? 0,
   processAlive,
 };

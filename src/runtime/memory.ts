@@ -63,6 +63,7 @@ export function createMemoryRuntime(options: MemoryRuntimeOptions = {}): MemoryR
       throw new MeshkvError("UNSUPPORTED", `exit(${code}) called on the memory runtime`);
     },
     memoryRss: () => fs.totalBytes(),
+    cpuSeconds: () => 0,
     pid: 1,
     alivePids,
     processAlive(pid) {

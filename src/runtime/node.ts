@@ -11,6 +11,7 @@ import { getRequestListener, RequestError } from "@hono/node-server";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { lookup } from "node:dns/promises";
 import process from "node:process";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
@@ -177,6 +178,11 @@ export const nodeRuntime: Runtime = {
   },
   exit: (code) => process.exit(code),
   memoryRss: () => process.memoryUsage.rss(),
+  resolveHost: async (host) => (await lookup(host, { all: true })).map((a) => a.address),
+  cpuSeconds: () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  },
   pid: process.pid,
   processAlive,
 };

@@ -278,6 +278,13 @@ export interface Runtime {
   exit(code: number): never;
   /** Resident memory of this process in bytes, for stats and benchmarks. */
   memoryRss(): number;
+  /**
+   * Every address (IPv4 and IPv6) a host name resolves to, for seeds given as a DNS name with several records
+   * (a headless Kubernetes Service). Absent on the memory runtime, whose hosts are names already.
+   */
+  resolveHost?(host: string): Promise<string[]>;
+  /** CPU time this process has used, user and system, in seconds (for `/metrics`; the memory runtime says 0). */
+  cpuSeconds(): number;
   /** This process's id (the memory runtime says 1). */
   readonly pid: number;
   /**

@@ -8,7 +8,7 @@ import { createApp } from "../../src/http/app.ts";
 import { createMemoryRuntime } from "../../src/runtime/memory.ts";
 import type { KvBackend } from "../../src/kv/backend.ts";
 import { appFor, expectError, harness, NODE_ID, TOKENS } from "./_setup.ts";
-import { kvCluster } from "../cluster/_kv_sim.ts";
+import { drive, kvCluster } from "../cluster/_kv_sim.ts";
 
 const put = (body: string): RequestInit => ({ method: "PUT", body, headers: { "content-type": "text/plain" } });
 
@@ -156,9 +156,14 @@ test("/metrics counts requests and latencies per operation, level and status, wi
   assert.match(text, "# TYPE meshkv_storage_table_bytes gauge");
   assert.match(text, "meshkv_hints_pending 0");
   assert.match(text, "meshkv_anti_entropy_repairs_total 0");
-  for (const line of text.trim().split("\n")) {
-    assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [\d.e+-]+|\w+(\{[^}]*\})? NaN)$/, line);
-  }
+  // What an autoscaler reads besides the request rate and latency: CPU, bytes stored, partitions held and moving.
+  assert.match(text, /^meshkv_process_cpu_seconds_total [\d.e+-]+$/m);
+  assert.match(text, /^meshkv_bytes_stored [1-9]\d*$/m);
+  assert.match(text, /^meshkv_partitions_replicated [1-9]\d*$/m);
+  assert.match(text, /^meshkv_partitions_held [1-9]\d*$/m);
+  assert.match(text, "meshkv_partitions_handing_off 0");
+  assert.match(text, "meshkv_partitions_acquiring 0");
+  for (const line of text.trim().split("\n")) assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [\d.e+-]+|\w+(\{[^}]*\})? NaN)$/, line);
   await h.close();
 });
 
@@ -211,6 +216,31 @@ test("tokens compare in constant time over the longer length and must be long en
     /unknown scope/,
   );
   assert.throws(() => new TokenChecker({ tokens: [] }), /non-empty/);
+});
+
+test("plan checks its body (400 before the backend sees it), refuses changes that could not happen with stable codes, and previews a join without changing anything", async () => {
+  const c = await kvCluster(1902, { size: 3 });
+  const app = createApp({ nodeId: "n01", runtime: "memory", runtimeVersion: "0", backend: c.kv("n01"), clock: c.clock });
+  const plan = (body: unknown) => drive(c, Promise.resolve(app.request("/v1/admin/plan", { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body) })));
+  for (const body of ["[]", "null", "{", { node: "n02" }, { change: "grow", node: "n02" }, { change: "join" }, { change: "join", node: "" }, { change: "leave", node: "n02", capacity: 2 },
+    { change: "join", node: "n09", capacity: 0 }, { change: "join", node: "n09", capacity: 1.5 }, { change: "join", node: "n09", datacenter: 7 }, { change: "remove", node: "n02", dryRun: true }]) {
+    const e = await expectError(await plan(body), 400, "INVALID_ARGUMENT");
+    assert.match(String(e.message), /plan|JSON/, JSON.stringify(body));
+  }
+  await expectError(await plan({ change: "join", node: "n02" }), 409, "NODE_MEMBER");
+  await expectError(await plan({ change: "leave", node: "n09" }), 404, "NODE_UNKNOWN");
+  await expectError(await plan({ change: "remove", node: "n02" }), 409, "NODE_ALIVE");
+  const res = await plan({ change: "join", node: "n09", capacity: 2, datacenter: "dc1", rack: "r1" });
+  assert.is(res.status, 200);
+  const body = await res.json();
+  assert.is(body.change, "join");
+  assert.equal(body.joiner, { capacity: 2, datacenter: "dc1", rack: "r1" });
+  assert.ok(body.partitionsMoving > 0 && body.moves.every((m: { to: string[] }) => m.to.includes("n09")), "the joiner gains copies");
+  assert.equal([...c.nodes.get("n01")!.gossip.table.keys()].sort(), ["n01", "n02", "n03"], "nothing changed");
+  const fixed: KvBackend = Object.assign(Object.create(c.kv("n01")) as KvBackend, { plan: undefined });
+  const bare = createApp({ nodeId: "n01", runtime: "memory", runtimeVersion: "0", backend: fixed, clock: c.clock });
+  await expectError(await bare.request("/v1/admin/plan", { method: "POST", body: '{"change":"leave","node":"n02"}' }), 501, "UNSUPPORTED");
+  await c.stopAll();
 });
 
 test.run();

@@ -16,18 +16,26 @@ const ordinal = Number(pod.slice(pod.lastIndexOf("-") + 1));
 const namespace = readFileSync(`${SA}/namespace`, "utf8").trim();
 const token = readFileSync(`${SA}/token`, "utf8").trim();
 
-const res = await fetch(`https://kubernetes.default.svc/apis/apps/v1/namespaces/${namespace}/statefulsets/${set}`, { headers: { authorization: `Bearer ${token}` } });
+const res = await fetch(`https://kubernetes.default.svc/apis/apps/v1/namespaces/${namespace}/statefulsets/${set}`, {
+  headers: { authorization: `Bearer ${token}` },
+});
 if (!res.ok) {
   console.error(`prestop: cannot read statefulset ${set} (${res.status}): stopping as a temporary absence`);
   process.exit(0);
 }
 const desired = (await res.json()).spec.replicas;
 if (!Number.isInteger(ordinal) || ordinal < desired) {
-  console.log(`prestop: ${pod} is ordinal ${ordinal} of ${desired} replicas: a restart, not a scale-down; stopping as a temporary absence`);
+  console.log(
+    `prestop: ${pod} is ordinal ${ordinal} of ${desired} replicas: a restart, not a scale-down; stopping as a temporary absence`,
+  );
   process.exit(0);
 }
 // The admin token from MESHKV_TOKENS (scope:token,...), as the node itself reads it.
-const admin = (process.env.MESHKV_TOKENS ?? "").split(",").map((t) => t.trim()).find((t) => t.startsWith("admin:"))?.slice("admin:".length);
+const admin = (process.env.MESHKV_TOKENS ?? "").split(",").map((t) => t.trim()).find((t) => t.startsWith("admin:"))
+  ?.slice("admin:".length);
 console.log(`prestop: ${pod} is ordinal ${ordinal} of ${desired} replicas: scaled away, leaving the cluster`);
-const left = await fetch("http://127.0.0.1:7400/v1/admin/leave", { method: "POST", headers: admin ? { authorization: `Bearer ${admin}` } : {} });
+const left = await fetch("http://127.0.0.1:7400/v1/admin/leave", {
+  method: "POST",
+  headers: admin ? { authorization: `Bearer ${admin}` } : {},
+});
 console.log(`prestop: leave answered ${left.status}: ${await left.text()}`);

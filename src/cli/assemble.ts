@@ -55,8 +55,16 @@ export async function assembleNode(o: AssembleOptions): Promise<AssembledNode> {
   const rt = o.runtime;
   const rack = o.rack === undefined ? {} : { rack: o.rack };
   const backend = o.kv === undefined ? null : await openClusterBackend({
-    ...o.kv.options, fs: o.kv.fs ?? rt.fs, dir: o.kv.dir, clock: rt.clock, random: o.random.fork(), nodeId: o.nodeId,
-    datacenter: o.datacenter, timings: o.timings.cluster, ...rack, cpuSeconds: () => rt.cpuSeconds(),
+    ...o.kv.options,
+    fs: o.kv.fs ?? rt.fs,
+    dir: o.kv.dir,
+    clock: rt.clock,
+    random: o.random.fork(),
+    nodeId: o.nodeId,
+    datacenter: o.datacenter,
+    timings: o.timings.cluster,
+    ...rack,
+    cpuSeconds: () => rt.cpuSeconds(),
   });
   let cluster: ClusterNode | null = null;
   const app = backend === null || o.kv === undefined ? null : createApp({

@@ -11,7 +11,7 @@
 import { type Consistency, createClient, type Entry, isMeshkvClientError, type MeshkvClient } from "../client/mod.ts";
 import { MeshkvError } from "../errors.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { helpText, parseFlags, type FlagTable, type FlagValues } from "./args.ts";
+import { type FlagTable, type FlagValues, helpText, parseFlags } from "./args.ts";
 import { CLUSTER_ARGS, CLUSTER_FLAGS, CLUSTER_SUMMARY, runCluster } from "./cluster_command.ts";
 
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:7400";
@@ -159,7 +159,13 @@ function positional(command: string, got: string[], want: number): string[] {
   return got;
 }
 
-async function run(command: string, kv: MeshkvClient, args: string[], flags: FlagValues, clientAt: (address: string) => MeshkvClient): Promise<number> {
+async function run(
+  command: string,
+  kv: MeshkvClient,
+  args: string[],
+  flags: FlagValues,
+  clientAt: (address: string) => MeshkvClient,
+): Promise<number> {
   switch (command) {
     case "cluster":
       return await runCluster(kv, args, flags, clientAt);

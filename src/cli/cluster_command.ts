@@ -16,10 +16,21 @@ import { MeshkvError } from "../errors.ts";
 import type { FlagTable, FlagValues } from "./args.ts";
 
 export const CLUSTER_ARGS = "status | plan join|leave|remove NODE | leave";
-export const CLUSTER_SUMMARY = "Membership (admin scope): status prints a table of the members (node, DC, rack, status, load, owns); plan join|leave|remove NODE prints which partitions that change would move, from where to where, with keys and bytes, and changes nothing; leave makes the node at --endpoint hand its data off and leave the cluster.";
+export const CLUSTER_SUMMARY =
+  "Membership (admin scope): status prints a table of the members (node, DC, rack, status, load, owns); plan join|leave|remove NODE prints which partitions that change would move, from where to where, with keys and bytes, and changes nothing; leave makes the node at --endpoint hand its data off and leave the cluster.";
 export const CLUSTER_FLAGS: FlagTable = {
-  capacity: { type: "int", description: "plan join: capacity of a joiner that is not a member yet", default: 1, min: 1, max: 10_000 },
-  datacenter: { type: "string", description: "plan join: datacenter of a joiner that is not a member yet", default: "dc1" },
+  capacity: {
+    type: "int",
+    description: "plan join: capacity of a joiner that is not a member yet",
+    default: 1,
+    min: 1,
+    max: 10_000,
+  },
+  datacenter: {
+    type: "string",
+    description: "plan join: datacenter of a joiner that is not a member yet",
+    default: "dc1",
+  },
   rack: { type: "string", description: "plan join: rack of a joiner that is not a member yet" },
   json: { type: "bool", description: "Print the node's JSON answer instead of a table" },
 };
@@ -36,10 +47,21 @@ interface Member {
 }
 
 /** Runs `meshkv cluster SUB ...`; `clientAt(address)` reaches another member (for its load). */
-export async function runCluster(kv: MeshkvClient, args: string[], flags: FlagValues, clientAt: (address: string) => MeshkvClient): Promise<number> {
+export async function runCluster(
+  kv: MeshkvClient,
+  args: string[],
+  flags: FlagValues,
+  clientAt: (address: string) => MeshkvClient,
+): Promise<number> {
   const [sub, ...rest] = args;
   const want = (n: number, spec: string) => {
-    if (rest.length !== n) throw bad(`cluster ${sub} takes ${spec}: got ${rest.length} argument${rest.length === 1 ? "" : "s"} (see meshkv cluster --help)`);
+    if (rest.length !== n) {
+      throw bad(
+        `cluster ${sub} takes ${spec}: got ${rest.length} argument${
+          rest.length === 1 ? "" : "s"
+        } (see meshkv cluster --help)`,
+      );
+    }
   };
   switch (sub) {
     case "status": {
@@ -52,9 +74,19 @@ export async function runCluster(kv: MeshkvClient, args: string[], flags: FlagVa
     case "plan": {
       want(2, "join, leave or remove, then NODE");
       const [change, node] = rest as [string, string];
-      if (change !== "join" && change !== "leave" && change !== "remove") throw bad(`cluster plan takes join, leave or remove: got ${JSON.stringify(change)}`);
-      if (change !== "join" && (flags.rack !== undefined || joinerFlagsGiven(flags))) throw bad(`--capacity, --datacenter and --rack place a joiner: only cluster plan join takes them`);
-      const joiner = change === "join" ? { capacity: flags.capacity as number, datacenter: flags.datacenter as string, ...(flags.rack === undefined ? {} : { rack: flags.rack as string }) } : undefined;
+      if (change !== "join" && change !== "leave" && change !== "remove") {
+        throw bad(`cluster plan takes join, leave or remove: got ${JSON.stringify(change)}`);
+      }
+      if (change !== "join" && (flags.rack !== undefined || joinerFlagsGiven(flags))) {
+        throw bad(`--capacity, --datacenter and --rack place a joiner: only cluster plan join takes them`);
+      }
+      const joiner = change === "join"
+        ? {
+          capacity: flags.capacity as number,
+          datacenter: flags.datacenter as string,
+          ...(flags.rack === undefined ? {} : { rack: flags.rack as string }),
+        }
+        : undefined;
       const plan = await kv.plan(change, node, joiner ? { joiner } : {});
       if (flags.json) console.log(JSON.stringify(plan, null, 2));
       else printPlan(plan);
@@ -65,7 +97,15 @@ export async function runCluster(kv: MeshkvClient, args: string[], flags: FlagVa
       const r = await kv.leave();
       if (flags.json) console.log(JSON.stringify(r, null, 2));
       else {
-        console.log(`left the cluster: ${r.drained ? "every partition handed off" : `${String(r.partitionsHeld)} partitions still held (the hand-off timed out; they stay readable from the other replicas)`} in ${String(r.tookMs)} ms`);
+        console.log(
+          `left the cluster: ${
+            r.drained
+              ? "every partition handed off"
+              : `${
+                String(r.partitionsHeld)
+              } partitions still held (the hand-off timed out; they stay readable from the other replicas)`
+          } in ${String(r.tookMs)} ms`,
+        );
       }
       return 0;
     }
@@ -82,7 +122,11 @@ function joinerFlagsGiven(flags: FlagValues): boolean {
 }
 
 /** The members as a table (the column widths follow the widest cell). */
-async function statusTable(status: Record<string, unknown>, ring: Record<string, unknown>, clientAt: (address: string) => MeshkvClient): Promise<string> {
+async function statusTable(
+  status: Record<string, unknown>,
+  ring: Record<string, unknown>,
+  clientAt: (address: string) => MeshkvClient,
+): Promise<string> {
   const members = (status.members as Member[] | undefined) ?? [];
   const owners = (ring.owners as { nodes: string[] }[] | undefined) ?? [];
   const partitions = Number(ring.partitions ?? owners.length) || 1;
@@ -104,14 +148,25 @@ async function statusTable(status: Record<string, unknown>, ring: Record<string,
   members.forEach((m, i) => {
     const load = loads[i];
     rows.push([
-      m.id + (m.self ? " *" : ""), m.datacenter, m.rack ?? "-", m.status, load === null || load === undefined ? "?" : formatBytes(load),
-      `${(100 * (held.get(m.id) ?? 0) / partitions).toFixed(1)}%`, m.address,
+      m.id + (m.self ? " *" : ""),
+      m.datacenter,
+      m.rack ?? "-",
+      m.status,
+      load === null || load === undefined ? "?" : formatBytes(load),
+      `${(100 * (held.get(m.id) ?? 0) / partitions).toFixed(1)}%`,
+      m.address,
     ]);
   });
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   const lines = rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd());
   const epoch = (status.ring as { epoch?: number } | null)?.epoch;
-  return [...lines, "", `* the node asked; Owns: share of the ${partitions} partitions a member holds a replica of${epoch === undefined ? "" : ` (ring epoch ${epoch})`}`].join("\n");
+  return [
+    ...lines,
+    "",
+    `* the node asked; Owns: share of the ${partitions} partitions a member holds a replica of${
+      epoch === undefined ? "" : ` (ring epoch ${epoch})`
+    }`,
+  ].join("\n");
 }
 
 /** Bytes a node stores: its tables and its write-ahead log. */
@@ -149,8 +204,16 @@ function printPlan(r: Record<string, unknown>): void {
   if (r.note) console.log(`note: ${String(r.note)}`);
   for (const m of moves) {
     const drop = m.drop && m.drop.length > 0 ? `, dropped by ${m.drop.join(",")}` : "";
-    console.log(`  partition ${m.partition}: to ${m.to.join(",") || "-"} from ${m.from.join(",") || "-"}${drop}, ${count(m.keys)} keys, ${count(m.bytes)} bytes`);
+    console.log(
+      `  partition ${m.partition}: to ${m.to.join(",") || "-"} from ${m.from.join(",") || "-"}${drop}, ${
+        count(m.keys)
+      } keys, ${count(m.bytes)} bytes`,
+    );
   }
   const uncounted = Number(r.partitionsUncounted ?? 0);
-  console.log(`${moves.length} partitions move, ${String(r.keys)} keys, ${String(r.bytes)} bytes${uncounted > 0 ? ` (${uncounted} partitions could not be counted)` : ""}`);
+  console.log(
+    `${moves.length} partitions move, ${String(r.keys)} keys, ${String(r.bytes)} bytes${
+      uncounted > 0 ? ` (${uncounted} partitions could not be counted)` : ""
+    }`,
+  );
 }

@@ -10,7 +10,7 @@ import { type FlagValues, helpText, parseFlags, withoutDefaults } from "./args.t
 import { clientCommand } from "./client_commands.ts";
 import { loadConfig, mergeFlags, withConfigFlag } from "./config.ts";
 import { runDev } from "./dev.ts";
-import { START_FLAGS, startNode, type StartedNode } from "./start.ts";
+import { START_FLAGS, type StartedNode, startNode } from "./start.ts";
 
 const USAGE = `meshkv ${VERSION}: a leaderless, multi-region key-value store
 
@@ -69,13 +69,17 @@ async function start(rt: Runtime, argv: string[]): Promise<number> {
     rt.onSignal("SIGTERM", on(leaveOnShutdown));
     void node.removed.then(() => resolve("removed"));
   });
-  if (reason === "leave") return await leaveThenStop(rt, node, Number(flags["drain-timeout-ms"]), (fn) => {
-    onAnother = fn;
-    if (signals > 1) fn();
-  });
+  if (reason === "leave") {
+    return await leaveThenStop(rt, node, Number(flags["drain-timeout-ms"]), (fn) => {
+      onAnother = fn;
+      if (signals > 1) fn();
+    });
+  }
   await node.stop();
   if (reason === "removed") {
-    console.error(`meshkv: NODE_REMOVED: node ${node.nodeId} was removed from the cluster by an operator and cannot rejoin under its id: start a new node with an empty --data directory instead`);
+    console.error(
+      `meshkv: NODE_REMOVED: node ${node.nodeId} was removed from the cluster by an operator and cannot rejoin under its id: start a new node with an empty --data directory instead`,
+    );
     return 1;
   }
   console.log(`meshkv node ${node.nodeId} stopped`);
@@ -87,8 +91,15 @@ async function start(rt: Runtime, argv: string[]): Promise<number> {
  * nothing. The drain timeout or another signal exits at once with status 1: the node has announced `left`
  * already, so the members that gained its partitions pull whatever it did not hand off from the other replicas.
  */
-async function leaveThenStop(rt: Runtime, node: StartedNode, drainMs: number, onAnotherSignal: (fn: () => void) => void): Promise<number> {
-  console.log(`meshkv: SIGTERM: node ${node.nodeId} leaves the cluster and hands its data off (at most --drain-timeout-ms ${drainMs}; another SIGTERM exits at once)`);
+async function leaveThenStop(
+  rt: Runtime,
+  node: StartedNode,
+  drainMs: number,
+  onAnotherSignal: (fn: () => void) => void,
+): Promise<number> {
+  console.log(
+    `meshkv: SIGTERM: node ${node.nodeId} leaves the cluster and hands its data off (at most --drain-timeout-ms ${drainMs}; another SIGTERM exits at once)`,
+  );
   const cut = new Promise<"signal" | "timeout">((resolve) => {
     onAnotherSignal(() => resolve("signal"));
     void rt.clock.sleep(drainMs).then(() => resolve("timeout"));
@@ -101,15 +112,21 @@ async function leaveThenStop(rt: Runtime, node: StartedNode, drainMs: number, on
   }
   if (outcome === "signal" || outcome === "timeout") {
     const why = outcome === "signal" ? "another signal came" : `the drain timeout (${drainMs} ms) passed`;
-    console.error(`meshkv: ${why} before the hand-off finished: node ${node.nodeId} stopped holding data it had not handed off; it has left, and the members that gained its partitions pull them from the other replicas`);
+    console.error(
+      `meshkv: ${why} before the hand-off finished: node ${node.nodeId} stopped holding data it had not handed off; it has left, and the members that gained its partitions pull them from the other replicas`,
+    );
     return 1;
   }
   if (outcome.alone) {
-    console.log(`meshkv: node ${node.nodeId} has no other live member to hand its data off to: stopped as a temporary absence`);
+    console.log(
+      `meshkv: node ${node.nodeId} has no other live member to hand its data off to: stopped as a temporary absence`,
+    );
     return 0;
   }
   if (!outcome.drained) {
-    console.error(`meshkv: node ${node.nodeId} left but still held ${outcome.partitionsHeld} partitions after ${outcome.tookMs} ms; the members that gained them pull them from the other replicas`);
+    console.error(
+      `meshkv: node ${node.nodeId} left but still held ${outcome.partitionsHeld} partitions after ${outcome.tookMs} ms; the members that gained them pull them from the other replicas`,
+    );
     return 1;
   }
   console.log(`meshkv: node ${node.nodeId} left the cluster: every partition handed off in ${outcome.tookMs} ms`);

@@ -45,8 +45,15 @@ export const START_FLAGS: FlagTable = {
     max: 65535,
   },
   data: { type: "string", description: "Data directory (created if missing)", default: "./data/node" },
-  seeds: { type: "list", description: "Comma-separated host:port of nodes to join through (none: start a new cluster); a host name is resolved to every address it has, each time, so one headless Kubernetes Service name reaches every pod" },
-  secret: { type: "string", description: "Cluster secret every node must share (default: $MESHKV_SECRET, else an insecure development secret)" },
+  seeds: {
+    type: "list",
+    description:
+      "Comma-separated host:port of nodes to join through (none: start a new cluster); a host name is resolved to every address it has, each time, so one headless Kubernetes Service name reaches every pod",
+  },
+  secret: {
+    type: "string",
+    description: "Cluster secret every node must share (default: $MESHKV_SECRET, else an insecure development secret)",
+  },
   cluster: { type: "string", description: "Cluster name; nodes of other clusters are refused", default: "meshkv" },
   datacenter: { type: "string", description: "Datacenter (region) of this node", default: "dc1" },
   rack: { type: "string", description: "Rack or zone inside the datacenter" },
@@ -164,12 +171,47 @@ export const START_FLAGS: FlagTable = {
       "PEM certificate file: serve HTTPS and the mesh over wss:// (with --tls-key; every node of a cluster needs TLS or none)",
   },
   "tls-key": { type: "string", description: "PEM private key file for --tls-cert" },
-  "tls-ca": { type: "string", description: "PEM CA file to trust when dialing peers over wss://, besides the system's (on Deno set DENO_CERT to it instead)" },
-  "leave-on-shutdown": { type: "bool", description: "On SIGTERM, hand this node's data off and leave the cluster (as meshkv cluster leave) before exiting 0, instead of stopping as a temporary absence; a second SIGTERM or --drain-timeout-ms exits at once with status 1 (see docs/cluster.md)" },
-  "drain-timeout-ms": { type: "int", description: "With --leave-on-shutdown: longest wait for the hand-off after SIGTERM (keep it below the orchestrator's grace period, e.g. Kubernetes terminationGracePeriodSeconds)", default: 60_000, min: 1, max: 86_400_000 },
-  "body-deadline-ms": { type: "int", description: "Tuning knob: a request body must be complete this long after the route starts reading it (408 BODY_TIMEOUT otherwise)", default: 60_000, min: 1, max: 3_600_000 },
-  "body-rate-bytes-per-sec-min": { type: "int", description: "Tuning knob: bytes per second a request body must average after --body-rate-grace-ms (408 BODY_TIMEOUT otherwise)", default: 1024, min: 1, max: 1_073_741_824 },
-  "body-rate-grace-ms": { type: "int", description: "Tuning knob: the start of a request body that --body-rate-bytes-per-sec-min does not judge", default: 10_000, min: 0, max: 3_600_000 },
+  "tls-ca": {
+    type: "string",
+    description:
+      "PEM CA file to trust when dialing peers over wss://, besides the system's (on Deno set DENO_CERT to it instead)",
+  },
+  "leave-on-shutdown": {
+    type: "bool",
+    description:
+      "On SIGTERM, hand this node's data off and leave the cluster (as meshkv cluster leave) before exiting 0, instead of stopping as a temporary absence; a second SIGTERM or --drain-timeout-ms exits at once with status 1 (see docs/cluster.md)",
+  },
+  "drain-timeout-ms": {
+    type: "int",
+    description:
+      "With --leave-on-shutdown: longest wait for the hand-off after SIGTERM (keep it below the orchestrator's grace period, e.g. Kubernetes terminationGracePeriodSeconds)",
+    default: 60_000,
+    min: 1,
+    max: 86_400_000,
+  },
+  "body-deadline-ms": {
+    type: "int",
+    description:
+      "Tuning knob: a request body must be complete this long after the route starts reading it (408 BODY_TIMEOUT otherwise)",
+    default: 60_000,
+    min: 1,
+    max: 3_600_000,
+  },
+  "body-rate-bytes-per-sec-min": {
+    type: "int",
+    description:
+      "Tuning knob: bytes per second a request body must average after --body-rate-grace-ms (408 BODY_TIMEOUT otherwise)",
+    default: 1024,
+    min: 1,
+    max: 1_073_741_824,
+  },
+  "body-rate-grace-ms": {
+    type: "int",
+    description: "Tuning knob: the start of a request body that --body-rate-bytes-per-sec-min does not judge",
+    default: 10_000,
+    min: 0,
+    max: 3_600_000,
+  },
   help: { type: "bool", description: "Show this help" },
 };
 
@@ -491,12 +533,23 @@ export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOpti
     });
   });
   return {
-    nodeId, url: node.url, cluster: node, backend, removed,
+    nodeId,
+    url: node.url,
+    cluster: node,
+    backend,
+    removed,
     async leave(timeoutMs: number) {
       const others = [...node.gossip.table.values()].filter((m) => m.id !== nodeId && m.status === "alive");
-      if (others.length === 0) return { drained: false, partitionsHeld: backend.store.partitionsHeld().length, tookMs: 0, alone: true };
+      if (others.length === 0) {
+        return { drained: false, partitionsHeld: backend.store.partitionsHeld().length, tookMs: 0, alone: true };
+      }
       const r = await backend.leave({ timeoutMs });
-      return { drained: r.drained === true, partitionsHeld: Number(r.partitionsHeld), tookMs: Number(r.tookMs), alone: false };
+      return {
+        drained: r.drained === true,
+        partitionsHeld: Number(r.partitionsHeld),
+        tookMs: Number(r.tookMs),
+        alone: false,
+      };
     },
     async stop() {
       // A stop is a temporary absence (peers mark the node down and keep hints for it), not a decommission:

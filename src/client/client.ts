@@ -364,21 +364,38 @@ export class MeshkvClient {
 
   /** Every partition with its owner and replicas (admin scope): `GET /v1/admin/ring`. */
   async ring(options: CallOptions = {}): Promise<Record<string, unknown>> {
-    return (await (await this.#t.send({ path: "/v1/admin/ring", idempotent: true, signal: options.signal })).json()) as Record<string, unknown>;
+    return (await (await this.#t.send({ path: "/v1/admin/ring", idempotent: true, signal: options.signal }))
+      .json()) as Record<string, unknown>;
   }
 
   /**
    * Previews a membership change (admin scope): `POST /v1/admin/plan`. Which partitions would move from where
    * to where, and how many keys and bytes; nothing changes. `joiner` places a node that is not a member yet.
    */
-  async plan(change: "join" | "leave" | "remove", node: string, options: { joiner?: { capacity?: number; datacenter?: string; rack?: string }; signal?: AbortSignal } = {}): Promise<Record<string, unknown>> {
+  async plan(
+    change: "join" | "leave" | "remove",
+    node: string,
+    options: { joiner?: { capacity?: number; datacenter?: string; rack?: string }; signal?: AbortSignal } = {},
+  ): Promise<Record<string, unknown>> {
     const body = JSON.stringify({ change, node, ...options.joiner });
-    return (await (await this.#t.send({ method: "POST", path: "/v1/admin/plan", body, headers: { "content-type": "application/json" }, idempotent: true, signal: options.signal })).json()) as Record<string, unknown>;
+    return (await (await this.#t.send({
+      method: "POST",
+      path: "/v1/admin/plan",
+      body,
+      headers: { "content-type": "application/json" },
+      idempotent: true,
+      signal: options.signal,
+    })).json()) as Record<string, unknown>;
   }
 
   /** Asks the node to leave the cluster (admin scope): it hands its data off first. `POST /v1/admin/leave`. */
   async leave(options: CallOptions = {}): Promise<Record<string, unknown>> {
-    return (await (await this.#t.send({ method: "POST", path: "/v1/admin/leave", idempotent: false, signal: options.signal })).json()) as Record<string, unknown>;
+    return (await (await this.#t.send({
+      method: "POST",
+      path: "/v1/admin/leave",
+      idempotent: false,
+      signal: options.signal,
+    })).json()) as Record<string, unknown>;
   }
 
   /** Ends every open watch. */

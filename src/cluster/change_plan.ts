@@ -40,32 +40,95 @@ export interface PlanSources {
 }
 
 /** The plan of `change` for `node`; refuses a change that could not happen, before computing anything. */
-export async function planChange(s: PlanSources, change: Change, node: string, joiner: Joiner = DEFAULT_JOINER): Promise<Record<string, unknown>> {
+export async function planChange(
+  s: PlanSources,
+  change: Change,
+  node: string,
+  joiner: Joiner = DEFAULT_JOINER,
+): Promise<Record<string, unknown>> {
   const m = s.table.get(node);
-  const common = { config: s.config, selfId: s.selfId, store: s.store, mesh: s.mesh, replicaTimeoutMs: s.replicaTimeoutMs };
+  const common = {
+    config: s.config,
+    selfId: s.selfId,
+    store: s.store,
+    mesh: s.mesh,
+    replicaTimeoutMs: s.replicaTimeoutMs,
+  };
   switch (change) {
     case "remove": {
       checkRemovable(s.table, s.selfId, node);
       return { change, ...(await removalPlan({ ...common, table: s.table, node, nowMs: s.nowMs })) };
     }
     case "leave": {
-      if (!m) throw new MeshkvError("NODE_UNKNOWN", `No member of the cluster is named ${JSON.stringify(node)}: see GET /v1/admin/members`, { details: { node } });
-      if (m.status === "left" || m.status === "removed") throw new MeshkvError("INVALID_ARGUMENT", `Node ${node} has ${m.status === "left" ? "left" : "been removed"} already: it owns nothing, so nothing would move`, { details: { node, status: m.status } });
-      const moves = await movesBetween({ ...common, before: s.table, after: leaveTable(s.table, node, s.nowMs), gone: m.status === "down" ? node : null });
-      return { change, node, status: m.status, ...moves, ...(m.status === "down" ? { note: `Node ${node} is down: it cannot hand its data off; the copies come from the other replicas (this is what remove does)` } : {}) };
+      if (!m) {
+        throw new MeshkvError(
+          "NODE_UNKNOWN",
+          `No member of the cluster is named ${JSON.stringify(node)}: see GET /v1/admin/members`,
+          { details: { node } },
+        );
+      }
+      if (m.status === "left" || m.status === "removed") {
+        throw new MeshkvError(
+          "INVALID_ARGUMENT",
+          `Node ${node} has ${
+            m.status === "left" ? "left" : "been removed"
+          } already: it owns nothing, so nothing would move`,
+          { details: { node, status: m.status } },
+        );
+      }
+      const moves = await movesBetween({
+        ...common,
+        before: s.table,
+        after: leaveTable(s.table, node, s.nowMs),
+        gone: m.status === "down" ? node : null,
+      });
+      return {
+        change,
+        node,
+        status: m.status,
+        ...moves,
+        ...(m.status === "down"
+          ? {
+            note:
+              `Node ${node} is down: it cannot hand its data off; the copies come from the other replicas (this is what remove does)`,
+          }
+          : {}),
+      };
     }
     case "join": {
-      if (m && m.status === "removed") throw new MeshkvError("INVALID_ARGUMENT", `Node ${node} was removed from the cluster and can never rejoin under its id: plan a join under a new id`, { details: { node } });
-      if (m && m.status !== "left") throw new MeshkvError("NODE_MEMBER", `Node ${node} is a member already (${m.status}): nothing would move`, { details: { node, status: m.status } });
+      if (m && m.status === "removed") {
+        throw new MeshkvError(
+          "INVALID_ARGUMENT",
+          `Node ${node} was removed from the cluster and can never rejoin under its id: plan a join under a new id`,
+          { details: { node } },
+        );
+      }
+      if (m && m.status !== "left") {
+        throw new MeshkvError("NODE_MEMBER", `Node ${node} is a member already (${m.status}): nothing would move`, {
+          details: { node, status: m.status },
+        });
+      }
       // A new node joins last (its data directory is the newest), a node that left comes back with its own.
       const since = Math.max(0, ...[...s.table.values()].map((x) => x.since ?? 0)) + 1;
-      const record: Member = m
-        ? { ...m, status: "alive", incarnation: m.incarnation + 1 }
-        : {
-          id: node, address: "(planned)", datacenter: joiner.datacenter, ...(joiner.rack === undefined ? {} : { rack: joiner.rack }), capacity: joiner.capacity,
-          heartbeat: 0, incarnation: 0, status: "alive", since, lastHeartbeatChangeAt: s.nowMs, statusChangedAt: s.nowMs,
-        };
-      const moves = await movesBetween({ ...common, before: s.table, after: new Map(s.table).set(node, record), gone: null });
+      const record: Member = m ? { ...m, status: "alive", incarnation: m.incarnation + 1 } : {
+        id: node,
+        address: "(planned)",
+        datacenter: joiner.datacenter,
+        ...(joiner.rack === undefined ? {} : { rack: joiner.rack }),
+        capacity: joiner.capacity,
+        heartbeat: 0,
+        incarnation: 0,
+        status: "alive",
+        since,
+        lastHeartbeatChangeAt: s.nowMs,
+        statusChangedAt: s.nowMs,
+      };
+      const moves = await movesBetween({
+        ...common,
+        before: s.table,
+        after: new Map(s.table).set(node, record),
+        gone: null,
+      });
       return { change, node, status: m ? m.status : "new", ...(m ? {} : { joiner }), ...moves };
     }
   }

@@ -22,8 +22,9 @@ import { changeEvent, ChangeFeed, type FeedLimits } from "./change_feed.ts";
 import type { HintStore } from "./hints.ts";
 import { Keyspaces } from "./keyspaces.ts";
 import { listPage } from "./listing.ts";
-import { type Change, type Joiner, planChange } from "./change_plan.ts";
-import { joinSeeds, leaveCluster, MemberRemovals } from "./membership_changes.ts";
+import type { Change, Joiner } from "./change_plan.ts";
+import { joinSeeds, leaveCluster, MembershipChanges, notServing } from "./membership_changes.ts";
+import { deleteOp, putOp } from "./kv_protocol.ts";
 import type { ClusterNode } from "./node.ts";
 import { keyPlacement, nodeMetrics, nodeStatus, ringStatus, type StatusSources } from "./node_status.ts";
 import { type NodeParts, startParts, stopParts } from "./node_parts.ts";
@@ -78,7 +79,7 @@ export class ClusterBackend implements Kv.KvBackend {
   #closed = false;
   readonly keyspaces: Keyspaces;
   readonly #tombstoneWaits = new TombstoneWaits();
-  readonly #removals: MemberRemovals;
+  readonly #removals: MembershipChanges;
 
   /** @internal use `openClusterBackend`. */
   constructor(o: ClusterBackendOptions, store: ReplicaStore, hints: HintStore) {
@@ -92,7 +93,7 @@ export class ClusterBackend implements Kv.KvBackend {
     this.nodeId = o.nodeId;
     this.store = store;
     this.hints = hints;
-    this.#removals = new MemberRemovals({
+    this.#removals = new MembershipChanges({
       nodeId: o.nodeId,
       hints,
       config: o.replication,
@@ -112,8 +113,18 @@ export class ClusterBackend implements Kv.KvBackend {
     if (this.#a) throw new Error("Backend already attached");
     const o = this.#o;
     const a = startParts({
-      node, nodeId: o.nodeId, datacenter: o.datacenter, clock: o.clock, random: o.random, config: o.replication, view: this.view,
-      keyspaces: this.keyspaces, store: this.store, hints: this.hints, timings: this.timings, serving: () => void this.#checkServing(),
+      node,
+      nodeId: o.nodeId,
+      datacenter: o.datacenter,
+      clock: o.clock,
+      random: o.random,
+      config: o.replication,
+      view: this.view,
+      keyspaces: this.keyspaces,
+      store: this.store,
+      hints: this.hints,
+      timings: this.timings,
+      serving: () => void this.#checkServing(),
       dropHintsFor: (target) => this.#removals.dropHintsFor(target),
     });
     a.unregister.push(node.gossip.on((e) => this.#onMember(e.type, e.member.id)));
@@ -148,20 +159,17 @@ export class ClusterBackend implements Kv.KvBackend {
   // Client API
 
   #checkServing(signal?: AbortSignal): NodeParts {
-    if (this.#closed) throw new MeshkvError("CLOSED", "The node is shutting down");
-    if (this.#leaving) throw new MeshkvError("NODE_LEAVING", "The node is leaving the cluster: use another node");
-    if (this.#removals.self) {
-      throw new MeshkvError(
-        "NODE_REMOVED",
-        `Node ${this.nodeId} was removed from the cluster: it serves nothing and cannot rejoin under its id`,
-      );
-    }
     const a = this.#a;
-    if (!a || !a.node.gossip.joined) {
-      throw new MeshkvError("NODE_STARTING", "The node has not joined its cluster yet: retry, or use another node");
-    }
+    const joined = a !== null && a.node.gossip.joined;
+    const refusal = notServing(this.nodeId, {
+      closed: this.#closed,
+      leaving: this.#leaving,
+      removed: this.#removals.self,
+      joined,
+    });
+    if (refusal !== null) throw refusal;
     if (signal?.aborted) throw new MeshkvError("TIMEOUT", "The request was cancelled before it ran");
-    return a;
+    return a!;
   }
 
   async get(key: string, options: Kv.ReadOptions): Promise<Kv.ReadResult> {
@@ -172,27 +180,12 @@ export class ClusterBackend implements Kv.KvBackend {
 
   async put(key: string, value: Kv.StoredValue, options: Kv.WriteOptions): Promise<Kv.WriteResult> {
     const a = this.#checkServing(options.signal);
-    return await a.coordinator.write({
-      kind: "put",
-      key,
-      value,
-      context: options.context,
-      ifNoneMatch: options.ifNoneMatch,
-      strict: options.strict,
-      ttlMs: options.ttlMs,
-      level: options.consistency,
-    }, options.signal);
+    return await a.coordinator.write(putOp(key, value, options), options.signal);
   }
 
   async delete(key: string, options: Kv.DeleteOptions): Promise<Kv.WriteResult> {
     const a = this.#checkServing(options.signal);
-    return await a.coordinator.write({
-      kind: "delete",
-      key,
-      context: options.context,
-      strict: options.strict,
-      level: options.consistency,
-    }, options.signal);
+    return await a.coordinator.write(deleteOp(key, options), options.signal);
   }
 
   /** Lists keys in order (`listing.ts`): one replica per partition, whatever the level asked (documented). */
@@ -265,8 +258,12 @@ export class ClusterBackend implements Kv.KvBackend {
     return this.#a ? this.#a.node.gossip.members() : [];
   }
 
-  metrics(): readonly MetricSample[] {
-    return this.#closed ? [] : nodeMetrics(this.#sources(), this.#a && this.#a.node.gossip.joined ? this.#minePartitions().length : 0, this.#o.cpuSeconds);
+  metrics(): readonly Kv.MetricSample[] {
+    return this.#closed ? [] : nodeMetrics(
+      this.#sources(),
+      this.#a && this.#a.node.gossip.joined ? this.#minePartitions().length : 0,
+      this.#o.cpuSeconds,
+    );
   }
 
   #sources(): StatusSources {
@@ -300,8 +297,12 @@ export class ClusterBackend implements Kv.KvBackend {
   async leave(options: { timeoutMs?: number } = {}): Promise<Record<string, unknown>> {
     const a = this.#checkServing();
     this.#leaving = true;
+    const timings = { ...this.timings, leaveTimeoutMs: options.timeoutMs ?? this.timings.leaveTimeoutMs };
     return await leaveCluster(a, {
-      clock: this.#o.clock, store: this.store, snapshot: () => this.#snapshot(), leaveTimeoutMs: options.timeoutMs ?? this.timings.leaveTimeoutMs, moverIntervalMs: this.timings.moverIntervalMs,
+      clock: this.#o.clock,
+      store: this.store,
+      snapshot: () => this.#snapshot(),
+      timings,
     });
   }
 
@@ -313,11 +314,7 @@ export class ClusterBackend implements Kv.KvBackend {
 
   /** The preview of a membership change (`change_plan.ts`): changes nothing. */
   async plan(change: Change, node: string, joiner?: Joiner): Promise<Record<string, unknown>> {
-    const a = this.#checkServing();
-    return await planChange({
-      config: this.#o.replication, table: a.node.gossip.table, selfId: this.nodeId, nowMs: this.#o.clock.monotonic(), store: this.store, mesh: a.node.mesh,
-      replicaTimeoutMs: this.timings.replicaTimeoutMs,
-    }, change, node, joiner);
+    return await this.#removals.plan(this.#checkServing(), change, node, joiner);
   }
 
   /** A node that learns it was removed stops serving and stops its loops. */

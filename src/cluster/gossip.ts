@@ -16,6 +16,8 @@ import { MeshkvError } from "../errors.ts";
 import type { Logger } from "../mesh/link.ts";
 import type { Mesh } from "../mesh/mesh.ts";
 import type { Clock, Random, TimerHandle } from "../runtime/types.ts";
+import { answerPingReq, pick, probe } from "./probes.ts";
+import { seedTargets } from "./seed_addresses.ts";
 import { type GossipSettings, gossipSettings } from "./settings.ts";
 
 export type MemberEventType = "joined" | "alive" | "suspect" | "down" | "left" | "removed";
@@ -66,8 +68,7 @@ export interface GossipStats {
 
 /** Seeds that `join` may add at run time. */
 export const SEEDS_ADDED_MAX = 64;
-/** Addresses of one seed name contacted per round (a Service over more pods still reaches the cluster). */
-export const SEED_ADDRESSES_MAX = 64;
+export { SEED_ADDRESSES_MAX } from "./seed_addresses.ts";
 
 const LIVE: ReadonlySet<MemberStatus> = new Set(["alive", "suspect"]);
 
@@ -122,7 +123,7 @@ export class Gossip {
     const m = this.#o.mesh;
     this.#unregister.push(
       m.onRequest("ping", () => ({ id: this.#id, incarnation: this.#table.get(this.#id)!.incarnation })),
-      m.onRequest("pingReq", (body) => this.#onPingReq(body)),
+      m.onRequest("pingReq", (body) => answerPingReq(this.#o.mesh, this.#id, body, this.settings.probeTimeoutMs)),
       m.onRequest("sync", (body, from) => {
         if (!this.#absorb(body, from.nodeId)) {
           throw new MeshkvError(
@@ -158,7 +159,7 @@ export class Gossip {
     if (!this.#running) return;
     this.#apply(ms.leave(this.#table, this.#id, this.#o.clock.monotonic()));
     const payload = { members: ms.digest(this.#table) };
-    const targets = this.#pick(this.#liveOthers(), this.settings.fanout * 2);
+    const targets = pick(this.#liveOthers(), this.settings.fanout * 2, this.#o.random);
     await Promise.allSettled(
       targets.map((t) => this.#o.mesh.request(t, "sync", payload, { timeoutMs: this.settings.probeTimeoutMs })),
     );
@@ -211,17 +212,6 @@ export class Gossip {
     return [...this.#table.values()].filter((m) => m.id !== this.#id && LIVE.has(m.status)).map((m) => m.id);
   }
 
-  /** Up to `n` distinct random elements (partial Fisher-Yates on a copy). */
-  #pick(from: string[], n: number): string[] {
-    const a = [...from];
-    const k = Math.min(n, a.length);
-    for (let i = 0; i < k; i++) {
-      const j = i + this.#o.random.int(a.length - i);
-      [a[i], a[j]] = [a[j]!, a[i]!];
-    }
-    return a.slice(0, k);
-  }
-
   #round(): void {
     if (!this.#running) return;
     this.stats.rounds++;
@@ -238,11 +228,11 @@ export class Gossip {
     );
     this.#apply(d.table);
     for (const id of d.probeIndirectly) if (!this.#probing.has(id)) this.#probe(id);
-    const targets = this.#pick(this.#liveOthers(), this.settings.fanout);
+    const targets = pick(this.#liveOthers(), this.settings.fanout, this.#o.random);
     const down = [...this.#table.values()].filter((m) =>
       m.status === "down" && now - m.statusChangedAt < this.settings.downGossipMs
     ).map((m) => m.id);
-    targets.push(...this.#pick(down, 1));
+    targets.push(...pick(down, 1, this.#o.random));
     const payload = { members: ms.digest(this.#table) };
     for (const t of targets) {
       this.stats.digestsSent++;
@@ -254,36 +244,11 @@ export class Gossip {
   #probe(id: string): void {
     this.#probing.add(id);
     this.stats.probes++;
-    const { mesh } = this.#o;
-    const t = this.settings.probeTimeoutMs;
-    const helpers = this.#pick(this.#liveOthers().filter((h) => h !== id), this.settings.indirectProbes);
-    const attempts = [
-      mesh.request(id, "ping", null, { timeoutMs: t }).then(() => true, () => false),
-      ...helpers.map((h) =>
-        mesh.request(h, "pingReq", { target: id }, { timeoutMs: 2 * t }).then(
-          (r) => (r as { ok?: unknown })?.ok === true,
-          () => false,
-        )
-      ),
-    ];
-    Promise.all(attempts).then((results) => {
+    const helpers = pick(this.#liveOthers().filter((h) => h !== id), this.settings.indirectProbes, this.#o.random);
+    void probe(this.#o.mesh, id, helpers, this.settings.probeTimeoutMs).then((reached) => {
       this.#probing.delete(id);
-      if (this.#running) this.#probes.set(id, { indirect: results.some(Boolean) ? "ok" : "failed" });
+      if (this.#running) this.#probes.set(id, { indirect: reached ? "ok" : "failed" });
     });
-  }
-
-  async #onPingReq(body: unknown): Promise<{ ok: boolean }> {
-    const target = (body as { target?: unknown } | null)?.target;
-    if (typeof target !== "string" || target === "" || target.length > 128) {
-      throw new MeshkvError("INVALID_ARGUMENT", "pingReq needs a target node id");
-    }
-    if (target === this.#id) return { ok: true };
-    try {
-      await this.#o.mesh.request(target, "ping", null, { timeoutMs: this.settings.probeTimeoutMs });
-      return { ok: true };
-    } catch {
-      return { ok: false };
-    }
   }
 
   #contactSeeds(): void {
@@ -292,54 +257,34 @@ export class Gossip {
       if (this.#seedsBusy.has(seed)) continue;
       this.#seedsBusy.add(seed);
       this.#addressesOf(seed)
-        .then((targets) => Promise.all(targets.map((target) => mesh.connect(target)
-          .then((peer) => mesh.request(peer, "sync", { members: digest(this.#table) }, { timeoutMs: this.settings.probeTimeoutMs * 2 }).then((reply) => {
-            this.#absorb(reply, peer);
-          }))
-          .catch((err: Error) => this.#o.log?.("debug", `Seed ${target} not reachable: ${err.message}`)))))
+        .then((targets) =>
+          Promise.all(targets.map((target) =>
+            mesh.connect(target)
+              .then((peer) =>
+                mesh.request(peer, "sync", { members: ms.digest(this.#table) }, {
+                  timeoutMs: this.settings.probeTimeoutMs * 2,
+                }).then((reply) => {
+                  this.#absorb(reply, peer);
+                })
+              )
+              .catch((err: Error) => this.#o.log?.("debug", `Seed ${target} not reachable: ${err.message}`))
+          ))
+        )
         .finally(() => this.#seedsBusy.delete(seed));
     }
   }
 
-  /**
-   * The `host:port` targets of a seed: each address its host name resolves to, without this node's own; the
-   * seed as given when it is an IP literal, there is no resolver, or resolving fails. A name that resolves to
-   * this node alone (the first pod behind a headless Service) makes it a cluster of its own, as a node started
-   * without seeds is; it keeps resolving the name while it has no live peer, so pods that started at the same
-   * time find each other and their tables merge.
-   */
+  /** The `host:port` targets of a seed (`seed_addresses.ts`); alone behind its own name, a node starts a cluster. */
   async #addressesOf(seed: string): Promise<string[]> {
-    const m = /^([^[\]:]+):(\d{1,5})$/.exec(seed);
-    const resolve = this.#o.resolve;
-    if (!resolve || !m || /^\d{1,3}(\.\d{1,3}){3}$/.test(m[1]!)) return [seed];
-    let found: string[];
-    try {
-      found = [...new Set(await resolve(m[1]!))].slice(0, SEED_ADDRESSES_MAX);
-    } catch (err) {
-      this.#o.log?.("debug", `Seed ${seed}: ${m[1]} did not resolve (${(err as Error).message}): dialling it as given`);
-      return [seed];
-    }
-    if (found.length === 0) return [seed];
-    const self = await this.#ownAddresses(resolve);
-    const targets = found.map((a) => (a.includes(":") ? `[${a}]:${m[2]}` : `${a}:${m[2]}`)).filter((t) => !self.has(t));
-    if (targets.length === 0 && !this.#joined) {
+    const r = await seedTargets(seed, this.#o.self.address, this.#o.resolve, this.#o.log);
+    if (r.alone && !this.#joined) {
       this.#joined = true;
-      this.#o.log?.("info", `Seed ${seed} resolves to this node alone: starting a cluster of its own, and looking for peers there while alone`);
+      this.#o.log?.(
+        "info",
+        `Seed ${seed} resolves to this node alone: starting a cluster of its own, and looking for peers there while alone`,
+      );
     }
-    return targets;
-  }
-
-  /** This node's address, and the addresses its host resolves to when it advertises a name (`<pod>.meshkv:7400`). */
-  async #ownAddresses(resolve: (host: string) => Promise<string[]>): Promise<Set<string>> {
-    const own = new Set([this.#o.self.address]);
-    const m = /^([^[\]:]+):(\d{1,5})$/.exec(this.#o.self.address);
-    if (!m || /^\d{1,3}(\.\d{1,3}){3}$/.test(m[1]!)) return own;
-    try {
-      for (const a of await resolve(m[1]!)) own.add(a.includes(":") ? `[${a}]:${m[2]}` : `${a}:${m[2]}`);
-    } catch {
-      // Unresolvable: only the address as given is this node's.
-    }
-    return own;
+    return r.targets;
   }
 
   /** Merges a digest from a peer (untrusted input: a malformed one is dropped with a log line); false if dropped. */

@@ -35,7 +35,10 @@ export interface HintDeliveryOptions {
   onError?: (error: unknown) => void;
 }
 
-type DeliverySettings = Required<Omit<HintDeliveryOptions, "onError" | "dropIfGone">> & { onError: ((error: unknown) => void) | null; dropIfGone?: HintDeliveryOptions["dropIfGone"] };
+type DeliverySettings = Required<Omit<HintDeliveryOptions, "onError" | "dropIfGone">> & {
+  onError: ((error: unknown) => void) | null;
+  dropIfGone?: HintDeliveryOptions["dropIfGone"];
+};
 
 const DELIVERY_DEFAULTS = {
   intervalMs: 200,
@@ -131,7 +134,7 @@ export class HintDelivery {
       this.#tokens + ((now - this.#refilledAt) * o.bytesPerSecondMax) / 1000,
     );
     this.#refilledAt = now;
-    if (o.dropIfGone) for (const t of o.store.targets()) await o.dropIfGone(t);
+    if (o.dropIfGone) { for (const t of o.store.targets()) await o.dropIfGone(t); }
     const due = o.store.targets().filter((t) => (this.#backoff.get(t)?.retryAt ?? -Infinity) <= now && o.isAlive(t));
     const results = await Promise.allSettled(due.map((t) => this.#drain(t)));
     let delivered = 0;

@@ -10,7 +10,7 @@ import { type ConsistencyLevel, levelToString, parseConsistency } from "../core/
 import type { Stored } from "../core/stored.ts";
 import { emptySet, type VersionVector } from "../core/version.ts";
 import { MeshkvError } from "../errors.ts";
-import type { StoredValue, WriteResult } from "../kv/backend.ts";
+import type { DeleteOptions, StoredValue, WriteOptions, WriteResult } from "../kv/backend.ts";
 import { bool, bytes, int, item, items, obj, optNum, optStr, partition, str, vvFromWire, vvToWire } from "./_wire.ts";
 import type { WireItem } from "./replica.ts";
 
@@ -27,6 +27,17 @@ export type WriteOp =
     level: ConsistencyLevel | null;
   }
   | { kind: "delete"; key: string; context: VersionVector | null; strict: boolean; level: ConsistencyLevel | null };
+
+/** A client's put as the coordinator runs it. */
+export function putOp(key: string, value: StoredValue, o: WriteOptions): WriteOp {
+  const { context, ifNoneMatch, strict, ttlMs } = o;
+  return { kind: "put", key, value, context, ifNoneMatch, strict, ttlMs, level: o.consistency };
+}
+
+/** A client's delete as the coordinator runs it. */
+export function deleteOp(key: string, o: DeleteOptions): WriteOp {
+  return { kind: "delete", key, context: o.context, strict: o.strict, level: o.consistency };
+}
 
 // kvCoordinate: a write forwarded to a replica that coordinates it, and the write's result.
 

@@ -4,14 +4,35 @@
  * Cassandra's `nodetool removenode`; the plan and its checks are in `removal.ts`). Each acts on the parts of a
  * running node (`cluster_backend.ts`) through gossip and the partition mover; the ring follows from gossip.
  */
+import { MeshkvError } from "../errors.ts";
 import type { MemberInfo } from "../kv/backend.ts";
 import type { Clock } from "../runtime/types.ts";
 import type { NodeParts } from "./node_parts.ts";
 import type { HintStore } from "./hints.ts";
+import { type Change, type Joiner, planChange } from "./change_plan.ts";
 import { checkRemovable, removalPlan } from "./removal.ts";
 import type { ReplicaStore } from "./replica.ts";
 import type { ReplicationConfig, RingSnapshot } from "./ring_view.ts";
 import type { ClusterTimings } from "./settings.ts";
+
+/** Why this node may not take a client request now, as the error the client gets; null when it may. */
+export function notServing(
+  nodeId: string,
+  state: { closed: boolean; leaving: boolean; removed: boolean; joined: boolean },
+): MeshkvError | null {
+  if (state.closed) return new MeshkvError("CLOSED", "The node is shutting down");
+  if (state.leaving) return new MeshkvError("NODE_LEAVING", "The node is leaving the cluster: use another node");
+  if (state.removed) {
+    return new MeshkvError(
+      "NODE_REMOVED",
+      `Node ${nodeId} was removed from the cluster: it serves nothing and cannot rejoin under its id`,
+    );
+  }
+  if (!state.joined) {
+    return new MeshkvError("NODE_STARTING", "The node has not joined its cluster yet: retry, or use another node");
+  }
+  return null;
+}
 
 /** How long `join` waits for a seed to answer before it reports that it keeps trying. */
 export const JOIN_TIMEOUT_MS = 10_000;
@@ -62,7 +83,10 @@ export async function leaveCluster(
   };
 }
 
-/** Removed members as this node sees them: the hints it dropped for them, and whether it was removed itself. */
+/**
+ * Removals and previews as this node runs them: the members it removed or learned were removed, the hints it
+ * dropped for them, whether it was removed itself, and plans of a change before it is made.
+ */
 export interface RemovalsOptions {
   nodeId: string;
   hints: HintStore;
@@ -72,7 +96,7 @@ export interface RemovalsOptions {
   replicaTimeoutMs: number;
 }
 
-export class MemberRemovals {
+export class MembershipChanges {
   hintsDropped = 0;
   /** True once this node learned it was removed: it then serves nothing and stops its loops. */
   self = false;
@@ -110,6 +134,18 @@ export class MemberRemovals {
     if (status !== "removed") await a.node.gossip.remove(node);
     const hintsDropped = await this.dropHintsFor(node);
     return { dryRun: false, removed: true, alreadyRemoved: status === "removed", hintsDropped, ...plan };
+  }
+
+  /** The preview of a membership change (`change_plan.ts`): which partitions move where, keys and bytes. */
+  async plan(a: NodeParts, change: Change, node: string, joiner?: Joiner): Promise<Record<string, unknown>> {
+    const o = this.#o;
+    const base = { config: o.config, table: a.node.gossip.table, selfId: this.#nodeId, nowMs: o.clock.monotonic() };
+    return await planChange(
+      { ...base, store: o.store, mesh: a.node.mesh, replicaTimeoutMs: o.replicaTimeoutMs },
+      change,
+      node,
+      joiner,
+    );
   }
 
   /**

@@ -94,9 +94,22 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   mesh.setSelfAddress(address);
   const resolve = o.resolveHost ?? (rt.resolveHost === undefined ? undefined : (host: string) => rt.resolveHost!(host));
   const gossip = new Gossip({
-    mesh, clock: rt.clock, random: random.fork(),
-    self: { id: o.id, address, datacenter: o.datacenter ?? "dc1", capacity: o.capacity ?? 1, ...(o.rack === undefined ? {} : { rack: o.rack }), ...(o.incarnation === undefined ? {} : { incarnation: o.incarnation }), ...(o.since === undefined ? {} : { since: o.since }) },
-    seeds: o.seeds ?? [], ...(resolve === undefined ? {} : { resolve }), ...(o.gossip === undefined ? {} : { settings: o.gossip }), ...(o.log === undefined ? {} : { log: o.log }),
+    mesh,
+    clock: rt.clock,
+    random: random.fork(),
+    self: {
+      id: o.id,
+      address,
+      datacenter: o.datacenter ?? "dc1",
+      capacity: o.capacity ?? 1,
+      ...(o.rack === undefined ? {} : { rack: o.rack }),
+      ...(o.incarnation === undefined ? {} : { incarnation: o.incarnation }),
+      ...(o.since === undefined ? {} : { since: o.since }),
+    },
+    seeds: o.seeds ?? [],
+    ...(resolve === undefined ? {} : { resolve }),
+    ...(o.gossip === undefined ? {} : { settings: o.gossip }),
+    ...(o.log === undefined ? {} : { log: o.log }),
   });
   gossip.start();
   let stopped = false;

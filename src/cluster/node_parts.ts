@@ -93,7 +93,7 @@ export interface PartsOptions {
   timings: ClusterTimings;
   /** Throws when this node may not take client requests (for forwarded writes). */
   serving(): void;
-  /** Drops and counts the hints for `target` (`MemberRemovals.dropHintsFor`). */
+  /** Drops and counts the hints for `target` (`MembershipChanges.dropHintsFor`). */
   dropHintsFor?(target: string): Promise<number>;
 }
 

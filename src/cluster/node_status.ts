@@ -10,7 +10,7 @@ import type { ChangeFeed } from "./change_feed.ts";
 import type { NodeParts } from "./node_parts.ts";
 import type { HintStore } from "./hints.ts";
 import type { Keyspaces } from "./keyspaces.ts";
-import type { MemberRemovals } from "./membership_changes.ts";
+import type { MembershipChanges } from "./membership_changes.ts";
 import type { ReplicaStore } from "./replica.ts";
 import type { ReplicationConfig, RingSnapshot, RingView } from "./ring_view.ts";
 import type { TombstoneWaits } from "./tombstone_waits.ts";
@@ -26,7 +26,7 @@ export interface StatusSources {
   hints: HintStore;
   feed: ChangeFeed;
   tombstoneWaits: TombstoneWaits;
-  removals: MemberRemovals;
+  removals: MembershipChanges;
   /** Null before the node is attached to its mesh. */
   parts: NodeParts | null;
   ready: boolean;
@@ -143,11 +143,27 @@ export function nodeMetrics(s: StatusSources, replicated: number, cpuSeconds?: (
   const storage = s.store.engine.stats();
   const mover = a?.mover.stats();
   return [
-    ...(cpuSeconds ? [counter("meshkv_process_cpu_seconds_total", "CPU time this process used, user and system, in seconds", cpuSeconds())] : []),
-    gauge("meshkv_bytes_stored", "Bytes this node stores: its tables and write-ahead log (the Load of meshkv cluster status)", storage.tableBytes + storage.walBytes),
+    ...(cpuSeconds
+      ? [
+        counter(
+          "meshkv_process_cpu_seconds_total",
+          "CPU time this process used, user and system, in seconds",
+          cpuSeconds(),
+        ),
+      ]
+      : []),
+    gauge(
+      "meshkv_bytes_stored",
+      "Bytes this node stores: its tables and write-ahead log (the Load of meshkv cluster status)",
+      storage.tableBytes + storage.walBytes,
+    ),
     gauge("meshkv_partitions_replicated", "Store partitions this node is a replica of in the current ring", replicated),
     gauge("meshkv_partitions_held", "Store partitions with data in this node's store", s.store.partitionsHeld().length),
-    gauge("meshkv_partitions_handing_off", "Partitions this node holds but no longer replicates, still being handed off", mover?.handingOff.length ?? 0),
+    gauge(
+      "meshkv_partitions_handing_off",
+      "Partitions this node holds but no longer replicates, still being handed off",
+      mover?.handingOff.length ?? 0,
+    ),
     ...storageMetrics(storage),
     gauge("meshkv_hints_pending", "Hinted-handoff hints waiting for delivery", h.pending),
     gauge("meshkv_hints_bytes", "Bytes of hints waiting for delivery", h.bytes),
@@ -157,8 +173,16 @@ export function nodeMetrics(s: StatusSources, replicated: number, cpuSeconds?: (
     counter("meshkv_read_repairs_total", "Replicas repaired by reads", c?.readRepairs ?? 0),
     counter("meshkv_coordinator_forwards_total", "Writes forwarded to a replica to coordinate", c?.forwarded ?? 0),
     counter("meshkv_coordinator_timeouts_total", "Requests that timed out waiting for replicas", c?.timeouts ?? 0),
-    gauge("meshkv_partitions_acquiring", "Partitions this node is still pulling after gaining them", mover?.acquiring.length ?? 0),
-    counter("meshkv_hints_dropped_removed_total", "Hints dropped because their target was removed from the cluster", s.removals.hintsDropped),
+    gauge(
+      "meshkv_partitions_acquiring",
+      "Partitions this node is still pulling after gaining them",
+      mover?.acquiring.length ?? 0,
+    ),
+    counter(
+      "meshkv_hints_dropped_removed_total",
+      "Hints dropped because their target was removed from the cluster",
+      s.removals.hintsDropped,
+    ),
     gauge("meshkv_watchers", "Open watch streams", s.feed.watchers),
     ...tombstoneMetrics(s.tombstoneWaits),
     gauge(

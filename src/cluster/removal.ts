@@ -98,7 +98,12 @@ export async function removalPlan(o: {
   mesh: Mesh;
   replicaTimeoutMs: number;
 }): Promise<RemovalPlan> {
-  const moves = await movesBetween({ ...o, before: o.table, after: removeFromTable(o.table, o.node, o.nowMs), gone: o.node });
+  const moves = await movesBetween({
+    ...o,
+    before: o.table,
+    after: removeFromTable(o.table, o.node, o.nowMs),
+    gone: o.node,
+  });
   return { node: o.node, status: o.table.get(o.node)?.status ?? "unknown", ...moves };
 }
 
@@ -109,7 +114,14 @@ export async function removalPlan(o: {
  * source, else one `kvStats` request per source asked).
  */
 export async function movesBetween(o: {
-  config: ReplicationConfig; before: MemberTable; after: MemberTable; gone: string | null; selfId: string; store: ReplicaStore; mesh: Mesh; replicaTimeoutMs: number;
+  config: ReplicationConfig;
+  before: MemberTable;
+  after: MemberTable;
+  gone: string | null;
+  selfId: string;
+  store: ReplicaStore;
+  mesh: Mesh;
+  replicaTimeoutMs: number;
 }): Promise<Omit<RemovalPlan, "node" | "status">> {
   const before = new RingView(o.config).update(o.before);
   const after = new RingView(o.config).update(o.after);
@@ -154,8 +166,10 @@ export async function movesBetween(o: {
   const counted = moves.filter((m) => m.keys !== null);
   return {
     partitionsMoving: moves.length,
-    keys: counted.reduce((n, m) => n + m.keys!, 0), bytes: counted.reduce((n, m) => n + m.bytes!, 0),
-    partitionsUncounted: moves.length - counted.length, moves,
+    keys: counted.reduce((n, m) => n + m.keys!, 0),
+    bytes: counted.reduce((n, m) => n + m.bytes!, 0),
+    partitionsUncounted: moves.length - counted.length,
+    moves,
   };
 }
 

@@ -125,8 +125,13 @@ export function registerAdminRoutes(app: App, deps: Deps, info: NodeInfo, member
   app.post("/v1/admin/plan", async (c) => {
     begin(c, deps, "admin", "admin");
     const backend = backendOf(deps);
-    if (!backend.plan) throw new MeshkvError("UNSUPPORTED", "Plan is not supported: this backend cannot change membership");
-    const body = parseJson(await readBody(c.req.raw, LIMITS.adminBodyBytesMax, "adminBodyBytesMax", "Plan body", deps.body), "plan JSON");
+    if (!backend.plan) {
+      throw new MeshkvError("UNSUPPORTED", "Plan is not supported: this backend cannot change membership");
+    }
+    const body = parseJson(
+      await readBody(c.req.raw, LIMITS.adminBodyBytesMax, "adminBodyBytesMax", "Plan body", deps.body),
+      "plan JSON",
+    );
     const p = parsePlan(body);
     return c.json(await backend.plan(p.change, p.node, p.joiner));
   });
@@ -136,29 +141,50 @@ export function registerAdminRoutes(app: App, deps: Deps, info: NodeInfo, member
 const PLAN_CAPACITY_MAX = 10_000;
 
 const PLAN_CHANGES = ["join", "leave", "remove"] as const;
-const PLAN_SHAPE = `expected { "change": "join"|"leave"|"remove", "node": "ID" } (join also takes "capacity": 1 to ${PLAN_CAPACITY_MAX}, "datacenter", "rack")`;
+const PLAN_SHAPE =
+  `expected { "change": "join"|"leave"|"remove", "node": "ID" } (join also takes "capacity": 1 to ${PLAN_CAPACITY_MAX}, "datacenter", "rack")`;
 
 /** Checks a plan body: the change, the node and, for a join, the hypothetical joiner's place. */
-function parsePlan(body: unknown): { change: (typeof PLAN_CHANGES)[number]; node: string; joiner?: { capacity: number; datacenter: string; rack?: string } } {
+function parsePlan(
+  body: unknown,
+): {
+  change: (typeof PLAN_CHANGES)[number];
+  node: string;
+  joiner?: { capacity: number; datacenter: string; rack?: string };
+} {
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalid(`Malformed plan: ${PLAN_SHAPE}`);
   const o = body as Record<string, unknown>;
   const change = o["change"];
-  if (typeof change !== "string" || !(PLAN_CHANGES as readonly string[]).includes(change)) throw invalid(`Malformed plan: change must be join, leave or remove; ${PLAN_SHAPE}`);
+  if (typeof change !== "string" || !(PLAN_CHANGES as readonly string[]).includes(change)) {
+    throw invalid(`Malformed plan: change must be join, leave or remove; ${PLAN_SHAPE}`);
+  }
   const allowed = change === "join" ? ["change", "node", "capacity", "datacenter", "rack"] : ["change", "node"];
   const extra = Object.keys(o).filter((k) => !allowed.includes(k));
-  if (extra.length > 0) throw invalid(`Malformed plan: unknown field ${JSON.stringify(extra[0])} for ${change}; ${PLAN_SHAPE}`);
+  if (extra.length > 0) {
+    throw invalid(`Malformed plan: unknown field ${JSON.stringify(extra[0])} for ${change}; ${PLAN_SHAPE}`);
+  }
   const node = o["node"];
-  if (typeof node !== "string" || node.length === 0 || node.length > NODE_ID_CHARS_MAX) throw invalid(`Malformed plan: node must be a node id of 1 to ${NODE_ID_CHARS_MAX} characters; ${PLAN_SHAPE}`);
+  if (typeof node !== "string" || node.length === 0 || node.length > NODE_ID_CHARS_MAX) {
+    throw invalid(`Malformed plan: node must be a node id of 1 to ${NODE_ID_CHARS_MAX} characters; ${PLAN_SHAPE}`);
+  }
   if (change !== "join") return { change: change as "leave" | "remove", node };
   const capacity = o["capacity"] ?? 1;
-  if (typeof capacity !== "number" || !Number.isInteger(capacity) || capacity < 1 || capacity > PLAN_CAPACITY_MAX) throw invalid(`Malformed plan: capacity must be a whole number from 1 to ${PLAN_CAPACITY_MAX}; ${PLAN_SHAPE}`);
+  if (typeof capacity !== "number" || !Number.isInteger(capacity) || capacity < 1 || capacity > PLAN_CAPACITY_MAX) {
+    throw invalid(`Malformed plan: capacity must be a whole number from 1 to ${PLAN_CAPACITY_MAX}; ${PLAN_SHAPE}`);
+  }
   const name = (field: string, fallback: string | undefined) => {
     const v = o[field] ?? fallback;
-    if (v !== undefined && (typeof v !== "string" || v.length === 0 || v.length > NODE_ID_CHARS_MAX)) throw invalid(`Malformed plan: ${field} must be a name of 1 to ${NODE_ID_CHARS_MAX} characters; ${PLAN_SHAPE}`);
+    if (v !== undefined && (typeof v !== "string" || v.length === 0 || v.length > NODE_ID_CHARS_MAX)) {
+      throw invalid(`Malformed plan: ${field} must be a name of 1 to ${NODE_ID_CHARS_MAX} characters; ${PLAN_SHAPE}`);
+    }
     return v as string | undefined;
   };
   const rack = name("rack", undefined);
-  return { change: "join", node, joiner: { capacity, datacenter: name("datacenter", "dc1")!, ...(rack === undefined ? {} : { rack }) } };
+  return {
+    change: "join",
+    node,
+    joiner: { capacity, datacenter: name("datacenter", "dc1")!, ...(rack === undefined ? {} : { rack }) },
+  };
 }
 
 /** Longest node id the remove route accepts (gossip's own bound on member ids). */

@@ -211,7 +211,11 @@ export interface KvBackend {
    * The preview of a join, leave or removal of `node` (partitions that would move, where, keys and bytes);
    * changes nothing; absent when the backend cannot change membership. `joiner` describes a node not yet a member.
    */
-  plan?(change: "join" | "leave" | "remove", node: string, joiner?: { capacity: number; datacenter: string; rack?: string }): Promise<Record<string, unknown>>;
+  plan?(
+    change: "join" | "leave" | "remove",
+    node: string,
+    joiner?: { capacity: number; datacenter: string; rack?: string },
+  ): Promise<Record<string, unknown>>;
   /** False while the node starts or leaves: `/health` answers 503 so load balancers stop sending. */
   ready(): boolean;
   /** Extra samples for `/metrics`: storage stats, hint backlog, anti-entropy repairs, quorum failures. */

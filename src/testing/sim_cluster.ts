@@ -30,7 +30,11 @@ export interface SimClusterOptions {
   seedCount?: number;
   datacenters?: readonly string[];
   /** Give every node a replicated backend on its own memory disk (kept across crashes and restarts). */
-  kv?: { replication: Partial<ReplicationConfig>; timings?: Partial<ClusterTimings>; durability?: "always" | "batch" | "none" };
+  kv?: {
+    replication: Partial<ReplicationConfig>;
+    timings?: Partial<ClusterTimings>;
+    durability?: "always" | "batch" | "none";
+  };
   /** The DNS of the simulation: what a seed's host name resolves to, asked by node `asker` (default: names are dialled as given). */
   resolveHost?: (host: string, asker: string) => Promise<string[]>;
 }
@@ -106,10 +110,21 @@ export class SimCluster {
     const fenced = fence(disk);
     this.#fences.set(id, fenced.cut);
     const assembled = await assembleNode({
-      runtime: this.net.runtime(id, base), random: this.#random, nodeId: id, datacenter: dc,
-      timings: { ...SIMULATION_PRESET, gossip: this.settings, cluster: { ...SIMULATION_PRESET.cluster, ...kv?.timings } },
+      runtime: this.net.runtime(id, base),
+      random: this.#random,
+      nodeId: id,
+      datacenter: dc,
+      timings: {
+        ...SIMULATION_PRESET,
+        gossip: this.settings,
+        cluster: { ...SIMULATION_PRESET.cluster, ...kv?.timings },
+      },
       node: {
-        host: id, port: PORT, auth: pureAuthenticator("sim-secret"), seeds: o.seeds ?? this.seeds(), since: this.#sinceOf(id),
+        host: id,
+        port: PORT,
+        auth: pureAuthenticator("sim-secret"),
+        seeds: o.seeds ?? this.seeds(),
+        since: this.#sinceOf(id),
         ...(this.#o.resolveHost === undefined ? {} : { resolveHost: (host: string) => this.#o.resolveHost!(host, id) }),
       },
       ...(kv === undefined ? {} : {

@@ -203,14 +203,22 @@ test("members() lists every member with status, address and ages; the same seed 
 test("nodes seeded with one DNS name that resolves to every pod (a headless Service) form one cluster: the first alone, the rest through it", async () => {
   const pods: string[] = [];
   const asked: string[] = [];
-  const c = new SimCluster({ seed: 41, size: 0, gossip: GOSSIP_FAST, resolveHost: async (host) => (asked.push(host), host === "meshkv.svc" ? [...pods] : []) });
+  const c = new SimCluster({
+    seed: 41,
+    size: 0,
+    gossip: GOSSIP_FAST,
+    resolveHost: async (host) => (asked.push(host), host === "meshkv.svc" ? [...pods] : []),
+  });
   for (const id of ids(1, 4)) {
     pods.push(id);
     await c.start(id, { seeds: ["meshkv.svc:7000"] });
     await c.run(300);
   }
   assert.ok(c.nodes.get("n01")!.gossip.joined, "the first pod, resolving to itself alone, is a cluster of its own");
-  assert.ok(await c.runUntil(() => c.allSee("alive") && c.converged(), 10_000) !== null, "four pods converge through the name");
+  assert.ok(
+    await c.runUntil(() => c.allSee("alive") && c.converged(), 10_000) !== null,
+    "four pods converge through the name",
+  );
   for (const n of c.nodes.values()) assert.is(n.gossip.table.size, 4);
   assert.ok(asked.includes("meshkv.svc"), "the seed's host name is resolved");
   await c.stopAll();
@@ -219,24 +227,46 @@ test("nodes seeded with one DNS name that resolves to every pod (a headless Serv
 test("a pod that advertises a DNS name of its own skips the addresses that name has when it resolves the Service name", async () => {
   // The Service lists addresses; each pod advertises its own name (n01:7000), which the DNS maps to its address.
   const addressOf: Record<string, string> = { n01: "10.0.0.1", n02: "10.0.0.2" };
-  const c = new SimCluster({ seed: 43, size: 0, gossip: GOSSIP_FAST, resolveHost: async (host) => (host === "meshkv.svc" ? ["10.0.0.1"] : addressOf[host] ? [addressOf[host]!] : []) });
+  const c = new SimCluster({
+    seed: 43,
+    size: 0,
+    gossip: GOSSIP_FAST,
+    resolveHost: async (host) => (host === "meshkv.svc" ? ["10.0.0.1"] : addressOf[host] ? [addressOf[host]!] : []),
+  });
   await c.start("n01", { seeds: ["meshkv.svc:7000"] });
   await c.run(300);
-  assert.ok(c.nodes.get("n01")!.gossip.joined, "n01 sees its own address behind the Service name: a cluster of its own");
+  assert.ok(
+    c.nodes.get("n01")!.gossip.joined,
+    "n01 sees its own address behind the Service name: a cluster of its own",
+  );
   await c.stopAll();
 });
 
 test("two pods that started together, each resolving the name to itself alone, find each other once it lists both, and merge", async () => {
   let both = false;
-  const c = new SimCluster({ seed: 42, size: 0, gossip: GOSSIP_FAST, resolveHost: async (host, asker) => (host !== "meshkv.svc" ? [] : both ? ["n01", "n02"] : [asker]) });
+  const c = new SimCluster({
+    seed: 42,
+    size: 0,
+    gossip: GOSSIP_FAST,
+    resolveHost: async (host, asker) => (host !== "meshkv.svc" ? [] : both ? ["n01", "n02"] : [asker]),
+  });
   await c.start("n01", { seeds: ["meshkv.svc:7000"] });
   await c.start("n02", { seeds: ["meshkv.svc:7000"] });
   await c.run(500);
   assert.is(c.nodes.get("n01")!.gossip.table.size, 1, "n01 saw only itself");
   assert.is(c.nodes.get("n02")!.gossip.table.size, 1, "n02 saw only itself");
-  assert.ok(c.nodes.get("n01")!.gossip.joined && c.nodes.get("n02")!.gossip.joined, "each serves as a cluster of its own meanwhile");
+  assert.ok(
+    c.nodes.get("n01")!.gossip.joined && c.nodes.get("n02")!.gossip.joined,
+    "each serves as a cluster of its own meanwhile",
+  );
   both = true;
-  assert.ok(await c.runUntil(() => c.allSee("alive") && c.converged() && c.nodes.get("n01")!.gossip.table.size === 2, 10_000) !== null, "one table of two");
+  assert.ok(
+    await c.runUntil(
+      () => c.allSee("alive") && c.converged() && c.nodes.get("n01")!.gossip.table.size === 2,
+      10_000,
+    ) !== null,
+    "one table of two",
+  );
   await c.stopAll();
 });
 

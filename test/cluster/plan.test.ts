@@ -23,18 +23,25 @@ async function refused(p: Promise<unknown>, code: string): Promise<void> {
 
 function replicas(c: SimCluster, via: string): string[][] {
   const snap = c.kv(via).view.snapshot!;
-  return Array.from({ length: snap.placement.partitions }, (_, p) => snap.placement.forPartition(p).replicas.map((r) => r.node).sort());
+  return Array.from(
+    { length: snap.placement.partitions },
+    (_, p) => snap.placement.forPartition(p).replicas.map((r) => r.node).sort(),
+  );
 }
 
 /** The replicas a plan says each partition has afterwards. */
 function predicted(before: string[][], moves: PartitionMove[]): string[][] {
   const after = before.map((r) => [...r]);
-  for (const m of moves) after[m.partition] = [...after[m.partition]!.filter((n) => !m.drop.includes(n)), ...m.to].sort();
+  for (const m of moves) {
+    after[m.partition] = [...after[m.partition]!.filter((n) => !m.drop.includes(n)), ...m.to].sort();
+  }
   return after;
 }
 
 function ringNodes(c: SimCluster, via: string) {
-  return [...c.nodes.get(via)!.gossip.table.values()].filter((m) => m.status === "alive").sort((a, b) => (a.since ?? 0) - (b.since ?? 0)).map((m) => ({ id: m.id, capacity: m.capacity }));
+  return [...c.nodes.get(via)!.gossip.table.values()].filter((m) => m.status === "alive").sort((a, b) =>
+    (a.since ?? 0) - (b.since ?? 0)
+  ).map((m) => ({ id: m.id, capacity: m.capacity }));
 }
 
 test("a planned join changes nothing, counts the keys that copy, matches planJoin and is the ring the cluster reaches", async () => {
@@ -53,8 +60,12 @@ test("a planned join changes nothing, counts the keys that copy, matches planJoi
   assert.is(plan.keys, expectKeys, "the keys of the partitions that copy");
   assert.ok((plan.bytes as number) > expectKeys * 4, "and their bytes");
   assert.is(plan.partitionsUncounted, 0);
-  const owners = planJoin(c.kv("n01").view.snapshot!.ring, ringNodes(c, "n01"), { id: "n05", capacity: 1 }, { targetN: 3 });
-  for (const m of owners.moves) assert.ok(moving.has(m.partition), `partition ${m.partition} changes owner in planJoin, so it moves in the plan`);
+  const owners = planJoin(c.kv("n01").view.snapshot!.ring, ringNodes(c, "n01"), { id: "n05", capacity: 1 }, {
+    targetN: 3,
+  });
+  for (const m of owners.moves) {
+    assert.ok(moving.has(m.partition), `partition ${m.partition} changes owner in planJoin, so it moves in the plan`);
+  }
   assert.equal(replicas(c, "n01"), before, "a plan changes nothing");
 
   await c.start("n05");
@@ -73,15 +84,23 @@ test("a planned leave copies nothing from the leaver's absence alone, matches pl
   const plan = await drive(c, c.kv("n01").plan("leave", "n04"));
   const moves = plan.moves as PartitionMove[];
   assert.ok(moves.length > 0);
-  assert.ok(moves.every((m) => !m.to.includes("n04") && m.from.includes("n04")), "the leaver hands off: it is a source, never a target");
+  assert.ok(
+    moves.every((m) => !m.to.includes("n04") && m.from.includes("n04")),
+    "the leaver hands off: it is a source, never a target",
+  );
   const owners = planLeave(c.kv("n01").view.snapshot!.ring, ringNodes(c, "n01"), "n04", { targetN: 3 });
   const moving = new Set(moves.map((m) => m.partition));
-  for (const m of owners.moves) assert.ok(moving.has(m.partition), `partition ${m.partition} leaves n04 in planLeave, so it moves in the plan`);
+  for (const m of owners.moves) {
+    assert.ok(moving.has(m.partition), `partition ${m.partition} leaves n04 in planLeave, so it moves in the plan`);
+  }
   assert.ok((plan.keys as number) > 0);
 
   const left = await drive(c, c.kv("n04").leave());
   assert.is(left.drained, true);
-  assert.ok(await c.runUntil(() => ["n01", "n02", "n03"].every((id) => c.statusOf(id, "n04") === "left"), 20_000) !== null, "n04 left everywhere");
+  assert.ok(
+    await c.runUntil(() => ["n01", "n02", "n03"].every((id) => c.statusOf(id, "n04") === "left"), 20_000) !== null,
+    "n04 left everywhere",
+  );
   assert.equal(replicas(c, "n01"), predicted(before, moves), "the cluster reaches the planned ring");
   await refused(drive(c, c.kv("n01").plan("leave", "n04")), "INVALID_ARGUMENT");
   await c.stopAll();

@@ -69,12 +69,24 @@ test("a dead node is removed: bad requests change nothing, the dry run plans, th
   // A hint for n04 stored after the removal (by a write in flight when it happened) is dropped by the next
   // delivery round, not kept forever.
   const p0 = c.kv("n01").view.partitionOf("k0");
-  const item = (await drive(c, c.kv("n01").store.scan(p0, { after: null, limit: 1, keysOnly: false, tombstones: false }))).items[0]!;
+  const item =
+    (await drive(c, c.kv("n01").store.scan(p0, { after: null, limit: 1, keysOnly: false, tombstones: false })))
+      .items[0]!;
   const droppedBefore = (await c.kv("n01").status() as { removed: { hintsDropped: number } }).removed.hintsDropped;
-  await drive(c, c.kv("n01").hints.add({ target: "n04", partition: p0, key: item.key, set: item.set, expiresAt: null }));
+  await drive(
+    c,
+    c.kv("n01").hints.add({ target: "n04", partition: p0, key: item.key, set: item.set, expiresAt: null }),
+  );
   assert.is(c.kv("n01").hints.stats().pending, 1);
-  assert.ok(await c.runUntil(() => c.kv("n01").hints.stats().pending === 0, 5_000) !== null, "the late hint for the removed member is dropped");
-  assert.is((await c.kv("n01").status() as { removed: { hintsDropped: number } }).removed.hintsDropped, droppedBefore + 1, "and counted");
+  assert.ok(
+    await c.runUntil(() => c.kv("n01").hints.stats().pending === 0, 5_000) !== null,
+    "the late hint for the removed member is dropped",
+  );
+  assert.is(
+    (await c.kv("n01").status() as { removed: { hintsDropped: number } }).removed.hintsDropped,
+    droppedBefore + 1,
+    "and counted",
+  );
   for (const k of keys) {
     const replicas = replicasOf(c, "n01", k);
     assert.not.ok(replicas.includes("n04"));

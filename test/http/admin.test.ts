@@ -163,7 +163,9 @@ test("/metrics counts requests and latencies per operation, level and status, wi
   assert.match(text, /^meshkv_partitions_held [1-9]\d*$/m);
   assert.match(text, "meshkv_partitions_handing_off 0");
   assert.match(text, "meshkv_partitions_acquiring 0");
-  for (const line of text.trim().split("\n")) assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [\d.e+-]+|\w+(\{[^}]*\})? NaN)$/, line);
+  for (const line of text.trim().split("\n")) {
+    assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [\d.e+-]+|\w+(\{[^}]*\})? NaN)$/, line);
+  }
   await h.close();
 });
 
@@ -220,10 +222,36 @@ test("tokens compare in constant time over the longer length and must be long en
 
 test("plan checks its body (400 before the backend sees it), refuses changes that could not happen with stable codes, and previews a join without changing anything", async () => {
   const c = await kvCluster(1902, { size: 3 });
-  const app = createApp({ nodeId: "n01", runtime: "memory", runtimeVersion: "0", backend: c.kv("n01"), clock: c.clock });
-  const plan = (body: unknown) => drive(c, Promise.resolve(app.request("/v1/admin/plan", { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body) })));
-  for (const body of ["[]", "null", "{", { node: "n02" }, { change: "grow", node: "n02" }, { change: "join" }, { change: "join", node: "" }, { change: "leave", node: "n02", capacity: 2 },
-    { change: "join", node: "n09", capacity: 0 }, { change: "join", node: "n09", capacity: 1.5 }, { change: "join", node: "n09", datacenter: 7 }, { change: "remove", node: "n02", dryRun: true }]) {
+  const app = createApp({
+    nodeId: "n01",
+    runtime: "memory",
+    runtimeVersion: "0",
+    backend: c.kv("n01"),
+    clock: c.clock,
+  });
+  const plan = (body: unknown) =>
+    drive(
+      c,
+      Promise.resolve(
+        app.request("/v1/admin/plan", { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body) }),
+      ),
+    );
+  for (
+    const body of [
+      "[]",
+      "null",
+      "{",
+      { node: "n02" },
+      { change: "grow", node: "n02" },
+      { change: "join" },
+      { change: "join", node: "" },
+      { change: "leave", node: "n02", capacity: 2 },
+      { change: "join", node: "n09", capacity: 0 },
+      { change: "join", node: "n09", capacity: 1.5 },
+      { change: "join", node: "n09", datacenter: 7 },
+      { change: "remove", node: "n02", dryRun: true },
+    ]
+  ) {
     const e = await expectError(await plan(body), 400, "INVALID_ARGUMENT");
     assert.match(String(e.message), /plan|JSON/, JSON.stringify(body));
   }
@@ -235,11 +263,18 @@ test("plan checks its body (400 before the backend sees it), refuses changes tha
   const body = await res.json();
   assert.is(body.change, "join");
   assert.equal(body.joiner, { capacity: 2, datacenter: "dc1", rack: "r1" });
-  assert.ok(body.partitionsMoving > 0 && body.moves.every((m: { to: string[] }) => m.to.includes("n09")), "the joiner gains copies");
+  assert.ok(
+    body.partitionsMoving > 0 && body.moves.every((m: { to: string[] }) => m.to.includes("n09")),
+    "the joiner gains copies",
+  );
   assert.equal([...c.nodes.get("n01")!.gossip.table.keys()].sort(), ["n01", "n02", "n03"], "nothing changed");
   const fixed: KvBackend = Object.assign(Object.create(c.kv("n01")) as KvBackend, { plan: undefined });
   const bare = createApp({ nodeId: "n01", runtime: "memory", runtimeVersion: "0", backend: fixed, clock: c.clock });
-  await expectError(await bare.request("/v1/admin/plan", { method: "POST", body: '{"change":"leave","node":"n02"}' }), 501, "UNSUPPORTED");
+  await expectError(
+    await bare.request("/v1/admin/plan", { method: "POST", body: '{"change":"leave","node":"n02"}' }),
+    501,
+    "UNSUPPORTED",
+  );
   await c.stopAll();
 });
 

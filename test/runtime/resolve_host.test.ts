@@ -13,7 +13,10 @@ test(`resolveHost on ${rt.name} gives the addresses of a name, and rejects a nam
   assert.type(rt.resolveHost, "function");
   if (rt.name !== "deno") {
     const found = await rt.resolveHost!("localhost");
-    assert.ok(found.includes("127.0.0.1") || found.includes("::1"), `localhost resolves to loopback: ${JSON.stringify(found)}`);
+    assert.ok(
+      found.includes("127.0.0.1") || found.includes("::1"),
+      `localhost resolves to loopback: ${JSON.stringify(found)}`,
+    );
   }
   let failed = false;
   try {

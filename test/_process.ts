@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
-import { repoRoot } from "./_helpers.ts";
+import { eventually, repoRoot } from "./_helpers.ts";
 
 /**
  * Deno's `node:child_process` reports every child it sent a signal to as killed by that signal, even when the
@@ -132,4 +132,56 @@ export async function serving(url: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Waits until every node at `urls` serves and they share one settled ring of `owners` members. */
+export async function waitFormed(urls: readonly string[], owners: number, timeoutMs = 20_000): Promise<void> {
+  await eventually(
+    async () => (await Promise.all(urls.map(serving))).every(Boolean),
+    timeoutMs,
+    50,
+    `${urls.length} nodes serving`,
+  );
+  await eventually(
+    async () =>
+      (await Promise.all(urls.map(nodeStatus))).every((s) =>
+        s.rebalance.acquiring.length === 0 && s.ring.owners.length === owners
+      ),
+    timeoutMs,
+    50,
+    `the ring to settle with ${owners} owners`,
+  );
+}
+
+/**
+ * Writes keys `${prefix}${i}` at `quorum` through the nodes (in turn), `workers` at a time, until `stop()`;
+ * returns the acknowledged keys with their values. A write that fails or is refused is not acknowledged.
+ */
+export async function quorumWriteLoad(
+  urls: () => readonly string[],
+  stop: () => boolean,
+  o: { prefix?: string; workers?: number } = {},
+): Promise<Map<string, string>> {
+  const acked = new Map<string, string>();
+  const prefix = o.prefix ?? "k";
+  let n = 0;
+  const worker = async () => {
+    while (!stop()) {
+      const i = n++;
+      const list = urls();
+      try {
+        const res = await fetch(`${list[i % list.length]}/v1/kv/${prefix}${i}?consistency=quorum`, {
+          method: "PUT",
+          body: `value-${i}`,
+          headers: { "content-type": "text/plain" },
+        });
+        if (res.status === 201 || res.status === 204) acked.set(`${prefix}${i}`, `value-${i}`);
+        else await res.body?.cancel();
+      } catch {
+        // a node that just died: the write is not acknowledged
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: o.workers ?? 4 }, worker));
+  return acked;
 }

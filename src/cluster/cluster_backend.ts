@@ -293,7 +293,7 @@ export class ClusterBackend implements Kv.KvBackend {
     return await joinSeeds(a, this.#o.clock, seeds);
   }
 
-  /** Decommission (`membership_changes.ts`): hands every partition off, then the caller stops the process. */
+  /** Decommission (`membership_changes.ts`): hands every partition off; the caller stops the node afterwards. */
   async leave(options: { timeoutMs?: number } = {}): Promise<Record<string, unknown>> {
     const a = this.#checkServing();
     this.#leaving = true;

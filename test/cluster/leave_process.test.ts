@@ -12,7 +12,14 @@ import process from "node:process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
-import { HOST_MISREPORTS_SIGNAL_EXIT, type NodeProcess, runCli, type RuntimeKind, startProcess } from "../_process.ts";
+import {
+  HOST_MISREPORTS_SIGNAL_EXIT,
+  type NodeProcess,
+  quorumWriteLoad,
+  runCli,
+  type RuntimeKind,
+  startProcess,
+} from "../_process.ts";
 
 const rt = await realRuntime();
 const host = (process.env.MESHKV_TEST_RUNTIME ?? rt.name) as RuntimeKind;
@@ -45,30 +52,6 @@ async function json(url: string): Promise<Record<string, any>> {
   return (await (await fetch(url)).json()) as Record<string, any>;
 }
 
-/** Writes keys through `urls` in turn, 4 at a time, until `stop()`; returns the acknowledged ones. */
-async function writeLoad(urls: string[], stop: () => boolean): Promise<Map<string, string>> {
-  const acked = new Map<string, string>();
-  let n = 0;
-  const worker = async () => {
-    while (!stop()) {
-      const i = n++;
-      try {
-        const res = await fetch(`${urls[i % urls.length]}/v1/kv/k${i}?consistency=quorum`, {
-          method: "PUT",
-          body: `value-${i}`,
-          headers: { "content-type": "text/plain" },
-        });
-        if (res.status === 201 || res.status === 204) acked.set(`k${i}`, `value-${i}`);
-        else await res.body?.cancel();
-      } catch {
-        // not acknowledged
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: 4 }, worker));
-  return acked;
-}
-
 async function cluster(prefix: string, third: string[]): Promise<{ procs: NodeProcess[]; dirs: string[] }> {
   const dirs = await Promise.all([1, 2, 3].map((i) => tempDir(rt.fs, `${prefix}-${i}`)));
   const procs: NodeProcess[] = [];
@@ -93,7 +76,7 @@ test(`SIGTERM to a node started with --leave-on-shutdown hands its data off, lea
   try {
     const urls = procs.map((p) => p.url);
     let stop = false;
-    const load = writeLoad(urls, () => stop);
+    const load = quorumWriteLoad(() => urls, () => stop);
     await new Promise((r) => setTimeout(r, 500));
     const code = await procs[2]!.stop("SIGTERM");
     // A Deno host cannot see the exit status of a child it signalled (`_process.ts`): the output line says it.
@@ -220,7 +203,7 @@ test(`an autoscaler's day: under a steady quorum load a fourth node joins, then 
         s.rebalance.handingOff.length === 0
       );
     let stop = false;
-    const load = writeLoad(procs.map((p) => p.url), () => stop);
+    const load = quorumWriteLoad(() => procs.map((p) => p.url), () => stop);
     const before = await owners(procs[0]!.url);
     const setsBefore = await replicaSets(procs[0]!.url);
 

@@ -13,7 +13,16 @@ import { values } from "../../src/core/version.ts";
 import { liveValues } from "../../src/cluster/records.ts";
 import { openReplicaStore } from "../../src/cluster/replica.ts";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
-import { type NodeProcess, nodeStatus, runCli, type RuntimeKind, serving, startProcess } from "../_process.ts";
+import {
+  type NodeProcess,
+  nodeStatus,
+  quorumWriteLoad,
+  runCli,
+  type RuntimeKind,
+  serving,
+  startProcess,
+  waitFormed,
+} from "../_process.ts";
 
 const rt = await realRuntime();
 const host = (process.env.MESHKV_TEST_RUNTIME ?? rt.name) as RuntimeKind;
@@ -42,30 +51,6 @@ function startArgs(id: string, data: string, seeds: string[]): string[] {
   return args;
 }
 
-/** Writes keys through `urls` in turn, 4 at a time, until `stop()`; returns the acknowledged ones. */
-async function writeLoad(urls: string[], stop: () => boolean): Promise<Map<string, string>> {
-  const acked = new Map<string, string>();
-  let n = 0;
-  const worker = async () => {
-    while (!stop()) {
-      const i = n++;
-      try {
-        const res = await fetch(`${urls[i % urls.length]}/v1/kv/k${i}?consistency=quorum`, {
-          method: "PUT",
-          body: `value-${i}`,
-          headers: { "content-type": "text/plain" },
-        });
-        if (res.status === 201 || res.status === 204) acked.set(`k${i}`, `value-${i}`);
-        else await res.body?.cancel();
-      } catch {
-        // not acknowledged
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: 4 }, worker));
-  return acked;
-}
-
 test(`a node killed for good is removed with meshkv remove: the three others rebuild N copies of every acknowledged key (${host} processes)`, async () => {
   const dirs = await Promise.all([1, 2, 3, 4].map((i) => tempDir(rt.fs, `remove-${i}`)));
   const ids = ["r1", "r2", "r3", "r4"];
@@ -74,26 +59,12 @@ test(`a node killed for good is removed with meshkv remove: the three others reb
     procs.push(await startProcess(host, startArgs(ids[0]!, dirs[0]!, [])));
     const seed = procs[0]!.url.replace(/^http:\/\//, "");
     for (const i of [1, 2, 3]) procs.push(await startProcess(host, startArgs(ids[i]!, dirs[i]!, [seed])));
-    await eventually(
-      async () => (await Promise.all(procs.map((p) => serving(p.url)))).every(Boolean),
-      20_000,
-      50,
-      "four nodes serving",
-    );
-    await eventually(
-      async () =>
-        (await Promise.all(procs.map((p) => nodeStatus(p.url)))).every((s) =>
-          s.rebalance.acquiring.length === 0 && s.ring.owners.length === 4
-        ),
-      20_000,
-      50,
-      "the ring to settle",
-    );
+    await waitFormed(procs.map((p) => p.url), 4, 20_000);
 
     const survivors = procs.slice(0, 3);
     const urls = survivors.map((p) => p.url);
     let stop = false;
-    const load = writeLoad(urls, () => stop);
+    const load = quorumWriteLoad(() => urls, () => stop);
     await new Promise((r) => setTimeout(r, 300));
     await procs[3]!.kill9();
     await eventually(

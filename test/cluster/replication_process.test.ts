@@ -15,7 +15,15 @@ import { liveValues } from "../../src/cluster/records.ts";
 import { openReplicaStore } from "../../src/cluster/replica.ts";
 import { type ReplicationConfig, RingView } from "../../src/cluster/ring_view.ts";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
-import { type NodeProcess, nodeStatus, type RuntimeKind, serving, startProcess } from "../_process.ts";
+import {
+  type NodeProcess,
+  nodeStatus,
+  quorumWriteLoad,
+  type RuntimeKind,
+  serving,
+  startProcess,
+  waitFormed,
+} from "../_process.ts";
 
 const rt = await realRuntime();
 const host = (process.env.MESHKV_TEST_RUNTIME ?? rt.name) as RuntimeKind;
@@ -54,33 +62,6 @@ async function start(runtime: RuntimeKind, id: string, data: string, seeds: stri
   return await startProcess(runtime, args);
 }
 
-/** Writes keys through `urls` in turn, 8 at a time, until `stop()`; returns the acknowledged ones. */
-async function writeLoad(urls: () => string[], prefix: string, stop: () => boolean): Promise<Map<string, string>> {
-  const acked = new Map<string, string>();
-  let n = 0;
-  const worker = async () => {
-    while (!stop()) {
-      const i = n++;
-      const key = `${prefix}${i}`;
-      const list = urls();
-      const url = list[i % list.length]!;
-      try {
-        const res = await fetch(`${url}/v1/kv/${key}?consistency=quorum`, {
-          method: "PUT",
-          body: `value-${i}`,
-          headers: { "content-type": "text/plain" },
-        });
-        if (res.status === 201 || res.status === 204) acked.set(key, `value-${i}`);
-        else await res.body?.cancel();
-      } catch {
-        // a node that just died: the write is not acknowledged
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, worker));
-  return acked;
-}
-
 async function scenario(runtimes: [RuntimeKind, RuntimeKind, RuntimeKind]) {
   const dirs = await Promise.all(runtimes.map((_, i) => tempDir(rt.fs, `repl-${i}`)));
   const ids = runtimes.map((r, i) => `${r}-${i + 1}`);
@@ -89,25 +70,14 @@ async function scenario(runtimes: [RuntimeKind, RuntimeKind, RuntimeKind]) {
     procs.push(await start(runtimes[0], ids[0]!, dirs[0]!, []));
     const seed = procs[0]!.url.replace(/^http:\/\//, "");
     procs.push(...(await Promise.all([1, 2].map((i) => start(runtimes[i]!, ids[i]!, dirs[i]!, [seed])))));
-    await eventually(
-      async () => (await Promise.all(procs.map((p) => serving(p.url)))).every(Boolean),
-      15_000,
-      50,
-      "three nodes serving",
-    );
-    await eventually(
-      async () =>
-        (await Promise.all(procs.map((p) => nodeStatus(p.url)))).every((s) =>
-          s.rebalance.acquiring.length === 0 && s.ring.owners.length === 3
-        ),
-      15_000,
-      50,
-      "the ring to settle",
-    );
+    await waitFormed(procs.map((p) => p.url), 3, 15_000);
 
     let phase = 0;
     const urls = () => (phase === 1 ? procs.slice(0, 2) : procs).map((p) => p.url);
-    const loads = [writeLoad(urls, "k", () => phase === 3), writeLoad(urls, "two/", () => phase === 3)];
+    const loads = [
+      quorumWriteLoad(urls, () => phase === 3, { prefix: "k", workers: 8 }),
+      quorumWriteLoad(urls, () => phase === 3, { prefix: "two/", workers: 8 }),
+    ];
     await new Promise((r) => setTimeout(r, 400));
     await procs[2]!.kill9();
     phase = 1;

@@ -13,7 +13,7 @@ import { values } from "../../src/core/version.ts";
 import { liveValues } from "../../src/cluster/records.ts";
 import { openReplicaStore } from "../../src/cluster/replica.ts";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
-import { type NodeProcess, nodeStatus, type RuntimeKind, serving, startProcess } from "../_process.ts";
+import { type NodeProcess, nodeStatus, type RuntimeKind, serving, startProcess, waitFormed } from "../_process.ts";
 
 const rt = await realRuntime();
 const host = (process.env.MESHKV_TEST_RUNTIME ?? rt.name) as RuntimeKind;
@@ -65,21 +65,7 @@ test(`a replica that missed a delete and stayed away past the tombstone grace do
     procs.push(await start(ids[0]!, dirs[0]!, []));
     const seed = procs[0]!.url.replace(/^http:\/\//, "");
     procs.push(...(await Promise.all([1, 2].map((i) => start(ids[i]!, dirs[i]!, [seed])))));
-    await eventually(
-      async () => (await Promise.all(procs.map((p) => serving(p.url)))).every(Boolean),
-      15_000,
-      50,
-      "three nodes serving",
-    );
-    await eventually(
-      async () =>
-        (await Promise.all(procs.map((p) => nodeStatus(p.url)))).every((s) =>
-          s.rebalance.acquiring.length === 0 && s.ring.owners.length === 3
-        ),
-      15_000,
-      50,
-      "the ring to settle",
-    );
+    await waitFormed(procs.map((p) => p.url), 3, 15_000);
 
     const put = await fetch(`${procs[0]!.url}/v1/kv/k?consistency=all`, {
       method: "PUT",

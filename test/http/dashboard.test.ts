@@ -205,6 +205,7 @@ test("GET /ui/plan answers the admin route's plan of a leave and its panel: a ro
       runtimeVersion: "0",
       backend: c.kv("n01"),
       clock: c.clock,
+      peerFetch: null, // the simulated members have no HTTP address: the page charts this node only
     });
     const get = (path: string) => drive(c, Promise.resolve(app.request(`http://localhost${path}`)));
     const res = await get("/ui/plan?change=leave&node=n04");
@@ -263,6 +264,7 @@ test("GET /ui/plan refuses what POST /v1/admin/plan refuses, with the same statu
       runtimeVersion: "0",
       backend: c.kv("n01"),
       clock: c.clock,
+      peerFetch: null, // the simulated members have no HTTP address: the page charts this node only
     });
     const cases: [Record<string, string | number>, number, string][] = [
       [{ change: "grow", node: "n02" }, 400, "INVALID_ARGUMENT"],

@@ -7,7 +7,8 @@
  * them optional). Remove takes `{ "node": ID, "dryRun"?: boolean }` and nothing else; the backend refuses an
  * unknown node (404 `NODE_UNKNOWN`), a live one (409 `NODE_ALIVE`) and itself (400), each before changing anything.
  * Plan (`{ "change": "join"|"leave"|"remove", "node": ID }`) only previews one of those changes (`cluster/change_plan.ts`):
- * the same refusals as the change itself, plus 409 `NODE_MEMBER` for a join of a member.
+ * the same refusals as the change itself, plus 409 `NODE_MEMBER` for a join of a member. The dashboard's
+ * `GET /ui/plan` asks through the same `planOf`, so both routes check the same way and answer the same JSON.
  */
 import { MeshkvError } from "../errors.ts";
 import { VERSION } from "../version.ts";
@@ -124,17 +125,26 @@ export function registerAdminRoutes(app: App, deps: Deps, info: NodeInfo, member
 
   app.post("/v1/admin/plan", async (c) => {
     begin(c, deps, "admin", "admin");
-    const backend = backendOf(deps);
-    if (!backend.plan) {
-      throw new MeshkvError("UNSUPPORTED", "Plan is not supported: this backend cannot change membership");
-    }
     const body = parseJson(
       await readBody(c.req.raw, LIMITS.adminBodyBytesMax, "adminBodyBytesMax", "Plan body", deps.body),
       "plan JSON",
     );
-    const p = parsePlan(body);
-    return c.json(await backend.plan(p.change, p.node, p.joiner));
+    return c.json(await planOf(deps, body));
   });
+}
+
+/**
+ * The plan a request asks for: checks `request` (the admin route's JSON body, or the dashboard's query read into
+ * the same fields) and asks the backend. One function for both routes, so they refuse the same input with the
+ * same codes and answer the same JSON.
+ */
+export async function planOf(deps: Deps, request: unknown): Promise<Record<string, unknown>> {
+  const backend = backendOf(deps);
+  if (!backend.plan) {
+    throw new MeshkvError("UNSUPPORTED", "Plan is not supported: this backend cannot change membership");
+  }
+  const p = parsePlan(request);
+  return await backend.plan(p.change, p.node, p.joiner);
 }
 
 /** Largest capacity a planned joiner may have (`meshkv start --capacity`'s bound). */

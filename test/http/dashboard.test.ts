@@ -1,7 +1,7 @@
 /**
  * The dashboard's routes through `app.request()` against a real ClusterBackend (simulated one-node cluster):
- * the page, its live-data endpoint, key placement, the key browser, authentication (header and cookie), and
- * the per-interval traffic samples behind its charts. The browser test (dashboard_browser.test.ts) loads the
+ * the page, its live-data endpoint, key placement, the key browser, the membership plan, authentication (header
+ * and cookie), and the per-interval traffic samples behind its charts. The browser test (dashboard_browser.test.ts) loads the
  * same page in Chromium from a real three-node cluster.
  */
 import { test } from "uvu";
@@ -10,7 +10,7 @@ import { RequestSamples, UI_SAMPLE_INTERVAL_MS, UI_SAMPLES_MAX } from "../../src
 import { UI_KEYS_PAGE } from "../../src/http/ui/assets.ts";
 import { UI_COOKIE } from "../../src/http/ui/routes.tsx";
 import { createApp } from "../../src/http/app.ts";
-import { kvCluster, put as simPut, replicasOf } from "../cluster/_kv_sim.ts";
+import { drive, kvCluster, put as simPut, replicasOf } from "../cluster/_kv_sim.ts";
 import { expectError, harness, NODE_ID, TOKENS } from "./_setup.ts";
 
 const put = (body: string): RequestInit => ({ method: "PUT", body, headers: { "content-type": "text/plain" } });
@@ -182,6 +182,156 @@ test("with tokens, /ui needs read scope: 401 with a token form, then a read toke
   assert.is((await h.req("/ui/keys", { token: null, headers: { cookie: pair } })).status, 200);
   // The cookie opens the dashboard only: the data API still wants the header.
   await expectError(await h.req("/v1/kv/x", { token: null, headers: { cookie: pair } }), 401, "UNAUTHORIZED");
+  await h.close();
+});
+
+interface Move {
+  partition: number;
+  to: string[];
+  from: string[];
+  drop: string[];
+  keys: number | null;
+  bytes: number | null;
+}
+
+test("GET /ui/plan answers the admin route's plan of a leave and its panel: a row per move, the moves add up to the totals", async () => {
+  // Four nodes, three replicas: n04's partitions each gain a copy on another node when it leaves.
+  const c = await kvCluster(1903, { size: 4, replication: { n: 3 } });
+  try {
+    for (let i = 0; i < 40; i++) await simPut(c, "n01", `plan:${i}`, `value ${i}`, { level: "all" });
+    const app = createApp({
+      nodeId: "n01",
+      runtime: "memory",
+      runtimeVersion: "0",
+      backend: c.kv("n01"),
+      clock: c.clock,
+      peerFetch: null, // the simulated members have no HTTP address: the page charts this node only
+    });
+    const get = (path: string) => drive(c, Promise.resolve(app.request(`http://localhost${path}`)));
+    const res = await get("/ui/plan?change=leave&node=n04");
+    assert.is(res.status, 200);
+    const { plan, html } = await res.json() as { plan: Record<string, unknown> & { moves: Move[] }; html: string };
+    const admin = await drive(
+      c,
+      Promise.resolve(app.request("/v1/admin/plan", { method: "POST", body: '{"change":"leave","node":"n04"}' })),
+    );
+    assert.equal(plan, await admin.json(), "the same JSON as POST /v1/admin/plan");
+    assert.is(plan.change, "leave");
+    assert.is(plan.status, "alive");
+    assert.ok(plan.moves.length > 0, "n04 holds partitions");
+    assert.is(plan.partitionsMoving, plan.moves.length);
+    assert.is(plan.partitionsUncounted, 0);
+    assert.ok(plan.moves.every((m) => m.drop.includes("n04") && !m.to.includes("n04") && m.to.length === 1));
+    assert.is(plan.moves.reduce((n, m) => n + m.keys!, 0), plan.keys);
+    assert.is(plan.moves.reduce((n, m) => n + m.bytes!, 0), plan.bytes);
+    assert.ok((plan.keys as number) > 0, "some of the keys move");
+    // The panel: one row per move, from → to, keys, then the totals.
+    assert.is(html.split("<tr data-p=").length - 1, plan.moves.length);
+    for (const m of plan.moves) {
+      assert.ok(
+        html.includes(
+          `<tr data-p="${m.partition}"><td>${m.partition}</td><td>${m.from.join(", ")} → ${
+            m.to.join(", ")
+          }</td><td>n04</td><td>${m.keys}</td>`,
+        ),
+        `the row of partition ${m.partition}`,
+      );
+    }
+    assert.match(html, `${plan.moves.length} partitions move, ${plan.keys} keys`);
+    // Without the script: /ui?plan=leave&node=n04 renders the same panel in the page, with the form filled in.
+    const page = await get("/ui?plan=leave&node=n04");
+    assert.is(page.status, 200);
+    const text = await page.text();
+    assert.ok(text.includes(`<div id="plan">${html}</div>`), "the page holds the same panel");
+    assert.match(text, '<form id="plan-form" method="get" action="/ui">');
+    assert.match(text, '<option value="leave" selected="">leave</option>');
+    assert.match(text, 'name="node" list="plan-nodes"');
+    assert.match(text, 'value="n04"');
+    for (const id of ["n01", "n02", "n03", "n04"]) assert.match(text, `<option value="${id}">`);
+    // Nothing changed: n04 is still an alive member.
+    assert.is(c.nodes.get("n01")!.gossip.table.get("n04")?.status, "alive");
+  } finally {
+    await c.stopAll();
+  }
+});
+
+test("GET /ui/plan refuses what POST /v1/admin/plan refuses, with the same status, code and message", async () => {
+  const c = await kvCluster(1904, { size: 3 });
+  try {
+    const app = createApp({
+      nodeId: "n01",
+      runtime: "memory",
+      runtimeVersion: "0",
+      backend: c.kv("n01"),
+      clock: c.clock,
+      peerFetch: null, // the simulated members have no HTTP address: the page charts this node only
+    });
+    const cases: [Record<string, string | number>, number, string][] = [
+      [{ change: "grow", node: "n02" }, 400, "INVALID_ARGUMENT"],
+      [{ node: "n02" }, 400, "INVALID_ARGUMENT"],
+      [{ change: "leave" }, 400, "INVALID_ARGUMENT"],
+      [{ change: "leave", node: "" }, 400, "INVALID_ARGUMENT"],
+      [{ change: "leave", node: "x".repeat(129) }, 400, "INVALID_ARGUMENT"],
+      [{ change: "leave", node: "n02", capacity: 2 }, 400, "INVALID_ARGUMENT"],
+      [{ change: "join", node: "n09", capacity: 0 }, 400, "INVALID_ARGUMENT"],
+      [{ change: "join", node: "n09", capacity: 1.5 }, 400, "INVALID_ARGUMENT"],
+      [{ change: "leave", node: "n09" }, 404, "NODE_UNKNOWN"],
+      [{ change: "remove", node: "n09" }, 404, "NODE_UNKNOWN"],
+      [{ change: "remove", node: "n02" }, 409, "NODE_ALIVE"],
+      [{ change: "join", node: "n02" }, 409, "NODE_MEMBER"],
+    ];
+    for (const [fields, status, code] of cases) {
+      const query = new URLSearchParams(Object.entries(fields).map(([k, v]) => [k, String(v)]));
+      const ui = await expectError(await drive(c, Promise.resolve(app.request(`/ui/plan?${query}`))), status, code);
+      const body = JSON.stringify(fields);
+      const admin = await expectError(
+        await drive(c, Promise.resolve(app.request("/v1/admin/plan", { method: "POST", body }))),
+        status,
+        code,
+      );
+      assert.is(ui.message, admin.message, body);
+    }
+    // A join's joiner comes from the query too, as numbers and names.
+    const join = await drive(
+      c,
+      Promise.resolve(app.request("/ui/plan?change=join&node=n09&capacity=2&datacenter=dc1&rack=r1")),
+    );
+    assert.is(join.status, 200);
+    assert.equal((await join.json()).plan.joiner, { capacity: 2, datacenter: "dc1", rack: "r1" });
+    // The page shows a refusal in its panel, with the refusal's status, and keeps the form.
+    const bad = await drive(c, Promise.resolve(app.request("/ui?plan=grow&node=n02")));
+    assert.is(bad.status, 400);
+    const badText = await bad.text();
+    assert.match(
+      badText,
+      '<p class="bad" data-code="INVALID_ARGUMENT">INVALID_ARGUMENT: Malformed plan: change must be',
+    );
+    assert.match(badText, '<form id="plan-form" method="get" action="/ui">');
+    const unknown = await drive(c, Promise.resolve(app.request("/ui?plan=leave&node=n09")));
+    assert.is(unknown.status, 404);
+    assert.match(await unknown.text(), '<p class="bad" data-code="NODE_UNKNOWN">');
+  } finally {
+    await c.stopAll();
+  }
+});
+
+test("with tokens, GET /ui/plan needs read scope (a preview) while POST /v1/admin/plan still needs admin", async () => {
+  const h = await harness({ auth: true });
+  const path = "/ui/plan?change=join&node=n09";
+  await expectError(await h.req(path, { token: null }), 401, "UNAUTHORIZED");
+  await expectError(await h.req(path, { token: "not-a-known-token-at-all" }), 401, "UNAUTHORIZED");
+  const res = await h.req(path, { token: TOKENS.read });
+  assert.is(res.status, 200);
+  const { plan } = await res.json();
+  assert.is(plan.change, "join");
+  assert.is(plan.status, "new");
+  const none = await h.req("/ui?plan=join&node=n09", { token: null });
+  assert.is(none.status, 401);
+  assert.match(await none.text(), '<form method="post" action="/ui/login">');
+  const admin = (token: string) =>
+    h.req("/v1/admin/plan", { method: "POST", body: '{"change":"join","node":"n09"}', token });
+  await expectError(await admin(TOKENS.read), 403, "FORBIDDEN");
+  assert.is((await admin(TOKENS.admin)).status, 200);
   await h.close();
 });
 

@@ -3,7 +3,9 @@
  * some keys with siblings, then headless Chromium loads `/ui` of the first node with a key to locate, a prefix
  * to list and a key to open in its URL. `--dump-dom` after a virtual-time budget returns the DOM once the
  * page's script has polled `/ui/data` and answered the three inputs, so the test checks what the script filled
- * in, not only what the server rendered. A screenshot lands in `.tmp/test-output/` (gitignored).
+ * in, not only what the server rendered. Then the page with `?plan=leave&node=dash-c` (what the plan form submits
+ * without the script) shows that leave's plan, as `POST /v1/admin/plan` computes it, in its Membership plan panel.
+ * A screenshot lands in `.tmp/test-output/` (gitignored).
  *
  * Chromium comes from the system (Debian: `apt-get install chromium`; `.ci/run` installs it). Where no binary
  * exists the test is skipped and says why.
@@ -111,6 +113,9 @@ if (bin === null) {
           "fast",
           "--secret",
           SECRET,
+          // Two replicas of three nodes: a leave hands partitions to the node that did not hold them yet.
+          "--replicas",
+          "2",
         ];
         if (seeds.length) args.push("--seeds", seeds.join(","));
         return startProcess(kind, args);
@@ -185,6 +190,31 @@ if (bin === null) {
       assert.match(dom, "2 siblings");
       assert.match(dom, "<pre>concurrent</pre>");
       assert.match(dom, "<pre>hello 1</pre>");
+
+      // The membership plan of the third node's leave, rendered in the page (no script needed).
+      const leaver = NODES[2].id;
+      const planned = await fetch(`${url}/v1/admin/plan`, {
+        method: "POST",
+        body: JSON.stringify({ change: "leave", node: leaver }),
+      });
+      assert.is(planned.status, 200, await planned.clone().text());
+      const plan = (await planned.json()) as {
+        keys: number;
+        moves: { partition: number; from: string[]; to: string[] }[];
+      };
+      assert.ok(plan.moves.length > 0, "the leaver holds partitions");
+      const planDom = await chromium(bin, profile, ["--dump-dom"], `${url}/ui?plan=leave&node=${leaver}`);
+      assert.match(planDom, `<div class="plan" data-change="leave" data-node="${leaver}">`);
+      assert.match(planDom, '<option value="leave" selected="">leave</option>');
+      const rows = [...planDom.matchAll(/<tr data-p="(\d+)"><td>\d+<\/td><td>([^<]*)<\/td>/g)];
+      assert.ok(rows.length >= 1, "at least one move row");
+      assert.equal(rows.map((r) => Number(r[1])), plan.moves.map((m) => m.partition), "a row per planned move");
+      for (const [i, m] of plan.moves.entries()) {
+        assert.is(rows[i]![2], `${m.from.join(", ")} → ${m.to.join(", ")}`, `partition ${m.partition}`);
+        assert.ok(!m.to.includes(leaver) && m.to.length === 1, `partition ${m.partition} gains a copy elsewhere`);
+      }
+      assert.match(planDom, `<p class="plan-total">${plan.moves.length} partitions move, ${plan.keys} keys`);
+      for (const n of NODES) assert.match(planDom, `<option value="${n.id}">`);
 
       mkdirSync(OUTPUT_DIR, { recursive: true });
       const shot = join(OUTPUT_DIR, `dashboard-${kind}.png`);

@@ -3,7 +3,7 @@
  * build step), so the dashboard works on an air-gapped node and a strict network policy. The script is plain
  * ES2020 that every current browser runs as is; it builds DOM nodes with `textContent`, never `innerHTML`, for
  * anything that came from a key or a value, so stored data cannot inject markup. The only HTML it inserts is
- * the server-rendered parts from `/ui/data`, which hono/jsx escaped.
+ * the server-rendered parts from `/ui/data` and the plan panel from `/ui/plan`, which hono/jsx escaped.
  */
 
 /** How often the page asks `/ui/data` for fresh parts. */
@@ -44,6 +44,8 @@ th{font-weight:600;color:#555}
 .live{font-size:12px}.live.ok::before{content:"● ";color:#16a34a}.live.bad::before{content:"● ";color:#dc2626}
 form{display:flex;gap:6px;margin-bottom:8px}
 input{font:inherit;padding:3px 6px;border:1px solid #ccc;border-radius:4px;flex:1}
+select{font:inherit;padding:3px 6px;border:1px solid #ccc;border-radius:4px}
+.plan-moves{max-height:320px;overflow:auto}
 button{font:inherit;padding:3px 10px;border:1px solid #bbb;border-radius:4px;background:#f3f4f6;cursor:pointer}
 .keys{display:flex;gap:12px}.keys ol{margin:0;padding-left:22px;max-height:320px;overflow:auto;min-width:200px}
 .keys ol button{border:0;background:none;padding:0;color:#1d4ed8;text-align:left}
@@ -52,7 +54,10 @@ code{font-size:12px;word-break:break-all}
 ul.plain{padding-left:18px;margin:0}
 `;
 
-/** The page's script (an IIFE, no modules): polls `/ui/data`, locates keys on the ring, browses keys. */
+/**
+ * The page's script (an IIFE, no modules): polls `/ui/data`, locates keys on the ring, browses keys, and asks
+ * `/ui/plan` for a membership plan in place of the plan form's page load (the URL keeps `?plan=&node=`).
+ */
 export const SCRIPT = `(() => {
   const POLL_MS = ${UI_POLL_MS};
   const $ = (id) => document.getElementById(id);
@@ -160,6 +165,20 @@ export const SCRIPT = `(() => {
     } catch (e) { box.append(el("p", e.message, "bad")); }
   }
 
+  async function plan(change, node) {
+    const box = $("plan");
+    box.textContent = "";
+    box.append(el("p", "Planning " + change + " " + node + "…", "muted"));
+    try {
+      const r = await getJson("/ui/plan?change=" + encodeURIComponent(change) + "&node=" + encodeURIComponent(node));
+      box.innerHTML = r.html;
+      const u = new URL(location.href);
+      u.searchParams.set("plan", change); u.searchParams.set("node", node);
+      history.replaceState(null, "", u);
+    } catch (e) { box.textContent = ""; box.append(el("p", e.message, "bad")); }
+  }
+
+  $("plan-form").addEventListener("submit", (e) => { e.preventDefault(); plan($("plan-change").value, $("plan-node").value); });
   $("placement-form").addEventListener("submit", (e) => { e.preventDefault(); locate($("key").value); });
   $("browse-form").addEventListener("submit", (e) => { e.preventDefault(); browse($("prefix").value, false); });
   $("key-more").addEventListener("click", () => browse($("prefix").value, true));

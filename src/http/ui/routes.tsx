@@ -17,20 +17,30 @@
  * | `GET /ui/placement?key=` | `{ partition, storePartition, replicas }` from the backend's `placement` |
  * | `GET /ui/keys?prefix=&cursor=` | one page of keys (`UI_KEYS_PAGE`), `{ keys, cursor }` |
  * | `GET /ui/key?key=` | the key's live siblings with the context that supersedes them |
+ * | `GET /ui/plan?change=&node=` | `{ plan, html }`: the membership plan of `POST /v1/admin/plan` and its panel |
  * | `POST /ui/login` | checks a form's token, sets the cookie, 303 to `/ui` |
+ *
+ * The membership plan (`change` join, leave or remove, `node`, and for a join `capacity`, `datacenter`, `rack`)
+ * goes through the admin route's own checker and backend call (`planOf`), so both refuse the same input with the
+ * same codes and answer the same JSON. It needs only `read` scope here, where the admin route wants `admin`: a
+ * plan is a preview that changes nothing, and shows nothing a reader cannot already see (members, ring, the key
+ * and byte counts of partitions). The page takes it as `/ui?plan=CHANGE&node=ID` and renders the panel itself,
+ * so its form (`method="get"`) works without the script; the script fetches `/ui/plan` instead of reloading.
  */
 import { getCookie } from "hono/cookie";
 import type { FC } from "hono/jsx";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { MeshkvError } from "../../errors.ts";
 import { VERSION } from "../../version.ts";
 import type { App, AppContext, Deps } from "../_deps.ts";
 import { backendOf } from "../_deps.ts";
-import { invalid } from "../errors.ts";
+import { planOf } from "../admin_routes.ts";
+import { invalid, statusOf } from "../errors.ts";
 import { checkKey, decodeCursor, encodeCursor, readBody } from "../_input.ts";
 import { readJson } from "../kv_routes.ts";
 import { LIMITS } from "../limits.ts";
 import { SCRIPT, STYLE, UI_KEYS_PAGE } from "./assets.ts";
-import { LIVE_PARTS } from "./parts.tsx";
+import { LIVE_PARTS, PlanResult } from "./parts.tsx";
 import { type PeerFetch, peerTraffic } from "./peers.ts";
 import { UI_SAMPLE_INTERVAL_MS } from "./samples.ts";
 import { buildView, type DashboardView, gather } from "./view.ts";
@@ -63,6 +73,38 @@ function keyQuery(c: AppContext): string {
   const key = c.req.query("key");
   if (key === undefined) throw invalid("Missing query parameter: key", { field: "key" });
   return checkKey(key);
+}
+
+/** The fields of the admin route's plan body, read from the query (the change from `changeParam`). */
+function planQuery(c: AppContext, changeParam: "change" | "plan"): Record<string, unknown> {
+  const request: Record<string, unknown> = { change: c.req.query(changeParam), node: c.req.query("node") };
+  for (const field of ["capacity", "datacenter", "rack"]) {
+    const value = c.req.query(field);
+    // A query carries text: a capacity in digits is the number the checker wants, anything else it refuses.
+    if (value !== undefined) {
+      request[field] = field === "capacity" && /^[0-9]{1,9}$/.test(value) ? Number(value) : value;
+    }
+  }
+  return request;
+}
+
+/** What the page's plan panel shows: the form's inputs and the plan, or the error that refused it. */
+interface PlanPanel {
+  change: string;
+  node: string;
+  result: { plan: Record<string, unknown> } | { error: { code: string; message: string } };
+}
+
+/** The plan `/ui?plan=` asks for; a refusal is shown in the panel (the page answers with its status). */
+async function planPanel(c: AppContext, deps: Deps): Promise<PlanPanel> {
+  const request = planQuery(c, "plan");
+  const inputs = { change: c.req.query("plan") ?? "", node: c.req.query("node") ?? "" };
+  try {
+    return { ...inputs, result: { plan: await planOf(deps, request) } };
+  } catch (e) {
+    if (!(e instanceof MeshkvError)) throw e;
+    return { ...inputs, result: { error: { code: e.code, message: e.message } } };
+  }
 }
 
 async function view(
@@ -98,7 +140,41 @@ const Section: FC<{ id: string; title: string; width?: "wide" | "span2"; v: Dash
 
 const RingPart = LIVE_PARTS["part-ring"]!;
 
-const Page: FC<{ v: DashboardView }> = ({ v }) => (
+const PlanSection: FC<{ v: DashboardView; plan: PlanPanel | null }> = ({ v, plan }) => (
+  <section class="wide">
+    <h2>Membership plan</h2>
+    <form id="plan-form" method="get" action="/ui">
+      <select id="plan-change" name="plan">
+        {["leave", "remove", "join"].map((change) => (
+          <option value={change} selected={plan?.change === change}>{change}</option>
+        ))}
+      </select>
+      <input
+        id="plan-node"
+        name="node"
+        list="plan-nodes"
+        placeholder="node id"
+        autocomplete="off"
+        value={plan?.node ?? ""}
+      />
+      <datalist id="plan-nodes">
+        {v.members.map((m) => <option value={m.id} />)}
+      </datalist>
+      <button type="submit">Preview</button>
+    </form>
+    <div id="plan">
+      {plan ? <PlanResult {...plan.result} /> : (
+        <p class="muted">
+          Which partitions a join, leave or removal would move, from where to where, with keys and bytes (the preview of
+          {" "}
+          <code>meshkv cluster plan</code>). Nothing changes.
+        </p>
+      )}
+    </div>
+  </section>
+);
+
+const Page: FC<{ v: DashboardView; plan: PlanPanel | null }> = ({ v, plan }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -131,6 +207,7 @@ const Page: FC<{ v: DashboardView }> = ({ v }) => (
         <Section id="part-ae" title="Anti-entropy" v={v} />
         <Section id="part-moves" title="Partition moves and tombstones" v={v} />
         <Section id="part-config" title="Settings check" v={v} />
+        <PlanSection v={v} plan={plan} />
         <section class="wide">
           <h2>Keys</h2>
           <form id="browse-form">
@@ -185,7 +262,13 @@ export function registerUiRoutes(app: App, deps: Deps, info: UiNodeInfo): void {
         { "www-authenticate": 'Bearer realm="meshkv"' },
       );
     }
-    return c.html(html(<Page v={await view(c, deps, info, authorization)} />), 200, { "cache-control": "no-store" });
+    const plan = c.req.query("plan") === undefined ? null : await planPanel(c, deps);
+    const status = plan && "error" in plan.result ? statusOf(plan.result.error.code) : 200;
+    return c.html(
+      html(<Page v={await view(c, deps, info, authorization)} plan={plan} />),
+      status as ContentfulStatusCode,
+      { "cache-control": "no-store" },
+    );
   });
 
   app.get("/ui/data", async (c) => {
@@ -241,6 +324,12 @@ export function registerUiRoutes(app: App, deps: Deps, info: UiNodeInfo): void {
     beginUi(c, deps);
     const key = keyQuery(c);
     return c.json(readJson(key, await backendOf(deps).get(key, { consistency: null })));
+  });
+
+  app.get("/ui/plan", async (c) => {
+    beginUi(c, deps);
+    const plan = await planOf(deps, planQuery(c, "change"));
+    return c.json({ plan, html: String(<PlanResult plan={plan} />) }, 200, { "cache-control": "no-store" });
   });
 
   app.post("/ui/login", async (c) => {

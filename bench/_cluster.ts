@@ -188,6 +188,8 @@ export interface ClusterOptions {
   replicas?: number;
   /** Write a CPU profile of every node into this directory. */
   profileDir?: string;
+  /** More `meshkv start` flags for every node, e.g. `["--conflicts", "lww"]`. */
+  extraArgs?: readonly string[];
 }
 
 export interface MeshkvCluster {
@@ -239,6 +241,7 @@ export async function startMeshkvCluster(o: ClusterOptions): Promise<MeshkvClust
       if (spec.datacenter !== undefined) args.push("--datacenter", spec.datacenter);
       if (o.regionDelays !== undefined) args.push("--region-delays", o.regionDelays);
       if (o.replicas !== undefined) args.push("--replicas", String(o.replicas));
+      args.push(...(o.extraArgs ?? []));
       const [cmd, argv] = meshkvCommand(o.root, spec.runtime, args, o.profileDir);
       if (i === 0) spawnedAt = performance.now();
       procs.push(startProc(id, cmd, argv, o.root));

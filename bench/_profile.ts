@@ -20,6 +20,12 @@ interface CpuProfile {
   timeDeltas?: number[];
 }
 
+export interface AreaTime {
+  area: string;
+  selfMs: number;
+  share: number;
+}
+
 export interface SelfTime {
   fn: string;
   where: string;
@@ -37,7 +43,7 @@ export function topSelfTime(
   root: string,
   limit = 15,
   window?: [number, number],
-): { rows: SelfTime[]; busyMs: number; files: number } {
+): { rows: SelfTime[]; areas: AreaTime[]; busyMs: number; files: number } {
   const files = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
   const totals = new Map<string, { fn: string; where: string; us: number }>();
   let busyUs = 0;
@@ -70,9 +76,33 @@ export function topSelfTime(
       totals.set(key, t);
     }
   }
-  const rows = [...totals.values()].sort((a, b) => b.us - a.us).slice(0, limit)
+  const sorted = [...totals.values()].sort((a, b) => b.us - a.us);
+  const rows = sorted.slice(0, limit)
     .map((t) => ({ fn: t.fn, where: t.where, selfMs: t.us / 1000, share: busyUs === 0 ? 0 : t.us / busyUs }));
-  return { rows, busyMs: busyUs / 1000, files: files.length };
+  const byArea = new Map<string, number>();
+  for (const t of sorted) byArea.set(areaOf(t.fn, t.where), (byArea.get(areaOf(t.fn, t.where)) ?? 0) + t.us);
+  const areas = [...byArea].sort((a, b) => b[1] - a[1])
+    .map(([area, us]) => ({ area, selfMs: us / 1000, share: busyUs === 0 ? 0 : us / busyUs }));
+  return { rows, areas, busyMs: busyUs / 1000, files: files.length };
+}
+
+/**
+ * Where a function belongs, for the per-area table: a folder of `src/` (`src/cluster`), a dependency
+ * (`hono`, `ws`), Node's own JavaScript (`node: internals`), garbage collection, or the runtime's native code.
+ * Self time per area is flat (a dependency called by the coordinator counts as the dependency), which is what
+ * "where does a request's CPU go" needs: the areas add up to the busy time.
+ */
+function areaOf(fn: string, where: string): string {
+  if (fn === "(garbage collector)") return "garbage collection";
+  if (fn === "(program)" || where.startsWith("(native)")) return "native (runtime, system calls)";
+  const dep = /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(where);
+  if (dep) return dep[1]!;
+  const src = /^src\/([^/:]+)\//.exec(where);
+  if (src) return `src/${src[1]}`;
+  if (/^src\/[^/]+:/.test(where)) return "src";
+  if (where.startsWith("node:")) return "node: internals";
+  if (where.startsWith("ext:") || where.includes("deno:")) return "deno: internals";
+  return where.split(":")[0] || "other";
 }
 
 /** `src/http/app.ts:42` for project files, the package and file for dependencies, the builtin name otherwise. */

@@ -12,7 +12,8 @@
  * Flags: --records N, --inflight N (32), --warmup S, --duration S, --repeat N (median of N runs), --seed N,
  * --settle S (pause after loading: 10, quick 2), --workloads A,B,C,F, --levels one,quorum, --runtimes node,deno,bun,mixed, --delay "us-east|eu-west=40",
  * --delay-runtimes node (or none), --peers etcd,redis (or none), --install-peers (apt-get), --profile (CPU
- * profile of the slowest runtime's nodes under workload A), --out FILE (default bench/results/<date>.md).
+ * profile of the slowest runtime's nodes under workload A), --conflicts lww|siblings (every node's; lww), --node-args
+ * "FLAGS" (more meshkv start flags), --profile-dir DIR (keep the profiles there), --out FILE (default bench/results/<date>.md).
  * Writes the Markdown report and an SVG chart beside it; see docs/bench.md.
  */
 import { spawnSync } from "node:child_process";
@@ -77,6 +78,11 @@ const delay = flag("--delay", "us-east|eu-west=40");
 const delayRuntimes = list("--delay-runtimes", "node");
 const peers = list("--peers", "etcd,redis");
 const fetchKind = flag("--fetch", "http");
+/** `meshkv start --conflicts` of every node: lww by default, as the issue's measurement ran (YCSB overwrites). */
+const conflicts = flag("--conflicts", "lww");
+if (conflicts !== "lww" && conflicts !== "siblings") throw new Error("--conflicts must be lww or siblings");
+/** More `meshkv start` flags, space-separated (e.g. `--node-args "--durability always"`). */
+const nodeArgs = ["--conflicts", conflicts, ...flag("--node-args", "").split(" ").filter((s) => s !== "")];
 const generatorFetch: typeof fetch = fetchKind === "global" ? (input, init) => fetch(input, init) : httpFetch();
 useEtcdFetch(generatorFetch);
 const date = new Date().toISOString().slice(0, 10);
@@ -179,6 +185,7 @@ async function meshkvSystem(
     ...(withDelay ? { regionDelays: delay } : {}),
     ...(replicas ? { replicas: 3 } : {}),
     ...(profileDir ? { profileDir } : {}),
+    extraArgs: nodeArgs,
   });
   lastSpawnedAt = cluster.spawnedAt;
   try {
@@ -270,13 +277,15 @@ async function profile(): Promise<string> {
   if (a.length === 0) return "No single-runtime meshkv rows with workload A to pick the slowest runtime from.\n";
   const slowest = a.reduce((x, y) => (y.result.opsPerSec < x.result.opsPerSec ? y : x));
   const runtime = slowest.system.split(" ")[1]!;
-  const dir = tempDir("meshkv-prof-");
+  const keep = flag("--profile-dir", "");
+  const dir = keep === "" ? tempDir("meshkv-prof-") : (mkdirSync(keep, { recursive: true }), keep);
   const savedWorkloads = workloads.splice(0, workloads.length, WORKLOADS.A!);
   const savedRows = rows.length;
   try {
     profiling = true;
     log(`profiling ${runtime} (slowest at workload A: ${Math.round(slowest.result.opsPerSec)} ops/s)`);
     await meshkvSystem(runtime, false, dir, [slowest.level]);
+    const profiled = rows[savedRows]?.result;
     rows.splice(savedRows);
     const window: [number, number] = [lastWindow[0] - lastSpawnedAt, lastWindow[1] - lastSpawnedAt];
     const top = topSelfTime(dir, root, 20, window);
@@ -289,13 +298,27 @@ async function profile(): Promise<string> {
         share: `${(r.share * 100).toFixed(1)}%`,
       })),
     );
+    const ops = profiled ? profiled.opsPerSec * (run.durationMs / 1000) : 0;
+    const areas = mdTable(
+      top.areas.slice(0, 14).map((a) => ({
+        area: a.area,
+        "self ms": Math.round(a.selfMs),
+        share: `${(a.share * 100).toFixed(1)}%`,
+        "µs per op": ops > 0 ? Math.round((a.selfMs * 1000) / ops) : "-",
+      })),
+    );
+    const perArea =
+      `\n\nThe same samples by area (self time; µs per op: over the ${Math.round(ops)} operations of the ` +
+      `profiled run, all three nodes added):\n\n${areas}`;
     return `Slowest runtime at workload A (${slowest.level}): **${runtime}**. CPU profile of its three nodes while they served workload A ` +
       `(${top.files} profiles, as many processes and worker threads; samples from the measured ${
         run.durationMs / 1000
-      } s only, idle left out where the runtime marks it: ${Math.round(top.busyMs)} ms), top self time:\n\n${table}`;
+      } s only, idle left out where the runtime marks it: ${
+        Math.round(top.busyMs)
+      } ms), top self time:\n\n${table}${perArea}`;
   } finally {
     workloads.splice(0, workloads.length, ...savedWorkloads);
-    removeDir(dir);
+    if (keep === "") removeDir(dir);
   }
 }
 
@@ -326,7 +349,9 @@ add(
     { parameter: "seed", value: run.seed },
     {
       parameter: "meshkv nodes",
-      value: `3 per cluster, --mesh-preset fast --durability batch${replicas ? " --replicas 3" : ""}`,
+      value: `3 per cluster, --mesh-preset fast --durability batch${replicas ? " --replicas 3" : ""} ${
+        nodeArgs.join(" ")
+      }`,
     },
     {
       parameter: "replication",

@@ -3,7 +3,7 @@
  * `node:fs` natively; positional reads and writes through it are the fastest file path Bun offers, since
  * `Bun.file`/`Bun.write` have no write-at-offset). Native error codes are translated here (convention 3).
  */
-import { constants, readSync } from "node:fs";
+import { constants, readSync, writeSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { type ErrorCode, MeshkvError } from "../errors.ts";
 import type { FileHandle, FileInfo, FileSystem, OpenOptions } from "./types.ts";
@@ -115,6 +115,20 @@ class NodeFileHandle implements FileHandle {
     const at = this.#size;
     this.#size += data.length;
     await this.#writeAll(at, data);
+    return at;
+  }
+
+  /** `pwrite` at the end on the calling thread (`fs.writeSync` with a position); never null. */
+  appendSync(data: Uint8Array): number {
+    this.#check();
+    const at = this.#size;
+    try {
+      let done = 0;
+      while (done < data.length) done += writeSync(this.#fh.fd, data, done, data.length - done, at + done);
+    } catch (err) {
+      throw translateNodeError(err, this.path);
+    }
+    this.#size += data.length;
     return at;
   }
 

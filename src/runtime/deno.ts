@@ -19,6 +19,7 @@ interface DenoFsFile {
   seek(offset: number, whence: number): Promise<number>;
   seekSync(offset: number, whence: number): number;
   readSync(p: Uint8Array): number | null;
+  writeSync(p: Uint8Array): number;
   syncData(): Promise<void>;
   stat(): Promise<{ size: number; isDirectory: boolean }>;
   truncate(len?: number): Promise<void>;
@@ -178,6 +179,22 @@ class DenoFileHandle implements FileHandle {
     } catch (err) {
       throw translateDenoError(err, this.path);
     }
+  }
+
+  /** Seek and write at the end on the calling thread, when no other operation is queued (null otherwise). */
+  appendSync(data: Uint8Array): number | null {
+    if (this.#closed) throw new MeshkvError("CLOSED", `File is closed: ${this.path}`, { details: { path: this.path } });
+    if (this.#pending > 0) return null;
+    const at = this.#size;
+    try {
+      this.#file.seekSync(at, SEEK_START);
+      let done = 0;
+      while (done < data.length) done += this.#file.writeSync(data.subarray(done));
+    } catch (err) {
+      throw translateDenoError(err, this.path);
+    }
+    this.#size += data.length;
+    return at;
   }
 
   #writeAt(offset: number, data: Uint8Array): Promise<void> {

@@ -55,6 +55,14 @@ export interface FileHandle {
   write(offset: number, data: Uint8Array): Promise<void>;
   /** Writes all of `data` at the current end of the file; returns the offset it was written at. */
   append(data: Uint8Array): Promise<number>;
+  /**
+   * `append`, done synchronously on the calling thread (a `pwrite` into the page cache): for the log's small
+   * appends, where the trip through the runtime's I/O thread pool costs several times the write itself.
+   * Returns null when the handle cannot write synchronously right now (Deno: another operation on the handle
+   * is in flight and owns its cursor); the caller then uses `append`. The memory file system does not have it
+   * (its writes stay asynchronous, so the simulation's interleavings are those of real I/O).
+   */
+  appendSync?(data: Uint8Array): number | null;
   /** Makes the file's data durable (fdatasync). */
   sync(): Promise<void>;
   /** The file's current size in bytes, including writes not yet synced. */

@@ -212,6 +212,31 @@ export function fileSystemSuite(
     assert.throws(() => f.readIntoSync!(0, buf), (e: unknown) => (e as { code?: string }).code === "CLOSED");
   });
 
+  s("appendSync appends like append where it is offered, in order with asynchronous appends", async ({ fs, dir }) => {
+    const f = await fs.open(`${dir}/log`, { create: true });
+    if (!options.syncReads) {
+      assert.is(f.appendSync, undefined, `${name} has no synchronous writes`);
+      await f.close();
+      return;
+    }
+    assert.type(f.appendSync, "function", `${name} offers appendSync`);
+    assert.is(await f.append(bytes("0123")), 0);
+    // Nothing is in flight now, so no adapter may decline.
+    assert.is(f.appendSync!(bytes("4567")), 4, "returns the offset it wrote at");
+    assert.is(await f.size(), 8, "the size counts it at once");
+    // While an asynchronous append is in flight, a synchronous one either declines (null) or lands after it.
+    const pending = f.append(bytes("89"));
+    const mid = f.appendSync!(bytes("ab"));
+    await pending;
+    if (mid === null) assert.is(await f.append(bytes("ab")), 10);
+    else assert.is(mid, 10);
+    assert.is(f.appendSync!(bytes("cdef")), 12);
+    await f.sync();
+    await f.close();
+    assert.is(text(await fs.readFile(`${dir}/log`)), "0123456789abcdef", "every append where it said, none lost");
+    assert.throws(() => f.appendSync!(bytes("x")), (e: unknown) => (e as { code?: string }).code === "CLOSED");
+  });
+
   s("bytes of every value survive a round trip", async ({ fs, dir }) => {
     const all = new Uint8Array(256 * 64);
     for (let i = 0; i < all.length; i++) all[i] = i & 0xff;

@@ -49,6 +49,8 @@ const rounds = Number(arg("rounds", "3"));
 const valueBytes = Number(arg("value", "1000"));
 const keyCount = Number(arg("keys", "1000"));
 const profile = arg("profile", "");
+/** More `meshkv start` flags for the node, space-separated (e.g. `--node-args "--durability none"`). */
+const nodeArgs = arg("node-args", "").split(" ").filter((a) => a !== "");
 const TICKS_PER_S = 100; // USER_HZ on Linux
 
 /** utime + stime of a process, in microseconds. */
@@ -144,6 +146,7 @@ async function startNode(mode: string): Promise<Started> {
     "1",
     "--conflicts",
     "lww",
+    ...nodeArgs,
   ], profile === "" ? undefined : join(profile, mode));
   const proc = startProc(mode, cmd, argv, root, mode === "node-direct" ? { MESHKV_NODE_HTTP: "direct" } : {});
   const stop = async () => {

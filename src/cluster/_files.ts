@@ -3,8 +3,9 @@
  * when missing. A write is atomic and durable (a temporary file, synced, renamed over the name, then the
  * directory synced), so a crash leaves the old state or the new one, never a torn file.
  */
+import { toHex } from "../core/_bytes.ts";
 import { isMeshkvError } from "../errors.ts";
-import type { FileSystem } from "../runtime/types.ts";
+import type { FileSystem, Random } from "../runtime/types.ts";
 
 /** The trimmed text of `dir/name`, or null when there is no such file. */
 export async function readText(fs: FileSystem, dir: string, name: string): Promise<string | null> {
@@ -42,4 +43,13 @@ export async function makeDurableDir(fs: FileSystem, dir: string): Promise<void>
     const parent = parts.slice(0, i).join("/") || (dir.startsWith("/") ? "/" : ".");
     await fs.syncDir(parent);
   }
+}
+
+/** The replica store's version id (`replica.ts` says why): `nodeId.<4 random hex>`, drawn once and kept. */
+export async function loadVersionId(fs: FileSystem, dir: string, nodeId: string, random: Random): Promise<string> {
+  const stored = await readText(fs, dir, "VERSION_ID");
+  if (stored) return stored;
+  const id = `${nodeId}.${toHex(random.bytes(2))}`;
+  await writeTextDurably(fs, dir, "VERSION_ID", id);
+  return id;
 }

@@ -11,7 +11,8 @@ import type { ListItem, ListOptions, ListPage, ReadResult } from "../kv/backend.
 import type { Mesh } from "../mesh/mesh.ts";
 import { bytes, items as wireItems, obj, optNum, optStr } from "./_wire.ts";
 import { SCAN_PAGE_KEYS_MAX } from "./kv_protocol.ts";
-import { compareUtf8, type ReplicaStore, type Stored, type WireItem } from "./replica.ts";
+import { compareUtf8 } from "../core/_bytes.ts";
+import type { ReplicaStore, Stored, WireItem } from "./replica.ts";
 import type { RingSnapshot } from "./ring_view.ts";
 
 export interface ListContext {

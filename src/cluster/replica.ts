@@ -10,7 +10,8 @@
  * - `merge`: versions made elsewhere arrive (replication, read repair, anti-entropy, hints, handoff) and are
  *   merged (`merge(stored, incoming)`), which is commutative, associative and idempotent, so replicas that
  *   receive the same versions in any order and any number of times end up equal.
- * Both run under a per-key lock so concurrent changes of one key never lose each other's versions.
+ * Both run under a per-key lock so concurrent changes of one key never lose each other's versions; the lock
+ * covers read, decide and memtable, and the log sync is awaited after it.
  *
  * When every value of a set is a delete marker, the set moves into an engine tombstone's `meta`: reads still
  * know the history, and compaction may purge it only when `tombstonePurgeable` says every replica holds it.
@@ -23,8 +24,8 @@
  * hand out dots that already exist elsewhere), so dots carry `nodeId.<4 random hex>`, drawn when the store is
  * created and kept in the store's `VERSION_ID` file.
  */
-import { makeDurableDir, readText, writeTextDurably } from "./_files.ts";
-import { compareBytes, equalBytes, toHex } from "../core/_bytes.ts";
+import { loadVersionId, makeDurableDir } from "./_files.ts";
+import { compareUtf8, equalBytes } from "../core/_bytes.ts";
 import { decodeSet, encodeSet, versionDigest, wireVersionDigest } from "../core/context.ts";
 import { HashTree, segmentOf } from "../core/hash_tree.ts";
 import { mergedExpiry, type Stored } from "../core/stored.ts";
@@ -77,7 +78,7 @@ const encoder = new TextEncoder();
 /** Opens (or creates) the store in `o.dir` and rebuilds its hash trees. */
 export async function openReplicaStore(o: ReplicaStoreOptions): Promise<ReplicaStore> {
   await makeDurableDir(o.fs, o.dir);
-  const versionId = await loadVersionId(o);
+  const versionId = await loadVersionId(o.fs, o.dir, o.nodeId, o.random);
   let store: ReplicaStore | null = null;
   const engine = await openEngine(o.fs, `${o.dir}/data`, {
     valueBytesMax: o.engineValueBytesMax,
@@ -88,14 +89,6 @@ export async function openReplicaStore(o: ReplicaStoreOptions): Promise<ReplicaS
   store = new ReplicaStore(engine, versionId, o);
   await store.rebuildTrees();
   return store;
-}
-
-async function loadVersionId(o: ReplicaStoreOptions): Promise<string> {
-  const stored = await readText(o.fs, o.dir, "VERSION_ID");
-  if (stored) return stored;
-  const id = `${o.nodeId}.${toHex(o.random.bytes(2))}`;
-  await writeTextDurably(o.fs, o.dir, "VERSION_ID", id);
-  return id;
 }
 
 export class ReplicaStore {
@@ -173,13 +166,16 @@ export class ReplicaStore {
     fn: (before: Stored) => Stored,
     decided?: (after: Stored) => void,
   ): Promise<{ before: Stored; after: Stored }> {
-    return await this.#locks.run(key, async () => {
+    let durable!: Promise<void>;
+    const done = await this.#locks.run(key, async () => {
       const before = await this.read(p, key);
       const after = fn(before);
       decided?.(after);
-      await this.#write(p, key, before, after);
+      ({ durable } = await this.#stage(p, key, before, after));
       return { before, after };
     });
+    await this.#settle(key, done.after, durable);
+    return done;
   }
 
   /** Merges versions made elsewhere. Returns the merged state and whether anything changed. */
@@ -189,24 +185,40 @@ export class ReplicaStore {
     incoming: DvvSet<Uint8Array>,
     expiresAt: number | null,
   ): Promise<{ changed: boolean; after: Stored }> {
-    return await this.#locks.run(key, async () => {
+    let durable: Promise<void> | null = null;
+    const done = await this.#locks.run(key, async () => {
       const before = await this.read(p, key);
       const set = merge(before.set, incoming);
       const exp = mergedExpiry(before, { set: incoming, expiresAt });
       if (sameVersion(set, before.set) && exp === before.expiresAt) return { changed: false, after: before };
       const after = { set, expiresAt: exp };
-      await this.#write(p, key, before, after);
+      ({ durable } = await this.#stage(p, key, before, after));
       return { changed: true, after };
     });
+    if (durable !== null) await this.#settle(key, done.after, durable);
+    return done;
   }
 
-  async #write(p: number, key: string, before: Stored, after: Stored): Promise<void> {
+  /**
+   * Writes a key's new state up to the memtable (engine `stage`), under its lock: the next writer of the key reads
+   * it once the lock is free, not one log sync later. Returns the durability (in an object, or `await` would
+   * flatten it), which the caller awaits outside the lock.
+   */
+  async #stage(p: number, key: string, before: Stored, after: Stored): Promise<{ durable: Promise<void> }> {
     const bytes = encodeSet(after.set);
-    if (liveCount(values(after.set)) === 0) await this.engine.delete(p, key, { meta: bytes });
-    else await this.engine.put(p, key, bytes, after.expiresAt === null ? {} : { expiresAt: after.expiresAt });
+    const { durable } = liveCount(values(after.set)) === 0
+      ? await this.engine.stage(p, key, null, { meta: bytes })
+      : await this.engine.stage(p, key, bytes, after.expiresAt === null ? {} : { expiresAt: after.expiresAt });
+    durable.catch(() => {}); // handled where it is awaited, after the lock (a failed log fails the engine)
     const had = before.set.entries.length > 0;
     this.tree(p).update(key, had ? versionDigest(before.set) : null, versionDigest(after.set));
     if (!had) this.#keys.set(p, (this.#keys.get(p) ?? 0) + 1);
+    return { durable };
+  }
+
+  /** Waits for a staged write to be durable, then tells the change feed (a key's writes settle in log order). */
+  async #settle(key: string, after: Stored, durable: Promise<void>): Promise<void> {
+    await durable;
     for (const l of this.#listeners) l(key, after);
   }
 
@@ -335,8 +347,4 @@ export class ReplicaStore {
 function entrySet(e: { tombstone: boolean; value: Uint8Array; meta: Uint8Array }): DvvSet<Uint8Array> | null {
   if (e.tombstone) return e.meta.length > 0 ? decodeSet(e.meta) : null;
   return decodeSet(e.value);
-}
-
-export function compareUtf8(a: string, b: string): number {
-  return compareBytes(encoder.encode(a), encoder.encode(b));
 }

@@ -176,6 +176,11 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 }
 
 /** Lowercase hexadecimal, two digits a byte. */
+/** Orders keys as the engine does: by their UTF-8 bytes (not by UTF-16 code units, as `<` would). */
+export function compareUtf8(a: string, b: string): number {
+  return compareBytes(encoder.encode(a), encoder.encode(b));
+}
+
 export function toHex(bytes: Uint8Array): string {
   let s = "";
   for (let i = 0; i < bytes.length; i++) s += bytes[i]!.toString(16).padStart(2, "0");

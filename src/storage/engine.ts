@@ -128,6 +128,34 @@ export class Engine {
     }
   }
 
+  /**
+   * `put` (`value` given) or `delete` (`value` null; the tombstone carries `options.meta`) in two steps: resolves
+   * once the write is in the memtable, where every later `get` sees it, with `durable`, which settles when `put`
+   * or `delete` would. A caller that orders writes of a key under its own lock can let the next writer in at the
+   * first step: that writer reads this write, and its own record comes later in the same log, so it cannot be
+   * durable before this one. (Only a stall for background work, which is rare, makes the first step wait.)
+   */
+  stage(
+    partition: number,
+    key: Key,
+    value: Uint8Array | null,
+    options?: PutOptions & DeleteOptions,
+  ): Promise<{ durable: Promise<void> }> {
+    try {
+      this.#checkOpen();
+      const op = value === null
+        ? checkDelete(partition, key, options, this.#s)
+        : checkPut(partition, key, value, options, this.#s, this.#clock.now());
+      const recs: Rec[] = [];
+      const bg = this.#bg;
+      const frame = encodeBatch([op], recs, bg.pool);
+      if (bg.mustStall()) return bg.stall().then(() => ({ durable: this.#commit(frame, recs) }));
+      return Promise.resolve({ durable: this.#commit(frame, recs) });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
   /** Applies puts and deletes atomically: one log record, so after a crash all of them or none are there. */
   batch(ops: readonly BatchOp[]): Promise<void> {
     try {

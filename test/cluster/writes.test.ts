@@ -12,14 +12,20 @@ import type { SimCluster } from "../../src/testing/sim_cluster.ts";
 import { drive, enc, kvCluster, storedAt } from "./_kv_sim.ts";
 import { forEachSeed, seedsFor } from "./_sim.ts";
 
-/** Makes node `id`'s engine hold every put until `release()`; `restore()` puts the engine back as it was. */
+/**
+ * Makes node `id`'s disk slow: every write the replica store stages reaches the memtable, but is durable only
+ * after `release()` (the log sync waits for it); `restore()` puts the engine back as it was.
+ */
 function holdWrites(c: SimCluster, id: string): { release: () => void; restore: () => void } {
   const engine = c.kv(id).store.engine;
   let release!: () => void;
   const disk = new Promise<void>((r) => (release = r));
-  const put = engine.put.bind(engine);
-  engine.put = (...args) => disk.then(() => put(...args));
-  return { release, restore: () => void (engine.put = put) };
+  const stage = engine.stage.bind(engine);
+  engine.stage = async (...args) => {
+    const { durable } = await stage(...args);
+    return { durable: durable.then(() => disk) };
+  };
+  return { release, restore: () => void (engine.stage = stage) };
 }
 
 test("the other replicas hold a write while the coordinator's own write is still waiting for its disk, and the client is answered only after it", async () => {

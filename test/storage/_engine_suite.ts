@@ -275,6 +275,39 @@ export function engineSuite(name: string, make: () => Promise<Env>) {
     }
   });
 
+  s(
+    "stage: a write is visible at once and durable after the log sync; null stages a tombstone",
+    async ({ open, env }) => {
+      const e = await open({ durability: "batch", syncIntervalMs: 50, memtableBytes: 1024 * 1024 });
+      const syncs = e.stats().syncs;
+      const { durable } = await e.stage(0, "k", enc("v1"));
+      let settled = false;
+      void durable.then(() => (settled = true));
+      // No macrotask has run since the stage, so the sync timer cannot have fired: visible, not yet durable.
+      assert.is(dec((await e.get(0, "k"))!.value), "v1", "the next reader sees it before it is durable");
+      assert.is(settled, false, "durable waits for the log sync");
+      assert.is(e.stats().syncs, syncs);
+      await acked(env, durable);
+      assert.ok(e.stats().syncs > syncs, "settled by a sync");
+      const del = await e.stage(0, "k", null, { meta: enc("history") });
+      assert.is(await e.get(0, "k"), undefined, "deleted at once");
+      const t = await e.get(0, "k", { includeTombstones: true });
+      assert.ok(t?.tombstone);
+      assert.is(dec(t!.meta), "history", "the tombstone carries its meta");
+      await acked(env, del.durable);
+      await rejectsWith(() => e.stage(0, "x".repeat(5000), enc("v")), "LIMIT_EXCEEDED");
+      await e.close();
+      const again = await open({ durability: "batch" });
+      assert.is(
+        (await again.get(0, "k", { includeTombstones: true }))?.tombstone,
+        true,
+        "both records survive reopening",
+      );
+      await again.close();
+      await rejectsWith(() => e.stage(0, "k", enc("v")), "CLOSED");
+    },
+  );
+
   s("stats report levels, amplification and cache use", async ({ open }) => {
     const e = await open();
     for (let i = 0; i < 2000; i++) await e.put(0, `k${(i * 31) % 1000}`, enc("w".repeat(50)));

@@ -188,6 +188,8 @@ export interface ClusterOptions {
   replicas?: number;
   /** Write a CPU profile of every node into this directory. */
   profileDir?: string;
+  /** `meshkv start --mesh-preset` (default: fast, for tests that want quick formation). */
+  preset?: string;
   /** More `meshkv start` flags for every node, e.g. `["--conflicts", "lww"]`. */
   extraArgs?: readonly string[];
 }
@@ -234,7 +236,7 @@ export async function startMeshkvCluster(o: ClusterOptions): Promise<MeshkvClust
         "--seeds",
         `127.0.0.1:${seedPort}`,
         "--mesh-preset",
-        "fast",
+        o.preset ?? "fast",
         "--durability",
         "batch",
       ];

@@ -81,6 +81,8 @@ const fetchKind = flag("--fetch", "http");
 /** `meshkv start --conflicts` of every node: lww by default, as the issue's measurement ran (YCSB overwrites). */
 const conflicts = flag("--conflicts", "lww");
 if (conflicts !== "lww" && conflicts !== "siblings") throw new Error("--conflicts must be lww or siblings");
+/** `meshkv start --mesh-preset` of every node: the default timings, as users run them (fast: tests' timings). */
+const preset = flag("--mesh-preset", "default");
 /** More `meshkv start` flags, space-separated (e.g. `--node-args "--durability always"`). */
 const nodeArgs = ["--conflicts", conflicts, ...flag("--node-args", "").split(" ").filter((s) => s !== "")];
 const generatorFetch: typeof fetch = fetchKind === "global" ? (input, init) => fetch(input, init) : httpFetch();
@@ -186,6 +188,7 @@ async function meshkvSystem(
     ...(replicas ? { replicas: 3 } : {}),
     ...(profileDir ? { profileDir } : {}),
     extraArgs: nodeArgs,
+    preset,
   });
   lastSpawnedAt = cluster.spawnedAt;
   try {
@@ -349,7 +352,7 @@ add(
     { parameter: "seed", value: run.seed },
     {
       parameter: "meshkv nodes",
-      value: `3 per cluster, --mesh-preset fast --durability batch${replicas ? " --replicas 3" : ""} ${
+      value: `3 per cluster, --mesh-preset ${preset} --durability batch${replicas ? " --replicas 3" : ""} ${
         nodeArgs.join(" ")
       }`,
     },

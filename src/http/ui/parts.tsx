@@ -5,8 +5,6 @@
  * them once; the page's script then fetches them again from `/ui/data` (as HTML inside JSON) and swaps them
  * in, so one renderer draws both the first paint and every update and the browser needs no template code.
  *
- * `PlanResult` is not live: it draws one membership plan (`GET /ui/plan`, `/ui?plan=`) when the user asks for it.
- *
  * The pragma above makes each runtime compile the JSX with hono's runtime even when the working directory's
  * tsconfig says nothing about JSX (`npx meshkv` runs tsx with the user's directory as its project).
  */
@@ -39,7 +37,7 @@ export function ago(ms: number | null): string {
   return `${Math.round(ms / 60_000)} min`;
 }
 
-function bytes(n: number): string {
+export function bytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 ** 2).toFixed(1)} MiB`;
@@ -423,75 +421,3 @@ const Config: FC<{ v: DashboardView }> = ({ v }) =>
         </p>
       </div>
     );
-
-interface PlanMove {
-  partition: number;
-  to: string[];
-  from: string[];
-  drop?: string[];
-  keys: number | null;
-  bytes: number | null;
-}
-
-/**
- * One membership plan (the JSON of `POST /v1/admin/plan`) with what `meshkv cluster plan` prints: the change and
- * the node's status, the backend's note, one row per moving partition (from where to where, who drops a copy,
- * keys and bytes, `?` where a replica could not be counted) and the totals. Or the error that refused the plan.
- */
-export const PlanResult: FC<{ plan: Record<string, unknown> } | { error: { code: string; message: string } }> = (
-  props,
-) => {
-  if ("error" in props) {
-    return <p class="bad" data-code={props.error.code}>{`${props.error.code}: ${props.error.message}`}</p>;
-  }
-  const r = props.plan;
-  const moves = Array.isArray(r.moves) ? (r.moves as PlanMove[]) : [];
-  const count = (n: number | null) => (n === null ? "?" : String(n));
-  const nodes = (ns: string[] | undefined) => (ns && ns.length > 0 ? ns.join(", ") : "–");
-  const joiner = r.joiner as { capacity: number; datacenter: string; rack?: string } | undefined;
-  const uncounted = Number(r.partitionsUncounted ?? 0);
-  return (
-    <div class="plan" data-change={String(r.change)} data-node={String(r.node)}>
-      <p>
-        Plan to {String(r.change)} <strong>{String(r.node)}</strong>{" "}
-        ({r.status === "new" ? "not a member yet" : String(r.status)}){joiner
-          ? `, as a joiner of capacity ${joiner.capacity} in datacenter ${joiner.datacenter}${
-            joiner.rack === undefined ? "" : `, rack ${joiner.rack}`
-          }`
-          : ""}; nothing was changed.
-      </p>
-      {r.note ? <p class="muted">{`Note: ${String(r.note)}`}</p> : null}
-      {moves.length === 0 ? null : (
-        <div class="plan-moves">
-          <table>
-            <thead>
-              <tr>
-                <th>partition</th>
-                <th>from → to</th>
-                <th>dropped by</th>
-                <th>keys</th>
-                <th>bytes</th>
-              </tr>
-            </thead>
-            <tbody>
-              {moves.map((m) => (
-                <tr data-p={String(m.partition)}>
-                  <td>{m.partition}</td>
-                  <td>{`${nodes(m.from)} → ${nodes(m.to)}`}</td>
-                  <td>{nodes(m.drop)}</td>
-                  <td>{count(m.keys)}</td>
-                  <td title={m.bytes === null ? "" : `${m.bytes} B`}>{m.bytes === null ? "?" : bytes(m.bytes)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <p class="plan-total">
-        {`${moves.length} partitions move, ${String(r.keys)} keys, ${bytes(Number(r.bytes ?? 0))}${
-          uncounted > 0 ? ` (${uncounted} partitions could not be counted)` : ""
-        }`}
-      </p>
-    </div>
-  );
-};

@@ -40,7 +40,8 @@ import { checkKey, decodeCursor, encodeCursor, readBody } from "../_input.ts";
 import { readJson } from "../kv_routes.ts";
 import { LIMITS } from "../limits.ts";
 import { SCRIPT, STYLE, UI_KEYS_PAGE } from "./assets.ts";
-import { LIVE_PARTS, PlanResult } from "./parts.tsx";
+import { LIVE_PARTS } from "./parts.tsx";
+import { type PlanPanel, planPanel, planQuery, PlanResult, PlanSection } from "./plan_panel.tsx";
 import { type PeerFetch, peerTraffic } from "./peers.ts";
 import { UI_SAMPLE_INTERVAL_MS } from "./samples.ts";
 import { buildView, type DashboardView, gather } from "./view.ts";
@@ -75,38 +76,6 @@ function keyQuery(c: AppContext): string {
   return checkKey(key);
 }
 
-/** The fields of the admin route's plan body, read from the query (the change from `changeParam`). */
-function planQuery(c: AppContext, changeParam: "change" | "plan"): Record<string, unknown> {
-  const request: Record<string, unknown> = { change: c.req.query(changeParam), node: c.req.query("node") };
-  for (const field of ["capacity", "datacenter", "rack"]) {
-    const value = c.req.query(field);
-    // A query carries text: a capacity in digits is the number the checker wants, anything else it refuses.
-    if (value !== undefined) {
-      request[field] = field === "capacity" && /^[0-9]{1,9}$/.test(value) ? Number(value) : value;
-    }
-  }
-  return request;
-}
-
-/** What the page's plan panel shows: the form's inputs and the plan, or the error that refused it. */
-interface PlanPanel {
-  change: string;
-  node: string;
-  result: { plan: Record<string, unknown> } | { error: { code: string; message: string } };
-}
-
-/** The plan `/ui?plan=` asks for; a refusal is shown in the panel (the page answers with its status). */
-async function planPanel(c: AppContext, deps: Deps): Promise<PlanPanel> {
-  const request = planQuery(c, "plan");
-  const inputs = { change: c.req.query("plan") ?? "", node: c.req.query("node") ?? "" };
-  try {
-    return { ...inputs, result: { plan: await planOf(deps, request) } };
-  } catch (e) {
-    if (!(e instanceof MeshkvError)) throw e;
-    return { ...inputs, result: { error: { code: e.code, message: e.message } } };
-  }
-}
-
 async function view(
   c: AppContext,
   deps: Deps,
@@ -139,40 +108,6 @@ const Section: FC<{ id: string; title: string; width?: "wide" | "span2"; v: Dash
 };
 
 const RingPart = LIVE_PARTS["part-ring"]!;
-
-const PlanSection: FC<{ v: DashboardView; plan: PlanPanel | null }> = ({ v, plan }) => (
-  <section class="wide">
-    <h2>Membership plan</h2>
-    <form id="plan-form" method="get" action="/ui">
-      <select id="plan-change" name="plan">
-        {["leave", "remove", "join"].map((change) => (
-          <option value={change} selected={plan?.change === change}>{change}</option>
-        ))}
-      </select>
-      <input
-        id="plan-node"
-        name="node"
-        list="plan-nodes"
-        placeholder="node id"
-        autocomplete="off"
-        value={plan?.node ?? ""}
-      />
-      <datalist id="plan-nodes">
-        {v.members.map((m) => <option value={m.id} />)}
-      </datalist>
-      <button type="submit">Preview</button>
-    </form>
-    <div id="plan">
-      {plan ? <PlanResult {...plan.result} /> : (
-        <p class="muted">
-          Which partitions a join, leave or removal would move, from where to where, with keys and bytes (the preview of
-          {" "}
-          <code>meshkv cluster plan</code>). Nothing changes.
-        </p>
-      )}
-    </div>
-  </section>
-);
 
 const Page: FC<{ v: DashboardView; plan: PlanPanel | null }> = ({ v, plan }) => (
   <html lang="en">

@@ -12,7 +12,7 @@ import { type Consistency, createClient, type Entry, isMeshkvClientError, type M
 import { MeshkvError } from "../errors.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { type FlagTable, type FlagValues, helpText, parseFlags } from "./args.ts";
-import { CLUSTER_ARGS, CLUSTER_FLAGS, CLUSTER_SUMMARY, runCluster } from "./cluster_command.ts";
+import { CLUSTER_ARGS, CLUSTER_FLAGS, CLUSTER_SUMMARY, printMoves, runCluster } from "./cluster_command.ts";
 
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:7400";
 
@@ -243,36 +243,14 @@ async function list(kv: MeshkvClient, flags: FlagValues): Promise<number> {
   return 0;
 }
 
-interface Move {
-  partition: number;
-  to: string[];
-  from: string[];
-  keys: number | null;
-  bytes: number | null;
-}
-
 /** The plan (and, without --dry-run, what was done): one line per moving partition, then the totals. */
 function printRemoval(r: Record<string, unknown>): void {
-  const moves = (r.moves as Move[] | undefined) ?? [];
-  const count = (n: number | null) => (n === null ? "?" : String(n));
   console.log(
     r.dryRun
       ? `plan to remove ${String(r.node)} (${String(r.status)}); nothing was changed:`
       : `removed ${String(r.node)}; its partitions are being rebuilt (see meshkv status: removed.rebuild):`,
   );
-  for (const m of moves) {
-    console.log(
-      `  partition ${m.partition}: to ${m.to.join(",") || "-"} from ${m.from.join(",") || "-"}, ${
-        count(m.keys)
-      } keys, ${count(m.bytes)} bytes`,
-    );
-  }
-  const uncounted = Number(r.partitionsUncounted ?? 0);
-  console.log(
-    `${moves.length} partitions move, ${String(r.keys)} keys, ${String(r.bytes)} bytes${
-      uncounted > 0 ? ` (${uncounted} partitions could not be counted)` : ""
-    }`,
-  );
+  printMoves(r);
   if (!r.dryRun) console.log(`${String(r.hintsDropped ?? 0)} hints for ${String(r.node)} dropped on this node`);
 }
 

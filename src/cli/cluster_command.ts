@@ -197,11 +197,16 @@ interface Move {
 
 /** A plan: one line per moving partition, then the totals. */
 function printPlan(r: Record<string, unknown>): void {
-  const moves = (r.moves as Move[] | undefined) ?? [];
-  const count = (n: number | null) => (n === null ? "?" : String(n));
   const status = r.status === "new" ? "not a member yet" : String(r.status);
   console.log(`plan to ${String(r.change)} ${String(r.node)} (${status}); nothing was changed:`);
   if (r.note) console.log(`note: ${String(r.note)}`);
+  printMoves(r);
+}
+
+/** The moves of a plan (`/v1/admin/plan`, `/v1/admin/remove`): one line per moving partition, then the totals. */
+export function printMoves(r: Record<string, unknown>): void {
+  const moves = (r.moves as Move[] | undefined) ?? [];
+  const count = (n: number | null) => (n === null ? "?" : String(n));
   for (const m of moves) {
     const drop = m.drop && m.drop.length > 0 ? `, dropped by ${m.drop.join(",")}` : "";
     console.log(

@@ -12,7 +12,7 @@
 import { leave as leaveTable, type Member, type MemberTable } from "../core/membership.ts";
 import { MeshkvError } from "../errors.ts";
 import type { Mesh } from "../mesh/mesh.ts";
-import { checkRemovable, movesBetween, removalPlan } from "./removal.ts";
+import { checkRemovable, movesBetween, removalPlan, unknownNode } from "./removal.ts";
 import type { ReplicaStore } from "./replica.ts";
 import type { ReplicationConfig } from "./ring_view.ts";
 
@@ -61,11 +61,7 @@ export async function planChange(
     }
     case "leave": {
       if (!m) {
-        throw new MeshkvError(
-          "NODE_UNKNOWN",
-          `No member of the cluster is named ${JSON.stringify(node)}: see GET /v1/admin/members`,
-          { details: { node } },
-        );
+        throw unknownNode(node);
       }
       if (m.status === "left" || m.status === "removed") {
         throw new MeshkvError(

@@ -48,6 +48,17 @@ export interface RemovalPlan {
   moves: PartitionMove[];
 }
 
+/** The error for a node id no member has (404 `NODE_UNKNOWN`). */
+export function unknownNode(node: string): MeshkvError {
+  return new MeshkvError(
+    "NODE_UNKNOWN",
+    `No member of the cluster is named ${JSON.stringify(node)}: see GET /v1/admin/members`,
+    {
+      details: { node },
+    },
+  );
+}
+
 /** Refuses what must not be removed: an unknown id (404), this node (400), a live or suspected member (409). */
 export function checkRemovable(table: MemberTable, selfId: string, node: string): { status: string } {
   if (node === selfId) {
@@ -58,11 +69,7 @@ export function checkRemovable(table: MemberTable, selfId: string, node: string)
   }
   const m = table.get(node);
   if (!m) {
-    throw new MeshkvError(
-      "NODE_UNKNOWN",
-      `No member of the cluster is named ${JSON.stringify(node)}: see GET /v1/admin/members`,
-      { details: { node } },
-    );
+    throw unknownNode(node);
   }
   if (m.status === "alive" || m.status === "suspect") {
     throw new MeshkvError(

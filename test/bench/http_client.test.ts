@@ -153,6 +153,18 @@ test("responses written one byte at a time parse the same, framed by length or b
   }
 });
 
+test("an answer with neither length nor chunks ends with the connection, which is not reused", async () => {
+  const s = await rawServer((sock) => sock.end("HTTP/1.0 200 OK\r\nX-Old: 1\r\n\r\nuntil the end"));
+  try {
+    const f = httpFetch();
+    assert.is(await (await f(`${s.url}/`)).text(), "until the end");
+    assert.is(await (await f(`${s.url}/`)).text(), "until the end");
+    assert.is(s.conns.length, 2);
+  } finally {
+    await s.close();
+  }
+});
+
 test("204 and HEAD answers have no body, and the connection stays usable after them", async () => {
   const s = await httpServer((req, _body, res) => {
     if (req.method === "DELETE") res.writeHead(204).end();
@@ -263,6 +275,16 @@ test("aborting the signal rejects with its reason, and the client keeps working"
     assert.is(await rejection(pending), reason);
     assert.is(await rejection(f(`${s.url}/x`, { signal: ac.signal })), reason, "an aborted signal rejects at once");
     assert.is((await f(`${s.url}/after`)).status, 200);
+    // A request waiting for a connection (maxSockets 1, the only one busy) leaves the queue when aborted.
+    const one = httpFetch(1);
+    const busy = new AbortController(), queued = new AbortController();
+    const first = one(`${s.url}/hang`, { signal: busy.signal });
+    const second = one(`${s.url}/x`, { signal: queued.signal });
+    queued.abort(reason);
+    assert.is(await rejection(second), reason);
+    busy.abort(reason);
+    assert.is(await rejection(first), reason);
+    assert.is((await one(`${s.url}/after`)).status, 200);
   } finally {
     await s.close();
   }

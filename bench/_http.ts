@@ -10,7 +10,7 @@
  * answer is parsed in place, and the origin's host, port and pool are looked up in a Map instead of parsing
  * the URL. The SDK still drives meshkv over real HTTP, and etcd's gateway goes through the same function.
  * Measured against one Node node (20,000 GETs, 32 in flight, docs/bench.md): generator CPU per bare request
- * from ~138 µs (node:http) to ~48 µs; per SDK `get()` from ~180-260 µs to ~118 µs, of which the SDK's own
+ * from ~140-155 µs (node:http) to ~50-60 µs; per SDK `get()` from ~250 µs to ~120-130 µs, of which the SDK's own
  * work (re-wrapping every answer in `new Response`, a timer and an AbortController per attempt) is most.
  *
  * Scope (what the SDK and the etcd calls use): `http:` URLs given as strings; `method`, `headers` (a record,

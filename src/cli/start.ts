@@ -326,6 +326,7 @@ export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOpti
         writeLevel: r.writeLevel,
         engine: {
           durability: durability as Durability,
+          syncIntervalMs: Number(flags["sync-interval-ms"]),
           compression,
           cacheBytes: Number(flags["cache-bytes"]),
           ...(flags["memtable-bytes"] === undefined ? {} : { memtableBytes: Number(flags["memtable-bytes"]) }),

@@ -4,6 +4,7 @@
  * values into a node.
  */
 import type { FlagTable } from "./args.ts";
+import { DEFAULTS as STORAGE_DEFAULTS } from "../storage/options.ts";
 
 export const START_FLAGS: FlagTable = {
   id: {
@@ -62,6 +63,14 @@ export const START_FLAGS: FlagTable = {
     description:
       "When writes reach the disk: always (sync before acknowledging), batch (group commit every few ms) or none",
     default: "batch",
+  },
+  "sync-interval-ms": {
+    type: "int",
+    description:
+      "With --durability batch: the least time between two log syncs, in ms (writes that arrive meanwhile share the next sync; an idle node syncs at once). Longer: fewer syncs per write under load, more latency",
+    default: STORAGE_DEFAULTS.syncIntervalMs,
+    min: 0,
+    max: 1000,
   },
   compression: {
     type: "string",

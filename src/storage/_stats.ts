@@ -46,6 +46,8 @@ export function engineStats(bg: Background, wal: WalWriter, s: Settings): Engine
     cacheBytes: bg.cache.bytes,
     cacheBytesMax: s.cacheBytes,
     compression: s.compression,
+    durability: s.durability,
+    syncIntervalMs: s.syncIntervalMs,
     cacheHits: bg.cache.hits,
     cacheMisses: bg.cache.misses,
     bloomChecks: bg.bloomChecks,

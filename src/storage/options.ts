@@ -94,7 +94,7 @@ const MiB = 1024 * KiB;
 
 export const DEFAULTS = {
   durability: "batch",
-  syncIntervalMs: 2,
+  syncIntervalMs: 5,
   memtableBytes: 8 * MiB,
   immutableMemtablesMax: 2,
   walSegmentBytes: 64 * MiB,

@@ -6,7 +6,7 @@
  * partition are one contiguous, ordered range: it can be listed, streamed out and dropped as a whole. Keys come
  * back as bytes (`fromUtf8` in `mod.ts` turns them back into strings).
  */
-import type { Compression } from "./options.ts";
+import type { Compression, Durability } from "./options.ts";
 
 export type Key = string | Uint8Array;
 
@@ -95,6 +95,9 @@ export interface EngineStats {
   cacheBytesMax: number;
   /** How new tables' blocks are stored (the `compression` option); tables written otherwise read the same. */
   compression: Compression;
+  /** When writes are acknowledged (the `durability` option) and the least time between log syncs under `batch`. */
+  durability: Durability;
+  syncIntervalMs: number;
   cacheHits: number;
   cacheMisses: number;
   bloomChecks: number;

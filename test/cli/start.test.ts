@@ -66,6 +66,8 @@ test(`meshkv on ${kind} rejects bad flags with a clear message and exit status 2
     [["start", "--id", "bad id!"], /Node id must be/],
     [["start", "--compression", "zstd"], /--compression takes none or deflate: got "zstd"/],
     [["start", "--cache-bytes", "-1"], /--cache-bytes must be between 0 and/],
+    [["start", "--sync-interval-ms", "1001"], /--sync-interval-ms must be between 0 and 1000/],
+    [["start", "--sync-interval-ms", "2.5"], /--sync-interval-ms takes a whole number/],
     [["start", "--cache-bytes", "8MiB"], /--cache-bytes takes a whole number/],
     [["frobnicate"], /Unknown command: frobnicate/],
   ];
@@ -106,11 +108,15 @@ test(`meshkv start on ${kind} stores data on disk: a value written over HTTP is 
     "deflate",
     "--cache-bytes",
     "1048576",
+    "--sync-interval-ms",
+    "12",
   ]);
   try {
     const storage = (await (await fetch(`${second.url}/v1/admin/status`)).json()).storage;
     assert.is(storage.compression, "deflate");
     assert.is(storage.cacheBytesMax, 1048576);
+    assert.is(storage.durability, "batch");
+    assert.is(storage.syncIntervalMs, 12);
     const got = await fetch(`${second.url}/v1/kv/greeting`);
     assert.is(got.status, 200);
     assert.is(await got.text(), "hello");

@@ -5,9 +5,13 @@
  * `length u32 | masked crc32c(length, payload) u32 | payload` (LevelDB's log format without its 32 KiB
  * blocks). Writers queue their frames; one loop appends everything queued in a single write and, under
  * `always`, shares one sync among them (group commit). The append is synchronous where the file offers it
- * (`appendSync`: a `pwrite` into the page cache, cheaper than the thread pool's round trip); the sync never is. Under `batch` a timer on the injected clock syncs at
- * most every `syncIntervalMs`, and writers are acknowledged after the sync that covers them. A new segment is
- * started when the memtable is frozen, so a segment can be deleted once every record in it is in a table.
+ * (`appendSync`: a `pwrite` into the page cache, cheaper than the thread pool's round trip); the sync never is.
+ * Under `batch` a timer on the injected clock flushes at most every `syncIntervalMs`: it appends everything
+ * queued since the last flush in one write, then syncs, and writers are acknowledged after the sync that covers
+ * them. So a batch log writes once per sync, not once per writer, and never appends while its own sync is in
+ * flight (a `pwrite` into a page the sync is writing back can wait for that I/O, stalling the event loop).
+ * Frames waiting for the flush are in memory only, but nobody has been told they are durable. A new segment
+ * is started when the memtable is frozen, so a segment can be deleted once every record in it is in a table.
  *
  * Recovery reads segments in order. A frame cut short at the end of a file is a torn write: the file is
  * truncated there and the report says where. A complete frame with a bad checksum is corruption: it is
@@ -85,7 +89,10 @@ export class WalWriter {
   #rollRequested = false;
   #unsynced: Waiter[] = [];
   #syncTimer: TimerHandle | null = null;
+  /** The sync of a flush or a roll, while it runs. */
   #syncing: Promise<void> | null = null;
+  /** A `batch` flush (append what is queued, then sync), while it runs. */
+  #flushing: Promise<void> | null = null;
   #lastSyncMs = -Infinity;
   #error: unknown = null;
   #closed = false;
@@ -127,7 +134,9 @@ export class WalWriter {
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ frame, maxSeq, waiter: { resolve, reject } });
       this.#queuedBytes += frame.length;
-      this.#loop ??= this.#run();
+      // Under `batch` the frame waits for the next flush; otherwise it is written now.
+      if (this.#o.durability === "batch") this.#scheduleSync();
+      else this.#loop ??= this.#run();
     });
   }
 
@@ -232,18 +241,37 @@ export class WalWriter {
     }
   }
 
+  /** `batch`: a flush at most `syncIntervalMs` after the last sync (at once when the log was idle). */
   #scheduleSync(): void {
-    if (this.#syncTimer !== null || this.#syncing) return;
+    if (this.#syncTimer !== null || this.#flushing || this.#syncing || this.#closed) return;
     const wait = Math.max(0, this.#lastSyncMs + this.#o.syncIntervalMs - this.#o.clock.monotonic());
     this.#syncTimer = this.#o.clock.setTimeout(() => {
       this.#syncTimer = null;
-      const waiters = this.#unsynced;
-      this.#unsynced = [];
-      this.#syncing = this.#syncNow(waiters).catch((e) => this.#fail(e)).finally(() => {
-        this.#syncing = null;
-        if (this.#unsynced.length > 0) this.#scheduleSync();
+      // Started a microtask later, so `#flushing` is set before the flush's synchronous appends ask for a timer.
+      this.#flushing = Promise.resolve().then(() => this.#flush()).catch((e) => this.#fail(e)).finally(() => {
+        this.#flushing = null;
+        if (!this.#closed && (this.#queue.length > 0 || this.#unsynced.length > 0)) this.#scheduleSync();
       });
     }, wait);
+  }
+
+  /** Appends everything queued (one write per group; a roll on the way syncs what it closes), then syncs. */
+  async #flush(): Promise<void> {
+    await this.#drain();
+    if (this.#error) return;
+    const waiters = this.#unsynced;
+    this.#unsynced = [];
+    this.#syncing = this.#syncNow(waiters);
+    try {
+      await this.#syncing;
+    } finally {
+      this.#syncing = null;
+    }
+  }
+
+  /** Runs the write loop until nothing is queued. */
+  async #drain(): Promise<void> {
+    while (this.#loop || (this.#queue.length > 0 && !this.#error)) await (this.#loop ??= this.#run());
   }
 
   async #syncNow(waiters: Waiter[]): Promise<void> {
@@ -299,9 +327,10 @@ export class WalWriter {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    while (this.#loop) await this.#loop;
     if (this.#syncTimer !== null) this.#o.clock.clearTimeout(this.#syncTimer);
     this.#syncTimer = null;
+    await this.#flushing;
+    await this.#drain();
     await this.#syncing;
     if (!this.#error && this.#file) {
       const waiters = this.#unsynced;

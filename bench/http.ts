@@ -13,7 +13,9 @@
  *
  * Modes: `node` (the Node build as users run it: every request through `@hono/node-server` and the Hono app),
  * `deno`, `bun`, and `node-direct` (Node with MESHKV_NODE_HTTP=direct: the hot routes through the direct path
- * of src/http/hot_routes.ts, answered with one `writeHead` + `end`).
+ * of src/http/hot_routes.ts, answered with one `writeHead` + `end`), and the floor: `bare-node`, `bare-deno`,
+ * `bare-bun` (bench/_bare_server.mjs: the runtime's own server answering the same routes from a `Map`, no meshkv
+ * code), so what a node costs above the runtime is measured in the same run.
  *
  *   node --import tsx bench/http.ts [--modes node-direct,node] [--ops get,put,delete] [--inflight 16]
  *                                   [--seconds 3] [--rounds 3] [--value 1000] [--keys 1000] [--profile <dir>]
@@ -130,11 +132,20 @@ interface Started {
   stop(): Promise<void>;
 }
 
+/** The runtime's own server with no meshkv code (bench/_bare_server.mjs), for `bare-<runtime>` modes. */
+function bareCommand(runtime: RuntimeName, port: number): [string, string[]] {
+  const script = join(root, "bench/_bare_server.mjs");
+  if (runtime === "node") return [process.execPath, [script, String(port)]];
+  if (runtime === "deno") return [join(root, "node_modules/.bin/deno"), ["run", "-A", "--quiet", script, String(port)]];
+  return [join(root, "node_modules/.bin/bun"), [script, String(port)]];
+}
+
 async function startNode(mode: string): Promise<Started> {
-  const runtime = mode.split("-")[0] as RuntimeName;
+  const bare = mode.startsWith("bare-");
+  const runtime = (bare ? mode.slice(5) : mode.split("-")[0]) as RuntimeName;
   const dir = tempDir("meshkv-http-bench-");
   const port = await freePort();
-  const [cmd, argv] = meshkvCommand(root, runtime, [
+  const [cmd, argv] = bare ? bareCommand(runtime, port) : meshkvCommand(root, runtime, [
     "start",
     "--id",
     "a",

@@ -14,7 +14,7 @@ import type { ReadResult, StoredValue } from "../kv/backend.ts";
 import type { Stored } from "../core/stored.ts";
 import { contextOf, values } from "../core/version.ts";
 import { compareHlc, decodeHlc, encodeHlc, type Hlc, HLC_ZERO } from "../core/hlc.ts";
-import { compareBytes } from "../core/_bytes.ts";
+import { allocBytes, compareBytes, copyBytes } from "../core/_bytes.ts";
 import type { RecordFormat } from "../core/write_decision.ts";
 
 /** append only: the numbers are on disk. */
@@ -28,7 +28,7 @@ const STAMP_BYTES = 9;
 
 /** A record with its write's hybrid logical clock in front (last-writer-wins keyspaces). */
 export function stamp(hlc: Hlc, record: Uint8Array): Uint8Array {
-  const out = new Uint8Array(STAMP_BYTES + record.length);
+  const out = allocBytes(STAMP_BYTES + record.length);
   out[0] = RECORD_KIND.STAMPED;
   out.set(encodeHlc(hlc), 1);
   out.set(record, STAMP_BYTES);
@@ -70,7 +70,7 @@ export const TOMBSTONE: Uint8Array = Uint8Array.of(RECORD_KIND.TOMBSTONE);
 export function encodeValue(value: StoredValue): Uint8Array {
   const type = encoder.encode(value.contentType);
   if (type.length > 255) throw new RangeError(`Content type longer than 255 bytes: ${type.length}`);
-  const out = new Uint8Array(2 + type.length + value.data.length);
+  const out = allocBytes(2 + type.length + value.data.length);
   out[0] = RECORD_KIND.VALUE;
   out[1] = type.length;
   out.set(type, 2);
@@ -95,7 +95,7 @@ export function decodeValue(stored: Uint8Array): StoredValue {
   } catch (cause) {
     throw new MeshkvError("CORRUPTION", "Invalid value record: content type is not UTF-8", { cause });
   }
-  return { contentType, data: record.slice(2 + typeBytes) };
+  return { contentType, data: copyBytes(record, 2 + typeBytes) };
 }
 
 /** The live values among a set's records, in set order (tombstones left out). */

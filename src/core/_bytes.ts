@@ -16,9 +16,46 @@ export class FormatError extends Error {
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
 
-// One shared scratch buffer for writers: allocating typed arrays over 64 bytes costs ~0.5 µs on V8, so a
-// writer borrows this one and allocates only the exact result in `finish()`. A writer created while another
-// holds it (never the case today; encoders are synchronous and not nested) gets a buffer of its own.
+/** Bytes in one slab `copyBytes` carves its copies from. */
+export const SLAB_BYTES = 32 * 1024;
+/** Copies up to this many bytes come from a slab; longer ones (and 64 bytes or less) get an array of their own. */
+export const SLAB_COPY_MAX = 2 * 1024;
+/** Typed arrays up to this many bytes live on V8's heap: allocating one costs no backing store. */
+const ON_HEAP_MAX = 64;
+let slab = new ArrayBuffer(0);
+let slabUsed = 0;
+
+/**
+ * A copy of `src[start, end)` the caller owns. On V8 (Node and Deno) every `ArrayBuffer` over 64 bytes is a
+ * `malloc` with zeroing and external-memory bookkeeping: 1 to 3 µs each on the benchmark machine, against a
+ * tenth of that for a view into a slab (`bench/http.ts`'s floor and docs/bench.md have the numbers; Bun's
+ * allocator is cheap either way). So copies of 65 bytes to `SLAB_COPY_MAX` are views into shared slabs of
+ * `SLAB_BYTES`, never reused (a slab is freed when its last copy is), the way Node's `Buffer` pool works. Such a
+ * copy's `.buffer` is the slab: code that needs the bytes goes by `byteOffset` and `byteLength`, never by the
+ * whole `.buffer`; and a copy kept for long keeps its slab alive, so long-lived bytes (the memtable, the block
+ * cache) are not made this way.
+ */
+export function copyBytes(src: Uint8Array, start = 0, end = src.length): Uint8Array {
+  const out = allocBytes(end - start);
+  out.set(src.subarray(start, end));
+  return out;
+}
+
+/** `n` zeroed bytes the caller owns, from a slab as `copyBytes` says. */
+export function allocBytes(n: number): Uint8Array {
+  if (n <= ON_HEAP_MAX || n > SLAB_COPY_MAX) return new Uint8Array(n);
+  if (slabUsed + n > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = new Uint8Array(slab, slabUsed, n);
+  slabUsed += (n + 7) & ~7; // 8-byte aligned, as an allocator would
+  return out;
+}
+
+// One shared scratch buffer for writers: a writer borrows this one and makes only the exact result in
+// `finish()`. A writer created while another holds it (never the case today; encoders are synchronous and not
+// nested) gets a buffer of its own.
 let shared: Uint8Array | null = new Uint8Array(4096);
 const EMPTY = new Uint8Array(0);
 
@@ -86,7 +123,7 @@ export class ByteWriter {
 
   /** The bytes written, as a new array; the writer must not be used afterwards. */
   finish(): Uint8Array {
-    const out = this.#buf.slice(0, this.#len);
+    const out = copyBytes(this.#buf, 0, this.#len);
     // Return the buffer for the next writer, unless it grew very large (keep the shared one small).
     if (this.#buf.length <= 1 << 20) shared = this.#buf;
     this.#buf = EMPTY;

@@ -7,6 +7,7 @@
  * frame kept a 2 KiB buffer alive). The library clones an instance when it is re-entered, so sharing is safe.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
+import { copyBytes } from "../core/_bytes.ts";
 import { MeshkvError } from "../errors.ts";
 import { BATCH_FRAMES_MAX, FRAME_TYPES, type Role } from "./kinds.ts";
 
@@ -150,7 +151,7 @@ export class FrameBatch {
     const end = this.#pos;
     this.#pos = BATCH_HEADER_BYTES;
     this.#count = 0;
-    if (count === 1) return this.#buf.slice(BATCH_HEADER_BYTES, end);
+    if (count === 1) return copyBytes(this.#buf, BATCH_HEADER_BYTES, end);
     const buf = this.#buf;
     const elements = count + 1;
     buf[0] = 0xdd;
@@ -161,7 +162,7 @@ export class FrameBatch {
     buf[5] = F.batch;
     // A copy of exactly the batch: the socket may keep the bytes until they are written, and handing out the
     // buffer itself would mean allocating a whole new one per batch.
-    return buf.slice(0, end);
+    return copyBytes(buf, 0, end);
   }
 
   /** Drops what is held. */

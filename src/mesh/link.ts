@@ -20,6 +20,7 @@
  * than the armed timer leaves it alone, so a request fails with `TIMEOUT` no earlier than its deadline and at
  * most `timeoutLatenessMaxMs` (plus the event loop's own timer lag) after it.
  */
+import { copyBytes } from "../core/_bytes.ts";
 import { isErrorCode, isMeshkvError, MeshkvError } from "../errors.ts";
 import type { Clock, PeerSocket, TimerHandle } from "../runtime/types.ts";
 import {
@@ -208,13 +209,13 @@ export class PeerLink {
       );
     }
     this.framesOut++;
-    if (!this.batching) return this.#sendNow(bytes.slice());
+    if (!this.batching) return this.#sendNow(copyBytes(bytes));
     let own: Uint8Array | undefined;
     if (this.#out.count >= this.#limits.batchMessagesMax || this.#out.bytes + bytes.length > this.#batchBytesMax) {
-      own = bytes.slice(); // sending may run code that encodes other frames over the shared bytes
+      own = copyBytes(bytes); // sending may run code that encodes other frames over the shared bytes
       this.#flush();
     }
-    if (bytes.length > this.#batchBytesMax) return this.#sendNow(own ?? bytes.slice());
+    if (bytes.length > this.#batchBytesMax) return this.#sendNow(own ?? copyBytes(bytes));
     this.#out.push(own ?? bytes);
     if (!this.#flushDeferred) {
       this.#flushDeferred = true;

@@ -5,6 +5,7 @@
  * tables' key ranges), and asks each table's bloom filter first, so most tables that do not hold the key cost
  * no I/O at all. The first table that has the key has its newest version: newer data is always higher up.
  */
+import { copyBytes } from "../core/_bytes.ts";
 import { compareRange } from "./_bytes.ts";
 import { ENTRY_FLAG } from "./_format.ts";
 import { detachRec, type Rec } from "./_record.ts";
@@ -119,9 +120,9 @@ export function toEntry(r: Rec, keysOnly: boolean): Entry {
   const b = r.buf;
   return {
     partition: (b[r.keyStart]! << 8) | b[r.keyStart + 1]!,
-    key: b.slice(r.keyStart + 2, r.keyEnd),
-    value: keysOnly ? new Uint8Array(0) : b.slice(r.valueStart, r.valueEnd),
-    meta: b.slice(r.metaStart, r.metaEnd),
+    key: copyBytes(b, r.keyStart + 2, r.keyEnd),
+    value: keysOnly ? new Uint8Array(0) : copyBytes(b, r.valueStart, r.valueEnd),
+    meta: copyBytes(b, r.metaStart, r.metaEnd),
     expiresAt: r.expiresAt === 0 ? null : r.expiresAt,
     tombstone: (r.flags & ENTRY_FLAG.tombstone) !== 0,
     seq: r.seq,

@@ -5,7 +5,16 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { compareBytes, equalBytes, fromHex, toHex } from "../../src/core/_bytes.ts";
+import {
+  allocBytes,
+  compareBytes,
+  copyBytes,
+  equalBytes,
+  fromHex,
+  SLAB_BYTES,
+  SLAB_COPY_MAX,
+  toHex,
+} from "../../src/core/_bytes.ts";
 
 const b = (...xs: number[]) => Uint8Array.from(xs);
 const sign = (n: number) => Math.sign(n);
@@ -47,6 +56,42 @@ test("fromHex inverts toHex, which writes two lowercase digits a byte", () => {
     assert.ok(equalBytes(fromHex(toHex(x)), x));
     assert.is(toHex(x).length, 2 * x.length);
   }));
+});
+
+test("copyBytes gives copies the caller owns: the bytes asked for, apart from the source and from each other", () => {
+  const src = Uint8Array.from({ length: 3 * SLAB_COPY_MAX }, (_, i) => (i * 7) & 0xff);
+  // Sizes on both sides of the on-heap limit (64) and of the slab limit, and enough copies to fill several slabs.
+  const sizes = [0, 1, 64, 65, 1000, SLAB_COPY_MAX, SLAB_COPY_MAX + 1];
+  const made: Array<[Uint8Array, Uint8Array]> = [];
+  for (let i = 0; i < (3 * SLAB_BYTES) / 500; i++) {
+    const n = sizes[i % sizes.length]!;
+    const start = i % 50;
+    const copy = copyBytes(src, start, start + n);
+    assert.is(copy.length, n);
+    assert.ok(equalBytes(copy, src.subarray(start, start + n)), `copy ${i} of ${n} bytes`);
+    made.push([copy, src.slice(start, start + n)]);
+  }
+  // Writing into every copy changes neither the source nor any other copy.
+  const before = src.slice();
+  for (const [copy] of made) copy.fill(0xee);
+  assert.ok(equalBytes(src, before), "the source is untouched");
+  for (const [copy, expected] of made) copy.set(expected); // in order: a later copy sharing bytes would clobber
+  for (const [copy, expected] of made) assert.ok(equalBytes(copy, expected), "no copy overlaps another");
+  // A copy from a slab is a view: its own bytes are byteOffset/byteLength of a larger buffer.
+  const mid = copyBytes(src, 0, 100);
+  assert.is(mid.byteLength, 100);
+  assert.ok(mid.buffer.byteLength >= 100);
+  assert.equal([...copyBytes(src)], [...src], "the whole source by default");
+});
+
+test("allocBytes gives zeroed bytes of every size", () => {
+  for (const n of [0, 1, 64, 65, 777, SLAB_COPY_MAX, SLAB_COPY_MAX + 1]) {
+    const a = allocBytes(n);
+    assert.is(a.length, n);
+    assert.ok(a.every((x) => x === 0), `${n} bytes zeroed`);
+    a.fill(1);
+  }
+  assert.ok(allocBytes(100).every((x) => x === 0), "a later allocation does not see an earlier one's bytes");
 });
 
 test.run();

@@ -37,8 +37,24 @@ export const VERSION_ENTRIES_MAX = 1024;
 /** Largest single value inside an encoded DVVSet. */
 export const VALUE_BYTES_MAX = 64 * 1024 * 1024;
 
+/**
+ * Encodings already made, per set. Sets are never changed once built (every operation in `version.ts` makes a
+ * new one), so a write's set is encoded once however many times it is asked for: the write decision's size
+ * check, the engine's record and the message to each replica all get the same bytes, which nobody changes.
+ */
+const encodings = new WeakMap<DvvSet<Uint8Array>, Uint8Array>();
+
 /** Encodes a set whose values are bytes (callers encode their own value records first). */
 export function encodeSet(set: DvvSet<Uint8Array>): Uint8Array {
+  let bytes = encodings.get(set);
+  if (bytes === undefined) {
+    bytes = encodeSetOnce(set);
+    encodings.set(set, bytes);
+  }
+  return bytes;
+}
+
+function encodeSetOnce(set: DvvSet<Uint8Array>): Uint8Array {
   const w = new ByteWriter();
   w.u8(VERSION_FORMATS.DVVSET_V1);
   w.varint(set.entries.length);

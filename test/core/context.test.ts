@@ -125,6 +125,20 @@ test("the binary set encoding round-trips sets from real histories", () => {
   assert.equal(encodeSet(emptySet()), new Uint8Array([1, 0]));
 });
 
+test("a set is encoded once: asking again gives the same bytes, a changed set its own", () => {
+  fc.assert(
+    fc.property(arbSet, (set) => {
+      const first = encodeSet(set);
+      assert.is(encodeSet(set), first, "the same bytes object");
+      const copy = { entries: set.entries.map((e) => ({ ...e })) };
+      assert.equal([...encodeSet(copy)], [...first], "an equal set encodes to equal bytes");
+      const next = update(set, contextOf(set), new Uint8Array([9]), "z", 1);
+      assert.not.equal([...encodeSet(next)], [...first], "an updated set has its own encoding");
+    }),
+    { numRuns: 50 },
+  );
+});
+
 test("every truncation of an encoded set is CORRUPTION, never a smaller set", () => {
   fc.assert(
     fc.property(arbSet, (set) => {

@@ -19,12 +19,19 @@ export class Metrics {
   #requests = new Map<string, number>();
   #latency = new Map<string, Histogram>();
   #quorumFailures = new Map<string, number>();
+  /** The two label strings of each (op, level, status) seen, made once (the sets are closed, see above). */
+  #labelsOf = new Map<string, readonly [string, string]>();
 
   /** Records one finished request. `level` is the parsed level's text, or `default`. */
   observe(op: string, level: string, status: number, seconds: number): void {
-    const key = labels({ op, level, status: String(status) });
+    const id = `${op}\n${level}\n${status}`;
+    let l = this.#labelsOf.get(id);
+    if (l === undefined) {
+      l = [labels({ op, level, status: String(status) }), labels({ op, level })];
+      this.#labelsOf.set(id, l);
+    }
+    const [key, hkey] = l;
     this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
-    const hkey = labels({ op, level });
     let h = this.#latency.get(hkey);
     if (!h) this.#latency.set(hkey, h = { counts: LATENCY_BUCKETS_S.map(() => 0), sum: 0, count: 0 });
     for (let i = 0; i < LATENCY_BUCKETS_S.length; i++) if (seconds <= LATENCY_BUCKETS_S[i]!) h.counts[i]!++;

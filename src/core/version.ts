@@ -170,7 +170,9 @@ export function siblings<V>(set: DvvSet<V>): Sibling<V>[] {
 
 /** The live values (siblings). */
 export function values<V>(set: DvvSet<V>): V[] {
-  return set.entries.flatMap((e) => e.values);
+  const out: V[] = []; // a loop, not flatMap: V8's flatMap is a generic slow path, and this runs on every request
+  for (const e of set.entries) for (const v of e.values) out.push(v);
+  return out;
 }
 
 /** How many live values the set holds. */

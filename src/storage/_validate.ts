@@ -37,10 +37,30 @@ export function keyBytes(key: unknown, name = "key"): Uint8Array {
 /** The internal key for (partition, key), after checking both. */
 export function checkKey(partition: unknown, key: unknown, s: Settings): Uint8Array {
   const p = checkPartition(partition);
+  if (typeof key === "string" && key.length > 0 && key.length <= s.keyBytesMax) {
+    const ikey = asciiInternalKey(p, key);
+    if (ikey !== null) return ikey;
+  }
   const k = keyBytes(key);
   if (k.length === 0) throw invalid("Invalid key: empty");
   if (k.length > s.keyBytesMax) throw limit("keyBytesMax", s.keyBytesMax, k.length);
   return internalKey(p, k);
+}
+
+/**
+ * The internal key of an all-ASCII string key, written directly (its UTF-8 is its char codes), or null when the
+ * key has another character: one allocation instead of `TextEncoder.encode`'s array and a second copy.
+ */
+function asciiInternalKey(p: number, key: string): Uint8Array | null {
+  const out = new Uint8Array(2 + key.length);
+  out[0] = p >>> 8;
+  out[1] = p & 0xff;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c >= 0x80) return null;
+    out[2 + i] = c;
+  }
+  return out;
 }
 
 function checkMeta(meta: unknown, s: Settings): Uint8Array {

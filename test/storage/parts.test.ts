@@ -15,6 +15,10 @@ import { bloomHash, bloomMayContain, buildBloom } from "../../src/storage/bloom.
 import { pickCompaction, type PolicyConfig } from "../../src/storage/compaction_policy.ts";
 import { Memtable, MemtablePool } from "../../src/storage/memtable.ts";
 import type { TableMeta } from "../../src/storage/table_writer.ts";
+import { internalKey, utf8 } from "../../src/storage/_bytes.ts";
+import { checkKey } from "../../src/storage/_validate.ts";
+import { isMeshkvError } from "../../src/errors.ts";
+import type { Settings } from "../../src/storage/options.ts";
 import { dec, enc } from "./_env.ts";
 
 test("crc32c matches the standard check value and the slicing path matches the bytewise one", () => {
@@ -339,6 +343,39 @@ test("compaction policy: an oversized level compacts round-robin, and a table wi
   const next = pickCompaction([[], l1, l2, []], cfg, [null, enc("c")], new Set())!;
   assert.equal([next.inputs[0]!.number, next.move], [2, true]);
   assert.is(pickCompaction([[], [meta(1, "a", "c", 999)], [], []], cfg, [], new Set()), null, "within target");
+});
+
+test("checkKey gives every string key the internal key of its UTF-8 bytes, ASCII or not, and refuses the same keys", () => {
+  const s = { keyBytesMax: 8 } as Settings;
+  const code = (f: () => unknown) => {
+    try {
+      f();
+      return "ok";
+    } catch (e) {
+      return isMeshkvError(e) ? e.code : String(e);
+    }
+  };
+  const rnd = new SeededRandom(11);
+  const alphabet = ["a", "Z", "0", "/", "~", " ", "\x7f", "é", "ключ", "😀", "\u0000"];
+  for (let i = 0; i < 2000; i++) {
+    let key = "";
+    const n = rnd.int(7);
+    for (let j = 0; j < n; j++) key += alphabet[rnd.int(alphabet.length)];
+    const p = rnd.int(65536);
+    const bytes = utf8(key);
+    const expected = key === "" || bytes.length > 8 ? null : internalKey(p, bytes);
+    if (expected === null) {
+      assert.is(
+        code(() => checkKey(p, key, s)),
+        key === "" ? "INVALID_ARGUMENT" : "LIMIT_EXCEEDED",
+        JSON.stringify(key),
+      );
+    } else assert.equal([...checkKey(p, key, s)], [...expected], JSON.stringify(key));
+  }
+  assert.equal([...checkKey(258, "abc", s)], [1, 2, 97, 98, 99]);
+  assert.is(code(() => checkKey(0, "123456789", s)), "LIMIT_EXCEEDED");
+  assert.is(code(() => checkKey(0, "éééé", s)), "ok");
+  assert.is(code(() => checkKey(0, "ééééé", s)), "LIMIT_EXCEEDED", "5 characters, 10 bytes");
 });
 
 test.run();

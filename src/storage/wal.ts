@@ -89,9 +89,10 @@ export class WalWriter {
   #rollRequested = false;
   #unsynced: Waiter[] = [];
   #syncTimer: TimerHandle | null = null;
-  /** The sync of a flush or a roll, while it runs. */
-  #syncing: Promise<void> | null = null;
-  /** A `batch` flush (append what is queued, then sync), while it runs. */
+  /**
+   * A `batch` flush (append what is queued, then sync), while it runs. Under `batch` the write loop runs only
+   * inside a flush or in `close()` (which waits for the flush first), so no append or roll overlaps a sync.
+   */
   #flushing: Promise<void> | null = null;
   #lastSyncMs = -Infinity;
   #error: unknown = null;
@@ -243,7 +244,7 @@ export class WalWriter {
 
   /** `batch`: a flush at most `syncIntervalMs` after the last sync (at once when the log was idle). */
   #scheduleSync(): void {
-    if (this.#syncTimer !== null || this.#flushing || this.#syncing || this.#closed) return;
+    if (this.#syncTimer !== null || this.#flushing || this.#closed) return;
     const wait = Math.max(0, this.#lastSyncMs + this.#o.syncIntervalMs - this.#o.clock.monotonic());
     this.#syncTimer = this.#o.clock.setTimeout(() => {
       this.#syncTimer = null;
@@ -261,12 +262,7 @@ export class WalWriter {
     if (this.#error) return;
     const waiters = this.#unsynced;
     this.#unsynced = [];
-    this.#syncing = this.#syncNow(waiters);
-    try {
-      await this.#syncing;
-    } finally {
-      this.#syncing = null;
-    }
+    await this.#syncNow(waiters);
   }
 
   /** Runs the write loop until nothing is queued. */
@@ -290,11 +286,6 @@ export class WalWriter {
 
   /** Finishes the current segment (synced, so only the newest segment can have a torn tail) and starts one. */
   async #roll(): Promise<void> {
-    await this.#syncing;
-    if (this.#syncTimer !== null) {
-      this.#o.clock.clearTimeout(this.#syncTimer);
-      this.#syncTimer = null;
-    }
     const waiters = this.#unsynced;
     this.#unsynced = [];
     await this.#syncNow(waiters);
@@ -331,7 +322,6 @@ export class WalWriter {
     this.#syncTimer = null;
     await this.#flushing;
     await this.#drain();
-    await this.#syncing;
     if (!this.#error && this.#file) {
       const waiters = this.#unsynced;
       this.#unsynced = [];

@@ -99,9 +99,9 @@ async function setup(kind: "memory" | "real", durability: Durability, syncInterv
   });
   await wal.open();
   const base = { appends: io.appends, syncs: io.syncs }; // the segment header's
-  const records = async () => {
+  const records = async (segments = [1]) => {
     const seen: number[] = [];
-    await replayWal(fs, dir, [1], (payload) => (seen.push(payload[0]!), seen.length));
+    await replayWal(fs, dir, segments, (payload) => (seen.push(payload[0]!), seen.length));
     return seen;
   };
   const cleanup = async () => {
@@ -154,6 +154,23 @@ for (const kind of ["memory", "real"] as const) {
     assert.is(t.io.appends - t.base.appends, 2, "the two later frames left in one append");
     assert.is(t.io.appendsDuringSync, 0);
     assert.equal(await t.records(), [1, 2, 3]);
+    await t.wal.close();
+    await t.cleanup();
+  });
+
+  test(`${kind}: batch rolls to a new segment inside a flush; each segment holds its frames`, async () => {
+    const t = await setup(kind, "batch", 5);
+    const a = t.wal.submit(frame(1), 1);
+    await t.clock.advance(0);
+    await a;
+    t.wal.requestRoll(); // the memtable froze: the next frame goes to segment 2
+    const b = [t.wal.submit(frame(2), 2), t.wal.submit(frame(3), 3)];
+    await settle();
+    await t.clock.advance(5);
+    await Promise.all(b);
+    assert.equal(await t.records([1]), [1]);
+    assert.equal(await t.records([2]), [2, 3]);
+    assert.is(t.io.appendsDuringSync, 0);
     await t.wal.close();
     await t.cleanup();
   });

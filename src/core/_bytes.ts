@@ -22,35 +22,52 @@ export const SLAB_BYTES = 32 * 1024;
 export const SLAB_COPY_MAX = 2 * 1024;
 /** Typed arrays up to this many bytes live on V8's heap: allocating one costs no backing store. */
 const ON_HEAP_MAX = 64;
-let slab = new ArrayBuffer(0);
-let slabUsed = 0;
 
 /**
- * A copy of `src[start, end)` the caller owns. On V8 (Node and Deno) every `ArrayBuffer` over 64 bytes is a
+ * Zeroed byte arrays carved out of shared slabs. On V8 (Node and Deno) every `ArrayBuffer` over 64 bytes is a
  * `malloc` with zeroing and external-memory bookkeeping: 1 to 3 µs each on the benchmark machine, against a
- * tenth of that for a view into a slab (`bench/http.ts`'s floor and docs/bench.md have the numbers; Bun's
- * allocator is cheap either way). So copies of 65 bytes to `SLAB_COPY_MAX` are views into shared slabs of
- * `SLAB_BYTES`, never reused (a slab is freed when its last copy is), the way Node's `Buffer` pool works. Such a
- * copy's `.buffer` is the slab: code that needs the bytes goes by `byteOffset` and `byteLength`, never by the
- * whole `.buffer`; and a copy kept for long keeps its slab alive, so long-lived bytes (the memtable, the block
- * cache) are not made this way.
+ * tenth of that for a view into a slab (docs/bench.md, "The floor", has the numbers; Bun's allocator is cheap
+ * either way). So arrays of 65 bytes to `max` are views into slabs of `slabBytes`, never reused (a slab is freed
+ * when its last array is), the way Node's `Buffer` pool works. Such an array's `.buffer` is the slab: code that
+ * needs the bytes goes by `byteOffset` and `byteLength`, never by the whole `.buffer`; and an array kept for long
+ * keeps its slab alive, so long-lived bytes (the memtable, the block cache) are not made this way.
  */
+export class Slabs {
+  #slab = new ArrayBuffer(0);
+  #used = 0;
+  readonly slabBytes: number;
+  readonly max: number;
+  constructor(slabBytes: number, max: number) {
+    this.slabBytes = slabBytes;
+    this.max = max;
+  }
+
+  /** `n` zeroed bytes the caller owns. */
+  alloc(n: number): Uint8Array {
+    if (n <= ON_HEAP_MAX || n > this.max) return new Uint8Array(n);
+    if (this.#used + n > this.#slab.byteLength) {
+      this.#slab = new ArrayBuffer(this.slabBytes);
+      this.#used = 0;
+    }
+    const out = new Uint8Array(this.#slab, this.#used, n);
+    this.#used += (n + 7) & ~7; // 8-byte aligned, as an allocator would
+    return out;
+  }
+}
+
+/** The slabs of the hot paths' small copies (entries, value records, encodings, mesh frames). */
+const small = new Slabs(SLAB_BYTES, SLAB_COPY_MAX);
+
+/** A copy of `src[start, end)` the caller owns, from a slab (see `Slabs`). */
 export function copyBytes(src: Uint8Array, start = 0, end = src.length): Uint8Array {
-  const out = allocBytes(end - start);
+  const out = small.alloc(end - start);
   out.set(src.subarray(start, end));
   return out;
 }
 
-/** `n` zeroed bytes the caller owns, from a slab as `copyBytes` says. */
+/** `n` zeroed bytes the caller owns, from a slab (see `Slabs`). */
 export function allocBytes(n: number): Uint8Array {
-  if (n <= ON_HEAP_MAX || n > SLAB_COPY_MAX) return new Uint8Array(n);
-  if (slabUsed + n > slab.byteLength) {
-    slab = new ArrayBuffer(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const out = new Uint8Array(slab, slabUsed, n);
-  slabUsed += (n + 7) & ~7; // 8-byte aligned, as an allocator would
-  return out;
+  return small.alloc(n);
 }
 
 // One shared scratch buffer for writers: a writer borrows this one and makes only the exact result in

@@ -7,6 +7,7 @@
  * The frame's header is filled in by `sealFrame`, and memtable records point straight into the frame, so a
  * batch costs one buffer however many operations it holds.
  */
+import { Slabs } from "../core/_bytes.ts";
 import { readU32, readU64, writeU32, writeU64, writeVarint } from "./_bytes.ts";
 import { corruption } from "./_corruption.ts";
 import { ENTRY_FLAG, WAL_FRAME_HEADER_BYTES, WAL_RECORD } from "./_format.ts";
@@ -17,25 +18,11 @@ import { sealFrame } from "./wal.ts";
 const BATCH_HEADER_BYTES = 13;
 
 /**
- * Frames up to 32 KiB (a batch of 100 small puts is about 13 KiB) are carved out of shared 256 KiB slabs (never
- * reused, so they start zeroed) instead of each getting its own `ArrayBuffer`: a write then costs a view, not
- * an allocation with its own backing store and allocator header, and a slab is freed once the log has written
- * all its frames.
+ * Frames up to 32 KiB (a batch of 100 small puts is about 13 KiB) are carved out of shared 256 KiB slabs
+ * (`Slabs`) instead of each getting its own `ArrayBuffer`: a write then costs a view, not an allocation with its
+ * own backing store, and a slab is freed once the log has written all its frames.
  */
-const SLAB_BYTES = 256 * 1024;
-let slab = new Uint8Array(0);
-let slabPos = 0;
-
-function frameBuffer(size: number): Uint8Array {
-  if (size > SLAB_BYTES >>> 3) return new Uint8Array(size);
-  if (slabPos + size > slab.length) {
-    slab = new Uint8Array(SLAB_BYTES);
-    slabPos = 0;
-  }
-  const frame = slab.subarray(slabPos, slabPos + size);
-  slabPos += size;
-  return frame;
-}
+const frames = new Slabs(256 * 1024, 32 * 1024);
 
 /**
  * Encodes ops as one frame (copying their bytes, so the caller may reuse its buffers at once); `recs` receives
@@ -45,7 +32,7 @@ function frameBuffer(size: number): Uint8Array {
 export function encodeBatch(ops: readonly RecFields[], recs: Rec[], pool: MemtablePool | null = null): Uint8Array {
   let size = WAL_FRAME_HEADER_BYTES + BATCH_HEADER_BYTES;
   for (const op of ops) size += encodedSize(op, null);
-  const frame = frameBuffer(size);
+  const frame = frames.alloc(size);
   let pos = WAL_FRAME_HEADER_BYTES;
   frame[pos] = WAL_RECORD.batch;
   writeU32(frame, pos + 9, ops.length);

@@ -11,13 +11,13 @@
  * can be seen not to be the limit. After one unmeasured round (the JIT's warm-up), modes alternate within each
  * round (op by op) and medians over `--rounds` are shown, so the modes compared share the machine's load.
  *
- * Modes: `node` (the Node build as users run it: every request through `@hono/node-server` and the Hono app),
- * `deno`, `bun`, and `node-direct` (Node with MESHKV_NODE_HTTP=direct: the hot routes through the direct path
- * of src/http/hot_routes.ts, answered with one `writeHead` + `end`), and the floor: `bare-node`, `bare-deno`,
+ * Modes: `node` (the Node build as users run it, compiled: the hot routes through the direct path of
+ * src/http/hot_routes.ts, answered with one `writeHead` + `end`), `deno`, `bun`, `node-hono` (Node with
+ * MESHKV_NODE_HTTP=hono: every request through `@hono/node-server` and the Hono app), and the floor: `bare-node`, `bare-deno`,
  * `bare-bun` (bench/_bare_server.mjs: the runtime's own server answering the same routes from a `Map`, no meshkv
  * code), so what a node costs above the runtime is measured in the same run.
  *
- *   node --import tsx bench/http.ts [--modes node-direct,node] [--ops get,put,delete] [--inflight 16]
+ *   node --import tsx bench/http.ts [--modes node,node-hono] [--ops get,put,delete] [--inflight 16]
  *                                   [--seconds 3] [--rounds 3] [--value 1000] [--keys 1000] [--profile <dir>]
  *
  * `--profile <dir>` writes a CPU profile of every node into `<dir>/<mode>/` (startup and preload included).
@@ -43,7 +43,7 @@ const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i === -1 ? fallback : String(process.argv[i + 1]);
 };
-const modes = arg("modes", "node-direct,node").split(",");
+const modes = arg("modes", "node,node-hono").split(",");
 const ops = arg("ops", "get,put,delete").split(",");
 const inflight = Number(arg("inflight", "16"));
 const seconds = Number(arg("seconds", "3"));
@@ -159,7 +159,7 @@ async function startNode(mode: string): Promise<Started> {
     "lww",
     ...nodeArgs,
   ], profile === "" ? undefined : join(profile, mode));
-  const proc = startProc(mode, cmd, argv, root, mode === "node-direct" ? { MESHKV_NODE_HTTP: "direct" } : {});
+  const proc = startProc(mode, cmd, argv, root, mode === "node-hono" ? { MESHKV_NODE_HTTP: "hono" } : {});
   const stop = async () => {
     await stopProc(proc, "SIGINT", profile === "" ? 5000 : 30_000);
     removeDir(dir);

@@ -2,12 +2,14 @@
  * The direct path of the hot routes (`GET`, `PUT` and `DELETE /v1/kv/{key}`): the same answers as the Hono app
  * gives them, for a runtime adapter that hands over a `PlainRequest` instead of building a WHATWG `Request`
  * and reading a `Response` back (the Node adapter, skipping `@hono/node-server`'s request and response
- * objects, the router and the middleware chain). Off unless asked for (`fetchHandler(app, { hot: true })`,
- * MESHKV_NODE_HTTP=direct): the CPU it saved was not a clear 15% on this machine (docs/bench.md).
+ * objects, the router and the middleware chain). `meshkv start` on Node takes it (`fetchHandler(app, { hot: true })`;
+ * MESHKV_NODE_HTTP=hono turns it off): run as users run it (the compiled build), it took 30% of a GET's CPU and
+ * 15% of a PUT's on this machine (docs/bench.md, "The direct path again").
  *
  * Same behaviour by construction, not by copy: each route is the function the Hono route calls (kv_routes.ts),
  * and what app.ts's middleware does around it is done here in the same order, through the same functions
- * (the error answer, CORS headers, `Connection: close` for an unread body, metrics). A request this path is
+ * (the error answer, CORS headers, `Connection: close` for an unread body, metrics and the dashboard's traffic
+ * samples). A request this path is
  * not sure to answer exactly like the app (another route or method, a raw target the app would refuse or
  * that URL parsing would change, an empty key) is left to the app: the handler returns null for it.
  */
@@ -91,6 +93,8 @@ async function run(
   const headers = answer.headers;
   Object.assign(headers, finish.cors);
   if (announcesBody(body) && !BODY_READ.has(body)) headers.connection = "close";
-  deps.metrics.observe(op, level, answer.status, (deps.clock.monotonic() - started) / 1000);
+  const ended = deps.clock.monotonic();
+  deps.metrics.observe(op, level, answer.status, (ended - started) / 1000);
+  deps.samples.record(ended, ended - started, answer.status);
   return answer;
 }

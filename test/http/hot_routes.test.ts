@@ -1,6 +1,6 @@
 /**
  * The direct path of the hot routes (`fetchHandler(app, { hot: true }).hot`, which the Node adapter takes instead
- * of building a `Request`; off unless asked for) answers exactly as the Hono app does: for each request below, the same status, headers and body
+ * of building a `Request`; `meshkv start` asks for it on Node) answers exactly as the Hono app does: for each request below, the same status, headers and body
  * through `app.request()` and through the direct path, on two keys side by side; metrics count it alike; and
  * whatever it is not sure to answer alike it leaves to the app. Then the same over real sockets: a server with
  * the direct path and one without send the same answers (Node uses the direct path; Deno and Bun ignore it).
@@ -236,6 +236,21 @@ test("a request through the direct path is counted in /metrics as through the ap
   await h.close();
 });
 
+test("a request through the direct path is counted in the dashboard's traffic as through the app", async () => {
+  const h = await harness();
+  const requests = async () => {
+    const body = await (await h.req("/ui/traffic")).json() as { traffic: { requests: number }[] };
+    return body.traffic.reduce((n, s) => n + s.requests, 0);
+  };
+  const before = await requests();
+  await viaApp(h, { method: "GET", path: "" }, "/v1/kv/missing");
+  assert.is(await requests(), before + 1);
+  await viaHot(h, { method: "GET", path: "" }, "/v1/kv/missing");
+  await viaHot(h, { method: "PUT", path: "", body: "v" }, "/v1/kv/k");
+  assert.is(await requests(), before + 3);
+  await h.close();
+});
+
 test("the direct path leaves to the app what it is not sure to answer alike: other routes and methods, raw targets the app refuses, an empty key, chunked bodies", async () => {
   const h = await harness();
   const hot = fetchHandler(h.app, { hot: true }).hot!;
@@ -336,7 +351,7 @@ test("over real sockets a server with the direct path and one without send the s
   }
 });
 
-test("a server handler carries the direct path only when asked for it (it is off by default)", async () => {
+test("a server handler carries the direct path only when asked for it (meshkv start asks on Node unless MESHKV_NODE_HTTP=hono)", async () => {
   const h = await harness();
   assert.is(fetchHandler(h.app).hot, undefined);
   assert.type(fetchHandler(h.app, { hot: true }).hot, "function");

@@ -12,8 +12,9 @@
  * round (op by op) and medians over `--rounds` are shown, so the modes compared share the machine's load.
  *
  * Modes: `node` (the Node build as users run it, compiled: the hot routes through the direct path of
- * src/http/hot_routes.ts, answered with one `writeHead` + `end`), `deno`, `bun`, `node-hono` (Node with
- * MESHKV_NODE_HTTP=hono: every request through `@hono/node-server` and the Hono app), and the floor: `bare-node`, `bare-deno`,
+ * src/http/hot_routes.ts, answered with one `writeHead` + `end`), `deno`, `bun` (the same direct path, answered
+ * with one `Response`), `node-hono`, `deno-hono`, `bun-hono` (MESHKV_HTTP=hono: every request through the Hono
+ * app, on Node through `@hono/node-server`), and the floor: `bare-node`, `bare-deno`,
  * `bare-bun` (bench/_bare_server.mjs: the runtime's own server answering the same routes from a `Map`, no meshkv
  * code), so what a node costs above the runtime is measured in the same run.
  *
@@ -159,7 +160,7 @@ async function startNode(mode: string): Promise<Started> {
     "lww",
     ...nodeArgs,
   ], profile === "" ? undefined : join(profile, mode));
-  const proc = startProc(mode, cmd, argv, root, mode === "node-hono" ? { MESHKV_NODE_HTTP: "hono" } : {});
+  const proc = startProc(mode, cmd, argv, root, mode.endsWith("-hono") ? { MESHKV_HTTP: "hono" } : {});
   const stop = async () => {
     await stopProc(proc, "SIGINT", profile === "" ? 5000 : 30_000);
     removeDir(dir);

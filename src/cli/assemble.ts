@@ -79,7 +79,7 @@ export async function assembleNode(o: AssembleOptions): Promise<AssembledNode> {
   });
   const fetch: ServeOptions["fetch"] | null = app === null
     ? null
-    : fetchHandler(app, { hot: rt.env("MESHKV_NODE_HTTP") !== "hono" });
+    : fetchHandler(app, { hot: rt.env("MESHKV_HTTP") !== "hono" });
   try {
     cluster = await startClusterNode({
       ...o.node,

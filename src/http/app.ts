@@ -58,8 +58,8 @@ const HOT = new WeakMap<Hono<AppEnv>, NonNullable<FetchHandler["hot"]>>();
 
 /**
  * The app's `fetch` for a server; with `hot`, carrying the direct path of its hot routes (see
- * `FetchHandler.hot`; only the Node adapter takes it). `meshkv start` asks for it unless MESHKV_NODE_HTTP=hono
- * (the compiled build on Node: 30% less CPU per GET, 15% per PUT on this machine, docs/bench.md).
+ * `FetchHandler.hot`; every runtime's adapter takes it). `meshkv start` asks for it unless MESHKV_HTTP=hono
+ * (on this machine 15-30% less CPU per GET on every runtime, up to 15% per PUT: docs/bench.md).
  */
 export function fetchHandler(app: Hono<AppEnv>, options: { hot?: boolean } = {}): FetchHandler {
   const fetch: FetchHandler = (request, info) => app.fetch(request, info ?? {});

@@ -1,10 +1,10 @@
 /**
  * The direct path of the hot routes (`GET`, `PUT` and `DELETE /v1/kv/{key}`): the same answers as the Hono app
- * gives them, for a runtime adapter that hands over a `PlainRequest` instead of building a WHATWG `Request`
- * and reading a `Response` back (the Node adapter, skipping `@hono/node-server`'s request and response
- * objects, the router and the middleware chain). `meshkv start` on Node takes it (`fetchHandler(app, { hot: true })`;
- * MESHKV_NODE_HTTP=hono turns it off): run as users run it (the compiled build), it took 30% of a GET's CPU and
- * 15% of a PUT's on this machine (docs/bench.md, "The direct path again").
+ * gives them, for a runtime adapter that hands over a `PlainRequest`, skipping the router, the middleware
+ * chain and Hono's context (and on Node `@hono/node-server`'s request and response objects: the adapter
+ * hands over the `IncomingMessage` and writes one `writeHead` + `end`). `meshkv start` asks for it on every
+ * runtime (`fetchHandler(app, { hot: true })`; MESHKV_HTTP=hono turns it off): it took 15-30% of a GET's CPU
+ * and up to 15% of a PUT's on this machine (docs/bench.md, "The direct path again").
  *
  * Same behaviour by construction, not by copy: each route is the function the Hono route calls (kv_routes.ts),
  * and what app.ts's middleware does around it is done here in the same order, through the same functions

@@ -6,6 +6,7 @@
 import { MeshkvError } from "../errors.ts";
 import { lookup } from "node:dns/promises";
 import { nodeFileSystem } from "./_node_fs.ts";
+import { answerDirect } from "./_plain.ts";
 import { createRandom } from "./_random.ts";
 import { BufferedSocket, toBytes } from "./_socket.ts";
 import { systemClock } from "./_system_clock.ts";
@@ -88,12 +89,17 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
   const ws = options.websocket;
   const open = new Set<BufferedSocket>();
   let server: BunServer;
+  const hot = options.fetch.hot;
   const handle: Handler = (req, srv, rawTarget) => {
     if (ws && req.headers.get("upgrade")?.toLowerCase() === "websocket") {
       if (new URL(req.url).pathname !== ws.path) return new Response("Not Found", { status: 404 });
       const ip = srv.requestIP(req);
       if (srv.upgrade(req, { data: { remote: ip ? `${ip.address}:${ip.port}` : "unknown" } })) return undefined;
       return new Response("Upgrade failed", { status: 400 });
+    }
+    if (hot !== undefined && rawTarget !== null) {
+      const direct = answerDirect(hot, req, rawTarget);
+      if (direct !== null) return direct;
     }
     return options.fetch(
       req,

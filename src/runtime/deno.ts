@@ -6,6 +6,7 @@
  * read or write) to keep positional semantics correct under concurrent callers. Native errors (`Deno.errors.NotFound`, ...) become our codes here.
  */
 import { type ErrorCode, MeshkvError } from "../errors.ts";
+import { answerDirect, targetOf } from "./_plain.ts";
 import { createRandom } from "./_random.ts";
 import { wrapWebSocket } from "./_web_socket.ts";
 import { systemClock } from "./_system_clock.ts";
@@ -290,6 +291,7 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
   let listening!: (addr: unknown) => void;
   const ready = new Promise((r) => (listening = r));
   let server: DenoHttpServer;
+  const hot = options.fetch.hot;
   try {
     const tls = options.tls ? { cert: options.tls.cert, key: options.tls.key } : {};
     server = D.serve(
@@ -312,6 +314,11 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
         // bytes after a `Connection: close` answer until the client leaves (Deno 2.9.5). Cutting the answer's
         // body stream does drop it, but only when no body read is pending, and it truncates the answer for
         // well-behaved clients whose body a route refused unread; so meshkv leaves such sockets to the client.
+        if (hot !== undefined) {
+          const target = targetOf(req.url);
+          const direct = target === null ? null : answerDirect(hot, req, target);
+          if (direct !== null) return direct;
+        }
         return options.fetch(req, { rawTarget: req.url });
       },
     );

@@ -4,7 +4,7 @@
  * HTTP server's `upgrade` event, so the client API and the mesh share one port, as on Deno and Bun.
  *
  * The hot routes go around `@hono/node-server` when the handler offers a direct path (`FetchHandler.hot`;
- * `meshkv start` offers it unless MESHKV_NODE_HTTP=hono, see src/http/app.ts `fetchHandler`): the `IncomingMessage` is handed over as a
+ * `meshkv start` offers it unless MESHKV_HTTP=hono, see src/http/app.ts `fetchHandler`): the `IncomingMessage` is handed over as a
  * `PlainRequest` and the answer written with one `writeHead` + `end`. bench/http.ts compares the two.
  */
 import { getRequestListener, RequestError } from "@hono/node-server";

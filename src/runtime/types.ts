@@ -216,8 +216,8 @@ export interface FetchHandler {
   (request: Request, info?: ServeRequestInfo): Response | Promise<Response>;
   /**
    * The same answers as the handler gives, for the requests it takes (null: not one of them, serve it through
-   * the handler). An adapter whose native request is cheaper than a `Request` may use it (Node does, when it is
-   * there); others ignore it.
+   * the handler). Every adapter uses it when it is there: Node hands over its `IncomingMessage` (no `Request`
+   * built), Deno and Bun their native `Request` (`_plain.ts`: no router, middleware or Hono context).
    */
   hot?: (request: PlainRequest) => Promise<PlainResponse> | null;
 }

@@ -13,6 +13,7 @@
  */
 import type { ChangeEvent, StoredValue } from "../kv/backend.ts";
 import type { Stored } from "../core/stored.ts";
+import { encodeSet } from "../core/context.ts";
 import { contextOf, values } from "../core/version.ts";
 import { visibleValues } from "./records.ts";
 
@@ -37,13 +38,22 @@ interface Watcher {
 
 export type NewEvent = Omit<ChangeEvent, "id">;
 
+/** A buffered event: made when a watcher first needs it (`make`), or given whole (`event`). */
+interface Buffered {
+  seq: number;
+  key: string;
+  bytes: number;
+  event: ChangeEvent | null;
+  make: (() => NewEvent) | null;
+}
+
 const sizeOf = (e: NewEvent) => e.values.reduce((n, v) => n + v.data.length, 0) + (e.key?.length ?? 0);
 
 export class ChangeFeed {
   readonly #epoch: string;
   readonly #limits: FeedLimits;
   #seq = 0;
-  #buffer: { seq: number; event: ChangeEvent; bytes: number }[] = [];
+  #buffer: Buffered[] = [];
   #bufferBytes = 0;
   #watchers = new Set<Watcher>();
   #closed = false;
@@ -67,19 +77,40 @@ export class ChangeFeed {
   }
 
   publish(change: NewEvent): ChangeEvent {
-    const seq = ++this.#seq;
-    const event: ChangeEvent = { ...change, id: `${this.#epoch}.${seq}` };
-    const bytes = sizeOf(change);
-    this.#buffer.push({ seq, event, bytes });
-    this.#bufferBytes += bytes;
+    const b: Buffered = { seq: 0, key: change.key ?? "", bytes: sizeOf(change), event: null, make: null };
+    b.seq = ++this.#seq;
+    b.event = { ...change, id: `${this.#epoch}.${b.seq}` };
+    this.#append(b);
+    return b.event;
+  }
+
+  /**
+   * Appends the change of `key` without making its event: `make` runs only when a watcher needs it (now, or on a
+   * replay), so a node nobody watches does not build an event per write. `bytes` is what the event counts
+   * against `bytesMax`; it must be at least what `sizeOf` of the made event would be.
+   */
+  publishLazy(key: string, bytes: number, make: () => NewEvent): void {
+    this.#append({ seq: ++this.#seq, key, bytes, event: null, make });
+  }
+
+  #append(b: Buffered): void {
+    this.#buffer.push(b);
+    this.#bufferBytes += b.bytes;
     while (
       this.#buffer.length > this.#limits.eventsMax ||
       (this.#bufferBytes > this.#limits.bytesMax && this.#buffer.length > 1)
     ) {
       this.#bufferBytes -= this.#buffer.shift()!.bytes;
     }
-    for (const w of this.#watchers) if (event.key !== null && event.key.startsWith(w.prefix)) this.#deliver(w, event);
-    return event;
+    for (const w of this.#watchers) if (b.key.startsWith(w.prefix)) this.#deliver(w, this.#eventOf(b));
+  }
+
+  #eventOf(b: Buffered): ChangeEvent {
+    if (b.event === null) {
+      b.event = { ...b.make!(), id: `${this.#epoch}.${b.seq}` };
+      b.make = null;
+    }
+    return b.event;
   }
 
   #deliver(w: Watcher, event: ChangeEvent): void {
@@ -106,7 +137,7 @@ export class ChangeFeed {
     if (seq > this.#seq) return null;
     const first = this.#buffer[0]?.seq ?? this.#seq + 1;
     if (seq < first - 1) return null;
-    return this.#buffer.filter((b) => b.seq > seq && b.event.key!.startsWith(prefix)).map((b) => b.event);
+    return this.#buffer.filter((b) => b.seq > seq && b.key.startsWith(prefix)).map((b) => this.#eventOf(b));
   }
 
   /** Events for keys under `prefix`, after `after` (null: from now), until `signal` aborts or the feed closes. */
@@ -159,6 +190,14 @@ export function eventValues(
 ): { values: readonly StoredValue[]; valuesOmitted: boolean } {
   const total = values.reduce((n, v) => n + v.data.length, 0);
   return total <= bytesMax ? { values, valuesOmitted: false } : { values: [], valuesOmitted: true };
+}
+
+/**
+ * What `changeEvent(key, s, …, valueBytesMax)` counts against the feed's `bytesMax`, at most: the key and the
+ * encoded set (cached: the store encoded it to write it), which holds every value, up to `valueBytesMax`.
+ */
+export function changeEventBytesMax(key: string, s: Stored, valueBytesMax: number): number {
+  return key.length + Math.min(encodeSet(s.set).length, valueBytesMax);
 }
 
 /** The change event for a stored set, carrying its values while they total at most `valueBytesMax`. */

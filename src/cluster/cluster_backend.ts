@@ -18,7 +18,7 @@ import { MeshkvError } from "../errors.ts";
 import type * as Kv from "../kv/backend.ts";
 import { runInOrder } from "../kv/batch.ts";
 import { DATA_LIMITS } from "../kv/limits.ts";
-import { changeEvent, ChangeFeed, type FeedLimits } from "./change_feed.ts";
+import { changeEvent, changeEventBytesMax, ChangeFeed, type FeedLimits } from "./change_feed.ts";
 import type { HintStore } from "./hints.ts";
 import { Keyspaces } from "./keyspaces.ts";
 import { listPage } from "./listing.ts";
@@ -220,7 +220,9 @@ export class ClusterBackend implements Kv.KvBackend {
   }
 
   #publish(key: string, s: Stored): void {
-    this.#feed.publish(changeEvent(key, s, this.#lww(key), DATA_LIMITS.watchValueBytesMax));
+    const max = DATA_LIMITS.watchValueBytesMax;
+    const lww = this.#lww(key);
+    this.#feed.publishLazy(key, changeEventBytesMax(key, s, max), () => changeEvent(key, s, lww, max));
   }
 
   #lww(key: string): boolean {

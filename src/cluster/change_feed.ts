@@ -38,7 +38,7 @@ interface Watcher {
 
 export type NewEvent = Omit<ChangeEvent, "id">;
 
-/** A buffered event: made when a watcher first needs it (`make`), or given whole (`event`). */
+/** A buffered change: its event is made (`make`, then dropped) when a watcher first needs it. */
 interface Buffered {
   seq: number;
   key: string;
@@ -46,8 +46,6 @@ interface Buffered {
   event: ChangeEvent | null;
   make: (() => NewEvent) | null;
 }
-
-const sizeOf = (e: NewEvent) => e.values.reduce((n, v) => n + v.data.length, 0) + (e.key?.length ?? 0);
 
 export class ChangeFeed {
   readonly #epoch: string;
@@ -76,24 +74,13 @@ export class ChangeFeed {
     return ID_PATTERN.test(text);
   }
 
-  publish(change: NewEvent): ChangeEvent {
-    const b: Buffered = { seq: 0, key: change.key ?? "", bytes: sizeOf(change), event: null, make: null };
-    b.seq = ++this.#seq;
-    b.event = { ...change, id: `${this.#epoch}.${b.seq}` };
-    this.#append(b);
-    return b.event;
-  }
-
   /**
    * Appends the change of `key` without making its event: `make` runs only when a watcher needs it (now, or on a
-   * replay), so a node nobody watches does not build an event per write. `bytes` is what the event counts
-   * against `bytesMax`; it must be at least what `sizeOf` of the made event would be.
+   * replay), so a node nobody watches does not build an event per write. `bytes` is what the change counts
+   * against `bytesMax`: at least the made event's value bytes and key (`changeEventBytesMax`).
    */
   publishLazy(key: string, bytes: number, make: () => NewEvent): void {
-    this.#append({ seq: ++this.#seq, key, bytes, event: null, make });
-  }
-
-  #append(b: Buffered): void {
+    const b: Buffered = { seq: ++this.#seq, key, bytes, event: null, make };
     this.#buffer.push(b);
     this.#bufferBytes += b.bytes;
     while (

@@ -36,6 +36,17 @@ export interface Deps {
   body: BodyTiming;
 }
 
+/**
+ * Records a finished request (`started` from `deps.clock.monotonic()`): /metrics, and the dashboard's traffic
+ * samples unless it is the dashboard's own polling (`ui`), which would drown the traffic it charts. Both ways
+ * in (the app's middleware and the hot routes' direct path) end every request here.
+ */
+export function observeRequest(deps: Deps, op: string, level: string, status: number, started: number): void {
+  const ended = deps.clock.monotonic();
+  deps.metrics.observe(op, level, status, (ended - started) / 1000);
+  if (op !== "ui") deps.samples.record(ended, ended - started, status);
+}
+
 /** Names the request for metrics and checks its token's scope. */
 export function begin(c: AppContext, deps: Deps, op: string, scope: Scope): void {
   c.set("op", op);

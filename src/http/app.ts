@@ -18,7 +18,7 @@ import { type NodeInfo, registerAdminRoutes } from "./admin_routes.ts";
 import { type AuthConfig, TokenChecker } from "./auth.ts";
 import type { KvBackend } from "../kv/backend.ts";
 import { registerBatchRoute } from "./batch_route.ts";
-import type { AppEnv, Deps } from "./_deps.ts";
+import { type AppEnv, type Deps, observeRequest } from "./_deps.ts";
 import { corsAnyOrigin, corsHeaders } from "./cors.ts";
 import { asMeshkvError, errorResponseParts } from "./errors.ts";
 import { announcesBody, BODY_READ } from "./_input.ts";
@@ -96,10 +96,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     c.set("op", "other");
     c.set("level", "default");
     await next();
-    const ended = deps.clock.monotonic();
-    deps.metrics.observe(c.get("op"), c.get("level"), c.res.status, (ended - started) / 1000);
-    // The dashboard's own polling would drown the traffic it charts.
-    if (c.get("op") !== "ui") deps.samples.record(ended, ended - started, c.res.status);
+    observeRequest(deps, c.get("op"), c.get("level"), c.res.status, started);
   });
   // A body the route did not read to its end (none read it, or it was refused as too large or too slow) is
   // still on the wire: the connection closes after the answer instead of reading it for reuse.

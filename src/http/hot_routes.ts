@@ -15,7 +15,7 @@
  */
 import { getQueryParam } from "hono/utils/url";
 import type { PlainRequest, PlainResponse } from "../runtime/types.ts";
-import type { Deps } from "./_deps.ts";
+import { type Deps, observeRequest } from "./_deps.ts";
 import { announcesBody, BODY_READ, type BodySource } from "./_input.ts";
 import { deleteKey, getKey, KEY_PREFIX, type KeyAnswer, type KeyRequest, putKey } from "./kv_routes.ts";
 import { checkRawTarget } from "./raw_target.ts";
@@ -93,8 +93,6 @@ async function run(
   const headers = answer.headers;
   Object.assign(headers, finish.cors);
   if (announcesBody(body) && !BODY_READ.has(body)) headers.connection = "close";
-  const ended = deps.clock.monotonic();
-  deps.metrics.observe(op, level, answer.status, (ended - started) / 1000);
-  deps.samples.record(ended, ended - started, answer.status);
+  observeRequest(deps, op, level, answer.status, started);
   return answer;
 }

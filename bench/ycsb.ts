@@ -203,9 +203,14 @@ async function meshkvSystem(
   try {
     // With delay, the generator sits in us-east and talks to the us-east nodes only.
     const urls = withDelay ? cluster.urls.slice(0, 2) : cluster.urls;
+    // Loading is not measured. With delay it runs at `local_quorum` through every node, so each put waits for its
+    // own region's two replicas only; the coordinator still sends it to all four and the settle pause lets the
+    // other region's copies land (at `quorum` each put of a 100-put batch waited for its own WAN round trip, and
+    // 100,000 records took over an hour). Any three of the four replicas a `quorum` read asks hold at least one
+    // of the two copies a `local_quorum` write made, so reads find every record either way.
     const loader = meshkvTarget({
       urls,
-      level: "quorum",
+      level: withDelay ? "local_quorum" : "quorum",
       loadUrls: cluster.urls,
       loadEverywhere: !replicas,
       fetch: generatorFetch,

@@ -11,30 +11,30 @@
  *   merged (`merge(stored, incoming)`), which is commutative, associative and idempotent, so replicas that
  *   receive the same versions in any order and any number of times end up equal.
  * Both run under a per-key lock so concurrent changes of one key never lose each other's versions; the lock
- * covers read, decide and memtable, and the log sync is awaited after it.
+ * covers read, decide and memtable, and the log sync is awaited after it. A read finds the state the last write
+ * of the key left when the write cache still holds it (`write_cache.ts`), else reads the engine.
  *
  * When every value of a set is a delete marker, the set moves into an engine tombstone's `meta`: reads still
  * know the history, and compaction may purge it only when `tombstonePurgeable` says every replica holds it.
  *
- * Every change also updates the partition's tictac hash tree (`core/hash_tree.ts`) with the old and new
- * version digests, so anti-entropy can compare replicas without reading data. Trees live in memory and are
- * rebuilt by one scan when the store opens.
+ * Every change also updates its partition's tictac hash tree (`core/hash_tree.ts`) with the old and new version
+ * digests, so anti-entropy compares replicas without reading data; trees live in memory, rebuilt by a scan at open.
  *
- * The version id: a node that lost its disk must not reuse the version entries it made before (it would
- * hand out dots that already exist elsewhere), so dots carry `nodeId.<4 random hex>`, drawn when the store is
- * created and kept in the store's `VERSION_ID` file.
+ * The version id: a node that lost its disk must not reuse its old version entries (it would hand out dots that
+ * exist elsewhere), so dots carry `nodeId.<4 random hex>`, drawn at creation and kept in its `VERSION_ID` file.
  */
 import { loadVersionId, makeDurableDir } from "./_files.ts";
 import { compareUtf8, equalBytes } from "../core/_bytes.ts";
 import { decodeSet, encodeSet, versionDigest, wireVersionDigest } from "../core/context.ts";
 import { HashTree, segmentOf } from "../core/hash_tree.ts";
-import { mergedExpiry, type Stored } from "../core/stored.ts";
+import { entrySet, mergedExpiry, type Stored } from "../core/stored.ts";
 import { type DvvSet, emptySet, merge, sameVersion, values } from "../core/version.ts";
 import type { Clock, FileSystem, Random } from "../runtime/types.ts";
 import { decodeKey, type Engine, type EngineOptions, openEngine } from "../storage/mod.ts";
 import type { TombstoneInfo } from "../storage/options.ts";
 import { liveCount } from "./records.ts";
 import { KeyLocks } from "./key_locks.ts";
+import { WriteCache } from "./write_cache.ts";
 
 /** Re-exported where the cluster used to define it; the one definition is `core/stored.ts`. */
 export type { Stored };
@@ -53,11 +53,10 @@ export interface ReplicaStoreOptions {
   engine?: Omit<EngineOptions, "clock" | "tombstonePurgeable">;
   /** Whether compaction may drop a deleted key's history (every replica is known to hold the delete). */
   tombstonePurgeable?: (partition: number, key: string, deletedAtMs: number) => boolean;
-  /**
-   * The largest encoded set of one key the engine stores (its `valueBytesMax`). Above the write limit
-   * (`DATA_LIMITS.setBytesMax`): merges from other replicas are never refused for their size.
-   */
+  /** The engine's `valueBytesMax`, above `DATA_LIMITS.setBytesMax`: merges are never refused for their size. */
   engineValueBytesMax: number;
+  /** Bound of the states kept for the next write of a hot key (`write_cache.ts`); 0 keeps none. */
+  writeCacheBytes?: number;
 }
 
 /** One key as a peer sends or receives it: its partition, the encoded set and its expiry. */
@@ -72,8 +71,6 @@ export type ChangeListener = (key: string, stored: Stored) => void;
 
 /** Bytes of keys and sets in one `scan` page (listing, partition moves): a quarter of a 4 MiB mesh frame. */
 export const SCAN_PAGE_BYTES_MAX = 1024 * 1024;
-
-const encoder = new TextEncoder();
 
 /** Opens (or creates) the store in `o.dir` and rebuilds its hash trees. */
 export async function openReplicaStore(o: ReplicaStoreOptions): Promise<ReplicaStore> {
@@ -97,6 +94,7 @@ export class ReplicaStore {
   readonly engine: Engine;
   readonly #o: ReplicaStoreOptions;
   readonly #locks = new KeyLocks();
+  readonly #written: WriteCache;
   readonly #trees = new Map<number, HashTree>();
   readonly #keys = new Map<number, number>();
   readonly #listeners = new Set<ChangeListener>();
@@ -108,6 +106,7 @@ export class ReplicaStore {
     this.versionId = versionId;
     this.#o = o;
     this.#segments = o.treeSegments ?? 1024;
+    this.#written = new WriteCache(o.writeCacheBytes);
   }
 
   /** Runs on every change of a stored set (the change feed). */
@@ -148,7 +147,10 @@ export class ReplicaStore {
     }
   }
 
+  /** What is stored for the key: the write cache's entry when it holds one (the same, see `write_cache.ts`). */
   async read(p: number, key: string): Promise<Stored> {
+    const written = this.#written.get(p, key);
+    if (written !== undefined) return written;
     const e = await this.engine.get(p, key, { includeTombstones: true });
     if (!e) return { set: emptySet(), expiresAt: null };
     return { set: entrySet(e) ?? emptySet(), expiresAt: e.tombstone ? null : e.expiresAt };
@@ -206,9 +208,12 @@ export class ReplicaStore {
    */
   async #stage(p: number, key: string, before: Stored, after: Stored): Promise<{ durable: Promise<void> }> {
     const bytes = encodeSet(after.set);
-    const { durable } = liveCount(values(after.set)) === 0
+    const live = liveCount(values(after.set)) > 0;
+    this.#written.delete(key); // a write that fails below leaves no entry
+    const { durable } = !live
       ? await this.engine.stage(p, key, null, { meta: bytes })
       : await this.engine.stage(p, key, bytes, after.expiresAt === null ? {} : { expiresAt: after.expiresAt });
+    this.#written.set(p, key, after, live);
     durable.catch(() => {}); // handled where it is awaited, after the lock (a failed log fails the engine)
     const had = before.set.entries.length > 0;
     this.tree(p).update(key, had ? versionDigest(before.set) : null, versionDigest(after.set));
@@ -233,6 +238,7 @@ export class ReplicaStore {
       const current = versionDigest(before.set);
       if (!equalBytes(current, digest)) return false;
       // An engine tombstone without meta: the history goes too, as this node holds no replica any more.
+      this.#written.delete(key);
       await this.engine.delete(p, key);
       this.tree(p).update(key, current, null);
       this.#keys.set(p, Math.max(0, (this.#keys.get(p) ?? 1) - 1));
@@ -341,10 +347,4 @@ export class ReplicaStore {
     await this.#locks.idle();
     await this.engine.close();
   }
-}
-
-/** The set an engine entry holds: the value, or a deleted key's history in the tombstone's meta. */
-function entrySet(e: { tombstone: boolean; value: Uint8Array; meta: Uint8Array }): DvvSet<Uint8Array> | null {
-  if (e.tombstone) return e.meta.length > 0 ? decodeSet(e.meta) : null;
-  return decodeSet(e.value);
 }

@@ -3,6 +3,7 @@
  * expires. One type for the replica store, the coordinator, the write decision and listing, so "the stored
  * state of a key" means one thing everywhere.
  */
+import { decodeSet } from "./context.ts";
 import { type DvvSet, setDescends } from "./version.ts";
 
 export interface Stored {
@@ -24,4 +25,10 @@ export function mergedExpiry(a: Stored, b: Stored): number | null {
   if (bNewer && !aNewer) return b.expiresAt;
   if (a.expiresAt === null || b.expiresAt === null) return null;
   return Math.max(a.expiresAt, b.expiresAt);
+}
+
+/** The set an engine entry holds: the value, or a deleted key's history in the tombstone's meta. */
+export function entrySet(e: { tombstone: boolean; value: Uint8Array; meta: Uint8Array }): DvvSet<Uint8Array> | null {
+  if (e.tombstone) return e.meta.length > 0 ? decodeSet(e.meta) : null;
+  return decodeSet(e.value);
 }

@@ -11,12 +11,13 @@
  * an expiry are kept: the engine drops a deleted key's history and expired values on its own (compaction), and
  * such an entry would then no longer match it.
  *
- * Bounded by `bytesMax` (values plus `ENTRY_OVERHEAD_BYTES` per entry); the oldest write goes first. An entry's
- * values are copied into one buffer of its own: the written set's values may be views into a mesh frame or a
- * shared slab, which an entry kept for long would otherwise keep alive.
+ * Bounded by `bytesMax` (the encoded set plus `ENTRY_OVERHEAD_BYTES` per entry); the oldest write goes first. An
+ * entry is decoded from a copy of the set's encoding in a buffer of its own, so its values and its encoding (which
+ * a read sent on to a peer reuses) are views into that buffer: the written set's values may be views into a mesh
+ * frame, and encodings into a shared slab, which an entry kept for long would otherwise keep alive.
  */
+import { decodeSet, encodeSet } from "../core/context.ts";
 import type { Stored } from "../core/stored.ts";
-import type { DvvEntry } from "../core/version.ts";
 
 /** Default bound of a replica's write cache (a few thousand 1 KB values). */
 export const WRITE_CACHE_BYTES_DEFAULT = 4 * 1024 * 1024;
@@ -58,22 +59,10 @@ export class WriteCache {
   set(p: number, key: string, stored: Stored, live: boolean): void {
     this.delete(key);
     if (!live || stored.expiresAt !== null) return;
-    let valueBytes = 0;
-    for (const e of stored.set.entries) for (const v of e.values) valueBytes += v.byteLength;
-    const bytes = valueBytes + ENTRY_OVERHEAD_BYTES + key.length;
+    const encoded = encodeSet(stored.set); // made by the write already: no encoding here
+    const bytes = encoded.byteLength + ENTRY_OVERHEAD_BYTES + key.length;
     if (bytes > this.bytesMax) return;
-    const own = new Uint8Array(valueBytes);
-    let at = 0;
-    const entries = stored.set.entries.map((e): DvvEntry<Uint8Array> => ({
-      node: e.node,
-      counter: e.counter,
-      values: e.values.map((v) => {
-        own.set(v, at);
-        return own.subarray(at, at += v.byteLength);
-      }),
-      timeMs: e.timeMs,
-    }));
-    this.#entries.set(key, { p, stored: { set: { entries }, expiresAt: null }, bytes });
+    this.#entries.set(key, { p, stored: { set: decodeSet(encoded.slice()), expiresAt: null }, bytes });
     this.#bytes += bytes;
     for (const [k, e] of this.#entries) {
       if (this.#bytes <= this.bytesMax) break;

@@ -41,6 +41,8 @@ export const VALUE_BYTES_MAX = 64 * 1024 * 1024;
  * Encodings already made, per set. Sets are never changed once built (every operation in `version.ts` makes a
  * new one), so a write's set is encoded once however many times it is asked for: the write decision's size
  * check, the engine's record and the message to each replica all get the same bytes, which nobody changes.
+ * A decoded set's encoding is the bytes it was decoded from (its values are views into them already, so this
+ * keeps nothing alive that the set did not): a stored set read and sent on is not encoded again.
  */
 const encodings = new WeakMap<DvvSet<Uint8Array>, Uint8Array>();
 
@@ -91,7 +93,9 @@ export function decodeSet(bytes: Uint8Array): DvvSet<Uint8Array> {
       entries.push({ node, counter, values, timeMs });
     }
     if (!r.done) throw new FormatError(`Trailing bytes at offset ${r.offset}`);
-    return { entries };
+    const set = { entries };
+    encodings.set(set, bytes);
+    return set;
   } catch (e) {
     if (!(e instanceof FormatError)) throw e;
     throw new MeshkvError("CORRUPTION", `Invalid version set: ${e.message}`, {

@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { encodeValue, liveValues, TOMBSTONE } from "../../src/cluster/records.ts";
 import { openReplicaStore, type ReplicaStore, type Stored } from "../../src/cluster/replica.ts";
 import { ENTRY_OVERHEAD_BYTES, WriteCache } from "../../src/cluster/write_cache.ts";
-import { versionDigest } from "../../src/core/context.ts";
+import { encodeSet, versionDigest } from "../../src/core/context.ts";
 import { entrySet } from "../../src/core/stored.ts";
 import { contextOf, emptySet, update, values } from "../../src/core/version.ts";
 import { ManualClock, MemoryFileSystem, SeededRandom } from "../../src/runtime/memory.ts";
@@ -123,7 +123,11 @@ test("WriteCache keeps live states without expiry, copies their values, and stay
     set: update(emptySet<Uint8Array>(), [], record(text), "n1.aaaa", 1),
     expiresAt: null,
   });
-  const cache = new WriteCache(2 * (ENTRY_OVERHEAD_BYTES + 1 + 20));
+  const probe = new WriteCache();
+  probe.set(3, "b", live("two"), true);
+  const per = probe.bytes; // what one entry is charged: its encoded set, the key and the overhead
+  assert.ok(per > ENTRY_OVERHEAD_BYTES, `${per} bytes per entry`);
+  const cache = new WriteCache(2 * per + 4); // room for two of this test's entries, not three
   cache.set(3, "a", live("one"), true);
   assert.equal(texts(cache.get(3, "a")!), ["one"]);
   assert.is(cache.get(4, "a"), undefined, "another partition's key is not it");
@@ -139,6 +143,12 @@ test("WriteCache keeps live states without expiry, copies their values, and stay
   cache.set(3, "a", s, true);
   values(s.set)[0]!.fill(0);
   assert.equal(texts(cache.get(3, "a")!), ["mine"]);
+  // ... into one buffer of the entry's own, which its encoding (reused when a read is sent on) shares: a kept
+  // entry holds no view into a mesh frame or a shared slab.
+  const kept = cache.get(3, "a")!.set;
+  const encoded = encodeSet(kept);
+  assert.is(encoded.buffer.byteLength, encoded.byteLength, "the encoding is a buffer of its own");
+  for (const v of values(kept)) assert.is(v.buffer, encoded.buffer, "values are views into it");
 
   // The bound: the oldest write goes first.
   cache.set(3, "b", live("two"), true);

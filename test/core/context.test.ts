@@ -139,6 +139,22 @@ test("a set is encoded once: asking again gives the same bytes, a changed set it
   );
 });
 
+test("a decoded set's encoding is the bytes it came from, not a new encoding", () => {
+  fc.assert(
+    fc.property(arbSet, (set) => {
+      const bytes = encodeSet(set).slice();
+      const decoded = decodeSet(bytes);
+      assert.is(encodeSet(decoded), bytes, "the very bytes decoded");
+      assert.equal(
+        [...encodeSet({ entries: decoded.entries.map((e) => ({ ...e })) })],
+        [...bytes],
+        "and they are canonical",
+      );
+    }),
+    { numRuns: 50 },
+  );
+});
+
 test("every truncation of an encoded set is CORRUPTION, never a smaller set", () => {
   fc.assert(
     fc.property(arbSet, (set) => {

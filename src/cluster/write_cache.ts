@@ -11,32 +11,58 @@
  * an expiry are kept: the engine drops a deleted key's history and expired values on its own (compaction), and
  * such an entry would then no longer match it.
  *
- * Bounded by `bytesMax` (the encoded set plus `ENTRY_OVERHEAD_BYTES` per entry); the oldest write goes first. An
- * entry is decoded from a copy of the set's encoding in a buffer of its own, so its values and its encoding (which
- * a read sent on to a peer reuses) are views into that buffer: the written set's values may be views into a mesh
- * frame, and encodings into a shared slab, which an entry kept for long would otherwise keep alive.
+ * Bounded by `bytesMax`; the oldest write goes first. An entry is decoded from a copy of the set's encoding in
+ * memory the cache owns, so its values and its encoding (which a read sent on to a peer reuses) are views into
+ * it: the written set's values may be views into a mesh frame, and encodings into a shared slab, which an
+ * entry kept for long would otherwise keep alive. The copies are carved out of the cache's own slabs
+ * (`slabBytes`, 64 KiB by default): a buffer of its own per entry is a `malloc` on V8, which cost more than the
+ * engine read the cache saves (docs/bench.md, sixth round). A slab is charged whole, from its first entry
+ * until its last one is gone, so what the cache keeps alive is what it counts, however its entries were
+ * overwritten or evicted; each entry is charged `ENTRY_OVERHEAD_BYTES` and its key besides. An entry larger than
+ * a quarter of a slab gets a buffer of its own, charged at its size.
  */
 import { decodeSet, encodeSet } from "../core/context.ts";
 import type { Stored } from "../core/stored.ts";
 
 /** Default bound of a replica's write cache (a few thousand 1 KB values). */
 export const WRITE_CACHE_BYTES_DEFAULT = 4 * 1024 * 1024;
-/** Bytes charged per entry beyond its values: the set's objects, the key and the map's slot. */
+/** Bytes charged per entry beyond its encoded set and key: the set's objects and the map's slot. */
 export const ENTRY_OVERHEAD_BYTES = 200;
+/** The largest slab the cache carves copies from (a sixteenth of the bound when that is less). */
+export const WRITE_CACHE_SLAB_BYTES = 64 * 1024;
+
+interface Slab {
+  readonly buf: ArrayBuffer;
+  used: number;
+  /** Entries still in it. */
+  live: number;
+}
 
 interface Entry {
+  readonly key: string;
   readonly p: number;
   readonly stored: Stored;
+  readonly slab: Slab;
+  /** Charged for the entry itself (its slab is charged apart). */
   readonly bytes: number;
+  /** Neighbours in write order. A list rather than the map's own order: finding the oldest entry of a map whose
+   * first slots were deleted walks every deleted slot until the map is rebuilt. */
+  older: Entry | null;
+  newer: Entry | null;
 }
 
 export class WriteCache {
   readonly bytesMax: number;
+  readonly slabBytes: number;
   readonly #entries = new Map<string, Entry>();
+  #oldest: Entry | null = null;
+  #newest: Entry | null = null;
+  #slab: Slab | null = null;
   #bytes = 0;
 
-  constructor(bytesMax: number = WRITE_CACHE_BYTES_DEFAULT) {
+  constructor(bytesMax: number = WRITE_CACHE_BYTES_DEFAULT, slabBytes?: number) {
     this.bytesMax = bytesMax;
+    this.slabBytes = slabBytes ?? Math.min(WRITE_CACHE_SLAB_BYTES, Math.floor(bytesMax / 16));
   }
 
   /** Entries held. */
@@ -44,7 +70,7 @@ export class WriteCache {
     return this.#entries.size;
   }
 
-  /** Bytes charged for them. */
+  /** Bytes charged: the slabs entries are in (and the one being filled), each entry's overhead and key. */
   get bytes(): number {
     return this.#bytes;
   }
@@ -60,21 +86,57 @@ export class WriteCache {
     this.delete(key);
     if (!live || stored.expiresAt !== null) return;
     const encoded = encodeSet(stored.set); // made by the write already: no encoding here
-    const bytes = encoded.byteLength + ENTRY_OVERHEAD_BYTES + key.length;
-    if (bytes > this.bytesMax) return;
-    this.#entries.set(key, { p, stored: { set: decodeSet(encoded.slice()), expiresAt: null }, bytes });
+    const n = encoded.byteLength;
+    const bytes = ENTRY_OVERHEAD_BYTES + key.length;
+    if (bytes + n > this.bytesMax) return;
+    const slab = this.#slabFor(n);
+    const copy = new Uint8Array(slab.buf, slab.used, n);
+    copy.set(encoded);
+    slab.used += (n + 7) & ~7;
+    slab.live++;
+    const e: Entry = {
+      key,
+      p,
+      stored: { set: decodeSet(copy), expiresAt: null },
+      slab,
+      bytes,
+      older: this.#newest,
+      newer: null,
+    };
+    if (this.#newest !== null) this.#newest.newer = e;
+    else this.#oldest = e;
+    this.#newest = e;
+    this.#entries.set(key, e);
     this.#bytes += bytes;
-    for (const [k, e] of this.#entries) {
-      if (this.#bytes <= this.bytesMax) break;
-      this.#entries.delete(k);
-      this.#bytes -= e.bytes;
-    }
+    while (this.#bytes > this.bytesMax && this.#oldest !== null) this.#remove(this.#oldest);
   }
 
   delete(key: string): void {
     const e = this.#entries.get(key);
-    if (e === undefined) return;
-    this.#entries.delete(key);
+    if (e !== undefined) this.#remove(e);
+  }
+
+  /** A slab with room for `n` bytes: the one being filled, a new one, or (past a quarter of a slab) its own. */
+  #slabFor(n: number): Slab {
+    if (n > this.slabBytes / 4) {
+      this.#bytes += n;
+      return { buf: new ArrayBuffer(n), used: 0, live: 0 };
+    }
+    const s = this.#slab;
+    if (s !== null && s.used + n <= s.buf.byteLength) return s;
+    if (s !== null && s.live === 0) this.#bytes -= s.buf.byteLength;
+    this.#bytes += this.slabBytes;
+    return this.#slab = { buf: new ArrayBuffer(this.slabBytes), used: 0, live: 0 };
+  }
+
+  #remove(e: Entry): void {
+    this.#entries.delete(e.key);
     this.#bytes -= e.bytes;
+    if (--e.slab.live === 0 && e.slab !== this.#slab) this.#bytes -= e.slab.buf.byteLength;
+    if (e.older !== null) e.older.newer = e.newer;
+    else this.#oldest = e.newer;
+    if (e.newer !== null) e.newer.older = e.older;
+    else this.#newest = e.older;
+    e.older = e.newer = null;
   }
 }

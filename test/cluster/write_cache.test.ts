@@ -118,16 +118,18 @@ test("a key dropped after a hand-off is read from the engine again", async () =>
   await store.close();
 });
 
+const live = (text: string): Stored => ({
+  set: update(emptySet<Uint8Array>(), [], record(text), "n1.aaaa", 1),
+  expiresAt: null,
+});
+
 test("WriteCache keeps live states without expiry, copies their values, and stays within its bound", () => {
-  const live = (text: string): Stored => ({
-    set: update(emptySet<Uint8Array>(), [], record(text), "n1.aaaa", 1),
-    expiresAt: null,
-  });
-  const probe = new WriteCache();
+  // Slabs of 0 bytes: every entry in a buffer of its own, charged at its size.
+  const probe = new WriteCache(1024 * 1024, 0);
   probe.set(3, "b", live("two"), true);
   const per = probe.bytes; // what one entry is charged: its encoded set, the key and the overhead
-  assert.ok(per > ENTRY_OVERHEAD_BYTES, `${per} bytes per entry`);
-  const cache = new WriteCache(2 * per + 4); // room for two of this test's entries, not three
+  assert.is(per, encodeSet(live("two").set).byteLength + ENTRY_OVERHEAD_BYTES + 1);
+  const cache = new WriteCache(2 * per + 4, 0); // room for two of this test's entries, not three
   cache.set(3, "a", live("one"), true);
   assert.equal(texts(cache.get(3, "a")!), ["one"]);
   assert.is(cache.get(4, "a"), undefined, "another partition's key is not it");
@@ -157,13 +159,59 @@ test("WriteCache keeps live states without expiry, copies their values, and stay
   assert.equal(texts(cache.get(3, "c")!), ["three"]);
   assert.ok(cache.bytes <= cache.bytesMax, `${cache.bytes} within ${cache.bytesMax}`);
   assert.is(cache.size, 2);
+  // Writing a key again makes it the newest: "b" goes before "c" now.
+  cache.set(3, "b", live("TWO"), true);
+  cache.set(3, "d", live("six"), true);
+  assert.is(cache.get(3, "c"), undefined, "the oldest write went first");
+  assert.equal(texts(cache.get(3, "b")!), ["TWO"]);
   cache.delete("b");
-  cache.delete("c");
+  cache.delete("d");
   assert.is(cache.bytes, 0);
 
   const none = new WriteCache(0);
   none.set(3, "a", live("x"), true);
   assert.is(none.size, 0, "a bound of 0 keeps nothing");
+});
+
+test("WriteCache carves copies out of its own slabs and charges a slab until its last entry is gone", () => {
+  const cache = new WriteCache(4096, 1024);
+  assert.is(new WriteCache().slabBytes, 64 * 1024, "the default slab");
+  assert.is(new WriteCache(16 * 1024).slabBytes, 1024, "a sixteenth of a small bound");
+  const one = encodeSet(live("hot 0000").set).byteLength;
+  const overhead = ENTRY_OVERHEAD_BYTES + 3;
+  cache.set(1, "hot", live("hot 0000"), true);
+  assert.is(cache.bytes, 1024 + overhead, "the slab being filled and the entry");
+  const slab = encodeSet(cache.get(1, "hot")!.set).buffer;
+  assert.is(slab.byteLength, 1024, "the copy is a view into the slab");
+  for (const v of values(cache.get(1, "hot")!.set)) assert.is(v.buffer, slab, "values too");
+  cache.set(1, "key", live("cold"), true);
+  assert.is(encodeSet(cache.get(1, "key")!.set).buffer, slab, "the next entry shares the slab");
+  cache.delete("key");
+  cache.delete("hot");
+  assert.is(cache.bytes, 1024, "the slab being filled stays charged");
+
+  // One cold key per slab, with a hot key written over and over between them: every slab a cold key is in
+  // stays alive, so each is charged whole and the oldest cold keys go, though few entries are held.
+  const perSlab = Math.floor(1024 / ((one + 7) & ~7));
+  for (let c = 0; c < 10; c++) {
+    cache.set(1, `c${String(c).padStart(2, "0")}`, live("cold"), true);
+    for (let i = 0; i < perSlab; i++) cache.set(1, "hot", live(`hot ${String(i).padStart(4, "0")}`), true);
+    assert.ok(cache.bytes <= cache.bytesMax, `${cache.bytes} within ${cache.bytesMax}`);
+  }
+  assert.ok(cache.size <= 4, `${cache.size} entries in at most four slabs`);
+  assert.is(cache.get(1, "c00"), undefined, "the oldest cold key was evicted");
+  assert.equal(texts(cache.get(1, "c09")!), ["cold"]);
+  assert.equal(texts(cache.get(1, "hot")!), [`hot ${String(perSlab - 1).padStart(4, "0")}`]);
+
+  // An entry over a quarter of a slab gets a buffer of its own, charged at its size.
+  const big = new WriteCache(64 * 1024, 1024);
+  const large = live("x".repeat(600));
+  big.set(1, "big", large, true);
+  const n = encodeSet(large.set).byteLength;
+  assert.is(big.bytes, n + ENTRY_OVERHEAD_BYTES + 3);
+  assert.is(encodeSet(big.get(1, "big")!.set).buffer.byteLength, n);
+  big.delete("big");
+  assert.is(big.bytes, 0);
 });
 
 test.run();

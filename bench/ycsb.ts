@@ -36,7 +36,15 @@ import { installPeers, startEtcdCluster, startRedis, useEtcdFetch, which } from 
 import { topSelfTime } from "./_profile.ts";
 import { chart, machineTable, mdTable, type Row, workloadTable } from "./_report.ts";
 import { etcdTarget, meshkvTarget, redisTarget } from "./_targets.ts";
-import { recordKey, type RunOptions, runWorkload, type Target, valuePool, WORKLOADS } from "./_workload.ts";
+import {
+  recordKey,
+  type RunOptions,
+  type RunResult,
+  runWorkload,
+  type Target,
+  valuePool,
+  WORKLOADS,
+} from "./_workload.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const argv = process.argv.slice(2);
@@ -115,7 +123,12 @@ log(
     `replication ${replicas ? "on (--replicas 3)" : "absent (each record loaded into every node)"}`,
 );
 
-/** Runs every level and workload against a loaded system; `makeTarget` gives the target for a level. */
+/**
+ * Runs every level and workload against a loaded system; `makeTarget` gives the target for a level. The levels
+ * take turns within each workload (one run of each level, then the next round), so the background work a
+ * run leaves behind (flushes, compactions, replica catch-up) and the machine's other load fall on every level
+ * alike: measured one level after the other, the level measured first right after loading paid for it.
+ */
 async function measure(
   system: string,
   levelsHere: readonly string[],
@@ -123,30 +136,29 @@ async function measure(
   loaded: Target | null,
   pids: readonly number[],
 ) {
-  let first = true;
-  for (const level of levelsHere) {
-    const target = await makeTarget(level);
-    if (first) {
-      const t = performance.now();
-      await (loaded ?? target).load(records, recordKey, value);
-      log(`${system}: loaded ${records} records in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-      await new Promise((r) => setTimeout(r, settleMs));
-      // One discarded pass of the first workload: the flushes, compactions and replica catch-up the load set off
-      // otherwise land on whichever level is measured first (that is what made `one` look half as fast as
-      // `quorum` in earlier runs: measured first, it paid for the load).
-      await runWorkload(target, workloads[0]!, { ...run, seed: run.seed + 1000 });
-      first = false;
-    }
-    for (const w of system.includes("+") ? workloads.filter((w) => delayWorkloads.includes(w.name)) : workloads) {
-      const results = [];
-      for (let i = 0; i < repeat; i++) {
-        results.push(
+  const targets: Target[] = [];
+  for (const level of levelsHere) targets.push(await makeTarget(level));
+  const t = performance.now();
+  await (loaded ?? targets[0]!).load(records, recordKey, value);
+  log(`${system}: loaded ${records} records in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  await new Promise((r) => setTimeout(r, settleMs));
+  // One discarded pass of the first workload: the flushes, compactions and replica catch-up the load set off
+  // otherwise land on the first runs measured (that is what made `one` look half as fast as `quorum` in
+  // earlier runs: measured first, it paid for the load).
+  await runWorkload(targets[0]!, workloads[0]!, { ...run, seed: run.seed + 1000 });
+  for (const w of system.includes("+") ? workloads.filter((w) => delayWorkloads.includes(w.name)) : workloads) {
+    const results: RunResult[][] = levelsHere.map(() => []);
+    for (let i = 0; i < repeat; i++) {
+      for (const [k, target] of targets.entries()) {
+        results[k]!.push(
           await runWorkload(target, w, { ...run, seed: run.seed + i, serverCpu: () => procCpuSeconds(pids) }),
         );
       }
-      results.sort((a, b) => a.opsPerSec - b.opsPerSec);
-      const result = results[Math.floor(results.length / 2)]!;
-      rows.push({ system, level, workload: w.name, result, repeats: results.map((r) => r.opsPerSec) });
+    }
+    for (const [k, level] of levelsHere.entries()) {
+      const runs = results[k]!.sort((a, b) => a.opsPerSec - b.opsPerSec);
+      const result = runs[Math.floor(runs.length / 2)]!;
+      rows.push({ system, level, workload: w.name, result, repeats: runs.map((r) => r.opsPerSec) });
       lastWindow = result.window;
       log(
         `${system} ${level} ${w.name}: ${Math.round(result.opsPerSec)} ops/s, p50 ${
@@ -163,8 +175,8 @@ async function measure(
         );
       }
     }
-    (target as { close?: () => void }).close?.();
   }
+  for (const target of targets) (target as { close?: () => void }).close?.();
 }
 
 function clusterSpec(name: string): MeshkvNodeSpec[] {

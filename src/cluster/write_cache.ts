@@ -21,7 +21,7 @@
  * overwritten or evicted; each entry is charged `ENTRY_OVERHEAD_BYTES` and its key besides. An entry larger than
  * a quarter of a slab gets a buffer of its own, charged at its size.
  */
-import { decodeSet, encodeSet } from "../core/context.ts";
+import { decodeSet, encodeSet, rememberEncoding } from "../core/context.ts";
 import type { Stored } from "../core/stored.ts";
 
 /** Default bound of a replica's write cache (a few thousand 1 KB values). */
@@ -42,6 +42,8 @@ interface Entry {
   readonly key: string;
   readonly p: number;
   readonly stored: Stored;
+  /** `stored.set`'s encoding, in the slab (its values are views into it). */
+  readonly encoded: Uint8Array;
   readonly slab: Slab;
   /** Charged for the entry itself (its slab is charged apart). */
   readonly bytes: number;
@@ -78,7 +80,10 @@ export class WriteCache {
   /** The state last written for `key` in partition `p`, if still held. */
   get(p: number, key: string): Stored | undefined {
     const e = this.#entries.get(key);
-    return e !== undefined && e.p === p ? e.stored : undefined;
+    if (e === undefined || e.p !== p) return undefined;
+    // Its encoding again among the recent ones: a read sent on to a peer (or merged and written) reuses it.
+    rememberEncoding(e.stored.set, e.encoded);
+    return e.stored;
   }
 
   /** Keeps `stored` as the key's state when it is `live` and has no expiry; otherwise forgets the key. */
@@ -98,6 +103,7 @@ export class WriteCache {
       key,
       p,
       stored: { set: decodeSet(copy), expiresAt: null },
+      encoded: copy,
       slab,
       bytes,
       older: this.#newest,

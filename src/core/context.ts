@@ -38,20 +38,44 @@ export const VERSION_ENTRIES_MAX = 1024;
 export const VALUE_BYTES_MAX = 64 * 1024 * 1024;
 
 /**
- * Encodings already made, per set. Sets are never changed once built (every operation in `version.ts` makes a
- * new one), so a write's set is encoded once however many times it is asked for: the write decision's size
- * check, the engine's record and the message to each replica all get the same bytes, which nobody changes.
- * A decoded set's encoding is the bytes it was decoded from (its values are views into them already, so this
- * keeps nothing alive that the set did not): a stored set read and sent on is not encoded again.
+ * Encodings made or decoded lately, per set. Sets are never changed once built (every operation in `version.ts`
+ * makes a new one), so a write's set is encoded once however many times it is asked for: the write decision's
+ * size check, the engine's record and the message to each replica all get the same bytes, which nobody
+ * changes. A decoded set's encoding is the bytes it was decoded from (its values are views into them already):
+ * a stored set read and sent on is not encoded again.
+ *
+ * The last `RECENT_ENCODINGS` (set, bytes) pairs, in a ring searched newest first by identity, not a `WeakMap`:
+ * each `WeakMap` entry is an ephemeron, and on V8 inserting young keys into it and clearing them at every
+ * scavenge cost about 1.3% of a node's CPU under load (docs/bench.md, seventh round). A set's uses follow its making within one request, so a short memory serves them; a set asked for
+ * later (a write cache entry, see `rememberEncoding`) is encoded again, to the same bytes. The ring keeps up to
+ * that many encodings alive a little past their sets (and the buffers they are views into).
  */
-const encodings = new WeakMap<DvvSet<Uint8Array>, Uint8Array>();
+export const RECENT_ENCODINGS = 64;
+const recentSets: (DvvSet<Uint8Array> | null)[] = new Array(RECENT_ENCODINGS).fill(null);
+const recentBytes: (Uint8Array | null)[] = new Array(RECENT_ENCODINGS).fill(null);
+let recentNext = 0;
+
+/** Records that `bytes` is `set`'s encoding (they must be exactly `encodeSet`'s output for it). */
+export function rememberEncoding(set: DvvSet<Uint8Array>, bytes: Uint8Array): void {
+  recentSets[recentNext] = set;
+  recentBytes[recentNext] = bytes;
+  recentNext = (recentNext + 1) % RECENT_ENCODINGS;
+}
+
+function recalled(set: DvvSet<Uint8Array>): Uint8Array | null {
+  for (let n = 1, i = recentNext; n <= RECENT_ENCODINGS; n++) {
+    i = i === 0 ? RECENT_ENCODINGS - 1 : i - 1;
+    if (recentSets[i] === set) return recentBytes[i]!;
+  }
+  return null;
+}
 
 /** Encodes a set whose values are bytes (callers encode their own value records first). */
 export function encodeSet(set: DvvSet<Uint8Array>): Uint8Array {
-  let bytes = encodings.get(set);
-  if (bytes === undefined) {
+  let bytes = recalled(set);
+  if (bytes === null) {
     bytes = encodeSetOnce(set);
-    encodings.set(set, bytes);
+    rememberEncoding(set, bytes);
   }
   return bytes;
 }
@@ -94,7 +118,7 @@ export function decodeSet(bytes: Uint8Array): DvvSet<Uint8Array> {
     }
     if (!r.done) throw new FormatError(`Trailing bytes at offset ${r.offset}`);
     const set = { entries };
-    encodings.set(set, bytes);
+    rememberEncoding(set, bytes);
     return set;
   } catch (e) {
     if (!(e instanceof FormatError)) throw e;

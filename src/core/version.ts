@@ -185,31 +185,58 @@ export function siblingCount<V>(set: DvvSet<V>): number {
 /** Riak's `dvvset:merge/5` for one node: keep this side's values the other side has not made obsolete. */
 function mergeEntry<V>(a: DvvEntry<V>, b: DvvEntry<V>): DvvEntry<V> {
   const timeMs = Math.max(a.timeMs, b.timeMs);
-  const [hi, lo] = a.counter >= b.counter ? [a, b] : [b, a];
+  const hi = a.counter >= b.counter ? a : b;
+  const lo = hi === a ? b : a;
   // `hi`'s values have dots hi.counter - i; those at or below `lo.counter - lo.values.length` are known to `lo`
   // and absent from it, so they are obsolete.
   const keep = Math.min(hi.values.length, hi.counter - (lo.counter - lo.values.length));
+  if (keep === hi.values.length && timeMs === hi.timeMs) return hi;
   const valuesKept = keep === hi.values.length ? hi.values : hi.values.slice(0, keep);
   return { node: hi.node, counter: hi.counter, values: valuesKept, timeMs };
 }
 
-/** Merges two replicas' copies of one key (DVVSet `sync`): commutative, associative and idempotent. */
+/**
+ * Whether entry `e` (of one node) holds what `x` holds: the same counter, as many values and the same time. A
+ * dot names one value everywhere, so the values are the same too, and so is the entry's encoding.
+ */
+function sameEntry<V>(e: DvvEntry<V>, x: DvvEntry<V>): boolean {
+  return e === x || (e.counter === x.counter && e.values.length === x.values.length && e.timeMs === x.timeMs);
+}
+
+/**
+ * Merges two replicas' copies of one key (DVVSet `sync`): commutative, associative and idempotent. When the
+ * result holds exactly what one side holds (the usual case: a replica receiving a newer copy, or one it has),
+ * that side itself is returned, `b` first, so its encoding (`context.ts` remembers it) is not made again.
+ */
 export function merge<V>(a: DvvSet<V>, b: DvvSet<V>): DvvSet<V> {
   const out: DvvEntry<V>[] = [];
+  let likeA = true;
+  let likeB = true;
   let i = 0;
   let j = 0;
   while (i < a.entries.length || j < b.entries.length) {
     const ea = a.entries[i];
     const eb = b.entries[j];
     const c = !ea ? 1 : !eb ? -1 : cmp(ea.node, eb.node);
-    if (c < 0) (out.push(ea!), i++);
-    else if (c > 0) (out.push(eb!), j++);
-    else {
-      out.push(mergeEntry(ea!, eb!));
+    if (c < 0) {
+      out.push(ea!);
+      likeB = false;
+      i++;
+    } else if (c > 0) {
+      out.push(eb!);
+      likeA = false;
+      j++;
+    } else {
+      const e = mergeEntry(ea!, eb!);
+      out.push(e);
+      if (likeA && !sameEntry(e, ea!)) likeA = false;
+      if (likeB && !sameEntry(e, eb!)) likeB = false;
       i++;
       j++;
     }
   }
+  if (likeB) return b;
+  if (likeA) return a;
   return { entries: out };
 }
 

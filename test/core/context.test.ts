@@ -8,6 +8,8 @@ import {
   DIGEST_INLINE_BYTES_MAX,
   encodeContext,
   encodeSet,
+  RECENT_ENCODINGS,
+  rememberEncoding,
   versionDigest,
   wireVersionDigest,
 } from "../../src/core/context.ts";
@@ -153,6 +155,21 @@ test("a decoded set's encoding is the bytes it came from, not a new encoding", (
     }),
     { numRuns: 50 },
   );
+});
+
+test("only recent encodings are remembered: an older set is encoded again, to the same bytes", () => {
+  const sets = Array.from(
+    { length: RECENT_ENCODINGS + 1 },
+    (_, i) => update(emptySet<Uint8Array>(), [], Uint8Array.of(i), "n", 1),
+  );
+  const first = encodeSet(sets[0]!);
+  for (const s of sets.slice(1)) encodeSet(s);
+  const again = encodeSet(sets[0]!);
+  assert.ok(again !== first, "forgotten after RECENT_ENCODINGS newer ones");
+  assert.equal([...again], [...first]);
+  rememberEncoding(sets[0]!, first);
+  assert.is(encodeSet(sets[0]!), first, "remembered again");
+  assert.is(encodeSet(sets[RECENT_ENCODINGS]!), encodeSet(sets[RECENT_ENCODINGS]!), "the newest is still there");
 });
 
 test("every truncation of an encoded set is CORRUPTION, never a smaller set", () => {

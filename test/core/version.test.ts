@@ -113,6 +113,36 @@ test("merge() drops a value the other side has seen and replaced", () => {
   assert.not.ok(setDescends(a, b));
 });
 
+test("merge() gives back the side that already holds the result, so its encoding is reused", () => {
+  const a = update(emptySet<string>(), [], "v1", "A", 1);
+  const b = update(a, contextOf(a), "v2", "A", 2);
+  assert.is(merge(a, b), b, "a replica receiving a newer copy keeps the copy received");
+  assert.is(merge(b, a), b, "and one receiving an older copy keeps its own");
+  const copy: DvvSet<string> = { entries: b.entries.map((e) => ({ ...e, values: [...e.values] })) };
+  assert.is(merge(b, copy), copy, "equal copies: the second side");
+  const c = update(a, contextOf(a), "x", "B", 3);
+  const m = merge(b, c);
+  assert.ok(m !== b && m !== c, "concurrent writes: a new set");
+  assert.equal(values(m).sort(), ["v2", "x"]);
+  const later = { entries: b.entries.map((e) => ({ ...e, timeMs: e.timeMs + 5 })) };
+  assert.is(merge(later, b), later, "the later time of an entry is part of what a side holds");
+  assert.is(merge(b, later), later);
+});
+
+test("merge() returns a side only when that side holds everything the other does", () => {
+  fc.assert(
+    fc.property(fc.array(arbOp, { maxLength: 30 }), (ops) => {
+      const [a, b] = run(ops).map((r) => r.set) as [DvvSet<string>, DvvSet<string>];
+      const m = merge(a, b);
+      if (m === b) assert.ok(setDescends(b, a));
+      if (m === a) assert.ok(setDescends(a, b));
+      const fresh = (x: DvvSet<string>) => ({ entries: x.entries.map((e) => ({ ...e, values: [...e.values] })) });
+      assert.equal(merge(fresh(a), fresh(b)), m, "the same result whichever objects the sides are");
+    }),
+    { numRuns: 300 },
+  );
+});
+
 test("replicas keep exactly the concurrent frontier of the values they have heard of", () => {
   fc.assert(
     fc.property(fc.array(arbOp, { maxLength: 40 }), (ops) => {

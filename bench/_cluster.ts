@@ -39,12 +39,14 @@ export function meshkvCommand(
   runtime: RuntimeName,
   args: string[],
   profileDir?: string,
+  perfMaps = false,
 ): [string, string[]] {
   const prof = profileDir === undefined;
   if (runtime === "node") {
     buildOnce(root);
     return [process.execPath, [
       ...(prof ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir]),
+      ...(perfMaps ? ["--perf-basic-prof"] : []),
       join(root, "bench/_dist_bin.mjs"),
       ...args,
     ]];
@@ -55,6 +57,7 @@ export function meshkvCommand(
       "-A",
       "--quiet",
       ...(prof ? [] : ["--cpu-prof-dir", profileDir]),
+      ...(perfMaps ? ["--v8-flags=--perf-basic-prof"] : []),
       join(root, "src/cli/main.ts"),
       ...args,
     ]];
@@ -206,6 +209,8 @@ export interface ClusterOptions {
   replicas?: number;
   /** Write a CPU profile of every node into this directory. */
   profileDir?: string;
+  /** Have Node and Deno nodes write perf maps (`--perf-basic-prof`), so `perf` names their JavaScript. */
+  perfMaps?: boolean;
   /** `meshkv start --mesh-preset` (default: fast, for tests that want quick formation). */
   preset?: string;
   /** More `meshkv start` flags for every node, e.g. `["--conflicts", "lww"]`. */
@@ -262,7 +267,7 @@ export async function startMeshkvCluster(o: ClusterOptions): Promise<MeshkvClust
       if (o.regionDelays !== undefined) args.push("--region-delays", o.regionDelays);
       if (o.replicas !== undefined) args.push("--replicas", String(o.replicas));
       args.push(...(o.extraArgs ?? []));
-      const [cmd, argv] = meshkvCommand(o.root, spec.runtime, args, o.profileDir);
+      const [cmd, argv] = meshkvCommand(o.root, spec.runtime, args, o.profileDir, o.perfMaps ?? false);
       if (i === 0) spawnedAt = performance.now();
       procs.push(startProc(id, cmd, argv, o.root));
       urls.push(`http://127.0.0.1:${port}`);

@@ -51,6 +51,8 @@ export interface RunOptions {
   errorsMax?: number;
   /** CPU seconds the system under test has used so far (all its processes), sampled around the measured window. */
   serverCpu?: () => number;
+  /** Told when the measured window starts and ends (bench/ycsb.ts --perf records the nodes in it). */
+  onWindow?: (edge: "start" | "end") => void;
 }
 
 export interface Latency {
@@ -135,8 +137,16 @@ export async function runWorkload(target: Target, w: Workload, o: RunOptions): P
     serverEnd?: number | undefined;
   } = {};
   const cpuTimers = [
-    setTimeout(() => ((cpu.start = process.cpuUsage()), (cpu.serverStart = o.serverCpu?.())), o.warmupMs),
-    setTimeout(() => ((cpu.end = process.cpuUsage()), (cpu.serverEnd = o.serverCpu?.())), o.warmupMs + o.durationMs),
+    setTimeout(() => {
+      cpu.start = process.cpuUsage();
+      cpu.serverStart = o.serverCpu?.();
+      o.onWindow?.("start");
+    }, o.warmupMs),
+    setTimeout(() => {
+      cpu.end = process.cpuUsage();
+      cpu.serverEnd = o.serverCpu?.();
+      o.onWindow?.("end");
+    }, o.warmupMs + o.durationMs),
   ];
   const worker = async (id: number) => {
     while (performance.now() < end && !(errors > errorsMax && errors * 2 > attempted)) {

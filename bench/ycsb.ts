@@ -12,12 +12,13 @@
  * Flags: --records N, --inflight N (32), --warmup S, --duration S, --repeat N (median of N runs), --seed N,
  * --settle S (pause after loading: 10, quick 2), --workloads A,B,C,F, --levels one,quorum, --runtimes node,deno,bun,mixed, --delay "us-east|eu-west=40",
  * --delay-runtimes node (or none), --peers etcd,redis (or none), --install-peers (apt-get), --profile (CPU
- * profile of the slowest runtime's nodes under workload A), --conflicts lww|siblings (every node's; lww), --node-args
+ * profile of the slowest runtime's nodes under workload A), --perf (the same run recorded with Linux perf: CPU
+ * time by area and system call, kernel and V8's own threads included; bench/_perf.ts), --conflicts lww|siblings (every node's; lww), --node-args
  * "FLAGS" (more meshkv start flags), --delay-levels local_quorum,quorum, --delay-workloads A, --mesh-preset default|fast, --profile-dir DIR (keep the profiles there), --out FILE (default bench/results/<date>.md).
  * Writes the Markdown report and an SVG chart beside it; see docs/bench.md.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ConsistencyName } from "../src/client/mod.ts";
@@ -33,6 +34,7 @@ import {
 } from "./_cluster.ts";
 import { httpFetch } from "./_http.ts";
 import { installPeers, startEtcdCluster, startRedis, useEtcdFetch, which } from "./_peers.ts";
+import { perfScript, perfUnavailable, recordPerf, summarizePerf } from "./_perf.ts";
 import { topSelfTime } from "./_profile.ts";
 import { chart, machineTable, mdTable, type Row, workloadTable } from "./_report.ts";
 import { etcdTarget, meshkvTarget, redisTarget } from "./_targets.ts";
@@ -113,6 +115,8 @@ const peerVersions: Record<string, string> = {};
 let lastSpawnedAt = 0;
 let lastWindow: [number, number] = [0, 0];
 let profiling = false;
+/** While set (`--perf`), the first measured window of the next run is recorded with perf into `file`. */
+let perfWindow: { file: string; stopped: Promise<void> | null; pids: readonly number[] } | null = null;
 const log = (s: string) => console.error(`[ycsb ${new Date().toISOString().slice(11, 19)}] ${s}`);
 
 console.log(`# YCSB on meshkv, etcd and Redis (${quick ? "quick" : "full"} run, ${date})\n`);
@@ -151,7 +155,12 @@ async function measure(
     for (let i = 0; i < repeat; i++) {
       for (const [k, target] of targets.entries()) {
         results[k]!.push(
-          await runWorkload(target, w, { ...run, seed: run.seed + i, serverCpu: () => procCpuSeconds(pids) }),
+          await runWorkload(target, w, {
+            ...run,
+            seed: run.seed + i,
+            serverCpu: () => procCpuSeconds(pids),
+            ...(perfWindow === null || perfWindow.stopped !== null ? {} : { onWindow: perfEdges(perfWindow, pids) }),
+          }),
         );
       }
     }
@@ -179,6 +188,15 @@ async function measure(
   for (const target of targets) (target as { close?: () => void }).close?.();
 }
 
+/** Starts perf on `pids` when a window starts and stops it when the window ends (`--perf`). */
+function perfEdges(w: NonNullable<typeof perfWindow>, pids: readonly number[]) {
+  let recorder: { stop(): Promise<void> } | null = null;
+  return (edge: "start" | "end") => {
+    if (edge === "start" && w.stopped === null) (recorder = recordPerf(pids, w.file)), (w.pids = pids);
+    else if (edge === "end" && recorder !== null) (w.stopped = recorder.stop()), (recorder = null);
+  };
+}
+
 function clusterSpec(name: string): MeshkvNodeSpec[] {
   if (name === "mixed") return RUNTIME_NAMES.map((runtime) => ({ runtime }));
   if (!(RUNTIME_NAMES as readonly string[]).includes(name)) {
@@ -192,6 +210,7 @@ async function meshkvSystem(
   withDelay: boolean,
   profileDir?: string,
   levelsHere: readonly string[] = levels,
+  perfMaps = false,
 ) {
   // With delay: four nodes, two per region, two replicas per region (Cassandra's usual multi-region shape), so
   // that `quorum` (3 of 4) needs the other region and `local_quorum` (2 of the 2 local replicas) does not.
@@ -208,6 +227,7 @@ async function meshkvSystem(
     ...(withDelay ? { regionDelays: delay } : {}),
     ...(replicas && !withDelay ? { replicas: 3 } : {}),
     ...(profileDir ? { profileDir } : {}),
+    perfMaps,
     extraArgs: withDelay ? [...nodeArgs, "--replication", "us-east:2,eu-west:2"] : nodeArgs,
     preset,
   });
@@ -298,15 +318,69 @@ for (const n of notes.filter((n) => n.includes("skipped"))) log(n);
 
 let profileText = "";
 if (has("--profile")) await attempt("profile", async () => void (profileText = await profile()));
+if (has("--perf")) await attempt("perf profile", async () => void (profileText += await perfProfile()));
 
-/** Profiles the nodes of the runtime slowest at workload A (quorum, no delay) while they serve workload A. */
-async function profile(): Promise<string> {
+/** The runtime slowest at workload A (quorum if measured), or null when no single-runtime cluster ran A. */
+function slowestAtA(): Row | null {
   const a = rows.filter((r) =>
     r.workload === "A" && r.level === (levels.includes("quorum") ? "quorum" : levels[0]) &&
     /^meshkv (node|deno|bun)$/.test(r.system)
   );
-  if (a.length === 0) return "No single-runtime meshkv rows with workload A to pick the slowest runtime from.\n";
-  const slowest = a.reduce((x, y) => (y.result.opsPerSec < x.result.opsPerSec ? y : x));
+  return a.length === 0 ? null : a.reduce((x, y) => (y.result.opsPerSec < x.result.opsPerSec ? y : x));
+}
+
+/**
+ * Runs the slowest runtime's cluster under workload A again with perf recording its nodes (every thread) over
+ * the measured window: CPU time by area, by system call, and the top functions (bench/_perf.ts).
+ */
+async function perfProfile(): Promise<string> {
+  const why = perfUnavailable();
+  if (why !== null) return `\n\nNo perf profile: ${why}.\n`;
+  const slowest = slowestAtA();
+  if (slowest === null) return "\n\nNo perf profile: no single-runtime meshkv rows with workload A.\n";
+  const runtime = slowest.system.split(" ")[1]!;
+  const dir = tempDir("meshkv-perf-");
+  const savedWorkloads = workloads.splice(0, workloads.length, WORKLOADS.A!);
+  const savedRows = rows.length;
+  try {
+    profiling = true;
+    perfWindow = { file: join(dir, "nodes.perf"), stopped: null, pids: [] };
+    log(`perf profile of ${runtime} (slowest at workload A: ${Math.round(slowest.result.opsPerSec)} ops/s)`);
+    await meshkvSystem(runtime, false, undefined, [slowest.level], true);
+    await perfWindow.stopped;
+    const profiled = rows[savedRows]?.result;
+    rows.splice(savedRows);
+    if (perfWindow.stopped === null) return "\n\nNo perf profile: the run had no measured window.\n";
+    const sum = summarizePerf(perfScript(perfWindow.file));
+    const us = profiled?.serverCpuUsPerOp ?? null;
+    const table = (list: { name: string; share: number }[], what: string) =>
+      mdTable(list.map((x) => ({
+        [what]: x.name.replaceAll("|", "\\|"),
+        share: `${(x.share * 100).toFixed(1)}%`,
+        "µs per op": us === null ? "-" : Math.round(x.share * us),
+      })));
+    return `\n\nperf profile (CPU time, not wall-clock samples; bench/_perf.ts) of the ${runtime} nodes under workload A ` +
+      `(${slowest.level}), over the measured ${run.durationMs / 1000} s: ${sum.samples} samples at ` +
+      `${Math.round(profiled?.opsPerSec ?? 0)} ops/s and ${
+        us === null ? "?" : Math.round(us)
+      } µs of server CPU per op ` +
+      `(µs per op below are shares of that).\n\nBy area:\n\n${table(sum.areas, "area")}\n\n` +
+      `The kernel's share by the system call it was made from:\n\n${table(sum.syscalls, "call")}\n\n` +
+      `Top functions (self):\n\n${table(sum.top.slice(0, 20), "function")}\n`;
+  } finally {
+    profiling = false;
+    // The perf maps the nodes wrote (tens of MB each) are read by `perf script` above and not needed after it.
+    for (const pid of perfWindow?.pids ?? []) rmSync(`/tmp/perf-${pid}.map`, { force: true });
+    perfWindow = null;
+    workloads.splice(0, workloads.length, ...savedWorkloads);
+    removeDir(dir);
+  }
+}
+
+/** Profiles the nodes of the runtime slowest at workload A (quorum, no delay) while they serve workload A. */
+async function profile(): Promise<string> {
+  const slowest = slowestAtA();
+  if (slowest === null) return "No single-runtime meshkv rows with workload A to pick the slowest runtime from.\n";
   const runtime = slowest.system.split(" ")[1]!;
   const keep = flag("--profile-dir", "");
   const dir = keep === "" ? tempDir("meshkv-prof-") : (mkdirSync(keep, { recursive: true }), keep);

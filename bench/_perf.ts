@@ -1,0 +1,170 @@
+/**
+ * CPU profiles that count CPU time, for bench/ycsb.ts `--perf`: Linux `perf record` on the nodes' processes
+ * (every thread) with the `cpu-clock` software event, which samples a thread only while it runs on a core.
+ *
+ * Why besides `--profile`: V8's sampler (`--cpu-prof`) takes a sample of a thread on a timer whether it runs or
+ * not, so a system call that wakes another process on the same two cores collects samples while its thread
+ * waits for the core, and it sees neither the kernel's side of a system call nor V8's own threads (the
+ * optimizing compiler, concurrent marking). perf shows all of it: on this machine it put a quarter of a Node
+ * node's CPU in the kernel and, in an 8-second quick run, another quarter in TurboFan compiling the hot code
+ * (docs/bench.md, seventh round).
+ *
+ * Each sample goes to one area, in this order: the kernel (by the system call it was made from: the first
+ * user-space frame under the kernel's), garbage collection, JIT compilation, else the nearest JavaScript frame
+ * on the stack: a folder of `src/`, a dependency or the runtime's own JavaScript, so V8's builtins (property
+ * access, calls, promises) count for the JavaScript that called them. JavaScript frames have names when the
+ * runtime writes a perf map (`node --perf-basic-prof`, `deno run --v8-flags=--perf-basic-prof`); Bun writes
+ * none, so its JavaScript shows as code without symbols.
+ *
+ * Needs `perf` (Debian: `apt-get install linux-perf`) and permission to profile other processes
+ * (`/proc/sys/kernel/perf_event_paranoid` at most 1, or root, who may lower it).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+
+/** Samples per second per thread. */
+export const PERF_FREQUENCY_HZ = 999;
+
+/** Why perf cannot profile the nodes here, or null when it can (lowering perf_event_paranoid if root). */
+export function perfUnavailable(): string | null {
+  if (process.platform !== "linux") return "perf profiles need Linux";
+  if (spawnSync("perf", ["--version"], { stdio: "ignore" }).status !== 0) {
+    return "the perf tool is not installed (Debian: apt-get install linux-perf)";
+  }
+  const knob = "/proc/sys/kernel/perf_event_paranoid";
+  const level = existsSync(knob) ? Number(readFileSync(knob, "utf8").trim()) : 2;
+  if (level > 1 && process.getuid?.() === 0) {
+    try {
+      writeFileSync(knob, "1");
+      return null;
+    } catch { /* reported below */ }
+  }
+  if (level > 1) return `${knob} is ${level}: perf may not profile other processes (set it to 1 as root)`;
+  return null;
+}
+
+/** A running `perf record` on some processes; `stop()` ends it and resolves once the file is written. */
+export function recordPerf(pids: readonly number[], file: string): { stop(): Promise<void> } {
+  const child = spawn("perf", [
+    "record",
+    "-q",
+    "-F",
+    String(PERF_FREQUENCY_HZ),
+    "-e",
+    "cpu-clock",
+    "-g",
+    "-p",
+    pids.join(","),
+    "-o",
+    file,
+  ], { stdio: "ignore" });
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  return {
+    async stop() {
+      child.kill("SIGINT");
+      await exited;
+    },
+  };
+}
+
+/** The text of `perf script` for a recording (every sample with its stack). */
+export function perfScript(file: string): string {
+  const r = spawnSync("perf", ["script", "-i", file], { encoding: "utf8", maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`perf script failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+export interface PerfShare {
+  name: string;
+  samples: number;
+  share: number;
+}
+
+export interface PerfSummary {
+  samples: number;
+  /** Every sample in one area (see the module doc); the shares add up to 1. */
+  areas: PerfShare[];
+  /** The kernel's samples by the system call (user-space function) they were made from. */
+  syscalls: PerfShare[];
+  /** The functions samples landed in (self time), native and JavaScript. */
+  top: PerfShare[];
+}
+
+const GC =
+  /Scavenge|MarkCompact|ConcurrentMarking|Marking|Sweeper|Heap::|Evacuat|RememberedSet|Ephemeron|GlobalHandles/;
+const JIT = /compiler::|turboshaft|maglev|Maglev|Compiler::|CompileLazy|Parser::|Scanner::|BytecodeGenerator/;
+
+interface Frame {
+  symbol: string;
+  dso: string;
+}
+
+/** One frame line of `perf script`: `addr symbol+0xoff (dso)`. */
+function frameOf(line: string): Frame {
+  const m = /^\s*[0-9a-f]+\s+(.*?)\s+\(([^)]*)\)\s*$/.exec(line);
+  if (!m) return { symbol: line.trim(), dso: "" };
+  return { symbol: m[1]!.replace(/\+0x[0-9a-f]+$/, ""), dso: m[2]! };
+}
+
+const isKernel = (f: Frame) => f.dso.includes("kernel") || f.dso.includes("vmlinux");
+
+/** Where a JavaScript frame's function lives: a folder of `src/`, a dependency, or the runtime's own code. */
+function jsArea(symbol: string): string {
+  const dep = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(symbol);
+  if (dep) return dep[1]!;
+  const src = /\/src\/([^/:]+)\/[^/]+:\d/.exec(symbol);
+  if (src) return `src/${src[1]}`;
+  if (/ node:|^JS:\S+ node:/.test(symbol) || symbol.includes(" node:")) return "node: internals";
+  if (symbol.includes("ext:") || symbol.includes("deno:")) return "deno: internals";
+  return "other JavaScript";
+}
+
+/** Sums one `perf script` text into areas, system calls and top functions. */
+export function summarizePerf(script: string, topN = 25): PerfSummary {
+  const areas = new Map<string, number>();
+  const syscalls = new Map<string, number>();
+  const top = new Map<string, number>();
+  let samples = 0;
+  const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
+  const finish = (frames: Frame[]) => {
+    if (frames.length === 0) return;
+    samples++;
+    const self = frames[0]!;
+    bump(top, isKernel(self) ? `[kernel] ${self.symbol}` : self.symbol);
+    if (isKernel(self)) {
+      const user = frames.find((f) => !isKernel(f));
+      const call = user === undefined ? "(kernel thread or interrupt)" : user.symbol;
+      bump(syscalls, call);
+      bump(areas, "kernel (system calls)");
+      return;
+    }
+    if (frames.some((f) => GC.test(f.symbol))) return void bump(areas, "garbage collection");
+    if (frames.some((f) => JIT.test(f.symbol))) return void bump(areas, "JIT compilation");
+    const js = frames.find((f) => f.symbol.startsWith("JS:"));
+    if (js !== undefined) return void bump(areas, jsArea(js.symbol));
+    if (frames.some((f) => f.dso.startsWith("/tmp/perf-") || f.symbol === "[unknown]")) {
+      return void bump(areas, "JIT code without symbols");
+    }
+    bump(areas, "runtime native (no JavaScript on the stack)");
+  };
+  let frames: Frame[] = [];
+  let inSample = false;
+  for (const line of script.split("\n")) {
+    if (line.trim() === "") {
+      if (inSample) finish(frames);
+      frames = [];
+      inSample = false;
+    } else if (!/^\s/.test(line)) {
+      if (inSample) finish(frames);
+      frames = [];
+      inSample = true; // a sample's header: `comm pid time: period event:`
+    } else if (inSample) {
+      frames.push(frameOf(line));
+    }
+  }
+  if (inSample) finish(frames);
+  const shares = (m: Map<string, number>, n = Infinity) =>
+    [...m].sort((a, b) => b[1] - a[1]).slice(0, n)
+      .map(([name, count]) => ({ name, samples: count, share: samples === 0 ? 0 : count / samples }));
+  return { samples, areas: shares(areas), syscalls: shares(syscalls, 12), top: shares(top, topN) };
+}

@@ -92,7 +92,12 @@ export interface PerfSummary {
 
 const GC =
   /Scavenge|MarkCompact|ConcurrentMarking|Marking|Sweeper|Heap::|Evacuat|RememberedSet|Ephemeron|GlobalHandles/;
-const JIT = /compiler::|turboshaft|maglev|Maglev|Compiler::|CompileLazy|Parser::|Scanner::|BytecodeGenerator/;
+/**
+ * V8's compilers (C++ frames only: `Builtins_CompileLazy` stays on the stack under the first call of every new
+ * closure, so matching it would put that call's whole work under compilation).
+ */
+const JIT =
+  /v8::internal::compiler::|turboshaft|maglev::|Maglev|v8::internal::Compiler::|Parser::|Scanner::|BytecodeGenerator|OptimizingCompileDispatcher/;
 
 interface Frame {
   symbol: string;

@@ -30,6 +30,8 @@ const SCRIPT = [
   ]),
   sample([
     "JS:*#lowerBound file:///srv/dist/src/storage/memtable.js:159:16+0x20 (/tmp/perf-4242.map)",
+    "Builtins_CompileLazy+0x1b3 (/usr/bin/node)",
+    "Builtins_RunMicrotasks+0x274 (/usr/bin/node)",
   ]),
   sample(["JS:*doEncode /srv/node_modules/@msgpack/msgpack/dist.cjs/Encoder.cjs:95:13+0x1 (/tmp/perf-4242.map)"]),
   sample(["JS:*emit node:events:471:44+0x3 (/tmp/perf-4242.map)"]),
@@ -45,7 +47,7 @@ test("every sample lands in one area: kernel, GC, JIT, else the nearest JavaScri
     "kernel (system calls)": 2,
     "garbage collection": 1,
     "JIT compilation": 1,
-    "src/storage": 2,
+    "src/storage": 2, // one under a closure's first call (CompileLazy on the stack is not compilation)
     "@msgpack/msgpack": 1,
     "node: internals": 1,
     "runtime native (no JavaScript on the stack)": 1,

@@ -93,11 +93,12 @@ export interface PerfSummary {
 const GC =
   /Scavenge|MarkCompact|ConcurrentMarking|Marking|Sweeper|Heap::|Evacuat|RememberedSet|Ephemeron|GlobalHandles/;
 /**
- * V8's compilers (C++ frames only: `Builtins_CompileLazy` stays on the stack under the first call of every new
- * closure, so matching it would put that call's whole work under compilation).
+ * V8's compilers and parser (its C++ namespaces only: Node's HTTP parser is `node::…::Parser`, and
+ * `Builtins_CompileLazy` stays on the stack under the first call of every new closure, so matching either would
+ * put a request's whole work under compilation).
  */
 const JIT =
-  /v8::internal::compiler::|turboshaft|maglev::|Maglev|v8::internal::Compiler::|Parser::|Scanner::|BytecodeGenerator|OptimizingCompileDispatcher/;
+  /v8::internal::compiler::|v8::internal::maglev::|turboshaft|v8::internal::Compiler::|v8::internal::(?:Pre)?Parser(?:Base)?\b|v8::internal::Scanner::|v8::internal::interpreter::BytecodeGenerator|OptimizingCompileDispatcher/;
 
 interface Frame {
   symbol: string;

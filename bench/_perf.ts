@@ -5,8 +5,8 @@
  * Why besides `--profile`: V8's sampler (`--cpu-prof`) takes a sample of a thread on a timer whether it runs or
  * not, so a system call that wakes another process on the same two cores collects samples while its thread
  * waits for the core, and it sees neither the kernel's side of a system call nor V8's own threads (the
- * optimizing compiler, concurrent marking). perf shows all of it: on this machine it put a quarter of a Node
- * node's CPU in the kernel and, in an 8-second quick run, another quarter in TurboFan compiling the hot code
+ * optimizing compiler, concurrent marking). perf shows all of it: on this machine it put a fifth of a Node
+ * node's CPU in the kernel, and a third in Node's HTTP and socket code with the system calls under it
  * (docs/bench.md, seventh round).
  *
  * Each sample goes to one area, in this order: the kernel (by the system call it was made from: the first

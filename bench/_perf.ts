@@ -14,7 +14,8 @@
  * on the stack: a folder of `src/`, a dependency or the runtime's own JavaScript, so V8's builtins (property
  * access, calls, promises) count for the JavaScript that called them. JavaScript frames have names when the
  * runtime writes a perf map (`node --perf-basic-prof`, `deno run --v8-flags=--perf-basic-prof`); Bun writes
- * none, so its JavaScript shows as code without symbols.
+ * none, so its JavaScript shows as code without symbols, and Deno's binary has no symbols for V8's own code, so
+ * its garbage collection and compiler cannot be told apart from other unnamed code.
  *
  * Needs `perf` (Debian: `apt-get install linux-perf`) and permission to profile other processes
  * (`/proc/sys/kernel/perf_event_paranoid` at most 1, or root, who may lower it).

@@ -46,9 +46,10 @@ export const VALUE_BYTES_MAX = 64 * 1024 * 1024;
  *
  * The last `RECENT_ENCODINGS` (set, bytes) pairs, in a ring searched newest first by identity, not a `WeakMap`:
  * each `WeakMap` entry is an ephemeron, and on V8 inserting young keys into it and clearing them at every
- * scavenge cost about 1.3% of a node's CPU under load (docs/bench.md, seventh round). A set's uses follow its making within one request, so a short memory serves them; a set asked for
- * later (a write cache entry, see `rememberEncoding`) is encoded again, to the same bytes. The ring keeps up to
- * that many encodings alive a little past their sets (and the buffers they are views into).
+ * scavenge cost about 1.3% of a node's CPU under load (docs/bench.md, seventh round). A set's uses follow its
+ * making within one request, so a short memory serves them; a set asked for later is encoded again, to the same
+ * bytes, unless its holder remembers it again first (the write cache does, see `rememberEncoding`). The ring
+ * keeps up to that many encodings alive a little past their sets (and the buffers they are views into).
  */
 export const RECENT_ENCODINGS = 64;
 const recentSets: (DvvSet<Uint8Array> | null)[] = new Array(RECENT_ENCODINGS).fill(null);

@@ -91,8 +91,9 @@ export interface PerfSummary {
   top: PerfShare[];
 }
 
+/** V8's garbage collector (its C++ namespace only, as for the compilers below). */
 const GC =
-  /Scavenge|MarkCompact|ConcurrentMarking|Marking|Sweeper|Heap::|Evacuat|RememberedSet|Ephemeron|GlobalHandles/;
+  /v8::internal::\S*(?:Scaveng|MarkCompact|Marking|Sweep|Evacuat|RememberedSet|Ephemeron)|v8::internal::Heap::/;
 /**
  * V8's compilers and parser (its C++ namespaces only: Node's HTTP parser is `node::…::Parser`, and
  * `Builtins_CompileLazy` stays on the stack under the first call of every new closure, so matching either would
@@ -121,7 +122,7 @@ function jsArea(symbol: string): string {
   if (dep) return dep[1]!;
   const src = /\/src\/([^/:]+)\/[^/]+:\d/.exec(symbol);
   if (src) return `src/${src[1]}`;
-  if (/ node:|^JS:\S+ node:/.test(symbol) || symbol.includes(" node:")) return "node: internals";
+  if (symbol.includes(" node:")) return "node: internals";
   if (symbol.includes("ext:") || symbol.includes("deno:")) return "deno: internals";
   return "other JavaScript";
 }

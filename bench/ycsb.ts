@@ -330,6 +330,28 @@ function slowestAtA(): Row | null {
 }
 
 /**
+ * Starts `slowest`'s runtime again and runs workload A at its level once more (for `--profile` and `--perf`);
+ * its rows are left out of the report. Returns the run's result.
+ */
+async function rerunUnderA(
+  slowest: Row,
+  o: { profileDir?: string; perfMaps?: boolean },
+): Promise<RunResult | undefined> {
+  const runtime = slowest.system.split(" ")[1]!;
+  const savedWorkloads = workloads.splice(0, workloads.length, WORKLOADS.A!);
+  const savedRows = rows.length;
+  profiling = true;
+  try {
+    await meshkvSystem(runtime, false, o.profileDir, [slowest.level], o.perfMaps ?? false);
+    return rows[savedRows]?.result;
+  } finally {
+    rows.splice(savedRows);
+    workloads.splice(0, workloads.length, ...savedWorkloads);
+    profiling = false;
+  }
+}
+
+/**
  * Runs the slowest runtime's cluster under workload A again with perf recording its nodes (every thread) over
  * the measured window: CPU time by area, by system call, and the top functions (bench/_perf.ts).
  */
@@ -340,16 +362,11 @@ async function perfProfile(): Promise<string> {
   if (slowest === null) return "\n\nNo perf profile: no single-runtime meshkv rows with workload A.\n";
   const runtime = slowest.system.split(" ")[1]!;
   const dir = tempDir("meshkv-perf-");
-  const savedWorkloads = workloads.splice(0, workloads.length, WORKLOADS.A!);
-  const savedRows = rows.length;
   try {
-    profiling = true;
     perfWindow = { file: join(dir, "nodes.perf"), stopped: null, pids: [] };
     log(`perf profile of ${runtime} (slowest at workload A: ${Math.round(slowest.result.opsPerSec)} ops/s)`);
-    await meshkvSystem(runtime, false, undefined, [slowest.level], true);
+    const profiled = await rerunUnderA(slowest, { perfMaps: true });
     await perfWindow.stopped;
-    const profiled = rows[savedRows]?.result;
-    rows.splice(savedRows);
     if (perfWindow.stopped === null) return "\n\nNo perf profile: the run had no measured window.\n";
     const sum = summarizePerf(perfScript(perfWindow.file));
     const us = profiled?.serverCpuUsPerOp ?? null;
@@ -368,11 +385,9 @@ async function perfProfile(): Promise<string> {
       `The kernel's share by the system call it was made from:\n\n${table(sum.syscalls, "call")}\n\n` +
       `Top functions (self):\n\n${table(sum.top.slice(0, 20), "function")}\n`;
   } finally {
-    profiling = false;
     // The perf maps the nodes wrote (tens of MB each) are read by `perf script` above and not needed after it.
     for (const pid of perfWindow?.pids ?? []) rmSync(`/tmp/perf-${pid}.map`, { force: true });
     perfWindow = null;
-    workloads.splice(0, workloads.length, ...savedWorkloads);
     removeDir(dir);
   }
 }
@@ -384,14 +399,9 @@ async function profile(): Promise<string> {
   const runtime = slowest.system.split(" ")[1]!;
   const keep = flag("--profile-dir", "");
   const dir = keep === "" ? tempDir("meshkv-prof-") : (mkdirSync(keep, { recursive: true }), keep);
-  const savedWorkloads = workloads.splice(0, workloads.length, WORKLOADS.A!);
-  const savedRows = rows.length;
   try {
-    profiling = true;
     log(`profiling ${runtime} (slowest at workload A: ${Math.round(slowest.result.opsPerSec)} ops/s)`);
-    await meshkvSystem(runtime, false, dir, [slowest.level]);
-    const profiled = rows[savedRows]?.result;
-    rows.splice(savedRows);
+    const profiled = await rerunUnderA(slowest, { profileDir: dir });
     const window: [number, number] = [lastWindow[0] - lastSpawnedAt, lastWindow[1] - lastSpawnedAt];
     const top = topSelfTime(dir, root, 20, window);
     if (top.files === 0) return `No CPU profile was written by ${runtime} (it may not support --cpu-prof).\n`;
@@ -422,7 +432,6 @@ async function profile(): Promise<string> {
         Math.round(top.busyMs)
       } ms), top self time:\n\n${table}${perArea}`;
   } finally {
-    workloads.splice(0, workloads.length, ...savedWorkloads);
     if (keep === "") removeDir(dir);
   }
 }

@@ -23,7 +23,7 @@ const built = new Set<string>();
  * user who installed meshkv from npm does. In a clone `meshkv` on Node runs the TypeScript through tsx, whose
  * transform (names kept on every inner function) cost 10-15% more CPU per request on this machine.
  */
-function buildOnce(root: string): void {
+export function buildOnce(root: string): void {
   if (built.has(root)) return;
   const r = spawnSync("npm", ["run", "--silent", "build"], { cwd: root, stdio: "inherit" });
   if (r.status !== 0) throw new Error(`npm run build failed in ${root} (status ${r.status})`);

@@ -3,9 +3,22 @@
  * Workers are pinned round-robin to the endpoints they are given (one SDK client, one etcd member or one Redis
  * connection each), so the load is spread over the cluster's nodes as YCSB's client threads would spread it.
  */
-import { type BatchOp, type ConsistencyName, createClient } from "../src/client/mod.ts";
+import type { BatchOp, ConsistencyName, createClient } from "../src/client/mod.ts";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { buildOnce } from "./_cluster.ts";
 import { etcdCas, etcdGet, etcdPut, etcdPutMany, RespConnection } from "./_peers.ts";
 import { chunks, parallel, type Target } from "./_workload.ts";
+
+/**
+ * The SDK as users install it: the compiled build of `root` (dist/, made by `buildOnce` as the Node nodes run
+ * it), not its TypeScript through tsx, whose transform names every inner function at run time and so costs the
+ * generator CPU no user pays.
+ */
+export async function builtSdk(root: string): Promise<{ createClient: typeof createClient }> {
+  buildOnce(root);
+  return await import(pathToFileURL(join(root, "dist/src/client/mod.js")).href);
+}
 
 const LOAD_BATCH = 100;
 const LOAD_LANES = 8;
@@ -21,6 +34,8 @@ export interface MeshkvTargetOptions {
   loadEverywhere: boolean;
   /** The generator's fetch (bench/_http.ts, or the global one). */
   fetch: typeof fetch;
+  /** The SDK's `createClient`, from the build users install (`builtSdk`). */
+  createClient: typeof createClient;
 }
 
 /**
@@ -30,6 +45,7 @@ export interface MeshkvTargetOptions {
  * then a strict write with the read's context, retried after a lost race.
  */
 export function meshkvTarget(o: MeshkvTargetOptions): Target & { close(): void } {
+  const createClient = o.createClient;
   const opts = { consistency: o.level, timeoutMs: 10_000, retries: 0, fetch: o.fetch } as const;
   const clients = o.urls.map((url) => createClient({ endpoints: url, ...opts }));
   const contexts = clients.map(() => new Map<string, string>());

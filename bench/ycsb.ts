@@ -37,7 +37,7 @@ import { installPeers, startEtcdCluster, startRedis, useEtcdFetch, which } from 
 import { perfScript, perfUnavailable, recordPerf, summarizePerf } from "./_perf.ts";
 import { topSelfTime } from "./_profile.ts";
 import { chart, machineTable, mdTable, type Row, workloadTable } from "./_report.ts";
-import { etcdTarget, meshkvTarget, redisTarget } from "./_targets.ts";
+import { builtSdk, etcdTarget, meshkvTarget, redisTarget } from "./_targets.ts";
 import {
   recordKey,
   type RunOptions,
@@ -240,7 +240,9 @@ async function meshkvSystem(
     // other region's copies land (at `quorum` each put of a 100-put batch waited for its own WAN round trip, and
     // 100,000 records took over an hour). Any three of the four replicas a `quorum` read asks hold at least one
     // of the two copies a `local_quorum` write made, so reads find every record either way.
+    const { createClient } = await builtSdk(root);
     const loader = meshkvTarget({
+      createClient,
       urls,
       level: withDelay ? "local_quorum" : "quorum",
       loadUrls: cluster.urls,
@@ -252,6 +254,7 @@ async function meshkvSystem(
       levelsHere,
       (level) =>
         meshkvTarget({
+          createClient,
           urls,
           level: level as ConsistencyName,
           loadUrls: cluster.urls,

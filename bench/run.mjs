@@ -22,6 +22,8 @@ const extra = dash === -1 ? [] : argv.slice(dash + 1);
 const own = dash === -1 ? argv : argv.slice(0, dash);
 // Benchmarks that drive real clusters themselves: run once on Node (not part of the default set: minutes long).
 const DRIVERS = new Set(["ycsb"]);
+// Benchmarks of the load generator, which always runs on Node: run once, on Node, without --runtimes.
+const NODE_ONLY = new Set(["generator"]);
 let runtimes = Object.keys(RUNTIMES);
 let runtimeFlag = null;
 const names = [];
@@ -42,7 +44,7 @@ for (const name of wanted) {
     if (r.status !== 0) failed++;
     continue;
   }
-  for (const rt of runtimes) {
+  for (const rt of NODE_ONLY.has(name) ? ["node"] : runtimes) {
     console.log(`\n===== bench/${name}.ts on ${rt} =====`);
     const [cmd, args] = RUNTIMES[rt](join(root, "bench", `${name}.ts`));
     const r = spawnSync(cmd, [...args, ...extra], { cwd: root, stdio: "inherit" });

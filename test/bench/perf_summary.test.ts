@@ -5,7 +5,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { summarizePerf } from "../../bench/_perf.ts";
+import { PerfMaps, summarizePerf } from "../../bench/_perf.ts";
 
 const sample = (frames: string[]) =>
   `node 4242 58445.556003:     500250 cpu-clock: \n${frames.map((f) => `\t    7f00aa ${f}`).join("\n")}\n\n`;
@@ -79,5 +79,51 @@ test("no samples, no areas; a sample without frames is not counted", () => {
   const s = summarizePerf("node 1 1.0: 1 cpu-clock: \n\n" + sample(["fdatasync+0x1 (/lib/libc.so.6)"]));
   assert.is(s.samples, 1);
   assert.is(s.areas[0]!.name, "runtime native (no JavaScript on the stack)", "a call without a kernel frame");
+});
+
+// A perf map as a runtime writes it: decideWrite compiled first (0x1000-0x1400), freed, and its space reused by
+// the WebSocket receiver's handler (0x1200-0x1280), whose line comes later.
+const MAP = [
+  "1000 400 JS:*decideWrite file:///srv/dist/src/core/write_decision.js:5:28",
+  "2000 100 JS:*emit node:events:471:44",
+  "1200 80 JS:*dataMessage /srv/node_modules/ws/lib/receiver.js:585:14",
+  "",
+].join("\n");
+
+test("PerfMaps names an address by the newest map entry that covers it", () => {
+  const read: string[] = [];
+  const maps = new PerfMaps((path) => {
+    read.push(path);
+    return path === "/tmp/perf-7.map" ? MAP : null;
+  });
+  assert.is(maps.lookup("/tmp/perf-7.map", 0x1234n), "JS:*dataMessage /srv/node_modules/ws/lib/receiver.js:585:14");
+  assert.is(
+    maps.lookup("/tmp/perf-7.map", 0x1100n),
+    "JS:*decideWrite file:///srv/dist/src/core/write_decision.js:5:28",
+  );
+  assert.is(
+    maps.lookup("/tmp/perf-7.map", 0x1280n),
+    "JS:*decideWrite file:///srv/dist/src/core/write_decision.js:5:28",
+  );
+  assert.is(maps.lookup("/tmp/perf-7.map", 0x1400n), null, "the end is outside");
+  assert.is(maps.lookup("/tmp/perf-7.map", 0x20ffn), "JS:*emit node:events:471:44");
+  assert.is(maps.lookup("/tmp/perf-7.map", 0xfffn), null);
+  assert.is(maps.lookup("/tmp/perf-8.map", 0x1234n), null, "a map that is gone names nothing");
+  assert.equal(read, ["/tmp/perf-7.map", "/tmp/perf-8.map"], "each map is read once");
+});
+
+test("PerfMaps.rename fixes perf's name for reused code, and the area follows", () => {
+  const script = "node 7 1.0: 1 cpu-clock: \n" +
+    "\t    1234 JS:*decideWrite file:///srv/dist/src/core/write_decision.js:5:28+0x234 (/tmp/perf-7.map)\n" +
+    "\t    9999 uv_run+0x187 (/usr/bin/node)\n" +
+    "\t    5555 JS:*old file:///srv/dist/src/core/x.js:1:1+0x5 (/tmp/perf-7.map)\n\n";
+  const renamed = new PerfMaps(() => MAP).rename(script);
+  assert.ok(
+    renamed.includes("\t    1234 JS:*dataMessage /srv/node_modules/ws/lib/receiver.js:585:14 (/tmp/perf-7.map)"),
+  );
+  assert.ok(renamed.includes("\t    9999 uv_run+0x187 (/usr/bin/node)"), "native frames stay as they are");
+  assert.ok(renamed.includes("5555 JS:*old file:///srv/dist/src/core/x.js:1:1+0x5"), "no entry: perf's name stays");
+  assert.is(summarizePerf(script).areas[0]!.name, "src/core");
+  assert.is(summarizePerf(renamed).areas[0]!.name, "ws");
 });
 test.run();

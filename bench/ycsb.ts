@@ -590,7 +590,7 @@ add(
     "- `gen CPU` is the CPU the load generator itself used during the measured window, in cores: the rest of the machine's 2 cores was left to the system under test (and to whatever else ran).",
     "- `server CPU µs/op` is the CPU (user + system, from /proc) of all the system's processes over the measured window, divided by the operations completed in it: steadier than throughput on a shared machine.",
     "- `±` is the coefficient of variation of throughput over 500 ms windows within the run. The machine is small and shared, and the generator, all three nodes and the peers share its cores, so differences under about 20% are noise; compare medians of several runs (`--repeat`).",
-    "- meshkv: one SDK client per node, workers pinned round-robin; updates send the last context the client saw for the key (a blind write would keep the old value as a sibling); F is the SDK's `update()` (read, then strict write, retried after a lost race).",
+    "- meshkv: one SDK client per node (the SDK's compiled build, as npm installs it), workers pinned round-robin; updates send the last context the client saw for the key (a blind write would keep the old value as a sibling); F is the SDK's `update()` (read, then strict write, retried after a lost race).",
     "- etcd: through the v3 JSON gateway with the same fetch; `one` = serializable reads, `quorum` = linearizable reads; writes always go through Raft with fsync. F is a txn comparing mod_revision, retried after a lost race.",
     "- Redis: one server, no replication, no persistence (upper bound), RESP over node:net, one connection per worker; F is WATCH/GET/MULTI/SET/EXEC.",
     ...notes.map((n) => `- ${n}`),

@@ -54,29 +54,34 @@ function reassembler(onMessage) {
   };
 }
 
-function serve(mode, port) {
+/** Starts the echo server on a free port; resolves with the port once it listens. */
+async function serve(mode) {
+  const port = 0;
   if (mode === "ws") {
     if (runtime === "deno") {
-      Deno.serve({ port, hostname: "127.0.0.1", onListen() {} }, (req) => {
+      return Deno.serve({ port, hostname: "127.0.0.1", onListen() {} }, (req) => {
         const { socket, response } = Deno.upgradeWebSocket(req);
         socket.binaryType = "arraybuffer";
         socket.onmessage = (e) => socket.send(e.data);
         return response;
-      });
+      }).addr.port;
     } else if (runtime === "bun") {
-      Bun.serve({
+      return Bun.serve({
         port,
         hostname: "127.0.0.1",
         fetch: (req, s) => void s.upgrade(req),
         websocket: { message: (ws, m) => ws.send(m) },
-      });
+      }).port;
     } else {
-      new WebSocketServer({ port, host: "127.0.0.1", perMessageDeflate: false })
-        .on("connection", (s) => s.on("message", (d) => s.send(d)));
+      const wss = new WebSocketServer({ port, host: "127.0.0.1", perMessageDeflate: false });
+      wss.on("connection", (s) => s.on("message", (d) => s.send(d)));
+      await new Promise((resolve) => wss.once("listening", resolve));
+      return wss.address().port;
     }
   } else if (runtime === "deno") {
+    const listener = Deno.listen({ port, hostname: "127.0.0.1" });
     (async () => {
-      for await (const conn of Deno.listen({ port, hostname: "127.0.0.1" })) {
+      for await (const conn of listener) {
         conn.setNoDelay(true);
         (async () => {
           const buf = new Uint8Array(65536);
@@ -84,14 +89,16 @@ function serve(mode, port) {
         })().catch(() => {});
       }
     })();
+    return listener.addr.port;
   } else if (runtime === "bun") {
-    Bun.listen({ hostname: "127.0.0.1", port, socket: { data: (s, d) => void s.write(d) } });
-  } else {
-    net.createServer((s) => {
-      s.setNoDelay(true);
-      s.on("data", (d) => s.write(d));
-    }).listen(port, "127.0.0.1");
+    return Bun.listen({ hostname: "127.0.0.1", port, socket: { data: (s, d) => void s.write(d) } }).port;
   }
+  const server = net.createServer((s) => {
+    s.setNoDelay(true);
+    s.on("data", (d) => s.write(d));
+  });
+  await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return server.address().port;
 }
 
 /** Connects and returns `send(bytes)`; `onMessage` gets every echoed message. */
@@ -129,10 +136,10 @@ async function connect(mode, port, onMessage) {
   return (bytes) => void s.write(bytes);
 }
 
-const [mode = "ws", role, portArg] = argv.filter((a, i) => !a.startsWith("--") && !argv[i - 1]?.startsWith("--"));
+const [mode = "ws", role] = argv.filter((a, i) => !a.startsWith("--") && !argv[i - 1]?.startsWith("--"));
 if (mode !== "ws" && mode !== "tcp") throw new Error(`mode must be ws or tcp, not ${mode}`);
 if (role === "server") {
-  serve(mode, Number(portArg));
+  console.log(`port ${await serve(mode)}`); // the client waits for this line
   const before = cpuUs();
   process.on("SIGTERM", () => {
     console.log(`server cpu ${cpuUs() - before}`);
@@ -140,15 +147,19 @@ if (role === "server") {
   });
   setInterval(() => {}, 1 << 30);
 } else {
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
   const self = new URL(import.meta.url).pathname;
   const command = runtime === "deno" ? ["run", "-A", self] : [self];
-  const server = spawn(process.execPath, [...command, mode, "server", String(port)], {
+  const server = spawn(process.execPath, [...command, mode, "server"], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";
-  server.stdout.on("data", (d) => (out += d));
-  await new Promise((r) => setTimeout(r, 1500)); // the server's start-up, outside the measured window
+  const port = await new Promise((resolve) =>
+    server.stdout.on("data", (d) => {
+      out += d;
+      const m = /port (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    })
+  );
   const payload = new Uint8Array(BYTES + 4).fill(7);
   new DataView(payload.buffer).setUint32(0, BYTES);
   const message = mode === "ws" ? payload.subarray(4) : payload;

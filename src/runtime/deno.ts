@@ -6,6 +6,7 @@
  * read or write) to keep positional semantics correct under concurrent callers. Native errors (`Deno.errors.NotFound`, ...) become our codes here.
  */
 import { type ErrorCode, MeshkvError } from "../errors.ts";
+import { dialDenoTcp, listenDenoTcp } from "./_deno_tcp.ts";
 import { answerDirect, targetOf } from "./_plain.ts";
 import { createRandom } from "./_random.ts";
 import { wrapWebSocket } from "./_web_socket.ts";
@@ -344,6 +345,8 @@ export const denoRuntime: Runtime = {
   random: createRandom,
   serve,
   dial: dialWs,
+  listenTcp: (o) => listenDenoTcp(o, translateDenoError),
+  dialTcp: dialDenoTcp,
   args: () => [...D.args],
   env: (name) => D.env.get(name),
   onSignal(signal, fn) {

@@ -16,6 +16,7 @@ import process from "node:process";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import { nodeFileSystem, translateNodeError } from "./_node_fs.ts";
+import { dialNodeTcp, listenNodeTcp } from "./_node_tcp.ts";
 import { createRandom } from "./_random.ts";
 import { systemClock } from "./_system_clock.ts";
 import { dialWs, wrapWs } from "./_ws_client.ts";
@@ -170,6 +171,8 @@ export const nodeRuntime: Runtime = {
   random: createRandom,
   serve,
   dial: dialWs,
+  listenTcp: listenNodeTcp,
+  dialTcp: dialNodeTcp,
   args: () => process.argv.slice(2),
   env: (name) => process.env[name],
   onSignal(signal, fn) {

@@ -260,6 +260,26 @@ export interface DialOptions {
   ca?: string;
 }
 
+/**
+ * A listener for node-to-node traffic over plain TCP (`Runtime.listenTcp`): each connection is a message-oriented
+ * `PeerSocket` over the byte stream (`_framed.ts`: every message preceded by its length, a close record carrying
+ * the close code), so the mesh runs its handshake and frames on it unchanged, without WebSocket framing.
+ */
+export interface TcpListenOptions {
+  hostname: string;
+  /** 0 picks a free port; the chosen one is on the returned listener. */
+  port: number;
+  /** Messages larger than this close the connection with code 1009 (sent as 4009). */
+  maxMessageBytes: number;
+  onOpen(socket: PeerSocket): void;
+}
+
+export interface TcpListener {
+  readonly port: number;
+  /** Stops accepting, closes open connections and resolves when the port is free. */
+  close(): Promise<void>;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // The bundle
 
@@ -278,6 +298,14 @@ export interface Runtime {
   random(seed?: number): Random;
   serve(options: ServeOptions): Promise<RunningServer>;
   dial(url: string, options: DialOptions): Promise<PeerSocket>;
+  /**
+   * Plain TCP for the mesh (see `TcpListenOptions`): a second port beside the HTTP one, cheaper per message than
+   * a WebSocket on Node and Deno. Absent where the runtime has none (the memory runtime's simulation network).
+   * No TLS: a cluster with TLS keeps its mesh on `wss://`.
+   */
+  listenTcp?(options: TcpListenOptions): Promise<TcpListener>;
+  /** Dials a `listenTcp` port; `CONNECT_FAILED` when refused or not open within `options.timeoutMs`. */
+  dialTcp?(host: string, port: number, options: DialOptions): Promise<PeerSocket>;
   /** Command-line arguments after the script. */
   args(): string[];
   env(name: string): string | undefined;

@@ -164,12 +164,20 @@ function meshOptions(rt: Runtime, flags: FlagValues) {
       throw new MeshkvError("INVALID_ARGUMENT", `Flag --seeds takes host:port entries: got ${JSON.stringify(s)}`);
     }
   }
+  const meshPortFlag = String(flags["mesh-port"]);
+  if (meshPortFlag !== "off" && !(/^\d{1,5}$/.test(meshPortFlag) && Number(meshPortFlag) <= 65535)) {
+    throw new MeshkvError(
+      "INVALID_ARGUMENT",
+      `Flag --mesh-port takes a port (0 to 65535; 0 picks a free one) or off: got ${JSON.stringify(meshPortFlag)}`,
+    );
+  }
   const secret = (flags.secret as string | undefined) ?? rt.env("MESHKV_SECRET");
   if (secret !== undefined && secret.length < 8) {
     throw new MeshkvError("INVALID_ARGUMENT", "Flag --secret must be at least 8 characters");
   }
   return {
     seeds,
+    meshPort: meshPortFlag === "off" ? null : Number(meshPortFlag),
     secret: secret ?? DEV_SECRET,
     devSecret: secret === undefined,
     timings: TIMING_PRESETS[preset as PresetName],
@@ -306,6 +314,7 @@ export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOpti
       secret: m.secret,
       capacity: Number(flags.capacity),
       seeds: m.seeds,
+      meshPort: m.meshPort,
       since,
       regionDelays: m.regionDelays,
       log,

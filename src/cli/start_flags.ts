@@ -43,6 +43,12 @@ export const START_FLAGS: FlagTable = {
     type: "string",
     description: "host:port peers dial to reach this node (default: --host and the port listened on)",
   },
+  "mesh-port": {
+    type: "string",
+    description:
+      "Port for node-to-node traffic over plain TCP, announced to peers, which move their mesh links to it (less CPU per message than the WebSocket on --port); 0 picks a free one, off keeps the mesh on --port only. Not used with TLS: the mesh stays on wss://",
+    default: "0",
+  },
   "mesh-preset": {
     type: "string",
     description:

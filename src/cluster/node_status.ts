@@ -81,6 +81,18 @@ export function nodeStatus(
     removed: removalStatus(s),
     rebalance: a ? a.mover.stats() : null,
     coordinator: a ? a.coordinator.stats : null,
+    mesh: a
+      ? {
+        tcpPort: a.node.mesh.tcpPort ?? null,
+        links: a.node.mesh.links().map((l) => ({
+          peer: l.peer,
+          transport: l.transport,
+          open: l.open,
+          role: l.role,
+          inFlight: l.inFlight,
+        })),
+      }
+      : null,
     watchers: s.feed.watchers,
     lastEventId: s.feed.lastId,
     storage: s.store.engine.stats(),

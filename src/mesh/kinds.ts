@@ -78,7 +78,8 @@ export const MESSAGE_KINDS = {
   kvConfig: 14,
   /**
    * One-way, link-level (handled by the link, never by a handler): the frame features the sender understands,
-   * `{ batch: true }`, sent first on every link after the handshake. See the module doc.
+   * `{ batch: true }`, and the port of its plain-TCP mesh listener when it has one, `{ tcp: 7401 }` (see
+   * `mesh.ts`), sent first on every link after the handshake. See the module doc.
    */
   linkFeatures: 15,
   /** Request: keys and bytes a replica holds of partitions `{ partitions }` -> `{ stats: [[p, keys, bytes]] }` (remove --dry-run). */

@@ -61,6 +61,8 @@ export interface LinkCallbacks {
   request(link: PeerLink, kind: MessageKind, body: unknown): unknown;
   oneway(link: PeerLink, kind: MessageKind, body: unknown): void;
   closed(link: PeerLink, code: number, reason: string): void;
+  /** The peer's `linkFeatures` message (after the link has taken what it needs from it). */
+  features?(link: PeerLink, features: Record<string, unknown>): void;
 }
 
 interface Pending {
@@ -113,6 +115,8 @@ export class PeerLink {
     cb: LinkCallbacks,
     log: Logger,
     early: Uint8Array[] = [],
+    /** What this end announces besides `batch` (the mesh's plain-TCP port). */
+    announce: Record<string, unknown> = {},
   ) {
     this.#socket = socket;
     this.peer = peer;
@@ -124,7 +128,7 @@ export class PeerLink {
     this.#batchBytesMax = Math.min(limits.batchBytesMax, limits.frameBytesMax - BATCH_HEADER_BYTES);
     socket.setHandlers({ message: (m) => this.#onMessage(m), close: (code, reason) => this.#onClose(code, reason) });
     try {
-      this.#write({ type: "oneway", kind: MESSAGE_KINDS.linkFeatures, body: { batch: true } });
+      this.#write({ type: "oneway", kind: MESSAGE_KINDS.linkFeatures, body: { ...announce, batch: true } });
     } catch {
       // closed already: the close handler has run or will
     }
@@ -333,7 +337,9 @@ export class PeerLink {
         return this.#onRequest(frame.id, frame.kind, frame.body);
       case "oneway": {
         if (frame.kind === MESSAGE_KINDS.linkFeatures) {
-          this.#peerBatches = (frame.body as { batch?: unknown } | null)?.batch === true;
+          const features = typeof frame.body === "object" && frame.body !== null ? frame.body : {};
+          this.#peerBatches = (features as { batch?: unknown }).batch === true;
+          this.#cb.features?.(this, features as Record<string, unknown>);
           return;
         }
         const kind = kindOf(frame.kind);

@@ -8,9 +8,25 @@
  * what is in flight, then closes). A dropped link is redialed by the lower id with jittered exponential
  * backoff; failed dials gate further on-demand dials for the backoff time, so a dead peer costs one attempt
  * per backoff window, not one per message.
+ *
+ * Plain TCP: a node that listens for mesh traffic on a plain-TCP port too (`setTcpPort`, the runtime's `listenTcp`)
+ * announces the port in its `linkFeatures` message. The end that dialed a WebSocket link to it then dials that
+ * port and runs the same handshake there; the new link replaces the WebSocket one through the usual tie-break
+ * (same direction, newer wins: the old link answers what is in flight, then closes). Later dials to the peer go
+ * straight to the port; a TCP dial that fails falls back to the WebSocket, and that port is not tried again for
+ * `backoffMaxMs` (a port the peer announces anew, after a restart, is). A node without the port (an older version, a runtime without `listenTcp`, TLS) stays on
+ * WebSockets, so mixed clusters keep working. The frames are the same on both; only the framing differs.
  */
 import { isMeshkvError, MeshkvError } from "../errors.ts";
-import type { Clock, PeerSocket, Random, Runtime, TimerHandle, WebSocketOptions } from "../runtime/types.ts";
+import type {
+  Clock,
+  PeerSocket,
+  Random,
+  Runtime,
+  TcpListenOptions,
+  TimerHandle,
+  WebSocketOptions,
+} from "../runtime/types.ts";
 import { type Authenticator, webCryptoAuthenticator } from "./auth.ts";
 import { CLOSE, handshake, type LocalIdentity } from "./handshake.ts";
 import type { MessageKind, Role } from "./kinds.ts";
@@ -28,7 +44,7 @@ export interface MeshOptions {
   datacenter: string;
   /** `host:port` peers dial to reach this node; may be set later with `setSelfAddress`. */
   address?: string;
-  runtime: Pick<Runtime, "clock" | "dial">;
+  runtime: Pick<Runtime, "clock" | "dial" | "dialTcp">;
   random: Random;
   settings?: Partial<MeshSettings>;
   /** Dial `wss://` instead of `ws://`. */
@@ -63,6 +79,8 @@ export interface LinkStatus {
   socketMessagesOut: number;
   /** Whether frames to this peer are gathered into batch frames (the peer reads them, and batching is on). */
   batching: boolean;
+  /** What carries the link: a WebSocket on the HTTP port, or the plain-TCP mesh port. */
+  transport: "websocket" | "tcp";
 }
 
 export type LinkEvent = { type: "up" | "down"; peer: string };
@@ -77,6 +95,12 @@ interface Peer {
   nextAttemptAt: number;
   reconnect: TimerHandle | undefined;
   reconnects: number;
+  /** The peer's plain-TCP mesh port, as it announced it; undefined when it has none or it failed. */
+  tcpPort: number | undefined;
+  /** A plain-TCP port that failed, and the `clock.monotonic()` before which it is not tried again. */
+  tcpFailedPort: number | undefined;
+  tcpRetryAt: number;
+  upgrading: boolean;
 }
 
 /** Dial failures a requester gets as they are; any other (a broken handshake) becomes CONNECT_FAILED. */
@@ -89,6 +113,11 @@ export class Mesh {
   #auth: Authenticator;
   #clock: Clock;
   #dial: Runtime["dial"];
+  #dialTcp: Runtime["dialTcp"];
+  #tcpPort: number | undefined;
+  #tcpLinks = new WeakSet<PeerLink>();
+  /** The plain-TCP port each link's peer announced on it. */
+  #announced = new WeakMap<PeerLink, number>();
   #random: Random;
   #tls: boolean;
   #ca: string | undefined;
@@ -111,6 +140,8 @@ export class Mesh {
     this.#auth = o.auth ?? webCryptoAuthenticator(o.secret!);
     this.#clock = o.runtime.clock;
     this.#dial = o.runtime.dial;
+    // Plain TCP carries no TLS: a TLS cluster keeps its mesh on wss://.
+    this.#dialTcp = o.tls ? undefined : o.runtime.dialTcp;
     this.#random = o.random;
     this.#tls = o.tls ?? false;
     this.#ca = o.ca;
@@ -124,6 +155,23 @@ export class Mesh {
 
   setSelfAddress(address: string): void {
     this.#self = { ...this.#self, address };
+  }
+
+  /**
+   * The options for `runtime.listenTcp` (without host and port). Once listening, `setTcpPort` announces the port.
+   */
+  tcpListener(): Pick<TcpListenOptions, "maxMessageBytes" | "onOpen"> {
+    return { maxMessageBytes: this.settings.frameBytesMax, onOpen: (s) => this.accept(s, "tcp") };
+  }
+
+  /** The plain-TCP port this node announces, if it listens on one. */
+  get tcpPort(): number | undefined {
+    return this.#tcpPort;
+  }
+
+  /** The plain-TCP port this node listens on, announced to every link opened from now on. */
+  setTcpPort(port: number): void {
+    this.#tcpPort = port;
   }
 
   /** The `websocket` option for `runtime.serve`, so the mesh shares the HTTP port. */
@@ -220,11 +268,12 @@ export class Mesh {
       socketMessagesIn: l.socketMessagesIn,
       socketMessagesOut: l.socketMessagesOut,
       batching: l.batching,
+      transport: this.#tcpLinks.has(l) ? "tcp" as const : "websocket" as const,
     })).sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0));
   }
 
-  /** Accepts an inbound connection (the server's `onOpen`). */
-  accept(socket: PeerSocket): void {
+  /** Accepts an inbound connection (the server's or the plain-TCP listener's `onOpen`). */
+  accept(socket: PeerSocket, transport: "websocket" | "tcp" = "websocket"): void {
     if (this.#closed) return socket.close(CLOSE.goingAway, "Node shutting down");
     if (this.#handshaking.size >= this.settings.handshakesMax) {
       this.#log(
@@ -234,7 +283,7 @@ export class Mesh {
       return socket.close(CLOSE.tryLater, "Too many handshakes");
     }
     this.#handshaking.add(socket);
-    this.#handshake(socket, "accept").then(
+    this.#handshake(socket, "accept", transport === "tcp").then(
       (link) => {
         this.#register(link);
       },
@@ -267,6 +316,10 @@ export class Mesh {
         nextAttemptAt: 0,
         reconnect: undefined,
         reconnects: 0,
+        tcpPort: undefined,
+        tcpFailedPort: undefined,
+        tcpRetryAt: 0,
+        upgrading: false,
       };
       this.#peers.set(id, p);
     }
@@ -323,6 +376,14 @@ export class Mesh {
   }
 
   async #open(address: string, expectedId: string | undefined): Promise<PeerLink> {
+    const p = expectedId === undefined ? undefined : this.#peers.get(expectedId);
+    if (p?.tcpPort !== undefined && this.#dialTcp) {
+      try {
+        return await this.#openTcp(address, p.tcpPort, p.id);
+      } catch (err) {
+        this.#tcpFailed(p, err);
+      }
+    }
     const url = `${this.#tls ? "wss" : "ws"}://${address}${this.settings.path}`;
     const socket = await this.#dial(url, {
       maxMessageBytes: this.settings.frameBytesMax,
@@ -333,7 +394,23 @@ export class Mesh {
       socket.close(CLOSE.goingAway, "Node shutting down");
       throw new MeshkvError("CLOSED", "Mesh is closed");
     }
-    const link = await this.#handshake(socket, "dial");
+    return this.#dialed(await this.#handshake(socket, "dial", false), address, expectedId);
+  }
+
+  /** Dials the peer's plain-TCP port on the host of `address`. */
+  async #openTcp(address: string, port: number, expectedId: string): Promise<PeerLink> {
+    const socket = await this.#dialTcp!(hostOf(address), port, {
+      maxMessageBytes: this.settings.frameBytesMax,
+      timeoutMs: this.settings.connectTimeoutMs,
+    });
+    if (this.#closed) {
+      socket.close(CLOSE.goingAway, "Node shutting down");
+      throw new MeshkvError("CLOSED", "Mesh is closed");
+    }
+    return this.#dialed(await this.#handshake(socket, "dial", true), address, expectedId);
+  }
+
+  #dialed(link: PeerLink, address: string, expectedId: string | undefined): PeerLink {
     if (expectedId !== undefined && link.peer.nodeId !== expectedId) {
       link.close(CLOSE.policy, "Unexpected node id");
       throw new MeshkvError("CONNECT_FAILED", `Address ${address} is node ${link.peer.nodeId}, not ${expectedId}`, {
@@ -343,7 +420,7 @@ export class Mesh {
     return this.#register(link);
   }
 
-  async #handshake(socket: PeerSocket, role: Role): Promise<PeerLink> {
+  async #handshake(socket: PeerSocket, role: Role, tcp: boolean): Promise<PeerLink> {
     const { peer, early } = await handshake({
       socket,
       role,
@@ -360,8 +437,11 @@ export class Mesh {
       request: (_: PeerLink, kind: MessageKind, body: unknown) => this.#handleRequest(from, kind, body),
       oneway: (_: PeerLink, kind: MessageKind, body: unknown) => this.#messageHandlers.get(kind)?.(body, from),
       closed: (l: PeerLink, code: number, reason: string) => this.#onClosed(l, code, reason),
+      features: (l: PeerLink, f: Record<string, unknown>) => this.#onFeatures(l, f),
     };
-    const link = new PeerLink(wrapped, peer, role, this.#clock, this.settings, callbacks, this.#log, early);
+    const announce = this.#tcpPort === undefined ? {} : { tcp: this.#tcpPort };
+    const link = new PeerLink(wrapped, peer, role, this.#clock, this.settings, callbacks, this.#log, early, announce);
+    if (tcp) this.#tcpLinks.add(link);
     this.#all.add(link);
     if (!link.isOpen) throw new MeshkvError("CONNECTION_CLOSED", `Link to ${peer.nodeId} closed during setup`);
     return link;
@@ -404,6 +484,7 @@ export class Mesh {
     const wasUp = existing?.isOpen ?? false;
     p.link = link;
     if (!wasUp) this.#emit({ type: "up", peer: p.id });
+    this.#moveToTcp(link);
     return link;
   }
 
@@ -430,7 +511,47 @@ export class Mesh {
     }, delay);
   }
 
+  /** A peer's `linkFeatures`: the port of its plain-TCP listener, if it has one. */
+  #onFeatures(link: PeerLink, features: Record<string, unknown>): void {
+    const port = features.tcp;
+    if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) return;
+    this.#announced.set(link, port);
+    // The announcement can arrive with the handshake, before the link is registered; `#register` calls again.
+    if (this.#peers.get(link.peer.nodeId)?.link === link) this.#moveToTcp(link);
+  }
+
+  /** A WebSocket link this end dialed moves to the port its peer announced, if any. */
+  #moveToTcp(link: PeerLink): void {
+    const port = this.#announced.get(link);
+    if (port === undefined || !this.#dialTcp || link.role !== "dial" || this.#tcpLinks.has(link)) return;
+    const p = this.#peers.get(link.peer.nodeId);
+    if (this.#closed || link.retiring || !p || p.upgrading || !p.address) return;
+    if (port === p.tcpFailedPort && this.#clock.monotonic() < p.tcpRetryAt) return;
+    p.tcpPort = port;
+    p.upgrading = true;
+    this.#openTcp(p.address, port, p.id).then(
+      () => this.#log("debug", `Mesh link to ${p.id} moved to plain TCP port ${port}`),
+      (err) => this.#tcpFailed(p, err),
+    ).finally(() => (p.upgrading = false));
+  }
+
+  /** The peer's plain-TCP port did not work: links stay on WebSockets, and that port waits `backoffMaxMs`. */
+  #tcpFailed(p: Peer, err: unknown): void {
+    this.#log("info", `Mesh link to ${p.id} stays on WebSocket: plain TCP port ${p.tcpPort} failed`, {
+      error: (err as Error).message,
+    });
+    p.tcpFailedPort = p.tcpPort;
+    p.tcpPort = undefined;
+    p.tcpRetryAt = this.#clock.monotonic() + this.settings.backoffMaxMs;
+  }
+
   #emit(e: LinkEvent): void {
     for (const l of this.#linkListeners) l(e);
   }
+}
+
+/** The host of a `host:port` address, without the brackets of an IPv6 literal. */
+function hostOf(address: string): string {
+  const host = address.slice(0, address.lastIndexOf(":"));
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
 }

@@ -3,15 +3,26 @@
  * joined by links with delay, jitter, loss, duplication and partitions (symmetric or one-way), all driven by an
  * injected clock (a `ManualClock` in tests) and a seeded random source, so a run replays exactly from its seed.
  *
- * Each host gets `serve`/`dial` bound to its name (`net.runtime("n1", base)`), so the network knows which link
- * a message crosses. Messages on one connection keep their order (as on TCP: a delayed message delays the ones
+ * Each host gets `serve`/`dial` and `listenTcp`/`dialTcp` (the mesh's plain-TCP transport, message-oriented here
+ * like the WebSockets) bound to its name (`net.runtime("n1", base)`), so the network knows which link a message
+ * crosses. Messages on one connection keep their order (as on TCP: a delayed message delays the ones
  * behind it); loss and duplication act per message, which is harsher than TCP and exercises the protocol's
  * timeouts and idempotence. A partition drops messages and makes dials time out; `crash` drops a host's
  * listeners and connections at once, as `kill -9` does.
  */
 import { MeshkvError } from "../errors.ts";
 import { BufferedSocket } from "../runtime/memory.ts";
-import type { Clock, DialOptions, PeerSocket, Random, RunningServer, Runtime, ServeOptions } from "../runtime/types.ts";
+import type {
+  Clock,
+  DialOptions,
+  PeerSocket,
+  Random,
+  RunningServer,
+  Runtime,
+  ServeOptions,
+  TcpListener,
+  TcpListenOptions,
+} from "../runtime/types.ts";
 
 export interface LinkConditions {
   /** Base one-way delay. */
@@ -61,7 +72,9 @@ class SimSocket extends BufferedSocket {
 
 interface Listener {
   host: string;
-  options: ServeOptions;
+  /** An HTTP server (with WebSockets on a path), or a plain-TCP listener. */
+  options: ServeOptions | null;
+  tcp: TcpListenOptions | null;
   sockets: Set<SimSocket>;
 }
 
@@ -83,12 +96,14 @@ export class SimNetwork {
     this.#defaults = { ...LINK_DEFAULTS, ...o.defaults };
   }
 
-  /** `base` with `serve` and `dial` bound to host `name`. */
+  /** `base` with `serve`, `dial`, `listenTcp` and `dialTcp` bound to host `name`. */
   runtime<R extends Runtime>(name: string, base: R): R {
     return {
       ...base,
       serve: (o: ServeOptions) => this.serve(name, o),
       dial: (url: string, o: DialOptions) => this.dial(name, url, o),
+      listenTcp: (o: TcpListenOptions) => this.listenTcp(name, o),
+      dialTcp: (host: string, port: number, o: DialOptions) => this.dialTcp(name, host, port, o),
     };
   }
 
@@ -131,15 +146,23 @@ export class SimNetwork {
   }
 
   serve(host: string, options: ServeOptions): Promise<RunningServer> {
-    const port = options.port === 0 ? this.#nextPort++ : options.port;
+    return this.#listen(host, options.port, options, null).then((l) => ({ hostname: host, ...l }));
+  }
+
+  listenTcp(host: string, options: TcpListenOptions): Promise<TcpListener> {
+    return this.#listen(host, options.port, null, options);
+  }
+
+  #listen(host: string, at: number, options: ServeOptions | null, tcp: TcpListenOptions | null): Promise<TcpListener> {
+    let port = at;
+    while (port === 0 || (at === 0 && this.#listeners.has(`${host}:${port}`))) port = this.#nextPort++;
     const key = `${host}:${port}`;
     if (this.#listeners.has(key)) {
       return Promise.reject(new MeshkvError("ADDRESS_IN_USE", `Address in use: ${key}`, { details: { port } }));
     }
-    const listener: Listener = { host, options, sockets: new Set() };
+    const listener: Listener = { host, options, tcp, sockets: new Set() };
     this.#listeners.set(key, listener);
     return Promise.resolve({
-      hostname: host,
       port,
       close: () => {
         if (this.#listeners.get(key) === listener) this.#listeners.delete(key);
@@ -151,8 +174,26 @@ export class SimNetwork {
 
   dial(from: string, url: string, options: DialOptions): Promise<PeerSocket> {
     const u = new URL(url);
-    const to = u.hostname;
-    const l = this.#listeners.get(`${to}:${u.port}`);
+    return this.#connect(from, url, u.hostname, Number(u.port), options, (l) => {
+      const ws = l.options?.websocket;
+      return ws && ws.path === u.pathname ? ws : null;
+    });
+  }
+
+  dialTcp(from: string, host: string, port: number, options: DialOptions): Promise<PeerSocket> {
+    return this.#connect(from, `tcp://${host}:${port}`, host, port, options, (l) => l.tcp);
+  }
+
+  /** A connection from host `from` to whatever `accepting` finds at `to:port` (null: refused). */
+  #connect(
+    from: string,
+    url: string,
+    to: string,
+    port: number,
+    options: DialOptions,
+    accepting: (l: Listener) => { maxMessageBytes: number; onOpen(s: PeerSocket): void } | null,
+  ): Promise<PeerSocket> {
+    const l = this.#listeners.get(`${to}:${port}`);
     const refuse = (after: number, why: string) =>
       new Promise<PeerSocket>((_, reject) => {
         this.#clock.setTimeout(
@@ -162,10 +203,10 @@ export class SimNetwork {
       });
     if (this.isBlocked(from, to) || this.isBlocked(to, from)) return refuse(options.timeoutMs, "timed out");
     const rtt = this.#delay(from, to) + this.#delay(to, from);
-    if (!l || !l.options.websocket || l.options.websocket.path !== u.pathname) return refuse(rtt, "connection refused");
-    const ws = l.options.websocket;
-    const max = Math.min(options.maxMessageBytes, ws.maxMessageBytes);
-    const client = new SimSocket(this, from, `${to}:${u.port}`, max);
+    const accept = l ? accepting(l) : null;
+    if (!l || !accept) return refuse(rtt, "connection refused");
+    const max = Math.min(options.maxMessageBytes, accept.maxMessageBytes);
+    const client = new SimSocket(this, from, `${to}:${port}`, max);
     const server = new SimSocket(this, to, `${from}:${this.#nextClient++}`, max);
     client.peer = server;
     server.peer = client;
@@ -173,7 +214,7 @@ export class SimNetwork {
     this.#track(to, server);
     l.sockets.add(server);
     this.#clock.setTimeout(() => {
-      if (this.#listeners.get(`${to}:${u.port}`) === l && server.isOpen) ws.onOpen(server);
+      if (this.#listeners.get(`${to}:${port}`) === l && server.isOpen) accept.onOpen(server);
     }, this.#delay(from, to));
     return new Promise((resolve) => this.#clock.setTimeout(() => resolve(client), rtt));
   }
@@ -181,9 +222,9 @@ export class SimNetwork {
   /** Sends an HTTP request to a simulated server (no delay: for admin checks in tests). */
   async fetch(url: string, init?: RequestInit): Promise<Response> {
     const u = new URL(url);
-    const l = this.#listeners.get(`${u.hostname}:${u.port}`);
+    const l = this.#listeners.get(`${u.hostname}:${u.port}`)?.options;
     if (!l) throw new MeshkvError("CONNECT_FAILED", `Connection refused: ${u.host}`);
-    return await l.options.fetch(new Request(url, init));
+    return await l.fetch(new Request(url, init));
   }
 
   #track(host: string, s: SimSocket): void {

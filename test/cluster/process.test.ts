@@ -40,6 +40,24 @@ async function statusSeenBy(url: string, id: string): Promise<string | undefined
 
 const addressOf = (url: string) => url.replace(/^http:\/\//, "");
 
+interface MeshStatus {
+  tcpPort: number | null;
+  links: { peer: string; transport: string; open: boolean }[];
+}
+
+/** Every node has its two peers on open links carried by plain TCP (`--mesh-port`, on by default). */
+async function linksOnTcp(procs: NodeProcess[]): Promise<boolean> {
+  for (const p of procs) {
+    const mesh = ((await (await fetch(`${p.url}/v1/admin/status`)).json()) as { mesh: MeshStatus }).mesh;
+    if (typeof mesh.tcpPort !== "number") return false;
+    const open = mesh.links.filter((l) => l.open);
+    if (new Set(open.map((l) => l.peer)).size < procs.length - 1 || open.some((l) => l.transport !== "tcp")) {
+      return false;
+    }
+  }
+  return true;
+}
+
 async function start(runtime: RuntimeKind, id: string, data: string, seeds: string[]): Promise<NodeProcess> {
   const args = ["start", "--id", id, "--port", "0", "--data", data, "--mesh-preset", "fast", "--secret", SECRET];
   if (seeds.length) args.push("--seeds", seeds.join(","));
@@ -63,6 +81,7 @@ async function clusterScenario(runtimes: [RuntimeKind, RuntimeKind, RuntimeKind]
       return true;
     };
     await eventually(() => allAlive(procs.map((p) => p.url), ids), 10_000, 50, `${ids.join(", ")} to converge`);
+    await eventually(() => linksOnTcp(procs), 10_000, 50, "every mesh link on plain TCP");
 
     await procs[2]!.kill9();
     await eventually(
@@ -81,6 +100,8 @@ async function clusterScenario(runtimes: [RuntimeKind, RuntimeKind, RuntimeKind]
     assert.ok(back.incarnation > downInc, "the restarted node refuted with a higher incarnation");
     assert.is(back.address, addressOf(procs[2]!.url), "its new address spread");
     assert.match(procs[0]!.output(), new RegExp(`member ${ids[2]} down`));
+    // The restarted node listens on another plain-TCP port: its peers fall back and take up the new one.
+    await eventually(() => linksOnTcp(procs), 15_000, 50, `links to the restarted ${ids[2]} on plain TCP`);
   } finally {
     await Promise.all(procs.map((p) => p.kill9().catch(() => {})));
     for (const d of dirs) await rt.fs.remove(d, { recursive: true }).catch(() => {});

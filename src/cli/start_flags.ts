@@ -46,7 +46,7 @@ export const START_FLAGS: FlagTable = {
   "mesh-port": {
     type: "string",
     description:
-      "Port for node-to-node traffic over plain TCP, announced to peers, which move their mesh links to it (less CPU per message than the WebSocket on --port); 0 picks a free one, off keeps the mesh on --port only. Not used with TLS: the mesh stays on wss://",
+      "Port for node-to-node traffic over plain TCP, announced to peers, which move their mesh links to it (less CPU per message than the WebSocket on --port); 0 picks a free one; off listens on no second port (peers reach this node over the WebSocket on --port). Not used with TLS: the mesh stays on wss://",
     default: "0",
   },
   "mesh-preset": {

@@ -78,12 +78,19 @@ export const MESSAGE_KINDS = {
   kvConfig: 14,
   /**
    * One-way, link-level (handled by the link, never by a handler): the frame features the sender understands,
-   * `{ batch: true }`, and the port of its plain-TCP mesh listener when it has one, `{ tcp: 7401 }` (see
+   * `{ batch: true, retire: true }`, and the port of its plain-TCP mesh listener when it has one, `{ tcp: 7401 }` (see
    * `mesh.ts`), sent first on every link after the handshake. See the module doc.
    */
   linkFeatures: 15,
   /** Request: keys and bytes a replica holds of partitions `{ partitions }` -> `{ stats: [[p, keys, bytes]] }` (remove --dry-run). */
   kvStats: 16,
+  /**
+   * One-way, link-level: the sender retired this link (another link to the same peer replaced it) and sends no
+   * new request on it; it still answers requests it received. Sent only to a peer that announced `retire` in its
+   * `linkFeatures`. A retiring link closes once it owes nothing, is owed nothing, and has the peer's `linkRetire`
+   * (so no request of the peer's is still on its way), or `retireWaitMs` after retiring without one.
+   */
+  linkRetire: 17,
 } as const;
 export type MessageKind = keyof typeof MESSAGE_KINDS;
 

@@ -49,6 +49,8 @@ export interface LinkLimits {
   batchMessagesMax: number;
   /** How late after its deadline a request may fail with `TIMEOUT`. */
   timeoutLatenessMaxMs: number;
+  /** How long a retiring link waits for the peer's `linkRetire` before it closes once idle anyway. */
+  retireWaitMs: number;
 }
 
 export type Logger = (
@@ -99,6 +101,11 @@ export class PeerLink {
   #flushDeferred = false;
   /** Whether the peer announced that it reads batch frames. */
   #peerBatches = false;
+  /** Whether the peer announced `linkRetire`, and whether it sent it on this link (see `retire`). */
+  #peerRetires = false;
+  #peerRetired = false;
+  #retireWaitOver = false;
+  #retireTimer: TimerHandle | undefined;
   #batchBytesMax: number;
   /** Counters for status and benchmarks: frames (a batch counts its frames) and WebSocket messages. */
   framesIn = 0;
@@ -128,7 +135,11 @@ export class PeerLink {
     this.#batchBytesMax = Math.min(limits.batchBytesMax, limits.frameBytesMax - BATCH_HEADER_BYTES);
     socket.setHandlers({ message: (m) => this.#onMessage(m), close: (code, reason) => this.#onClose(code, reason) });
     try {
-      this.#write({ type: "oneway", kind: MESSAGE_KINDS.linkFeatures, body: { ...announce, batch: true } });
+      this.#write({
+        type: "oneway",
+        kind: MESSAGE_KINDS.linkFeatures,
+        body: { ...announce, batch: true, retire: true },
+      });
     } catch {
       // closed already: the close handler has run or will
     }
@@ -138,7 +149,10 @@ export class PeerLink {
   get isOpen(): boolean {
     return !this.#closed && this.#socket.isOpen;
   }
-  /** A retiring link lost a duplicate tie-break: it answers what is in flight, then closes. */
+  /**
+   * A retiring link was replaced by another link to the same peer (a duplicate tie-break, a move to plain TCP):
+   * it answers what is in flight, then closes.
+   */
   get retiring(): boolean {
     return this.#retiring;
   }
@@ -185,8 +199,27 @@ export class PeerLink {
     this.#write({ type: "oneway", kind: MESSAGE_KINDS[kind], body });
   }
 
+  /**
+   * Stops using this link for new requests and closes it once nothing is in flight either way. With a peer that
+   * announced `retire`, it first tells the peer (`linkRetire`) and waits for the peer's own (up to
+   * `retireWaitMs`): the peer may have sent a request that is still on its way, and closing before it arrives would
+   * fail it with `CONNECTION_CLOSED`.
+   */
   retire(): void {
+    if (this.#retiring || this.#closed) return;
     this.#retiring = true;
+    if (this.#peerRetires) {
+      try {
+        this.#write({ type: "oneway", kind: MESSAGE_KINDS.linkRetire, body: null });
+      } catch {
+        // closed already: the close handler has run or will
+      }
+      this.#retireTimer = this.#clock.setTimeout(() => {
+        this.#retireTimer = undefined;
+        this.#retireWaitOver = true;
+        this.#maybeFinishRetiring();
+      }, this.#limits.retireWaitMs);
+    }
     this.#maybeFinishRetiring();
   }
 
@@ -292,9 +325,9 @@ export class PeerLink {
   }
 
   #maybeFinishRetiring(): void {
-    if (this.#retiring && this.#pending.size === 0 && this.#incoming === 0 && !this.#closed) {
-      this.close(CLOSE.duplicate, "Duplicate link");
-    }
+    if (!this.#retiring || this.#pending.size > 0 || this.#incoming > 0 || this.#closed) return;
+    if (this.#peerRetires && !this.#peerRetired && !this.#retireWaitOver) return;
+    this.close(CLOSE.duplicate, "Duplicate link");
   }
 
   #onMessage(bytes: Uint8Array): void {
@@ -339,7 +372,13 @@ export class PeerLink {
         if (frame.kind === MESSAGE_KINDS.linkFeatures) {
           const features = typeof frame.body === "object" && frame.body !== null ? frame.body : {};
           this.#peerBatches = (features as { batch?: unknown }).batch === true;
+          this.#peerRetires = (features as { retire?: unknown }).retire === true;
           this.#cb.features?.(this, features as Record<string, unknown>);
+          return;
+        }
+        if (frame.kind === MESSAGE_KINDS.linkRetire) {
+          this.#peerRetired = true;
+          this.#maybeFinishRetiring();
           return;
         }
         const kind = kindOf(frame.kind);
@@ -412,6 +451,7 @@ export class PeerLink {
     if (this.#closed) return;
     this.#closed = true;
     this.#disarmSweep();
+    if (this.#retireTimer !== undefined) this.#clock.clearTimeout(this.#retireTimer);
     this.#out.clear();
     for (const [id, p] of this.#pending) {
       p.reject(

@@ -35,6 +35,11 @@ export interface MeshSettings {
    * request whose deadline is at most this much before the armed one does not move it.
    */
   timeoutLatenessMaxMs: number;
+  /**
+   * How long a retiring link (replaced by another to the same peer) waits for the peer's `linkRetire` before it
+   * closes once idle anyway (a peer that never retires its end). See `link.ts` `retire`.
+   */
+  retireWaitMs: number;
   /** Inbound connections still in their handshake; more are refused (code 1013). */
   handshakesMax: number;
   /** First reconnect delay; doubles per failure up to `backoffMaxMs`, with jitter in [50%, 100%]. */
@@ -56,6 +61,7 @@ export const MESH_DEFAULTS: MeshSettings = {
   batchBytesMax: 64 * 1024,
   batchMessagesMax: 64,
   timeoutLatenessMaxMs: 10,
+  retireWaitMs: 5000,
   handshakesMax: 64,
   backoffBaseMs: 200,
   backoffMaxMs: 10_000,

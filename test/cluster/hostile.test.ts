@@ -70,6 +70,8 @@ test("meshkv start rejects bad mesh flags with exit status 2 and a message namin
     [["start", "--seeds", "no-port"], /--seeds takes host:port/],
     [["start", "--secret", "short"], /--secret must be at least 8/],
     [["start", "--region-delays", "a-b=4"], /Region delay key/],
+    [["start", "--mesh-port", "70000"], /--mesh-port takes a port \(0 to 65535; 0 picks a free one\) or off/],
+    [["start", "--mesh-port", "tcp"], /--mesh-port takes a port/],
   ];
   for (const [args, message] of cases) {
     const r = await runCli(kind, [...args, "--data", ".tmp/never-created"]);

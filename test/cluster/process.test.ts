@@ -58,8 +58,13 @@ async function linksOnTcp(procs: NodeProcess[]): Promise<boolean> {
   return true;
 }
 
+const startArgs = (
+  id: string,
+  data: string,
+) => ["start", "--id", id, "--port", "0", "--data", data, "--mesh-preset", "fast", "--secret", SECRET];
+
 async function start(runtime: RuntimeKind, id: string, data: string, seeds: string[]): Promise<NodeProcess> {
-  const args = ["start", "--id", id, "--port", "0", "--data", data, "--mesh-preset", "fast", "--secret", SECRET];
+  const args = startArgs(id, data);
   if (seeds.length) args.push("--seeds", seeds.join(","));
   return await startProcess(runtime, args);
 }
@@ -116,6 +121,37 @@ if (host === "node") {
 
 test(`three ${kind} nodes started with --seeds converge; kill -9 of one is noticed; restarted, it rejoins`, async () => {
   await clusterScenario([kind, kind, kind]);
+});
+
+test(`--mesh-port off: peers reach a ${kind} node over the WebSocket; a fixed --mesh-port is the one announced`, async () => {
+  const dirs = await Promise.all([0, 1].map((i) => tempDir(rt.fs, `meshport-${i}`)));
+  const procs: NodeProcess[] = [];
+  const spare = await rt.listenTcp!({ hostname: "127.0.0.1", port: 0, maxMessageBytes: 1, onOpen: () => {} });
+  const fixed = spare.port; // free once closed
+  await spare.close();
+  try {
+    procs.push(await startProcess(kind, [...startArgs("off-1", dirs[0]!), "--mesh-port", "off"]));
+    procs.push(
+      await startProcess(kind, [
+        ...startArgs("fixed-2", dirs[1]!),
+        "--mesh-port",
+        String(fixed),
+        "--seeds",
+        addressOf(procs[0]!.url),
+      ]),
+    );
+    const meshOf = async (p: NodeProcess) =>
+      ((await (await fetch(`${p.url}/v1/admin/status`)).json()) as { mesh: MeshStatus }).mesh;
+    await eventually(async () => (await meshOf(procs[1]!)).links.some((l) => l.open), 10_000, 50, "a link");
+    const [off, on] = [await meshOf(procs[0]!), await meshOf(procs[1]!)];
+    assert.is(off.tcpPort, null);
+    assert.is(on.tcpPort, fixed);
+    // fixed-2 dialed off-1 (its seed), which announces no port: the link stays a WebSocket.
+    assert.equal(on.links.filter((l) => l.open).map((l) => l.transport), ["websocket"]);
+  } finally {
+    await Promise.all(procs.map((p) => p.kill9().catch(() => {})));
+    for (const d of dirs) await rt.fs.remove(d, { recursive: true }).catch(() => {});
+  }
 });
 
 test(`a ${kind} node refuses a peer with the wrong secret and accepts one with the right secret`, async () => {

@@ -62,6 +62,13 @@ test(`two ${host} nodes started with --tls-cert, --tls-key and --tls-ca serve HT
       50,
       "both TLS nodes alive on both",
     );
+    // No plain-TCP mesh port with TLS: the link stays on wss://.
+    for (const p of procs) {
+      const res = await httpsGet(rt, `${p.url}/v1/admin/status`, tls.ca);
+      const mesh = (JSON.parse(res.body) as { mesh: { tcpPort: number | null; links: { transport: string }[] } }).mesh;
+      assert.is(mesh.tcpPort, null);
+      assert.ok(mesh.links.length > 0 && mesh.links.every((l) => l.transport === "websocket"), JSON.stringify(mesh));
+    }
   } finally {
     await Promise.all(procs.map((p) => p.kill9().catch(() => {})));
     for (const d of dirs) await rt.fs.remove(d, { recursive: true }).catch(() => {});

@@ -45,6 +45,28 @@ test("a link dialed as a WebSocket moves to the peer's TCP port; requests in fli
   assert.is(a.mesh.tcpPort, a.tcp!.port);
 });
 
+test("requests the accepting end sends every millisecond while the link moves all succeed (it waits for linkRetire)", async () => {
+  // The dialer finishes the new link's handshake first and retires the old link while the acceptor still sends on
+  // it: closing the old link once idle would fail the acceptor's requests on their way.
+  for (let seed = 1; seed <= 5; seed++) {
+    const { w, a, b } = await pair({ seed });
+    w.net.setDefaults({ delayMs: 20, jitterMs: 5 });
+    const first = a.mesh.request("b", "echo", "opens the link");
+    const sent: Promise<unknown>[] = [];
+    for (let ms = 0; ms < 300; ms++) {
+      if (b.mesh.isConnected("a")) sent.push(b.mesh.request("a", "echo", `b${ms}`).catch((e) => e));
+      await w.clock.advance(1);
+    }
+    assert.is(await first, "opens the link");
+    assert.ok(sent.length > 200, `${sent.length} requests`);
+    await w.clock.advance(200);
+    const failed = (await Promise.all(sent)).filter((r) => typeof r !== "string");
+    assert.equal(failed.map(String), [], `seed ${seed}`);
+    assert.equal(open(a.mesh.links()), ["b:dial:tcp"], `seed ${seed}`);
+    assert.equal(open(b.mesh.links()), ["a:accept:tcp"]);
+  }
+});
+
 test("the peer that dialed moves the link, whichever id is lower", async () => {
   const { w, a, b } = await pair({ seed: 2 });
   const r = b.mesh.request("a", "echo", 1);

@@ -63,6 +63,7 @@ test("the wire numbers are fixed (append only)", () => {
     kvConfig: 14,
     linkFeatures: 15,
     kvStats: 16,
+    linkRetire: 17,
   });
   assert.is(kindOf(4), "sync");
   assert.is(kindOf(999), undefined);

@@ -9,13 +9,15 @@
  * backoff; failed dials gate further on-demand dials for the backoff time, so a dead peer costs one attempt
  * per backoff window, not one per message.
  *
- * Plain TCP: a node that listens for mesh traffic on a plain-TCP port too (`setTcpPort`, the runtime's `listenTcp`)
- * announces the port in its `linkFeatures` message. The end that dialed a WebSocket link to it then dials that
- * port and runs the same handshake there; the new link replaces the WebSocket one through the usual tie-break
- * (same direction, newer wins: the old link answers what is in flight, then closes). Later dials to the peer go
- * straight to the port; a TCP dial that fails falls back to the WebSocket, and that port is not tried again for
- * `backoffMaxMs` (a port the peer announces anew, after a restart, is). A node without the port (an older version, a runtime without `listenTcp`, TLS) stays on
- * WebSockets, so mixed clusters keep working. The frames are the same on both; only the framing differs.
+ * Plain TCP: a node that listens for mesh traffic on a plain-TCP port too (`setTcpPort`, the runtime's
+ * `listenTcp`) announces the port in its `linkFeatures` message. The end that dialed a WebSocket link to it then
+ * dials that port and runs the same handshake there; the new link replaces the WebSocket one through the usual
+ * tie-break (same direction, newer wins: the old link answers what is in flight, then closes, see
+ * `PeerLink.retire`). Later dials to the peer go straight to the port; one that is refused or whose handshake
+ * fails falls back to the WebSocket at once (one that times out does not: the peer is likely unreachable, and the
+ * caller has waited long enough), and that port is not tried again for `backoffMaxMs` (a port the peer announces
+ * anew, after a restart, is). A node without the port (an older version, a runtime without `listenTcp`, TLS)
+ * stays on WebSockets, so mixed clusters keep working. The frames are the same on both; only the framing differs.
  */
 import { isMeshkvError, MeshkvError } from "../errors.ts";
 import type {
@@ -378,10 +380,12 @@ export class Mesh {
   async #open(address: string, expectedId: string | undefined): Promise<PeerLink> {
     const p = expectedId === undefined ? undefined : this.#peers.get(expectedId);
     if (p?.tcpPort !== undefined && this.#dialTcp) {
+      const started = this.#clock.monotonic();
       try {
         return await this.#openTcp(address, p.tcpPort, p.id);
       } catch (err) {
         this.#tcpFailed(p, err);
+        if (this.#clock.monotonic() - started >= this.settings.connectTimeoutMs) throw err;
       }
     }
     const url = `${this.#tls ? "wss" : "ws"}://${address}${this.settings.path}`;

@@ -101,8 +101,10 @@ export class PeerLink {
   #flushDeferred = false;
   /** Whether the peer announced that it reads batch frames. */
   #peerBatches = false;
-  /** Whether the peer announced `linkRetire`, and whether it sent it on this link (see `retire`). */
+  /** Whether the peer's `linkFeatures` came, whether it announced `linkRetire`, and whether it sent it (see `retire`). */
+  #featuresSeen = false;
   #peerRetires = false;
+  #retireSent = false;
   #peerRetired = false;
   #retireWaitOver = false;
   #retireTimer: TimerHandle | undefined;
@@ -203,24 +205,29 @@ export class PeerLink {
    * Stops using this link for new requests and closes it once nothing is in flight either way. With a peer that
    * announced `retire`, it first tells the peer (`linkRetire`) and waits for the peer's own (up to
    * `retireWaitMs`): the peer may have sent a request that is still on its way, and closing before it arrives would
-   * fail it with `CONNECTION_CLOSED`.
+   * fail it with `CONNECTION_CLOSED`. Until the peer's `linkFeatures` came (it is the first thing a peer sends), it
+   * is not known whether the peer retires too, so the link waits for them as well.
    */
   retire(): void {
     if (this.#retiring || this.#closed) return;
     this.#retiring = true;
-    if (this.#peerRetires) {
-      try {
-        this.#write({ type: "oneway", kind: MESSAGE_KINDS.linkRetire, body: null });
-      } catch {
-        // closed already: the close handler has run or will
-      }
-      this.#retireTimer = this.#clock.setTimeout(() => {
-        this.#retireTimer = undefined;
-        this.#retireWaitOver = true;
-        this.#maybeFinishRetiring();
-      }, this.#limits.retireWaitMs);
-    }
+    this.#retireTimer = this.#clock.setTimeout(() => {
+      this.#retireTimer = undefined;
+      this.#retireWaitOver = true;
+      this.#maybeFinishRetiring();
+    }, this.#limits.retireWaitMs);
+    this.#sendRetire();
     this.#maybeFinishRetiring();
+  }
+
+  #sendRetire(): void {
+    if (!this.#retiring || !this.#peerRetires || this.#retireSent) return;
+    this.#retireSent = true;
+    try {
+      this.#write({ type: "oneway", kind: MESSAGE_KINDS.linkRetire, body: null });
+    } catch {
+      // closed already: the close handler has run or will
+    }
   }
 
   /** Closes the connection; frames already queued (a retiring link's last replies) are sent first. */
@@ -326,7 +333,7 @@ export class PeerLink {
 
   #maybeFinishRetiring(): void {
     if (!this.#retiring || this.#pending.size > 0 || this.#incoming > 0 || this.#closed) return;
-    if (this.#peerRetires && !this.#peerRetired && !this.#retireWaitOver) return;
+    if (!this.#peerRetired && !this.#retireWaitOver && (this.#peerRetires || !this.#featuresSeen)) return;
     this.close(CLOSE.duplicate, "Duplicate link");
   }
 
@@ -373,6 +380,9 @@ export class PeerLink {
           const features = typeof frame.body === "object" && frame.body !== null ? frame.body : {};
           this.#peerBatches = (features as { batch?: unknown }).batch === true;
           this.#peerRetires = (features as { retire?: unknown }).retire === true;
+          this.#featuresSeen = true;
+          this.#sendRetire();
+          this.#maybeFinishRetiring();
           this.#cb.features?.(this, features as Record<string, unknown>);
           return;
         }

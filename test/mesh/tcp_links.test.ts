@@ -67,6 +67,26 @@ test("requests the accepting end sends every millisecond while the link moves al
   }
 });
 
+test("when both ends dial at once and both links move, requests sent every millisecond both ways all succeed", async () => {
+  // Links are retired here before the peer's linkFeatures came (a tie-break right after the handshake): such a
+  // link must still wait for the peer's linkRetire rather than close once idle.
+  for (let seed = 1; seed <= 20; seed++) {
+    const { w, a, b } = await pair({ seed });
+    w.net.setDefaults({ delayMs: 10, jitterMs: 10 });
+    const sent: Promise<unknown>[] = [];
+    for (let ms = 0; ms < 200; ms++) {
+      sent.push(a.mesh.request("b", "echo", `a${ms}`).catch((e) => e));
+      sent.push(b.mesh.request("a", "echo", `b${ms}`).catch((e) => e));
+      await w.clock.advance(1);
+    }
+    await w.clock.advance(300);
+    const failed = (await Promise.all(sent)).filter((r) => typeof r !== "string");
+    assert.equal(failed.map(String), [], `seed ${seed}`);
+    assert.equal(open(a.mesh.links()), ["b:dial:tcp"], `seed ${seed}`);
+    assert.equal(open(b.mesh.links()), ["a:accept:tcp"], `seed ${seed}`);
+  }
+});
+
 test("the peer that dialed moves the link, whichever id is lower", async () => {
   const { w, a, b } = await pair({ seed: 2 });
   const r = b.mesh.request("a", "echo", 1);

@@ -13,10 +13,12 @@
  * link) in the same rounds, so before and after share the machine's load. `--dialers runtime,web` runs every
  * mode twice, once dialing with the runtime adapter's dialer and once with the web-standard `new WebSocket`
  * client (`dialWeb`, what the Deno adapter used before it dialed through `ws`: Nagle's algorithm on, so a
- * message over 1 KiB stalls ~40 ms for the peer's delayed ACK); use `--body 1025` or more to see it.
+ * message over 1 KiB stalls ~40 ms for the peer's delayed ACK); use `--body 1025` or more to see it. `tcp` as a
+ * dialer has the server listen on a plain-TCP mesh port too (`listenTcp`), so the link moves there (docs/mesh.md,
+ * "Plain TCP between nodes"); the other dialers keep it on the WebSocket.
  *
  *   node --import tsx bench/mesh.ts [--requests 20000] [--inflight 1,32] [--rounds 3] [--modes batched,unbatched]
- *                                   [--body 100] [--batch-bytes 65536] [--baseline <checkout>] [--dialers runtime,web]
+ *                                   [--body 100] [--batch-bytes 65536] [--baseline <checkout>] [--dialers runtime,web,tcp]
  *   node_modules/.bin/deno run -A bench/mesh.ts
  *   node_modules/.bin/bun bench/mesh.ts
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/mesh.ts --modes batched --inflight 32
@@ -44,7 +46,11 @@ const BaselineMesh: MeshClass | undefined = baseline
   ? (await import(`${baseline.replace(/\/$/, "")}/src/mesh/mesh.ts`)).Mesh
   : undefined;
 const dialers = arg("dialers", "runtime").split(",");
-const DIALERS: Record<string, Runtime["dial"]> = { runtime: rt.dial, web: (url, o) => dialWeb(url, o) };
+const DIALERS: Record<string, Runtime["dial"]> = {
+  runtime: rt.dial,
+  web: (url, o) => dialWeb(url, o),
+  tcp: rt.dial,
+};
 const batchBytesMax = Number(arg("batch-bytes", String(MESH_DEFAULTS.batchBytesMax)));
 const SETTINGS: Record<string, { batchMessagesMax: number; batchBytesMax?: number }> = {
   batched: { batchMessagesMax: MESH_DEFAULTS.batchMessagesMax, batchBytesMax },
@@ -64,7 +70,9 @@ async function pair(mode: string, dialer: string) {
   const dial = DIALERS[dialer];
   if (!dial) throw new RangeError(`Unknown dialer ${dialer}: use runtime or web`);
   const M = mode === "baseline" ? BaselineMesh! : Mesh;
+  const tcp = dialer === "tcp";
   const runtime: Runtime = { ...rt, dial };
+  if (!tcp) delete (runtime as { dialTcp?: unknown }).dialTcp;
   const make = (id: string) =>
     new M({
       nodeId: id,
@@ -83,16 +91,24 @@ async function pair(mode: string, dialer: string) {
     fetch: () => new Response("bench"),
     websocket: server.websocket(),
   });
+  const listener = tcp ? await rt.listenTcp!({ hostname: "127.0.0.1", port: 0, ...server.tcpListener() }) : null;
+  if (listener) server.setTcpPort(listener.port);
   const client = make("client");
   client.setAddress("server", `127.0.0.1:${http.port}`);
   await client.request("server", "echo", "warm");
+  const want = tcp ? "tcp" : "websocket";
+  for (let i = 0; client.links().some((l) => l.transport !== want); i++) {
+    if (i > 200) throw new Error(`The link did not move to ${want}: ${JSON.stringify(client.links())}`);
+    await client.request("server", "echo", "warm");
+    await new Promise((r) => setTimeout(r, 5));
+  }
   return {
     client,
     server,
     close: async () => {
       client.close();
       server.close();
-      await http.close();
+      await Promise.all([http.close(), listener?.close()]);
     },
   };
 }

@@ -5,7 +5,6 @@
  */
 import { MeshkvError } from "../errors.ts";
 import { lookup } from "node:dns/promises";
-import { dialBunTcp, listenBunTcp } from "./_bun_tcp.ts";
 import { nodeFileSystem } from "./_node_fs.ts";
 import { answerDirect } from "./_plain.ts";
 import { createRandom } from "./_random.ts";
@@ -157,7 +156,11 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
       },
     });
   } catch (err) {
-    throw listenError(err, `${options.hostname}:${options.port}`);
+    const e = err as { code?: string; message?: string };
+    const code = e.code === "EADDRINUSE" || /in use/i.test(e.message ?? "") ? "ADDRESS_IN_USE" : "IO_ERROR";
+    throw new MeshkvError(code, `Cannot listen on ${options.hostname}:${options.port}: ${e.message ?? ""}`, {
+      cause: err,
+    });
   }
   return {
     hostname: options.hostname,
@@ -169,13 +172,6 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
   };
 }
 
-/** A failed `Bun.serve` or `Bun.listen`: the port taken is `ADDRESS_IN_USE`, anything else `IO_ERROR`. */
-function listenError(err: unknown, where: string): MeshkvError {
-  const e = err as { code?: string; message?: string };
-  const code = e.code === "EADDRINUSE" || /in use/i.test(e.message ?? "") ? "ADDRESS_IN_USE" : "IO_ERROR";
-  return new MeshkvError(code, `Cannot listen on ${where}: ${e.message ?? ""}`, { cause: err });
-}
-
 export const bunRuntime: Runtime = {
   name: "bun",
   version: B?.version ?? "unknown",
@@ -185,8 +181,8 @@ export const bunRuntime: Runtime = {
   serve,
   // Bun's WebSocket takes a second argument with TLS options, so a private CA can be trusted per connection.
   dial: (url, o) => dialWeb(url, o, o.ca === undefined ? undefined : { tls: { ca: o.ca } }),
-  listenTcp: (o) => listenBunTcp(o, listenError),
-  dialTcp: dialBunTcp,
+  // No listenTcp/dialTcp: Bun's WebSocket is native code, and the plain-TCP mesh cost more CPU per operation on
+  // Bun than it (docs/mesh.md, "Plain TCP between nodes"), so Bun nodes keep their mesh on the WebSocket.
   args: () => P.argv.slice(2),
   env: (name) => B.env[name],
   onSignal(signal, fn) {

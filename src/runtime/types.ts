@@ -300,8 +300,8 @@ export interface Runtime {
   dial(url: string, options: DialOptions): Promise<PeerSocket>;
   /**
    * Plain TCP for the mesh (see `TcpListenOptions`): a second port beside the HTTP one, cheaper per message than
-   * a WebSocket on Node and Deno. Absent where the runtime has none (the memory runtime's simulation network).
-   * No TLS: a cluster with TLS keeps its mesh on `wss://`.
+   * a WebSocket on Node and Deno. Absent on Bun (whose native WebSocket it did not beat) and the memory runtime;
+   * the simulated network has it. No TLS: a cluster with TLS keeps its mesh on `wss://`.
    */
   listenTcp?(options: TcpListenOptions): Promise<TcpListener>;
   /** Dials a `listenTcp` port; `CONNECT_FAILED` when refused or not open within `options.timeoutMs`. */

@@ -5,7 +5,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { isMeshkvError } from "../../src/errors.ts";
+import { PeerLink } from "../../src/mesh/link.ts";
 import type { LinkStatus } from "../../src/mesh/mesh.ts";
+import { MESH_DEFAULTS } from "../../src/mesh/settings.ts";
+import { ManualClock, socketPair } from "../../src/runtime/memory.ts";
+import type { PeerSocket } from "../../src/runtime/types.ts";
 import { world } from "./_pair.ts";
 
 async function pair(o: { aTcp?: boolean; bTcp?: boolean; seed?: number } = {}) {
@@ -175,6 +179,32 @@ test("a mesh with TLS never dials plain TCP", async () => {
   await w.clock.advance(100);
   assert.is(await r, 1);
   assert.equal(open(a.mesh.links()), ["b:dial:websocket"]);
+});
+
+test("a retired link whose peer never retires its end closes once idle after retireWaitMs, not before", async () => {
+  const clock = new ManualClock();
+  const [sa, sb] = socketPair();
+  const limits = { ...MESH_DEFAULTS, retireWaitMs: 500 };
+  const closes: string[] = [];
+  const make = (socket: PeerSocket, peer: string) =>
+    new PeerLink(socket, { nodeId: peer, address: `${peer}:7000`, datacenter: "dc1" }, "dial", clock, limits, {
+      request: (_l, _k, body) => body,
+      oneway: () => {},
+      closed: (_l, code) => closes.push(`${peer} ${code}`),
+    }, () => {});
+  const a = make(sa, "b");
+  const b = make(sb, "a");
+  await clock.advance(1); // both linkFeatures delivered: each peer announced `retire`
+  a.retire();
+  await clock.advance(1);
+  const reply = b.request("echo", "sent after a retired, before any close", 1000);
+  await clock.advance(1);
+  assert.is(await reply, "sent after a retired, before any close");
+  await clock.advance(400);
+  assert.ok(a.isOpen && !b.retiring, "a waits for b's linkRetire, which b (not retiring) never sends");
+  await clock.advance(200);
+  assert.ok(!a.isOpen, "closed once retireWaitMs passed");
+  assert.equal(closes, ["b 4001", "a 4001"]);
 });
 
 test.run();

@@ -18,8 +18,12 @@ import { installedPackage, run, scratchDir } from "./_packed.ts";
 const rt = await realRuntime();
 const kind = rt.name;
 
-/** The packed tarball's budget: npm's compressed size, in bytes. */
-const PACKED_BYTES_MAX = 300_000;
+/**
+ * The packed tarball's budget: npm's compressed size, in bytes. 300 kB when the package was 216 kB; growth reached it
+ * (299 kB by the eleventh session), the plain-TCP mesh transport added 7 kB and the dashboard's assets stopped
+ * being doubled into their .d.ts (-3.5 kB): 303 kB, so 320 kB now.
+ */
+const PACKED_BYTES_MAX = 320_000;
 
 interface Running {
   child: ChildProcess;
@@ -74,7 +78,7 @@ function npx(
 }
 
 if (kind === "node") {
-  test("the tarball holds only the compiled package, the bin, README and LICENSE, under 300 kB packed", async () => {
+  test("the tarball holds only the compiled package, the bin, README and LICENSE, under 320 kB packed", async () => {
     const pkg = await installedPackage();
     const paths = pkg.files.map((f) => f.path);
     const allowed = (p: string) =>

@@ -9,15 +9,7 @@
  * backoff; failed dials gate further on-demand dials for the backoff time, so a dead peer costs one attempt
  * per backoff window, not one per message.
  *
- * Plain TCP: a node that listens for mesh traffic on a plain-TCP port too (`setTcpPort`, the runtime's
- * `listenTcp`) announces the port in its `linkFeatures` message. The end that dialed a WebSocket link to it then
- * dials that port and runs the same handshake there; the new link replaces the WebSocket one through the usual
- * tie-break (same direction, newer wins: the old link answers what is in flight, then closes, see
- * `PeerLink.retire`). Later dials to the peer go straight to the port; one that is refused or whose handshake
- * fails falls back to the WebSocket at once (one that times out does not: the peer is likely unreachable, and the
- * caller has waited long enough), and that port is not tried again for `backoffMaxMs` (a port the peer announces
- * anew, after a restart, is). A node without the port (an older version, a runtime without `listenTcp`, TLS)
- * stays on WebSockets, so mixed clusters keep working. The frames are the same on both; only the framing differs.
+ * A link dialed as a WebSocket moves to the peer's plain-TCP port when the peer announces one (`plain_tcp.ts`).
  */
 import { isMeshkvError, MeshkvError } from "../errors.ts";
 import type {
@@ -33,59 +25,12 @@ import { type Authenticator, webCryptoAuthenticator } from "./auth.ts";
 import { CLOSE, handshake, type LocalIdentity } from "./handshake.ts";
 import type { MessageKind, Role } from "./kinds.ts";
 import { type Logger, PeerLink } from "./link.ts";
+import { hostOf, PlainTcp } from "./plain_tcp.ts";
 import { delayedSocket, regionDelayMs, type RegionDelays } from "./regions.ts";
+import type { LinkEvent, LinkStatus, MeshOptions, MessageHandler, RequestHandler, Sender } from "./mesh_api.ts";
 import { backoffMs, type MeshSettings, meshSettings } from "./settings.ts";
 
-export interface MeshOptions {
-  nodeId: string;
-  cluster: string;
-  /** The cluster secret; ignored when `auth` is given. */
-  secret?: string;
-  /** How proofs are computed (default: Web Crypto HMAC-SHA-256 with `secret`). */
-  auth?: Authenticator;
-  datacenter: string;
-  /** `host:port` peers dial to reach this node; may be set later with `setSelfAddress`. */
-  address?: string;
-  runtime: Pick<Runtime, "clock" | "dial" | "dialTcp">;
-  random: Random;
-  settings?: Partial<MeshSettings>;
-  /** Dial `wss://` instead of `ws://`. */
-  tls?: boolean;
-  /** With `tls`: a CA certificate (PEM) peers' certificates are checked against besides the system's. */
-  ca?: string;
-  /** Emulated one-way delays between datacenters (see `regions.ts`). */
-  regionDelays?: RegionDelays;
-  log?: Logger;
-}
-
-/** Who sent a request or message. */
-export interface Sender {
-  nodeId: string;
-  datacenter: string;
-}
-export type RequestHandler = (body: unknown, from: Sender) => unknown;
-export type MessageHandler = (body: unknown, from: Sender) => void;
-
-export interface LinkStatus {
-  peer: string;
-  address: string;
-  datacenter: string;
-  role: Role;
-  open: boolean;
-  inFlight: number;
-  queuedBytes: number;
-  framesIn: number;
-  framesOut: number;
-  /** WebSocket messages: a batch frame is one message carrying several frames. */
-  socketMessagesIn: number;
-  socketMessagesOut: number;
-  /** Whether frames to this peer are gathered into batch frames (the peer reads them, and batching is on). */
-  batching: boolean;
-  /** What carries the link: a WebSocket on the HTTP port, or the plain-TCP mesh port. */
-  transport: "websocket" | "tcp";
-}
-
-export type LinkEvent = { type: "up" | "down"; peer: string };
+export type { LinkEvent, LinkStatus, MeshOptions, MessageHandler, RequestHandler, Sender } from "./mesh_api.ts";
 
 interface Peer {
   id: string;
@@ -97,12 +42,6 @@ interface Peer {
   nextAttemptAt: number;
   reconnect: TimerHandle | undefined;
   reconnects: number;
-  /** The peer's plain-TCP mesh port, as it announced it; undefined when it has none or it failed. */
-  tcpPort: number | undefined;
-  /** A plain-TCP port that failed, and the `clock.monotonic()` before which it is not tried again. */
-  tcpFailedPort: number | undefined;
-  tcpRetryAt: number;
-  upgrading: boolean;
 }
 
 /** Dial failures a requester gets as they are; any other (a broken handshake) becomes CONNECT_FAILED. */
@@ -115,11 +54,7 @@ export class Mesh {
   #auth: Authenticator;
   #clock: Clock;
   #dial: Runtime["dial"];
-  #dialTcp: Runtime["dialTcp"];
-  #tcpPort: number | undefined;
-  #tcpLinks = new WeakSet<PeerLink>();
-  /** The plain-TCP port each link's peer announced on it. */
-  #announced = new WeakMap<PeerLink, number>();
+  #tcp: PlainTcp;
   #random: Random;
   #tls: boolean;
   #ca: string | undefined;
@@ -142,13 +77,13 @@ export class Mesh {
     this.#auth = o.auth ?? webCryptoAuthenticator(o.secret!);
     this.#clock = o.runtime.clock;
     this.#dial = o.runtime.dial;
-    // Plain TCP carries no TLS: a TLS cluster keeps its mesh on wss://.
-    this.#dialTcp = o.tls ? undefined : o.runtime.dialTcp;
     this.#random = o.random;
     this.#tls = o.tls ?? false;
     this.#ca = o.ca;
     this.#delays = o.regionDelays ?? {};
     this.#log = o.log ?? (() => {});
+    // Plain TCP carries no TLS: a TLS cluster keeps its mesh on wss://.
+    this.#tcp = new PlainTcp(o.tls ? undefined : o.runtime.dialTcp, this.#clock, this.settings.backoffMaxMs, this.#log);
   }
 
   get address(): string {
@@ -168,12 +103,12 @@ export class Mesh {
 
   /** The plain-TCP port this node announces, if it listens on one. */
   get tcpPort(): number | undefined {
-    return this.#tcpPort;
+    return this.#tcp.port;
   }
 
   /** The plain-TCP port this node listens on, announced to every link opened from now on. */
   setTcpPort(port: number): void {
-    this.#tcpPort = port;
+    this.#tcp.port = port;
   }
 
   /** The `websocket` option for `runtime.serve`, so the mesh shares the HTTP port. */
@@ -216,6 +151,7 @@ export class Mesh {
     const p = this.#peers.get(peerId);
     if (!p) return;
     this.#peers.delete(peerId);
+    this.#tcp.forget(peerId);
     if (p.reconnect) this.#clock.clearTimeout(p.reconnect);
     p.link?.close(CLOSE.normal, "Forgotten");
   }
@@ -270,7 +206,7 @@ export class Mesh {
       socketMessagesIn: l.socketMessagesIn,
       socketMessagesOut: l.socketMessagesOut,
       batching: l.batching,
-      transport: this.#tcpLinks.has(l) ? "tcp" as const : "websocket" as const,
+      transport: this.#tcp.isTcp(l) ? "tcp" as const : "websocket" as const,
     })).sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0));
   }
 
@@ -318,10 +254,6 @@ export class Mesh {
         nextAttemptAt: 0,
         reconnect: undefined,
         reconnects: 0,
-        tcpPort: undefined,
-        tcpFailedPort: undefined,
-        tcpRetryAt: 0,
-        upgrading: false,
       };
       this.#peers.set(id, p);
     }
@@ -378,13 +310,13 @@ export class Mesh {
   }
 
   async #open(address: string, expectedId: string | undefined): Promise<PeerLink> {
-    const p = expectedId === undefined ? undefined : this.#peers.get(expectedId);
-    if (p?.tcpPort !== undefined && this.#dialTcp) {
+    const port = expectedId === undefined ? undefined : this.#tcp.portOf(expectedId);
+    if (port !== undefined) {
       const started = this.#clock.monotonic();
       try {
-        return await this.#openTcp(address, p.tcpPort, p.id);
+        return await this.#openTcp(address, port, expectedId!);
       } catch (err) {
-        this.#tcpFailed(p, err);
+        this.#tcp.failed(expectedId!, err);
         if (this.#clock.monotonic() - started >= this.settings.connectTimeoutMs) throw err;
       }
     }
@@ -403,7 +335,7 @@ export class Mesh {
 
   /** Dials the peer's plain-TCP port on the host of `address`. */
   async #openTcp(address: string, port: number, expectedId: string): Promise<PeerLink> {
-    const socket = await this.#dialTcp!(hostOf(address), port, {
+    const socket = await this.#tcp.dial!(hostOf(address), port, {
       maxMessageBytes: this.settings.frameBytesMax,
       timeoutMs: this.settings.connectTimeoutMs,
     });
@@ -443,9 +375,9 @@ export class Mesh {
       closed: (l: PeerLink, code: number, reason: string) => this.#onClosed(l, code, reason),
       features: (l: PeerLink, f: Record<string, unknown>) => this.#onFeatures(l, f),
     };
-    const announce = this.#tcpPort === undefined ? {} : { tcp: this.#tcpPort };
+    const announce = this.#tcp.announcement();
     const link = new PeerLink(wrapped, peer, role, this.#clock, this.settings, callbacks, this.#log, early, announce);
-    if (tcp) this.#tcpLinks.add(link);
+    if (tcp) this.#tcp.mark(link);
     this.#all.add(link);
     if (!link.isOpen) throw new MeshkvError("CONNECTION_CLOSED", `Link to ${peer.nodeId} closed during setup`);
     return link;
@@ -517,45 +449,25 @@ export class Mesh {
 
   /** A peer's `linkFeatures`: the port of its plain-TCP listener, if it has one. */
   #onFeatures(link: PeerLink, features: Record<string, unknown>): void {
-    const port = features.tcp;
-    if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) return;
-    this.#announced.set(link, port);
     // The announcement can arrive with the handshake, before the link is registered; `#register` calls again.
-    if (this.#peers.get(link.peer.nodeId)?.link === link) this.#moveToTcp(link);
+    if (this.#tcp.announced(link, features) && this.#peers.get(link.peer.nodeId)?.link === link) {
+      this.#moveToTcp(link);
+    }
   }
 
   /** A WebSocket link this end dialed moves to the port its peer announced, if any. */
   #moveToTcp(link: PeerLink): void {
-    const port = this.#announced.get(link);
-    if (port === undefined || !this.#dialTcp || link.role !== "dial" || this.#tcpLinks.has(link)) return;
     const p = this.#peers.get(link.peer.nodeId);
-    if (this.#closed || link.retiring || !p || p.upgrading || !p.address) return;
-    if (port === p.tcpFailedPort && this.#clock.monotonic() < p.tcpRetryAt) return;
-    p.tcpPort = port;
-    p.upgrading = true;
+    if (this.#closed || !p?.address) return;
+    const port = this.#tcp.moveTarget(link);
+    if (port === undefined) return;
     this.#openTcp(p.address, port, p.id).then(
       () => this.#log("debug", `Mesh link to ${p.id} moved to plain TCP port ${port}`),
-      (err) => this.#tcpFailed(p, err),
-    ).finally(() => (p.upgrading = false));
-  }
-
-  /** The peer's plain-TCP port did not work: links stay on WebSockets, and that port waits `backoffMaxMs`. */
-  #tcpFailed(p: Peer, err: unknown): void {
-    this.#log("info", `Mesh link to ${p.id} stays on WebSocket: plain TCP port ${p.tcpPort} failed`, {
-      error: (err as Error).message,
-    });
-    p.tcpFailedPort = p.tcpPort;
-    p.tcpPort = undefined;
-    p.tcpRetryAt = this.#clock.monotonic() + this.settings.backoffMaxMs;
+      (err) => this.#tcp.failed(p.id, err),
+    ).finally(() => this.#tcp.moved(p.id));
   }
 
   #emit(e: LinkEvent): void {
     for (const l of this.#linkListeners) l(e);
   }
-}
-
-/** The host of a `host:port` address, without the brackets of an IPv6 literal. */
-function hostOf(address: string): string {
-  const host = address.slice(0, address.lastIndexOf(":"));
-  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
 }

@@ -76,15 +76,17 @@ export function listenDenoTcp(
 
 export async function dialDenoTcp(host: string, port: number, options: DialOptions): Promise<PeerSocket> {
   let timer;
+  const connecting = D.connect({ hostname: host, port, transport: "tcp" });
   try {
     const conn = await Promise.race([
-      D.connect({ hostname: host, port, transport: "tcp" }),
+      connecting,
       new Promise<never>((_, reject) => {
         timer = systemClock.setTimeout(() => reject(new Error("Timed out")), options.timeoutMs);
       }),
     ]);
     return wrapConn(conn, `${host}:${port}`, options.maxMessageBytes, () => {}).socket;
   } catch (cause) {
+    connecting.then((c) => c.close(), () => {}); // a connection that opens after the timeout is not kept
     throw new MeshkvError("CONNECT_FAILED", `Cannot connect: ${host}:${port}`, { cause, details: { host, port } });
   } finally {
     if (timer !== undefined) systemClock.clearTimeout(timer);

@@ -11,9 +11,10 @@
  * can be seen not to be the limit. After one unmeasured round (the JIT's warm-up), modes alternate within each
  * round (op by op) and medians over `--rounds` are shown, so the modes compared share the machine's load.
  *
- * Modes: `node` (the Node build as users run it, compiled: the hot routes through the direct path of
- * src/http/hot_routes.ts, answered with one `writeHead` + `end`), `deno`, `bun` (the same direct path, answered
- * with one `Response`), `node-hono`, `deno-hono`, `bun-hono` (MESHKV_HTTP=hono: every request through the Hono
+ * Modes: `node` (the Node build as users run it, compiled: the hot routes read off the socket by
+ * src/runtime/_node_http1.ts and answered through the direct path of src/http/hot_routes.ts), `node-http`
+ * (MESHKV_HTTP=node-http: the same direct path behind `node:http`, answered with one `writeHead` + `end`),
+ * `deno`, `bun` (the same direct path, answered with one `Response`), `node-hono`, `deno-hono`, `bun-hono` (MESHKV_HTTP=hono: every request through the Hono
  * app, on Node through `@hono/node-server`), and the floor: `bare-node`, `bare-deno`,
  * `bare-bun` (bench/_bare_server.mjs: the runtime's own server answering the same routes from a `Map`, no meshkv
  * code), so what a node costs above the runtime is measured in the same run.
@@ -44,7 +45,7 @@ const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i === -1 ? fallback : String(process.argv[i + 1]);
 };
-const modes = arg("modes", "node,node-hono").split(",");
+const modes = arg("modes", "node,node-http,node-hono").split(",");
 const ops = arg("ops", "get,put,delete").split(",");
 const inflight = Number(arg("inflight", "16"));
 const seconds = Number(arg("seconds", "3"));
@@ -160,7 +161,12 @@ async function startNode(mode: string): Promise<Started> {
     "lww",
     ...nodeArgs,
   ], profile === "" ? undefined : join(profile, mode));
-  const proc = startProc(mode, cmd, argv, root, mode.endsWith("-hono") ? { MESHKV_HTTP: "hono" } : {});
+  const env = mode.endsWith("-hono")
+    ? { MESHKV_HTTP: "hono" }
+    : mode === "node-http"
+    ? { MESHKV_HTTP: "node-http" }
+    : {};
+  const proc = startProc(mode, cmd, argv, root, env);
   const stop = async () => {
     await stopProc(proc, "SIGINT", profile === "" ? 5000 : 30_000);
     removeDir(dir);

@@ -43,7 +43,7 @@ function bodySource(req: PlainRequest): BodySource {
       const b = await req.body();
       return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
         ? (b.buffer as ArrayBuffer)
-        : (b.slice().buffer as ArrayBuffer);
+        : (new Uint8Array(b).buffer as ArrayBuffer); // a copy: a Buffer's `slice()` is a view of the same memory
     },
   };
 }

@@ -4,18 +4,22 @@
  * HTTP server's `upgrade` event, so the client API and the mesh share one port, as on Deno and Bun.
  *
  * The hot routes go around `@hono/node-server` when the handler offers a direct path (`FetchHandler.hot`;
- * `meshkv start` offers it unless MESHKV_HTTP=hono, see src/http/app.ts `fetchHandler`): the `IncomingMessage` is handed over as a
- * `PlainRequest` and the answer written with one `writeHead` + `end`. bench/http.ts compares the two.
+ * `meshkv start` offers it unless MESHKV_HTTP=hono, see src/http/app.ts `fetchHandler`). Without TLS their
+ * plainest requests do not reach `node:http` at all: `_node_http1.ts` reads them off the socket and hands every
+ * other connection to the `node:http` server (MESHKV_HTTP=node-http turns that off). A hot request that does
+ * reach `node:http` is handed over as a `PlainRequest` from its `IncomingMessage` and answered with one
+ * `writeHead` + `end`. bench/http.ts compares the three.
  */
 import { getRequestListener, RequestError } from "@hono/node-server";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server as NetServer } from "node:net";
 import { lookup } from "node:dns/promises";
 import process from "node:process";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import { nodeFileSystem, translateNodeError } from "./_node_fs.ts";
+import { http1Front, plainRequest, writePlain } from "./_node_http1.ts";
 import { dialNodeTcp, listenNodeTcp } from "./_node_tcp.ts";
 import { createRandom } from "./_random.ts";
 import { systemClock } from "./_system_clock.ts";
@@ -42,7 +46,7 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
   const hot = options.fetch.hot;
   const onRequest = (incoming: IncomingMessage, outgoing: ServerResponse) => {
     if (hot !== undefined) {
-      const plain = plainRequest(incoming, options.tls !== undefined);
+      const plain = plainOf(incoming, options.tls !== undefined);
       const answer = plain === null ? null : hot(plain);
       if (answer !== null) {
         answer.then(
@@ -59,14 +63,19 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
       current = null;
     }
   };
-  const server = await new Promise<Server>((resolve, reject) => {
-    // With TLS the same handler runs on an https server; its 'upgrade' event carries wss:// upgrades too.
-    const s = options.tls
-      ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
-      : createHttpServer(onRequest);
-    s.once("listening", () => resolve(s));
-    s.once("error", (err) => reject(translateNodeError(err, `${options.hostname}:${options.port}`)));
-    s.listen(options.port, options.hostname);
+  // With TLS the same handler runs on an https server; its 'upgrade' event carries wss:// upgrades too.
+  const server: Server = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
+    : createHttpServer(onRequest);
+  // Without TLS the hot routes' plainest requests are read by our own HTTP/1.1 front (_node_http1.ts), which
+  // gives every other connection to `server`.
+  const front: NetServer = hot === undefined || options.tls || process.env.MESHKV_HTTP === "node-http"
+    ? server
+    : http1Front(server, hot);
+  await new Promise<void>((resolve, reject) => {
+    front.once("listening", () => resolve());
+    front.once("error", (err) => reject(translateNodeError(err, `${options.hostname}:${options.port}`)));
+    front.listen(options.port, options.hostname);
   });
   const ws = options.websocket;
   const wss = new WebSocketServer({ noServer: true, maxPayload: ws?.maxMessageBytes ?? 0 });
@@ -81,7 +90,7 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
       ws.onOpen(wrapWs(client, remote, ws.maxMessageBytes));
     });
   });
-  const port = (server.address() as AddressInfo).port;
+  const port = (front.address() as AddressInfo).port;
   return {
     hostname: options.hostname,
     port,
@@ -89,56 +98,21 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
       new Promise<void>((resolve) => {
         for (const c of wss.clients) c.terminate();
         wss.close();
-        server.close(() => resolve());
+        front.close(() => resolve());
         server.closeAllConnections();
       }),
   };
 }
 
-// `Request.url` as @hono/node-server builds it (its `buildUrl`), for a Host it takes as it is: scheme + Host +
-// target when the target needs no normalising, else the WHATWG parse of that. Requests with another Host, or
-// that it refuses (a backslash in the path), go through it as before.
-const PLAIN_TARGET = /^\/[!#$&-;=?-\[\]_a-z~]*$/;
-const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/;
-const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
-
-function requestUrl(scheme: string, host: string, target: string): string | null {
-  const url = `${scheme}://${host}${target}`;
-  if (PLAIN_TARGET.test(target) && !DOT_SEGMENT.test(target)) return url;
-  const backslash = target.indexOf("\\");
-  const query = target.indexOf("?");
-  if (backslash !== -1 && (query === -1 || backslash < query)) return null;
-  try {
-    return new URL(url).href;
-  } catch {
-    return null;
-  }
-}
-
 /** The request as a `PlainRequest`, or null when @hono/node-server would not build a `Request` as above. */
-function plainRequest(incoming: IncomingMessage, tls: boolean): PlainRequest | null {
-  const target = incoming.url ?? "";
-  const host = incoming.headers.host;
-  if (host === undefined || !PLAIN_HOST.test(host) || target.charCodeAt(0) !== 47 /* / */) return null;
-  const url = requestUrl(tls ? "https" : "http", host, target);
-  if (url === null) return null;
-  const raw = incoming.rawHeaders;
-  return {
-    method: incoming.method ?? "",
-    target,
-    url,
-    // As `Headers.get` on the Request @hono/node-server builds from rawHeaders: every value of the name, joined.
-    header(name) {
-      let value: string | undefined;
-      for (let i = 0; i < raw.length; i += 2) {
-        const n = raw[i]!;
-        if (n.length === name.length && n.toLowerCase() === name) {
-          value = value === undefined ? raw[i + 1]! : `${value}, ${raw[i + 1]!}`;
-        }
-      }
-      return value;
-    },
-    body: () =>
+function plainOf(incoming: IncomingMessage, tls: boolean): PlainRequest | null {
+  return plainRequest(
+    incoming.method ?? "",
+    incoming.url ?? "",
+    incoming.headers.host,
+    incoming.rawHeaders,
+    tls,
+    () =>
       new Promise<Uint8Array>((resolve, reject) => {
         const chunks: Buffer[] = [];
         incoming.on("data", (c: Buffer) => chunks.push(c));
@@ -148,19 +122,7 @@ function plainRequest(incoming: IncomingMessage, tls: boolean): PlainRequest | n
           if (!incoming.complete) reject(new Error("Connection closed before the body ended"));
         });
       }),
-  };
-}
-
-/** One `writeHead` and one `end`: Node sends the head and the body in one write. */
-function writePlain(outgoing: ServerResponse, a: PlainResponse): void {
-  if (outgoing.headersSent || outgoing.destroyed) return;
-  const headers = a.headers;
-  if (a.body !== null) {
-    headers["Content-Length"] = String(typeof a.body === "string" ? Buffer.byteLength(a.body) : a.body.byteLength);
-  }
-  outgoing.writeHead(a.status, headers);
-  if (a.body === null) outgoing.end();
-  else outgoing.end(a.body);
+  );
 }
 
 export const nodeRuntime: Runtime = {

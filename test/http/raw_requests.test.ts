@@ -117,6 +117,74 @@ const request = (method: string, target: string, body = "evil") =>
 // until the client leaves (see src/runtime/deno.ts): there the answer arrives but the socket stays.
 const CLOSES_AFTER_408 = kind !== "deno";
 
+/**
+ * Sends `requests` one after another on one connection, each once the answer to the one before is whole; a
+ * request given as two parts is written in two writes 20 ms apart. Returns each answer's head, and whether the
+ * node closed the connection.
+ */
+function keptAlive(port: number, requests: string[][]): Promise<{ heads: string[]; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    const heads: string[] = [];
+    let got = "";
+    let closed = false;
+    const send = async (i: number) => {
+      const [first, ...rest] = requests[i]!;
+      socket.write(first!);
+      for (const part of rest) {
+        await new Promise((r) => setTimeout(r, 20));
+        socket.write(part);
+      }
+    };
+    socket.on("data", (d) => {
+      got += d;
+      const end = got.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const head = got.slice(0, end);
+      // The answers here have a Content-Length body or an empty chunked one.
+      const length = /^transfer-encoding: *chunked/im.test(head)
+        ? (got.startsWith("0\r\n\r\n", end + 4) ? 5 : Infinity)
+        : Number(/^content-length: *(\d+)/im.exec(head)?.[1] ?? 0);
+      if (got.length < end + 4 + length) return;
+      heads.push(head);
+      got = got.slice(end + 4 + length);
+      if (heads.length === requests.length) {
+        socket.destroy();
+        resolve({ heads, closed });
+      } else void send(heads.length);
+    });
+    socket.on("close", () => {
+      closed = true;
+      resolve({ heads, closed });
+    });
+    socket.on("error", reject);
+    void send(0);
+  });
+}
+
+test(`PUTs of 1 KB values keep their connection alive on ${kind}, body in the head's write or after it`, async () => {
+  // Deno.serve before 2.9.6 answered `connection: close` to every request whose body did not come in its first
+  // read (denoland/deno#36657), so each such PUT cost a new connection.
+  const { node, port, data } = await startNode();
+  try {
+    const kilobyte = "v".repeat(1000);
+    const head = (i: number) =>
+      `PUT /v1/kv/kept-${i} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: ${kilobyte.length}\r\n\r\n`;
+    const requests = Array.from({ length: 12 }, (_, i) => i % 2 === 0 ? [head(i) + kilobyte] : [head(i), kilobyte]);
+    const { heads, closed } = await keptAlive(port, requests);
+    assert.is(heads.length, requests.length, `answered ${heads.length} of ${requests.length}`);
+    assert.not.ok(closed, "the node kept the connection");
+    for (const h of heads) {
+      assert.match(h, /^HTTP\/1\.1 2\d\d /, h.split("\r\n")[0]);
+      assert.not.match(h.toLowerCase(), "connection: close");
+    }
+    assert.is(await value(node.url, "kept-0"), kilobyte);
+  } finally {
+    await node.stop();
+    await rt.fs.remove(data, { recursive: true });
+  }
+});
+
 test(`a raw path with dot segments, backslashes or # is refused with 400 BAD_PATH on ${kind} and the key it would reach is untouched`, async () => {
   const { node, port, data } = await startNode();
   try {

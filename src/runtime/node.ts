@@ -104,7 +104,7 @@ async function serve(options: ServeOptions): Promise<RunningServer> {
   };
 }
 
-/** The request as a `PlainRequest`, or null when @hono/node-server would not build a `Request` as above. */
+/** The request as a `PlainRequest`, or null when @hono/node-server would not build its `Request` (see `plainRequest`). */
 function plainOf(incoming: IncomingMessage, tls: boolean): PlainRequest | null {
   return plainRequest(
     incoming.method ?? "",

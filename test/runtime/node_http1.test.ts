@@ -12,6 +12,7 @@ import * as assert from "uvu/assert";
 import { http1Front, plainRequest, writePlain } from "../../src/runtime/_node_http1.ts";
 import type { PlainRequest, PlainResponse } from "../../src/runtime/types.ts";
 import { eventually, realRuntime } from "../_helpers.ts";
+import { type Answer, answers } from "../_http_answers.ts";
 
 const rt = await realRuntime();
 const test = suite("Node's HTTP/1.1 front for the hot routes");
@@ -85,44 +86,6 @@ test.after.each(async (ctx) => {
   ctx.plain.closeAllConnections();
   await new Promise((r) => ctx.plain.close(r));
 });
-
-/** One answer off the wire: status line, head lines but Date (in order), body. */
-interface Answer {
-  status: string;
-  head: string[];
-  body: string;
-}
-
-/** Splits what came back into whole answers (Content-Length or chunked bodies; none for 204). */
-function answers(got: string): Answer[] {
-  const out: Answer[] = [];
-  let at = 0;
-  while (at < got.length) {
-    const end = got.indexOf("\r\n\r\n", at);
-    if (end < 0) break;
-    const [status, ...head] = got.slice(at, end).split("\r\n");
-    let body = "";
-    at = end + 4;
-    if (head.includes("Transfer-Encoding: chunked")) {
-      for (;;) {
-        const line = got.indexOf("\r\n", at);
-        if (line < 0) return out;
-        const size = parseInt(got.slice(at, line), 16);
-        if (got.length < line + 2 + size + 2) return out;
-        body += got.slice(line + 2, line + 2 + size);
-        at = line + 2 + size + 2;
-        if (size === 0) break;
-      }
-    } else {
-      const length = Number(/^content-length: *(\d+)$/im.exec(head.join("\n"))?.[1] ?? 0);
-      if (got.length < at + length) return out;
-      body = got.slice(at, at + length);
-      at += length;
-    }
-    out.push({ status: status!, head: head.filter((l) => !/^date: /i.test(l)), body });
-  }
-  return out;
-}
 
 /**
  * Writes `parts` to a new connection (a number waits that many ms), then reads until `count` answers came or

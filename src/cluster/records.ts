@@ -105,9 +105,26 @@ export function liveValues(records: readonly Uint8Array[]): StoredValue[] {
   return out;
 }
 
-/** The values a reader sees: every live sibling, or with last-writer-wins only the latest write's value. */
+/**
+ * The live records, each distinct record once, in set order. Two siblings with the same bytes (the same value
+ * and content type, written twice concurrently: a write retried after a timeout that had in fact been applied,
+ * by the SDK or by a forward to the next replica) are one value to a reader; the context still covers both
+ * dots, so the next write that carries it supersedes both.
+ */
+export function distinctLive(records: readonly Uint8Array[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const r of records) {
+    if (!isTombstone(r) && !out.some((o) => compareBytes(o, r) === 0)) out.push(r);
+  }
+  return out;
+}
+
+/**
+ * The values a reader sees: every distinct live sibling (`distinctLive`), or with last-writer-wins only the
+ * latest write's value.
+ */
 export function visibleValues(records: readonly Uint8Array[], lww: boolean): StoredValue[] {
-  return lww ? latestRecord(records).map(decodeValue) : liveValues(records);
+  return (lww ? latestRecord(records) : distinctLive(records)).map(decodeValue);
 }
 
 export function liveCount(records: readonly Uint8Array[]): number {
@@ -125,7 +142,7 @@ export function toReadResult(s: Stored, lww: boolean): ReadResult {
 /** These records as the write decision (`core/write_decision.ts`) sees them. */
 export const RECORD_FORMAT: RecordFormat = {
   tombstone: TOMBSTONE,
-  visibleCount: (records, lww) => (lww ? latestRecord(records).length : liveCount(records)),
+  visibleCount: (records, lww) => (lww ? latestRecord(records) : distinctLive(records)).length,
   liveCount,
   stamp,
   stampOf,

@@ -9,7 +9,7 @@ import { liveCount } from "../../src/cluster/records.ts";
 import { values } from "../../src/core/version.ts";
 import { isMeshkvError } from "../../src/errors.ts";
 import type { SimCluster } from "../../src/testing/sim_cluster.ts";
-import { drive, enc, kvCluster, storedAt } from "./_kv_sim.ts";
+import { drive, enc, get, kvCluster, put, replicasOf, storedAt, texts } from "./_kv_sim.ts";
 import { forEachSeed, seedsFor } from "./_sim.ts";
 
 /**
@@ -83,6 +83,28 @@ test("a write whose other replicas fail while the coordinator's own copy is stil
       1,
       "its own copy was written and is readable",
     );
+    await c.stopAll();
+  });
+});
+
+test("the same value written twice concurrently (a retry of a write that had in fact been applied) reads as one value; different values stay siblings, and a write with the read's context supersedes them all", async () => {
+  await forEachSeed(seedsFor(2, 431), async (seed) => {
+    const c = await kvCluster(seed, { size: 3 });
+    const [a, b] = replicasOf(c, "n01", "k");
+    const twice = async (key: string, first: string, second: string) => {
+      c.net.partition([a!], [b!]);
+      await put(c, a!, key, first, { level: "one" });
+      await put(c, b!, key, second, { level: "one" });
+      c.net.heal();
+      return await get(c, "n01", key, "all");
+    };
+    const same = await twice("k", "v", "v");
+    assert.is(liveCount(values((await storedAt(c, a!, "k")).set)), 2, "two dots are stored");
+    assert.equal(texts(same), ["v"], "a reader sees the value once");
+    const different = await twice("k2", "x", "y");
+    assert.equal(texts(different), ["x", "y"], "different values are siblings");
+    await put(c, "n01", "k", "w", { context: same.context, level: "all" });
+    assert.equal(texts(await get(c, "n01", "k", "all")), ["w"], "the context covered both dots");
     await c.stopAll();
   });
 });

@@ -151,7 +151,7 @@ test("consistency levels are accepted per request; one replica cannot meet r=2 o
       "w=1",
     ]
   ) {
-    assert.ok([201, 204].includes((await h.req(`/v1/kv/c?${q}`, put("v"))).status), q);
+    assert.ok([201, 204].includes((await h.req(`/v1/kv/c?${q}`, put(q))).status), q);
   }
   assert.is((await h.req("/v1/kv/c?r=1")).status, 300);
   await expectError(await h.req("/v1/kv/c?r=2"), 400, "INVALID_ARGUMENT");

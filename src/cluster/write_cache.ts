@@ -11,10 +11,10 @@
  * an expiry are kept: the engine drops a deleted key's history and expired values on its own (compaction), and
  * such an entry would then no longer match it.
  *
- * Bounded by `bytesMax`; the oldest write goes first. An entry is decoded from a copy of the set's encoding in
- * memory the cache owns, so its values and its encoding (which a read sent on to a peer reuses) are views into
- * it: the written set's values may be views into a mesh frame, and encodings into a shared slab, which an
- * entry kept for long would otherwise keep alive. The copies are carved out of the cache's own slabs
+ * Bounded by `bytesMax`; the oldest write goes first. An entry is decoded, at its first read, from a copy of the
+ * set's encoding in memory the cache owns, so its values and its encoding (which a read sent on to a peer reuses)
+ * are views into it: the written set's values may be views into a mesh frame, and encodings into a shared slab,
+ * which an entry kept for long would otherwise keep alive. The copies are carved out of the cache's own slabs
  * (`slabBytes`, 64 KiB by default): a buffer of its own per entry is a `malloc` on V8, which cost more than the
  * engine read the cache saves (docs/bench.md, sixth round). A slab is charged whole, from its first entry
  * until its last one is gone, so what the cache keeps alive is what it counts, however its entries were
@@ -41,8 +41,9 @@ interface Slab {
 interface Entry {
   readonly key: string;
   readonly p: number;
-  readonly stored: Stored;
-  /** `stored.set`'s encoding, in the slab (its values are views into it). */
+  /** Decoded from `encoded` at the first `get` (many entries are overwritten or evicted before one). */
+  stored: Stored | null;
+  /** The set's encoding, in the slab (the decoded set's values are views into it). */
   readonly encoded: Uint8Array;
   readonly slab: Slab;
   /** Charged for the entry itself (its slab is charged apart). */
@@ -81,8 +82,10 @@ export class WriteCache {
   get(p: number, key: string): Stored | undefined {
     const e = this.#entries.get(key);
     if (e === undefined || e.p !== p) return undefined;
-    // Its encoding again among the recent ones: a read sent on to a peer (or merged and written) reuses it.
-    rememberEncoding(e.stored.set, e.encoded);
+    // Its encoding again among the recent ones (decoding remembers it): a read sent on to a peer (or merged and
+    // written) reuses it.
+    if (e.stored === null) e.stored = { set: decodeSet(e.encoded), expiresAt: null };
+    else rememberEncoding(e.stored.set, e.encoded);
     return e.stored;
   }
 
@@ -102,7 +105,7 @@ export class WriteCache {
     const e: Entry = {
       key,
       p,
-      stored: { set: decodeSet(copy), expiresAt: null },
+      stored: null,
       encoded: copy,
       slab,
       bytes,

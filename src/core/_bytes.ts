@@ -124,6 +124,24 @@ export class ByteWriter {
   }
 
   string(text: string): void {
+    const n = text.length;
+    if (n < 0x80) {
+      // ASCII (node ids, keys of the usual kind) byte by byte: no view for `encodeInto` to write into.
+      this.#room(n + 1);
+      const b = this.#buf;
+      const at = this.#len + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = text.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[at + i] = c;
+      }
+      if (i === n) {
+        b[at - 1] = n;
+        this.#len = at + n;
+        return;
+      }
+    }
     // Reserve the worst case, write in place, then fill in the length (one byte when under 128 bytes).
     this.#room(text.length * 3 + 8);
     const start = this.#len;
@@ -202,13 +220,52 @@ export class ByteReader {
 
   string(maxBytes: number): string {
     const at = this.#pos;
+    const n = this.varint();
+    if (n > maxBytes) throw new FormatError(`Length ${n} over the limit ${maxBytes} at offset ${this.#pos}`);
+    const start = this.#pos;
+    if (start + n > this.#buf.length) throw new FormatError(`Unexpected end of input at offset ${start}`);
+    this.#pos += n;
+    if (n <= INTERN_BYTES_MAX) {
+      const known = interned(this.#buf, start, n);
+      if (known !== null) return known;
+    }
+    let text: string;
     try {
-      return decoder.decode(this.bytes(maxBytes));
-    } catch (e) {
-      if (e instanceof FormatError) throw e;
+      text = decoder.decode(this.#buf.subarray(start, start + n));
+    } catch {
       throw new FormatError(`Invalid UTF-8 at offset ${at}`);
     }
+    if (n <= INTERN_BYTES_MAX) intern(this.#buf, start, n, text);
+    return text;
   }
+}
+
+/**
+ * Short strings decoded lately (node ids above all: every stored set and context names the same few), so reading
+ * one again costs a comparison, not a view, a decode and a new string. `INTERN_SLOTS` slots picked by length and
+ * the first and last byte; a slot holds the latest string that hashed there.
+ */
+const INTERN_BYTES_MAX = 64;
+const INTERN_SLOTS = 64;
+const internBytes: (Uint8Array | null)[] = new Array(INTERN_SLOTS).fill(null);
+const internText: string[] = new Array(INTERN_SLOTS).fill("");
+
+function internSlot(buf: Uint8Array, start: number, n: number): number {
+  return n === 0 ? 0 : (n * 31 + buf[start]! * 7 + buf[start + n - 1]!) & (INTERN_SLOTS - 1);
+}
+
+function interned(buf: Uint8Array, start: number, n: number): string | null {
+  const slot = internSlot(buf, start, n);
+  const b = internBytes[slot];
+  if (b === null || b === undefined || b.length !== n) return null;
+  for (let i = 0; i < n; i++) if (b[i] !== buf[start + i]) return null;
+  return internText[slot]!;
+}
+
+function intern(buf: Uint8Array, start: number, n: number, text: string): void {
+  const slot = internSlot(buf, start, n);
+  internBytes[slot] = buf.slice(start, start + n);
+  internText[slot] = text;
 }
 
 /** True when both hold the same bytes. Not constant-time: never use it to check a secret (see `mesh/auth.ts`). */
@@ -251,24 +308,36 @@ export function fromHex(hex: string): Uint8Array {
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const LOOKUP = new Int8Array(128).fill(-1);
 for (let i = 0; i < ALPHABET.length; i++) LOOKUP[ALPHABET.charCodeAt(i)] = i;
+const CODES = new TextEncoder().encode(ALPHABET);
+const b64Scratch = new Uint8Array(1024);
 
 /** base64url without padding. */
 export function toBase64Url(bytes: Uint8Array): string {
-  let out = "";
+  // The characters' codes go into one array and become one string: concatenating four characters at a time made
+  // a few short strings per three bytes (every read and write answer carries a context token).
+  const len = Math.ceil((bytes.length * 4) / 3);
+  const out = len <= b64Scratch.length ? b64Scratch : new Uint8Array(len);
   let i = 0;
+  let o = 0;
   for (; i + 2 < bytes.length; i += 3) {
     const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += ALPHABET[n >>> 18]! + ALPHABET[(n >>> 12) & 63]! + ALPHABET[(n >>> 6) & 63]! + ALPHABET[n & 63]!;
+    out[o++] = CODES[n >>> 18]!;
+    out[o++] = CODES[(n >>> 12) & 63]!;
+    out[o++] = CODES[(n >>> 6) & 63]!;
+    out[o++] = CODES[n & 63]!;
   }
   const rest = bytes.length - i;
   if (rest === 1) {
     const n = bytes[i]! << 16;
-    out += ALPHABET[n >>> 18]! + ALPHABET[(n >>> 12) & 63]!;
+    out[o++] = CODES[n >>> 18]!;
+    out[o++] = CODES[(n >>> 12) & 63]!;
   } else if (rest === 2) {
     const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
-    out += ALPHABET[n >>> 18]! + ALPHABET[(n >>> 12) & 63]! + ALPHABET[(n >>> 6) & 63]!;
+    out[o++] = CODES[n >>> 18]!;
+    out[o++] = CODES[(n >>> 12) & 63]!;
+    out[o++] = CODES[(n >>> 6) & 63]!;
   }
-  return out;
+  return decoder.decode(out.subarray(0, o));
 }
 
 /** Strict base64url: only the URL-safe alphabet, no padding, and unused trailing bits must be zero. */

@@ -7,12 +7,17 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import {
   allocBytes,
+  ByteReader,
+  ByteWriter,
   compareBytes,
   copyBytes,
   equalBytes,
+  FormatError,
+  fromBase64Url,
   fromHex,
   SLAB_BYTES,
   SLAB_COPY_MAX,
+  toBase64Url,
   toHex,
 } from "../../src/core/_bytes.ts";
 
@@ -92,6 +97,59 @@ test("allocBytes gives zeroed bytes of every size", () => {
     a.fill(1);
   }
   assert.ok(allocBytes(100).every((x) => x === 0), "a later allocation does not see an earlier one's bytes");
+});
+
+test("toBase64Url is base64url without padding for every length (past its scratch buffer too), and fromBase64Url inverts it", () => {
+  const ref = (bytes: Uint8Array) => {
+    let bin = "";
+    for (const x of bytes) bin += String.fromCharCode(x);
+    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  };
+  for (const n of [0, 1, 2, 3, 4, 5, 47, 48, 767, 768, 769, 3000]) {
+    const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 97 + n) & 0xff);
+    const text = toBase64Url(bytes);
+    assert.is(text, ref(bytes), `${n} bytes`);
+    assert.equal(fromBase64Url(text), bytes, `${n} bytes back`);
+  }
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => toBase64Url(bytes) === ref(bytes)));
+});
+
+test("strings written and read back: ASCII, non-ASCII and 127/128-byte lengths; a string read again is the same text, never another one's", () => {
+  const texts = [
+    "",
+    "n01",
+    "n01.ab12",
+    "é",
+    "über-node",
+    "🙂",
+    "x".repeat(127),
+    "x".repeat(128),
+    "é".repeat(64),
+    "n02",
+  ];
+  const roundTrip = (list: string[]) => {
+    const w = new ByteWriter();
+    for (const t of list) w.string(t);
+    const bytes = w.finish();
+    const r = new ByteReader(bytes);
+    const back = list.map(() => r.string(1024));
+    assert.ok(r.done);
+    return { bytes, back };
+  };
+  assert.equal(roundTrip(texts).back, texts);
+  assert.equal(roundTrip(texts).back, texts, "read a second time (short ones are remembered)");
+  // The remembered bytes are a copy: changing the buffer a string was read from does not change what it reads as.
+  const mine = roundTrip(["n01"]).bytes;
+  mine.fill(0x61, 1); // "n01" -> "aaa" in place
+  assert.equal(new ByteReader(mine).string(1024), "aaa");
+  assert.equal(roundTrip(["n01"]).back, ["n01"]);
+  fc.assert(fc.property(fc.array(fc.string({ maxLength: 20 }), { maxLength: 8 }), (list) => {
+    assert.equal(roundTrip(list).back, list);
+  }));
+  const bad = new ByteReader(Uint8Array.of(2, 0xc3, 0x28));
+  assert.throws(() => bad.string(16), (e: unknown) => e instanceof FormatError && /Invalid UTF-8/.test(e.message));
+  assert.throws(() => new ByteReader(Uint8Array.of(5, 0x61)).string(16), /Unexpected end of input/);
+  assert.throws(() => new ByteReader(Uint8Array.of(5, 0x61)).string(4), /over the limit 4/);
 });
 
 test.run();

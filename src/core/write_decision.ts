@@ -8,9 +8,11 @@
  * The rules, in the order they apply:
  * - create-only (`ifNoneMatch`) fails with `KEY_EXISTS` when a reader would see a value (every live sibling;
  *   with last-writer-wins only the latest write's, so a key whose latest write is a delete can be created);
- * - the write supersedes what its context covers (`update`, `version.ts`); no context (a blind write, or a
- *   delete without one) means "everything stored here", and `strict` fails with `STALE_CONTEXT` unless the
- *   context covers everything stored here (compare-and-set);
+ * - the write supersedes what its context covers (`update`, `version.ts`): a put without a context (an empty
+ *   one) supersedes nothing, a delete without one (null) everything stored here; `strict` fails with
+ *   `STALE_CONTEXT` unless the context covers everything stored here (compare-and-set);
+ * - siblings-mode writes also supersede stored siblings with the very bytes they store (`coverSame`), so a
+ *   retried write does not leave two copies of one value;
  * - a delete is a write of the format's tombstone record, so it keeps the causal history (Riak's tombstones);
  * - last-writer-wins stamps the record with a hybrid logical clock later than this replica's last stamp, the
  *   wall clock and every stamp stored (`hlc.ts`), and supersedes everything stored;
@@ -26,7 +28,18 @@ import { encodeSet } from "./context.ts";
 import { MeshkvError } from "../errors.ts";
 import { compareHlc, type Hlc, hlcNow } from "./hlc.ts";
 import type { Stored } from "./stored.ts";
-import { contextOf, descends, mergeVectors, prune, update, values, type VersionVector } from "./version.ts";
+import { equalBytes } from "./_bytes.ts";
+import {
+  contextOf,
+  descends,
+  type DvvSet,
+  mergeVectors,
+  prune,
+  update,
+  values,
+  type VersionVector,
+  type VvEntry,
+} from "./version.ts";
 
 /** One write as the coordinating replica makes it. `record` is the put's value already in the record format. */
 export type Write =
@@ -124,6 +137,8 @@ export function decideWrite(before: Stored, write: Write, site: WriteSite, rules
     lastStamp = stampAfter(lastStamp, stored, now, format);
     record = format.stamp(lastStamp, record);
     context = mergeVectors(context, storedContext);
+  } else {
+    context = coverSame(context, before.set, record);
   }
   const set = prune(update(before.set, context, record, site.versionId, now), now, activeIds(before, site.members));
   const live = format.liveCount(values(set));
@@ -158,6 +173,24 @@ export function decideWrite(before: Stored, write: Write, site: WriteSite, rules
     siblings: format.visibleCount(values(set), lww),
     lastStamp,
   };
+}
+
+/**
+ * `context` extended to cover the stored siblings whose record is the very bytes this write stores, so writing a
+ * value that is already a sibling replaces it instead of adding a copy (a blind write retried after a timeout
+ * that had in fact been applied, by the SDK or by a forward to the next replica): readers would see one value
+ * either way (`records.ts` shows each distinct record once), but copies would count toward `siblingsMax`. A
+ * context entry covers every older dot of its node too, so only a run of identical records at the old end of an
+ * entry is covered, never a different value older than an identical one.
+ */
+function coverSame(context: VersionVector, set: DvvSet<Uint8Array>, record: Uint8Array): VersionVector {
+  let extra: VvEntry[] | null = null;
+  for (const e of set.entries) {
+    let j = e.values.length - 1;
+    while (j >= 0 && equalBytes(e.values[j]!, record)) j--;
+    if (j < e.values.length - 1) (extra ??= []).push({ node: e.node, counter: e.counter - (j + 1) });
+  }
+  return extra === null ? context : mergeVectors(context, extra);
 }
 
 /** A stamp later than `last`, the wall clock `nowMs`, and every stamp in `records`. */

@@ -410,7 +410,11 @@ const arbStep: fc.Arbitrary<Step> = fc.oneof(
 const BIG: WriteRules = { ...SIBLINGS, siblingsMax: 1000, setBytesMax: 1 << 20 };
 
 /** Runs `steps` on three replicas (writes refused by a limit leave the replica as it was). */
-function history(steps: readonly Step[], rules: WriteRules): { stores: Stored[]; stamps: Hlc[] } {
+function history(
+  steps: readonly Step[],
+  rules: WriteRules,
+  textOf = (n: number) => `w${n}`,
+): { stores: Stored[]; stamps: Hlc[] } {
   const stores: Stored[] = REPLICAS.map(() => EMPTY);
   const stamps: Hlc[] = REPLICAS.map(() => HLC_ZERO);
   let n = 0;
@@ -420,7 +424,7 @@ function history(steps: readonly Step[], rules: WriteRules): { stores: Stored[];
       continue;
     }
     const ctx = s.ctxFrom === null ? (s.kind === "put" ? [] : null) : contextOf(stores[s.ctxFrom]!.set);
-    const write = s.kind === "put" ? put(`w${n++}`, ctx ?? []) : del(ctx);
+    const write = s.kind === "put" ? put(textOf(n++), ctx ?? []) : del(ctx);
     const d = decideWrite(
       stores[s.at]!,
       write,
@@ -435,6 +439,47 @@ function history(steps: readonly Step[], rules: WriteRules): { stores: Stored[];
 
 const arbHistory = fc.array(arbStep, { maxLength: 25 });
 const arbReplica = fc.nat(2);
+
+test("decideWrite: a value that is already a sibling is replaced by the write, not copied; a different older value of the same node is never dropped for it", () => {
+  const twice = blind(["v", "v"]);
+  assert.equal(seen(twice), ["v"]);
+  assert.is(values(twice.set).length, 1, "one record stored");
+  assert.is(counterOf(contextOf(twice.set), ME), 2, "the second write's dot");
+  const n2 = (texts: string[]) => blind(texts, { versionId: "n2.bbbb" });
+  const n3v = blind(["v"], { versionId: "n3.cccc" });
+  // v by n2 and w by n3, merged; a blind v by n1 replaces n2's v.
+  const vw = { set: merge(n2(["v"]).set, blind(["w"], { versionId: "n3.cccc" }).set), expiresAt: null };
+  let d = ok(decideWrite(vw, put("v"), site(), SIBLINGS));
+  assert.equal(seen(d.after), ["v", "w"]);
+  assert.is(values(d.after.set).length, 2);
+  assert.is(d.siblings, 2);
+  // n2 holds [x, v] (v older): v's dot is covered, x stays.
+  d = ok(decideWrite({ set: merge(n2(["v", "x"]).set, n3v.set), expiresAt: null }, put("v"), site(), SIBLINGS));
+  assert.equal(seen(d.after), ["v", "x"]);
+  assert.is(values(d.after.set).length, 2, "n2's and n3's copies of v replaced, x kept");
+  // n2 holds [v, x] (x older): covering n2's v would cover x too, so it stays; the reader sees v once.
+  d = ok(decideWrite(n2(["x", "v"]), put("v"), site(), SIBLINGS));
+  assert.equal(seen(d.after), ["v", "x"]);
+  assert.is(values(d.after.set).length, 3);
+  assert.is(d.siblings, 2, "the client is told the values a reader sees");
+  // Repeated blind writes of one value never reach siblingsMax (4 here).
+  assert.equal(seen(blind(["v", "v", "v", "v", "v", "v"])), ["v"]);
+});
+
+test("property: a blind put leaves every other value a reader saw and its own value once", () => {
+  fc.assert(
+    fc.property(arbHistory, arbReplica, fc.nat(3), (steps, at, pick) => {
+      const text = (n: number) => `t${n % 3}`; // few texts, so the same value is written again and again
+      const before = history(steps, BIG, text).stores[at]!;
+      const mine = `t${pick}`;
+      const r = ok(decideWrite(before, put(mine), site({ versionId: REPLICAS[at]! }), BIG));
+      assert.equal(seen(r.after), [...new Set([...seen(before), mine])].sort());
+      assert.is(r.siblings, seen(r.after).length);
+      assert.ok(descends(contextOf(r.after.set), contextOf(before.set)), "the history is kept");
+    }),
+    { numRuns: 300 },
+  );
+});
 
 test("property: a put carrying the context of everything stored leaves exactly its own value", () => {
   for (const rules of [BIG, { ...BIG, conflicts: "lww" as const }]) {

@@ -14,7 +14,7 @@ import type { ReadResult, StoredValue } from "../kv/backend.ts";
 import type { Stored } from "../core/stored.ts";
 import { contextOf, values } from "../core/version.ts";
 import { compareHlc, decodeHlc, encodeHlc, type Hlc, HLC_ZERO } from "../core/hlc.ts";
-import { allocBytes, compareBytes, copyBytes } from "../core/_bytes.ts";
+import { allocBytes, compareBytes, copyBytes, equalBytes } from "../core/_bytes.ts";
 import type { RecordFormat } from "../core/write_decision.ts";
 
 /** append only: the numbers are on disk. */
@@ -114,7 +114,7 @@ export function liveValues(records: readonly Uint8Array[]): StoredValue[] {
 export function distinctLive(records: readonly Uint8Array[]): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (const r of records) {
-    if (!isTombstone(r) && !out.some((o) => compareBytes(o, r) === 0)) out.push(r);
+    if (!isTombstone(r) && !out.some((o) => equalBytes(o, r))) out.push(r);
   }
   return out;
 }

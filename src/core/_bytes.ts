@@ -209,22 +209,25 @@ export class ByteReader {
     throw new FormatError(`Varint too long at offset ${this.#pos}`);
   }
 
-  bytes(max: number): Uint8Array {
+  /** Reads a length-prefixed run of at most `max` bytes and returns where it starts (the reader is past it). */
+  #span(max: number): number {
     const n = this.varint();
     if (n > max) throw new FormatError(`Length ${n} over the limit ${max} at offset ${this.#pos}`);
-    if (this.#pos + n > this.#buf.length) throw new FormatError(`Unexpected end of input at offset ${this.#pos}`);
-    const out = this.#buf.subarray(this.#pos, this.#pos + n);
+    const start = this.#pos;
+    if (start + n > this.#buf.length) throw new FormatError(`Unexpected end of input at offset ${start}`);
     this.#pos += n;
-    return out;
+    return start;
+  }
+
+  bytes(max: number): Uint8Array {
+    const start = this.#span(max);
+    return this.#buf.subarray(start, this.#pos);
   }
 
   string(maxBytes: number): string {
     const at = this.#pos;
-    const n = this.varint();
-    if (n > maxBytes) throw new FormatError(`Length ${n} over the limit ${maxBytes} at offset ${this.#pos}`);
-    const start = this.#pos;
-    if (start + n > this.#buf.length) throw new FormatError(`Unexpected end of input at offset ${start}`);
-    this.#pos += n;
+    const start = this.#span(maxBytes);
+    const n = this.#pos - start;
     if (n <= INTERN_BYTES_MAX) {
       const known = interned(this.#buf, start, n);
       if (known !== null) return known;

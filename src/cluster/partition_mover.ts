@@ -132,13 +132,20 @@ export class PartitionMover {
     this.#changedAt = this.#o.clock.monotonic();
   }
 
-  /** One step of each loop: pull one acquiring partition, hand off one partition. */
+  /** One step of each loop: pull acquiring partitions (a batch, more while they are empty), hand some off. */
   async step(): Promise<void> {
     const snap = this.#o.view();
     if (!snap) return;
     this.#observe(snap);
-    const batch = [...this.#acquiring].slice(0, ACQUIRE_PARALLEL_MAX);
-    await Promise.all(batch.map((p) => this.#acquire(snap, p).catch(() => {})));
+    // A batch that finished without pulling a key (the other replicas held nothing: a cluster that has just
+    // formed) cost nothing to pace, so the next one starts at once; each round finishes a partition or stops.
+    for (;;) {
+      const batch = [...this.#acquiring].slice(0, ACQUIRE_PARALLEL_MAX);
+      const pulled = this.#stats.keysPulled;
+      await Promise.all(batch.map((p) => this.#acquire(snap, p).catch(() => {})));
+      if (this.#stats.keysPulled !== pulled || batch.every((p) => this.#acquiring.has(p))) break;
+      if (this.#acquiring.size === 0 || this.#o.view()?.epoch !== snap.epoch) break;
+    }
     if (this.#o.clock.monotonic() - this.#changedAt < (this.#o.settleMs ?? 2000)) return;
     const leaving = this.#o.store.partitionsHeld().filter((p) => !this.#mine!.has(p)).slice(0, HANDOFF_PARALLEL_MAX);
     await Promise.all(leaving.map((p) => this.handOff(snap, p).catch(() => {})));

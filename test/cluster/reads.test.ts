@@ -4,7 +4,8 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import type { SimCluster } from "../../src/testing/sim_cluster.ts";
+import { SimCluster } from "../../src/testing/sim_cluster.ts";
+import { GOSSIP_FAST } from "../../src/cluster/presets.ts";
 import { drive, get, kvCluster, put, replicasOf, texts } from "./_kv_sim.ts";
 import { forEachSeed, seedsFor } from "./_sim.ts";
 
@@ -52,6 +53,20 @@ test("a quorum read whose closest other replica does not answer asks the next on
     assert.is(counts.get(first), 0, "the cut-off replica never answered");
     assert.is(total(counts), 2, "the coordinator and the next replica answered");
     c.net.heal();
+    await c.stopAll();
+  });
+});
+
+test("a cluster that has just formed acquires its (empty) partitions in one step of the mover, so its replicas count toward reads at once", async () => {
+  await forEachSeed(seedsFor(2, 403), async (seed) => {
+    // 64 partitions, pulled 16 at a time: paced at one batch per step (100 ms here), that took four steps.
+    const c = await SimCluster.create({ seed, size: 3, gossip: GOSSIP_FAST, kv: { replication: { n: 2 } } });
+    assert.ok(await c.runUntil(() => c.allSee("alive") && c.converged(), 15_000, 10) !== null, "formed");
+    const acquiring = () => [...c.backends.values()].some((b) => !b.settled());
+    const settled = await c.runUntil(() => !acquiring(), 15_000, 10);
+    assert.ok(settled !== null && settled < 150, `every node acquired its partitions ${settled} ms after forming`);
+    await put(c, "n01", "k", "v", { level: "all" });
+    for (const id of c.backends.keys()) assert.equal(texts(await get(c, id, "k", "quorum")), ["v"], `${id} reads`);
     await c.stopAll();
   });
 });

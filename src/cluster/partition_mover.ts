@@ -143,8 +143,8 @@ export class PartitionMover {
       const batch = [...this.#acquiring].slice(0, ACQUIRE_PARALLEL_MAX);
       const pulled = this.#stats.keysPulled;
       await Promise.all(batch.map((p) => this.#acquire(snap, p).catch(() => {})));
-      if (this.#stats.keysPulled !== pulled || batch.every((p) => this.#acquiring.has(p))) break;
-      if (this.#acquiring.size === 0 || this.#o.view()?.epoch !== snap.epoch) break;
+      const progressed = batch.some((p) => !this.#acquiring.has(p));
+      if (this.#stats.keysPulled !== pulled || !progressed || this.#o.view()?.epoch !== snap.epoch) break;
     }
     if (this.#o.clock.monotonic() - this.#changedAt < (this.#o.settleMs ?? 2000)) return;
     const leaving = this.#o.store.partitionsHeld().filter((p) => !this.#mine!.has(p)).slice(0, HANDOFF_PARALLEL_MAX);

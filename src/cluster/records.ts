@@ -98,13 +98,6 @@ export function decodeValue(stored: Uint8Array): StoredValue {
   return { contentType, data: copyBytes(record, 2 + typeBytes) };
 }
 
-/** The live values among a set's records, in set order (tombstones left out). */
-export function liveValues(records: readonly Uint8Array[]): StoredValue[] {
-  const out: StoredValue[] = [];
-  for (const r of records) if (!isTombstone(r)) out.push(decodeValue(r));
-  return out;
-}
-
 /**
  * The live records, each distinct record once, in set order. Two siblings with the same bytes (the same value
  * and content type, written twice concurrently: a write retried after a timeout that had in fact been applied,

@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { AntiEntropy, type AntiEntropyOptions } from "../../src/cluster/anti_entropy.ts";
 import { items as wireItems, obj } from "../../src/cluster/_wire.ts";
-import { encodeValue, liveValues, TOMBSTONE } from "../../src/cluster/records.ts";
+import { encodeValue, TOMBSTONE, visibleValues } from "../../src/cluster/records.ts";
 import { openReplicaStore, type ReplicaStore } from "../../src/cluster/replica.ts";
 import { decodeSet } from "../../src/core/context.ts";
 import { contextOf, update, values } from "../../src/core/version.ts";
@@ -135,7 +135,7 @@ async function copy(from: Node, to: Node, key: string): Promise<void> {
 
 async function live(node: Node, key: string): Promise<string[]> {
   const s = await node.store.read(partitionOf(key), key);
-  return liveValues(values(s.set)).map((v) => new TextDecoder().decode(v.data)).sort();
+  return visibleValues(values(s.set), false).map((v) => new TextDecoder().decode(v.data)).sort();
 }
 
 function partitionOf(key: string): number {

@@ -6,7 +6,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { encodeValue, liveValues } from "../../src/cluster/records.ts";
+import { encodeValue, visibleValues } from "../../src/cluster/records.ts";
 import { openReplicaStore, type ReplicaStore, type Stored } from "../../src/cluster/replica.ts";
 import { contextOf, update, values } from "../../src/core/version.ts";
 import { ManualClock, MemoryFileSystem, SeededRandom } from "../../src/runtime/memory.ts";
@@ -26,7 +26,7 @@ async function open(clock: ManualClock): Promise<ReplicaStore> {
   });
 }
 
-const texts = (s: Stored) => liveValues(values(s.set)).map((v) => new TextDecoder().decode(v.data)).sort();
+const texts = (s: Stored) => visibleValues(values(s.set), false).map((v) => new TextDecoder().decode(v.data)).sort();
 
 /** A write that supersedes what it reads (as a client with the latest context does). */
 function overwrite(store: ReplicaStore, clock: ManualClock, text: string) {

@@ -11,7 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { partitionOf } from "../../src/core/ring.ts";
 import { values } from "../../src/core/version.ts";
-import { liveValues } from "../../src/cluster/records.ts";
+import { visibleValues } from "../../src/cluster/records.ts";
 import { openReplicaStore } from "../../src/cluster/replica.ts";
 import { type ReplicationConfig, RingView } from "../../src/cluster/ring_view.ts";
 import { eventually, realRuntime, tempDir } from "../_helpers.ts";
@@ -118,7 +118,7 @@ async function scenario(runtimes: [RuntimeKind, RuntimeKind, RuntimeKind]) {
         const missing: string[] = [];
         for (const [key, value] of acked) {
           const s = await store.read(partitionOf(key, PARTITIONS), key);
-          const texts = liveValues(values(s.set)).map((v) => new TextDecoder().decode(v.data));
+          const texts = visibleValues(values(s.set), false).map((v) => new TextDecoder().decode(v.data));
           if (!texts.includes(value)) missing.push(key);
         }
         assert.equal(
@@ -128,7 +128,7 @@ async function scenario(runtimes: [RuntimeKind, RuntimeKind, RuntimeKind]) {
         );
         for (const [key, value] of ackedTwo) {
           const s = await store.read(view.partitionOf(key), key);
-          const texts = liveValues(values(s.set)).map((v) => new TextDecoder().decode(v.data));
+          const texts = visibleValues(values(s.set), false).map((v) => new TextDecoder().decode(v.data));
           if (texts.includes(value)) holders.set(key, (holders.get(key) ?? 0) + 1);
         }
       } finally {

@@ -5,7 +5,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { encodeValue, liveValues, TOMBSTONE } from "../../src/cluster/records.ts";
+import { encodeValue, TOMBSTONE, visibleValues } from "../../src/cluster/records.ts";
 import { openReplicaStore, type ReplicaStore, type Stored } from "../../src/cluster/replica.ts";
 import { ENTRY_OVERHEAD_BYTES, WriteCache } from "../../src/cluster/write_cache.ts";
 import { encodeSet, versionDigest } from "../../src/core/context.ts";
@@ -37,7 +37,7 @@ async function inEngine(store: ReplicaStore, key: string): Promise<Stored> {
 }
 
 const record = (text: string) => encodeValue({ contentType: "text/plain", data: enc.encode(text) });
-const texts = (s: Stored) => liveValues(values(s.set)).map((v) => dec.decode(v.data)).sort();
+const texts = (s: Stored) => visibleValues(values(s.set), false).map((v) => dec.decode(v.data)).sort();
 
 /**
  * Writes `recordBytes` over what is stored (a client with the latest context) and returns what the write saw as

@@ -371,7 +371,10 @@ async function perfProfile(): Promise<string> {
     const profiled = await rerunUnderA(slowest, { perfMaps: true });
     await perfWindow.stopped;
     if (perfWindow.stopped === null) return "\n\nNo perf profile: the run had no measured window.\n";
-    const sum = summarizePerf(perfScript(perfWindow.file));
+    const script = perfScript(perfWindow.file);
+    // PERF_SCRIPT_OUT=<file> keeps the named `perf script` text for a closer look (inclusive costs, callers).
+    if (process.env.PERF_SCRIPT_OUT) writeFileSync(process.env.PERF_SCRIPT_OUT, script);
+    const sum = summarizePerf(script);
     const us = profiled?.serverCpuUsPerOp ?? null;
     const table = (list: { name: string; share: number }[], what: string) =>
       mdTable(list.map((x) => ({

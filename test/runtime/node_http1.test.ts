@@ -1,9 +1,11 @@
 /**
  * Node's HTTP/1.1 front for the hot routes (`src/runtime/_node_http1.ts`), over real sockets with a raw
  * `node:net` client: it answers the plainest hot requests itself, byte for byte as `node:http` would (but the
- * Date), in request order when pipelined, and hands every other connection to the `node:http` server with the
- * bytes it has not answered, which serves it from then on: another route, a partial request, a malformed one,
- * a chunked body, an upgrade. Node only (the Deno and Bun adapters keep their runtimes' servers).
+ * Date), in request order when pipelined, gathers requests that come in pieces, relays every other complete
+ * request to the `node:http` server on a stand-in connection (`_node_relay.ts`) and keeps the connection, and
+ * hands the whole connection over only for what it cannot read as `node:http` would: a malformed request, a
+ * chunked body, an upgrade, a head or body over its bounds, a request that stalls. Node only (the Deno and Bun
+ * adapters keep their runtimes' servers).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect, type Server as NetServer, type Socket } from "node:net";
@@ -39,6 +41,17 @@ function hot(req: PlainRequest): Promise<PlainResponse> | null {
 function httpServer(seen: string[]): Server {
   const s = createServer((req: IncomingMessage, res: ServerResponse) => {
     seen.push(`${req.method} ${req.url}`);
+    if (req.url === "/stream") {
+      // An answer written in parts over time, until the client goes away (a watch stream).
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.write("first");
+      const timer = setInterval(() => res.write("more"), 20);
+      res.on("close", () => {
+        clearInterval(timer);
+        seen.push("closed /stream");
+      });
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -46,7 +59,10 @@ function httpServer(seen: string[]): Server {
       const plain = plainRequest(req.method!, req.url!, req.headers.host, req.rawHeaders, false, async () => body);
       const answer = plain && req.headers["transfer-encoding"] === undefined ? hot(plain) : null;
       if (answer === null) {
-        res.end(`app ${req.method} ${req.url} ${body.toString()}`);
+        const text = `app ${req.method} ${req.url} ${body.length > 64 ? `${body.length} bytes` : body.toString()}`;
+        if (req.url === "/slow-app") setTimeout(() => res.end(text), 60);
+        else if (req.url === "/close") res.writeHead(200, { connection: "close" }).end(text);
+        else res.end(text);
         return;
       }
       // As the Node adapter answers a hot request that reached node:http.
@@ -159,16 +175,70 @@ if (rt.name === "node") {
     assert.equal(ctx.viaHttp, []);
   });
 
-  test("the first request it does not take hands the connection to node:http, with every byte after it, answers still in order", async (ctx) => {
+  test("another route's request is relayed to node:http and the connection stays the front's: answers in order", async (ctx) => {
     const r = await talk(ctx.port, [get("slow-a") + "GET /other HTTP/1.1\r\nHost: x\r\n\r\n" + put("c", "after")], 3);
     assert.equal(r.answers.map((a) => a.body), ["GET slow-a - ", "app GET /other ", "PUT c - after"]);
-    assert.equal(ctx.viaHttp, ["GET /other", "PUT /v1/kv/c"]);
-    // The connection stays node:http's: a later hot request goes through it too.
-    const again = await talk(ctx.port, ["GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 20, get("d")], 2);
-    assert.equal(again.answers.map((a) => a.body), ["app GET /health ", "GET d - "]);
+    assert.equal(ctx.viaHttp, ["GET /other"], "node:http saw only the request the front does not answer");
+    // A slow relayed answer holds back the hot request pipelined after it; later ones are the front's again.
+    const again = await talk(ctx.port, ["GET /slow-app HTTP/1.1\r\nHost: x\r\n\r\n" + get("d"), 20, get("e")], 3);
+    assert.equal(again.answers.map((a) => a.body), ["app GET /slow-app ", "GET d - ", "GET e - "]);
+    assert.equal(ctx.viaHttp, ["GET /other", "GET /slow-app"]);
+    assert.not.ok(again.closed);
+    // Byte for byte what node:http alone answers (keep-alive included), but the Date.
+    const alone = await talk(ctx.plainPort, ["GET /slow-app HTTP/1.1\r\nHost: x\r\n\r\n" + get("d"), 20, get("e")], 3);
+    assert.equal(again.answers, alone.answers);
   });
 
-  test("a request that comes in pieces, a chunked body and a head over 16 KiB are node:http's: served as before", async (ctx) => {
+  test("a relayed request's body reaches node:http as it comes, whatever its length; the connection stays the front's", async (ctx) => {
+    const body = "b".repeat(200 * 1024);
+    const head = `POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const r = await talk(ctx.port, [head + body.slice(0, 70_000), 20, body.slice(70_000), 20, get("after")], 2);
+    assert.equal(r.answers.map((a) => a.body), [`app POST /v1/batch ${body.length} bytes`, "GET after - "]);
+    assert.equal(ctx.viaHttp, ["POST /v1/batch"]);
+    const big = "c".repeat(3 * 1024 * 1024);
+    const long = await talk(ctx.port, [
+      `POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: ${big.length}\r\n\r\n${big}`,
+      20,
+      get("late"),
+    ], 2);
+    assert.equal(long.answers.map((a) => a.body), [`app POST /v1/batch ${big.length} bytes`, "GET late - "]);
+    assert.equal(ctx.viaHttp, ["POST /v1/batch", "POST /v1/batch"]);
+  });
+
+  test("a relayed answer that closes the connection closes it; a request node:http refuses gets its 400", async (ctx) => {
+    const r = await talk(ctx.port, ["GET /close HTTP/1.1\r\nHost: x\r\n\r\n" + get("b")], 2);
+    assert.equal(r.answers.map((a) => a.body), ["app GET /close "]);
+    assert.ok(r.answers[0]!.head.includes("connection: close"));
+    assert.ok(r.closed);
+    const bad = await talk(ctx.port, ["BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n" + get("b")], 2);
+    assert.equal(bad.answers.map((a) => a.status), ["HTTP/1.1 400 Bad Request"]);
+    assert.ok(bad.closed);
+    assert.equal(ctx.viaHttp, ["GET /close"]);
+  });
+
+  test("a relayed answer that streams reaches the client as it is written; the client leaving ends it", async (ctx) => {
+    const socket = connect(ctx.port, "127.0.0.1");
+    let got = "";
+    socket.on("data", (d) => (got += d.toString("latin1")));
+    socket.write("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    await eventually(() => got.includes("first") && got.includes("more"), 2000);
+    assert.ok(got.startsWith("HTTP/1.1 200 OK\r\n"));
+    assert.ok(got.includes("Transfer-Encoding: chunked"));
+    socket.destroy();
+    await eventually(() => ctx.viaHttp.includes("closed /stream"), 2000);
+    // A client that half-closes goes away too, as node:http takes it on its own socket.
+    const half = connect(ctx.port, "127.0.0.1");
+    let closed = false;
+    let text = "";
+    half.on("data", (d) => (text += d.toString("latin1")));
+    half.on("close", () => (closed = true));
+    half.write("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    await eventually(() => text.includes("more"), 2000);
+    half.end();
+    await eventually(() => closed && ctx.viaHttp.filter((s: string) => s === "closed /stream").length === 2, 2000);
+  });
+
+  test("a request in pieces is the front's; a chunked body, a head over 16 KiB and a slow head are node:http's", async (ctx) => {
     const split = await talk(ctx.port, [
       "PUT /v1/kv/p HTTP/1.1\r\nHost: x\r\nContent-Le",
       30,
@@ -177,13 +247,40 @@ if (rt.name === "node") {
       "cd",
     ], 1);
     assert.is(split.answers[0]!.body, "PUT p - abcd");
+    // A body that comes in pieces, pipelined behind a quick request and before another.
+    const long = put("big", "x".repeat(100_000));
+    const body = await talk(ctx.port, [get("a") + long.slice(0, 5000), 30, long.slice(5000) + get("z")], 3);
+    assert.equal(body.answers.map((a) => a.body), ["GET a - ", `PUT big - ${"x".repeat(100_000)}`, "GET z - "]);
     const chunked = await talk(ctx.port, [
       "PUT /v1/kv/q HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
     ], 1);
     assert.is(chunked.answers[0]!.body, "app PUT /v1/kv/q abc");
     const big = await talk(ctx.port, [get("r", `X-Big: ${"y".repeat(17 * 1024)}\r\n`)], 1);
     assert.is(big.answers[0]!.status, "HTTP/1.1 431 Request Header Fields Too Large");
-    assert.equal(ctx.viaHttp, ["PUT /v1/kv/p", "PUT /v1/kv/q"]);
+    assert.equal(ctx.viaHttp, ["PUT /v1/kv/q"]);
+    // A head still coming in after a keep-alive timeout is handed over (node:http's timeouts judge it).
+    const seen: string[] = [];
+    const quick = http1Front(httpServer(seen), hot, 600);
+    const port = await listen(quick);
+    try {
+      const slow = await talk(port, [
+        "PUT /v1/kv/s HTTP/1.1\r\nHo",
+        400,
+        "st: x\r\nConte",
+        400,
+        "nt-Length: 3\r\n\r\nabc",
+      ], 1);
+      assert.equal(slow.answers.map((a) => a.body), ["PUT s - abc"]);
+      const stalled = await talk(
+        port,
+        ["PUT /v1/kv/t HTTP/1.1\r\nHost: x\r\n", 900, "Content-Length: 3\r\n\r\nabc"],
+        1,
+      );
+      assert.equal(stalled.answers.map((a) => a.body), ["PUT t - abc"]);
+      assert.equal(seen, ["PUT /v1/kv/s", "PUT /v1/kv/t"]);
+    } finally {
+      await new Promise((r) => quick.close(r));
+    }
   });
 
   test("malformed requests get node:http's 400 and the connection closes; nothing reaches the routes", async (ctx) => {
@@ -246,19 +343,25 @@ if (rt.name === "node") {
     }
   });
 
-  test("close() drops every connection it accepted, ours and those handed to node:http", async (ctx) => {
+  test("close() drops every connection it accepted: ours, those handed to node:http and those relaying", async (ctx) => {
     const ours = connect(ctx.port, "127.0.0.1");
     const handed = connect(ctx.port, "127.0.0.1");
+    const relaying = connect(ctx.port, "127.0.0.1");
     const closed: string[] = [];
     ours.on("close", () => closed.push("ours"));
     handed.on("close", () => closed.push("handed"));
+    relaying.on("close", () => closed.push("relaying"));
     ours.on("data", () => {});
+    relaying.on("data", () => {});
     ours.write(get("a"));
-    handed.write("PUT /v1/kv/p HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab"); // waits for its body
+    // A chunked body waits for its next chunk inside node:http; the stream never ends by itself.
+    handed.write("PUT /v1/kv/p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n");
+    relaying.write("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
     await sleep(50);
     await new Promise((r) => ctx.front.close(r));
-    await eventually(() => closed.length === 2, 2000);
-    assert.equal(closed.sort(), ["handed", "ours"]);
+    await eventually(() => closed.length === 3, 2000);
+    assert.equal(closed.sort(), ["handed", "ours", "relaying"]);
+    await eventually(() => ctx.viaHttp.includes("closed /stream"), 2000);
     ctx.front = http1Front(createServer(), hot);
     await listen(ctx.front);
   });

@@ -421,7 +421,8 @@ class Conn {
 
   #relayed(close: boolean): void {
     this.#relay = null;
-    if (this.#relayRest > 0) close = true; // node:http did not read the whole body: it closes, as ever
+    // The rest of a body node:http did not read would have to be read and dropped: the connection closes instead.
+    if (this.#relayRest > 0) close = true;
     this.#relayRest = 0;
     if (close) {
       this.#closing = true;

@@ -239,11 +239,11 @@ class Conn {
   }
 
   #read(chunk: Buffer): void {
-    if (this.#closing) return; // after a `Connection: close` request nothing more is read
     if (this.#body !== null || this.#relayRest > 0) {
       chunk = this.#bodyBytes(chunk);
       if (chunk.length === 0) return;
     }
+    if (this.#closing) return; // after a `Connection: close` request nothing more is read
     this.#pieces.push(chunk);
     this.#pieceBytes += chunk.length;
     if (this.#relay !== null || this.#waiting) {
@@ -455,10 +455,10 @@ class Conn {
     if (queue.length > 0) return;
     if (this.#closing) socket.end();
     else if (this.#handing !== null) this.#give();
-    else if (socket.writableNeedDrain) socket.pause(); // a client that does not read: 'drain' resumes
     else {
       if (this.#waiting) this.#parse(); // a request for node:http that waited for these answers
-      if (socket.isPaused()) this.#resumeIfIdle();
+      if (socket.writableNeedDrain) socket.pause(); // a client that does not read: 'drain' resumes
+      else if (socket.isPaused()) this.#resumeIfIdle();
     }
   }
 

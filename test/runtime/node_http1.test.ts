@@ -117,7 +117,15 @@ function talk(
     const socket = connect(port, "127.0.0.1");
     let got = "";
     let closed = false;
-    const done = () => resolve({ answers: answers(got), closed, raw: got });
+    const done = () => {
+      clearTimeout(giveUp);
+      resolve({ answers: answers(got), closed, raw: got });
+    };
+    // An answer that never comes fails the test's assertions rather than hanging it.
+    const giveUp = setTimeout(() => {
+      socket.destroy();
+      done();
+    }, 5000);
     socket.on("data", (d) => {
       got += d.toString("latin1");
       if (answers(got).length >= count) {
@@ -251,6 +259,11 @@ if (rt.name === "node") {
     const long = put("big", "x".repeat(100_000));
     const body = await talk(ctx.port, [get("a") + long.slice(0, 5000), 30, long.slice(5000) + get("z")], 3);
     assert.equal(body.answers.map((a) => a.body), ["GET a - ", `PUT big - ${"x".repeat(100_000)}`, "GET z - "]);
+    // One that closes the connection still reads its body to the end, then closes.
+    const last = put("last", "x".repeat(10_000), "Connection: close\r\n");
+    const closing = await talk(ctx.port, [last.slice(0, 3000), 30, last.slice(3000) + get("never")], 2);
+    assert.equal(closing.answers.map((a) => a.body), [`PUT last - ${"x".repeat(10_000)}`]);
+    assert.ok(closing.closed);
     const chunked = await talk(ctx.port, [
       "PUT /v1/kv/q HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
     ], 1);

@@ -11,7 +11,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect, type Server as NetServer, type Socket } from "node:net";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { http1Front, plainRequest, writePlain } from "../../src/runtime/_node_http1.ts";
+import { http1Front } from "../../src/runtime/_node_http1.ts";
+import { plainRequest, writePlain } from "../../src/runtime/_node_plain.ts";
 import type { PlainRequest, PlainResponse } from "../../src/runtime/types.ts";
 import { eventually, realRuntime } from "../_helpers.ts";
 import { type Answer, answers } from "../_http_answers.ts";

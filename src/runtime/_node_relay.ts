@@ -5,9 +5,8 @@
  * `node:http` takes any `Duplex` as a connection (its documented `'connection'` event: "any Duplex stream can be
  * passed"). A relay carries exactly one request: its bytes are what the stand-in reads (its body as it comes,
  * then an end only if the client half-closes: `node:http` takes that for the client going away, as on its own
- * socket), and what `node:http` writes to it goes straight
- * to the real socket, in order (the front starts a relay only when it owes no answers, and reads no request
- * while one runs). The relay is over when the answer has been written (the response's `finish`: the front reads
+ * socket), and what `node:http` writes to it goes straight to the real socket, in order (the front starts a
+ * relay only when it owes no answers, and reads no request while one runs). The relay is over when the answer has been written (the response's `finish`: the front reads
  * on), or when `node:http` ends or drops the stand-in (an answer that closes the connection, a request it
  * refuses, a server closing: the front ends the real connection once what was written has left). When the real
  * connection closes first (a watch stream's client goes away) the front destroys the relay, and `node:http`

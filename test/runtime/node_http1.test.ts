@@ -214,6 +214,28 @@ if (rt.name === "node") {
     assert.equal(ctx.viaHttp, ["POST /v1/batch", "POST /v1/batch"]);
   });
 
+  test("hot and relayed requests pipelined in one write, bodies split across reads, are answered in order", async (ctx) => {
+    const batch = (n: number) => {
+      const body = `batch-${n}-${"q".repeat(3000)}`;
+      return `POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    };
+    const all = get("slow-1") + batch(1) + put("m", "mid") + "GET /slow-app HTTP/1.1\r\nHost: x\r\n\r\n" + batch(2) +
+      get("last");
+    // Split at odd places: inside a head, inside a body.
+    const parts = [all.slice(0, 100), 20, all.slice(100, 2000), 20, all.slice(2000, 6500), 20, all.slice(6500)];
+    const r = await talk(ctx.port, parts, 6);
+    assert.equal(r.answers.map((a) => a.body), [
+      "GET slow-1 - ",
+      "app POST /v1/batch 3008 bytes",
+      "PUT m - mid",
+      "app GET /slow-app ",
+      "app POST /v1/batch 3008 bytes",
+      "GET last - ",
+    ]);
+    assert.equal(ctx.viaHttp, ["POST /v1/batch", "GET /slow-app", "POST /v1/batch"]);
+    assert.not.ok(r.closed);
+  });
+
   test("a relayed answer that closes the connection closes it; a request node:http refuses gets its 400", async (ctx) => {
     const r = await talk(ctx.port, ["GET /close HTTP/1.1\r\nHost: x\r\n\r\n" + get("b")], 2);
     assert.equal(r.answers.map((a) => a.body), ["app GET /close "]);

@@ -172,6 +172,12 @@ class Conn {
     return all;
   }
 
+  /** Keeps the bytes not yet taken for the next `#parse`. */
+  #hold(rest: Buffer): void {
+    this.#pieces = rest.length > 0 ? [rest] : [];
+    this.#pieceBytes = rest.length;
+  }
+
   /** Takes the requests in the bytes at hand until a head is incomplete, or one is handed over or relayed. */
   #parse(): void {
     if (this.#handing !== null || this.#closing || this.#relay !== null || this.#pieceBytes === 0) return;
@@ -183,26 +189,17 @@ class Conn {
       if (next === HAND_OVER) return this.#handOver(chunk.subarray(at));
       if (next === MORE) {
         if (at > 0 || this.#partialSince === -1) this.#partialSince = Date.now();
-        this.#pieces = [chunk.subarray(at)];
-        this.#pieceBytes = chunk.length - at;
-        return;
+        return this.#hold(chunk.subarray(at));
       }
       this.#partialSince = -1;
       if (next === WAIT) {
         this.#waiting = true;
-        this.#pieces = [chunk.subarray(at)];
-        this.#pieceBytes = chunk.length - at;
+        this.#hold(chunk.subarray(at));
         break;
       }
       at = next;
       if (this.#closing) return; // a `Connection: close` request: what follows it is not read
-      if (this.#relay !== null) {
-        if (at < chunk.length) {
-          this.#pieces = [chunk.subarray(at)];
-          this.#pieceBytes = chunk.length - at;
-        }
-        return;
-      }
+      if (this.#relay !== null) return this.#hold(chunk.subarray(at));
     }
     if (this.#queue.length >= QUEUE_MAX) this.socket.pause();
   }

@@ -58,8 +58,7 @@ export class Relay extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
-    if (this.#socket.destroyed || this.#socket.write(chunk)) done();
-    else this.#socket.once("drain", () => done());
+    this._writev([{ chunk }], done);
   }
 
   override _writev(chunks: { chunk: Buffer }[], done: (err?: Error | null) => void): void {

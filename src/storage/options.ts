@@ -37,6 +37,7 @@ export interface EngineOptions {
   bloomBitsPerKey?: number;
   compression?: Compression;
   tableBytes?: number;
+  /** Level 1's target size (default: `memtableBytes` x `l0CompactionTables`, at least 32 MiB). */
   levelBaseBytes?: number;
   levelMultiplier?: number;
   levelsMax?: number;
@@ -150,6 +151,18 @@ const INTEGER_OPTIONS: ReadonlyArray<[keyof typeof DEFAULTS, number, number]> = 
   ["batchBytesMax", 1, 1024 * MiB],
 ];
 
+/**
+ * Level 1's target when none is given: what level 0 holds when it is compacted (`memtableBytes` times
+ * `l0CompactionTables`, RocksDB's rule for `max_bytes_for_level_base`), and at least the default 32 MiB. A level 1
+ * smaller than one level-0 compaction's input overflows into level 2 at every such compaction (docs/storage.md).
+ */
+function levelBaseFor(o: Record<string, unknown>): unknown {
+  const m = o.memtableBytes;
+  const n = o.l0CompactionTables;
+  if (typeof m !== "number" || typeof n !== "number") return DEFAULTS.levelBaseBytes;
+  return Math.min(64 * 1024 * MiB, Math.max(DEFAULTS.levelBaseBytes, m * n));
+}
+
 /** Fills in defaults and checks every option; throws INVALID_ARGUMENT naming the first bad one. */
 export function normalizeOptions(options: EngineOptions): Settings {
   if (options === null || typeof options !== "object") throw invalid("options", options, "an object");
@@ -158,6 +171,7 @@ export function normalizeOptions(options: EngineOptions): Settings {
     throw invalid("clock", clock, "a Clock from the runtime");
   }
   const out: Record<string, unknown> = { ...DEFAULTS, ...options };
+  if (options.levelBaseBytes === undefined) out.levelBaseBytes = levelBaseFor(out);
   for (const [name, min, max] of INTEGER_OPTIONS) {
     const v = out[name];
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {

@@ -18,7 +18,7 @@ import type { TableMeta } from "../../src/storage/table_writer.ts";
 import { internalKey, utf8 } from "../../src/storage/_bytes.ts";
 import { checkKey } from "../../src/storage/_validate.ts";
 import { isMeshkvError } from "../../src/errors.ts";
-import type { Settings } from "../../src/storage/options.ts";
+import { normalizeOptions, type Settings } from "../../src/storage/options.ts";
 import { dec, enc } from "./_env.ts";
 
 test("crc32c matches the standard check value and the slicing path matches the bytewise one", () => {
@@ -376,6 +376,25 @@ test("checkKey gives every string key the internal key of its UTF-8 bytes, ASCII
   assert.is(code(() => checkKey(0, "123456789", s)), "LIMIT_EXCEEDED");
   assert.is(code(() => checkKey(0, "éééé", s)), "ok");
   assert.is(code(() => checkKey(0, "ééééé", s)), "LIMIT_EXCEEDED", "5 characters, 10 bytes");
+});
+
+test("level 1's target follows what level 0 holds when it is compacted, unless it is given", () => {
+  const clock = { now: () => 0, monotonic: () => 0, setTimeout: () => 0, clearTimeout: () => {} } as never;
+  const MiB = 1024 * 1024;
+  assert.is(normalizeOptions({ clock }).levelBaseBytes, 32 * MiB, "8 MiB memtables: the default");
+  assert.is(normalizeOptions({ clock, memtableBytes: 4096 }).levelBaseBytes, 32 * MiB, "never under the default");
+  assert.is(normalizeOptions({ clock, memtableBytes: 32 * MiB }).levelBaseBytes, 128 * MiB);
+  assert.is(normalizeOptions({ clock, memtableBytes: 32 * MiB, l0CompactionTables: 2 }).levelBaseBytes, 64 * MiB);
+  assert.is(normalizeOptions({ clock, memtableBytes: 32 * MiB, levelBaseBytes: 8192 }).levelBaseBytes, 8192);
+  const bad = (() => {
+    try {
+      normalizeOptions({ clock, memtableBytes: 32 * MiB, levelBaseBytes: 1 });
+    } catch (e) {
+      return isMeshkvError(e, "INVALID_ARGUMENT") ? e.message : "other";
+    }
+    return "none";
+  })();
+  assert.match(bad, /levelBaseBytes/, "a given target is still checked");
 });
 
 test.run();

@@ -31,9 +31,11 @@ export function checkKey(key: unknown, field = "key"): string {
   return key;
 }
 
-/** The key of `/v1/kv/{key}` from the raw (still percent-encoded) path, which may contain `/`. */
-export function keyFromPath(rawUrl: string, prefix: string): string {
-  const path = new URL(rawUrl).pathname;
+/**
+ * The key of `/v1/kv/{key}` from the raw (still percent-encoded) path, which may contain `/`: `path` when the
+ * caller has it already, else the path of `rawUrl`.
+ */
+export function keyFromPath(rawUrl: string, prefix: string, path = new URL(rawUrl).pathname): string {
   const raw = path.slice(prefix.length);
   let key: string;
   try {

@@ -18,7 +18,7 @@ import type { PlainRequest, PlainResponse } from "../runtime/types.ts";
 import { type Deps, observeRequest } from "./_deps.ts";
 import { announcesBody, BODY_READ, type BodySource } from "./_input.ts";
 import { deleteKey, getKey, KEY_PREFIX, type KeyAnswer, type KeyRequest, putKey } from "./kv_routes.ts";
-import { checkRawTarget } from "./raw_target.ts";
+import { checkRawTarget, plainPath } from "./raw_target.ts";
 
 /** How app.ts ends every request; the direct path ends its own the same way. */
 export interface Finish {
@@ -57,12 +57,16 @@ export function createHotRoutes(deps: Deps, finish: Finish): (req: PlainRequest)
     if (req.target.charCodeAt(KEY_PREFIX.length) === 63 /* ? */ || req.header("transfer-encoding") !== undefined) {
       return null;
     }
-    try {
-      checkRawTarget(req.target, new URL(req.url).pathname);
-    } catch {
-      return null; // the app refuses it, with its own answer
+    let path = plainPath(req.target);
+    if (path === null) {
+      try {
+        path = new URL(req.url).pathname;
+        checkRawTarget(req.target, path);
+      } catch {
+        return null; // the app refuses it, with its own answer
+      }
     }
-    return run(deps, finish, route, req);
+    return run(deps, finish, route, req, path);
   };
 }
 
@@ -71,6 +75,7 @@ async function run(
   finish: Finish,
   route: (deps: Deps, r: KeyRequest) => Promise<KeyAnswer>,
   req: PlainRequest,
+  path: string,
 ): Promise<PlainResponse> {
   const started = deps.clock.monotonic();
   let op = "other";
@@ -81,6 +86,7 @@ async function run(
   try {
     answer = await route(deps, {
       url,
+      path,
       query: (name) => getQueryParam(url, name) as string | undefined,
       header: req.header,
       body,

@@ -56,6 +56,8 @@ export function readJson(key: string, r: ReadResult): Record<string, unknown> {
 export interface KeyRequest {
   /** The request's URL (`Request.url`). */
   url: string;
+  /** Its path, still percent-encoded, when the adapter has it already (else the route parses `url`). */
+  path?: string;
   query(name: string): string | undefined;
   header(name: string): string | undefined;
   /** What `readBody` reads the value from. */
@@ -99,7 +101,7 @@ function notFoundAnswer(key: string, context: string | null): KeyAnswer {
 /** `GET /v1/kv/{key}`: the value as its raw bytes, 300 with every sibling in JSON, or 404. */
 export async function getKey(deps: Deps, r: KeyRequest): Promise<KeyAnswer> {
   start(deps, r, "get", "read");
-  const key = keyFromPath(r.url, KEY_PREFIX);
+  const key = keyFromPath(r.url, KEY_PREFIX, r.path);
   const consistency = level(r, "r");
   const got = await backendOf(deps).get(key, { consistency });
   const ctx = token(got.context);
@@ -119,7 +121,7 @@ export async function getKey(deps: Deps, r: KeyRequest): Promise<KeyAnswer> {
 /** `PUT /v1/kv/{key}`: 201 when the key had no live value, else 204. */
 export async function putKey(deps: Deps, r: KeyRequest): Promise<KeyAnswer> {
   start(deps, r, "put", "write");
-  const key = keyFromPath(r.url, KEY_PREFIX);
+  const key = keyFromPath(r.url, KEY_PREFIX, r.path);
   const consistency = level(r, "w");
   const inm = r.header("if-none-match");
   if (inm !== undefined && inm.trim() !== "*") {
@@ -144,7 +146,7 @@ export async function putKey(deps: Deps, r: KeyRequest): Promise<KeyAnswer> {
 /** `DELETE /v1/kv/{key}`: 204, with the tombstone's context. */
 export async function deleteKey(deps: Deps, r: KeyRequest): Promise<KeyAnswer> {
   start(deps, r, "delete", "write");
-  const key = keyFromPath(r.url, KEY_PREFIX);
+  const key = keyFromPath(r.url, KEY_PREFIX, r.path);
   const consistency = level(r, "w");
   const header = r.header(H.context);
   const d = await backendOf(deps).delete(key, {

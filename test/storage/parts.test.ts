@@ -163,7 +163,7 @@ test("the memtable keeps keys sorted with the newest version first, and cursors 
   assert.is(m.get(enc("xx0100z"), 1500), null, "newer records are invisible at the snapshot");
 });
 
-test("the memtable orders keys that share their first six bytes or are shorter than six, like a sorted array", () => {
+test("the memtable orders keys that share their first six or twelve bytes or are shorter, like a sorted array", () => {
   const m = new Memtable(0);
   const rnd = new SeededRandom(11);
   const alphabet = [
@@ -177,6 +177,13 @@ test("the memtable orders keys that share their first six bytes or are shorter t
     "abcdef\u0000",
     "abcdefz",
     "abcdefa",
+    "abcdefghij",
+    "abcdefgh\u0000",
+    "abcdefghijkl",
+    "abcdefghijkm",
+    "abcdefghijkl\u0000",
+    "abcdefghijklz",
+    "abcdefghijk\u00ff",
     "b",
     "\u00ff",
   ];

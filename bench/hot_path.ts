@@ -13,7 +13,7 @@
  */
 import process from "node:process";
 import { plainPath } from "../src/http/raw_target.ts";
-import { Rec } from "../src/storage/_record.ts";
+import { plainRec } from "../src/storage/_record.ts";
 import { Memtable } from "../src/storage/memtable.ts";
 import { printTable } from "./_table.ts";
 import { ScrambledZipfian, SeededRandom } from "./_zipf.ts";
@@ -36,19 +36,7 @@ function internalKey(i: number): Uint8Array {
   return b;
 }
 
-function record(key: Uint8Array, seq: number): Rec {
-  const buf = new Uint8Array(key.length + 1100);
-  buf.set(key);
-  const r = new Rec();
-  r.buf = buf;
-  r.keyStart = 0;
-  r.keyEnd = key.length;
-  r.seq = seq;
-  r.metaStart = r.metaEnd = key.length;
-  r.valueStart = key.length;
-  r.valueEnd = buf.length;
-  return r;
-}
+const VALUE = new Uint8Array(1100);
 
 /** Median and quartiles of the CPU µs per call of `f` (which makes `calls` calls per round). */
 function measure(calls: number, f: () => number): [number, number, number] {
@@ -72,7 +60,7 @@ const keys = new Map<number, Uint8Array>();
 const keyOf = (i: number) => keys.get(i) ?? (keys.set(i, internalKey(i)), keys.get(i)!);
 const mem = new Memtable(0);
 let seq = 0;
-for (let i = 0; i < 7000; i++) mem.add(record(keyOf(zipf.next()), ++seq), 1120);
+for (let i = 0; i < 7000; i++) mem.add(plainRec(keyOf(zipf.next()), VALUE, ++seq), 1120);
 const probes = Array.from({ length: 7000 }, () => keyOf(zipf.next()));
 const memtableGet = measure(probes.length * 10, () => {
   let found = 0;

@@ -67,6 +67,22 @@ export class Rec {
   }
 }
 
+/** A live record of `key` and `value` (no meta, no expiry) at `seq`, in one buffer of its own. */
+export function plainRec(key: Uint8Array, value: Uint8Array, seq: number): Rec {
+  const r = new Rec();
+  r.buf = new Uint8Array(key.length + value.length);
+  r.buf.set(key);
+  r.buf.set(value, key.length);
+  r.keyEnd =
+    r.metaStart =
+    r.metaEnd =
+    r.valueStart =
+      key.length;
+  r.valueEnd = r.buf.length;
+  r.seq = seq;
+  return r;
+}
+
 /**
  * Moves `rec` onto its own copy of its bytes (key through value, which are contiguous in every encoding), so it
  * outlives the buffer it was decoded from (a reused read buffer or a cache segment).

@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import { compareBytes } from "../../src/core/_bytes.ts";
 import { SeededRandom } from "../../src/runtime/memory.ts";
 import { crc32c, crc32cUpdate } from "../../src/storage/_crc32c.ts";
-import { Rec } from "../../src/storage/_record.ts";
+import { plainRec, type Rec } from "../../src/storage/_record.ts";
 import { decodeLogRecord, encodeBatch, stampBatch } from "../../src/storage/_batch.ts";
 import { ENTRY_FLAG, WAL_FRAME_HEADER_BYTES } from "../../src/storage/_format.ts";
 import { BlockCache } from "../../src/storage/block_cache.ts";
@@ -116,20 +116,7 @@ test("bloom filters have no false negatives and about 1% false positives at 10 b
 });
 
 function rec(key: string, seq: number, value = ""): Rec {
-  const k = enc(key);
-  const v = enc(value);
-  const buf = new Uint8Array(k.length + v.length);
-  buf.set(k);
-  buf.set(v, k.length);
-  const r = new Rec();
-  r.buf = buf;
-  r.keyStart = 0;
-  r.keyEnd = k.length;
-  r.seq = seq;
-  r.metaStart = r.metaEnd = k.length;
-  r.valueStart = k.length;
-  r.valueEnd = buf.length;
-  return r;
+  return plainRec(enc(key), enc(value), seq);
 }
 
 test("the memtable keeps keys sorted with the newest version first, and cursors read at their snapshot", () => {

@@ -30,29 +30,54 @@ const CRLF = "\r\n";
 // Parser states of a connection.
 const HEAD = 0, BODY = 1, CHUNK_SIZE = 2, CHUNK_DATA = 3, CHUNK_END = 4, TRAILER = 5, UNTIL_CLOSE = 6;
 
-/** Response headers: lower-cased names in arrival order; iterable as pairs, so `new Headers(h)` accepts them. */
+/**
+ * Response headers over the head as it arrived (status line included): `get` finds a field by searching the
+ * lower-cased head for `CRLF name:`, so an answer whose headers are read by name (the SDK reads two or three)
+ * never splits the head into lines; iterating (`new Headers(h)`) parses it then. Names come out lower-cased, in
+ * arrival order.
+ */
 class LeanHeaders {
-  readonly #pairs: [string, string][];
-  constructor(pairs: [string, string][]) {
-    this.#pairs = pairs;
+  readonly #head: string;
+  /** `#head` lower-cased: the same length, as the head is Latin-1 text whose lower case never changes length. */
+  readonly #lower: string;
+  #pairs: [string, string][] | null = null;
+  constructor(head: string, lower: string) {
+    this.#head = head;
+    this.#lower = lower;
   }
   get(name: string): string | null {
-    const n = name.toLowerCase();
+    const needle = `\r\n${name.toLowerCase()}:`;
+    const lower = this.#lower;
     let out: string | null = null;
-    for (const [k, v] of this.#pairs) if (k === n) out = out === null ? v : `${out}, ${v}`;
+    for (let at = lower.indexOf(needle); at >= 0; at = lower.indexOf(needle, at + needle.length)) {
+      const from = at + needle.length;
+      const end = lower.indexOf(CRLF, from);
+      const value = this.#head.slice(from, end < 0 ? lower.length : end).trim();
+      out = out === null ? value : `${out}, ${value}`;
+    }
     return out;
   }
   has(name: string): boolean {
     return this.get(name) !== null;
   }
+  #all(): [string, string][] {
+    if (this.#pairs !== null) return this.#pairs;
+    const pairs: [string, string][] = [];
+    const lines = this.#head.split(CRLF);
+    for (let i = 1; i < lines.length; i++) {
+      const l = lines[i]!, colon = l.indexOf(":");
+      if (colon > 0) pairs.push([l.slice(0, colon).trim().toLowerCase(), l.slice(colon + 1).trim()]);
+    }
+    return (this.#pairs = pairs);
+  }
   forEach(cb: (value: string, name: string, parent: LeanHeaders) => void): void {
-    for (const [k, v] of this.#pairs) cb(v, k, this);
+    for (const [k, v] of this.#all()) cb(v, k, this);
   }
   entries(): IterableIterator<[string, string]> {
-    return this.#pairs[Symbol.iterator]();
+    return this.#all()[Symbol.iterator]();
   }
   [Symbol.iterator](): IterableIterator<[string, string]> {
-    return this.#pairs[Symbol.iterator]();
+    return this.#all()[Symbol.iterator]();
   }
 }
 
@@ -257,27 +282,22 @@ class Conn {
       }
     }
   }
-  /** Parses the status line and headers, then picks how the body is framed (RFC 9112 §6.3). */
+  /** Parses the status line, then picks how the body is framed (RFC 9112 §6.3); other fields are read on demand. */
   #head(head: string): void {
-    const lines = head.split(CRLF);
-    const line = lines[0]!;
+    const eol = head.indexOf(CRLF);
+    const line = eol < 0 ? head : head.slice(0, eol);
     const status = Number(line.slice(9, 12));
     if (!line.startsWith("HTTP/1.") || !(status >= 100 && status <= 999)) {
       throw new Error(`bad status line ${JSON.stringify(line.slice(0, 40))}`);
     }
     if (status >= 100 && status < 200) return; // an interim answer (100 Continue): the real one follows
-    const headers: [string, string][] = [];
-    let length = -1, chunked = false, close = line.startsWith("HTTP/1.0");
-    for (let i = 1; i < lines.length; i++) {
-      const l = lines[i]!, colon = l.indexOf(":");
-      if (colon <= 0) continue;
-      const name = l.slice(0, colon).trim().toLowerCase(), value = l.slice(colon + 1).trim();
-      headers.push([name, value]);
-      if (name === "content-length") length = Number(value);
-      else if (name === "transfer-encoding") chunked = value.toLowerCase().includes("chunked");
-      else if (name === "connection") close = value.toLowerCase().includes("close");
-    }
-    this.#res = new LeanResponse(status, line.slice(13), new LeanHeaders(headers));
+    const headers = new LeanHeaders(head, head.toLowerCase());
+    const lengthField = headers.get("content-length");
+    const length = lengthField === null ? -1 : Number(lengthField);
+    const chunked = headers.get("transfer-encoding")?.toLowerCase().includes("chunked") ?? false;
+    const connection = headers.get("connection");
+    const close = connection === null ? line.startsWith("HTTP/1.0") : connection.toLowerCase().includes("close");
+    this.#res = new LeanResponse(status, line.slice(13), headers);
     this.#close = close;
     if (this.req!.head || status === 204 || status === 304) return this.#finish();
     if (chunked) this.#state = CHUNK_SIZE;

@@ -30,6 +30,7 @@ export function encodeValue(value: unknown, contentType?: string): Encoded {
 const isJson = (type: string) => /^application\/(?:[\w.+-]*\+)?json\b/i.test(type);
 
 export function decodeValue<T>(bytes: Uint8Array, contentType: string): T {
+  if (contentType === "application/octet-stream") return bytes as T;
   const type = contentType.split(";")[0]!.trim().toLowerCase();
   if (type === SUPERJSON_TYPE) return SuperJSON.deserialize(JSON.parse(decoder.decode(bytes))) as T;
   if (isJson(type)) return JSON.parse(decoder.decode(bytes)) as T;
@@ -64,5 +65,6 @@ export function fromBase64(text: string): Uint8Array {
 
 /** The path of a key: percent-encoded as one segment, dots too, so `.`-segments are never resolved away. */
 export function keyPath(key: string): string {
-  return `/v1/kv/${encodeURIComponent(key).replace(/\./g, "%2E")}`;
+  const encoded = encodeURIComponent(key);
+  return `/v1/kv/${encoded.includes(".") ? encoded.replace(/\./g, "%2E") : encoded}`;
 }

@@ -90,6 +90,9 @@ class BufferedReply implements Reply {
   }
 }
 
+/** A deadline timer's callback: one function for every request rather than a closure each. */
+const abortController = (c: AbortController) => c.abort();
+
 /** Latency smoothing weight of a new sample. */
 const EWMA_WEIGHT = 0.3;
 /** How long a health probe may take, in ms. */
@@ -146,14 +149,20 @@ export class Transport {
     return this.#probing;
   }
 
-  /** Endpoints in the order to try: healthy ones by latency (unknown last), then cooling ones. */
-  async #order(): Promise<Endpoint[]> {
+  /** True when the endpoints must be probed before a request: never probed, or every one cooling down. */
+  #mustProbe(): boolean {
+    if (!this.#probed) return true;
     const now = performance.now();
-    if (!this.#probed || this.#endpoints.every((e) => e.downUntil > now)) await this.#probe();
-    return this.#sorted();
+    for (const e of this.#endpoints) if (e.downUntil <= now) return false;
+    return true;
   }
 
+  /**
+   * Endpoints in the order to try: healthy ones by latency (unknown last), then cooling ones. A single
+   * endpoint is its own order (the array itself, which callers only read): no copies per request.
+   */
   #sorted(): Endpoint[] {
+    if (this.#endpoints.length === 1) return this.#endpoints;
     const t = performance.now();
     const healthy = this.#endpoints.filter((e) => e.downUntil <= t);
     healthy.sort((a, b) => (a.latencyMs ?? Infinity) - (b.latencyMs ?? Infinity));
@@ -163,13 +172,14 @@ export class Transport {
 
   async #fetchOnce(e: Endpoint, o: SendOptions, timeoutMs: number): Promise<Reply> {
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), timeoutMs);
-    const onAbort = () => timeout.abort();
-    o.signal?.addEventListener("abort", onAbort, { once: true });
-    const headers: Record<string, string> = { ...o.headers };
-    if (this.#o.token !== null) headers.authorization = `Bearer ${this.#o.token}`;
+    const timer = setTimeout(abortController, timeoutMs, timeout);
+    const onAbort = o.signal === undefined ? null : () => timeout.abort();
+    if (onAbort !== null) o.signal!.addEventListener("abort", onAbort, { once: true });
+    // The caller's headers object is its own per request (never kept), so it is sent as it is without a token.
+    const headers = this.#o.token === null ? o.headers : { ...o.headers, authorization: `Bearer ${this.#o.token}` };
     try {
-      const init: RequestInit = { method: o.method ?? "GET", headers, signal: timeout.signal };
+      const init: RequestInit = { method: o.method ?? "GET", signal: timeout.signal };
+      if (headers !== undefined) init.headers = headers;
       if (o.body !== undefined) init.body = o.body as BodyInit;
       const res = await this.#o.fetch(`${e.url}${o.path}`, init);
       if (o.stream) return res;
@@ -192,7 +202,7 @@ export class Transport {
     } finally {
       clearTimeout(timer);
       // A stream's body keeps listening, so aborting the caller's signal still ends it.
-      if (!o.stream) o.signal?.removeEventListener("abort", onAbort);
+      if (onAbort !== null && !o.stream) o.signal!.removeEventListener("abort", onAbort);
     }
   }
 
@@ -202,7 +212,9 @@ export class Transport {
    */
   async send(o: SendOptions, allow404 = false): Promise<Reply> {
     if (o.signal?.aborted) throw o.signal.reason;
-    const order = await this.#order();
+    // No probe pending (the usual case): no await before the request goes out.
+    if (this.#mustProbe()) await this.#probe();
+    const order = this.#sorted();
     const attempts = o.idempotent ? Math.min(order.length, this.#o.retries + 1) : 1;
     let last: unknown = null;
     for (let i = 0; i < Math.max(1, attempts); i++) {

@@ -153,6 +153,31 @@ test("responses written one byte at a time parse the same, framed by length or b
   }
 });
 
+test("headers are found by whole name at a line's start: repeated fields join, names inside values do not count", async () => {
+  const s = await rawServer((sock) => {
+    sock.write(
+      "HTTP/1.1 200 OK\r\nX-Note: content-length: 99\r\nSet-Thing: a\r\nCONTENT-LENGTH:  2 \r\n" +
+        "x-content-length: 7\r\nset-thing:b\r\n\r\nok",
+    );
+  });
+  try {
+    const res = await httpFetch()(`${s.url}/`);
+    assert.is(await res.text(), "ok", "framed by the real Content-Length, whatever its case and spaces");
+    assert.is(res.headers.get("Content-Length"), "2");
+    assert.is(res.headers.get("set-thing"), "a, b");
+    assert.is(res.headers.get("x-note"), "content-length: 99");
+    assert.is(res.headers.get("length"), null);
+    assert.equal([...new Headers(res.headers as unknown as Headers)].map(([k]) => k), [
+      "content-length",
+      "set-thing",
+      "x-content-length",
+      "x-note",
+    ]);
+  } finally {
+    await s.close();
+  }
+});
+
 test("an answer with neither length nor chunks ends with the connection, which is not reused", async () => {
   const s = await rawServer((sock) => sock.end("HTTP/1.0 200 OK\r\nX-Old: 1\r\n\r\nuntil the end"));
   try {

@@ -170,7 +170,7 @@ export class MeshkvClient {
   /** Reads a key, also for a 404 (whose context still matters to `update`). */
   async #read<T>(key: string, o: CallOptions): Promise<{ entry: Entry<T> | null; context: string | null }> {
     const level = levelQuery(o.consistency ?? this.#level, "read");
-    const path = level === "" ? keyPath(checkKey(key)) : `${keyPath(checkKey(key))}?${level}`;
+    const path = keyPath(checkKey(key)) + (level === "" ? "" : `?${level}`);
     const res = await this.#t.send({ path, idempotent: true, signal: o.signal }, true);
     const context = res.headers.get(CONTEXT);
     if (res.status === 404) return { entry: null, context };

@@ -143,6 +143,9 @@ export class PartitionMover {
       const batch = [...this.#acquiring].slice(0, ACQUIRE_PARALLEL_MAX);
       const pulled = this.#stats.keysPulled;
       await Promise.all(batch.map((p) => this.#acquire(snap, p).catch(() => {})));
+      // What is still acquiring goes to the back, so the next batch tries others: a partition whose other
+      // replicas are all down (or that failed) would otherwise take its place in every batch and starve the rest.
+      for (const p of batch) if (this.#acquiring.delete(p)) this.#acquiring.add(p);
       const progressed = batch.some((p) => !this.#acquiring.has(p));
       if (this.#stats.keysPulled !== pulled || !progressed || this.#o.view()?.epoch !== snap.epoch) break;
     }

@@ -153,18 +153,6 @@ export function readU64(buf: Uint8Array, offset: number): number {
   return readU32(buf, offset) + readU32(buf, offset + 4) * 4294967296;
 }
 
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Internal keys: a big-endian u16 partition number, then the user's key bytes. Sorting internal keys sorts
 // by partition first, so one partition is one contiguous key range: iterating, streaming and dropping it

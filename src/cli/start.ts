@@ -257,6 +257,7 @@ export function replicationOptions(
 }
 
 export async function startNode(rt: Runtime, flags: FlagValues, o: StartNodeOptions = {}): Promise<StartedNode> {
+  rt.tuneForServer?.();
   const prefix = o.label === undefined ? "meshkv" : `meshkv [${o.label}]`;
   const log = logTo(prefix);
   const m = meshOptions(rt, flags);

@@ -306,6 +306,13 @@ export interface Runtime {
   listenTcp?(options: TcpListenOptions): Promise<TcpListener>;
   /** Dials a `listenTcp` port; `CONNECT_FAILED` when refused or not open within `options.timeoutMs`. */
   dialTcp?(host: string, port: number, options: DialOptions): Promise<PeerSocket>;
+  /**
+   * Settings for a long-running server, applied once by `meshkv start` before the node opens (never by the SDK).
+   * Node: V8's old generation may grow to twice its live data before a full collection (`NODE_SERVER_V8_FLAGS` in
+   * `node.ts`, docs/bench.md's fifteenth round). Absent where there is nothing to set at run time (Deno takes V8 flags
+   * only on its command line; Bun's JavaScriptCore has no such setting).
+   */
+  tuneForServer?(): void;
   /** Command-line arguments after the script. */
   args(): string[];
   env(name: string): string | undefined;

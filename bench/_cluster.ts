@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DENO_SERVER_V8_ARG } from "../src/runtime/_v8_flags.ts";
 
 export type RuntimeName = "node" | "deno" | "bun";
 export const RUNTIME_NAMES: readonly RuntimeName[] = ["node", "deno", "bun"];
@@ -57,7 +58,8 @@ export function meshkvCommand(
       "-A",
       "--quiet",
       ...(prof ? [] : ["--cpu-prof-dir", profileDir]),
-      ...(perfMaps ? ["--v8-flags=--perf-basic-prof"] : []),
+      // As `deno task start` runs a node (deno.json): the server's V8 flags, and perf's maps when asked.
+      perfMaps ? `${DENO_SERVER_V8_ARG},--perf-basic-prof` : DENO_SERVER_V8_ARG,
       join(root, "src/cli/main.ts"),
       ...args,
     ]];

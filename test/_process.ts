@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
+import { DENO_SERVER_V8_ARG } from "../src/runtime/_v8_flags.ts";
 import { eventually, repoRoot } from "./_helpers.ts";
 
 /**
@@ -21,7 +22,8 @@ export function commandFor(runtime: RuntimeKind, args: string[]): [string, strin
     case "node":
       return ["node", [join(repoRoot, "src/cli/bin.mjs"), ...args]];
     case "deno":
-      return [bin("deno"), ["run", "-A", "--quiet", join(repoRoot, "src/cli/main.ts"), ...args]];
+      // As `deno task start` runs it (deno.json), with the server's V8 flags.
+      return [bin("deno"), ["run", "-A", "--quiet", DENO_SERVER_V8_ARG, join(repoRoot, "src/cli/main.ts"), ...args]];
     case "bun":
       return [bin("bun"), [join(repoRoot, "src/cli/main.ts"), ...args]];
   }

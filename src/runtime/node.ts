@@ -25,6 +25,7 @@ import { plainRequest, writePlain } from "./_node_plain.ts";
 import { dialNodeTcp, listenNodeTcp } from "./_node_tcp.ts";
 import { createRandom } from "./_random.ts";
 import { systemClock } from "./_system_clock.ts";
+import { SERVER_V8_FLAGS } from "./_v8_flags.ts";
 import { dialWs, wrapWs } from "./_ws_client.ts";
 import type { PlainRequest, PlainResponse, RunningServer, Runtime, ServeOptions } from "./types.ts";
 
@@ -127,15 +128,6 @@ function plainOf(incoming: IncomingMessage, tls: boolean): PlainRequest | null {
   );
 }
 
-/**
- * V8 flags `meshkv start` sets on Node. V8 sizes the old generation's headroom from how fast it collects against
- * how fast the program allocates, and for a node's heap (about 21 MB live) it left 2-3 MB: a full collection every
- * 1.2-1.6 s at light load, each a 5-10 ms pause and 13-17 ms of marking steps on the event loop. Growing to twice
- * the live data first made them two to three times rarer (docs/bench.md, fifteenth round), for up to about 20 MB
- * more memory per node. V8 reads the flag when it sets the next limit, so setting it at start-up takes effect.
- */
-export const NODE_SERVER_V8_FLAGS = "--heap-growing-percent=100";
-
 export const nodeRuntime: Runtime = {
   name: "node",
   version: process.versions.node,
@@ -146,7 +138,7 @@ export const nodeRuntime: Runtime = {
   dial: dialWs,
   listenTcp: listenNodeTcp,
   dialTcp: dialNodeTcp,
-  tuneForServer: () => setFlagsFromString(NODE_SERVER_V8_FLAGS),
+  tuneForServer: () => setFlagsFromString(SERVER_V8_FLAGS),
   args: () => process.argv.slice(2),
   env: (name) => process.env[name],
   onSignal(signal, fn) {

@@ -308,9 +308,10 @@ export interface Runtime {
   dialTcp?(host: string, port: number, options: DialOptions): Promise<PeerSocket>;
   /**
    * Settings for a long-running server, applied once by `meshkv start` before the node opens (never by the SDK).
-   * Node: V8's old generation may grow to twice its live data before a full collection (`NODE_SERVER_V8_FLAGS` in
-   * `node.ts`, docs/bench.md's fifteenth round). Absent where there is nothing to set at run time (Deno takes V8 flags
-   * only on its command line; Bun's JavaScriptCore has no such setting).
+   * Node: V8's old generation may grow to twice its live data before a full collection (`SERVER_V8_FLAGS` in
+   * `_v8_flags.ts`, docs/bench.md's fifteenth round). Absent where there is nothing to set at run time (Deno takes V8
+   * flags only on its command line, so `deno task start` passes the same ones there; Bun's JavaScriptCore has no
+   * such setting).
    */
   tuneForServer?(): void;
   /** Command-line arguments after the script. */
